@@ -1,0 +1,53 @@
+"""Errors raised by the sans-IO state machines.
+
+Every decoder and state machine in :mod:`adk_realtime.sansio` raises only
+subclasses of :class:`ProtocolError` for bad input; the message says what was
+wrong, and the object's state is left as it was before the bad input.
+"""
+
+from __future__ import annotations
+
+
+class RealtimeError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ProtocolError(RealtimeError):
+    """The peer (or the caller) broke the protocol: malformed or unexpected input."""
+
+
+class DecodeError(ProtocolError):
+    """A message could not be decoded (bad JSON, wrong types, missing fields)."""
+
+
+class ConfigError(RealtimeError, ValueError):
+    """A configuration value is invalid; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller asked for something the protocol state does not allow now."""
+
+
+class MessageTooBig(ProtocolError):
+    """An incoming message exceeded the configured maximum size."""
+
+
+class AuthError(RealtimeError):
+    """The provider refused the credentials (HTTP 401/403). Never carries the key."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"authentication failed (HTTP {status}): {message}")
+        self.status = status
+
+
+class ConnectionClosed(RealtimeError):
+    """The connection closed; ``code`` and ``reason`` are what the peer (or we) sent."""
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        super().__init__(f"connection closed (code={code}, reason={reason!r})")
+        self.code = code
+        self.reason = reason
