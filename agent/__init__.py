@@ -26,7 +26,44 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "adk_realtime.sansio.errors",
     "AuthError": "adk_realtime.sansio.errors",
     "ConnectionClosed": "adk_realtime.sansio.errors",
+    # session and models
+    "RealtimeSession": "adk_realtime.session",
+    "SessionOptions": "adk_realtime.session",
+    "RealtimeModel": "adk_realtime.models",
+    "OpenAIRealtimeModel": "adk_realtime.openai",
+    "GeminiRealtimeModel": "adk_realtime.gemini",
+    "GeminiLiveBackend": "adk_realtime.gemini",
+    # agent layer
+    "Agent": "adk_realtime.agent",
+    "RealtimeAgent": "adk_realtime.agent",
+    "RealtimeAgentBuilder": "adk_realtime.agent",
+    "CallbackContext": "adk_realtime.agent",
+    "RefuseTool": "adk_realtime.agent",
+    "RealtimeRunner": "adk_realtime.runner",
+    "RealtimeRunnerBuilder": "adk_realtime.runner",
+    "EventHandler": "adk_realtime.runner",
+    "RunContext": "adk_realtime.runner",
+    "PlaybackTracker": "adk_realtime.runner",
+    "AudioInterrupted": "adk_realtime.runner",
+    "Handoff": "adk_realtime.runner",
+    "function_tool": "adk_realtime.tools",
+    "FunctionTool": "adk_realtime.tools",
+    "Tool": "adk_realtime.tools",
+    "ToolContext": "adk_realtime.tools",
 }
+
+# Every unified server/client event class is importable from the top too
+# (``from adk_realtime import AudioDelta``).
+_EVENT_NAMES = (
+    "SessionCreated SessionUpdated AudioDelta AudioDone TextDelta TextDone TranscriptDelta "
+    "TranscriptDone InputTranscriptDelta InputTranscriptDone FunctionCallDelta FunctionCallDone "
+    "ResponseCreated ResponseDone Usage SpeechStarted SpeechStopped AudioCommitted AudioCleared "
+    "OutputAudioCleared Interrupted ItemCreated ItemTruncated ItemDeleted TurnComplete "
+    "GenerationComplete ToolCallCancelled GoAway SessionResumptionUpdate SessionResumed "
+    "RateLimitsUpdated Error Unknown SessionUpdate AudioAppend InputAudioBufferAppend AudioCommit "
+    "AudioClear ItemCreate ResponseCreate ResponseCancel ItemTruncate"
+).split()
+_EXPORTS.update(dict.fromkeys(_EVENT_NAMES, "adk_realtime.sansio.events"))
 
 __all__ = sorted(_EXPORTS)
 

@@ -1,0 +1,173 @@
+"""``GeminiRealtimeModel`` and ``GeminiLiveBackend``: the Gemini Live API.
+
+Backends:
+
+* ``GeminiLiveBackend.Public(api_key, api_version="v1beta")`` — the public
+  API; the key travels in the ``x-goog-api-key`` header, never in the URL.
+  An ephemeral token (``auth_tokens/...``) uses the
+  ``BidiGenerateContentConstrained`` endpoint with ``Authorization: Token``.
+* ``GeminiLiveBackend.Vertex(project, location, token_provider)`` — Vertex AI;
+  ``token_provider`` (sync or async) is called on every (re)connect, so a
+  refreshed OAuth token is always used.
+
+Sessions resume transparently: on ``goAway`` or an unexpected close while the
+server said the session is resumable, the session reconnects with the latest
+``sessionResumptionUpdate.newHandle`` (see :mod:`adk_realtime.session`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+
+from adk_realtime.models import RealtimeModel, websocket_link
+from adk_realtime.sansio.config import RealtimeConfig
+from adk_realtime.sansio.gemini import GeminiProtocol
+from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
+
+PUBLIC_BASE_URL = "wss://generativelanguage.googleapis.com"
+
+TokenProvider = Callable[[], str | Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class _Public:
+    api_key: str = field(repr=False)
+    api_version: str = "v1beta"
+    base_url: str = PUBLIC_BASE_URL
+
+    def __repr__(self) -> str:
+        return f"GeminiLiveBackend.Public(api_version={self.api_version!r}, base_url={self.base_url!r})"
+
+    @property
+    def ephemeral(self) -> bool:
+        return self.api_key.startswith("auth_tokens/")
+
+    def url(self) -> str:
+        method = "BidiGenerateContentConstrained" if self.ephemeral else "BidiGenerateContent"
+        return (
+            f"{self.base_url.rstrip('/')}/ws/google.ai.generativelanguage."
+            f"{self.api_version}.GenerativeService.{method}"
+        )
+
+    async def headers(self) -> list[tuple[str, str]]:
+        if self.ephemeral:
+            return [("Authorization", f"Token {self.api_key}")]
+        return [("x-goog-api-key", self.api_key)]
+
+    def secrets(self) -> list[str]:
+        return [self.api_key]
+
+
+@dataclass(frozen=True)
+class _Vertex:
+    project: str
+    location: str
+    token_provider: TokenProvider = field(repr=False)
+    base_url: str | None = None
+    _last_token: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        return f"GeminiLiveBackend.Vertex(project={self.project!r}, location={self.location!r})"
+
+    def url(self) -> str:
+        base = self.base_url or f"wss://{self.location}-aiplatform.googleapis.com"
+        return (
+            f"{base.rstrip('/')}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/"
+            "BidiGenerateContent"
+        )
+
+    async def headers(self) -> list[tuple[str, str]]:
+        token = self.token_provider()
+        if inspect.isawaitable(token):
+            token = await token
+        if not isinstance(token, str) or not token:
+            raise ValueError("Vertex token_provider returned no token")
+        self._last_token[:] = [token]
+        return [("Authorization", f"Bearer {token}")]
+
+    def secrets(self) -> list[str]:
+        return list(self._last_token)
+
+
+class GeminiLiveBackend:
+    """How to reach Gemini Live: ``Public(api_key)`` or ``Vertex(project, location, token_provider)``."""
+
+    Public = _Public
+    Vertex = _Vertex
+
+
+class GeminiRealtimeModel(RealtimeModel):
+    """A Gemini Live model, e.g. ``GeminiRealtimeModel(backend, "gemini-live-2.5-flash-native-audio")``."""
+
+    provider = "gemini"
+
+    def __init__(
+        self,
+        backend: _Public | _Vertex,
+        model: str = "gemini-live-2.5-flash-native-audio",
+        *,
+        base_url: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if not isinstance(backend, _Public | _Vertex):
+            raise TypeError(
+                "backend must be GeminiLiveBackend.Public(...) or GeminiLiveBackend.Vertex(...)"
+            )
+        if base_url is not None:
+            from dataclasses import replace
+
+            backend = replace(backend, base_url=base_url)
+        self.backend = backend
+        self.model_id = model
+        self._ssl_context = ssl_context
+
+    def __repr__(self) -> str:
+        return f"GeminiRealtimeModel({self.backend!r}, model={self.model_id!r})"
+
+    @property
+    def input_sample_rate(self) -> int:
+        return 16000
+
+    def _protocol(self) -> GeminiProtocol:
+        if isinstance(self.backend, _Vertex):
+            return GeminiProtocol(
+                self.model_id,
+                vertex_project=self.backend.project,
+                vertex_location=self.backend.location,
+            )
+        return GeminiProtocol(self.model_id)
+
+    def connect(
+        self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
+    ) -> AbstractAsyncContextManager[RealtimeSession]:
+        """``async with model.connect(config) as session:`` — waits for ``setupComplete``."""
+        return self._connect(config or RealtimeConfig(), options)
+
+    @asynccontextmanager
+    async def _connect(
+        self, config: RealtimeConfig, options: SessionOptions | None
+    ) -> AsyncIterator[RealtimeSession]:
+        backend = self.backend
+
+        @asynccontextmanager
+        async def factory(_handle: str | None) -> AsyncIterator[Link]:
+            headers = await backend.headers()  # fresh token on every (re)connect
+            async with websocket_link(
+                backend.url(), headers, ssl_context=self._ssl_context, secrets=backend.secrets()
+            ) as link:
+                yield link
+
+        session = RealtimeSession(
+            self._protocol(),
+            config,
+            factory,
+            provider="gemini",
+            options=options,
+            resumable_protocol=True,
+        )
+        async with open_session(session) as opened:
+            yield opened

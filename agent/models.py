@@ -1,0 +1,68 @@
+"""``RealtimeModel``: what every provider model offers (``connect(config)``)."""
+
+from __future__ import annotations
+
+import abc
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from adk_realtime.drivers import websocket as _ws
+from adk_realtime.sansio.config import RealtimeConfig
+from adk_realtime.sansio.errors import AuthError, RealtimeError
+from adk_realtime.session import Link, RealtimeSession, SessionOptions
+
+# Header names whose values must never be logged or shown.
+SECRET_HEADERS = frozenset({"authorization", "api-key", "x-goog-api-key"})
+
+
+class RealtimeModel(abc.ABC):
+    """A provider model. ``async with model.connect(config) as session: ...``"""
+
+    provider: str = ""
+    model_id: str = ""
+
+    @abc.abstractmethod
+    def connect(
+        self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
+    ) -> AbstractAsyncContextManager[RealtimeSession]:
+        """Open a session; the context manager closes it on exit."""
+
+    @property
+    def input_sample_rate(self) -> int:
+        """The PCM16 rate the provider takes (audio at other rates is resampled)."""
+        return 24000
+
+    @property
+    def output_sample_rate(self) -> int:
+        return 24000
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove every secret from ``text`` (server messages sometimes echo credentials)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+@asynccontextmanager
+async def websocket_link(
+    url: str,
+    headers: Sequence[tuple[str, str]],
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    secrets: Sequence[str | None] = (),
+    max_message_size: int = 16 * 2**20,
+) -> AsyncIterator[Link]:
+    """Open a WebSocket link; map handshake 401/403 to :class:`AuthError`."""
+    try:
+        async with _ws.open_websocket(
+            url, headers=headers, ssl_context=ssl_context, max_message_size=max_message_size
+        ) as conn:
+            yield conn
+    except _ws.HandshakeRejected as exc:
+        body = redact(exc.body[:2000].decode("utf-8", "replace"), *secrets)
+        if exc.status in (401, 403):
+            raise AuthError(exc.status, body or "credentials refused") from None
+        raise RealtimeError(f"WebSocket handshake refused (HTTP {exc.status}): {body}") from None

@@ -1,0 +1,131 @@
+"""``OpenAIRealtimeModel``: the OpenAI Realtime API (GA ``gpt-realtime`` or the beta dialect).
+
+``transport="websocket"`` (default) speaks JSON events over a WebSocket;
+``transport="webrtc"`` carries audio as Opus RTP and events on the
+``oai-events`` data channel. Both give the same :class:`RealtimeSession`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+from adk_realtime.models import RealtimeModel, websocket_link
+from adk_realtime.sansio.config import RealtimeConfig
+from adk_realtime.sansio.openai import OpenAIProtocol, dialect_for_model
+from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
+
+DEFAULT_BASE_URL = "wss://api.openai.com/v1"
+
+
+class OpenAIRealtimeModel(RealtimeModel):
+    """An OpenAI realtime model.
+
+    ``OpenAIRealtimeModel(api_key, "gpt-realtime")`` for the GA API;
+    ``gpt-4o-realtime-preview-*`` models speak the beta dialect (and send the
+    ``OpenAI-Beta: realtime=v1`` header). ``base_url`` points it anywhere: a
+    proxy, a local server or the simulator (``ws://127.0.0.1:P/v1``). For Azure
+    OpenAI use :meth:`azure`.
+    """
+
+    provider = "openai"
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str = "gpt-realtime",
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        dialect: Literal["ga", "beta"] | None = None,
+        transport: Literal["websocket", "webrtc"] = "websocket",
+        ssl_context: ssl.SSLContext | None = None,
+        auth_header: Literal["authorization", "api-key"] = "authorization",
+        url: str | None = None,
+        extra_headers: Sequence[tuple[str, str]] = (),
+        webrtc_options: object | None = None,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("OpenAIRealtimeModel needs an API key (got an empty value)")
+        if transport not in ("websocket", "webrtc"):
+            raise ValueError(f"transport must be 'websocket' or 'webrtc', got {transport!r}")
+        self._api_key = api_key
+        self.model_id = model
+        self.base_url = base_url.rstrip("/")
+        self.dialect = dialect or dialect_for_model(model)
+        self.transport = transport
+        self._ssl_context = ssl_context
+        self._auth_header = auth_header
+        self._url = url
+        self._extra_headers = tuple(extra_headers)
+        self.webrtc_options = webrtc_options
+
+    @classmethod
+    def azure(
+        cls,
+        endpoint: str,
+        deployment: str,
+        api_key: str,
+        *,
+        api_version: str = "2024-10-01-preview",
+        dialect: Literal["ga", "beta"] | None = None,
+    ) -> OpenAIRealtimeModel:
+        """Azure OpenAI: ``endpoint`` like ``https://NAME.openai.azure.com``; key in ``api-key``."""
+        host = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}").netloc
+        url = (
+            f"wss://{host}/openai/realtime?api-version={quote(api_version)}"
+            f"&deployment={quote(deployment)}"
+        )
+        return cls(api_key, deployment, url=url, auth_header="api-key", dialect=dialect or "beta")
+
+    def __repr__(self) -> str:
+        return f"OpenAIRealtimeModel(model={self.model_id!r}, dialect={self.dialect!r}, transport={self.transport!r}, base_url={self.base_url!r})"
+
+    @property
+    def url(self) -> str:
+        return self._url or f"{self.base_url}/realtime?model={quote(self.model_id)}"
+
+    def headers(self) -> list[tuple[str, str]]:
+        if self._auth_header == "api-key":
+            headers = [("api-key", self._api_key)]
+        else:
+            headers = [("Authorization", f"Bearer {self._api_key}")]
+        if self.dialect == "beta":
+            headers.append(("OpenAI-Beta", "realtime=v1"))
+        headers.extend(self._extra_headers)
+        return headers
+
+    def connect(
+        self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
+    ) -> AbstractAsyncContextManager[RealtimeSession]:
+        """``async with model.connect(config) as session:`` — sends ``session.update`` first."""
+        return self._connect(config or RealtimeConfig(), options)
+
+    @asynccontextmanager
+    async def _connect(
+        self, config: RealtimeConfig, options: SessionOptions | None
+    ) -> AsyncIterator[RealtimeSession]:
+        protocol = OpenAIProtocol(self.model_id, dialect=self.dialect)
+        if self.transport == "webrtc":
+            from adk_realtime.webrtc_link import webrtc_link_factory
+
+            factory = webrtc_link_factory(self, protocol, config)
+            session = RealtimeSession(
+                protocol, config, factory, provider="openai", options=options, media=True
+            )
+        else:
+
+            def factory(_handle: str | None) -> AbstractAsyncContextManager[Link]:
+                return websocket_link(
+                    self.url, self.headers(), ssl_context=self._ssl_context, secrets=[self._api_key]
+                )
+
+            session = RealtimeSession(protocol, config, factory, provider="openai", options=options)
+        async with open_session(session) as opened:
+            yield opened
+
+    # for the WebRTC transport (never printed)
+    def _secret(self) -> str:
+        return self._api_key

@@ -1,0 +1,767 @@
+"""``RealtimeRunner``: runs a :class:`RealtimeAgent` (or a bare config) on a live session.
+
+Theory of operation
+-------------------
+``await runner.run()`` connects the model, then pumps the session's events:
+
+* audio, text and transcript events go to the :class:`EventHandler` and the
+  active agent's callbacks, in order, on the pump task (keep them quick);
+* a ``FunctionCallDone`` starts a tool task in the runner's task group (at
+  most ``max_concurrent_tools`` run at once; sync tools run in a worker
+  thread), so a slow tool never stalls audio. OpenAI gets exactly one
+  ``response.create`` after *all* tool outputs of a response were sent;
+  Gemini continues by itself after ``toolResponse``, and its
+  ``toolCallCancellation`` cancels the running task;
+* ``transfer_to_agent(agent_name)`` hands the conversation to a sub-agent:
+  OpenAI switches instructions and tools with ``session.update`` on the same
+  connection (the voice cannot change once audio was produced, so it is kept);
+  Gemini reconnects with its resumption handle and the new setup;
+* barge-in: when the user starts speaking while the model's audio is still
+  playing, the response is cancelled and, for OpenAI, the assistant item is
+  truncated at the position actually played (reported by the app through
+  ``audio_played`` or estimated as real-time playback), clamped to the audio
+  received; nothing is truncated when nothing was played. An
+  ``AudioInterrupted`` event tells the app to flush its speaker buffer.
+
+Other tasks talk to a running runner with ``send_audio``, ``send_text``,
+``interrupt`` and ``close``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import numpy as np
+
+from adk_realtime.agent import (
+    TRANSFER_TOOL_NAME,
+    CallbackContext,
+    RealtimeAgent,
+    RefuseTool,
+)
+from adk_realtime.models import RealtimeModel
+from adk_realtime.sansio import events as ev
+from adk_realtime.sansio.config import RealtimeConfig
+from adk_realtime.sansio.errors import ConfigError, ConnectionClosed
+from adk_realtime.session import RealtimeSession, SessionOptions
+from adk_realtime.tools import Tool, ToolContext, encode_tool_output, maybe_await, tool_definition
+
+log = logging.getLogger("adk_realtime.runner")
+
+OUTPUT_BYTES_PER_MS = 48  # PCM16 mono at 24 kHz
+
+
+# ----------------------------------------------------------------- agent events
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeEvent:
+    """A provider event, as the runner saw it."""
+
+    event: ev.ServerEvent
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStarted:
+    agent: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEnded:
+    agent: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    from_agent: str
+    to_agent: str
+    voice_kept: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallCompleted:
+    call_id: str
+    name: str
+    output: str
+    error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInterrupted:
+    """The user barged in: stop playing ``item_id``; ``played_ms`` is what was heard."""
+
+    item_id: str
+    played_ms: int
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TurnMetrics:
+    """Latency of one turn: end of user speech (or text sent) to first model audio/text."""
+
+    first_response_ms: float
+    usage: ev.Usage | None = None
+
+
+AgentEvent = (
+    RealtimeEvent
+    | AgentStarted
+    | AgentEnded
+    | Handoff
+    | ToolCallStarted
+    | ToolCallCompleted
+    | AudioInterrupted
+    | TurnMetrics
+)
+
+
+# ----------------------------------------------------------------- handler
+
+
+class EventHandler:
+    """Receives a running conversation's events. Override what you need;
+    each method may be a plain function or a coroutine."""
+
+    def on_audio(self, audio: bytes, item_id: str) -> Any:
+        """Model audio: PCM16 mono 24 kHz (or G.711 if the session asked for it)."""
+
+    def on_text(self, text: str, item_id: str) -> Any:
+        """Model text (text modality)."""
+
+    def on_transcript(self, text: str, item_id: str) -> Any:
+        """Transcript of the model's speech, as it streams."""
+
+    def on_input_transcript(self, text: str, item_id: str) -> Any:
+        """Transcript of the user's speech."""
+
+    def on_speech_started(self, audio_start_ms: int) -> Any:
+        """The provider's VAD heard the user start speaking."""
+
+    def on_speech_stopped(self, audio_end_ms: int) -> Any:
+        """The provider's VAD heard the user stop."""
+
+    def on_tool_call(self, name: str, arguments: str, call_id: str) -> Any:
+        """The model called a tool (the runner executes it)."""
+
+    def on_response_done(self, event: ev.ResponseDone) -> Any:
+        """A response (or Gemini turn) finished."""
+
+    def on_interrupted(self, event: AudioInterrupted) -> Any:
+        """The user barged in: flush the speaker buffer."""
+
+    def on_handoff(self, from_agent: str, to_agent: str) -> Any:
+        """The conversation moved to another agent."""
+
+    def on_error(self, error: ev.Error | BaseException) -> Any:
+        """The provider reported an error, or the connection failed."""
+
+    def on_disconnect(self, reason: str) -> Any:
+        """The session ended (closed by us or by the provider)."""
+
+
+# ----------------------------------------------------------------- playback
+
+
+class PlaybackTracker:
+    """How much of each assistant audio item the user has heard.
+
+    By default playback is assumed to run in real time from the first audio
+    chunk of an item; once the app reports positions with ``played`` those win.
+    """
+
+    def __init__(self, bytes_per_ms: int = OUTPUT_BYTES_PER_MS, max_items: int = 32) -> None:
+        self._bytes_per_ms = bytes_per_ms
+        self._max_items = max_items
+        self._received: dict[str, int] = {}
+        self._started: dict[str, float] = {}
+        self._reported: dict[str, int] = {}
+        self.current_item: str | None = None
+
+    def on_audio(self, item_id: str, nbytes: int, now: float) -> None:
+        if item_id not in self._received:
+            if len(self._received) >= self._max_items:
+                oldest = next(iter(self._received))
+                for d in (self._received, self._started, self._reported):
+                    d.pop(oldest, None)
+            self._received[item_id] = 0
+            self._started[item_id] = now
+        self._received[item_id] += nbytes
+        self.current_item = item_id
+
+    def played(self, item_id: str, ms: int) -> None:
+        self._reported[item_id] = max(0, int(ms))
+
+    def received_ms(self, item_id: str) -> int:
+        return self._received.get(item_id, 0) // self._bytes_per_ms
+
+    def played_ms(self, item_id: str, now: float) -> int:
+        received = self.received_ms(item_id)
+        if item_id in self._reported:
+            return min(self._reported[item_id], received)
+        started = self._started.get(item_id)
+        if started is None:
+            return 0
+        return min(int((now - started) * 1000), received)
+
+    def still_playing(self, item_id: str, now: float) -> bool:
+        return self.played_ms(item_id, now) < self.received_ms(item_id)
+
+    def forget(self, item_id: str) -> None:
+        for d in (self._received, self._started, self._reported):
+            d.pop(item_id, None)
+        if self.current_item == item_id:
+            self.current_item = None
+
+
+# ----------------------------------------------------------------- context
+
+
+@dataclass
+class RunContext:
+    """Shared state of one run: given to instruction providers, tools and callbacks."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    event_handler: EventHandler | None = None
+    runner: RealtimeRunner | None = None
+    agent_name: str = ""
+
+    async def send_audio(self, pcm: bytes | np.ndarray, sample_rate: int | None = None) -> None:
+        await self._require_runner().send_audio(pcm, sample_rate)
+
+    async def send_text(self, text: str) -> None:
+        await self._require_runner().send_text(text)
+
+    async def close(self) -> None:
+        await self._require_runner().close()
+
+    def _require_runner(self) -> RealtimeRunner:
+        if self.runner is None:
+            raise RuntimeError("the agent is not running yet")
+        return self.runner
+
+
+# ----------------------------------------------------------------- runner
+
+
+@dataclass
+class RunnerMetrics:
+    turns: list[float] = field(default_factory=list)  # first-response latencies, ms
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    tool_calls: int = 0
+    interruptions: int = 0
+    handoffs: int = 0
+    dropped_agent_events: int = 0
+
+
+class RealtimeRunner:
+    """Runs a conversation. ``await runner.run()`` until it ends; other tasks send input."""
+
+    def __init__(
+        self,
+        model: RealtimeModel | None = None,
+        agent: RealtimeAgent | None = None,
+        *,
+        config: RealtimeConfig | None = None,
+        event_handler: EventHandler | None = None,
+        tools: Sequence[Tool] = (),
+        max_concurrent_tools: int = 4,
+        playback: PlaybackTracker | None = None,
+        session_options: SessionOptions | None = None,
+        context: RunContext | None = None,
+        agent_event_sink: Callable[[AgentEvent], Any] | None = None,
+    ) -> None:
+        if model is None and agent is not None:
+            model = agent.model
+        if model is None:
+            raise ConfigError("model", "RealtimeRunner needs a model (or an agent with one)")
+        if max_concurrent_tools < 1:
+            raise ConfigError("max_concurrent_tools", "must be at least 1")
+        self.model = model
+        self.root_agent = agent
+        self.active_agent = agent
+        self.base_config = config or RealtimeConfig()
+        self.handler = event_handler or EventHandler()
+        self.extra_tools = list(tools)
+        names = [t.name for t in self.extra_tools]
+        if len(names) != len(set(names)):
+            raise ConfigError("tools", "duplicate extra tool names")
+        self.playback = playback or PlaybackTracker()
+        self.metrics = RunnerMetrics()
+        self.context = context or RunContext()
+        self.context.runner = self
+        self.context.event_handler = self.handler
+        self._session_options = session_options
+        self._sink = agent_event_sink
+        self._limiter = anyio.CapacityLimiter(max_concurrent_tools)
+        self._session: RealtimeSession | None = None
+        self._connected = anyio.Event()
+        self._finished = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._tool_scopes: dict[str, anyio.CancelScope] = {}
+        # OpenAI follow-up batching: response id -> call ids still running
+        self._open_calls: dict[str, set[str]] = {}
+        self._done_responses: set[str] = set()
+        self._response_active = False
+        self._audio_since_response = False
+        self._turn_started: float | None = None
+        self._pending_usage: ev.Usage | None = None
+        self._input_transcript_items: set[str] = set()
+        self._closing = False
+
+    @staticmethod
+    def builder() -> RealtimeRunnerBuilder:
+        return RealtimeRunnerBuilder()
+
+    @property
+    def session(self) -> RealtimeSession | None:
+        return self._session
+
+    # -------------------------------------------------------------- input API
+
+    async def wait_connected(self) -> RealtimeSession:
+        await self._connected.wait()
+        if self._session is None:
+            raise ConnectionClosed(None, "the runner is not connected")
+        return self._session
+
+    async def send_audio(self, pcm: bytes | np.ndarray, sample_rate: int | None = None) -> None:
+        session = self._session or await self.wait_connected()
+        await session.send_audio(pcm, sample_rate)
+
+    async def send_text(self, text: str, *, respond: bool = True) -> None:
+        """Send a user text message and (by default) ask for a response."""
+        session = self._session or await self.wait_connected()
+        self._turn_started = anyio.current_time()
+        await session.send_text(text)
+        if respond:
+            await session.create_response()
+
+    async def commit_audio(self, *, respond: bool = True) -> None:
+        """Manual turn taking: end the user's audio turn and ask for a response."""
+        session = self._session or await self.wait_connected()
+        self._turn_started = anyio.current_time()
+        await session.commit_audio()
+        if respond:
+            await session.create_response()
+
+    async def interrupt(self) -> None:
+        """Stop the model now (and truncate what was not heard, OpenAI)."""
+        session = self._session or await self.wait_connected()
+        await self._barge_in(session, reason="app")
+        await session.interrupt()
+
+    def audio_played(self, item_id: str, ms: int) -> None:
+        """Report how much of ``item_id`` the user actually heard (for barge-in truncation)."""
+        self.playback.played(item_id, ms)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._session is not None:
+            await self._session.close()
+
+    # -------------------------------------------------------------- run
+
+    async def run(self) -> None:
+        """Connect, run the conversation until it ends, then return.
+
+        Raises :class:`ConnectionClosed` if the provider went away unexpectedly
+        (after ``on_error`` and ``on_disconnect`` were called).
+        """
+        config = await self._config_for(self.active_agent)
+        reason = "closed"
+        try:
+            async with self.model.connect(config, options=self._session_options) as session:
+                self._session = session
+                self._connected.set()
+                await self._agent_callback(self.active_agent, "before", "start")
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    try:
+                        async for event in session:
+                            await self._dispatch(session, event)
+                    finally:
+                        tg.cancel_scope.cancel()
+                await self._agent_callback(self.active_agent, "after", "end")
+        except ConnectionClosed as exc:
+            reason = f"connection closed ({exc.code}): {exc.reason}"
+            await maybe_await(self.handler.on_error(exc))
+            raise
+        except BaseException as exc:
+            reason = f"error: {type(exc).__name__}"
+            raise
+        finally:
+            self._session = None
+            self._connected.set()
+            self._finished.set()
+            with anyio.CancelScope(shield=True):
+                await maybe_await(self.handler.on_disconnect(reason))
+
+    async def _config_for(self, agent: RealtimeAgent | None) -> RealtimeConfig:
+        config = self.base_config
+        if agent is not None:
+            self.context.agent_name = agent.name
+            config = await agent.build_config(self.context, base=config)
+        if self.extra_tools:
+            config = config.replace(
+                tools=(*config.tools, *(tool_definition(t) for t in self.extra_tools))
+            )
+        return config
+
+    def _emit(self, event: AgentEvent) -> None:
+        if self._sink is not None:
+            self._sink(event)
+
+    async def _agent_callback(self, agent: RealtimeAgent | None, when: str, reason: str) -> None:
+        if agent is None:
+            return
+        callback = agent.before_agent_callback if when == "before" else agent.after_agent_callback
+        self._emit((AgentStarted if when == "before" else AgentEnded)(agent.name, reason))
+        if callback is not None:
+            await maybe_await(callback(CallbackContext(agent.name, self.context.state, reason)))
+
+    # -------------------------------------------------------------- dispatch
+
+    async def _dispatch(self, session: RealtimeSession, event: ev.ServerEvent) -> None:
+        handler = self.handler
+        agent = self.active_agent
+        if self._sink is not None:
+            self._sink(RealtimeEvent(event))
+        if isinstance(event, ev.AudioDelta):  # the hot path first
+            now = anyio.current_time()
+            self.playback.on_audio(event.item_id, len(event.delta), now)
+            self._audio_since_response = True
+            self._first_output(now)
+            await maybe_await(handler.on_audio(event.delta, event.item_id))
+            if agent is not None and agent.on_audio is not None:
+                await maybe_await(agent.on_audio(event.delta, event.item_id))
+        elif isinstance(event, ev.TranscriptDelta):
+            await maybe_await(handler.on_transcript(event.delta, event.item_id))
+            if agent is not None and agent.on_transcript is not None:
+                await maybe_await(agent.on_transcript(event.delta, event.item_id))
+        elif isinstance(event, ev.TextDelta):
+            self._first_output(anyio.current_time())
+            await maybe_await(handler.on_text(event.delta, event.item_id))
+        elif isinstance(event, ev.InputTranscriptDelta):
+            self._input_transcript_items.add(event.item_id)
+            await maybe_await(handler.on_input_transcript(event.delta, event.item_id))
+        elif isinstance(event, ev.InputTranscriptDone):
+            if event.item_id not in self._input_transcript_items:
+                await maybe_await(handler.on_input_transcript(event.transcript, event.item_id))
+            self._input_transcript_items.discard(event.item_id)
+        elif isinstance(event, ev.SpeechStarted):
+            await self._barge_in(session, reason="speech")
+            await maybe_await(handler.on_speech_started(event.audio_start_ms))
+            if agent is not None and agent.on_speech_started is not None:
+                await maybe_await(agent.on_speech_started(event.audio_start_ms))
+        elif isinstance(event, ev.SpeechStopped):
+            self._turn_started = anyio.current_time()
+            await maybe_await(handler.on_speech_stopped(event.audio_end_ms))
+            if agent is not None and agent.on_speech_stopped is not None:
+                await maybe_await(agent.on_speech_stopped(event.audio_end_ms))
+        elif isinstance(event, ev.FunctionCallDone):
+            await self._start_tool(session, event)
+        elif isinstance(event, ev.ResponseCreated):
+            self._response_active = True
+            self._audio_since_response = False
+        elif isinstance(event, ev.ResponseDone):
+            self._response_active = False
+            self._account_usage(event.usage)
+            await maybe_await(handler.on_response_done(event))
+            if event.response_id:
+                self._done_responses.add(event.response_id)
+                await self._maybe_follow_up(session, event.response_id)
+        elif isinstance(event, ev.Interrupted):
+            await self._surface_interruption(truncated=False)
+        elif isinstance(event, ev.ToolCallCancelled):
+            for call_id in event.call_ids:
+                scope = self._tool_scopes.pop(call_id, None)
+                if scope is not None:
+                    scope.cancel()
+        elif isinstance(event, ev.Error):
+            if event.code == "response_cancel_not_active":
+                return  # the server had already cancelled: an expected race
+            await maybe_await(handler.on_error(event))
+
+    def _first_output(self, now: float) -> None:
+        if self._turn_started is not None:
+            latency = (now - self._turn_started) * 1000.0
+            self._turn_started = None
+            self.metrics.turns.append(latency)
+            self._emit(TurnMetrics(latency))
+
+    def _account_usage(self, usage: ev.Usage | None) -> None:
+        if usage is None:
+            return
+        self.metrics.input_tokens += usage.input_tokens
+        self.metrics.output_tokens += usage.output_tokens
+        self.metrics.total_tokens += usage.total_tokens
+
+    # -------------------------------------------------------------- barge-in
+
+    async def _barge_in(self, session: RealtimeSession, *, reason: str) -> None:
+        vad = session.config.vad
+        if reason == "speech" and vad is not None and vad.interrupt_response is False:
+            return  # the app asked for no barge-in
+        item = self.playback.current_item
+        now = anyio.current_time()
+        if item is None or not (self._response_active or self.playback.still_playing(item, now)):
+            return
+        played = self.playback.played_ms(item, now)
+        truncated = False
+        if session.provider == "openai":
+            if self._response_active and reason == "speech":
+                await session.cancel_response()
+            if played > 0:
+                await session.truncate(item, played)
+                truncated = True
+        self.metrics.interruptions += 1
+        self.playback.forget(item)
+        await self._surface_interruption(truncated=truncated, item_id=item, played_ms=played)
+
+    async def _surface_interruption(
+        self, *, truncated: bool, item_id: str | None = None, played_ms: int | None = None
+    ) -> None:
+        if item_id is None:
+            item_id = self.playback.current_item or ""
+            played_ms = self.playback.played_ms(item_id, anyio.current_time()) if item_id else 0
+            if item_id:
+                self.playback.forget(item_id)
+            self.metrics.interruptions += 1
+        event = AudioInterrupted(item_id, played_ms or 0, truncated)
+        self._emit(event)
+        await maybe_await(self.handler.on_interrupted(event))
+
+    # -------------------------------------------------------------- tools
+
+    def _find_tool(self, name: str) -> Tool | None:
+        agent = self.active_agent
+        if agent is not None:
+            for tool in agent.tools:
+                if tool.name == name:
+                    return tool
+        for tool in self.extra_tools:
+            if tool.name == name:
+                return tool
+        return None
+
+    async def _start_tool(self, session: RealtimeSession, call: ev.FunctionCallDone) -> None:
+        self.metrics.tool_calls += 1
+        await maybe_await(self.handler.on_tool_call(call.name, call.arguments, call.call_id))
+        self._emit(ToolCallStarted(call.call_id, call.name, call.arguments))
+        if call.response_id:
+            self._open_calls.setdefault(call.response_id, set()).add(call.call_id)
+        scope = anyio.CancelScope()
+        self._tool_scopes[call.call_id] = scope
+        assert self._tg is not None
+        self._tg.start_soon(self._run_tool, session, call, scope)
+
+    async def _run_tool(
+        self, session: RealtimeSession, call: ev.FunctionCallDone, scope: anyio.CancelScope
+    ) -> None:
+        output: str | None = None
+        error = False
+        with scope:
+            if (
+                call.name == TRANSFER_TOOL_NAME
+                and self.active_agent is not None
+                and (self._find_tool(call.name) is None)
+            ):
+                await self._handoff(session, call)
+                return
+            async with self._limiter:
+                output, error = await self._execute(call)
+        self._tool_scopes.pop(call.call_id, None)
+        if scope.cancelled_caught or output is None:
+            self._close_call(call)
+            return  # cancelled by the provider: its result must not be sent
+        self._emit(ToolCallCompleted(call.call_id, call.name, output, error))
+        await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
+        await self._call_finished(session, call)
+
+    async def _execute(self, call: ev.FunctionCallDone) -> tuple[str, bool]:
+        agent = self.active_agent
+        try:
+            arguments = json.loads(call.arguments) if call.arguments.strip() else {}
+            if not isinstance(arguments, dict):
+                raise ValueError("arguments are not a JSON object")
+        except ValueError as exc:
+            return json.dumps({"error": f"invalid arguments for {call.name}: {exc}"}), True
+        ctx = ToolContext(
+            call.call_id, call.name, arguments, agent.name if agent else "", self.context.state
+        )
+        tool = self._find_tool(call.name)
+        if tool is None:
+            return json.dumps({"error": f"unknown tool {call.name!r}"}), True
+        try:
+            result: Any = None
+            substituted = False
+            if agent is not None and agent.before_tool_callback is not None:
+                pre = await maybe_await(agent.before_tool_callback(ctx))
+                if isinstance(pre, RefuseTool):
+                    raise pre
+                if pre is not None:
+                    result, substituted = pre, True
+            if not substituted:
+                result = await tool.call(ctx.arguments, ctx)
+            if agent is not None and agent.after_tool_callback is not None:
+                post = await maybe_await(agent.after_tool_callback(ctx, result))
+                if post is not None:
+                    result = post
+            return encode_tool_output(result), False
+        except RefuseTool as exc:
+            return json.dumps({"error": f"tool call refused: {exc.reason}"}), True
+        except Exception as exc:
+            log.warning("tool %s failed: %s: %s", call.name, type(exc).__name__, exc)
+            return json.dumps({"error": f"{type(exc).__name__}: {exc}"}), True
+
+    def _close_call(self, call: ev.FunctionCallDone) -> None:
+        if call.response_id and call.response_id in self._open_calls:
+            self._open_calls[call.response_id].discard(call.call_id)
+
+    async def _call_finished(self, session: RealtimeSession, call: ev.FunctionCallDone) -> None:
+        self._close_call(call)
+        if call.response_id:
+            await self._maybe_follow_up(session, call.response_id)
+
+    async def _maybe_follow_up(self, session: RealtimeSession, response_id: str) -> None:
+        """OpenAI: one response.create once the response is done and all its tools answered."""
+        calls = self._open_calls.get(response_id)
+        if calls is None or calls or response_id not in self._done_responses:
+            return
+        del self._open_calls[response_id]
+        self._done_responses.discard(response_id)
+        if session.provider == "openai":
+            await session.create_response()
+
+    # -------------------------------------------------------------- handoff
+
+    async def _handoff(self, session: RealtimeSession, call: ev.FunctionCallDone) -> None:
+        current = self.active_agent
+        assert current is not None
+        try:
+            target_name = json.loads(call.arguments or "{}").get("agent_name", "")
+        except (ValueError, AttributeError):
+            target_name = ""
+        root = self.root_agent or current
+        target = root.find_agent(str(target_name)) if target_name else None
+        if target is None or target is current:
+            known = ", ".join(a.name for a in current.sub_agents) or "none"
+            output = json.dumps(
+                {"error": f"unknown agent {target_name!r}; available agents: {known}"}
+            )
+            self._emit(ToolCallCompleted(call.call_id, call.name, output, True))
+            await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
+            await self._call_finished(session, call)
+            return
+        await self._agent_callback(current, "after", "handoff")
+        self.active_agent = target
+        config = await self._config_for(target)
+        voice_kept = False
+        if session.provider == "openai" and self.playback.current_item is not None:
+            old_voice = session.config.voice
+            if config.voice != old_voice:
+                voice_kept = True
+                log.info(
+                    "handoff to %s: voice stays %r (it cannot change after audio)",
+                    target.name,
+                    old_voice,
+                )
+                config = config.replace(voice=old_voice)
+        output = json.dumps({"result": f"transferred to {target.name}"})
+        if session.provider == "openai":
+            await session.update_session(config)
+            await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
+        else:
+            await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
+            await session.update_session(config)  # reconnects with the resumption handle
+        self.metrics.handoffs += 1
+        self._emit(ToolCallCompleted(call.call_id, call.name, output))
+        self._emit(Handoff(current.name, target.name, voice_kept))
+        await maybe_await(self.handler.on_handoff(current.name, target.name))
+        await self._agent_callback(target, "before", "handoff")
+        self._tool_scopes.pop(call.call_id, None)
+        await self._call_finished(session, call)
+
+
+class RealtimeRunnerBuilder:
+    """``RealtimeRunner.builder().model(m).agent(a).event_handler(h).build()``."""
+
+    def __init__(self) -> None:
+        self._kw: dict[str, Any] = {}
+        self._tools: list[Tool] = []
+
+    def model(self, model: RealtimeModel) -> RealtimeRunnerBuilder:
+        self._kw["model"] = model
+        return self
+
+    def agent(self, agent: RealtimeAgent) -> RealtimeRunnerBuilder:
+        self._kw["agent"] = agent
+        return self
+
+    def config(self, config: RealtimeConfig) -> RealtimeRunnerBuilder:
+        self._kw["config"] = config
+        return self
+
+    def event_handler(self, handler: EventHandler) -> RealtimeRunnerBuilder:
+        self._kw["event_handler"] = handler
+        return self
+
+    def tool(self, tool: Tool) -> RealtimeRunnerBuilder:
+        self._tools.append(tool)
+        return self
+
+    def max_concurrent_tools(self, n: int) -> RealtimeRunnerBuilder:
+        self._kw["max_concurrent_tools"] = n
+        return self
+
+    def build(self) -> RealtimeRunner:
+        return RealtimeRunner(tools=self._tools, **self._kw)
+
+
+async def run_agent(agent: RealtimeAgent, ctx: RunContext) -> AsyncIterator[AgentEvent]:
+    """``agent.run(ctx)``: run ``agent`` and yield its agent events until the session ends.
+
+    The event stream holds 1024 events; if the consumer falls that far behind,
+    further events are counted in ``runner.metrics.dropped_agent_events`` (the
+    event handler still sees everything) rather than stalling the audio pump.
+    """
+    send, receive = anyio.create_memory_object_stream[AgentEvent](1024)
+    runner: RealtimeRunner | None = None
+
+    def sink(event: AgentEvent) -> None:
+        try:
+            send.send_nowait(event)
+        except anyio.WouldBlock:
+            assert runner is not None
+            runner.metrics.dropped_agent_events += 1
+
+    runner = RealtimeRunner(
+        agent=agent, event_handler=ctx.event_handler, context=ctx, agent_event_sink=sink
+    )
+    async with anyio.create_task_group() as tg:
+
+        async def drive() -> None:
+            assert runner is not None
+            async with send:
+                await runner.run()
+
+        tg.start_soon(drive)
+        async with receive:
+            async for item in receive:
+                yield item

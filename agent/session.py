@@ -1,0 +1,499 @@
+"""The low-level realtime session: one live conversation with a provider.
+
+Theory of operation
+-------------------
+A :class:`RealtimeSession` joins three things:
+
+* a provider protocol (``OpenAIProtocol`` / ``GeminiProtocol`` from
+  :mod:`adk_realtime.sansio`), the pure codec and conversation state;
+* a *link factory*: an async context manager that opens one connection (a
+  WebSocket, or a WebRTC peer's data channel) and yields a :class:`Link`;
+* a supervisor task, started by ``model.connect(config)``, which owns the
+  link: it sends the protocol's initial messages, reads every message, decodes
+  it and puts the events in a bounded queue that ``next_event()`` reads.
+
+Owning the link in one task is what makes transparent resumption possible:
+when Gemini says ``goAway`` (or the socket drops while the session is
+resumable), the supervisor closes the old link and opens a new one with the
+latest resumption handle, all inside its own task, while commands sent
+meanwhile wait in a bounded hold buffer (``max_held_messages``; when it is
+full the sender waits, nothing is dropped). A :class:`SessionResumed` event
+tells the app it happened.
+
+The event queue is bounded too: when the app stops reading, the supervisor
+stops reading the socket, and TCP pushes back on the provider.
+
+Termination: ``next_event()`` returns ``None`` (and ``async for`` ends) after
+``close()``; an unexpected close raises :class:`ConnectionClosed` with the
+peer's code and reason.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+import numpy as np
+from anyio.abc import TaskStatus
+
+from adk_realtime.sansio import audio as _audio
+from adk_realtime.sansio import events as ev
+from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
+from adk_realtime.sansio.errors import ConnectionClosed, DecodeError, RealtimeError
+from adk_realtime.sansio.protocol import RealtimeProtocol
+
+log = logging.getLogger("adk_realtime.session")
+
+# How long to wait for the provider's first answer (Gemini setupComplete).
+SETUP_TIMEOUT = 15.0
+
+
+class Link(Protocol):
+    """One open connection carrying provider messages (WebSocket or data channel)."""
+
+    async def send(self, message: str) -> None: ...
+
+    async def receive(self) -> str | bytes:
+        """The next message; raises :class:`ConnectionClosed` when the link is gone."""
+        ...
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class MediaLink(Link, Protocol):
+    """A link that carries audio out of band (WebRTC): PCM16 in, PCM16 events out."""
+
+    async def send_audio(self, pcm: bytes, sample_rate: int) -> None: ...
+
+
+LinkFactory = Callable[[str | None], AbstractAsyncContextManager[Link]]
+"""Opens one link; the argument is the resumption handle (Gemini) or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """Tunables of a session; the defaults suit a voice conversation."""
+
+    event_queue_size: int = 256
+    max_held_messages: int = 1024
+    resume: bool = True
+    setup_timeout: float = SETUP_TIMEOUT
+
+
+class _Closed:
+    """Terminal marker in the event queue."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class RealtimeSession:
+    """A live conversation. Get one from ``async with model.connect(config) as session``.
+
+    Commands (``send_audio``, ``send_text``, ...) may be called from any task;
+    events are read with ``await session.next_event()`` or ``async for event in
+    session``.
+    """
+
+    def __init__(
+        self,
+        protocol: RealtimeProtocol,
+        config: RealtimeConfig,
+        link_factory: LinkFactory,
+        *,
+        provider: str,
+        options: SessionOptions | None = None,
+        resumable_protocol: bool = False,
+        media: bool = False,
+    ) -> None:
+        self.protocol = protocol
+        self.config = config
+        self.provider = provider
+        self._factory = link_factory
+        self._options = options or SessionOptions()
+        self._resumable_protocol = resumable_protocol
+        self._media = media
+        self._link: Link | None = None
+        self._held: collections.deque[str] = collections.deque()
+        self._held_drained = anyio.Event()
+        self._send_events, self._recv_events = anyio.create_memory_object_stream[
+            ev.ServerEvent | _Closed
+        ](self._options.event_queue_size)
+        self._resamplers: dict[int, Any] = {}
+        self._closing = False
+        self._closed = False
+        self._terminal: _Closed | None = None
+        self._done = anyio.Event()
+        self.resumptions = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<RealtimeSession provider={self.provider} {state}>"
+
+    # ------------------------------------------------------------------ events
+
+    async def next_event(self) -> ev.ServerEvent | None:
+        """The next server event; ``None`` once the session was closed by us.
+
+        Raises :class:`ConnectionClosed` if the provider closed or the link died.
+        """
+        if self._terminal is not None:
+            return self._finish(self._terminal)
+        try:
+            item = await self._recv_events.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
+        if isinstance(item, _Closed):
+            self._terminal = item
+            return self._finish(item)
+        return item
+
+    def _finish(self, item: _Closed) -> None:
+        if item.error is not None:
+            raise item.error
+        return None
+
+    def __aiter__(self) -> AsyncIterator[ev.ServerEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[ev.ServerEvent]:
+        while True:
+            event = await self.next_event()
+            if event is None:
+                return
+            yield event
+
+    # ---------------------------------------------------------------- commands
+
+    async def send_audio(
+        self, pcm: bytes | memoryview | np.ndarray, sample_rate: int | None = None
+    ) -> None:
+        """Send user audio: PCM16 mono (bytes, or a numpy int16/float array) at ``sample_rate``.
+
+        The audio is resampled to what the provider wants (24 kHz OpenAI, 16 kHz
+        Gemini) and G.711-encoded when the session's input format says so.
+        ``sample_rate`` defaults to the provider's input rate.
+        """
+        fmt = self.protocol.input_audio_format
+        if self._media:
+            rate = sample_rate or 24000
+            link = await self._wait_link()
+            await link.send_audio(_to_pcm16_bytes(pcm), rate)  # type: ignore[attr-defined]
+            return
+        src_rate = sample_rate or fmt.sample_rate
+        data = self._convert_input(pcm, src_rate, fmt)
+        if data:
+            await self._send_wire(self.protocol.encode_audio(data))
+
+    def _convert_input(
+        self, pcm: bytes | memoryview | np.ndarray, src_rate: int, fmt: AudioFormat
+    ) -> bytes:
+        raw = _to_pcm16_bytes(pcm)
+        if src_rate != fmt.sample_rate:
+            resampler = self._resamplers.get(src_rate)
+            if resampler is None:
+                resampler = _audio.Resampler(src_rate, fmt.sample_rate)
+                self._resamplers[src_rate] = resampler
+            raw = resampler.process(raw)
+        if fmt.encoding is AudioEncoding.G711_ULAW:
+            return _audio.ulaw_encode(raw)
+        if fmt.encoding is AudioEncoding.G711_ALAW:
+            return _audio.alaw_encode(raw)
+        return bytes(raw)
+
+    async def send_text(self, text: str) -> None:
+        """Add a user text message to the conversation (call ``create_response`` to get an answer)."""
+        await self.send_event(ev.ItemCreate(text=text))
+
+    async def commit_audio(self) -> None:
+        """End the user's audio turn (manual turn taking, VAD off)."""
+        await self.send_event(ev.AudioCommit())
+
+    async def clear_audio(self) -> None:
+        """Drop the user audio buffered on the provider so far."""
+        await self.send_event(ev.AudioClear())
+
+    async def create_response(self, instructions: str | None = None) -> None:
+        """Ask the model to answer now."""
+        await self.send_event(ev.ResponseCreate(instructions=instructions))
+
+    async def cancel_response(self) -> None:
+        """Cancel the response in progress."""
+        await self.send_event(ev.ResponseCancel())
+
+    async def send_tool_response(self, response: ev.ToolResponse) -> None:
+        """Answer a :class:`FunctionCallDone`. OpenAI then needs ``create_response()``."""
+        await self.send_event(ev.ItemCreate(tool_response=response))
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        """Tell the provider the user heard only ``audio_end_ms`` of an assistant item."""
+        await self.send_event(ev.ItemTruncate(item_id=item_id, audio_end_ms=audio_end_ms))
+
+    async def update_session(self, config: RealtimeConfig) -> None:
+        """Change instructions, tools, voice, VAD... OpenAI applies it live;
+        Gemini cannot, so the session reconnects with the resumption handle and the new setup."""
+        self.config = config
+        if self._resumable_protocol:
+            await self._request_reconnect()
+            return
+        await self.send_event(ev.SessionUpdate(config))
+
+    async def interrupt(self) -> None:
+        """Stop the model talking: OpenAI ``response.cancel`` (plus
+        ``output_audio_buffer.clear`` over WebRTC); Gemini with manual activity
+        detection gets ``activityStart``, which interrupts generation."""
+        proto: Any = self.protocol
+        if self.provider == "gemini":
+            if (
+                hasattr(proto, "activity_start")
+                and self.config.vad is not None
+                and (self.config.vad.mode.value == "none")
+            ):
+                await self._send_wire(proto.activity_start())
+            return
+        await self.send_event(ev.ResponseCancel())
+        if self._media and hasattr(proto, "encode_output_audio_clear"):
+            await self._send_wire(proto.encode_output_audio_clear())
+
+    async def send_event(self, event: ev.ClientEvent) -> None:
+        """Send any unified client event."""
+        for message in self.protocol.encode(event):
+            await self._send_wire(message)
+
+    async def send_raw(self, message: str) -> None:
+        """Send one wire message as-is (escape hatch for provider features not modelled)."""
+        await self._send_wire(message)
+
+    async def close(self) -> None:
+        """Close the session; ``next_event()`` returns ``None`` afterwards."""
+        if self._closing:
+            return
+        self._closing = True
+        link = self._link
+        if link is not None:
+            with anyio.move_on_after(2):
+                await link.aclose(1000, "")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ---------------------------------------------------------------- plumbing
+
+    async def _wait_link(self) -> Link:
+        while self._link is None:
+            if self._closed:
+                raise ConnectionClosed(None, "session is closed")
+            await self._held_drained.wait()
+        return self._link
+
+    async def _send_wire(self, message: str) -> None:
+        if self._closed:
+            raise ConnectionClosed(None, "session is closed")
+        link = self._link
+        if link is None or self._held:
+            # Reconnecting (or still flushing what was held): keep order, bound memory.
+            while len(self._held) >= self._options.max_held_messages and not self._closed:
+                await self._held_drained.wait()
+            self._held.append(message)
+            return
+        try:
+            await link.send(message)
+        except ConnectionClosed:
+            if self._resumable_protocol and self._options.resume and not self._closing:
+                self._held.append(message)  # re-sent on the resumed connection
+                return
+            raise
+
+    async def _flush_held(self, link: Link) -> None:
+        while self._held:
+            await link.send(self._held[0])
+            self._held.popleft()
+        self._link = link
+        event, self._held_drained = self._held_drained, anyio.Event()
+        event.set()
+
+    async def _request_reconnect(self) -> None:
+        link = self._link
+        self._reconnect_requested = True
+        if link is not None:
+            await link.aclose(1000, "reconfiguring")
+
+    _reconnect_requested = False
+
+    # The supervisor: runs in the task group of model.connect().
+    async def _run(self, *, task_status: TaskStatus[None]) -> None:
+        started = False
+        handle: str | None = None
+        error: BaseException | None = None
+        try:
+            while True:
+                self._reconnect_requested = False
+                resumed_link = False
+                try:
+                    async with self._factory(handle) as link:
+                        await self._start_link(link, handle)
+                        if not started:
+                            started = True
+                            task_status.started()
+                        else:
+                            self.resumptions += 1
+                            await self._send_events.send(ev.SessionResumed(handle=handle))
+                        await self._flush_held(link)
+                        resumed_link = await self._pump(link)
+                except ConnectionClosed as exc:
+                    if not started:
+                        raise
+                    if self._closing:
+                        break
+                    if not (self._can_resume() or self._reconnect_requested):
+                        error = exc
+                        break
+                    resumed_link = True
+                finally:
+                    self._link = None
+                if self._closing or not resumed_link:
+                    break
+                handle = getattr(self.protocol, "resumption_handle", None)
+                log.info(
+                    "session %s: reconnecting (resumption handle %s)",
+                    self.provider,
+                    "set" if handle else "none",
+                )
+        except BaseException as exc:
+            if not started:
+                self._closed = True
+                raise
+            if not isinstance(exc, Exception):
+                self._closed = True
+                raise
+            error = exc
+        finally:
+            self._closed = True
+            self._done.set()
+            ready, self._held_drained = self._held_drained, anyio.Event()
+            ready.set()
+            with anyio.CancelScope(shield=True):
+                try:
+                    self._send_events.send_nowait(_Closed(error))
+                except anyio.WouldBlock:
+                    # The app is not reading: make room for the terminal marker.
+                    try:
+                        self._recv_events.receive_nowait()
+                    except anyio.WouldBlock:
+                        pass
+                    try:
+                        self._send_events.send_nowait(_Closed(error))
+                    except Exception:
+                        pass
+                except Exception:
+                    pass
+                self._send_events.close()
+
+    def _can_resume(self) -> bool:
+        return (
+            self._resumable_protocol
+            and self._options.resume
+            and bool(getattr(self.protocol, "resumable", False))
+            and getattr(self.protocol, "resumption_handle", None) is not None
+        )
+
+    async def _start_link(self, link: Link, handle: str | None) -> None:
+        proto: Any = self.protocol
+        if handle is not None and hasattr(proto, "setup_message"):
+            messages: Sequence[str] = [proto.setup_message(self.config, handle)]
+        else:
+            messages = self.protocol.initial_messages(self.config)
+        for message in messages:
+            await link.send(message)
+        if self._resumable_protocol:
+            # Gemini: nothing may be sent before setupComplete.
+            with anyio.fail_after(self._options.setup_timeout):
+                while True:
+                    data = await link.receive()
+                    got_setup = False
+                    for event in self._decode(data):
+                        if isinstance(event, ev.SessionCreated):
+                            got_setup = True
+                            if handle is not None:
+                                continue  # the app already saw SessionCreated once
+                        await self._send_events.send(event)
+                    if got_setup:
+                        return
+
+    def _decode(self, data: str | bytes) -> Sequence[ev.ServerEvent]:
+        try:
+            return self.protocol.receive_message(data)
+        except DecodeError as exc:
+            log.warning("session %s: undecodable message: %s", self.provider, exc)
+            return (ev.Error(code="decode_error", message=str(exc)),)
+
+    async def _pump(self, link: Link) -> bool:
+        """Read until the link ends. True means "reconnect with the handle"."""
+        send = self._send_events.send
+        while True:
+            data = await link.receive()
+            for event in self._decode(data):
+                await send(event)
+                if isinstance(event, ev.GoAway) and self._can_resume():
+                    self._link = None  # hold new commands until resumed
+                    with anyio.move_on_after(2):
+                        await link.aclose(1000, "resuming after goAway")
+                    return True
+
+
+def _to_pcm16_bytes(pcm: bytes | bytearray | memoryview | np.ndarray) -> bytes:
+    if isinstance(pcm, np.ndarray):
+        if pcm.dtype == np.int16:
+            return pcm.astype("<i2", copy=False).tobytes()
+        if np.issubdtype(pcm.dtype, np.floating):
+            clipped = np.clip(pcm, -1.0, 1.0)
+            return (clipped * 32767.0).round().astype("<i2").tobytes()
+        raise TypeError(f"audio arrays must be int16 or float, got {pcm.dtype}")
+    if isinstance(pcm, bytes):
+        data = pcm
+    elif isinstance(pcm, bytearray | memoryview):
+        data = bytes(pcm)
+    else:
+        raise TypeError(f"audio must be bytes or a numpy array, got {type(pcm).__name__}")
+    if len(data) % 2:
+        raise ValueError(f"PCM16 audio must have an even number of bytes, got {len(data)}")
+    return data
+
+
+@asynccontextmanager
+async def open_session(session: RealtimeSession) -> AsyncIterator[RealtimeSession]:
+    """Run ``session``'s supervisor for the duration of the block; close on exit."""
+    async with anyio.create_task_group() as tg:
+        await tg.start(_supervise, session)
+        try:
+            yield session
+        finally:
+            with anyio.CancelScope(shield=True):
+                await session.close()
+                with anyio.move_on_after(3) as scope:
+                    await session._done.wait()
+                if scope.cancelled_caught:
+                    tg.cancel_scope.cancel()
+
+
+async def _supervise(session: RealtimeSession, *, task_status: TaskStatus[None]) -> None:
+    await session._run(task_status=task_status)
+
+
+__all__ = [
+    "Link",
+    "LinkFactory",
+    "MediaLink",
+    "RealtimeError",
+    "RealtimeSession",
+    "SessionOptions",
+    "open_session",
+]

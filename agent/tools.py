@@ -1,0 +1,330 @@
+"""Tools: Python functions the model may call.
+
+``function_tool`` turns a sync or async function into a :class:`FunctionTool`:
+the JSON schema of its parameters comes from the type hints, its description
+from the docstring (the first paragraph; ``Args:`` lines describe parameters).
+Sync functions run in a worker thread so they never block the event pump.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import json
+import re
+import types
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import anyio
+import anyio.to_thread
+
+from adk_realtime.sansio.config import ToolDefinition
+
+
+@dataclass
+class ToolContext:
+    """What a tool (and the tool callbacks) can see about the call."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    agent_name: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """Anything with a name, a description, JSON-schema parameters and ``call``."""
+
+    name: str
+    description: str
+
+    @property
+    def parameters(self) -> dict[str, Any]: ...
+
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any: ...
+
+
+def tool_definition(tool: Tool) -> ToolDefinition:
+    return ToolDefinition(name=tool.name, description=tool.description, parameters=tool.parameters)
+
+
+class FunctionTool:
+    """A tool backed by a Python function (sync or async)."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.func = func
+        self.name = name or func.__name__
+        doc_summary, arg_docs = _parse_docstring(inspect.getdoc(func) or "")
+        self.description = description if description is not None else doc_summary
+        self._signature = inspect.signature(func)
+        self._hints = typing.get_type_hints(func, include_extras=False)
+        self._wants_ctx = [
+            p.name
+            for p in self._signature.parameters.values()
+            if self._hints.get(p.name) is ToolContext
+        ]
+        self._parameters = _function_schema(self._signature, self._hints, arg_docs)
+        self.is_async = inspect.iscoroutinefunction(func)
+        ToolDefinition(self.name, self.description, self._parameters)  # validates the name
+
+    def __repr__(self) -> str:
+        return f"FunctionTool({self.name!r})"
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self._parameters
+
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
+        kwargs = self._convert_arguments(arguments)
+        for name in self._wants_ctx:
+            kwargs[name] = ctx
+        if self.is_async:
+            return await self.func(**kwargs)
+        result = await anyio.to_thread.run_sync(lambda: self.func(**kwargs), abandon_on_cancel=True)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def _convert_arguments(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        params = self._signature.parameters
+        for key, value in arguments.items():
+            if key not in params:
+                raise TypeError(f"unexpected argument {key!r} for tool {self.name!r}")
+            kwargs[key] = _coerce(value, self._hints.get(key, Any))
+        missing = [
+            p.name
+            for p in params.values()
+            if p.default is inspect.Parameter.empty
+            and p.name not in kwargs
+            and p.name not in self._wants_ctx
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if missing:
+            raise TypeError(
+                f"tool {self.name!r} is missing required argument(s): {', '.join(missing)}"
+            )
+        return kwargs
+
+
+def function_tool(
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Any:
+    """Make a tool from a function: ``@function_tool`` or ``@function_tool(name="x")``."""
+    if func is None:
+        return lambda f: FunctionTool(f, name=name, description=description)
+    return FunctionTool(func, name=name, description=description)
+
+
+# ---------------------------------------------------------------- schema
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """First paragraph, and ``name: text`` lines under an ``Args:`` heading."""
+    paragraphs = doc.strip().split("\n\n")
+    summary = " ".join(paragraphs[0].split()) if paragraphs and paragraphs[0] else ""
+    if summary.lower().startswith(("args:", "arguments:", "parameters:")):
+        summary = ""
+    args: dict[str, str] = {}
+    in_args = False
+    current: str | None = None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.lower() in ("args:", "arguments:", "parameters:"):
+            in_args = True
+            continue
+        if in_args:
+            if not stripped:
+                current = None
+                continue
+            if stripped.endswith(":") and " " not in stripped:
+                in_args = False
+                continue
+            match = re.match(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$", stripped)
+            if match:
+                current = match.group(1).lstrip("*")
+                args[current] = match.group(3)
+            elif current:
+                args[current] += " " + stripped
+    return summary, args
+
+
+def _function_schema(
+    signature: inspect.Signature, hints: dict[str, Any], arg_docs: dict[str, str]
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        hint = hints.get(param.name, Any)
+        if hint is ToolContext:
+            continue
+        schema = json_schema_for(hint)
+        if param.name in arg_docs:
+            schema = {**schema, "description": arg_docs[param.name]}
+        if param.default is not inspect.Parameter.empty and _jsonable(param.default):
+            schema = {**schema, "default": _plain(param.default)}
+        properties[param.name] = schema
+        if param.default is inspect.Parameter.empty:
+            required.append(param.name)
+    result: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        result["required"] = required
+    return result
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(_plain(value))
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+_PRIMITIVES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def json_schema_for(hint: Any) -> dict[str, Any]:
+    """JSON schema for one type hint (str, int, float, bool, Optional, Literal, Enum,
+    list, dict, dataclasses, pydantic models)."""
+    if hint is Any or hint is inspect.Parameter.empty:
+        return {}
+    if hint in _PRIMITIVES:
+        return {"type": _PRIMITIVES[hint]}
+    if hint is type(None):
+        return {"type": "null"}
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Annotated:
+        schema = json_schema_for(args[0])
+        for meta in args[1:]:
+            if isinstance(meta, str):
+                schema = {**schema, "description": meta}
+        return schema
+    if origin in (typing.Union, types.UnionType):
+        non_null = [a for a in args if a is not type(None)]
+        nullable = len(non_null) != len(args)
+        if len(non_null) == 1:
+            schema = json_schema_for(non_null[0])
+        else:
+            schema = {"anyOf": [json_schema_for(a) for a in non_null]}
+        if nullable:
+            schema = {**schema, "nullable": True}
+        return schema
+    if origin is typing.Literal:
+        values = list(args)
+        kinds = {type(v) for v in values}
+        schema = {"enum": values}
+        if len(kinds) == 1 and next(iter(kinds)) in _PRIMITIVES:
+            schema = {"type": _PRIMITIVES[next(iter(kinds))], "enum": values}
+        return schema
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        values = [m.value for m in hint]
+        kinds = {type(v) for v in values}
+        if len(kinds) == 1 and next(iter(kinds)) in _PRIMITIVES:
+            return {"type": _PRIMITIVES[next(iter(kinds))], "enum": values}
+        return {"enum": values}
+    if origin in (list, tuple, set, frozenset) or hint in (list, tuple, set, frozenset):
+        item = args[0] if args and args[0] is not Ellipsis else Any
+        return {"type": "array", "items": json_schema_for(item)}
+    if origin is dict or hint is dict:
+        schema: dict[str, Any] = {"type": "object"}
+        if len(args) == 2 and args[1] is not Any:
+            schema["additionalProperties"] = json_schema_for(args[1])
+        return schema
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        field_hints = typing.get_type_hints(hint)
+        properties = {}
+        required = []
+        for f in dataclasses.fields(hint):
+            properties[f.name] = json_schema_for(field_hints.get(f.name, Any))
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                required.append(f.name)
+        schema = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = required
+        doc = inspect.getdoc(hint)
+        if doc and not doc.startswith(hint.__name__ + "("):
+            schema["description"] = doc.split("\n\n")[0]
+        return schema
+    if hasattr(hint, "model_json_schema") and isinstance(hint, type):
+        schema = dict(hint.model_json_schema())
+        schema.pop("title", None)
+        return schema
+    raise TypeError(f"cannot describe type {hint!r} as a tool parameter")
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Turn decoded JSON into what the function's hint asks for (Enum, dataclass, model)."""
+    if value is None or hint is Any:
+        return value
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Annotated:
+        return _coerce(value, args[0])
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg)
+            except (TypeError, ValueError):
+                continue
+        return value
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if origin in (list, set, frozenset, tuple) and isinstance(value, list) and args:
+        items = [_coerce(v, args[0]) for v in value]
+        return origin(items) if origin is not list else items
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type) and isinstance(value, dict):
+        field_hints = typing.get_type_hints(hint)
+        return hint(**{k: _coerce(v, field_hints.get(k, Any)) for k, v in value.items()})
+    if hasattr(hint, "model_validate") and isinstance(hint, type):
+        return hint.model_validate(value)
+    return value
+
+
+def encode_tool_output(result: Any) -> str:
+    """Tool results travel as JSON text; strings that are not JSON are sent as-is."""
+    if isinstance(result, str):
+        return result
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        result = dataclasses.asdict(result)
+    elif hasattr(result, "model_dump"):
+        result = result.model_dump(mode="json")
+    try:
+        return json.dumps(result, default=str)
+    except (TypeError, ValueError):
+        return json.dumps(str(result))
+
+
+AsyncOrSync = Callable[..., Any | Awaitable[Any]]
+
+
+async def maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
