@@ -7,7 +7,6 @@ import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from adk_realtime.drivers import websocket as _ws
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.errors import AuthError, RealtimeError
 from adk_realtime.session import Link, RealtimeSession, SessionOptions
@@ -56,6 +55,8 @@ async def websocket_link(
     max_message_size: int = 16 * 2**20,
 ) -> AsyncIterator[Link]:
     """Open a WebSocket link; map handshake 401/403 to :class:`AuthError`."""
+    from adk_realtime.drivers import websocket as _ws
+
     try:
         async with _ws.open_websocket(
             url, headers=headers, ssl_context=ssl_context, max_message_size=max_message_size

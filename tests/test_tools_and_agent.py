@@ -1,0 +1,214 @@
+"""function_tool schemas, argument conversion, and RealtimeAgent construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any, Literal, Optional
+
+import anyio
+import pydantic
+import pytest
+
+from adk_realtime import ConfigError, RealtimeAgent, RealtimeConfig, VadConfig, VadMode
+from adk_realtime.agent import TRANSFER_TOOL_NAME
+from adk_realtime.runner import RunContext
+from adk_realtime.tools import FunctionTool, ToolContext, function_tool, json_schema_for
+
+
+class Unit(enum.Enum):
+    C = "celsius"
+    F = "fahrenheit"
+
+
+@dataclasses.dataclass
+class Place:
+    city: str
+    country: str = "FR"
+
+
+class Booking(pydantic.BaseModel):
+    name: str
+    guests: int
+
+
+class FakeModel:
+    provider = "openai"
+    model_id = "fake"
+    input_sample_rate = 24000
+
+
+def test_schema_from_type_hints_and_docstring() -> None:
+    @function_tool
+    def lookup(
+        city: str,
+        days: int,
+        unit: Unit = Unit.C,
+        detail: Literal["short", "long"] = "short",
+        tags: list[str] | None = None,
+        extra: dict[str, float] | None = None,
+        ratio: float = 0.5,
+        strict: bool = False,
+    ) -> str:
+        """Look up a forecast.
+
+        Args:
+            city: Where.
+            days: How many days ahead.
+        """
+        return ""
+
+    assert lookup.name == "lookup"
+    assert lookup.description == "Look up a forecast."
+    props = lookup.parameters["properties"]
+    assert props["city"] == {"type": "string", "description": "Where."}
+    assert props["days"]["type"] == "integer"
+    assert props["unit"] == {
+        "type": "string",
+        "enum": ["celsius", "fahrenheit"],
+        "default": "celsius",
+    }
+    assert props["detail"]["enum"] == ["short", "long"]
+    assert props["tags"] == {
+        "type": "array",
+        "items": {"type": "string"},
+        "nullable": True,
+        "default": None,
+    }
+    assert props["extra"]["additionalProperties"] == {"type": "number"}
+    assert props["ratio"]["type"] == "number" and props["strict"]["type"] == "boolean"
+    assert lookup.parameters["required"] == ["city", "days"]
+
+
+def test_schema_for_dataclass_pydantic_and_optional() -> None:
+    assert json_schema_for(Place) == {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+        "required": ["city"],
+    }
+    schema = json_schema_for(Booking)
+    assert schema["properties"]["guests"]["type"] == "integer"
+    assert json_schema_for(Optional[int]) == {"type": "integer", "nullable": True}  # noqa: UP045
+    with pytest.raises(TypeError, match="cannot describe"):
+        json_schema_for(object)
+
+
+@pytest.mark.anyio
+async def test_arguments_are_converted_to_the_hinted_types(anyio_backend: str) -> None:
+    seen: dict[str, Any] = {}
+
+    @function_tool
+    async def book(place: Place, booking: Booking, unit: Unit, ctx: ToolContext) -> str:
+        seen.update(place=place, booking=booking, unit=unit, ctx=ctx)
+        return "ok"
+
+    ctx = ToolContext("c1", "book", {})
+    out = await book.call(
+        {"place": {"city": "Paris"}, "booking": {"name": "A", "guests": 2}, "unit": "fahrenheit"},
+        ctx,
+    )
+    assert out == "ok"
+    assert seen["place"] == Place("Paris") and seen["booking"].guests == 2
+    assert seen["unit"] is Unit.F and seen["ctx"] is ctx
+    assert "ctx" not in book.parameters["properties"]
+
+
+@pytest.mark.anyio
+async def test_sync_tools_run_in_a_worker_thread(anyio_backend: str) -> None:
+    import threading
+
+    main_thread = threading.get_ident()
+
+    @function_tool
+    def where() -> int:
+        return threading.get_ident()
+
+    assert await where.call({}, ToolContext("c", "where", {})) != main_thread
+
+
+@pytest.mark.anyio
+async def test_missing_and_unexpected_arguments_raise(anyio_backend: str) -> None:
+    tool = FunctionTool(lambda city: city, name="echo")
+    with pytest.raises(TypeError, match="missing required"):
+        await tool.call({}, ToolContext("c", "echo", {}))
+    with pytest.raises(TypeError, match="unexpected argument"):
+        await tool.call({"city": "x", "zip": 1}, ToolContext("c", "echo", {}))
+
+
+def test_builder_matches_keyword_construction() -> None:
+    model: Any = FakeModel()
+
+    @function_tool
+    def ping() -> str:
+        return "pong"
+
+    built = (
+        RealtimeAgent.builder("assistant")
+        .model(model)
+        .instruction("Be brief.")
+        .global_instruction("Company policy.")
+        .voice("alloy")
+        .server_vad()
+        .modalities(["text", "audio"])
+        .tool(ping)
+        .build()
+    )
+    assert built.name == "assistant" and built.voice == "alloy"
+    assert built.vad == VadConfig(VadMode.SERVER)
+    assert [t.name for t in built.tools] == ["ping"]
+    config = anyio.run(built.build_config, RunContext())
+    assert config.instruction == "Company policy.\n\nBe brief."
+    assert config.modalities == ("text", "audio") and config.tools[0].name == "ping"
+
+
+def test_build_rejects_missing_model_and_duplicate_tools() -> None:
+    with pytest.raises(ConfigError, match="no model"):
+        RealtimeAgent.builder("a").build()
+
+    @function_tool
+    def t() -> None: ...
+
+    with pytest.raises(ConfigError, match="duplicate tool names: t"):
+        RealtimeAgent.builder("a").model(FakeModel()).tool(t).tool(t).build()  # type: ignore[arg-type]
+
+
+def test_instruction_provider_may_be_async_and_global_is_prepended() -> None:
+    async def provider(ctx: RunContext) -> str:
+        return f"User is {ctx.state['user']}."
+
+    agent = RealtimeAgent(
+        "a",
+        FakeModel(),
+        instruction_provider=provider,
+        global_instruction="G.",  # type: ignore[arg-type]
+    )
+    config = anyio.run(agent.build_config, RunContext(state={"user": "Ada"}))
+    assert config.instruction == "G.\n\nUser is Ada."
+
+
+def test_sub_agents_add_the_transfer_tool_with_their_names() -> None:
+    model: Any = FakeModel()
+    booking = RealtimeAgent("booking_agent", model, description="reservations")
+    support = RealtimeAgent("support_agent", model)
+    root = RealtimeAgent(
+        "receptionist", model, instruction="Route calls.", sub_agents=[booking, support]
+    )
+    config = anyio.run(root.build_config, RunContext())
+    transfer = next(t for t in config.tools if t.name == TRANSFER_TOOL_NAME)
+    assert transfer.parameters["properties"]["agent_name"]["enum"] == [
+        "booking_agent",
+        "support_agent",
+    ]
+    assert "booking_agent: reservations" in (config.instruction or "")
+    assert root.find_agent("support_agent") is support
+
+
+def test_config_with_methods_validate() -> None:
+    config = RealtimeConfig().with_instruction("x").with_voice("alloy")
+    assert config.instruction == "x"
+    with pytest.raises(ConfigError, match="temperature"):
+        config.with_temperature(5.0)
+    with pytest.raises(ConfigError, match="vad.threshold"):
+        VadConfig(threshold=2.0)
+    with pytest.raises(ConfigError, match="modalities"):
+        RealtimeConfig(modalities=("video",))
