@@ -1,0 +1,699 @@
+"""OpenAI Realtime as a sans-IO state machine: unified events <-> JSON messages.
+
+Theory of operation
+-------------------
+:class:`OpenAIProtocol` sits between the session layer and one OpenAI Realtime
+connection (WebSocket, or the WebRTC ``oai-events`` data channel). It never
+sees a socket. The driver sends ``initial_messages(config)`` right after
+connecting, then ``encode(command)`` / ``encode_audio(pcm)`` output, and feeds
+every received text message to ``receive_message`` which returns unified
+events (:mod:`adk_realtime.sansio.events`).
+
+Two dialects share one decoder: GA (``gpt-realtime*``) and beta
+(``gpt-4o-realtime-preview*``); both sets of server event names are always
+understood, the dialect only changes what ``encode`` emits (shapes live in
+:mod:`adk_realtime.sansio.openai_wire`).
+
+All state that decoding touches lives in this file, in four pieces:
+
+* ``response_id``: set by ``response.created``, cleared by its ``response.done``.
+* ``current_item_id``: the output item the model is producing (``response.output_item.added``,
+  audio/text deltas).
+* audio received per item: bytes of ``response.output_audio.delta`` per
+  ``item_id`` (the last ``MAX_TRACKED_ITEMS`` items), turned into milliseconds
+  with the output format (PCM16 24 kHz = 48 bytes/ms, G.711 = 8 bytes/ms). An
+  ``ItemTruncate`` is clamped to it, because the server rejects a truncation past
+  the audio it sent.
+* pending function calls: ``call_id -> (name, arguments so far)`` from
+  ``response.output_item.added`` and ``function_call_arguments.*``; beta's
+  ``...arguments.done`` carries no ``name``, so it comes from here. A call
+  leaves when its tool output is sent (at most ``MAX_PENDING_CALLS`` are kept).
+
+Every message is validated completely before any state changes, so a
+``DecodeError`` leaves the object as it was. Fields an event is meaningless
+without (``delta``, ``call_id``, ``item``, ...) are required; other fields
+default when absent or null; any field present with the wrong JSON type is an
+error naming the event type and the field.
+
+Server message -> unified event (and state change), see ``_ROUTES``::
+
+    session.created / session.updated             SessionCreated / SessionUpdated
+    response.created                              ResponseCreated      response_id := id
+    response.done                                 ResponseDone(+Usage) response_id := None
+    response.output_item.added                    Unknown              current item; pending call
+    response.output_audio.delta (beta audio.)     AudioDelta           audio bytes per item
+    response.output_audio.done                    AudioDone
+    response.output_text.delta/.done (text.)      TextDelta / TextDone
+    response.output_audio_transcript.* (audio_transcript.*)  TranscriptDelta / TranscriptDone
+    conversation.item.input_audio_transcription.delta/completed  InputTranscriptDelta / Done
+    response.function_call_arguments.delta        FunctionCallDelta    arguments accumulate
+    response.function_call_arguments.done         FunctionCallDone     name from pending (beta)
+    input_audio_buffer.speech_started/stopped     SpeechStarted / SpeechStopped
+    input_audio_buffer.committed / cleared        AudioCommitted / AudioCleared
+    output_audio_buffer.cleared                   OutputAudioCleared
+    conversation.item.added/created/done          ItemCreated
+    conversation.item.truncated / deleted         ItemTruncated / ItemDeleted
+    rate_limits.updated                           RateLimitsUpdated
+    error                                         Error(code or type, message, event_id)
+    anything else                                 Unknown(type, raw)
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from adk_realtime.sansio import openai_wire as wire
+from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
+from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
+from adk_realtime.sansio.events import (
+    AudioAppend,
+    AudioClear,
+    AudioCleared,
+    AudioCommit,
+    AudioCommitted,
+    AudioDelta,
+    AudioDone,
+    ClientEvent,
+    Error,
+    FunctionCallDelta,
+    FunctionCallDone,
+    InputTranscriptDelta,
+    InputTranscriptDone,
+    ItemCreate,
+    ItemCreated,
+    ItemDeleted,
+    ItemTruncate,
+    ItemTruncated,
+    OutputAudioCleared,
+    RateLimitsUpdated,
+    ResponseCancel,
+    ResponseCreate,
+    ResponseCreated,
+    ResponseDone,
+    ServerEvent,
+    SessionCreated,
+    SessionUpdate,
+    SessionUpdated,
+    SpeechStarted,
+    SpeechStopped,
+    TextDelta,
+    TextDone,
+    ToolResponse,
+    TranscriptDelta,
+    TranscriptDone,
+    Unknown,
+)
+from adk_realtime.sansio.openai_wire import (
+    Dialect,
+    dialect_for_model,
+    fail_field,
+    opt_int,
+    opt_str,
+    opt_str_or_none,
+    req_dict,
+    req_str,
+    usage_of,
+)
+
+if TYPE_CHECKING:
+    from adk_realtime.sansio.protocol import RealtimeProtocol
+
+__all__ = [
+    "MAX_PENDING_CALLS",
+    "MAX_TRACKED_ITEMS",
+    "Dialect",
+    "OpenAIProtocol",
+    "PendingCall",
+    "dialect_for_model",
+]
+
+MAX_TRACKED_ITEMS = 64
+"""Output items whose received audio is remembered (older ones are forgotten)."""
+
+MAX_PENDING_CALLS = 64
+"""Unanswered function calls remembered (the oldest is forgotten beyond this)."""
+
+# Wire type -> handler method. Both dialects' names are always accepted.
+_ROUTES: dict[str, str] = {
+    "session.created": "_on_session_created",
+    "session.updated": "_on_session_updated",
+    "response.created": "_on_response_created",
+    "response.done": "_on_response_done",
+    "response.output_item.added": "_on_output_item_added",
+    "response.output_audio.delta": "_on_audio_delta",
+    "response.audio.delta": "_on_audio_delta",
+    "response.output_audio.done": "_on_audio_done",
+    "response.audio.done": "_on_audio_done",
+    "response.output_text.delta": "_on_text_delta",
+    "response.text.delta": "_on_text_delta",
+    "response.output_text.done": "_on_text_done",
+    "response.text.done": "_on_text_done",
+    "response.output_audio_transcript.delta": "_on_transcript_delta",
+    "response.audio_transcript.delta": "_on_transcript_delta",
+    "response.output_audio_transcript.done": "_on_transcript_done",
+    "response.audio_transcript.done": "_on_transcript_done",
+    "conversation.item.input_audio_transcription.delta": "_on_input_transcript_delta",
+    "conversation.item.input_audio_transcription.completed": "_on_input_transcript_done",
+    "response.function_call_arguments.delta": "_on_function_delta",
+    "response.function_call_arguments.done": "_on_function_done",
+    "input_audio_buffer.speech_started": "_on_speech_started",
+    "input_audio_buffer.speech_stopped": "_on_speech_stopped",
+    "input_audio_buffer.committed": "_on_committed",
+    "input_audio_buffer.cleared": "_on_cleared",
+    "output_audio_buffer.cleared": "_on_output_cleared",
+    "conversation.item.added": "_on_item_created",
+    "conversation.item.created": "_on_item_created",
+    "conversation.item.done": "_on_item_created",
+    "conversation.item.truncated": "_on_item_truncated",
+    "conversation.item.deleted": "_on_item_deleted",
+    "rate_limits.updated": "_on_rate_limits",
+    "error": "_on_error",
+}
+
+_Msg = dict[str, Any]
+_Handler = Callable[[_Msg, str], list[ServerEvent]]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCall:
+    """A function call the model made that has not been answered yet."""
+
+    call_id: str
+    name: str
+    arguments: str
+    item_id: str = ""
+
+
+class _Call:
+    """Mutable bookkeeping behind :class:`PendingCall` (arguments arrive in chunks)."""
+
+    __slots__ = ("arguments", "item_id", "name")
+
+    def __init__(self, name: str, item_id: str) -> None:
+        self.name = name
+        self.item_id = item_id
+        self.arguments: list[str] = []
+
+
+class OpenAIProtocol:
+    """The OpenAI Realtime protocol state machine (implements ``RealtimeProtocol``).
+
+    Driving loop: connect to :attr:`url_path` with :meth:`handshake_headers`
+    (plus your ``Authorization``), send every string of
+    :meth:`initial_messages`, then for each user command send what
+    :meth:`encode` returns and for each received text message handle what
+    :meth:`receive_message` returns.
+    """
+
+    def __init__(self, model: str = "gpt-realtime", *, dialect: Dialect | None = None) -> None:
+        if not isinstance(model, str) or not model:
+            raise ConfigError("model", f"must be a non-empty string, got {model!r}")
+        if dialect is None:
+            dialect = dialect_for_model(model)
+        elif dialect not in ("ga", "beta"):
+            raise ConfigError("dialect", f"must be 'ga', 'beta' or None, got {dialect!r}")
+        self._model = model
+        self._dialect: Dialect = dialect
+        self._input_format = wire.PCM16_24K
+        self._output_format = wire.PCM16_24K
+        self._handlers: dict[str, _Handler] = {
+            etype: getattr(self, name) for etype, name in _ROUTES.items()
+        }
+        self._reset_conversation()
+
+    def _reset_conversation(self) -> None:
+        self._response_id: str | None = None
+        self._current_item_id: str | None = None
+        # item_id -> [bytes received, bytes per ms of the format it arrived in]
+        self._audio_items: dict[str, list[int]] = {}
+        self._calls: dict[str, _Call] = {}
+        # What earlier session.updates turned on, so a later one can turn it off.
+        self._sent_tools = False
+        self._sent_transcription = False
+
+    # ------------------------------------------------------------------
+    # Read-only state
+    # ------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def dialect(self) -> Dialect:
+        """``"ga"`` or ``"beta"``: which message shapes :meth:`encode` emits."""
+        return self._dialect
+
+    @property
+    def url_path(self) -> str:
+        """Path and query of the WebSocket endpoint, e.g. ``/v1/realtime?model=gpt-realtime``."""
+        return "/v1/realtime?model=" + quote(self._model, safe="")
+
+    def handshake_headers(self) -> list[tuple[str, str]]:
+        """Extra headers the WebSocket handshake needs (beta: ``OpenAI-Beta``). No auth here."""
+        return [("OpenAI-Beta", "realtime=v1")] if self._dialect == "beta" else []
+
+    @property
+    def input_audio_format(self) -> AudioFormat:
+        """The format ``AudioAppend.audio`` must be in: PCM16 24 kHz unless G.711 was configured."""
+        return self._input_format
+
+    @property
+    def output_audio_format(self) -> AudioFormat:
+        """The format of ``AudioDelta.delta``: PCM16 24 kHz unless G.711 was configured."""
+        return self._output_format
+
+    @property
+    def response_id(self) -> str | None:
+        """The response in progress (from ``response.created`` until its ``response.done``)."""
+        return self._response_id
+
+    @property
+    def current_item_id(self) -> str | None:
+        """The output item the model is (or was last) producing; truncate this on barge-in."""
+        return self._current_item_id
+
+    def audio_ms_received(self, item_id: str) -> int:
+        """Milliseconds of model audio received so far for ``item_id`` (0 if unknown)."""
+        rec = self._audio_items.get(item_id)
+        return 0 if rec is None else rec[0] // rec[1]
+
+    @property
+    def pending_calls(self) -> Mapping[str, PendingCall]:
+        """Function calls not yet answered, by ``call_id`` (a snapshot)."""
+        return {
+            call_id: PendingCall(call_id, call.name, "".join(call.arguments), call.item_id)
+            for call_id, call in self._calls.items()
+        }
+
+    # ------------------------------------------------------------------
+    # Encoding (commands -> messages)
+    # ------------------------------------------------------------------
+
+    def initial_messages(self, config: RealtimeConfig) -> Sequence[str]:
+        """The messages to send first on a fresh connection: one ``session.update``.
+
+        This also forgets the previous connection's conversation state
+        (response, items, pending calls), since a new connection is a new
+        conversation. Send the returned strings before any audio.
+        """
+        text = self._session_update(config, fresh=True)
+        self._reset_conversation()
+        self._note_sent(config)
+        return [text]
+
+    def session_update(self, config: RealtimeConfig) -> str:
+        """A ``session.update`` applying ``config``; send it, then expect ``session.updated``.
+
+        From now on :attr:`input_audio_format` / :attr:`output_audio_format`
+        follow the config (PCM16 at any rate maps to 24 kHz: resample to it).
+        """
+        text = self._session_update(config, fresh=False)
+        self._note_sent(config)
+        return text
+
+    def _session_update(self, config: RealtimeConfig, fresh: bool) -> str:
+        # Builds the message without touching state, so a failure changes nothing.
+        if not isinstance(config, RealtimeConfig):
+            raise LocalProtocolError(
+                f"session_update needs a RealtimeConfig, got {type(config).__name__}"
+            )
+        session = wire.session_object(
+            config,
+            self._dialect,
+            clear_tools=self._sent_tools and not fresh,
+            clear_transcription=self._sent_transcription and not fresh,
+        )
+        try:
+            return _dumps({"type": "session.update", "session": session})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                "session", f"not JSON-serialisable ({exc}); check extra and tool parameters"
+            ) from None
+
+    def _note_sent(self, config: RealtimeConfig) -> None:
+        if config.input_audio_format is not None:
+            self._input_format = wire.wire_format(config.input_audio_format)
+        if config.output_audio_format is not None:
+            self._output_format = wire.wire_format(config.output_audio_format)
+        self._sent_tools = bool(config.tools)
+        self._sent_transcription = config.input_transcription
+
+    def encode(self, event: ClientEvent) -> Sequence[str]:
+        """Encode one client command as the messages to send, in order.
+
+        ``ItemCreate`` with a ``tool_response`` is the same as
+        :meth:`send_tool_response` (ask for the next response with
+        ``ResponseCreate`` afterwards). Raises ``LocalProtocolError`` for a
+        command that cannot be encoded (e.g. an empty ``ItemCreate``).
+        """
+        if isinstance(event, AudioAppend):
+            return [self.encode_audio(event.audio)]
+        if isinstance(event, SessionUpdate):
+            return [self.session_update(event.config)]
+        if isinstance(event, AudioCommit):
+            return ['{"type":"input_audio_buffer.commit"}']
+        if isinstance(event, AudioClear):
+            return ['{"type":"input_audio_buffer.clear"}']
+        if isinstance(event, ItemCreate):
+            return self._encode_item_create(event)
+        if isinstance(event, ResponseCreate):
+            msg: _Msg = {"type": "response.create"}
+            if event.instructions is not None:
+                msg["response"] = {"instructions": event.instructions}
+            return [_dumps(msg)]
+        if isinstance(event, ResponseCancel):
+            msg = {"type": "response.cancel"}
+            if event.response_id is not None:
+                msg["response_id"] = event.response_id
+            return [_dumps(msg)]
+        if isinstance(event, ItemTruncate):
+            return [self._encode_truncate(event)]
+        raise LocalProtocolError(f"OpenAIProtocol cannot encode {type(event).__name__}")
+
+    def encode_audio(self, audio: bytes | bytearray | memoryview) -> str:
+        """One ``input_audio_buffer.append`` carrying ``audio`` (in :attr:`input_audio_format`).
+
+        The hot path: base64 plus string concatenation, no JSON encoder.
+        """
+        return (
+            '{"type":"input_audio_buffer.append","audio":"'
+            + binascii.b2a_base64(audio, newline=False).decode("ascii")
+            + '"}'
+        )
+
+    def send_tool_response(self, response: ToolResponse) -> list[str]:
+        """The ``function_call_output`` item answering ``response.call_id``.
+
+        The call leaves :attr:`pending_calls`. The model does not answer on its
+        own: send ``ResponseCreate`` (``response.create``) after the outputs.
+        """
+        if not isinstance(response.call_id, str) or not isinstance(response.output, str):
+            raise LocalProtocolError("ToolResponse.call_id and .output must be strings")
+        msg = {
+            "type": "conversation.item.create",
+            "item": wire.function_output_item(response.call_id, response.output),
+        }
+        text = _dumps(msg)
+        self._calls.pop(response.call_id, None)
+        return [text]
+
+    def encode_output_audio_clear(self) -> str:
+        """``output_audio_buffer.clear`` (WebRTC/SIP only): drop model audio not yet played.
+
+        Expect ``OutputAudioCleared``; then truncate the item with ``ItemTruncate``.
+        """
+        return '{"type":"output_audio_buffer.clear"}'
+
+    def encode_item_delete(self, item_id: str) -> str:
+        """``conversation.item.delete`` for ``item_id``; expect ``ItemDeleted``."""
+        return _dumps({"type": "conversation.item.delete", "item_id": _item_id(item_id)})
+
+    def encode_item_retrieve(self, item_id: str) -> str:
+        """``conversation.item.retrieve`` for ``item_id``; the answer arrives as ``Unknown``
+        with type ``conversation.item.retrieved``."""
+        return _dumps({"type": "conversation.item.retrieve", "item_id": _item_id(item_id)})
+
+    def _encode_item_create(self, event: ItemCreate) -> list[str]:
+        if event.tool_response is not None:
+            if event.text is not None:
+                raise LocalProtocolError("ItemCreate takes text or tool_response, not both")
+            return self.send_tool_response(event.tool_response)
+        if event.text is None:
+            raise LocalProtocolError("ItemCreate needs text or a tool_response")
+        if event.role not in ("user", "system", "assistant"):
+            raise LocalProtocolError(
+                f"ItemCreate.role must be user, system or assistant, got {event.role!r}"
+            )
+        item = wire.message_item(event.text, event.role, self._dialect)
+        return [_dumps({"type": "conversation.item.create", "item": item})]
+
+    def _encode_truncate(self, event: ItemTruncate) -> str:
+        end_ms = event.audio_end_ms
+        if type(end_ms) is not int or end_ms < 0:
+            raise LocalProtocolError(
+                f"ItemTruncate.audio_end_ms must be a non-negative int, got {end_ms!r}"
+            )
+        if type(event.content_index) is not int or event.content_index < 0:
+            raise LocalProtocolError(
+                f"ItemTruncate.content_index must be a non-negative int, got {event.content_index!r}"
+            )
+        # The server rejects a truncation past the audio it sent; what we have
+        # received is the most that can have been played.
+        rec = self._audio_items.get(event.item_id)
+        if rec is not None:
+            end_ms = min(end_ms, rec[0] // rec[1])
+        return _dumps(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": _item_id(event.item_id),
+                "content_index": event.content_index,
+                "audio_end_ms": end_ms,
+            }
+        )
+
+    # ------------------------------------------------------------------
+    # Decoding (messages -> events)
+    # ------------------------------------------------------------------
+
+    def receive_message(self, data: str | bytes) -> list[ServerEvent]:
+        """Decode one received text message into unified events (usually one).
+
+        Handle the events in order. Raises ``DecodeError`` (a
+        ``ProtocolError``) for malformed input, leaving the state unchanged;
+        the connection is still usable, so a driver may log it and go on.
+        Types this library does not model come back as ``Unknown``.
+        """
+        try:
+            msg = json.loads(data)
+        except (ValueError, TypeError, RecursionError) as exc:
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors.
+            raise DecodeError(f"OpenAI message is not valid JSON: {exc}") from None
+        if type(msg) is not dict:
+            raise DecodeError(f"OpenAI message must be a JSON object, got {type(msg).__name__}")
+        etype = msg.get("type")
+        if type(etype) is not str:
+            fail_field("<untyped>", "type", "a string", etype)
+        handler = self._handlers.get(etype)
+        if handler is None:
+            return [Unknown(etype, msg)]
+        return handler(msg, etype)
+
+    # -- audio and text ------------------------------------------------
+
+    def _on_audio_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        delta = msg.get("delta")
+        item_id = msg.get("item_id")
+        if type(delta) is not str:
+            fail_field(etype, "delta", "a base64 string", delta)
+        if type(item_id) is not str:
+            fail_field(etype, "item_id", "a string", item_id)
+        response_id = opt_str(msg, "response_id", etype)
+        content_index = opt_int(msg, "content_index", etype)
+        try:
+            audio = binascii.a2b_base64(delta, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raise DecodeError(
+                f"OpenAI {etype!r} event: field 'delta' is not valid base64"
+            ) from None
+        rec = self._audio_items.get(item_id)
+        if rec is None:
+            rec = self._track_item(item_id)
+        rec[0] += len(audio)
+        if item_id:
+            self._current_item_id = item_id
+        return [AudioDelta(audio, item_id, response_id, content_index)]
+
+    def _track_item(self, item_id: str) -> list[int]:
+        if len(self._audio_items) >= MAX_TRACKED_ITEMS:
+            del self._audio_items[next(iter(self._audio_items))]
+        rec = [0, wire.bytes_per_ms(self._output_format)]
+        self._audio_items[item_id] = rec
+        return rec
+
+    def _on_audio_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [AudioDone(opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype))]
+
+    def _on_text_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        delta = req_str(msg, "delta", etype)
+        item_id = opt_str(msg, "item_id", etype)
+        event = TextDelta(delta, item_id, opt_str(msg, "response_id", etype))
+        if item_id:
+            self._current_item_id = item_id
+        return [event]
+
+    def _on_text_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        text = req_str(msg, "text", etype)
+        return [TextDone(text, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype))]
+
+    def _on_transcript_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        delta = req_str(msg, "delta", etype)
+        return [
+            TranscriptDelta(
+                delta, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
+            )
+        ]
+
+    def _on_transcript_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        transcript = req_str(msg, "transcript", etype)
+        return [
+            TranscriptDone(
+                transcript, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
+            )
+        ]
+
+    def _on_input_transcript_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        # The SDK types leave ``delta`` optional here.
+        return [InputTranscriptDelta(opt_str(msg, "delta", etype), opt_str(msg, "item_id", etype))]
+
+    def _on_input_transcript_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        transcript = req_str(msg, "transcript", etype)
+        return [InputTranscriptDone(transcript, opt_str(msg, "item_id", etype))]
+
+    # -- responses and items ---------------------------------------------
+
+    def _on_session_created(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        session = req_dict(msg, "session", etype)
+        session_id = opt_str_or_none(session, "id", etype + " session")
+        return [SessionCreated(session, session_id)]
+
+    def _on_session_updated(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [SessionUpdated(req_dict(msg, "session", etype))]
+
+    def _on_response_created(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        response = req_dict(msg, "response", etype)
+        response_id = opt_str(response, "id", etype + " response")
+        self._response_id = response_id or None
+        return [ResponseCreated(response_id)]
+
+    def _on_response_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        response = req_dict(msg, "response", etype)
+        where = etype + " response"
+        response_id = opt_str(response, "id", where)
+        status = opt_str(response, "status", where, "completed")
+        usage = usage_of(response, etype)
+        if self._response_id == response_id or not response_id:
+            self._response_id = None
+        return [ResponseDone(response_id, status, usage, response)]
+
+    def _on_output_item_added(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        item = req_dict(msg, "item", etype)
+        where = etype + " item"
+        item_id = opt_str(item, "id", where)
+        if item.get("type") == "function_call":
+            call_id = req_str(item, "call_id", where)
+            name = opt_str(item, "name", where)
+            self._remember_call(call_id, name, item_id)
+        if item_id:
+            self._current_item_id = item_id
+        return [Unknown(etype, msg)]
+
+    def _remember_call(self, call_id: str, name: str, item_id: str) -> _Call:
+        call = self._calls.get(call_id)
+        if call is None:
+            if len(self._calls) >= MAX_PENDING_CALLS:
+                del self._calls[next(iter(self._calls))]
+            call = self._calls[call_id] = _Call(name, item_id)
+        else:
+            call.name = call.name or name
+            call.item_id = call.item_id or item_id
+        return call
+
+    def _on_function_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        call_id = req_str(msg, "call_id", etype)
+        delta = req_str(msg, "delta", etype)
+        item_id = opt_str(msg, "item_id", etype)
+        response_id = opt_str(msg, "response_id", etype)
+        self._remember_call(call_id, "", item_id).arguments.append(delta)
+        return [FunctionCallDelta(call_id, delta, item_id, response_id)]
+
+    def _on_function_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        call_id = req_str(msg, "call_id", etype)
+        arguments = req_str(msg, "arguments", etype)
+        name = opt_str(msg, "name", etype)  # GA has it; beta does not
+        item_id = opt_str(msg, "item_id", etype)
+        response_id = opt_str(msg, "response_id", etype)
+        call = self._remember_call(call_id, name, item_id)
+        call.arguments = [arguments]
+        return [FunctionCallDone(call_id, name or call.name, arguments, item_id, response_id)]
+
+    def _on_item_created(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        item = req_dict(msg, "item", etype)
+        return [ItemCreated(opt_str(item, "id", etype + " item"), item)]
+
+    def _on_item_truncated(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [
+            ItemTruncated(
+                req_str(msg, "item_id", etype),
+                opt_int(msg, "content_index", etype),
+                opt_int(msg, "audio_end_ms", etype),
+            )
+        ]
+
+    def _on_item_deleted(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [ItemDeleted(req_str(msg, "item_id", etype))]
+
+    # -- input buffer, output buffer, limits, errors -----------------------
+
+    def _on_speech_started(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [
+            SpeechStarted(opt_int(msg, "audio_start_ms", etype), opt_str(msg, "item_id", etype))
+        ]
+
+    def _on_speech_stopped(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [SpeechStopped(opt_int(msg, "audio_end_ms", etype), opt_str(msg, "item_id", etype))]
+
+    def _on_committed(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [
+            AudioCommitted(
+                opt_str(msg, "item_id", etype), opt_str_or_none(msg, "previous_item_id", etype)
+            )
+        ]
+
+    def _on_cleared(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [AudioCleared()]
+
+    def _on_output_cleared(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        return [OutputAudioCleared(opt_str(msg, "response_id", etype))]
+
+    def _on_rate_limits(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        limits = msg.get("rate_limits")
+        if type(limits) is not list:
+            fail_field(etype, "rate_limits", "an array", limits)
+        for limit in limits:
+            if type(limit) is not dict:
+                fail_field(etype, "rate_limits[]", "an object", limit)
+        return [RateLimitsUpdated(tuple(limits))]
+
+    def _on_error(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+        error = req_dict(msg, "error", etype)
+        where = etype + " error"
+        message = opt_str(error, "message", where)
+        code = opt_str_or_none(error, "code", where)
+        kind = opt_str_or_none(error, "type", where)
+        opt_str_or_none(error, "event_id", where)  # the failed client event; we set none
+        event_id = opt_str_or_none(msg, "event_id", etype)
+        return [Error(code if code is not None else kind, message, event_id)]
+
+
+def _dumps(obj: _Msg) -> str:
+    # ensure_ascii keeps lone surrogates from a caller's text escaped (valid UTF-8 out).
+    # allow_nan=False: NaN/Infinity are not JSON; raise instead of sending them.
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def _item_id(item_id: str) -> str:
+    if not isinstance(item_id, str) or not item_id:
+        raise LocalProtocolError(f"item_id must be a non-empty string, got {item_id!r}")
+    return item_id
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_interface(p: OpenAIProtocol) -> RealtimeProtocol:
+        return p  # mypy checks OpenAIProtocol against the RealtimeProtocol interface

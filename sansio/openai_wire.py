@@ -1,0 +1,341 @@
+"""OpenAI Realtime wire shapes: how a RealtimeConfig and the client commands look as JSON.
+
+Theory of operation
+-------------------
+Everything here is stateless: functions from our own values to the JSON
+objects the OpenAI Realtime API expects, in one of two dialects.
+
+* ``"ga"`` (``gpt-realtime*``): ``session.update`` carries ``session.type =
+  "realtime"``, nested ``audio.input`` / ``audio.output`` objects with MIME-like
+  formats (``audio/pcm`` at 24 kHz, ``audio/pcmu``, ``audio/pcma``), a single
+  output modality, and no ``temperature``.
+* ``"beta"`` (``gpt-4o-realtime-preview*``, ``gpt-4o-mini-realtime-preview*``):
+  flat session fields (``modalities``, ``voice``, ``input_audio_format`` =
+  ``pcm16`` | ``g711_ulaw`` | ``g711_alaw``, ``turn_detection``,
+  ``input_audio_transcription``, ``temperature``, ``max_response_output_tokens``).
+
+Only keys the official ``openai`` SDK types declare for the dialect are emitted
+(``tests/test_openai_protocol.py`` checks every shape against those types with
+unknown keys rejected); ``RealtimeConfig.extra`` is merged in as given.
+The conversation state (what was sent, audio received) lives in
+:mod:`adk_realtime.sansio.openai`, which calls these builders and uses the
+typed field readers at the end of this file to decode what the server sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NoReturn
+
+from adk_realtime.sansio.config import (
+    AudioEncoding,
+    AudioFormat,
+    RealtimeConfig,
+    VadConfig,
+    VadMode,
+)
+from adk_realtime.sansio.errors import DecodeError
+from adk_realtime.sansio.events import Usage
+
+Dialect = Literal["ga", "beta"]
+JsonObject = dict[str, Any]
+
+_BETA_MODEL_PREFIXES = ("gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview")
+
+# Used when input transcription is on and no model was named.
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+
+# What OpenAI carries on the wire: PCM16 only at 24 kHz, G.711 at 8 kHz.
+PCM16_24K = AudioFormat.pcm16(24000)
+
+_GA_FORMAT: dict[AudioEncoding, dict[str, Any]] = {
+    AudioEncoding.PCM16: {"type": "audio/pcm", "rate": 24000},
+    AudioEncoding.G711_ULAW: {"type": "audio/pcmu"},
+    AudioEncoding.G711_ALAW: {"type": "audio/pcma"},
+}
+_BETA_FORMAT: dict[AudioEncoding, str] = {
+    AudioEncoding.PCM16: "pcm16",
+    AudioEncoding.G711_ULAW: "g711_ulaw",
+    AudioEncoding.G711_ALAW: "g711_alaw",
+}
+
+# Turn-detection keys each VAD type declares, per dialect (the SDK types differ:
+# GA server_vad has idle_timeout_ms, beta does not; only semantic_vad has eagerness).
+_VAD_KEYS: dict[tuple[Dialect, VadMode], tuple[str, ...]] = {
+    ("ga", VadMode.SERVER): (
+        "threshold",
+        "prefix_padding_ms",
+        "silence_duration_ms",
+        "create_response",
+        "interrupt_response",
+        "idle_timeout_ms",
+    ),
+    ("beta", VadMode.SERVER): (
+        "threshold",
+        "prefix_padding_ms",
+        "silence_duration_ms",
+        "create_response",
+        "interrupt_response",
+    ),
+    ("ga", VadMode.SEMANTIC): ("create_response", "interrupt_response", "eagerness"),
+    ("beta", VadMode.SEMANTIC): ("create_response", "interrupt_response", "eagerness"),
+}
+
+
+def dialect_for_model(model: str) -> Dialect:
+    """The wire dialect a model speaks: ``"beta"`` for the 4o previews, else ``"ga"``."""
+    return "beta" if model.startswith(_BETA_MODEL_PREFIXES) else "ga"
+
+
+def wire_format(fmt: AudioFormat) -> AudioFormat:
+    """The format OpenAI actually carries for ``fmt``: PCM16 at any rate becomes 24 kHz.
+
+    The session layer resamples to this before ``AudioAppend``.
+    """
+    return PCM16_24K if fmt.encoding is AudioEncoding.PCM16 else fmt
+
+
+def bytes_per_ms(fmt: AudioFormat) -> int:
+    """Bytes of audio per millisecond in a wire format (PCM16 24 kHz: 48, G.711: 8)."""
+    return fmt.bytes_per_sample * fmt.sample_rate // 1000
+
+
+def turn_detection(vad: VadConfig, dialect: Dialect) -> dict[str, Any] | None:
+    """The ``turn_detection`` object for ``vad``; ``None`` (JSON null) turns VAD off.
+
+    Fields the chosen VAD type does not declare (e.g. ``eagerness`` with
+    server VAD) are left out rather than rejected, so one config serves both
+    providers and both VAD types.
+    """
+    if vad.mode is VadMode.NONE:
+        return None
+    mode = vad.mode  # ServerVad/SemanticVad are enum aliases of SERVER/SEMANTIC
+    out: dict[str, Any] = {"type": mode.value}
+    for key in _VAD_KEYS[(dialect, mode)]:
+        value = getattr(vad, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _tools(config: RealtimeConfig) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        }
+        for tool in config.tools
+    ]
+
+
+def _tool_choice(choice: str, dialect: Dialect) -> Any:
+    if choice in ("auto", "none", "required"):
+        return choice
+    # A tool name: GA forces it with an object; the beta SDK types declare a
+    # plain string here, so the name goes as-is.
+    return {"type": "function", "name": choice} if dialect == "ga" else choice
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Deep-merge ``extra`` into ``into`` (dicts merge, everything else replaces)."""
+    for key, value in extra.items():
+        current = into.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            merged = dict(current)
+            _merge(merged, value)
+            into[key] = merged
+        else:
+            into[key] = value
+
+
+def session_object(
+    config: RealtimeConfig,
+    dialect: Dialect,
+    *,
+    clear_tools: bool = False,
+    clear_transcription: bool = False,
+) -> dict[str, Any]:
+    """The ``session`` object of a ``session.update`` for ``config`` in ``dialect``.
+
+    Fields the config leaves as ``None`` are omitted (the server keeps its
+    current value). ``clear_tools`` / ``clear_transcription`` ask for an
+    explicit ``[]`` / ``null`` when the config has none but an earlier update
+    turned them on (``session.update`` only changes the keys it carries).
+    """
+    if dialect == "ga":
+        session = _ga_session(config, clear_tools, clear_transcription)
+    else:
+        session = _beta_session(config, clear_tools, clear_transcription)
+    if config.extra:
+        _merge(session, config.extra)
+    return session
+
+
+def _ga_session(
+    config: RealtimeConfig, clear_tools: bool, clear_transcription: bool
+) -> dict[str, Any]:
+    session: dict[str, Any] = {"type": "realtime"}
+    if config.instruction is not None:
+        session["instructions"] = config.instruction
+    # GA takes exactly one output modality; audio always comes with a transcript.
+    session["output_modalities"] = ["audio"] if config.wants_audio else ["text"]
+    audio_in: dict[str, Any] = {}
+    if config.input_audio_format is not None:
+        audio_in["format"] = dict(_GA_FORMAT[config.input_audio_format.encoding])
+    if config.vad is not None:
+        audio_in["turn_detection"] = turn_detection(config.vad, "ga")
+    if config.input_transcription:
+        model = config.input_transcription_model or DEFAULT_TRANSCRIPTION_MODEL
+        audio_in["transcription"] = {"model": model}
+    elif clear_transcription:
+        audio_in["transcription"] = None
+    audio_out: dict[str, Any] = {}
+    if config.output_audio_format is not None:
+        audio_out["format"] = dict(_GA_FORMAT[config.output_audio_format.encoding])
+    if config.voice is not None:
+        audio_out["voice"] = config.voice
+    audio: dict[str, Any] = {}
+    if audio_in:
+        audio["input"] = audio_in
+    if audio_out:
+        audio["output"] = audio_out
+    if audio:
+        session["audio"] = audio
+    if config.tools or clear_tools:
+        session["tools"] = _tools(config)
+    if config.tool_choice is not None:
+        session["tool_choice"] = _tool_choice(config.tool_choice, "ga")
+    if config.max_output_tokens is not None:
+        session["max_output_tokens"] = config.max_output_tokens
+    # GA sessions declare no temperature: it is left out on purpose.
+    return session
+
+
+def _beta_session(
+    config: RealtimeConfig, clear_tools: bool, clear_transcription: bool
+) -> dict[str, Any]:
+    session: dict[str, Any] = {}
+    # Beta audio output is always paired with text.
+    session["modalities"] = ["text", "audio"] if config.wants_audio else ["text"]
+    if config.instruction is not None:
+        session["instructions"] = config.instruction
+    if config.voice is not None:
+        session["voice"] = config.voice
+    if config.input_audio_format is not None:
+        session["input_audio_format"] = _BETA_FORMAT[config.input_audio_format.encoding]
+    if config.output_audio_format is not None:
+        session["output_audio_format"] = _BETA_FORMAT[config.output_audio_format.encoding]
+    if config.vad is not None:
+        session["turn_detection"] = turn_detection(config.vad, "beta")
+    if config.input_transcription:
+        model = config.input_transcription_model or DEFAULT_TRANSCRIPTION_MODEL
+        session["input_audio_transcription"] = {"model": model}
+    elif clear_transcription:
+        session["input_audio_transcription"] = None
+    if config.tools or clear_tools:
+        session["tools"] = _tools(config)
+    if config.tool_choice is not None:
+        session["tool_choice"] = _tool_choice(config.tool_choice, "beta")
+    if config.temperature is not None:
+        session["temperature"] = config.temperature
+    if config.max_output_tokens is not None:
+        session["max_response_output_tokens"] = config.max_output_tokens
+    return session
+
+
+def message_item(text: str, role: str, dialect: Dialect) -> dict[str, Any]:
+    """A ``message`` conversation item carrying ``text`` from ``role``.
+
+    User and system text is ``input_text``; assistant text is ``output_text``
+    in GA and ``text`` in beta.
+    """
+    if role == "assistant":
+        part_type = "output_text" if dialect == "ga" else "text"
+    else:
+        part_type = "input_text"
+    return {
+        "type": "message",
+        "role": role,
+        "content": [{"type": part_type, "text": text}],
+    }
+
+
+def function_output_item(call_id: str, output: str) -> dict[str, Any]:
+    """A ``function_call_output`` item answering ``call_id`` (same in both dialects)."""
+    return {"type": "function_call_output", "call_id": call_id, "output": output}
+
+
+# --------------------------------------------------------------------------
+# Reading received messages: validate without mutating; errors name the event
+# type and the field.
+# JSON gives exact types, so ``type(v) is int`` also rules out bools.
+# --------------------------------------------------------------------------
+
+
+def fail_field(etype: str, key: str, what: str, value: Any) -> NoReturn:
+    """Raise the DecodeError for a missing (``None``) or mistyped field."""
+    if value is None:
+        raise DecodeError(f"OpenAI {etype!r} event is missing field {key!r} ({what})")
+    raise DecodeError(
+        f"OpenAI {etype!r} event: field {key!r} must be {what}, got {type(value).__name__}"
+    )
+
+
+def req_str(msg: JsonObject, key: str, etype: str) -> str:
+    """A required string field."""
+    value = msg.get(key)
+    if type(value) is not str:
+        fail_field(etype, key, "a string", value)
+    return value
+
+
+def opt_str(msg: JsonObject, key: str, etype: str, default: str = "") -> str:
+    """An optional string field (``default`` when absent or null)."""
+    value = msg.get(key)
+    if value is None:
+        return default
+    if type(value) is not str:
+        fail_field(etype, key, "a string", value)
+    return value
+
+
+def opt_str_or_none(msg: JsonObject, key: str, etype: str) -> str | None:
+    """An optional string field that may stay ``None``."""
+    value = msg.get(key)
+    if value is not None and type(value) is not str:
+        fail_field(etype, key, "a string or null", value)
+    return value
+
+
+def opt_int(msg: JsonObject, key: str, etype: str) -> int:
+    """An optional integer field (0 when absent or null)."""
+    value = msg.get(key)
+    if value is None:
+        return 0
+    if type(value) is not int:
+        fail_field(etype, key, "an integer", value)
+    return value
+
+
+def req_dict(msg: JsonObject, key: str, etype: str) -> JsonObject:
+    """A required object field."""
+    value = msg.get(key)
+    if type(value) is not dict:
+        fail_field(etype, key, "an object", value)
+    return value
+
+
+def usage_of(response: JsonObject, etype: str) -> Usage | None:
+    """``Usage`` from a response's ``usage`` object, or ``None`` when it has none."""
+    usage = response.get("usage")
+    if usage is None:
+        return None
+    if type(usage) is not dict:
+        fail_field(etype, "response.usage", "an object", usage)
+    where = etype + " response.usage"
+    return Usage(
+        input_tokens=opt_int(usage, "input_tokens", where),
+        output_tokens=opt_int(usage, "output_tokens", where),
+        total_tokens=opt_int(usage, "total_tokens", where),
+    )
