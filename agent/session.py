@@ -440,13 +440,18 @@ class RealtimeSession:
         send = self._send_events.send
         while True:
             data = await link.receive()
+            resume = False
             for event in self._decode(data):
-                await send(event)
                 if isinstance(event, ev.GoAway) and self._can_resume():
-                    self._link = None  # hold new commands until resumed
-                    with anyio.move_on_after(2):
-                        await link.aclose(1000, "resuming after goAway")
-                    return True
+                    # Hold commands *before* the app sees GoAway, so nothing it
+                    # sends in reaction goes to the connection that is ending.
+                    self._link = None
+                    resume = True
+                await send(event)
+            if resume:
+                with anyio.move_on_after(2):
+                    await link.aclose(1000, "resuming after goAway")
+                return True
 
 
 def _to_pcm16_bytes(pcm: bytes | bytearray | memoryview | np.ndarray) -> bytes:
@@ -470,18 +475,40 @@ def _to_pcm16_bytes(pcm: bytes | bytearray | memoryview | np.ndarray) -> bytes:
 
 @asynccontextmanager
 async def open_session(session: RealtimeSession) -> AsyncIterator[RealtimeSession]:
-    """Run ``session``'s supervisor for the duration of the block; close on exit."""
-    async with anyio.create_task_group() as tg:
-        await tg.start(_supervise, session)
-        try:
-            yield session
-        finally:
-            with anyio.CancelScope(shield=True):
-                await session.close()
-                with anyio.move_on_after(3) as scope:
-                    await session._done.wait()
-                if scope.cancelled_caught:
-                    tg.cancel_scope.cancel()
+    """Run ``session``'s supervisor for the duration of the block; close on exit.
+
+    Errors come out as themselves (``AuthError``, ``ConnectionClosed``...), not
+    wrapped in an exception group.
+    """
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(_supervise, session)
+            try:
+                yield session
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await session.close()
+                    with anyio.move_on_after(3) as scope:
+                        await session._done.wait()
+                    if scope.cancelled_caught:
+                        tg.cancel_scope.cancel()
+        session._recv_events.close()
+    except BaseExceptionGroup as group:
+        raise _single(group) from None
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one real error inside nested task-group wrappers, or the group itself."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    real = [e for e in leaves if not isinstance(e, anyio.get_cancelled_exc_class())]
+    return real[0] if len(real) == 1 else group
 
 
 async def _supervise(session: RealtimeSession, *, task_status: TaskStatus[None]) -> None:

@@ -1,0 +1,394 @@
+"""The low-level RealtimeSession against a scripted provider built with ``websockets``.
+
+Server events come from the official SDKs' model classes; every client message
+the server receives is validated strictly by the SDK types (no unknown keys).
+Each test runs under asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import anyio
+import numpy as np
+import pytest
+
+from adk_realtime import (
+    AudioDelta,
+    AuthError,
+    ConnectionClosed,
+    FunctionCallDone,
+    GeminiLiveBackend,
+    GeminiRealtimeModel,
+    GoAway,
+    OpenAIRealtimeModel,
+    RealtimeConfig,
+    ResponseDone,
+    SessionCreated,
+    SessionResumed,
+    TextDelta,
+    ToolResponse,
+    TranscriptDelta,
+)
+from tests import oracles_gemini, oracles_openai
+from tests.fake_server import FakeServer, ScriptConn
+from tests.oracles_openai import example_server_event
+
+pytestmark = pytest.mark.anyio
+
+API_KEY = "sk-test-SECRET-0123456789"
+GEMINI_KEY = "AIza-test-SECRET-9876543210"
+PCM_20MS_24K = (np.sin(np.arange(480) / 3) * 8000).astype("<i2").tobytes()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+async def openai_turn(conn: ScriptConn, dialect: str = "ga") -> None:
+    """session.created, then answer one response.create with audio, text and a tool call."""
+    ev = lambda t, **kw: example_server_event(dialect, t, **kw)  # noqa: E731
+    audio_delta = "response.output_audio.delta" if dialect == "ga" else "response.audio.delta"
+    transcript_delta = (
+        "response.output_audio_transcript.delta"
+        if dialect == "ga"
+        else "response.audio_transcript.delta"
+    )
+    text_delta = "response.output_text.delta" if dialect == "ga" else "response.text.delta"
+    await conn.send(ev("session.created"))
+    while True:
+        msg = await conn.recv()
+        if msg["type"] == "session.update":
+            await conn.send(ev("session.updated"))
+        elif msg["type"] == "response.create":
+            break
+    await conn.send(ev("response.created", response={"id": "resp_1"}))
+    await conn.send(
+        ev(
+            "response.output_item.added",
+            response_id="resp_1",
+            item={
+                "id": "fc_1",
+                "type": "function_call",
+                "call_id": "call_1",
+                "name": "get_weather",
+                "arguments": "",
+            },
+        )
+    )
+    args = {
+        "response_id": "resp_1",
+        "item_id": "fc_1",
+        "call_id": "call_1",
+        "arguments": '{"city":"Paris"}',
+    }
+    if dialect == "ga":
+        args["name"] = "get_weather"
+    await conn.send(ev("response.function_call_arguments.done", **args))
+    await conn.send(
+        ev(audio_delta, response_id="resp_1", item_id="item_1", delta=b64(PCM_20MS_24K))
+    )
+    await conn.send(ev(transcript_delta, response_id="resp_1", item_id="item_1", delta="It is"))
+    await conn.send(ev(text_delta, response_id="resp_1", item_id="item_1", delta="sunny"))
+    await conn.send(ev("response.done", response={"id": "resp_1", "status": "completed"}))
+    # The client answers the tool call and asks for the follow-up.
+    output = await conn.recv_until(lambda m: m["type"] == "conversation.item.create")
+    assert output["item"]["type"] == "function_call_output"
+    await conn.recv_until(lambda m: m["type"] == "response.create")
+    await conn.close(1000, "done")
+
+
+@pytest.mark.parametrize(
+    ("model_name", "dialect"),
+    [("gpt-realtime", "ga"), ("gpt-4o-realtime-preview-2024-12-17", "beta")],
+)
+async def test_low_level_session_snippet_runs_as_written(
+    anyio_backend: str, model_name: str, dialect: str
+) -> None:
+    with FakeServer(lambda c: openai_turn(c, dialect)) as server:
+        model = OpenAIRealtimeModel(API_KEY, model_name, base_url=f"{server.url}/v1")
+        config = (
+            RealtimeConfig()
+            .with_instruction("You are a helpful voice assistant.")
+            .with_voice("alloy")
+        )
+        seen: list[Any] = []
+        with anyio.fail_after(10):
+            async with model.connect(config) as session:
+                # The reference's "Using Low-Level Session API", in Python:
+                await session.send_text("Hello!")
+                await session.create_response()
+                try:
+                    async for event in session:
+                        seen.append(event)
+                        match event:
+                            case AudioDelta(delta=delta):
+                                assert delta == PCM_20MS_24K  # 24 kHz PCM16 bytes
+                            case TextDelta(delta=delta):
+                                print(delta, end="")
+                            case FunctionCallDone(name=name, arguments=arguments, call_id=call_id):
+                                assert name == "get_weather" and json.loads(arguments) == {
+                                    "city": "Paris"
+                                }
+                                await session.send_tool_response(
+                                    ToolResponse(call_id=call_id, output='{"temp_c": 18}')
+                                )
+                                await session.create_response()
+                except ConnectionClosed as exc:
+                    assert exc.code == 1000
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[0] == "SessionCreated"
+    for needed in (
+        "AudioDelta",
+        "TranscriptDelta",
+        "TextDelta",
+        "FunctionCallDone",
+        "ResponseDone",
+    ):
+        assert needed in kinds
+    conn = server.connections[0]
+    assert conn.path == f"/v1/realtime?model={model_name}"
+    assert conn.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert (conn.headers.get("OpenAI-Beta") == "realtime=v1") == (dialect == "beta")
+    for raw in conn.received:
+        oracles_openai.validate_client(dialect, raw)  # strict: no unknown keys
+    types_sent = [json.loads(r)["type"] for r in conn.received]
+    assert types_sent[0] == "session.update"
+    assert types_sent.count("response.create") == 2
+
+
+async def test_send_audio_is_resampled_to_24k_for_openai(anyio_backend: str) -> None:
+    async def script(conn: ScriptConn) -> None:
+        await conn.send(example_server_event("ga", "session.created"))
+        await conn.recv_until(lambda m: m["type"] == "input_audio_buffer.commit")
+        await conn.close()
+
+    with FakeServer(script) as server:
+        model = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
+        async with model.connect(RealtimeConfig()) as session:
+            one_second_16k = np.zeros(16000, dtype=np.int16)
+            for chunk in np.split(one_second_16k, 50):
+                await session.send_audio(chunk, sample_rate=16000)
+            await session.commit_audio()
+            with pytest.raises(ConnectionClosed):
+                async for _ in session:
+                    pass
+    appended = [json.loads(r) for r in server.connections[0].received]
+    audio = b"".join(
+        base64.b64decode(m["audio"]) for m in appended if m["type"] == "input_audio_buffer.append"
+    )
+    assert abs(len(audio) // 2 - 24000) <= 48  # one second at 24 kHz
+
+
+async def test_handshake_401_raises_auth_error_without_the_key(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with FakeServer(openai_turn, reject=(401, f"Incorrect API key provided: {API_KEY}")) as server:
+        model = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
+        with pytest.raises(AuthError) as info:
+            async with model.connect():
+                pass
+    assert info.value.status == 401
+    assert "Incorrect API key" in str(info.value)
+    assert API_KEY not in str(info.value) and API_KEY not in repr(model)
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("adk_realtime"))
+    assert API_KEY not in ours
+
+
+async def test_server_close_mid_response_surfaces_within_one_second(anyio_backend: str) -> None:
+    async def script(conn: ScriptConn) -> None:
+        await conn.send(example_server_event("ga", "session.created"))
+        await conn.recv_until(lambda m: m["type"] == "response.create")
+        await conn.send(example_server_event("ga", "response.created"))
+        await conn.send(
+            example_server_event("ga", "response.output_audio.delta", delta=b64(PCM_20MS_24K))
+        )
+        await conn.close(1011, "internal error")
+
+    with FakeServer(script) as server:
+        model = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
+        async with model.connect() as session:
+            await session.create_response()
+            with anyio.fail_after(1), pytest.raises(ConnectionClosed) as info:
+                async for _ in session:
+                    pass
+    assert info.value.code == 1011 and info.value.reason == "internal error"
+
+
+async def test_dropped_socket_surfaces_within_one_second(anyio_backend: str) -> None:
+    async def script(conn: ScriptConn) -> None:
+        await conn.send(example_server_event("ga", "session.created"))
+        await conn.recv_until(lambda m: m["type"] == "response.create")
+        conn.abort()
+
+    with FakeServer(script) as server:
+        model = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
+        async with model.connect() as session:
+            await session.create_response()
+            with anyio.fail_after(1), pytest.raises(ConnectionClosed):
+                async for _ in session:
+                    pass
+
+
+# ------------------------------------------------------------------ Gemini
+
+
+def gemini_audio(pcm: bytes) -> dict[str, Any]:
+    return {
+        "serverContent": {
+            "modelTurn": {
+                "parts": [{"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": b64(pcm)}}]
+            }
+        }
+    }
+
+
+async def gemini_turn(conn: ScriptConn) -> None:
+    setup = await conn.recv()
+    assert "setup" in setup
+    await conn.send({"setupComplete": {}})
+    await conn.recv_until(lambda m: "clientContent" in m or "client_content" in m)
+    await conn.send(
+        {
+            "toolCall": {
+                "functionCalls": [{"id": "fc-1", "name": "get_weather", "args": {"city": "Paris"}}]
+            }
+        }
+    )
+    await conn.recv_until(lambda m: "toolResponse" in m)
+    await conn.send(gemini_audio(PCM_20MS_24K))
+    await conn.send({"serverContent": {"outputTranscription": {"text": "Sunny"}}})
+    await conn.send(
+        {"serverContent": {"turnComplete": True}, "usageMetadata": {"totalTokenCount": 9}}
+    )
+    await conn.close(1000, "done")
+
+
+async def test_gemini_live_session_with_tool_call(anyio_backend: str) -> None:
+    with FakeServer(gemini_turn) as server:
+        model = GeminiRealtimeModel(
+            GeminiLiveBackend.Public(GEMINI_KEY, base_url=server.url),
+            "models/gemini-live-2.5-flash-native-audio",
+        )
+        seen: list[Any] = []
+        with anyio.fail_after(10):
+            async with model.connect(
+                RealtimeConfig(instruction="You are a helpful assistant.", voice="Puck")
+            ) as session:
+                await session.send_text("Weather in Paris?")
+                try:
+                    async for event in session:
+                        seen.append(event)
+                        if isinstance(event, FunctionCallDone):
+                            await session.send_tool_response(
+                                ToolResponse(event.call_id, '{"temp_c": 18}')
+                            )
+                except ConnectionClosed as exc:
+                    assert exc.code == 1000
+    assert isinstance(seen[0], SessionCreated)
+    assert any(isinstance(e, AudioDelta) and e.delta == PCM_20MS_24K for e in seen)
+    assert any(isinstance(e, TranscriptDelta) for e in seen)
+    assert any(isinstance(e, ResponseDone) for e in seen)
+    conn = server.connections[0]
+    assert (
+        conn.path == "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    )
+    assert conn.headers["x-goog-api-key"] == GEMINI_KEY and GEMINI_KEY not in conn.path
+    for raw in conn.received:
+        oracles_gemini.validate_client(raw)
+    tool_response = next(json.loads(r) for r in conn.received if "toolResponse" in json.loads(r))
+    (fr,) = tool_response["toolResponse"]["functionResponses"]
+    assert fr["id"] == "fc-1" and fr["name"] == "get_weather"
+
+
+async def test_gemini_ephemeral_token_uses_constrained_endpoint(anyio_backend: str) -> None:
+    async def script(conn: ScriptConn) -> None:
+        await conn.recv()
+        await conn.send({"setupComplete": {}})
+        await conn.close()
+
+    with FakeServer(script) as server:
+        backend = GeminiLiveBackend.Public(
+            "auth_tokens/abc123", api_version="v1alpha", base_url=server.url
+        )
+        async with GeminiRealtimeModel(backend).connect():
+            pass
+    conn = server.connections[0]
+    assert conn.path.endswith("v1alpha.GenerativeService.BidiGenerateContentConstrained")
+    assert conn.headers["Authorization"] == "Token auth_tokens/abc123"
+
+
+async def test_gemini_go_away_resumes_with_the_handle_and_loses_nothing(anyio_backend: str) -> None:
+    resumed_setup: dict[str, Any] = {}
+
+    async def script(conn: ScriptConn) -> None:
+        setup = await conn.recv()
+        await conn.send({"setupComplete": {}})
+        if conn.index == 0:
+            assert "handle" not in setup["setup"].get("sessionResumption", {})
+            await conn.send({"sessionResumptionUpdate": {"newHandle": "h-1", "resumable": True}})
+            await conn.recv_until(lambda m: "realtimeInput" in m)
+            await conn.send({"goAway": {"timeLeft": "5s"}})
+            # Keep reading until the client leaves; whatever it sends here must be re-sent.
+            while True:
+                await conn.recv()
+        else:
+            resumed_setup.update(setup)
+            msgs = [await conn.recv() for _ in range(2)]
+            assert any("toolResponse" in m for m in msgs)
+            assert any("realtimeInput" in m for m in msgs)
+            await conn.send({"serverContent": {"turnComplete": True}})
+            await conn.close(1000, "bye")
+
+    with FakeServer(script) as server:
+        model = GeminiRealtimeModel(GeminiLiveBackend.Public(GEMINI_KEY, base_url=server.url))
+        seen: list[Any] = []
+        with anyio.fail_after(10):
+            async with model.connect(RealtimeConfig()) as session:
+                await session.send_audio(np.zeros(320, np.int16), sample_rate=16000)
+                try:
+                    async for event in session:
+                        seen.append(event)
+                        if isinstance(event, GoAway):
+                            await session.send_tool_response(
+                                ToolResponse("fc-9", "{}", name="lookup")
+                            )
+                            await session.send_audio(np.zeros(320, np.int16), sample_rate=16000)
+                except ConnectionClosed as exc:
+                    assert exc.code == 1000
+    assert resumed_setup["setup"]["sessionResumption"]["handle"] == "h-1"
+    assert any(isinstance(e, SessionResumed) and e.handle == "h-1" for e in seen)
+    assert len(server.connections) == 2
+
+
+async def test_vertex_token_is_fetched_again_on_every_connect(anyio_backend: str) -> None:
+    calls: list[int] = []
+
+    async def token() -> str:
+        calls.append(1)
+        return f"ya29.token-{len(calls)}"
+
+    async def script(conn: ScriptConn) -> None:
+        setup = await conn.recv()
+        assert (
+            setup["setup"]["model"]
+            == "projects/p1/locations/us-central1/publishers/google/models/gemini-live-2.5-flash"
+        )
+        await conn.send({"setupComplete": {}})
+        await conn.close()
+
+    with FakeServer(script) as server:
+        backend = GeminiLiveBackend.Vertex("p1", "us-central1", token, base_url=server.url)
+        model = GeminiRealtimeModel(backend, "gemini-live-2.5-flash")
+        for _ in range(2):
+            async with model.connect():
+                pass
+    assert [c.headers["Authorization"] for c in server.connections] == [
+        "Bearer ya29.token-1",
+        "Bearer ya29.token-2",
+    ]
+    assert "ya29" not in repr(model)
