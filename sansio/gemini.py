@@ -1,0 +1,891 @@
+"""Gemini Live (``BidiGenerateContent``) as a sans-IO state machine.
+
+Theory of operation
+-------------------
+One :class:`GeminiProtocol` lives as long as a conversation, across
+reconnections. It turns unified client events into Gemini JSON messages and
+Gemini server messages into unified events; the session layer owns the socket.
+
+Connection: the first message on every connection is ``setup``
+(:meth:`GeminiProtocol.initial_messages` / :meth:`GeminiProtocol.setup_message`);
+nothing else may be sent before the server's ``setupComplete`` arrives (it
+decodes to :class:`SessionCreated`). Setup carries the model, the generation
+config, tools, VAD settings, transcription flags, ``sessionResumption`` (always
+on, so handles arrive) and, optionally, ``contextWindowCompression``.
+Gemini cannot change a live session: to reconfigure, reconnect and send a new
+setup carrying :attr:`GeminiProtocol.resumption_handle`.
+
+Model turns. Gemini has no response ids; each model turn gets a deterministic
+id ``turn-N`` used as both ``item_id`` and ``response_id``:
+
+=====================  =============  =====================================
+server says            turn state     events
+=====================  =============  =====================================
+audio/text/outputTr.   closed -> open ResponseCreated, then the deltas
+toolCall               closed -> open ResponseCreated, FunctionCallDone...
+(same)                 open           the deltas / FunctionCallDone...
+interrupted            open (marked)  Interrupted
+generationComplete     unchanged      GenerationComplete
+turnComplete           any -> closed  [ResponseCreated], TurnComplete,
+                                      ResponseDone(status, usage)
+=====================  =============  =====================================
+
+``ResponseDone.status`` is ``cancelled`` when the turn was interrupted, else
+``completed``; its ``usage`` is the latest ``usageMetadata`` seen since the
+previous turn ended (Gemini reports usage per turn; a later snapshot replaces
+an earlier one rather than adding to it, as streamed usage is cumulative).
+
+User activity. With server VAD (the default) audio just streams and
+``AudioCommit`` becomes ``audioStreamEnd``. With ``VadMode.NONE`` the client
+marks activity: the first audio after a commit is preceded by ``activityStart``
+and ``AudioCommit`` sends ``activityEnd``:
+
+=================  ===============  =======================================
+command            activity         messages
+=================  ===============  =======================================
+AudioAppend        closed -> open   activityStart, audio
+AudioAppend        open             audio
+AudioCommit        open -> closed   activityEnd
+AudioCommit        closed           (nothing: no audio to end)
+=================  ===============  =======================================
+
+Tool calls are remembered by id (with their name, which ``functionResponses``
+need) until answered or cancelled by ``toolCallCancellation``.
+
+Decoding accepts camelCase and snake_case keys, text or binary frames, and
+audio in standard or URL-safe base64. A bad message raises
+:class:`~adk_realtime.sansio.errors.DecodeError` naming the field, and leaves
+the state as it was: each message is fully parsed before any state changes.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from adk_realtime.sansio import events as ev
+from adk_realtime.sansio.config import AudioFormat, RealtimeConfig, VadMode
+from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
+from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
+
+if TYPE_CHECKING:
+    from adk_realtime.sansio.protocol import RealtimeProtocol
+
+INPUT_AUDIO_FORMAT = AudioFormat.pcm16(16000)
+OUTPUT_AUDIO_FORMAT = AudioFormat.pcm16(24000)
+INPUT_MIME_TYPE = "audio/pcm;rate=16000"
+_OUTPUT_BYTES_PER_MS = 48  # 24 kHz * 2 bytes
+
+# Unanswered tool calls remembered; beyond this the server is misbehaving.
+MAX_PENDING_TOOL_CALLS = 1024
+# Cancelled call ids remembered, so a late result is refused instead of sent.
+_MAX_CANCELLED = 256
+
+# Pre-serialised control messages.
+_ACTIVITY_START = '{"realtimeInput":{"activityStart":{}}}'
+_ACTIVITY_END = '{"realtimeInput":{"activityEnd":{}}}'
+_AUDIO_STREAM_END = '{"realtimeInput":{"audioStreamEnd":true}}'
+_TURN_COMPLETE = '{"clientContent":{"turnComplete":true}}'
+_AUDIO_HEAD = '{"realtimeInput":{"audio":{"data":"'
+_AUDIO_TAIL = '","mimeType":"' + INPUT_MIME_TYPE + '"}}}'
+
+# Keys of Gemini's own (OpenAPI-subset) Schema. A tool schema using only these
+# goes in ``parameters``; anything else (``$ref``, ``additionalProperties``,
+# type lists...) goes in ``parametersJsonSchema``, which takes full JSON Schema.
+_SCHEMA_KEYS = frozenset(
+    "type format title description nullable enum maxItems minItems properties required "
+    "minProperties maxProperties minLength maxLength pattern example anyOf propertyOrdering "
+    "default items minimum maximum".split()
+)
+_SCHEMA_TYPES = frozenset("string number integer boolean array object null".split())
+
+# A decoded message is a list of operations: ready events, or (kind, ...) tuples
+# that _apply turns into events with the protocol's state.
+_Op = ServerEvent | tuple[Any, ...]
+
+_URLSAFE_TO_STD = str.maketrans("-_", "+/")
+_DURATION = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?s")
+
+# Top-level server keys: camelCase -> snake_case.
+_SERVER_KEYS = {
+    "setupComplete": "setup_complete",
+    "serverContent": "server_content",
+    "toolCall": "tool_call",
+    "toolCallCancellation": "tool_call_cancellation",
+    "goAway": "go_away",
+    "sessionResumptionUpdate": "session_resumption_update",
+    "usageMetadata": "usage_metadata",
+    "voiceActivity": "voice_activity",
+    "voiceActivityDetectionSignal": "voice_activity_detection_signal",
+}
+_SNAKE_TO_CAMEL = {snake: camel for camel, snake in _SERVER_KEYS.items()}
+_SPEECH_SIGNALS = {
+    "ACTIVITY_START": True,
+    "ACTIVITY_END": False,
+    "VAD_SIGNAL_TYPE_SOS": True,
+    "VAD_SIGNAL_TYPE_EOS": False,
+}
+
+
+def normalize_model(
+    model: str, vertex_project: str | None = None, vertex_location: str | None = None
+) -> str:
+    """The model's resource name: ``models/{m}``, or the Vertex publisher path."""
+    if not isinstance(model, str) or not model.strip() or any(c.isspace() for c in model):
+        raise ConfigError(
+            "model", f"must be a model name like 'gemini-live-2.5-flash', got {model!r}"
+        )
+    if (vertex_project is None) != (vertex_location is None):
+        raise ConfigError("vertex_location", "Vertex needs both vertex_project and vertex_location")
+    if vertex_project is None or vertex_location is None:
+        if model.startswith(("models/", "tunedModels/")):
+            return model
+        return f"models/{model}"
+    if model.startswith("projects/"):
+        return model
+    name = model.removeprefix("models/")
+    return f"projects/{vertex_project}/locations/{vertex_location}/publishers/google/models/{name}"
+
+
+class GeminiProtocol:
+    """Gemini Live codec and conversation state; see the module docstring.
+
+    Driving loop: send :meth:`initial_messages` first on every connection (it
+    carries the latest resumption handle), wait for :class:`SessionCreated`,
+    then send what :meth:`encode` / :meth:`encode_audio` return and feed every
+    received frame to :meth:`receive_message`.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        vertex_project: str | None = None,
+        vertex_location: str | None = None,
+        context_window_compression: bool | Mapping[str, Any] = True,
+    ) -> None:
+        self.model = normalize_model(model, vertex_project, vertex_location)
+        self.vertex = vertex_project is not None
+        if context_window_compression is True:
+            self._compression: dict[str, Any] | None = {"slidingWindow": {}}
+        elif context_window_compression is False:
+            self._compression = None
+        elif isinstance(context_window_compression, Mapping):
+            self._compression = dict(context_window_compression)
+        else:
+            raise ConfigError("context_window_compression", "must be a bool or a dict")
+        # Resumption: the latest usable handle, and whether resuming now is possible.
+        self.resumption_handle: str | None = None
+        self.resumable = False
+        # Input side.
+        self.manual_activity = False  # VadMode.NONE: we send activityStart/End
+        self.activity_open = False
+        self._client_turn_open = False  # clientContent sent without turnComplete
+        # Model turns.
+        self._turn = 0
+        self._item_id = ""
+        self._turn_open = False
+        self._interrupted = False
+        self._audio_bytes = 0
+        self._usage: Usage | None = None
+        # Tool calls: id -> name.
+        self._pending: dict[str, str] = {}
+        self._cancelled: dict[str, None] = {}
+
+    def __repr__(self) -> str:
+        return f"GeminiProtocol(model={self.model!r}, turn={self._item_id!r})"
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def input_audio_format(self) -> AudioFormat:
+        """PCM16 mono at 16 kHz: convert audio to this before :meth:`encode_audio`."""
+        return INPUT_AUDIO_FORMAT
+
+    @property
+    def output_audio_format(self) -> AudioFormat:
+        """PCM16 mono at 24 kHz: the format of every ``AudioDelta.delta``."""
+        return OUTPUT_AUDIO_FORMAT
+
+    @property
+    def current_item_id(self) -> str:
+        """Id of the current (or last) model turn, ``""`` before the first."""
+        return self._item_id
+
+    @property
+    def turn_open(self) -> bool:
+        """True between the first output of a model turn and its ``turnComplete``."""
+        return self._turn_open
+
+    @property
+    def pending_tool_calls(self) -> dict[str, str]:
+        """A copy of the unanswered tool calls, ``call_id -> name``."""
+        return dict(self._pending)
+
+    @property
+    def needs_activity_start(self) -> bool:
+        """True when audio may not be sent alone: manual activity and none open.
+
+        Then use ``encode(AudioAppend(audio))`` (which adds ``activityStart``) or
+        send :meth:`activity_start` first; :meth:`encode_audio` would refuse.
+        """
+        return self.manual_activity and not self.activity_open
+
+    def audio_ms_received(self, item_id: str) -> int:
+        """Milliseconds of model audio received for ``item_id`` (the current or last turn).
+
+        Use it to clamp what the user heard when the model is interrupted.
+        """
+        if item_id != self._item_id or not item_id:
+            return 0
+        return self._audio_bytes // _OUTPUT_BYTES_PER_MS
+
+    # ----------------------------------------------------------------- setup
+
+    def initial_messages(self, config: RealtimeConfig) -> list[str]:
+        """The setup message for a new connection, resuming with the latest handle if any.
+
+        Send it first; then wait for ``SessionCreated`` before sending anything else.
+        """
+        return [self.setup_message(config, self.resumption_handle)]
+
+    def setup_message(self, config: RealtimeConfig, resumption_handle: str | None = None) -> str:
+        """The ``setup`` message for ``config``; ``resumption_handle`` resumes a session.
+
+        Call it once per connection, as the first message: it resets the
+        per-connection state (open activity, unfinished client turn, open model
+        turn, ``resumable``; the handle is kept). Raises ``ConfigError`` if
+        ``config.extra`` is not JSON-serialisable.
+        """
+        if not isinstance(config, RealtimeConfig):
+            raise ConfigError("config", f"expected RealtimeConfig, got {type(config).__name__}")
+        setup = self.build_setup(config, resumption_handle)
+        try:
+            text = json.dumps({"setup": setup}, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ConfigError("extra", f"not JSON-serialisable: {exc}") from None
+        ric = setup.get("realtimeInputConfig")
+        aad = ric.get("automaticActivityDetection") if isinstance(ric, dict) else None
+        self.manual_activity = isinstance(aad, dict) and aad.get("disabled") is True
+        self.activity_open = False
+        # Until this connection's server says so, do not assume it can resume
+        # (the handle is kept: it is what this setup resumes from).
+        self.resumable = False
+        self._client_turn_open = False
+        self._turn_open = False
+        self._interrupted = False
+        self._usage = None
+        return text
+
+    def build_setup(
+        self, config: RealtimeConfig, resumption_handle: str | None = None
+    ) -> dict[str, Any]:
+        """The ``setup`` object (a fresh dict) for ``config``; changes no state."""
+        audio = config.wants_audio
+        generation: dict[str, Any] = {"responseModalities": ["AUDIO" if audio else "TEXT"]}
+        if audio and config.voice:
+            generation["speechConfig"] = {
+                "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": config.voice}}
+            }
+        if config.temperature is not None:
+            generation["temperature"] = config.temperature
+        if config.max_output_tokens is not None:
+            generation["maxOutputTokens"] = config.max_output_tokens
+        setup: dict[str, Any] = {"model": self.model, "generationConfig": generation}
+        if config.instruction:
+            setup["systemInstruction"] = {"parts": [{"text": config.instruction}]}
+        # tool_choice "none" is honoured by not offering the tools; Gemini Live
+        # has no setting for "required" or a forced tool.
+        if config.tools and config.tool_choice != "none":
+            setup["tools"] = [{"functionDeclarations": [_declaration(t) for t in config.tools]}]
+        realtime = _realtime_input_config(config)
+        if realtime:
+            setup["realtimeInputConfig"] = realtime
+        if config.input_transcription:
+            setup["inputAudioTranscription"] = {}
+        if config.output_transcription and audio:
+            setup["outputAudioTranscription"] = {}
+        setup["sessionResumption"] = (
+            {} if resumption_handle is None else {"handle": resumption_handle}
+        )
+        if self._compression is not None:
+            setup["contextWindowCompression"] = json.loads(json.dumps(self._compression))
+        if config.extra:
+            _merge(setup, config.extra)
+        return setup
+
+    # ---------------------------------------------------------------- encode
+
+    def encode(self, event: ClientEvent | ToolResponse) -> list[str]:
+        """Encode one command as 0, 1 or more messages; send them in order.
+
+        Raises ``LocalProtocolError`` for what Gemini Live cannot do now:
+        ``SessionUpdate`` (reconnect with a new setup instead), a system-role
+        item, or a tool result for an unknown-and-unnamed or cancelled call.
+        ``ResponseCancel`` and ``ItemTruncate`` give nothing: Gemini drives
+        interruption itself and keeps no per-item audio to truncate.
+        """
+        if isinstance(event, ev.AudioAppend):
+            if self.manual_activity and not self.activity_open:
+                self.activity_open = True
+                return [_ACTIVITY_START, self._audio_message(event.audio)]
+            return [self._audio_message(event.audio)]
+        if isinstance(event, ev.AudioCommit):
+            if not self.manual_activity:
+                return [_AUDIO_STREAM_END]
+            if not self.activity_open:
+                return []
+            self.activity_open = False
+            return [_ACTIVITY_END]
+        if isinstance(event, ToolResponse):
+            return [self.send_tool_responses([event])]
+        if isinstance(event, ev.ItemCreate):
+            return self._encode_item(event)
+        if isinstance(event, ev.ResponseCreate):
+            # Gemini answers on its own after a complete user turn; the only
+            # thing to do is to close a turn left open (history items).
+            # Per-response instructions have no Gemini equivalent.
+            if self._client_turn_open:
+                self._client_turn_open = False
+                return [_TURN_COMPLETE]
+            return []
+        if isinstance(event, ev.AudioClear | ev.ResponseCancel | ev.ItemTruncate):
+            return []
+        if isinstance(event, ev.SessionUpdate):
+            raise LocalProtocolError(
+                "Gemini cannot update a live session: reconnect and send "
+                "setup_message(new_config, protocol.resumption_handle)"
+            )
+        raise LocalProtocolError(f"cannot encode {type(event).__name__} for Gemini Live")
+
+    def encode_audio(self, audio: bytes | bytearray | memoryview) -> str:
+        """One ``realtimeInput.audio`` message carrying ``audio`` (PCM16, 16 kHz).
+
+        With manual activity (VAD off) an activity must be open: check
+        :attr:`needs_activity_start`, or use ``encode(AudioAppend(audio))``.
+        """
+        if self.manual_activity and not self.activity_open:
+            raise LocalProtocolError(
+                "VAD is off and no activity is open: send activity_start() first, "
+                "or use encode(AudioAppend(audio)), which adds it"
+            )
+        return self._audio_message(audio)
+
+    def _audio_message(self, audio: bytes | bytearray | memoryview) -> str:
+        return _AUDIO_HEAD + binascii.b2a_base64(audio, newline=False).decode("ascii") + _AUDIO_TAIL
+
+    def activity_start(self) -> str:
+        """``activityStart``: the user started talking (VAD off only); interrupts the model.
+
+        Send audio with :meth:`encode_audio` next, then :meth:`activity_end`.
+        """
+        if not self.manual_activity:
+            raise LocalProtocolError("activityStart is only allowed with VAD off (VadMode.NONE)")
+        if self.activity_open:
+            raise LocalProtocolError("an activity is already open: send activity_end() first")
+        self.activity_open = True
+        return _ACTIVITY_START
+
+    def activity_end(self) -> str:
+        """``activityEnd``: the user stopped talking (VAD off only); the model answers."""
+        if not self.manual_activity:
+            raise LocalProtocolError("activityEnd is only allowed with VAD off (VadMode.NONE)")
+        if not self.activity_open:
+            raise LocalProtocolError("no activity is open: send activity_start() first")
+        self.activity_open = False
+        return _ACTIVITY_END
+
+    def audio_stream_end(self) -> str:
+        """``audioStreamEnd``: the microphone went quiet (server VAD only).
+
+        Sending audio again reopens the stream.
+        """
+        if self.manual_activity:
+            raise LocalProtocolError(
+                "audioStreamEnd is for server VAD; with VAD off use activity_end()"
+            )
+        return _AUDIO_STREAM_END
+
+    def send_tool_responses(self, responses: Sequence[ToolResponse]) -> str:
+        """One ``toolResponse`` answering several calls; send it as one message.
+
+        An empty ``name`` is taken from the pending call. Answered calls stop
+        being pending. Raises ``LocalProtocolError`` (and sends nothing) if a
+        call was cancelled by the server, or is unknown and has no name.
+        """
+        if not responses:
+            raise LocalProtocolError("send_tool_responses needs at least one ToolResponse")
+        items: list[dict[str, Any]] = []
+        for response in responses:
+            if not isinstance(response, ToolResponse):
+                raise LocalProtocolError(f"expected ToolResponse, got {type(response).__name__}")
+            if response.call_id in self._cancelled:
+                raise LocalProtocolError(
+                    f"tool call {response.call_id!r} was cancelled by the server; "
+                    "do not send its result"
+                )
+            name = response.name or self._pending.get(response.call_id, "")
+            if not name:
+                raise LocalProtocolError(
+                    f"unknown tool call {response.call_id!r}: set ToolResponse.name"
+                )
+            result = {"result": _parse_output(response.output)}
+            items.append({"id": response.call_id, "name": name, "response": result})
+        message = json.dumps({"toolResponse": {"functionResponses": items}}, separators=(",", ":"))
+        for response in responses:
+            self._pending.pop(response.call_id, None)
+        return message
+
+    def _encode_item(self, item: ev.ItemCreate) -> list[str]:
+        if item.tool_response is not None:
+            if item.text is not None:
+                raise LocalProtocolError("an item carries text or a tool response, not both")
+            return [self.send_tool_responses([item.tool_response])]
+        if item.text is None:
+            raise LocalProtocolError("ItemCreate needs text or a tool_response")
+        if item.role == "system":
+            raise LocalProtocolError(
+                "Gemini Live takes system instructions only at setup: set "
+                "RealtimeConfig.instruction and reconnect, or send a user message"
+            )
+        # A user message is a complete turn (Gemini answers it at once); an
+        # assistant message is history, left open until ResponseCreate.
+        user = item.role == "user"
+        content = {
+            "turns": [{"role": "user" if user else "model", "parts": [{"text": item.text}]}],
+            "turnComplete": user,
+        }
+        message = json.dumps({"clientContent": content}, separators=(",", ":"))
+        self._client_turn_open = not user
+        return [message]
+
+    # --------------------------------------------------------------- receive
+
+    def receive_message(self, data: str | bytes | bytearray | memoryview) -> list[ServerEvent]:
+        """Decode one received frame (text or binary) into unified events.
+
+        Raises ``DecodeError`` naming the bad field; the state is then unchanged
+        and the session may carry on with the next message.
+        """
+        return self._apply(_parse(_load(data)))
+
+    def _apply(self, ops: list[_Op]) -> list[ServerEvent]:
+        # Everything here was validated by _parse: nothing below may raise.
+        new_calls = sum(len(op[1]) for op in ops if isinstance(op, tuple) and op[0] == "calls")
+        if new_calls and len(self._pending) + new_calls > MAX_PENDING_TOOL_CALLS:
+            raise DecodeError(
+                f"toolCall: more than {MAX_PENDING_TOOL_CALLS} unanswered tool calls; "
+                "answer or drop them"
+            )
+        events: list[ServerEvent] = []
+        for op in ops:
+            if not isinstance(op, tuple):
+                events.append(op)  # needs no state
+                continue
+            kind = op[0]
+            if kind == "audio":
+                self._open_turn(events)
+                self._audio_bytes += len(op[1])
+                events.append(
+                    ev.AudioDelta(op[1], item_id=self._item_id, response_id=self._item_id)
+                )
+            elif kind == "text":
+                self._open_turn(events)
+                events.append(ev.TextDelta(op[1], item_id=self._item_id, response_id=self._item_id))
+            elif kind == "out_tr":
+                self._open_turn(events)
+                events.append(
+                    ev.TranscriptDelta(op[1], item_id=self._item_id, response_id=self._item_id)
+                )
+            elif kind == "usage":
+                self._usage = op[1]
+            elif kind == "interrupted":
+                self._interrupted = True
+                events.append(ev.Interrupted())
+            elif kind == "turn_complete":
+                interrupted = self._interrupted
+                self._open_turn(events)
+                status = "cancelled" if interrupted or self._interrupted else "completed"
+                events.append(ev.TurnComplete())
+                events.append(ev.ResponseDone(self._item_id, status, self._usage))
+                self._turn_open = False
+                self._interrupted = False
+                self._usage = None
+            elif kind == "calls":
+                self._open_turn(events)
+                for call_id, name, arguments in op[1]:
+                    self._pending[call_id] = name
+                    self._cancelled.pop(call_id, None)
+                    events.append(
+                        ev.FunctionCallDone(call_id, name, arguments, self._item_id, self._item_id)
+                    )
+            elif kind == "cancel":
+                for call_id in op[1]:
+                    self._pending.pop(call_id, None)
+                    self._cancelled[call_id] = None
+                while len(self._cancelled) > _MAX_CANCELLED:
+                    del self._cancelled[next(iter(self._cancelled))]
+                events.append(ev.ToolCallCancelled(op[1]))
+            elif kind == "resumption":
+                handle, resumable = op[1], op[2]
+                self.resumable = resumable
+                if resumable and handle:
+                    self.resumption_handle = handle
+                events.append(ev.SessionResumptionUpdate(handle, resumable))
+        return events
+
+    def _open_turn(self, events: list[ServerEvent]) -> None:
+        if self._turn_open:
+            return
+        self._turn += 1
+        self._item_id = f"turn-{self._turn}"
+        self._turn_open = True
+        self._interrupted = False
+        self._audio_bytes = 0
+        events.append(ev.ResponseCreated(self._item_id))
+
+
+# ---------------------------------------------------------------------------
+# Setup helpers
+# ---------------------------------------------------------------------------
+
+
+def _declaration(tool: Any) -> dict[str, Any]:
+    decl: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        decl["description"] = tool.description
+    params = tool.parameters
+    if params:
+        key = "parameters" if _fits_gemini_schema(params) else "parametersJsonSchema"
+        decl[key] = params
+    return decl
+
+
+def _fits_gemini_schema(schema: Any, depth: int = 0) -> bool:
+    """True if ``schema`` uses only what Gemini's ``Schema`` (an OpenAPI subset) knows."""
+    if depth > 32 or not isinstance(schema, dict) or not set(schema) <= _SCHEMA_KEYS:
+        return False
+    kind = schema.get("type")
+    if kind is not None and not (isinstance(kind, str) and kind.lower() in _SCHEMA_TYPES):
+        return False
+    enum = schema.get("enum")
+    if enum is not None and not (isinstance(enum, list) and all(isinstance(e, str) for e in enum)):
+        return False
+    required = schema.get("required")
+    if required is not None and not (
+        isinstance(required, list) and all(isinstance(r, str) for r in required)
+    ):
+        return False
+    props = schema.get("properties")
+    if props is not None and not (
+        isinstance(props, dict) and all(_fits_gemini_schema(p, depth + 1) for p in props.values())
+    ):
+        return False
+    if "items" in schema and not _fits_gemini_schema(schema["items"], depth + 1):
+        return False
+    any_of = schema.get("anyOf")
+    return any_of is None or (
+        isinstance(any_of, list) and all(_fits_gemini_schema(s, depth + 1) for s in any_of)
+    )
+
+
+def _realtime_input_config(config: RealtimeConfig) -> dict[str, Any]:
+    vad = config.vad
+    if vad is None:
+        return {}
+    out: dict[str, Any] = {}
+    if vad.mode is VadMode.NONE:
+        out["automaticActivityDetection"] = {"disabled": True}
+    else:
+        aad: dict[str, Any] = {}
+        # OpenAI-style threshold: 0.5 is the neutral default; a lower threshold
+        # hears speech more readily (HIGH sensitivity), a higher one less.
+        if vad.threshold is not None and vad.threshold != 0.5:
+            level = "HIGH" if vad.threshold < 0.5 else "LOW"
+            aad["startOfSpeechSensitivity"] = f"START_SENSITIVITY_{level}"
+        # Eagerness: an eager model ends the user's turn sooner.
+        if vad.eagerness in ("low", "high"):
+            aad["endOfSpeechSensitivity"] = f"END_SENSITIVITY_{vad.eagerness.upper()}"
+        if vad.prefix_padding_ms is not None:
+            aad["prefixPaddingMs"] = vad.prefix_padding_ms
+        if vad.silence_duration_ms is not None:
+            aad["silenceDurationMs"] = vad.silence_duration_ms
+        if aad:
+            aad["disabled"] = False
+            out["automaticActivityDetection"] = aad
+    if vad.interrupt_response is not None:
+        out["activityHandling"] = (
+            "START_OF_ACTIVITY_INTERRUPTS" if vad.interrupt_response else "NO_INTERRUPTION"
+        )
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge ``extra`` into ``base`` (ours, fresh): nested dicts merge, the rest replaces."""
+    for key, value in extra.items():
+        mine = base.get(key)
+        if isinstance(mine, dict) and isinstance(value, Mapping):
+            merged = dict(mine)
+            _merge(merged, value)
+            base[key] = merged
+        else:
+            base[key] = value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _parse_output(output: str) -> Any:
+    """A tool's output as JSON when it is JSON (finite numbers only), else the string."""
+    if not isinstance(output, str):
+        raise LocalProtocolError(f"ToolResponse.output must be a str, got {type(output).__name__}")
+    try:
+        return json.loads(output, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return output
+
+
+# ---------------------------------------------------------------------------
+# Decoding: pure functions from a decoded message to a list of operations.
+# ---------------------------------------------------------------------------
+
+
+def _load(data: str | bytes | bytearray | memoryview) -> dict[str, Any]:
+    if isinstance(data, bytes | bytearray | memoryview):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"message is not UTF-8 text: {exc}") from None
+    if not isinstance(data, str):
+        raise DecodeError(f"message must be str or bytes, got {type(data).__name__}")
+    try:
+        msg = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise DecodeError(f"message is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(msg, dict):
+        raise DecodeError(f"message must be a JSON object, got {type(msg).__name__}")
+    return msg
+
+
+def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DecodeError(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DecodeError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise DecodeError(f"{where}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise DecodeError(f"{where}: expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _count(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
+        return int(value)  # int64 may arrive as a JSON string
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise DecodeError(f"{where}: expected a non-negative integer, got {value!r:.40}")
+    return value
+
+
+def _b64(value: Any, where: str) -> bytes:
+    text = _str(value, where)
+    if "-" in text or "_" in text:
+        text = text.translate(_URLSAFE_TO_STD)
+    if len(text) % 4:
+        text += "=" * (-len(text) % 4)
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise DecodeError(f"{where}: invalid base64") from None
+
+
+def _duration(value: Any, where: str) -> float:
+    """A protobuf Duration: ``"12.5s"``, ``{"seconds": .., "nanos": ..}`` or a number."""
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value)
+        if match is None:
+            raise DecodeError(f"{where}: expected a duration like '12.5s', got {value!r:.40}")
+        return float(match.group(0)[:-1])
+    if isinstance(value, dict):
+        seconds = _count(value.get("seconds"), f"{where}.seconds")
+        nanos = _count(value.get("nanos"), f"{where}.nanos")
+        return seconds + nanos / 1e9
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if math.isfinite(value) and value >= 0:
+            return float(value)
+    raise DecodeError(f"{where}: expected a non-negative duration, got {value!r:.40}")
+
+
+def _parse(msg: dict[str, Any]) -> list[_Op]:
+    """Validate a whole message into operations: events, or tuples that need state."""
+    ops: list[_Op] = []
+    usage_op: _Op | None = None
+    for key, value in msg.items():
+        if value is None:
+            continue
+        camel = key if key in _SERVER_KEYS else _SNAKE_TO_CAMEL.get(key)
+        if camel is None:
+            ops.append(ev.Unknown(key, msg))
+        elif camel == "serverContent":
+            _parse_content(_obj(value, key), key, ops)
+        elif camel == "usageMetadata":
+            usage_op = ("usage", _parse_usage(_obj(value, key), key))
+        elif camel == "setupComplete":
+            body = _obj(value, key)
+            session_id = _get(body, "sessionId", "session_id")
+            if session_id is not None:
+                session_id = _str(session_id, f"{key}.sessionId")
+            ops.append(ev.SessionCreated(session=body, session_id=session_id))
+        elif camel == "toolCall":
+            ops.append(("calls", _parse_calls(_obj(value, key), key)))
+        elif camel == "toolCallCancellation":
+            ids = _list(_obj(value, key).get("ids"), f"{key}.ids")
+            ops.append(("cancel", tuple(_str(i, f"{key}.ids[{n}]") for n, i in enumerate(ids))))
+        elif camel == "goAway":
+            left = _get(_obj(value, key), "timeLeft", "time_left")
+            ops.append(ev.GoAway(0.0 if left is None else _duration(left, f"{key}.timeLeft")))
+        elif camel == "sessionResumptionUpdate":
+            body = _obj(value, key)
+            handle = _get(body, "newHandle", "new_handle")
+            if handle is not None:
+                handle = _str(handle, f"{key}.newHandle") or None
+            resumable = _bool(body.get("resumable"), f"{key}.resumable")
+            ops.append(("resumption", handle, resumable))
+        else:  # voiceActivity / voiceActivityDetectionSignal
+            body = _obj(value, key)
+            if camel == "voiceActivity":
+                signal = _get(body, "voiceActivityType", "voice_activity_type")
+            else:
+                signal = _get(body, "vadSignalType", "vad_signal_type")
+            started = _SPEECH_SIGNALS.get(signal) if isinstance(signal, str) else None
+            if started is not None:
+                offset = _get(body, "audioOffset", "audio_offset")
+                ms = 0 if offset is None else int(_duration(offset, f"{key}.audioOffset") * 1000)
+                ops.append(ev.SpeechStarted(ms) if started else ev.SpeechStopped(ms))
+    if usage_op is not None:
+        ops.insert(0, usage_op)  # so a turnComplete in the same message carries it
+    return ops
+
+
+def _parse_content(body: dict[str, Any], where: str, ops: list[_Op]) -> None:
+    text = _transcript(body, "inputTranscription", "input_transcription", where)
+    if text:
+        ops.append(ev.InputTranscriptDelta(text))
+    turn = _get(body, "modelTurn", "model_turn")
+    if turn is not None:
+        parts = _list(_obj(turn, f"{where}.modelTurn").get("parts"), f"{where}.modelTurn.parts")
+        for n, part in enumerate(parts):
+            _parse_part(
+                _obj(part, f"{where}.modelTurn.parts[{n}]"), f"{where}.modelTurn.parts[{n}]", ops
+            )
+    text = _transcript(body, "outputTranscription", "output_transcription", where)
+    if text:
+        ops.append(("out_tr", text))
+    if _bool(body.get("interrupted"), f"{where}.interrupted"):
+        ops.append(("interrupted",))
+    if _bool(
+        _get(body, "generationComplete", "generation_complete"), f"{where}.generationComplete"
+    ):
+        ops.append(ev.GenerationComplete())
+    if _bool(_get(body, "turnComplete", "turn_complete"), f"{where}.turnComplete"):
+        ops.append(("turn_complete",))
+
+
+def _transcript(body: dict[str, Any], camel: str, snake: str, where: str) -> str:
+    tr = _get(body, camel, snake)
+    if tr is None:
+        return ""
+    text = _obj(tr, f"{where}.{camel}").get("text")
+    return "" if text is None else _str(text, f"{where}.{camel}.text")
+
+
+def _parse_part(part: dict[str, Any], where: str, ops: list[_Op]) -> None:
+    if _bool(part.get("thought"), f"{where}.thought"):
+        return  # the model's thinking is not part of the answer
+    blob = _get(part, "inlineData", "inline_data")
+    if blob is not None:
+        blob = _obj(blob, f"{where}.inlineData")
+        mime = _get(blob, "mimeType", "mime_type") or ""
+        if not _str(mime, f"{where}.inlineData.mimeType") or mime.startswith("audio/"):
+            data = _get(blob, "data", "data")
+            if data is not None:
+                audio = _b64(data, f"{where}.inlineData.data")
+                if audio:
+                    ops.append(("audio", audio))
+        # Other inline data (images...) is not part of a voice conversation.
+    text = part.get("text")
+    if text is not None and _str(text, f"{where}.text"):
+        ops.append(("text", text))
+
+
+def _parse_calls(body: dict[str, Any], where: str) -> tuple[tuple[str, str, str], ...]:
+    calls = _list(_get(body, "functionCalls", "function_calls"), f"{where}.functionCalls")
+    out: list[tuple[str, str, str]] = []
+    for n, raw in enumerate(calls):
+        at = f"{where}.functionCalls[{n}]"
+        call = _obj(raw, at)
+        call_id = _str(call.get("id"), f"{at}.id")
+        name = _str(call.get("name"), f"{at}.name")
+        if not call_id or not name:
+            raise DecodeError(f"{at}: id and name must not be empty")
+        args = call.get("args")
+        if args is None:
+            args = {}
+        try:
+            arguments = json.dumps(_obj(args, f"{at}.args"))
+        except (ValueError, RecursionError):
+            raise DecodeError(f"{at}.args: cannot be re-encoded as JSON") from None
+        out.append((call_id, name, arguments))
+    return tuple(out)
+
+
+def _parse_usage(body: dict[str, Any], where: str) -> Usage:
+    prompt = _count(
+        _get(body, "promptTokenCount", "prompt_token_count"), f"{where}.promptTokenCount"
+    )
+    response = _get(body, "responseTokenCount", "response_token_count")
+    if response is None:  # Vertex names it like generateContent does
+        response = _get(body, "candidatesTokenCount", "candidates_token_count")
+    output = _count(response, f"{where}.responseTokenCount")
+    total = _count(_get(body, "totalTokenCount", "total_token_count"), f"{where}.totalTokenCount")
+    return Usage(prompt, output, total or prompt + output)
+
+
+if TYPE_CHECKING:
+    _check: RealtimeProtocol = GeminiProtocol("gemini")
+
+__all__ = [
+    "INPUT_AUDIO_FORMAT",
+    "INPUT_MIME_TYPE",
+    "OUTPUT_AUDIO_FORMAT",
+    "GeminiProtocol",
+    "normalize_model",
+]

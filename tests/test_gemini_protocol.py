@@ -1,0 +1,850 @@
+"""GeminiProtocol against the official ``google.genai.types`` (see tests/oracles_gemini.py)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from typing import Any
+
+import pytest
+from google.genai import types
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adk_realtime.sansio import events as ev
+from adk_realtime.sansio.config import (
+    AudioFormat,
+    RealtimeConfig,
+    ToolDefinition,
+    VadConfig,
+    VadMode,
+)
+from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
+from adk_realtime.sansio.gemini import GeminiProtocol, normalize_model
+from tests.oracles_gemini import OracleError, server_json, validate_client, validate_server
+
+MODEL = "gemini-live-2.5-flash-preview"
+WEATHER = ToolDefinition(
+    "get_weather",
+    "Weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+STRICT_TOOL = ToolDefinition(
+    "lookup",
+    "Strict schema",
+    {
+        "type": "object",
+        "properties": {"q": {"type": ["string", "null"]}},
+        "additionalProperties": False,
+    },
+)
+PCM = bytes(range(256)) * 4  # every byte value, so both base64 alphabets differ
+
+
+def setup_of(message: str) -> dict[str, Any]:
+    validate_client(message)
+    return json.loads(message)["setup"]
+
+
+def connected(config: RealtimeConfig | None = None, **kwargs: Any) -> GeminiProtocol:
+    proto = GeminiProtocol(MODEL, **kwargs)
+    for message in proto.initial_messages(config or RealtimeConfig()):
+        validate_client(message)
+    assert proto.receive_message('{"setupComplete":{}}') == [ev.SessionCreated()]
+    return proto
+
+
+def server(case: str = "camel", alphabet: str = "urlsafe", **fields: Any) -> str:
+    """A server message built from the SDK's own types."""
+    return server_json(types.LiveServerMessage(**fields), case, alphabet)
+
+
+def audio_content(data: bytes = PCM, **content: Any) -> types.LiveServerContent:
+    blob = types.Blob(data=data, mime_type="audio/pcm;rate=24000")
+    turn = types.Content(role="model", parts=[types.Part(inline_data=blob)])
+    return types.LiveServerContent(model_turn=turn, **content)
+
+
+# --------------------------------------------------------------- model names
+
+
+@pytest.mark.parametrize(
+    ("model", "vertex", "expected"),
+    [
+        ("gemini-2.0-flash-live-001", False, "models/gemini-2.0-flash-live-001"),
+        ("models/gemini-2.0-flash-live-001", False, "models/gemini-2.0-flash-live-001"),
+        (
+            "gemini-2.0-flash-live-001",
+            True,
+            "projects/p1/locations/us-central1/publishers/google/models/gemini-2.0-flash-live-001",
+        ),
+        (
+            "models/gemini-2.0-flash-live-001",
+            True,
+            "projects/p1/locations/us-central1/publishers/google/models/gemini-2.0-flash-live-001",
+        ),
+        (
+            "projects/x/locations/y/publishers/google/models/m",
+            True,
+            "projects/x/locations/y/publishers/google/models/m",
+        ),
+    ],
+)
+def test_model_name_is_normalised_for_public_and_vertex(
+    model: str, vertex: bool, expected: str
+) -> None:
+    kwargs = {"vertex_project": "p1", "vertex_location": "us-central1"} if vertex else {}
+    proto = GeminiProtocol(model, **kwargs)
+    assert proto.model == expected
+    assert setup_of(proto.initial_messages(RealtimeConfig())[0])["model"] == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs"),
+    [
+        ("", {}),
+        ("gemini live", {}),
+        ("m", {"vertex_project": "p"}),
+        ("m", {"vertex_location": "l"}),
+    ],
+)
+def test_bad_model_or_half_vertex_config_is_a_config_error(
+    model: str, kwargs: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError):
+        normalize_model(model, **kwargs)
+
+
+def test_audio_formats_are_pcm16_16k_in_and_24k_out() -> None:
+    proto = GeminiProtocol(MODEL)
+    assert proto.input_audio_format == AudioFormat.pcm16(16000)
+    assert proto.output_audio_format == AudioFormat.pcm16(24000)
+
+
+# --------------------------------------------------------------------- setup
+
+VADS = [
+    None,
+    VadConfig.disabled(),
+    VadConfig.server(),
+    VadConfig(VadMode.SERVER, threshold=0.2, prefix_padding_ms=100, silence_duration_ms=300),
+    VadConfig(VadMode.SEMANTIC, threshold=0.9, eagerness="high", interrupt_response=False),
+    VadConfig(VadMode.NONE, interrupt_response=True),
+]
+MATRIX = list(
+    itertools.product(
+        [False, True],  # vertex
+        VADS,
+        [None, ("audio",), ("text",), ("text", "audio")],
+        [(), (WEATHER, STRICT_TOOL)],
+        [False, True],  # transcription
+        [None, "handle-123"],
+    )
+)
+
+
+@pytest.mark.parametrize(("vertex", "vad", "modalities", "tools", "transcribe", "handle"), MATRIX)
+def test_every_setup_in_the_config_matrix_is_sdk_valid(
+    vertex: bool,
+    vad: VadConfig | None,
+    modalities: tuple[str, ...] | None,
+    tools: tuple[ToolDefinition, ...],
+    transcribe: bool,
+    handle: str | None,
+) -> None:
+    kwargs = {"vertex_project": "p", "vertex_location": "europe-west4"} if vertex else {}
+    proto = GeminiProtocol(MODEL, **kwargs)
+    config = RealtimeConfig(
+        instruction="Be brief.",
+        voice="Puck",
+        modalities=modalities,
+        vad=vad,
+        tools=tools,
+        input_transcription=transcribe,
+        output_transcription=transcribe,
+        temperature=0.6,
+        max_output_tokens=256,
+    )
+    setup = setup_of(proto.setup_message(config, handle))
+    assert setup["sessionResumption"] == ({} if handle is None else {"handle": handle})
+    audio = modalities is None or "audio" in modalities
+    assert setup["generationConfig"]["responseModalities"] == ["AUDIO" if audio else "TEXT"]
+    assert ("inputAudioTranscription" in setup) == transcribe
+    assert ("outputAudioTranscription" in setup) == (transcribe and audio)
+    assert proto.manual_activity == (vad is not None and vad.mode is VadMode.NONE)
+
+
+def test_setup_carries_instruction_voice_generation_and_compression() -> None:
+    config = RealtimeConfig(instruction="Hi", voice="Kore", temperature=0.3, max_output_tokens=9)
+    setup = setup_of(GeminiProtocol(MODEL).setup_message(config))
+    assert setup["systemInstruction"] == {"parts": [{"text": "Hi"}]}
+    assert setup["generationConfig"] == {
+        "responseModalities": ["AUDIO"],
+        "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}},
+        "temperature": 0.3,
+        "maxOutputTokens": 9,
+    }
+    assert setup["contextWindowCompression"] == {"slidingWindow": {}}
+    assert setup["sessionResumption"] == {}
+
+
+def test_context_window_compression_can_be_turned_off_or_tuned() -> None:
+    off = GeminiProtocol(MODEL, context_window_compression=False)
+    assert "contextWindowCompression" not in setup_of(off.setup_message(RealtimeConfig()))
+    tuned = GeminiProtocol(
+        MODEL, context_window_compression={"triggerTokens": 9000, "slidingWindow": {}}
+    )
+    setup = setup_of(tuned.setup_message(RealtimeConfig()))
+    assert setup["contextWindowCompression"]["triggerTokens"] == 9000
+
+
+def test_vad_settings_map_to_sensitivities_and_activity_handling() -> None:
+    vad = VadConfig(
+        VadMode.SERVER,
+        threshold=0.8,
+        eagerness="low",
+        prefix_padding_ms=20,
+        silence_duration_ms=500,
+        interrupt_response=False,
+    )
+    setup = setup_of(GeminiProtocol(MODEL).setup_message(RealtimeConfig(vad=vad)))
+    assert setup["realtimeInputConfig"] == {
+        "automaticActivityDetection": {
+            "disabled": False,
+            "startOfSpeechSensitivity": "START_SENSITIVITY_LOW",
+            "endOfSpeechSensitivity": "END_SENSITIVITY_LOW",
+            "prefixPaddingMs": 20,
+            "silenceDurationMs": 500,
+        },
+        "activityHandling": "NO_INTERRUPTION",
+    }
+    eager = VadConfig(VadMode.SERVER, threshold=0.1, eagerness="high", interrupt_response=True)
+    setup = setup_of(GeminiProtocol(MODEL).setup_message(RealtimeConfig(vad=eager)))
+    aad = setup["realtimeInputConfig"]["automaticActivityDetection"]
+    assert aad["startOfSpeechSensitivity"] == "START_SENSITIVITY_HIGH"
+    assert aad["endOfSpeechSensitivity"] == "END_SENSITIVITY_HIGH"
+    assert setup["realtimeInputConfig"]["activityHandling"] == "START_OF_ACTIVITY_INTERRUPTS"
+
+
+def test_vad_none_disables_automatic_activity_detection() -> None:
+    proto = GeminiProtocol(MODEL)
+    setup = setup_of(proto.setup_message(RealtimeConfig(vad=VadConfig.disabled())))
+    assert setup["realtimeInputConfig"] == {"automaticActivityDetection": {"disabled": True}}
+    assert proto.manual_activity
+
+
+def test_tools_use_gemini_schema_when_they_fit_and_json_schema_otherwise() -> None:
+    setup = setup_of(
+        GeminiProtocol(MODEL).setup_message(RealtimeConfig(tools=(WEATHER, STRICT_TOOL)))
+    )
+    weather, strict = setup["tools"][0]["functionDeclarations"]
+    assert weather == {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": WEATHER.parameters,
+    }
+    assert strict["parametersJsonSchema"] == STRICT_TOOL.parameters
+    assert "parameters" not in strict
+
+
+def test_tool_choice_none_offers_no_tools() -> None:
+    config = RealtimeConfig(tools=(WEATHER,), tool_choice="none")
+    assert "tools" not in setup_of(GeminiProtocol(MODEL).setup_message(config))
+
+
+def test_extra_is_deep_merged_into_setup_without_touching_the_config() -> None:
+    extra = {"generationConfig": {"topP": 0.5}, "proactivity": {"proactiveAudio": True}}
+    config = RealtimeConfig(voice="Puck", extra=extra)
+    setup = setup_of(GeminiProtocol(MODEL).setup_message(config))
+    assert setup["generationConfig"]["topP"] == 0.5
+    assert setup["generationConfig"]["speechConfig"]["voiceConfig"]  # kept
+    assert setup["proactivity"] == {"proactiveAudio": True}
+    assert extra == {"generationConfig": {"topP": 0.5}, "proactivity": {"proactiveAudio": True}}
+
+
+def test_extra_can_switch_to_manual_activity() -> None:
+    proto = GeminiProtocol(MODEL)
+    extra = {"realtimeInputConfig": {"automaticActivityDetection": {"disabled": True}}}
+    setup_of(proto.setup_message(RealtimeConfig(extra=extra)))
+    assert proto.manual_activity
+
+
+def test_unserialisable_extra_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="extra"):
+        GeminiProtocol(MODEL).setup_message(RealtimeConfig(extra={"x": object()}))
+
+
+def test_oracle_catches_lowercase_enum_and_snake_case_keys() -> None:
+    """The oracle itself must be able to fail."""
+    with pytest.raises(OracleError):
+        validate_client(
+            {"setup": {"model": "m", "generationConfig": {"responseModalities": ["audio"]}}}
+        )
+    with pytest.raises(OracleError):
+        validate_client({"realtime_input": {"audio_stream_end": True}})
+    with pytest.raises(OracleError):
+        validate_client({"setup": {"realtimeInputConfig": {"activityHandling": "BOGUS"}}})
+    with pytest.raises(OracleError):
+        validate_client({"realtimeInput": {"audio": {"data": "-_-_", "mimeType": "audio/pcm"}}})
+
+
+# -------------------------------------------------------------------- encode
+
+
+def test_audio_is_base64_with_the_16k_mime_type_and_fast_path_matches() -> None:
+    proto = connected()
+    message = proto.encode_audio(PCM)
+    parsed = validate_client(message)
+    assert parsed.realtime_input is not None and parsed.realtime_input.audio is not None
+    assert parsed.realtime_input.audio.data == PCM
+    assert parsed.realtime_input.audio.mime_type == "audio/pcm;rate=16000"
+    assert proto.encode(ev.AudioAppend(PCM)) == [message]
+    assert proto.encode_audio(memoryview(PCM)) == message
+
+
+def test_commit_with_server_vad_is_audio_stream_end() -> None:
+    proto = connected(RealtimeConfig(vad=VadConfig.server()))
+    [message] = proto.encode(ev.AudioCommit())
+    assert validate_client(message).realtime_input.audio_stream_end is True
+    assert proto.audio_stream_end() == message
+
+
+def test_manual_activity_wraps_each_user_turn_in_start_and_end() -> None:
+    proto = connected(RealtimeConfig(vad=VadConfig.disabled()))
+    assert proto.needs_activity_start
+    first = proto.encode(ev.AudioAppend(PCM))
+    assert len(first) == 2
+    assert validate_client(first[0]).realtime_input.activity_start is not None
+    assert validate_client(first[1]).realtime_input.audio is not None
+    assert proto.encode(ev.AudioAppend(PCM)) == [proto.encode_audio(PCM)]
+    [end] = proto.encode(ev.AudioCommit())
+    assert validate_client(end).realtime_input.activity_end is not None
+    assert proto.encode(ev.AudioCommit()) == []  # nothing to end
+    assert len(proto.encode(ev.AudioAppend(PCM))) == 2  # the next turn starts again
+
+
+def test_fast_path_refuses_audio_outside_a_manual_activity() -> None:
+    proto = connected(RealtimeConfig(vad=VadConfig.disabled()))
+    with pytest.raises(LocalProtocolError, match="activity_start"):
+        proto.encode_audio(PCM)
+    validate_client(proto.activity_start())
+    validate_client(proto.encode_audio(PCM))
+    validate_client(proto.activity_end())
+
+
+def test_activity_signals_are_checked_against_the_mode_and_state() -> None:
+    manual = connected(RealtimeConfig(vad=VadConfig.disabled()))
+    with pytest.raises(LocalProtocolError):
+        manual.activity_end()
+    manual.activity_start()
+    with pytest.raises(LocalProtocolError):
+        manual.activity_start()
+    with pytest.raises(LocalProtocolError):
+        manual.audio_stream_end()
+    auto = connected()
+    with pytest.raises(LocalProtocolError):
+        auto.activity_start()
+    with pytest.raises(LocalProtocolError):
+        auto.activity_end()
+
+
+def test_a_new_connection_closes_the_open_activity() -> None:
+    proto = connected(RealtimeConfig(vad=VadConfig.disabled()))
+    proto.encode(ev.AudioAppend(PCM))
+    assert proto.activity_open
+    proto.initial_messages(RealtimeConfig(vad=VadConfig.disabled()))
+    assert proto.needs_activity_start
+
+
+def test_user_text_is_a_complete_client_turn() -> None:
+    proto = connected()
+    [message] = proto.encode(ev.ItemCreate(text="hello"))
+    content = validate_client(message).client_content
+    assert content is not None and content.turn_complete is True
+    assert content.turns is not None and content.turns[0].role == "user"
+    assert content.turns[0].parts[0].text == "hello"
+    assert proto.encode(ev.ResponseCreate()) == []  # Gemini already answers
+
+
+def test_assistant_history_waits_for_response_create_to_complete_the_turn() -> None:
+    proto = connected()
+    [message] = proto.encode(ev.ItemCreate(text="I said this", role="assistant"))
+    content = validate_client(message).client_content
+    assert content is not None and content.turn_complete is False
+    assert content.turns[0].role == "model"
+    [complete] = proto.encode(ev.ResponseCreate(instructions="ignored"))
+    assert validate_client(complete).client_content.turn_complete is True
+    assert proto.encode(ev.ResponseCreate()) == []
+
+
+def test_system_items_and_session_updates_are_refused_with_advice() -> None:
+    proto = connected()
+    with pytest.raises(LocalProtocolError, match="setup"):
+        proto.encode(ev.ItemCreate(text="rule", role="system"))
+    with pytest.raises(LocalProtocolError, match="resumption_handle"):
+        proto.encode(ev.SessionUpdate(RealtimeConfig()))
+    with pytest.raises(LocalProtocolError):
+        proto.encode(ev.ItemCreate())
+
+
+@pytest.mark.parametrize(
+    "event", [ev.AudioClear(), ev.ResponseCancel(), ev.ItemTruncate("turn-1", 500)]
+)
+def test_commands_gemini_has_no_message_for_encode_to_nothing(event: ev.ClientEvent) -> None:
+    assert connected().encode(event) == []
+
+
+@pytest.mark.parametrize(
+    ("output", "result"),
+    [('{"temp": 21}', {"temp": 21}), ("[1, 2]", [1, 2]), ("sunny", "sunny"), ("NaN", "NaN")],
+)
+def test_tool_output_is_sent_as_json_when_it_parses(output: str, result: Any) -> None:
+    proto = connected()
+    proto.receive_message(
+        server(
+            tool_call=types.LiveServerToolCall(
+                function_calls=[types.FunctionCall(id="c1", name="get_weather", args={})]
+            )
+        )
+    )
+    [message] = proto.encode(ev.ItemCreate(tool_response=ev.ToolResponse("c1", output)))
+    [response] = validate_client(message).tool_response.function_responses
+    assert (response.id, response.name, response.response) == (
+        "c1",
+        "get_weather",
+        {"result": result},
+    )
+
+
+def test_several_tool_results_go_in_one_tool_response() -> None:
+    proto = connected()
+    calls = [types.FunctionCall(id=f"c{n}", name=f"f{n}", args={"n": n}) for n in range(3)]
+    proto.receive_message(server(tool_call=types.LiveServerToolCall(function_calls=calls)))
+    message = proto.send_tool_responses(
+        [ev.ToolResponse("c0", "0"), ev.ToolResponse("c2", "2", name="explicit")]
+    )
+    responses = validate_client(message).tool_response.function_responses
+    assert [(r.id, r.name) for r in responses] == [("c0", "f0"), ("c2", "explicit")]
+    assert proto.pending_tool_calls == {"c1": "f1"}
+
+
+def test_tool_result_for_unknown_unnamed_call_is_refused_and_nothing_changes() -> None:
+    proto = connected()
+    proto.receive_message(
+        server(
+            tool_call=types.LiveServerToolCall(
+                function_calls=[types.FunctionCall(id="c1", name="f")]
+            )
+        )
+    )
+    with pytest.raises(LocalProtocolError, match="nope"):
+        proto.send_tool_responses([ev.ToolResponse("c1", "ok"), ev.ToolResponse("nope", "x")])
+    assert proto.pending_tool_calls == {"c1": "f"}
+    # An unknown call with a name (e.g. from before a reconnect) is sent.
+    validate_client(proto.encode(ev.ToolResponse("old", "x", name="f"))[0])
+
+
+# ------------------------------------------------------------------- receive
+
+CASES = ["camel", "snake"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_setup_complete_is_session_created(case: str) -> None:
+    proto = GeminiProtocol(MODEL)
+    message = server(case, setup_complete=types.LiveServerSetupComplete(session_id="s-1"))
+    validate_server(message)
+    [created] = proto.receive_message(message)
+    assert isinstance(created, ev.SessionCreated) and created.session_id == "s-1"
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("alphabet", ["urlsafe", "standard"])
+def test_model_audio_decodes_in_both_base64_alphabets(case: str, alphabet: str) -> None:
+    proto = connected()
+    message = server(case, alphabet, server_content=audio_content())
+    validate_server(message)
+    assert ("-" in message) == (alphabet == "urlsafe")
+    events = proto.receive_message(message.encode())  # a binary frame
+    assert events == [
+        ev.ResponseCreated("turn-1"),
+        ev.AudioDelta(PCM, item_id="turn-1", response_id="turn-1"),
+    ]
+    assert proto.audio_ms_received("turn-1") == len(PCM) // 48
+
+
+def test_unpadded_base64_audio_is_accepted() -> None:
+    data = base64.b64encode(b"\x01\x02\x03\x04").decode().rstrip("=")
+    message = {"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": data}}]}}}
+    events = connected().receive_message(json.dumps(message))
+    assert events[-1] == ev.AudioDelta(b"\x01\x02\x03\x04", "turn-1", "turn-1")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_text_parts_are_deltas_and_thought_parts_are_skipped(case: str) -> None:
+    parts = [
+        types.Part(text="planning...", thought=True),
+        types.Part(text="Hello"),
+        types.Part(text=" world"),
+    ]
+    content = types.LiveServerContent(model_turn=types.Content(role="model", parts=parts))
+    message = server(case, server_content=content)
+    validate_server(message)
+    assert connected().receive_message(message) == [
+        ev.ResponseCreated("turn-1"),
+        ev.TextDelta("Hello", "turn-1", "turn-1"),
+        ev.TextDelta(" world", "turn-1", "turn-1"),
+    ]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_transcriptions_are_input_and_output_transcript_deltas(case: str) -> None:
+    content = types.LiveServerContent(
+        input_transcription=types.Transcription(text="what's up"),
+        output_transcription=types.Transcription(text="not much"),
+    )
+    message = server(case, server_content=content)
+    validate_server(message)
+    assert connected().receive_message(message) == [
+        ev.InputTranscriptDelta("what's up"),
+        ev.ResponseCreated("turn-1"),
+        ev.TranscriptDelta("not much", "turn-1", "turn-1"),
+    ]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_turn_complete_ends_the_turn_with_usage(case: str) -> None:
+    proto = connected()
+    proto.receive_message(server(case, server_content=audio_content()))
+    usage = types.UsageMetadata(prompt_token_count=10, response_token_count=5, total_token_count=15)
+    assert proto.receive_message(server(case, usage_metadata=usage)) == []
+    assert proto.receive_message(
+        server(case, server_content=types.LiveServerContent(generation_complete=True))
+    ) == [ev.GenerationComplete()]
+    done = proto.receive_message(
+        server(case, server_content=types.LiveServerContent(turn_complete=True))
+    )
+    assert done == [ev.TurnComplete(), ev.ResponseDone("turn-1", "completed", ev.Usage(10, 5, 15))]
+    assert not proto.turn_open
+    # The next turn gets a new id and no stale usage.
+    events = proto.receive_message(server(case, server_content=audio_content()))
+    assert events[0] == ev.ResponseCreated("turn-2")
+    done = proto.receive_message(
+        server(case, server_content=types.LiveServerContent(turn_complete=True))
+    )
+    assert done[-1] == ev.ResponseDone("turn-2", "completed", None)
+
+
+def test_usage_in_the_same_message_as_turn_complete_is_attached() -> None:
+    proto = connected()
+    usage = types.UsageMetadata(prompt_token_count=3, response_token_count=4)
+    message = server(
+        usage_metadata=usage, server_content=types.LiveServerContent(turn_complete=True)
+    )
+    validate_server(message)
+    events = proto.receive_message(message)
+    assert events == [
+        ev.ResponseCreated("turn-1"),
+        ev.TurnComplete(),
+        ev.ResponseDone("turn-1", "completed", ev.Usage(3, 4, 7)),
+    ]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_interrupted_turn_ends_cancelled(case: str) -> None:
+    proto = connected()
+    proto.receive_message(server(case, server_content=audio_content()))
+    assert proto.receive_message(
+        server(case, server_content=types.LiveServerContent(interrupted=True))
+    ) == [ev.Interrupted()]
+    done = proto.receive_message(
+        server(case, server_content=types.LiveServerContent(turn_complete=True))
+    )
+    assert done[-1] == ev.ResponseDone("turn-1", "cancelled", None)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tool_call_is_function_call_done_and_pending(case: str) -> None:
+    proto = connected()
+    calls = [
+        types.FunctionCall(id="c1", name="get_weather", args={"city": "Paris"}),
+        types.FunctionCall(id="c2", name="get_time"),
+    ]
+    message = server(case, tool_call=types.LiveServerToolCall(function_calls=calls))
+    validate_server(message)
+    events = proto.receive_message(message)
+    assert events[1:] == [
+        ev.FunctionCallDone("c1", "get_weather", '{"city": "Paris"}', "turn-1", "turn-1"),
+        ev.FunctionCallDone("c2", "get_time", "{}", "turn-1", "turn-1"),
+    ]
+    assert proto.pending_tool_calls == {"c1": "get_weather", "c2": "get_time"}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tool_call_cancellation_drops_pending_and_refuses_late_results(case: str) -> None:
+    proto = connected()
+    calls = [types.FunctionCall(id="c1", name="f"), types.FunctionCall(id="c2", name="g")]
+    proto.receive_message(server(case, tool_call=types.LiveServerToolCall(function_calls=calls)))
+    message = server(case, tool_call_cancellation=types.LiveServerToolCallCancellation(ids=["c1"]))
+    validate_server(message)
+    assert proto.receive_message(message) == [ev.ToolCallCancelled(("c1",))]
+    assert proto.pending_tool_calls == {"c2": "g"}
+    with pytest.raises(LocalProtocolError, match="cancelled"):
+        proto.encode(ev.ToolResponse("c1", "late", name="f"))
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize(
+    ("time_left", "seconds"), [("12.5s", 12.5), ("0s", 0.0), ("1.000000001s", 1.000000001)]
+)
+def test_go_away_gives_seconds_left(case: str, time_left: str, seconds: float) -> None:
+    message = server(case, go_away=types.LiveServerGoAway(time_left=time_left))
+    validate_server(message)
+    assert connected().receive_message(message) == [ev.GoAway(seconds)]
+
+
+@pytest.mark.parametrize(
+    "time_left", [{"seconds": "3", "nanos": 500000000}, {"seconds": 3, "nanos": 500000000}, 3.5]
+)
+def test_go_away_accepts_duration_objects_and_numbers(time_left: Any) -> None:
+    message = json.dumps({"goAway": {"timeLeft": time_left}})
+    assert connected().receive_message(message) == [ev.GoAway(3.5)]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_voice_activity_signals_are_speech_started_and_stopped(case: str) -> None:
+    proto = connected()
+    start = server(
+        case,
+        voice_activity=types.VoiceActivity(
+            voice_activity_type=types.VoiceActivityType.ACTIVITY_START, audio_offset="1.5s"
+        ),
+    )
+    validate_server(start)
+    assert proto.receive_message(start) == [ev.SpeechStarted(audio_start_ms=1500)]
+    end = server(
+        case,
+        voice_activity_detection_signal=types.VoiceActivityDetectionSignal(
+            vad_signal_type=types.VadSignalType.VAD_SIGNAL_TYPE_EOS
+        ),
+    )
+    validate_server(end)
+    assert proto.receive_message(end) == [ev.SpeechStopped(audio_end_ms=0)]
+
+
+def test_unknown_top_level_keys_are_unknown_events() -> None:
+    raw = {"somethingNew": {"x": 1}}
+    assert connected().receive_message(json.dumps(raw)) == [ev.Unknown("somethingNew", raw)]
+
+
+# --------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (b"\xff\xfe", "UTF-8"),
+        ("{not json", "JSON"),
+        ("[1, 2]", "object"),
+        ('{"serverContent": []}', "serverContent"),
+        ('{"serverContent": {"turnComplete": "yes"}}', "serverContent.turnComplete"),
+        ('{"serverContent": {"modelTurn": {"parts": {}}}}', "serverContent.modelTurn.parts"),
+        (
+            '{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": "!!!!"}}]}}}',
+            r"serverContent.modelTurn.parts\[0\].inlineData.data",
+        ),
+        ('{"toolCall": {"functionCalls": [{"name": "f"}]}}', r"toolCall.functionCalls\[0\].id"),
+        ('{"toolCall": {"functionCalls": [{"id": "1", "name": "f", "args": []}]}}', "args"),
+        ('{"toolCallCancellation": {"ids": [1]}}', "toolCallCancellation.ids"),
+        ('{"goAway": {"timeLeft": "soon"}}', "goAway.timeLeft"),
+        ('{"goAway": {"timeLeft": -1}}', "goAway.timeLeft"),
+        ('{"sessionResumptionUpdate": {"newHandle": 5}}', "sessionResumptionUpdate.newHandle"),
+        ('{"usageMetadata": {"promptTokenCount": -3}}', "usageMetadata.promptTokenCount"),
+        ('{"setupComplete": {"sessionId": 1}}', "setupComplete.sessionId"),
+    ],
+)
+def test_bad_messages_raise_decode_error_naming_the_field(data: str | bytes, field: str) -> None:
+    with pytest.raises(DecodeError, match=field):
+        connected().receive_message(data)
+
+
+def test_a_bad_message_leaves_the_state_unchanged() -> None:
+    proto = connected()
+    good = {"inlineData": {"data": base64.b64encode(PCM).decode()}}
+    bad = {"inlineData": {"data": "***"}}
+    message = {
+        "toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]},
+        "sessionResumptionUpdate": {"newHandle": "h", "resumable": True},
+        "serverContent": {"modelTurn": {"parts": [good, bad]}, "turnComplete": True},
+    }
+    with pytest.raises(DecodeError):
+        proto.receive_message(json.dumps(message))
+    assert proto.current_item_id == "" and not proto.turn_open
+    assert proto.pending_tool_calls == {}
+    assert proto.resumption_handle is None and not proto.resumable
+    assert proto.receive_message(json.dumps({"serverContent": {"modelTurn": {"parts": [good]}}}))[
+        0
+    ] == ev.ResponseCreated("turn-1")
+
+
+# ------------------------------------------------------------------- stories
+
+
+def test_story_go_away_and_resumption_handles() -> None:
+    config = RealtimeConfig(instruction="x")
+    proto = connected(config)
+    update = types.LiveServerSessionResumptionUpdate
+    events = proto.receive_message(
+        server(session_resumption_update=update(new_handle="h1", resumable=True))
+    )
+    assert events == [ev.SessionResumptionUpdate("h1", True)]
+    assert (proto.resumption_handle, proto.resumable) == ("h1", True)
+    # Mid tool call the server says "not resumable now": keep the last good handle.
+    events = proto.receive_message(server(session_resumption_update=update(resumable=False)))
+    assert events == [ev.SessionResumptionUpdate(None, False)]
+    assert (proto.resumption_handle, proto.resumable) == ("h1", False)
+    proto.receive_message(server(session_resumption_update=update(new_handle="h2", resumable=True)))
+    assert proto.receive_message(server(go_away=types.LiveServerGoAway(time_left="5s"))) == [
+        ev.GoAway(5.0)
+    ]
+    # Reconnect: the new setup resumes with the latest handle.
+    [setup] = proto.initial_messages(config)
+    assert setup_of(setup)["sessionResumption"] == {"handle": "h2"}
+    # The new connection is not resumable until its server says so.
+    assert (proto.resumption_handle, proto.resumable) == ("h2", False)
+    assert proto.receive_message(server(setup_complete=types.LiveServerSetupComplete())) == [
+        ev.SessionCreated()
+    ]
+
+
+def test_story_tool_call_answered_with_id_and_name() -> None:
+    proto = connected(RealtimeConfig(tools=(WEATHER,)))
+    proto.receive_message(server(server_content=audio_content()))
+    call = types.FunctionCall(id="fc-9", name="get_weather", args={"city": "Oslo"})
+    events = proto.receive_message(
+        server(tool_call=types.LiveServerToolCall(function_calls=[call]))
+    )
+    [done] = [e for e in events if isinstance(e, ev.FunctionCallDone)]
+    assert json.loads(done.arguments) == {"city": "Oslo"} and done.item_id == "turn-1"
+    [message] = proto.encode(ev.ItemCreate(tool_response=ev.ToolResponse(done.call_id, '"-3C"')))
+    [response] = validate_client(message).tool_response.function_responses
+    assert (response.id, response.name, response.response) == (
+        "fc-9",
+        "get_weather",
+        {"result": "-3C"},
+    )
+    assert proto.pending_tool_calls == {}
+
+
+def test_story_thoughts_then_speech_then_barge_in() -> None:
+    proto = connected(RealtimeConfig(vad=VadConfig.disabled()))
+    thought = types.Content(role="model", parts=[types.Part(text="hmm", thought=True)])
+    assert (
+        proto.receive_message(server(server_content=types.LiveServerContent(model_turn=thought)))
+        == []
+    )
+    proto.receive_message(server(server_content=audio_content(PCM * 3)))
+    assert proto.audio_ms_received(proto.current_item_id) == 3 * len(PCM) // 48
+    # The user barges in: activityStart interrupts the model on the server.
+    validate_client(proto.activity_start())
+    assert proto.receive_message(
+        server(server_content=types.LiveServerContent(interrupted=True))
+    ) == [ev.Interrupted()]
+    done = proto.receive_message(server(server_content=types.LiveServerContent(turn_complete=True)))
+    assert done[-1].status == "cancelled"
+    assert proto.audio_ms_received("turn-0") == 0
+
+
+# ---------------------------------------------------------------- properties
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=512))
+def test_any_bytes_raise_only_decode_error(data: bytes) -> None:
+    proto = GeminiProtocol(MODEL)
+    try:
+        proto.receive_message(data)
+    except DecodeError:
+        pass
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+KEYS = st.sampled_from(
+    [
+        "setupComplete", "serverContent", "toolCall", "toolCallCancellation", "goAway",
+        "sessionResumptionUpdate", "usageMetadata", "voiceActivity", "server_content",
+        "modelTurn", "parts", "inlineData", "data", "text", "thought", "turnComplete",
+        "interrupted", "functionCalls", "id", "name", "args", "ids", "timeLeft", "newHandle",
+        "resumable", "promptTokenCount", "inputTranscription", "outputTranscription",
+        "generationComplete", "seconds", "nanos", "voiceActivityType", "audioOffset",
+    ]
+)  # fmt: skip
+SHAPED = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.sampled_from(["", "AAEC", "-_8=", "1.5s", "ACTIVITY_START", "x"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(KEYS, SHAPED, max_size=3) | JSON)
+def test_any_json_raises_only_decode_error_and_keeps_state_on_error(value: Any) -> None:
+    proto = connected()
+    before = (proto.current_item_id, proto.pending_tool_calls, proto.resumption_handle)
+    try:
+        proto.receive_message(json.dumps(value))
+    except DecodeError:
+        assert (proto.current_item_id, proto.pending_tool_calls, proto.resumption_handle) == before
+
+
+TOOL_NAMES = st.text("abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=12).filter(
+    lambda n: n not in ("get_weather", "lookup")
+)
+CONFIGS = st.builds(
+    RealtimeConfig,
+    instruction=st.none() | st.text(max_size=30),
+    voice=st.none() | st.sampled_from(["Puck", "Kore", "Aoede"]),
+    modalities=st.none() | st.sampled_from([("audio",), ("text",), ("audio", "text")]),
+    vad=st.none()
+    | st.builds(
+        VadConfig,
+        mode=st.sampled_from(list(VadMode)),
+        threshold=st.none() | st.floats(0.0, 1.0),
+        prefix_padding_ms=st.none() | st.integers(0, 2000),
+        silence_duration_ms=st.none() | st.integers(0, 5000),
+        interrupt_response=st.none() | st.booleans(),
+        eagerness=st.none() | st.sampled_from(["low", "medium", "high", "auto"]),
+    ),
+    tools=st.lists(TOOL_NAMES, max_size=3, unique=True).map(
+        lambda names: (
+            tuple(ToolDefinition(n, "d") for n in names) + (WEATHER, STRICT_TOOL)[: len(names) % 3]
+        )
+    ),
+    input_transcription=st.booleans(),
+    output_transcription=st.booleans(),
+    temperature=st.none() | st.floats(0.0, 2.0),
+    max_output_tokens=st.none() | st.integers(1, 8192),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(CONFIGS, st.none() | st.text(min_size=1, max_size=20), st.booleans())
+def test_generated_configs_give_sdk_valid_setups(
+    config: RealtimeConfig, handle: str | None, vertex: bool
+) -> None:
+    kwargs = {"vertex_project": "p", "vertex_location": "l"} if vertex else {}
+    proto = GeminiProtocol(MODEL, **kwargs)
+    setup = setup_of(proto.setup_message(config, handle))
+    assert setup["model"].endswith("/" + MODEL)
+    for message in proto.encode(ev.AudioAppend(b"\x00\x00")) + proto.encode(ev.AudioCommit()):
+        validate_client(message)
