@@ -87,19 +87,31 @@ class Console:
             "error": "bold red",
         }
         label = f"[{kind}]"
+        self._clear_meter()
         if self._rich is not None:
-            self._rich.print(f"[{styles.get(kind, '')}]{label}[/] {text}")
+            from rich.markup import escape
+
+            style = styles.get(kind, "")
+            self._rich.print(f"[{style}]{escape(label)}[/{style}] {escape(text)}")
         else:
             print(f"{label} {text}", flush=True)
 
+    _meter_shown = False
+
     def level(self, rms_db: float) -> None:
-        if self.json_mode:
+        """A one-line input level meter, redrawn in place (terminals only)."""
+        if self.json_mode or not sys.stderr.isatty():
             return
         bars = max(0, min(30, int((rms_db + 60) / 2)))
         sys.stderr.write(f"\r  mic {'#' * bars}{' ' * (30 - bars)} {rms_db:6.1f} dBFS")
         sys.stderr.flush()
-        if bars == 0:
+        self._meter_shown = True
+
+    def _clear_meter(self) -> None:
+        if self._meter_shown:
             sys.stderr.write("\r" + " " * 50 + "\r")
+            sys.stderr.flush()
+            self._meter_shown = False
 
 
 @dataclass
@@ -224,26 +236,28 @@ async def run_demo(args: argparse.Namespace) -> int:
         handler = DemoHandler(console)
         runner = RealtimeRunner(agent=build_assistant(model), event_handler=handler)
         rate = 24000
-        question = synthesize_speech(args.question, rate) + bytes(rate * 2 * 800 // 1000)
+        spoken = synthesize_speech(args.question, rate)
+        question = spoken + bytes(rate * 2 * 800 // 1000)
         console.event("user", f"(speaking) {args.question}")
         started = anyio.current_time()
         with anyio.fail_after(args.timeout):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(runner.run)
                 await runner.wait_connected()
-                await stream_audio(
-                    runner, question, rate, None if args.json else console, pace=True
-                )
+                speech_end_at = anyio.current_time() + len(spoken) / (rate * 2)
+                meter = None if args.json else console
+                await stream_audio(runner, question, rate, meter, pace=True)
                 await handler.done.wait()
                 await runner.close()
     out = Path(args.output)
     write_wav(out, bytes(handler.audio))
     heard = SpeechRecognizer(24000)
     heard.feed(bytes(handler.audio))
+    # From the end of the user's speech (the provider's VAD event, or where the
+    # spoken question ended when the provider sends none) to the first reply audio.
+    end_of_speech = handler.speech_stopped_at or speech_end_at
     latency = (
-        (handler.first_audio_at - handler.speech_stopped_at) * 1000
-        if handler.first_audio_at and handler.speech_stopped_at
-        else float("nan")
+        (handler.first_audio_at - end_of_speech) * 1000 if handler.first_audio_at else float("nan")
     )
     seconds = len(handler.audio) / 48000
     console.event("info", f"reply audio decoded back from the WAV: {heard.text!r}")

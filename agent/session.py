@@ -58,8 +58,10 @@ class Link(Protocol):
 
     async def send(self, message: str) -> None: ...
 
-    async def receive(self) -> str | bytes:
-        """The next message; raises :class:`ConnectionClosed` when the link is gone."""
+    async def receive(self) -> str | bytes | Any:
+        """The next message; raises :class:`ConnectionClosed` when the link is gone.
+
+        A media link (WebRTC) may also return a ready :class:`AudioDelta`."""
         ...
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None: ...
@@ -189,7 +191,12 @@ class RealtimeSession:
             return
         src_rate = sample_rate or fmt.sample_rate
         data = self._convert_input(pcm, src_rate, fmt)
-        if data:
+        if not data:
+            return
+        if getattr(self.protocol, "needs_activity_start", False):
+            # Gemini with manual activity: activityStart must precede the turn's audio.
+            await self.send_event(ev.AudioAppend(data))
+        else:
             await self._send_wire(self.protocol.encode_audio(data))
 
     def _convert_input(
@@ -428,7 +435,9 @@ class RealtimeSession:
                     if got_setup:
                         return
 
-    def _decode(self, data: str | bytes) -> Sequence[ev.ServerEvent]:
+    def _decode(self, data: str | bytes | ev.AudioDelta) -> Sequence[ev.ServerEvent]:
+        if isinstance(data, ev.AudioDelta):
+            return (data,)  # WebRTC audio arrives out of band, already decoded
         try:
             return self.protocol.receive_message(data)
         except DecodeError as exc:
