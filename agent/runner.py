@@ -380,8 +380,9 @@ class RealtimeRunner:
     async def run(self) -> None:
         """Connect, run the conversation until it ends, then return.
 
-        Raises :class:`ConnectionClosed` if the provider went away unexpectedly
-        (after ``on_error`` and ``on_disconnect`` were called).
+        A normal close by the provider (code 1000) ends the run quietly; any other
+        loss raises :class:`ConnectionClosed` (after ``on_error`` and
+        ``on_disconnect`` were called).
         """
         config = await self._config_for(self.active_agent)
         reason = "closed"
@@ -400,6 +401,8 @@ class RealtimeRunner:
                 await self._agent_callback(self.active_agent, "after", "end")
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc.code}): {exc.reason}"
+            if exc.code == 1000:
+                return  # the provider ended the conversation normally
             await maybe_await(self.handler.on_error(exc))
             raise
         except BaseException as exc:
