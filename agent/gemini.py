@@ -37,7 +37,7 @@ TokenProvider = Callable[[], str | Awaitable[str]]
 class _Public:
     api_key: str = field(repr=False)
     api_version: str = "v1beta"
-    base_url: str = PUBLIC_BASE_URL
+    base_url: str | None = None
 
     def __repr__(self) -> str:
         return f"GeminiLiveBackend.Public(api_version={self.api_version!r}, base_url={self.base_url!r})"
@@ -48,8 +48,9 @@ class _Public:
 
     def url(self) -> str:
         method = "BidiGenerateContentConstrained" if self.ephemeral else "BidiGenerateContent"
+        base = self.base_url or PUBLIC_BASE_URL
         return (
-            f"{self.base_url.rstrip('/')}/ws/google.ai.generativelanguage."
+            f"{base.rstrip('/')}/ws/google.ai.generativelanguage."
             f"{self.api_version}.GenerativeService.{method}"
         )
 

@@ -38,7 +38,7 @@ class OpenAIRealtimeModel(RealtimeModel):
         api_key: str,
         model: str = "gpt-realtime",
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         dialect: Literal["ga", "beta"] | None = None,
         transport: Literal["websocket", "webrtc"] = "websocket",
         ssl_context: ssl.SSLContext | None = None,
@@ -53,7 +53,7 @@ class OpenAIRealtimeModel(RealtimeModel):
             raise ValueError(f"transport must be 'websocket' or 'webrtc', got {transport!r}")
         self._api_key = api_key
         self.model_id = model
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.dialect = dialect or dialect_for_model(model)
         self.transport = transport
         self._ssl_context = ssl_context
