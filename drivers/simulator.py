@@ -1,0 +1,179 @@
+"""Serve the offline provider simulator over real WebSocket (optionally TLS) on loopback.
+
+One listening socket answers both protocols, by path:
+
+* OpenAI Realtime: ``/v1/realtime?model=...`` (point ``AsyncOpenAI(websocket_base_url=
+  server.openai_base_url)`` at it);
+* Gemini Live: ``/ws/google.ai.generativelanguage.{v1,v1alpha,v1beta}.GenerativeService.
+  BidiGenerateContent`` (and ``...Constrained``); ``google-genai`` needs TLS, so pass an
+  ``ssl_context`` and give the client ``http_options.base_url = server.gemini_base_url``.
+
+This module only moves messages and time: every protocol decision is in
+:mod:`adk_realtime.sansio.simulator`. Per connection it runs the session's driving loop:
+feed each frame to ``receive_message(frame, now)``, send ``messages_to_send()`` in order, sleep
+until ``get_timer()`` and call ``handle_timer(now)``, and close the socket once the session sets
+``close_code``.
+
+    async with run_simulator(hub=SimulatorHub(pace=1.0)) as server:
+        ...  # server.openai_base_url, server.gemini_base_url, server.port
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+
+from adk_realtime.drivers.websocket import WebSocketConnection, serve
+from adk_realtime.sansio.errors import ConnectionClosed
+from adk_realtime.sansio.simulator import SimSession, SimulatorHub
+from adk_realtime.sansio.websocket import Headers
+
+__all__ = ["SimulatorServer", "run_simulator"]
+
+_HTTP_REASON = {401: "Incorrect API key provided.", 404: "No such endpoint."}
+
+
+@dataclass(slots=True)
+class SimulatorServer:
+    """A running simulator: where it listens and what it has served."""
+
+    host: str
+    port: int
+    secure: bool
+    hub: SimulatorHub
+    active_sessions: int = 0
+    sessions_served: int = 0
+    _sessions: set[SimSession] = field(default_factory=set, repr=False)
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` (``wss://`` with TLS)."""
+        return f"{'wss' if self.secure else 'ws'}://{self.host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """For ``AsyncOpenAI(websocket_base_url=...)``: ``ws://127.0.0.1:P/v1``."""
+        return f"{self.url}/v1"
+
+    @property
+    def gemini_base_url(self) -> str:
+        """For ``google-genai``'s ``HttpOptions(base_url=...)``: ``https://127.0.0.1:P``."""
+        return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}"
+
+
+async def _serve_session(
+    ws: WebSocketConnection, session: SimSession, clock: Callable[[], float]
+) -> None:
+    """Run one session's driving loop until either side closes."""
+    send_lock = anyio.Lock()  # the outbox is FIFO: whoever takes from it sends before the next
+    timer_changed = anyio.Event()
+
+    async def flush() -> None:
+        async with send_lock:
+            for message in session.messages_to_send():
+                await ws.send(message)
+
+    async def timers(cancel: anyio.CancelScope) -> None:
+        nonlocal timer_changed
+        try:
+            while not session.closed:
+                deadline = session.get_timer()
+                changed = timer_changed = anyio.Event()
+                if deadline is None:
+                    await changed.wait()
+                    continue
+                delay = deadline - clock()
+                if delay > 0:
+                    with anyio.move_on_after(delay):
+                        await changed.wait()
+                        continue
+                session.handle_timer(clock())
+                await flush()
+        except ConnectionClosed:
+            session.connection_lost()
+        cancel.cancel()  # the session asked to close (or the peer left): stop reading
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(timers, tg.cancel_scope)
+        try:
+            await flush()
+            async for frame in ws:
+                session.receive_message(frame, clock())
+                await flush()
+                timer_changed.set()
+                if session.closed:
+                    break
+        except ConnectionClosed:
+            pass  # the peer went away
+        finally:
+            if not session.closed:
+                session.connection_lost()
+            tg.cancel_scope.cancel()
+    if session.close_code is not None and session.close_code != 1006:
+        with contextlib.suppress(ConnectionClosed):
+            await flush()
+            await ws.aclose(session.close_code, session.close_reason)
+
+
+@asynccontextmanager
+async def run_simulator(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    hub: SimulatorHub | None = None,
+    clock: Callable[[], float] = anyio.current_time,
+    max_message_size: int = 16 * 2**20,
+) -> AsyncIterator[SimulatorServer]:
+    """Listen on ``host:port`` (0: a free port) and serve simulated sessions until exit.
+
+    ``hub`` (default: a new :class:`SimulatorHub`) decides what the model says and how fast;
+    keep it to inspect stats or to share resumption handles between servers. ``clock`` is the
+    monotonic time the sessions are driven with. Leaving the block stops listening and closes
+    every session (1001).
+    """
+    hub = hub if hub is not None else SimulatorHub()
+    state: SimulatorServer | None = None
+
+    def reject(target: str, headers: Headers) -> tuple[int, str] | None:
+        kind = hub.route(target)
+        status = 404 if kind is None else hub.authorize(kind, target, headers)
+        if status is None:
+            return None
+        error = {"type": "invalid_request_error", "code": str(status)}
+        error["message"] = _HTTP_REASON.get(status, "Refused.")
+        return status, json.dumps({"error": error})
+
+    async def handler(ws: WebSocketConnection) -> None:
+        assert state is not None
+        target = ws.request_target
+        kind = hub.route(target)
+        if kind is None:  # reject() already refused these; keep the types honest
+            await ws.aclose(1008, "no such endpoint")
+            return
+        session = hub.open_session(kind, path=target, headers=ws.request_headers, now=clock())
+        state.active_sessions += 1
+        state.sessions_served += 1
+        state._sessions.add(session)
+        try:
+            await _serve_session(ws, session, clock)
+        finally:
+            state.active_sessions -= 1
+            state._sessions.discard(session)
+
+    async with serve(
+        handler,
+        host,
+        port,
+        ssl_context=ssl_context,
+        reject=reject,
+        max_message_size=max_message_size,
+    ) as handle:
+        state = SimulatorServer(handle.host, handle.port, handle.secure, hub)
+        yield state
