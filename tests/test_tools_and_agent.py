@@ -208,7 +208,7 @@ def test_config_with_methods_validate() -> None:
     assert config.instruction == "x"
     with pytest.raises(ConfigError, match="temperature"):
         config.with_temperature(5.0)
-    with pytest.raises(ConfigError, match="vad.threshold"):
+    with pytest.raises(ConfigError, match=r"vad\.threshold"):
         VadConfig(threshold=2.0)
     with pytest.raises(ConfigError, match="modalities"):
         RealtimeConfig(modalities=("video",))
