@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy -p adk_realtime.sansio -p adk_realtime
+	$(BIN)/mypy -p adk_realtime
 
 pytest: install
 	$(BIN)/python -m pytest
@@ -46,7 +46,7 @@ bench-smoke: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p adk_realtime.sansio -p adk_realtime
+	$(BIN)/mypy -p adk_realtime
 	$(BIN)/python -m pytest
 	$(BIN)/python fuzz/run_all.py --smoke
 	$(BIN)/python bench/run_all.py --smoke

@@ -147,14 +147,16 @@ class RealtimeSession:
         Raises :class:`ConnectionClosed` if the provider closed or the link died.
         """
         if self._terminal is not None:
-            return self._finish(self._terminal)
+            self._finish(self._terminal)
+            return None
         try:
             item = await self._recv_events.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             return None
         if isinstance(item, _Closed):
             self._terminal = item
-            return self._finish(item)
+            self._finish(item)
+            return None
         return item
 
     def _finish(self, item: _Closed) -> None:
@@ -465,12 +467,7 @@ class RealtimeSession:
 
 def _to_pcm16_bytes(pcm: bytes | bytearray | memoryview | np.ndarray) -> bytes:
     if isinstance(pcm, np.ndarray):
-        if pcm.dtype == np.int16:
-            return pcm.astype("<i2", copy=False).tobytes()
-        if np.issubdtype(pcm.dtype, np.floating):
-            clipped = np.clip(pcm, -1.0, 1.0)
-            return (clipped * 32767.0).round().astype("<i2").tobytes()
-        raise TypeError(f"audio arrays must be int16 or float, got {pcm.dtype}")
+        return _audio.array_to_pcm16(pcm)  # int16 as is; float in [-1, 1] scaled and clipped
     if isinstance(pcm, bytes):
         data = pcm
     elif isinstance(pcm, bytearray | memoryview):

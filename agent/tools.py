@@ -249,10 +249,10 @@ def json_schema_for(hint: Any) -> dict[str, Any]:
         item = args[0] if args and args[0] is not Ellipsis else Any
         return {"type": "array", "items": json_schema_for(item)}
     if origin is dict or hint is dict:
-        schema: dict[str, Any] = {"type": "object"}
+        mapping: dict[str, Any] = {"type": "object"}
         if len(args) == 2 and args[1] is not Any:
-            schema["additionalProperties"] = json_schema_for(args[1])
-        return schema
+            mapping["additionalProperties"] = json_schema_for(args[1])
+        return mapping
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         field_hints = typing.get_type_hints(hint)
         properties = {}
@@ -269,7 +269,8 @@ def json_schema_for(hint: Any) -> dict[str, Any]:
             schema["description"] = doc.split("\n\n")[0]
         return schema
     if hasattr(hint, "model_json_schema") and isinstance(hint, type):
-        schema = dict(hint.model_json_schema())
+        model: Any = hint  # a pydantic model class
+        schema = dict(model.model_json_schema())
         schema.pop("title", None)
         return schema
     raise TypeError(f"cannot describe type {hint!r} as a tool parameter")
@@ -303,7 +304,8 @@ def _coerce(value: Any, hint: Any) -> Any:
         field_hints = typing.get_type_hints(hint)
         return hint(**{k: _coerce(v, field_hints.get(k, Any)) for k, v in value.items()})
     if hasattr(hint, "model_validate") and isinstance(hint, type):
-        return hint.model_validate(value)
+        model: Any = hint  # a pydantic model class
+        return model.model_validate(value)
     return value
 
 

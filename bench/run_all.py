@@ -28,7 +28,9 @@ def main() -> int:
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUMMARY")]
         if proc.returncode != 0 or not lines:
             failed.append(bench.stem)
-            sys.stderr.write(f"bench {bench.stem} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}\n")
+            sys.stderr.write(
+                f"bench {bench.stem} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}\n"
+            )
         summaries.extend(lines)
     for line in summaries:
         print(line)

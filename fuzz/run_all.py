@@ -23,7 +23,13 @@ def main() -> int:
     failed = []
     harnesses = sorted(here.glob("fuzz_*.py"))
     for harness in harnesses:
-        cmd = [sys.executable, str(harness), f"-runs={runs}", "-max_len=4096", "-print_final_stats=0"]
+        cmd = [
+            sys.executable,
+            str(harness),
+            f"-runs={runs}",
+            "-max_len=4096",
+            "-print_final_stats=0",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         status = "ok" if proc.returncode == 0 else f"FAILED ({proc.returncode})"
         print(f"fuzz {harness.stem}: {runs} runs {status}")

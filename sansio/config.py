@@ -102,7 +102,9 @@ class VadConfig:
             ):
                 raise ConfigError(f"vad.{name}", f"must be a non-negative int, got {value!r}")
         if self.eagerness is not None and self.eagerness not in _EAGERNESS:
-            raise ConfigError("vad.eagerness", f"must be one of {_EAGERNESS}, got {self.eagerness!r}")
+            raise ConfigError(
+                "vad.eagerness", f"must be one of {_EAGERNESS}, got {self.eagerness!r}"
+            )
 
     @classmethod
     def server(cls) -> VadConfig:
@@ -119,9 +121,7 @@ class ToolDefinition:
 
     name: str
     description: str = ""
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
