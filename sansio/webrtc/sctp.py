@@ -1,0 +1,940 @@
+"""Sans-IO SCTP association for WebRTC data channels (RFC 8261 over DTLS; RFC 9260 subset).
+
+Theory of operation
+-------------------
+One :class:`SctpAssociation` is one SCTP association between two fixed ports,
+carried inside DTLS application data: every ``bytes`` in or out is exactly one
+SCTP packet. Nothing here reads a clock; every input carries ``now``.
+
+Driving loop (what a driver does, in this order, forever)::
+
+    assoc.connect(now)                          # once, on the DTLS client (both may)
+    assoc.receive_packet(dtls_plaintext, now)   # for each DTLS record received
+    assoc.handle_timer(now)                     # when now >= assoc.get_timer()
+    while (ev := assoc.next_event()) is not None: ...
+    for pkt in assoc.packets_to_send(now): dtls.send(pkt)
+
+States (RFC 4960 4) and what moves between them; ``_TRANSITIONS`` below is the
+whole table, and ``_set_state`` refuses anything not in it. CLOSED is "no
+association yet"; TERMINATED is RFC CLOSED after an association existed (the
+object is then inert: make a new one to reconnect).
+
+    CLOSED --connect--> COOKIE-WAIT --INIT-ACK--> COOKIE-ECHOED --COOKIE-ACK--> ESTABLISHED
+    COOKIE-ECHOED --ERROR(stale cookie)--> COOKIE-WAIT (INIT again)
+    CLOSED / COOKIE-WAIT / COOKIE-ECHOED --valid COOKIE-ECHO--> ESTABLISHED
+    ESTABLISHED --shutdown()--> SHUTDOWN-PENDING --all data acked--> SHUTDOWN-SENT
+    ESTABLISHED / SHUTDOWN-PENDING --SHUTDOWN--> SHUTDOWN-RECEIVED --all acked--> SHUTDOWN-ACK-SENT
+    SHUTDOWN-SENT --SHUTDOWN (both closing)--> SHUTDOWN-ACK-SENT
+    SHUTDOWN-SENT / SHUTDOWN-ACK-SENT --SHUTDOWN-ACK--> TERMINATED (we send SHUTDOWN-COMPLETE)
+    SHUTDOWN-ACK-SENT --SHUTDOWN-COMPLETE--> TERMINATED
+    any state --ABORT sent or received, too many retransmissions--> TERMINATED
+
+Deliberate deviations, for lossy paths: an ack of new data drops the T3
+back-off at once (RFC 4960 waits for a fresh RTT sample, which Karn's rule can
+withhold for many round trips), and any packet from the peer postpones the
+heartbeat, so a side that only sends SACKs is not declared dead by heartbeats.
+
+The responder keeps no state before the cookie comes back: INIT is answered
+with an INIT-ACK whose state cookie holds the peer's parameters, a timestamp
+and an HMAC-SHA256 under a per-association secret. Simultaneous INITs
+(RFC 4960 5.2.1/5.2.4 cases B and D) work because both sides answer an INIT
+with their one verification tag and accept a cookie that carries it.
+
+This file owns the states, the timers (T1-init/cookie, T2-shutdown, T3-rtx,
+delayed SACK, heartbeat, RE-CONFIG) and packet assembly. Around it:
+``sctp_chunks`` (wire codec, CRC32c, state cookie), ``sctp_queues`` (send queue
+with congestion control; receive queue with reassembly), ``sctp_reconfig``
+(stream-reset bookkeeping) and ``sctp_events`` (events, counters).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import struct
+from collections import deque
+
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
+from adk_realtime.sansio.webrtc.sctp_chunks import (
+    CAUSE_STALE_COOKIE,
+    CAUSE_USER_ABORT,
+    FLAG_T,
+    PARAM_STATE_COOKIE,
+    PARAM_SUPPORTED_EXTENSIONS,
+    AbortChunk,
+    Chunk,
+    CookieAckChunk,
+    CookieEchoChunk,
+    DataChunk,
+    ErrorChunk,
+    HeartbeatAckChunk,
+    HeartbeatChunk,
+    InitAckChunk,
+    InitChunk,
+    ReconfigChunk,
+    SackChunk,
+    SctpError,
+    ShutdownAckChunk,
+    ShutdownChunk,
+    ShutdownCompleteChunk,
+    StateCookie,
+    UnknownChunk,
+    encode_packet,
+    parse_packet,
+)
+from adk_realtime.sansio.webrtc.sctp_events import (
+    AssociationClosed,
+    AssociationEstablished,
+    AssociationFailed,
+    BufferedAmountLow,
+    DataReceived,
+    SctpBufferFull,
+    SctpEvent,
+    SctpStats,
+    StreamReset,
+)
+from adk_realtime.sansio.webrtc.sctp_queues import InboundQueue, OutboundQueue
+from adk_realtime.sansio.webrtc.sctp_reconfig import ReconfigOutcome, StreamResetter
+
+__all__ = [
+    "AssociationClosed",
+    "AssociationEstablished",
+    "AssociationFailed",
+    "BufferedAmountLow",
+    "DataReceived",
+    "SctpAssociation",
+    "SctpBufferFull",
+    "SctpError",
+    "SctpEvent",
+    "SctpStats",
+    "State",
+    "StreamReset",
+]
+
+_M32 = 0xFFFFFFFF
+
+
+# --- states ----------------------------------------------------------------------------
+
+
+class State(enum.Enum):
+    CLOSED = "CLOSED"
+    COOKIE_WAIT = "COOKIE-WAIT"
+    COOKIE_ECHOED = "COOKIE-ECHOED"
+    ESTABLISHED = "ESTABLISHED"
+    SHUTDOWN_PENDING = "SHUTDOWN-PENDING"
+    SHUTDOWN_SENT = "SHUTDOWN-SENT"
+    SHUTDOWN_RECEIVED = "SHUTDOWN-RECEIVED"
+    SHUTDOWN_ACK_SENT = "SHUTDOWN-ACK-SENT"
+    TERMINATED = "TERMINATED"
+
+
+class _T(enum.Enum):  # triggers
+    CONNECT = 1
+    INIT_ACK = 2
+    COOKIE_ECHO = 3
+    COOKIE_ACK = 4
+    SHUTDOWN_CALLED = 5
+    DRAINED = 6
+    SHUTDOWN_IN = 7
+    SHUTDOWN_ACK_IN = 8
+    SHUTDOWN_COMPLETE_IN = 9
+    STALE_COOKIE = 10
+    END = 11  # ABORT either way, or failure
+
+
+S = State
+_TRANSITIONS: dict[tuple[State, _T], State] = {
+    (S.CLOSED, _T.CONNECT): S.COOKIE_WAIT,
+    (S.COOKIE_WAIT, _T.INIT_ACK): S.COOKIE_ECHOED,
+    (S.CLOSED, _T.COOKIE_ECHO): S.ESTABLISHED,
+    (S.COOKIE_WAIT, _T.COOKIE_ECHO): S.ESTABLISHED,
+    (S.COOKIE_ECHOED, _T.COOKIE_ECHO): S.ESTABLISHED,
+    (S.COOKIE_ECHOED, _T.COOKIE_ACK): S.ESTABLISHED,
+    (S.COOKIE_ECHOED, _T.STALE_COOKIE): S.COOKIE_WAIT,
+    (S.ESTABLISHED, _T.SHUTDOWN_CALLED): S.SHUTDOWN_PENDING,
+    (S.SHUTDOWN_PENDING, _T.DRAINED): S.SHUTDOWN_SENT,
+    (S.ESTABLISHED, _T.SHUTDOWN_IN): S.SHUTDOWN_RECEIVED,
+    (S.SHUTDOWN_PENDING, _T.SHUTDOWN_IN): S.SHUTDOWN_RECEIVED,
+    (S.SHUTDOWN_SENT, _T.SHUTDOWN_IN): S.SHUTDOWN_ACK_SENT,
+    (S.SHUTDOWN_RECEIVED, _T.DRAINED): S.SHUTDOWN_ACK_SENT,
+    (S.SHUTDOWN_SENT, _T.SHUTDOWN_ACK_IN): S.TERMINATED,
+    (S.SHUTDOWN_ACK_SENT, _T.SHUTDOWN_ACK_IN): S.TERMINATED,
+    (S.SHUTDOWN_ACK_SENT, _T.SHUTDOWN_COMPLETE_IN): S.TERMINATED,
+    **{(s, _T.END): S.TERMINATED for s in State if s is not S.TERMINATED},
+}
+del S
+
+_SEND_STATES = {State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED, State.ESTABLISHED}
+_DATA_OUT_STATES = {State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_RECEIVED}
+_DATA_IN_STATES = {State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT}
+_UP_STATES = _DATA_OUT_STATES | {State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT}
+
+
+class SctpAssociation:
+    """One SCTP association (see the module docstring for the driving loop).
+
+    ``rng`` supplies the verification tag, initial TSN and cookie secret: pass
+    ``random.SystemRandom()`` in production, a seeded ``random.Random`` in tests.
+    ``mtu`` is the largest SCTP packet we build (DTLS overhead comes on top).
+    """
+
+    def __init__(
+        self,
+        *,
+        is_client: bool,
+        local_port: int = 5000,
+        remote_port: int = 5000,
+        max_message_size: int = 262144,
+        rng: random.Random,
+        mtu: int = 1200,
+        max_buffered: int = 1 << 20,
+        receive_window: int = 1 << 20,
+        streams: int = 65535,
+        rto_initial: float = 1.0,
+        rto_min: float = 1.0,
+        rto_max: float = 60.0,
+        max_retransmits: int = 10,
+        max_init_retransmits: int = 8,
+        heartbeat_interval: float = 30.0,
+        cookie_lifetime: float = 60.0,
+    ) -> None:
+        if not 256 <= mtu <= 65535:
+            raise ConfigError("mtu", f"must be between 256 and 65535, got {mtu}")
+        if max_buffered < max_message_size or receive_window < max_message_size:
+            raise ConfigError(
+                "max_buffered", "max_buffered and receive_window must be >= max_message_size"
+            )
+        if not 1 <= streams <= 65535:
+            raise ConfigError("streams", f"must be between 1 and 65535, got {streams}")
+        self.is_client = is_client
+        self.local_port = local_port
+        self.remote_port = remote_port
+        self.max_message_size = max_message_size
+        self.max_buffered = max_buffered
+        self.buffered_amount_low_threshold = max(
+            0, min(max_buffered // 2, max_buffered - max_message_size)
+        )
+        self.stats = SctpStats()
+        self._mtu = mtu
+        self._window = receive_window
+        self._streams = streams
+        self._rto_initial, self._rto_min, self._rto_max = rto_initial, rto_min, rto_max
+        self._max_retrans = max_retransmits
+        self._max_init = max_init_retransmits
+        self._hb_interval = heartbeat_interval
+        self._cookie_life = cookie_lifetime
+        self._local_tag = rng.getrandbits(32) or 1
+        self._initial_tsn = rng.getrandbits(32)
+        self._secret = rng.getrandbits(256).to_bytes(32, "big")
+        self._hb_nonce = rng.getrandbits(64)
+        self._state = State.CLOSED
+        self._now = 0.0
+        self._events: deque[SctpEvent] = deque()
+        self._packets: list[bytes] = []  # fully built packets (INIT, INIT-ACK, ABORT, ...)
+        self._control: list[bytes] = []  # chunks for the next normal packet
+        self._timers: dict[str, float] = {}
+        # peer, known after INIT-ACK or a valid cookie
+        self._peer_tag: int | None = None
+        self._peer_reconfig = False
+        self.outbound_streams = streams
+        self.inbound_streams = streams
+        self._out = OutboundQueue(initial_tsn=self._initial_tsn, mtu=mtu, peer_rwnd=receive_window)
+        self._in: InboundQueue | None = None
+        # timers and retransmission state
+        self._rto = rto_initial
+        self._rto_base = rto_initial  # RTO from the RTT estimate, before any back-off
+        self._srtt: float | None = None
+        self._rttvar = 0.0
+        self._error_count = 0
+        self._t1_rto = rto_initial
+        self._t1_tries = 0
+        self._t1_chunk = b""  # INIT packet or COOKIE-ECHO chunk being retried
+        self._stale_restarts = 0
+        self._t2_chunk = b""
+        self._sack_needed = False
+        self._data_packets_unacked = 0
+        self._hb_outstanding = False
+        self._low_armed = False
+        self._refused = 0
+        self._resets = StreamResetter(self._initial_tsn)
+
+    # --- public properties -------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """Current association state."""
+        return self._state
+
+    @property
+    def buffered_amount(self) -> int:
+        """User bytes queued or sent but not yet acknowledged by the peer."""
+        return self._out.buffered
+
+    def stream_buffered_amount(self, stream_id: int) -> int:
+        """The part of ``buffered_amount`` that belongs to ``stream_id``."""
+        return self._out.stream_buffered.get(stream_id, 0)
+
+    def stream_is_resetting(self, stream_id: int) -> bool:
+        """True while our reset of ``stream_id`` waits for the peer's answer."""
+        return stream_id in self._resets.resetting
+
+    @property
+    def rto(self) -> float:
+        """Current retransmission timeout (seconds)."""
+        return self._rto
+
+    @property
+    def peer_supports_reconfig(self) -> bool:
+        """True once the peer advertised RE-CONFIG (needed by ``reset_streams``)."""
+        return self._peer_reconfig
+
+    @property
+    def cwnd(self) -> int:
+        """Congestion window, bytes (for tests and diagnostics)."""
+        return self._out.cwnd
+
+    # --- commands ----------------------------------------------------------------------
+
+    def connect(self, now: float) -> None:
+        """Start the handshake by sending INIT. Then call ``packets_to_send(now)``.
+
+        Call on the DTLS client; the DTLS server may call it too (WebRTC peers
+        often both do) and the INIT collision is resolved by the cookies. A call
+        once the handshake is under way (or done) does nothing.
+        """
+        if self._state in (State.COOKIE_WAIT, State.COOKIE_ECHOED, State.ESTABLISHED):
+            return
+        self._now = now
+        self._set_state(_T.CONNECT)
+        self._t1_chunk = self._send_alone(0, self._our_init(InitChunk))
+        self._t1_tries = 0
+        self._t1_rto = self._rto_initial
+        self._timers["t1"] = now + self._t1_rto
+
+    def send(self, stream_id: int, data: bytes, ppid: int, *, ordered: bool = True) -> None:
+        """Queue one message; then call ``packets_to_send()``.
+
+        Raises :class:`SctpBufferFull` (nothing queued) if ``buffered_amount``
+        would exceed ``max_buffered``; wait for :class:`BufferedAmountLow`.
+        Messages queued before the association is up go out once it is.
+        """
+        if self._state not in _SEND_STATES:
+            raise LocalProtocolError(
+                f"cannot send on an association in state {self._state.value}; "
+                "open a new association"
+            )
+        if not 0 <= stream_id < self.outbound_streams:
+            raise LocalProtocolError(
+                f"stream id {stream_id} out of range (0..{self.outbound_streams - 1})"
+            )
+        if stream_id in self._resets.resetting:
+            raise LocalProtocolError(f"stream {stream_id} is being reset; open another stream")
+        if not 0 <= ppid <= _M32:
+            raise LocalProtocolError(f"ppid {ppid} does not fit in 32 bits")
+        n = len(data)
+        if n == 0:
+            raise LocalProtocolError("SCTP cannot carry an empty message (DCEP uses PPID 56/57)")
+        if n > self.max_message_size:
+            raise LocalProtocolError(
+                f"message of {n} bytes exceeds max_message_size ({self.max_message_size})"
+            )
+        if self._out.buffered + n > self.max_buffered:
+            self._refused = n
+            raise SctpBufferFull(
+                f"SCTP send buffer holds {self._out.buffered} bytes; {n} more would exceed "
+                f"max_buffered ({self.max_buffered}); wait for BufferedAmountLow"
+            )
+        self._out.enqueue(stream_id, bytes(data), ppid, ordered)
+        if self._out.buffered > self.buffered_amount_low_threshold:
+            self._low_armed = True
+
+    def reset_streams(self, stream_ids: list[int] | tuple[int, ...]) -> None:
+        """Reset our outgoing streams (RFC 6525), e.g. to close data channels.
+
+        The peer sees a ``StreamReset``; sending on these streams is refused
+        until the peer confirms. Then call ``packets_to_send()``.
+        """
+        if self._state is not State.ESTABLISHED:
+            raise LocalProtocolError(f"cannot reset streams in state {self._state.value}")
+        if not self._peer_reconfig:
+            raise LocalProtocolError("the peer did not advertise RE-CONFIG; cannot reset streams")
+        for sid in stream_ids:
+            if not 0 <= sid < self.outbound_streams:
+                raise LocalProtocolError(f"stream id {sid} out of range")
+        self._resets.add(stream_ids)
+        self._next_reconfig()
+
+    def shutdown(self) -> None:
+        """Close gracefully once all queued data is acknowledged.
+
+        Keep driving the loop (``packets_to_send``, timers) until ``AssociationClosed``.
+        """
+        if self._state is State.ESTABLISHED:
+            self._set_state(_T.SHUTDOWN_CALLED)
+            self._progress_shutdown()
+        elif self._state in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED):
+            self._terminate(AssociationClosed(), abort_reason="shutdown before established")
+
+    def abort(self, reason: str = "") -> None:
+        """End now, dropping queued data; emits AssociationClosed.
+
+        Call ``packets_to_send()`` once more to get the ABORT packet out.
+        """
+        if self._state is not State.TERMINATED:
+            self._terminate(AssociationClosed(), abort_reason=reason or "user abort")
+
+    # --- outputs -----------------------------------------------------------------------
+
+    def next_event(self) -> SctpEvent | None:
+        """The next event, or None. Call ``packets_to_send()`` after draining events."""
+        if not self._events:
+            return None
+        ev = self._events.popleft()
+        if isinstance(ev, DataReceived) and self._in is not None:
+            before = self._in.a_rwnd
+            self._in.app_bytes -= len(ev.data)
+            # Window update: tell a stalled sender the window opened again.
+            if before < self._window // 4 <= self._window // 2 <= self._in.a_rwnd:
+                self._sack_needed = True
+        return ev
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` should next be called (monotonic seconds), or None."""
+        return min(self._timers.values(), default=None)
+
+    def packets_to_send(self, now: float | None = None) -> list[bytes]:
+        """SCTP packets to send now, in order, each to become one DTLS record.
+
+        Pass ``now`` when calling outside ``receive_packet``/``handle_timer``
+        (after ``send``, say): it times the RTT sample and the T3 timer.
+        """
+        if now is not None:
+            self._now = now
+        now = self._now
+        out = self._packets
+        self._packets = []
+        if self._peer_tag is not None and self._state is not State.TERMINATED:
+            data = []
+            if self._state in _DATA_OUT_STATES:
+                data = self._out.transmit(now)
+                self.stats.retransmissions = self._out.retransmissions
+                if data:
+                    self._timers.setdefault("t3", now + self._rto)
+                    self._timers["hb"] = now + self._hb_interval + self._rto
+            chunks: list[bytes] = []
+            if self._in is not None and (self._sack_needed or (data and "sack" in self._timers)):
+                chunks.append(self._in.make_sack((self._mtu - 32) // 4).encode())
+                self._sack_needed = False
+                self._data_packets_unacked = 0
+                self._timers.pop("sack", None)
+            chunks += self._control
+            self._control.clear()
+            chunks += [c.wire for c in data]
+            out += self._pack(chunks)
+        self.stats.packets_sent += len(out)
+        return out
+
+    def _pack(self, chunks: list[bytes]) -> list[bytes]:
+        assert self._peer_tag is not None
+        packets: list[bytes] = []
+        cur: list[bytes] = []
+        size = 12
+        for c in chunks:
+            if cur and size + len(c) > self._mtu:
+                packets.append(
+                    encode_packet(self.local_port, self.remote_port, self._peer_tag, cur)
+                )
+                cur, size = [], 12
+            cur.append(c)
+            size += len(c)
+        if cur:
+            packets.append(encode_packet(self.local_port, self.remote_port, self._peer_tag, cur))
+        return packets
+
+    # --- timers ------------------------------------------------------------------------
+
+    def handle_timer(self, now: float) -> None:
+        """Run every timer due at ``now``; then drain events and call ``packets_to_send``."""
+        self._now = now
+        for name, when in sorted(self._timers.items(), key=lambda kv: kv[1]):
+            if when <= now and self._timers.get(name) == when:
+                del self._timers[name]
+                getattr(self, "_on_" + name)(now)
+                if self._state is State.TERMINATED:
+                    return
+
+    def _on_t1(self, now: float) -> None:
+        self._t1_tries += 1
+        if self._t1_tries > self._max_init:
+            what = "INIT" if self._state is State.COOKIE_WAIT else "COOKIE-ECHO"
+            self._fail(f"no answer to {what} after {self._max_init} retransmissions")
+            return
+        self._t1_rto = min(self._t1_rto * 2, self._rto_max)
+        if self._state is State.COOKIE_WAIT:
+            self._packets.append(self._t1_chunk)
+        else:
+            self._control.append(self._t1_chunk)
+        self._timers["t1"] = now + self._t1_rto
+
+    def _count_error(self, what: str) -> bool:
+        """Association error counter (RFC 4960 8.1); True if the association failed."""
+        self._error_count += 1
+        if self._error_count > self._max_retrans:
+            self._fail(
+                f"{what}: no acknowledgement after {self._max_retrans} retransmissions "
+                f"(RTO reached {self._rto:g} s)"
+            )
+            return True
+        return False
+
+    def _on_t2(self, now: float) -> None:
+        self._rto = min(self._rto * 2, self._rto_max)
+        if not self._count_error("shutdown"):
+            self._control.append(self._t2_chunk)
+            self._timers["t2"] = now + self._rto
+
+    def _on_t3(self, now: float) -> None:
+        self.stats.t3_expirations += 1
+        self._rto = min(self._rto * 2, self._rto_max)
+        if self._count_error("data"):
+            return
+        self._out.on_t3_expiry()
+        self._timers["t3"] = now + self._rto
+
+    def _on_sack(self, now: float) -> None:
+        self._sack_needed = True
+
+    def _on_hb(self, now: float) -> None:
+        if self._state is not State.ESTABLISHED:
+            return
+        if self._hb_outstanding and self._count_error("heartbeat"):
+            return
+        self._hb_nonce = (self._hb_nonce + 1) & 0xFFFFFFFFFFFFFFFF
+        self._hb_outstanding = True
+        self._control.append(HeartbeatChunk(struct.pack("!dQ", now, self._hb_nonce)).encode())
+        self.stats.heartbeats_sent += 1
+        self._timers["hb"] = now + self._hb_interval + self._rto
+
+    def _on_reconfig(self, now: float) -> None:
+        chunk = self._resets.retransmission()
+        if chunk is None or self._state is not State.ESTABLISHED:
+            return
+        if not self._count_error("stream reset"):
+            self._control.append(chunk.encode())
+            self._timers["reconfig"] = now + self._rto
+
+    # --- state helpers -----------------------------------------------------------------
+
+    def _set_state(self, trigger: _T) -> None:
+        new = _TRANSITIONS.get((self._state, trigger))
+        if new is None:
+            raise LocalProtocolError(
+                f"{trigger.name.lower()} is not allowed in state {self._state.value}"
+            )
+        self._state = new
+
+    def _terminate(self, event: SctpEvent, *, abort_reason: str | None) -> None:
+        if abort_reason is not None and self._peer_tag is not None:
+            self._send_alone(
+                None, AbortChunk(0, ((CAUSE_USER_ABORT, abort_reason.encode()[:200]),))
+            )
+        self._set_state(_T.END)
+        self._timers.clear()
+        self._control.clear()
+        self._events.append(event)
+
+    def _send_alone(self, vtag: int | None, chunk: Chunk) -> bytes:
+        """Queue a packet holding only ``chunk`` (with the peer's tag if ``vtag`` is None)."""
+        tag = self._peer_tag if vtag is None else vtag
+        assert tag is not None
+        pkt = encode_packet(self.local_port, self.remote_port, tag, [chunk.encode()])
+        self._packets.append(pkt)
+        return pkt
+
+    def _fail(self, reason: str) -> None:
+        self._terminate(AssociationFailed(reason), abort_reason=reason)
+
+    def _rtt_sample(self, r: float) -> None:
+        if self._srtt is None:
+            self._srtt, self._rttvar = r, r / 2
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - r)
+            self._srtt = 0.875 * self._srtt + 0.125 * r
+        self._rto = min(max(self._srtt + 4 * self._rttvar, self._rto_min), self._rto_max)
+        self._rto_base = self._rto
+
+    def _established(self) -> None:
+        self._timers.pop("t1", None)
+        self._error_count = 0
+        self._timers["hb"] = self._now + self._hb_interval + self._rto
+        self._events.append(AssociationEstablished())
+
+    def _adopt_peer(self, peer: StateCookie) -> None:
+        self._peer_tag = peer.peer_tag
+        self._peer_reconfig = peer.peer_reconfig
+        self.outbound_streams = min(self._streams, peer.peer_mis)
+        self.inbound_streams = min(self._streams, peer.peer_os)
+        self._out.peer_rwnd = self._out.ssthresh = peer.peer_rwnd
+        self._in = InboundQueue(
+            peer_initial_tsn=peer.peer_tsn,
+            window=self._window,
+            max_message_size=self.max_message_size,
+        )
+        self._resets.peer_expected = peer.peer_tsn
+
+    def _progress_shutdown(self) -> None:
+        if self._out.outstanding or self._in is None:
+            return
+        if self._state is State.SHUTDOWN_PENDING:
+            self._set_state(_T.DRAINED)
+            self._t2_chunk = ShutdownChunk(self._in.cum & _M32).encode()
+        elif self._state is State.SHUTDOWN_RECEIVED:
+            self._set_state(_T.DRAINED)
+            self._t2_chunk = ShutdownAckChunk().encode()
+        else:
+            return
+        self._timers.pop("t3", None)
+        self._timers.pop("hb", None)
+        self._control.append(self._t2_chunk)
+        self._timers["t2"] = self._now + self._rto
+
+    # --- input -------------------------------------------------------------------------
+
+    def receive_packet(self, data: bytes, now: float) -> None:
+        """Feed one SCTP packet (one DTLS record's plaintext).
+
+        Bad packets are dropped and counted in ``stats``; this never raises
+        for anything the peer sends. Then drain ``next_event()``, call
+        ``packets_to_send()`` and re-arm the timer from ``get_timer()``.
+        """
+        self._now = now
+        self.stats.packets_received += 1
+        if self._state is State.TERMINATED:
+            self._after_close(data)
+            return
+        try:
+            pkt = parse_packet(data)
+        except SctpError as exc:
+            if str(exc).startswith("bad checksum"):
+                self.stats.bad_checksum += 1
+            else:
+                self.stats.malformed += 1
+            return
+        if pkt.destination_port != self.local_port or pkt.source_port != self.remote_port:
+            self.stats.bad_port += 1
+            return
+        if not pkt.chunks:
+            self.stats.malformed += 1
+            return
+        if not self._vtag_ok(pkt.verification_tag, pkt.chunks):
+            self.stats.bad_vtag += 1
+            return
+        if "hb" in self._timers:  # we heard from the peer: no need to probe it yet
+            self._timers["hb"] = now + self._hb_interval + self._rto
+            self._hb_outstanding = False
+        had_data = False
+        for chunk in pkt.chunks:
+            if self._ended():
+                break
+            if isinstance(chunk, DataChunk):
+                had_data = True
+                if not self._on_data(chunk):
+                    break
+            elif not self._on_chunk(chunk, pkt.verification_tag, now):
+                break
+        if self._in is not None and not self._ended():
+            self._after_input(had_data, now)
+
+    def _after_close(self, data: bytes) -> None:
+        self.stats.after_close += 1
+        try:
+            pkt = parse_packet(data)
+        except SctpError:
+            return
+        # Our SHUTDOWN-COMPLETE was lost and the peer repeats SHUTDOWN-ACK: answer
+        # without a TCB, reflecting its tag (RFC 4960 8.4 item 5, 8.5.1 C).
+        if any(isinstance(c, ShutdownAckChunk) for c in pkt.chunks):
+            self._send_alone(pkt.verification_tag, ShutdownCompleteChunk(FLAG_T))
+
+    def _ended(self) -> bool:
+        return self._state is State.TERMINATED
+
+    def _vtag_ok(self, vtag: int, chunks: tuple[Chunk, ...]) -> bool:
+        first = chunks[0]
+        if type(first) is InitChunk:
+            return vtag == 0 and len(chunks) == 1
+        if isinstance(first, (AbortChunk, ShutdownCompleteChunk)):
+            reflected = first.flags & FLAG_T and vtag == self._peer_tag
+            return vtag == self._local_tag or bool(reflected)
+        if isinstance(first, CookieEchoChunk):
+            return True  # checked against the tag inside the cookie
+        return vtag == self._local_tag
+
+    def _after_input(self, had_data: bool, now: float) -> None:
+        assert self._in is not None
+        inq = self._in
+        while inq.messages:
+            sid, ppid, payload = inq.messages.popleft()
+            inq.app_bytes += len(payload)
+            self._events.append(DataReceived(sid, ppid, payload))
+        if (done := self._resets.check_deferred(inq.cum)) is not None:
+            self._apply_reconfig(done)
+        if had_data:
+            if self._state is State.SHUTDOWN_SENT:
+                self._sack_needed = True
+                self._control.append(self._t2_chunk)
+                self._timers["t2"] = now + self._rto
+            elif inq.above or inq.duplicates or self._data_packets_unacked >= 1:
+                self._sack_needed = True  # gaps, duplicates, or every second packet
+            else:
+                self._data_packets_unacked += 1
+                self._timers.setdefault("sack", now + 0.2)
+        self._check_low()
+        self._progress_shutdown()
+
+    def _closed(self, trigger: _T) -> bool:
+        self._set_state(trigger)
+        self._timers.clear()
+        self._events.append(AssociationClosed())
+        return False  # nothing after this in the packet matters
+
+    def _check_low(self) -> None:
+        b = self._out.buffered
+        if (self._low_armed and b <= self.buffered_amount_low_threshold) or (
+            self._refused and b + self._refused <= self.max_buffered
+        ):
+            self._low_armed = b > self.buffered_amount_low_threshold
+            self._refused = 0
+            self._events.append(BufferedAmountLow(b))
+
+    def _on_data(self, chunk: DataChunk) -> bool:
+        if self._state not in _DATA_IN_STATES or self._in is None:
+            self.stats.ignored_chunks += 1
+            return True
+        self.stats.data_chunks_received += 1
+        try:
+            result = self._in.receive(chunk)
+        except SctpError as exc:
+            self._fail(f"protocol violation: {exc}")
+            return False
+        if result == InboundQueue.DUPLICATE:
+            self.stats.duplicate_tsns += 1
+        elif result == InboundQueue.NO_ROOM:
+            self.stats.rwnd_drops += 1
+            self._sack_needed = True
+        return True
+
+    def _on_chunk(self, chunk: Chunk, vtag: int, now: float) -> bool:
+        """Handle one non-DATA chunk; False stops processing the rest of the packet."""
+        st = self._state
+        if isinstance(chunk, SackChunk):
+            if st in _DATA_OUT_STATES:
+                self._on_sack_chunk(chunk, now)
+            else:
+                self.stats.ignored_chunks += 1
+        elif type(chunk) is InitChunk:
+            self._on_init(chunk, now)
+        elif isinstance(chunk, InitAckChunk):
+            self._on_init_ack(chunk, now)
+        elif isinstance(chunk, CookieEchoChunk):
+            return self._on_cookie_echo(chunk, vtag, now)
+        elif isinstance(chunk, CookieAckChunk):
+            if st is State.COOKIE_ECHOED:
+                self._set_state(_T.COOKIE_ACK)
+                self._established()
+            else:
+                self.stats.ignored_chunks += 1
+        elif isinstance(chunk, HeartbeatAckChunk):
+            self._on_heartbeat_ack(chunk, now)
+        elif isinstance(chunk, HeartbeatChunk):
+            if st in _UP_STATES:
+                self._control.append(HeartbeatAckChunk(chunk.info).encode())
+        elif isinstance(chunk, AbortChunk):
+            if st is State.CLOSED:  # no association to tear down (RFC 4960 8.4)
+                self.stats.ignored_chunks += 1
+                return False
+            reason = f"peer aborted the association: {chunk.describe()}"
+            self._terminate(AssociationFailed(reason), abort_reason=None)
+            return False
+        elif isinstance(chunk, ShutdownChunk):
+            self._on_shutdown(chunk)
+        elif isinstance(chunk, ShutdownAckChunk):
+            if st in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT):
+                self._send_alone(None, ShutdownCompleteChunk(0))
+                return self._closed(_T.SHUTDOWN_ACK_IN)
+            self.stats.ignored_chunks += 1
+        elif isinstance(chunk, ShutdownCompleteChunk):
+            if st is State.SHUTDOWN_ACK_SENT:
+                return self._closed(_T.SHUTDOWN_COMPLETE_IN)
+            self.stats.ignored_chunks += 1
+        elif isinstance(chunk, ErrorChunk):
+            if st is State.COOKIE_ECHOED and any(c == CAUSE_STALE_COOKIE for c, _ in chunk.causes):
+                return self._on_stale_cookie(now)
+            self.stats.ignored_chunks += 1
+        elif isinstance(chunk, ReconfigChunk):
+            self._on_reconfig_chunk(chunk)
+        else:
+            # Unknown type (or FORWARD-TSN, which we never advertised): RFC 4960 3.2.
+            self.stats.unknown_chunks += 1
+            ctype = chunk.type if isinstance(chunk, UnknownChunk) else 192
+            return bool(ctype & 0x80)  # 00/01: stop processing this packet; 10/11: skip
+        return True
+
+    # --- handshake ---------------------------------------------------------------------
+
+    def _on_init(self, init: InitChunk, now: float) -> None:
+        if self._state not in _SEND_STATES:  # i.e. not shutting down or terminated
+            self.stats.ignored_chunks += 1
+            return
+        # One tag for the life of this object: the answer is the same whether we are
+        # idle, mid-handshake (collision, RFC 4960 5.2.1) or seeing a stale duplicate.
+        cookie = StateCookie.for_init(init, self._local_tag, now).seal(self._secret)
+        self._send_alone(init.initiate_tag, self._our_init(InitAckChunk, cookie))
+
+    def _our_init(self, cls: type[InitChunk], cookie: bytes | None = None) -> InitChunk:
+        params: tuple[tuple[int, bytes], ...] = (
+            (PARAM_SUPPORTED_EXTENSIONS, bytes([ReconfigChunk.TYPE])),
+        )
+        if cookie is not None:
+            params = ((PARAM_STATE_COOKIE, cookie), *params)
+        tsn = self._initial_tsn & _M32
+        return cls(self._local_tag, self._window, self._streams, self._streams, tsn, params)
+
+    def _on_init_ack(self, ack: InitAckChunk, now: float) -> None:
+        cookie = ack.param(PARAM_STATE_COOKIE)
+        if self._state is not State.COOKIE_WAIT or cookie is None:
+            self.stats.ignored_chunks += 1
+            return
+        self._adopt_peer(StateCookie.for_init(ack, self._local_tag, now))
+        self._set_state(_T.INIT_ACK)
+        self._t1_chunk = CookieEchoChunk(cookie).encode()
+        self._control.append(self._t1_chunk)
+        self._t1_tries = 0
+        self._t1_rto = self._rto
+        self._timers["t1"] = now + self._t1_rto
+
+    def _on_stale_cookie(self, now: float) -> bool:
+        # RFC 4960 5.2.6 option 1: start over with a fresh INIT (a few times at most:
+        # a cookie goes stale only when COOKIE-ECHO was lost for about a minute).
+        self._stale_restarts += 1
+        if self._stale_restarts > 3:
+            self._fail("the peer rejected our state cookie as stale 4 times")
+            return False
+        self._t1_tries = 0
+        self._set_state(_T.STALE_COOKIE)
+        self._in = None
+        self._t1_chunk = self._send_alone(0, self._our_init(InitChunk))
+        self._t1_rto = self._rto_initial
+        self._timers["t1"] = now + self._t1_rto
+        return False
+
+    def _on_cookie_echo(self, echo: CookieEchoChunk, vtag: int, now: float) -> bool:
+        try:
+            cookie = StateCookie.open(echo.cookie, self._secret)
+        except SctpError:
+            self.stats.bad_cookie += 1
+            return False
+        if cookie.local_tag != self._local_tag or vtag != cookie.local_tag:
+            self.stats.bad_vtag += 1
+            return False
+        peer = cookie.peer_tag
+        if now - cookie.timestamp > self._cookie_life:
+            self.stats.stale_cookie += 1
+            late = now - cookie.timestamp - self._cookie_life
+            staleness = struct.pack("!I", min(int(late * 1e6), _M32))
+            self._send_alone(peer, ErrorChunk(((CAUSE_STALE_COOKIE, staleness),)))
+            return False
+        st = self._state
+        if st in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED):
+            if self._peer_tag != peer or self._in is None:
+                self._adopt_peer(cookie)
+            self._set_state(_T.COOKIE_ECHO)
+            self._established()
+        elif peer != self._peer_tag:
+            # The peer restarted (RFC 4960 5.2.4 case A): not supported here.
+            self.stats.ignored_chunks += 1
+            return False
+        self._control.append(CookieAckChunk().encode())  # fresh or duplicate (case D)
+        return True
+
+    # --- data-path control -------------------------------------------------------------
+
+    def _on_sack_chunk(self, sack: SackChunk, now: float) -> None:
+        before = self._out.cum_acked
+        valid, acked, timed = self._out.on_sack(sack)
+        if not valid:
+            self.stats.stale_sacks += 1
+            return
+        self.stats.fast_retransmissions = self._out.fast_retransmissions
+        if acked or sack.a_rwnd == 0:
+            # New data acked; or the peer answers our zero-window probes, which must
+            # not count as errors: its application may hold the window shut for long.
+            self._error_count = 0
+        if timed is not None:
+            self._rtt_sample(now - timed)
+        elif acked:
+            # The peer is acking new data again: drop the T3 back-off now rather than
+            # wait for an RTT sample, which Karn's rule may withhold for many round
+            # trips on a lossy path (what TCP stacks and dcSCTP do too).
+            self._rto = self._rto_base
+        if not self._out.sent:
+            self._timers.pop("t3", None)
+        elif self._out.cum_acked > before:
+            self._timers["t3"] = now + self._rto
+
+    def _on_heartbeat_ack(self, chunk: HeartbeatAckChunk, now: float) -> None:
+        if len(chunk.info) != 16:
+            self.stats.ignored_chunks += 1
+            return
+        sent_at, nonce = struct.unpack("!dQ", chunk.info)
+        if nonce != self._hb_nonce or not self._hb_outstanding or sent_at > now:
+            self.stats.ignored_chunks += 1
+            return
+        self._hb_outstanding = False
+        self._error_count = 0
+        self._rtt_sample(now - sent_at)
+
+    def _on_shutdown(self, chunk: ShutdownChunk) -> None:
+        st = self._state
+        if st not in (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT):
+            self.stats.ignored_chunks += 1
+            return
+        rwnd = self._out.peer_rwnd + self._out.flight
+        self._on_sack_chunk(SackChunk(chunk.cumulative_tsn, rwnd), self._now)
+        self._set_state(_T.SHUTDOWN_IN)
+        if st is State.SHUTDOWN_SENT:  # both closing at once
+            self._t2_chunk = ShutdownAckChunk().encode()
+            self._control.append(self._t2_chunk)
+            self._timers["t2"] = self._now + self._rto
+
+    # --- RE-CONFIG (RFC 6525) ----------------------------------------------------------
+
+    def _next_reconfig(self) -> None:
+        chunk = self._resets.next_request(self._out.next_tsn - 1)
+        if chunk is not None:
+            self._control.append(chunk.encode())
+            self._timers["reconfig"] = self._now + self._rto
+
+    def _on_reconfig_chunk(self, chunk: ReconfigChunk) -> None:
+        if self._state is not State.ESTABLISHED or self._in is None:
+            self.stats.ignored_chunks += 1
+            return
+        self._apply_reconfig(self._resets.on_chunk(chunk, self._in.cum))
+
+    def _apply_reconfig(self, out: ReconfigOutcome) -> None:
+        assert self._in is not None
+        self._control += [c.encode() for c in out.send]
+        for streams in out.peer_reset:
+            for sid in streams:
+                self._in.reset_stream(sid)
+            self._events.append(StreamReset(streams))
+        for sid in out.ours_reset:
+            self._out.reset_ssn(sid)
+        self.stats.reconfig_refused += out.refused
+        self.stats.malformed += out.malformed
+        if out.retry_later:
+            self._timers["reconfig"] = self._now + self._rto  # ask again later
+        if out.finished:
+            self._timers.pop("reconfig", None)
+            self._next_reconfig()
