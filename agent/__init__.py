@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIRealtimeModel": "adk_realtime.openai",
     "GeminiRealtimeModel": "adk_realtime.gemini",
     "GeminiLiveBackend": "adk_realtime.gemini",
+    "WebRTCOptions": "adk_realtime.webrtc_link",
     # agent layer
     "Agent": "adk_realtime.agent",
     "RealtimeAgent": "adk_realtime.agent",

@@ -122,7 +122,7 @@ def test_certificate_fingerprint_formats() -> None:
         parse_fingerprint("AB:CD")
 
 
-@pytest.mark.parametrize("lost", [("client", 0), ("server", 0), ("client", 1)])
+@pytest.mark.parametrize("lost", [("client", 0), ("server", 0), ("client", 1), ("server", 1)])
 def test_lost_flight_is_retransmitted_after_timeout_and_handshake_completes(
     lost: tuple[str, int],
 ) -> None:

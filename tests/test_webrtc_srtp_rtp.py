@@ -481,3 +481,9 @@ def test_jitter_output_is_strictly_ordered_and_bounded(data: st.DataObject) -> N
     assert frames <= set(seqs) and len(frames) + jb.stats["late"] + jb.stats["duplicate"] == len(
         seqs
     )
+
+
+def test_jitter_timer_before_any_packet_releases_nothing() -> None:
+    buffer = JitterBuffer()
+    assert buffer.get_timer() is None
+    assert buffer.handle_timer(5.0) == []

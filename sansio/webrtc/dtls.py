@@ -295,6 +295,7 @@ class DtlsEndpoint:
             "malformed_datagrams": 0,
             "ignored_datagrams": 0,
             "retransmissions": 0,
+            "final_flight_resent": 0,
         }
 
         ctx = SSL.Context(SSL.DTLS_CLIENT_METHOD if role == "client" else SSL.DTLS_SERVER_METHOD)
@@ -353,6 +354,12 @@ class DtlsEndpoint:
         if not _records_are_well_formed(data):
             # A stream BIO would let a bogus length swallow the next datagram.
             self.stats["malformed_datagrams"] += 1
+            return
+        if self._state is _State.CONNECTED and data[0] in (20, 22) and self._last_flight:
+            # The peer resends its last handshake flight: ours (the final one) was
+            # lost. OpenSSL drops the resend as a replay, so answer with our flight.
+            self._outgoing.extend(self._last_flight)
+            self.stats["final_flight_resent"] += 1
             return
         self._conn.bio_write(data)
         if self._state is _State.HANDSHAKING:

@@ -117,6 +117,8 @@ class JitterBuffer:
     def handle_timer(self, now: float) -> list[JitterItem]:
         """Release what waited ``max_delay``; decode the returned items in order."""
         out: list[JitterItem] = []
+        if self._next is None:
+            return out  # nothing received yet: nothing to release
         self._release(out, now)
         return out
 
