@@ -168,3 +168,81 @@ def test_bridge_input_forwards_20ms_chunks_at_the_provider_rate(input_rate: int)
         )
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(("provider", "room_rate"), [("openai", 48000), ("gemini", 16000), ("openai", 24000)])
+def test_room_audio_to_simulator_and_back_keeps_pitch(provider: str, room_rate: int) -> None:
+    """A spoken question enters through a LiveKit track, the simulator answers, and the
+    answer read back from the agent's AudioSource still decodes: every rate conversion
+    on the way in (room -> provider) and out (24 kHz -> room) kept the pitch."""
+    from adk_realtime import GeminiLiveBackend, GeminiRealtimeModel, OpenAIRealtimeModel, RealtimeAgent
+    from adk_realtime import RealtimeRunner, function_tool
+    from adk_realtime.drivers.simulator import run_simulator
+    from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
+    from adk_realtime.sansio.simulator import SimulatorHub
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return "sunny"
+
+    class Inner:
+        def __init__(self) -> None:
+            self.answered = asyncio.Event()
+            self.tool_calls: list[str] = []
+
+        def on_tool_call(self, name: str, arguments: str, call_id: str) -> None:
+            self.tool_calls.append(arguments)
+
+        def on_response_done(self, event: object) -> None:
+            if self.tool_calls:
+                self.answered.set()
+
+    async def main() -> str:
+        async with run_simulator(hub=SimulatorHub(pace=0)) as server:
+            if provider == "openai":
+                model: object = OpenAIRealtimeModel("sk-test", base_url=server.openai_base_url)
+            else:
+                backend = GeminiLiveBackend.Public("key", base_url=f"ws://127.0.0.1:{server.port}")
+                model = GeminiRealtimeModel(backend)
+            # The caller's microphone in the room, and the agent's voice.
+            mic = rtc.AudioSource(room_rate, 1)
+            mic_track = rtc.LocalAudioTrack.create_audio_track("caller", mic)
+            voice = rtc.AudioSource(room_rate, 1)
+            voice_track = rtc.LocalAudioTrack.create_audio_track("agent", voice)
+            heard = rtc.AudioStream.from_track(track=voice_track, sample_rate=room_rate, num_channels=1)
+            inner = Inner()
+            handler = LiveKitEventHandler(voice, inner)
+            agent = RealtimeAgent("assistant", model, tools=[get_weather])  # type: ignore[arg-type]
+            runner = RealtimeRunner(agent=agent, event_handler=handler)  # type: ignore[arg-type]
+            recognizer = SpeechRecognizer(room_rate)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(runner.run())
+                await runner.wait_connected()
+                bridge = bridge_input(mic_track, runner)
+
+                async def listen() -> None:
+                    async for frame_event in heard:
+                        recognizer.feed(bytes(frame_event.frame.data.cast("B")))
+                        if "sunny" in recognizer.text:
+                            return
+
+                listener = tg.create_task(listen())
+                question = synthesize_speech("What is the weather in Paris?", room_rate)
+                question += bytes(room_rate * 2)  # a second of silence ends the turn
+                step = room_rate // 100 * 2
+                for off in range(0, len(question), step):
+                    chunk = question[off : off + step]
+                    await mic.capture_frame(rtc.AudioFrame(chunk, room_rate, 1, len(chunk) // 2))
+                await asyncio.wait_for(inner.answered.wait(), 20)
+                await handler.flush()
+                await asyncio.wait_for(listener, 20)
+                await bridge.stop()
+                await handler.aclose()
+                await runner.close()
+            await heard.aclose()
+            assert inner.tool_calls and "Paris" in inner.tool_calls[0]
+            return recognizer.text
+
+    text = asyncio.run(main())
+    assert "Here is the weather" in text and "sunny" in text
