@@ -170,13 +170,21 @@ def test_bridge_input_forwards_20ms_chunks_at_the_provider_rate(input_rate: int)
     asyncio.run(main())
 
 
-@pytest.mark.parametrize(("provider", "room_rate"), [("openai", 48000), ("gemini", 16000), ("openai", 24000)])
+@pytest.mark.parametrize(
+    ("provider", "room_rate"), [("openai", 48000), ("gemini", 16000), ("openai", 24000)]
+)
 def test_room_audio_to_simulator_and_back_keeps_pitch(provider: str, room_rate: int) -> None:
     """A spoken question enters through a LiveKit track, the simulator answers, and the
     answer read back from the agent's AudioSource still decodes: every rate conversion
     on the way in (room -> provider) and out (24 kHz -> room) kept the pitch."""
-    from adk_realtime import GeminiLiveBackend, GeminiRealtimeModel, OpenAIRealtimeModel, RealtimeAgent
-    from adk_realtime import RealtimeRunner, function_tool
+    from adk_realtime import (
+        GeminiLiveBackend,
+        GeminiRealtimeModel,
+        OpenAIRealtimeModel,
+        RealtimeAgent,
+        RealtimeRunner,
+        function_tool,
+    )
     from adk_realtime.drivers.simulator import run_simulator
     from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
     from adk_realtime.sansio.simulator import SimulatorHub
@@ -210,7 +218,9 @@ def test_room_audio_to_simulator_and_back_keeps_pitch(provider: str, room_rate: 
             mic_track = rtc.LocalAudioTrack.create_audio_track("caller", mic)
             voice = rtc.AudioSource(room_rate, 1)
             voice_track = rtc.LocalAudioTrack.create_audio_track("agent", voice)
-            heard = rtc.AudioStream.from_track(track=voice_track, sample_rate=room_rate, num_channels=1)
+            heard = rtc.AudioStream.from_track(
+                track=voice_track, sample_rate=room_rate, num_channels=1
+            )
             inner = Inner()
             handler = LiveKitEventHandler(voice, inner)
             agent = RealtimeAgent("assistant", model, tools=[get_weather])  # type: ignore[arg-type]

@@ -23,6 +23,38 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
+async def drive_serve_caller(serve_caller: Any, server: Any) -> None:
+    """The LiveKit block with the SDK's real objects and no room: a caller says hello
+    on a local track; the agent's voice, read back from its AudioSource, answers."""
+    from livekit import rtc
+
+    from adk_realtime.openai import OpenAIRealtimeModel
+    from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
+
+    rate = 48000
+    mic = rtc.AudioSource(rate, 1)
+    caller_track = rtc.LocalAudioTrack.create_audio_track("caller", mic)
+    agent_voice = rtc.AudioSource(rate, 1)
+    voice_track = rtc.LocalAudioTrack.create_audio_track("agent", agent_voice)
+    heard = rtc.AudioStream.from_track(track=voice_track, sample_rate=rate, num_channels=1)
+    recognizer = SpeechRecognizer(rate)
+    model = OpenAIRealtimeModel("sk-readme-test", base_url=server.openai_base_url)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve_caller, caller_track, agent_voice, model)
+        speech = synthesize_speech("hello", rate) + bytes(rate * 2)
+        step = rate // 100 * 2
+        for off in range(0, len(speech), step):
+            chunk = speech[off : off + step]
+            await mic.capture_frame(rtc.AudioFrame(chunk, rate, 1, len(chunk) // 2))
+        async for frame_event in heard:
+            recognizer.feed(bytes(frame_event.frame.data.cast("B")))
+            if "How can I help" in recognizer.text:
+                break
+        tg.cancel_scope.cancel()
+    await heard.aclose()
+    assert recognizer.text.startswith("Hello! I am the offline simulator")
+
+
 def test_readme_has_the_reference_snippets() -> None:
     text = "\n".join(BLOCKS)
     for needed in (
@@ -59,5 +91,8 @@ def test_readme_block_runs(
             if "main" in namespace:
                 with anyio.fail_after(20):
                     await namespace["main"]()
+            if "serve_caller" in namespace:
+                with anyio.fail_after(30):
+                    await drive_serve_caller(namespace["serve_caller"], server)
 
     anyio.run(run)
