@@ -304,13 +304,14 @@ async def run_talk(args: argparse.Namespace) -> int:
         if not key:
             raise SystemExit("set GOOGLE_API_KEY (or GEMINI_API_KEY) to talk to Gemini Live")
         model = GeminiRealtimeModel(
-            GeminiLiveBackend.Public(key), args.model or "gemini-live-2.5-flash-native-audio"
+            GeminiLiveBackend.Public(key, base_url=args.base_url),
+            args.model or "gemini-live-2.5-flash-native-audio",
         )
     else:
         key = os.environ.get("OPENAI_API_KEY")
         if not key:
             raise SystemExit("set OPENAI_API_KEY to talk to the OpenAI Realtime API")
-        model = OpenAIRealtimeModel(key, args.model or "gpt-realtime")
+        model = OpenAIRealtimeModel(key, args.model or "gpt-realtime", base_url=args.base_url)
     handler = DemoHandler(console)
     runner = RealtimeRunner(agent=build_assistant(model), event_handler=handler)
     if args.input:
@@ -360,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     talk = sub.add_parser("talk", help="talk to a real provider (key from the environment)")
     talk.add_argument("--provider", choices=["openai", "gemini"], default="openai")
     talk.add_argument("--model")
+    talk.add_argument("--base-url", help="another endpoint (a proxy, or `adk-realtime sim`)")
     talk.add_argument("--input", help="a 16-bit WAV to send instead of the microphone")
     talk.add_argument("--output", default="reply.wav")
     talk.add_argument("--timeout", type=float, default=60.0)

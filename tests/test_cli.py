@@ -42,3 +42,86 @@ def test_demo_holds_a_spoken_exchange_with_a_tool_call(provider: str, tmp_path: 
     summary = events[-1]
     assert summary["tool_calls"] == 1 and summary["time_to_first_audio_ms"] >= 0
     assert wav.stat().st_size > 48000  # more than half a second of 24 kHz PCM16
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_talk_with_wav_files_against_the_sim_command(provider: str, tmp_path: Path) -> None:
+    """`adk-realtime sim` serves another process; `talk --input/--output` talks to it."""
+    import os
+    import wave
+
+    from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
+
+    question = tmp_path / "question.wav"
+    with wave.open(str(question), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(synthesize_speech("What is the weather in Paris?", 16000))
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "adk_realtime.cli", "sim", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sim.stdout is not None
+        first = sim.stdout.readline()
+        port = int(first.rsplit(":", 1)[1])
+        base = f"ws://127.0.0.1:{port}" + ("/v1" if provider == "openai" else "")
+        env = {**os.environ, "OPENAI_API_KEY": "sk-test", "GOOGLE_API_KEY": "test-key"}
+        reply = tmp_path / "reply.wav"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "adk_realtime.cli",
+                "talk",
+                "--provider",
+                provider,
+                "--json",
+                "--base-url",
+                base,
+                "--input",
+                str(question),
+                "--output",
+                str(reply),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert '"event": "tool"' in proc.stdout
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    with wave.open(str(reply), "rb") as src:
+        assert src.getframerate() == 24000
+        pcm = src.readframes(src.getnframes())
+    heard = SpeechRecognizer(24000)
+    heard.feed(pcm)
+    assert heard.text.startswith("Here is the weather")
+
+
+def test_talk_without_a_key_says_which_variable_to_set() -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adk_realtime.cli",
+            "talk",
+            "--provider",
+            "openai",
+            "--input",
+            "x.wav",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode != 0 and "OPENAI_API_KEY" in proc.stderr
