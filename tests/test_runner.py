@@ -452,3 +452,29 @@ async def test_barge_in_truncates_at_the_played_position_clamped_to_audio_receiv
     assert interrupted.item_id == "item_1" and interrupted.truncated == (
         expected_truncate is not None
     )
+
+
+@PROVIDERS
+async def test_metrics_record_first_response_latency_and_token_usage(
+    anyio_backend: str, provider: str, simulator: Any
+) -> None:
+    recorder = Recorder()
+    events: list[Any] = []
+    runner = RealtimeRunner(
+        agent=RealtimeAgent("a", model_for(provider, simulator)),
+        event_handler=recorder,
+        agent_event_sink=events.append,
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        await runner.send_text("hello")
+        await wait_for(lambda: recorder.responses >= 1, recorder)
+        await runner.send_text("how are you")
+        await wait_for(lambda: recorder.responses >= 2, recorder)
+        await runner.close()
+    assert len(runner.metrics.turns) == 2 and all(ms >= 0 for ms in runner.metrics.turns)
+    assert (
+        runner.metrics.output_tokens > 0
+        and runner.metrics.total_tokens >= runner.metrics.output_tokens
+    )
+    assert sum(1 for e in events if type(e).__name__ == "TurnMetrics") == 2
