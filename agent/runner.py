@@ -521,6 +521,8 @@ class RealtimeRunner:
         vad = session.config.vad
         if reason == "speech" and vad is not None and vad.interrupt_response is False:
             return  # the app asked for no barge-in
+        if reason == "speech" and session.provider == "gemini":
+            return  # Gemini decides and says so with `interrupted` (surfaced once, there)
         item = self.playback.current_item
         now = anyio.current_time()
         if item is None or not (self._response_active or self.playback.still_playing(item, now)):

@@ -478,3 +478,35 @@ async def test_metrics_record_first_response_latency_and_token_usage(
         and runner.metrics.total_tokens >= runner.metrics.output_tokens
     )
     assert sum(1 for e in events if type(e).__name__ == "TurnMetrics") == 2
+
+
+async def test_gemini_barge_in_surfaces_one_interruption(anyio_backend: str) -> None:
+    from adk_realtime.sansio.sim_speech import synthesize_speech
+
+    recorder = Recorder()
+    started = anyio.Event()
+
+    class Listening(Recorder):
+        def on_audio(self, audio: bytes, item_id: str) -> None:
+            super().on_audio(audio, item_id)
+            started.set()
+
+    recorder = Listening()
+    async with run_simulator(hub=SimulatorHub(pace=1.0)) as server:  # the answer plays in real time
+        runner = RealtimeRunner(
+            agent=RealtimeAgent("a", model_for("gemini", server)), event_handler=recorder
+        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner.run)
+            await runner.send_text("hello")
+            with anyio.fail_after(10):
+                await started.wait()
+            speech = synthesize_speech("stop", 16000) + bytes(16000)  # then a second of silence
+            for off in range(0, len(speech), 640):
+                await runner.send_audio(speech[off : off + 640], 16000)
+            with anyio.fail_after(10):
+                while not recorder.interruptions:
+                    await recorder.response_done.wait()
+            await runner.close()
+    assert len(recorder.interruptions) == 1
+    assert recorder.interruptions[0].item_id.startswith("turn-")
