@@ -17,7 +17,7 @@ or, when you own a task group (the connection's tasks run in it)::
 ``connect`` needs a task group because trio (and structured concurrency in
 general) has no detached background tasks; ``open_websocket`` brings its own.
 
-Server::
+Server (:mod:`adk_realtime.drivers.websocket_server`, re-exported here)::
 
     async with serve(handler, "127.0.0.1", 0) as server:   # server.url, server.port
         ...                                                 # handler(ws) per connection
@@ -44,11 +44,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
-from anyio.streams.tls import TLSStream
 
 from adk_realtime.sansio.errors import (
     ConfigError,
@@ -71,9 +71,15 @@ from adk_realtime.sansio.websocket import (
     redact_target,
 )
 
+if TYPE_CHECKING:
+    from adk_realtime.drivers.websocket_server import Handler, WebSocketServerHandle, serve
+
 __all__ = [
+    "ClientOptions",
     "ConnectError",
+    "Handler",
     "HandshakeRejected",
+    "RejectCallback",
     "WebSocketConnection",
     "WebSocketServerHandle",
     "connect",
@@ -91,7 +97,6 @@ RejectCallback = Callable[
     [str, Headers], tuple[int, str] | Awaitable[tuple[int, str] | None] | None
 ]
 """``reject(target, headers)``: ``(status, body)`` refuses the upgrade, ``None`` accepts it."""
-Handler = Callable[["WebSocketConnection"], Awaitable[None]]
 
 
 class HandshakeRejected(RealtimeError):
@@ -563,20 +568,44 @@ def _parse_url(url: str) -> _Url:
     return _Url(secure, host, port, host_header, target)
 
 
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of :func:`connect` and :func:`open_websocket`; all optional.
+
+    ``headers`` extra upgrade-request headers (their values are never logged);
+    ``subprotocols`` offered; ``ssl_context`` for ``wss://`` (default: the system
+    CAs, verification on); ``max_message_size`` (16 MiB); ``ping_interval``
+    (20 s, ``None``: no keepalive), ``pong_timeout`` (20 s), ``close_timeout``
+    (5 s); ``connect_timeout`` for TCP, TLS and handshake together (10 s);
+    ``send_queue_size`` and ``receive_queue_size`` in messages (64 each).
+    """
+
+    headers: Sequence[tuple[str, str]]
+    subprotocols: Sequence[str]
+    ssl_context: ssl.SSLContext | None
+    max_message_size: int
+    ping_interval: float | None
+    pong_timeout: float
+    close_timeout: float
+    connect_timeout: float
+    send_queue_size: int
+    receive_queue_size: int
+
+
 async def _open_client(
     url: str,
     *,
-    headers: Sequence[tuple[str, str]],
-    subprotocols: Sequence[str],
-    ssl_context: ssl.SSLContext | None,
-    max_message_size: int,
-    ping_interval: float | None,
-    pong_timeout: float,
-    close_timeout: float,
-    connect_timeout: float,
-    send_queue_size: int,
-    receive_queue_size: int,
+    headers: Sequence[tuple[str, str]] = (),
+    subprotocols: Sequence[str] = (),
+    ssl_context: ssl.SSLContext | None = None,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ping_interval: float | None = 20.0,
+    pong_timeout: float = 20.0,
+    close_timeout: float = 5.0,
+    connect_timeout: float = 10.0,
+    send_queue_size: int = 64,
+    receive_queue_size: int = 64,
 ) -> WebSocketConnection:
+    """Connect and handshake; the defaults of every :class:`ClientOptions` live here."""
     where = _parse_url(url)
     proto = WebSocketClient(
         where.host_header,
@@ -637,76 +666,30 @@ async def _open_client(
 
 
 async def connect(
-    url: str,
-    *,
-    task_group: anyio.abc.TaskGroup,
-    headers: Sequence[tuple[str, str]] = (),
-    subprotocols: Sequence[str] = (),
-    ssl_context: ssl.SSLContext | None = None,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    ping_interval: float | None = 20.0,
-    pong_timeout: float = 20.0,
-    close_timeout: float = 5.0,
-    connect_timeout: float = 10.0,
-    send_queue_size: int = 64,
-    receive_queue_size: int = 64,
+    url: str, *, task_group: anyio.abc.TaskGroup, **options: Unpack[ClientOptions]
 ) -> WebSocketConnection:
     """Open a client connection whose tasks run in ``task_group``; ``await ws.aclose()`` it.
 
-    Raises :class:`HandshakeRejected` for an HTTP error answer, :class:`ConnectError`
-    when the connection, TLS or handshake fails or exceeds ``connect_timeout``,
+    ``options`` are those of :class:`ClientOptions`. Raises :class:`HandshakeRejected`
+    for an HTTP error answer, :class:`ConnectError` when the connection, TLS or
+    handshake fails or exceeds ``connect_timeout``,
     :class:`~adk_realtime.sansio.websocket.HandshakeError` for a garbled answer.
     """
-    conn = await _open_client(
-        url,
-        headers=headers,
-        subprotocols=subprotocols,
-        ssl_context=ssl_context,
-        max_message_size=max_message_size,
-        ping_interval=ping_interval,
-        pong_timeout=pong_timeout,
-        close_timeout=close_timeout,
-        connect_timeout=connect_timeout,
-        send_queue_size=send_queue_size,
-        receive_queue_size=receive_queue_size,
-    )
+    conn = await _open_client(url, **options)
     task_group.start_soon(conn._run)
     return conn
 
 
 @asynccontextmanager
 async def open_websocket(
-    url: str,
-    *,
-    headers: Sequence[tuple[str, str]] = (),
-    subprotocols: Sequence[str] = (),
-    ssl_context: ssl.SSLContext | None = None,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    ping_interval: float | None = 20.0,
-    pong_timeout: float = 20.0,
-    close_timeout: float = 5.0,
-    connect_timeout: float = 10.0,
-    send_queue_size: int = 64,
-    receive_queue_size: int = 64,
+    url: str, **options: Unpack[ClientOptions]
 ) -> AsyncIterator[WebSocketConnection]:
     """``async with open_websocket(url) as ws``: connect, and close (1000; 1011 on error) on exit.
 
-    Same errors as :func:`connect`. Exceptions from the body come out unchanged
-    (not wrapped in an exception group).
+    ``options`` are those of :class:`ClientOptions`. Same errors as :func:`connect`.
+    Exceptions from the body come out unchanged (not wrapped in an exception group).
     """
-    conn = await _open_client(
-        url,
-        headers=headers,
-        subprotocols=subprotocols,
-        ssl_context=ssl_context,
-        max_message_size=max_message_size,
-        ping_interval=ping_interval,
-        pong_timeout=pong_timeout,
-        close_timeout=close_timeout,
-        connect_timeout=connect_timeout,
-        send_queue_size=send_queue_size,
-        receive_queue_size=receive_queue_size,
-    )
+    conn = await _open_client(url, **options)
     body_error: BaseException | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(conn._run, True)  # aclose() below always ends it
@@ -722,126 +705,14 @@ async def open_websocket(
         raise body_error
 
 
-# -- server ---------------------------------------------------------------------
+# serve() lives in websocket_server, which imports this module; it is loaded on
+# first use so that either module may be imported first.
+_SERVER_NAMES = frozenset({"Handler", "WebSocketServerHandle", "serve"})
 
 
-@dataclass(frozen=True, slots=True)
-class WebSocketServerHandle:
-    """What :func:`serve` yields: where the server listens."""
+def __getattr__(name: str) -> object:
+    if name in _SERVER_NAMES:
+        from adk_realtime.drivers import websocket_server
 
-    host: str
-    port: int
-    secure: bool
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'wss' if self.secure else 'ws'}://{host}:{self.port}"
-
-
-@asynccontextmanager
-async def serve(
-    handler: Handler,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    reject: RejectCallback | None = None,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    ping_interval: float | None = None,
-    pong_timeout: float = 20.0,
-    close_timeout: float = 5.0,
-    handshake_timeout: float = 10.0,
-    send_queue_size: int = 64,
-    receive_queue_size: int = 64,
-) -> AsyncIterator[WebSocketServerHandle]:
-    """Listen on ``host:port`` (0: any free port) and run ``handler(ws)`` per connection.
-
-    ``reject(target, headers)`` may return ``(status, body)`` to refuse an
-    upgrade (sync or async). When the handler returns the connection is closed
-    with 1000 (1011 if it raised). Leaving the ``async with`` stops listening
-    and cancels every handler.
-    """
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    bound = listener.extra(anyio.abc.SocketAttribute.local_port)
-    handle = WebSocketServerHandle(host, bound, ssl_context is not None)
-
-    async def one_connection(stream: anyio.abc.ByteStream) -> None:
-        try:
-            if ssl_context is not None:
-                with anyio.fail_after(handshake_timeout):
-                    stream = await TLSStream.wrap(
-                        stream, server_side=True, ssl_context=ssl_context, standard_compatible=False
-                    )
-            proto = WebSocketServer(
-                max_message_size=max_message_size,
-                ping_interval=ping_interval,
-                pong_timeout=pong_timeout,
-                close_timeout=close_timeout,
-            )
-            conn = WebSocketConnection(
-                stream,
-                proto,
-                send_queue_size=send_queue_size,
-                receive_queue_size=receive_queue_size,
-                close_timeout=close_timeout,
-                label="server",
-            )
-            with anyio.fail_after(handshake_timeout):
-                accepted = await conn._server_handshake(reject)
-            if accepted:
-                await _run_handler(conn, handler)
-        except (ProtocolError, TimeoutError, *_TRANSPORT_ERRORS, anyio.EndOfStream) as exc:
-            log.debug("WebSocket connection ended early: %s", exc)
-        except Exception:
-            log.exception("WebSocket server connection failed")
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.aclose_forcefully(stream)
-
-    async def accept_loop(sock_listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup) -> None:
-        while True:
-            try:
-                stream = await sock_listener.accept()
-            except OSError as exc:  # e.g. out of file descriptors: back off, keep serving
-                log.warning("accept() failed: %s", exc)
-                await anyio.sleep(0.1)
-                continue
-            tg.start_soon(one_connection, stream)
-
-    body_error: BaseException | None = None
-    try:
-        async with anyio.create_task_group() as tg:
-            for sock_listener in listener.listeners:
-                assert isinstance(sock_listener, anyio.abc.SocketListener)
-                tg.start_soon(accept_loop, sock_listener, tg)
-            try:
-                yield handle
-            except BaseException as exc:  # re-raised below, outside the task group
-                body_error = exc
-            finally:
-                tg.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await listener.aclose()
-    if body_error is not None:
-        raise body_error
-
-
-async def _run_handler(conn: WebSocketConnection, handler: Handler) -> None:
-    code = 1000
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(conn._run, True)  # aclose() below always ends it
-        try:
-            await handler(conn)
-        except ConnectionClosed:
-            pass  # the peer went away while the handler was talking: not an error
-        except anyio.get_cancelled_exc_class():
-            code = 1001  # the server is shutting down
-            raise
-        except Exception:
-            log.exception("WebSocket handler %r failed", getattr(handler, "__name__", handler))
-            code = 1011
-        finally:
-            with anyio.CancelScope(shield=True):
-                await conn.aclose(code)
+        return getattr(websocket_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

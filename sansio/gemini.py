@@ -56,21 +56,31 @@ Decoding accepts camelCase and snake_case keys, text or binary frames, and
 audio in standard or URL-safe base64. A bad message raises
 :class:`~adk_realtime.sansio.errors.DecodeError` naming the field, and leaves
 the state as it was: each message is fully parsed before any state changes.
+The stateless half (setup building, field readers, base64 and duration
+parsing) lives in :mod:`adk_realtime.sansio.gemini_wire`; every state change
+is here.
 """
 
 from __future__ import annotations
 
 import binascii
 import json
-import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.config import AudioFormat, RealtimeConfig, VadMode
+from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
+from adk_realtime.sansio.gemini_wire import (
+    Op,
+    function_declaration,
+    load_message,
+    merge_extra,
+    parse_message,
+    realtime_input_config,
+    tool_output,
+)
 
 if TYPE_CHECKING:
     from adk_realtime.sansio.protocol import RealtimeProtocol
@@ -92,43 +102,6 @@ _AUDIO_STREAM_END = '{"realtimeInput":{"audioStreamEnd":true}}'
 _TURN_COMPLETE = '{"clientContent":{"turnComplete":true}}'
 _AUDIO_HEAD = '{"realtimeInput":{"audio":{"data":"'
 _AUDIO_TAIL = '","mimeType":"' + INPUT_MIME_TYPE + '"}}}'
-
-# Keys of Gemini's own (OpenAPI-subset) Schema. A tool schema using only these
-# goes in ``parameters``; anything else (``$ref``, ``additionalProperties``,
-# type lists...) goes in ``parametersJsonSchema``, which takes full JSON Schema.
-_SCHEMA_KEYS = frozenset(
-    "type format title description nullable enum maxItems minItems properties required "
-    "minProperties maxProperties minLength maxLength pattern example anyOf propertyOrdering "
-    "default items minimum maximum".split()
-)
-_SCHEMA_TYPES = frozenset("string number integer boolean array object null".split())
-
-# A decoded message is a list of operations: ready events, or (kind, ...) tuples
-# that _apply turns into events with the protocol's state.
-_Op = ServerEvent | tuple[Any, ...]
-
-_URLSAFE_TO_STD = str.maketrans("-_", "+/")
-_DURATION = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?s")
-
-# Top-level server keys: camelCase -> snake_case.
-_SERVER_KEYS = {
-    "setupComplete": "setup_complete",
-    "serverContent": "server_content",
-    "toolCall": "tool_call",
-    "toolCallCancellation": "tool_call_cancellation",
-    "goAway": "go_away",
-    "sessionResumptionUpdate": "session_resumption_update",
-    "usageMetadata": "usage_metadata",
-    "voiceActivity": "voice_activity",
-    "voiceActivityDetectionSignal": "voice_activity_detection_signal",
-}
-_SNAKE_TO_CAMEL = {snake: camel for camel, snake in _SERVER_KEYS.items()}
-_SPEECH_SIGNALS = {
-    "ACTIVITY_START": True,
-    "ACTIVITY_END": False,
-    "VAD_SIGNAL_TYPE_SOS": True,
-    "VAD_SIGNAL_TYPE_EOS": False,
-}
 
 
 def normalize_model(
@@ -301,8 +274,10 @@ class GeminiProtocol:
         # tool_choice "none" is honoured by not offering the tools; Gemini Live
         # has no setting for "required" or a forced tool.
         if config.tools and config.tool_choice != "none":
-            setup["tools"] = [{"functionDeclarations": [_declaration(t) for t in config.tools]}]
-        realtime = _realtime_input_config(config)
+            setup["tools"] = [
+                {"functionDeclarations": [function_declaration(t) for t in config.tools]}
+            ]
+        realtime = realtime_input_config(config)
         if realtime:
             setup["realtimeInputConfig"] = realtime
         if config.input_transcription:
@@ -315,7 +290,7 @@ class GeminiProtocol:
         if self._compression is not None:
             setup["contextWindowCompression"] = json.loads(json.dumps(self._compression))
         if config.extra:
-            _merge(setup, config.extra)
+            merge_extra(setup, config.extra)
         return setup
 
     # ---------------------------------------------------------------- encode
@@ -433,7 +408,7 @@ class GeminiProtocol:
                 raise LocalProtocolError(
                     f"unknown tool call {response.call_id!r}: set ToolResponse.name"
                 )
-            result = {"result": _parse_output(response.output)}
+            result = {"result": tool_output(response.output)}
             items.append({"id": response.call_id, "name": name, "response": result})
         message = json.dumps({"toolResponse": {"functionResponses": items}}, separators=(",", ":"))
         for response in responses:
@@ -471,10 +446,10 @@ class GeminiProtocol:
         Raises ``DecodeError`` naming the bad field; the state is then unchanged
         and the session may carry on with the next message.
         """
-        return self._apply(_parse(_load(data)))
+        return self._apply(parse_message(load_message(data)))
 
-    def _apply(self, ops: list[_Op]) -> list[ServerEvent]:
-        # Everything here was validated by _parse: nothing below may raise.
+    def _apply(self, ops: list[Op]) -> list[ServerEvent]:
+        # Everything here was validated by parse_message: nothing below may raise.
         new_calls = sum(len(op[1]) for op in ops if isinstance(op, tuple) and op[0] == "calls")
         if new_calls and len(self._pending) + new_calls > MAX_PENDING_TOOL_CALLS:
             raise DecodeError(
@@ -547,336 +522,6 @@ class GeminiProtocol:
         self._interrupted = False
         self._audio_bytes = 0
         events.append(ev.ResponseCreated(self._item_id))
-
-
-# ---------------------------------------------------------------------------
-# Setup helpers
-# ---------------------------------------------------------------------------
-
-
-def _declaration(tool: Any) -> dict[str, Any]:
-    decl: dict[str, Any] = {"name": tool.name}
-    if tool.description:
-        decl["description"] = tool.description
-    params = tool.parameters
-    if params:
-        key = "parameters" if _fits_gemini_schema(params) else "parametersJsonSchema"
-        decl[key] = params
-    return decl
-
-
-def _fits_gemini_schema(schema: Any, depth: int = 0) -> bool:
-    """True if ``schema`` uses only what Gemini's ``Schema`` (an OpenAPI subset) knows."""
-    if depth > 32 or not isinstance(schema, dict) or not set(schema) <= _SCHEMA_KEYS:
-        return False
-    kind = schema.get("type")
-    if kind is not None and not (isinstance(kind, str) and kind.lower() in _SCHEMA_TYPES):
-        return False
-    enum = schema.get("enum")
-    if enum is not None and not (isinstance(enum, list) and all(isinstance(e, str) for e in enum)):
-        return False
-    required = schema.get("required")
-    if required is not None and not (
-        isinstance(required, list) and all(isinstance(r, str) for r in required)
-    ):
-        return False
-    props = schema.get("properties")
-    if props is not None and not (
-        isinstance(props, dict) and all(_fits_gemini_schema(p, depth + 1) for p in props.values())
-    ):
-        return False
-    if "items" in schema and not _fits_gemini_schema(schema["items"], depth + 1):
-        return False
-    any_of = schema.get("anyOf")
-    return any_of is None or (
-        isinstance(any_of, list) and all(_fits_gemini_schema(s, depth + 1) for s in any_of)
-    )
-
-
-def _realtime_input_config(config: RealtimeConfig) -> dict[str, Any]:
-    vad = config.vad
-    if vad is None:
-        return {}
-    out: dict[str, Any] = {}
-    if vad.mode is VadMode.NONE:
-        out["automaticActivityDetection"] = {"disabled": True}
-    else:
-        aad: dict[str, Any] = {}
-        # OpenAI-style threshold: 0.5 is the neutral default; a lower threshold
-        # hears speech more readily (HIGH sensitivity), a higher one less.
-        if vad.threshold is not None and vad.threshold != 0.5:
-            level = "HIGH" if vad.threshold < 0.5 else "LOW"
-            aad["startOfSpeechSensitivity"] = f"START_SENSITIVITY_{level}"
-        # Eagerness: an eager model ends the user's turn sooner.
-        if vad.eagerness in ("low", "high"):
-            aad["endOfSpeechSensitivity"] = f"END_SENSITIVITY_{vad.eagerness.upper()}"
-        if vad.prefix_padding_ms is not None:
-            aad["prefixPaddingMs"] = vad.prefix_padding_ms
-        if vad.silence_duration_ms is not None:
-            aad["silenceDurationMs"] = vad.silence_duration_ms
-        if aad:
-            aad["disabled"] = False
-            out["automaticActivityDetection"] = aad
-    if vad.interrupt_response is not None:
-        out["activityHandling"] = (
-            "START_OF_ACTIVITY_INTERRUPTS" if vad.interrupt_response else "NO_INTERRUPTION"
-        )
-    return out
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge ``extra`` into ``base`` (ours, fresh): nested dicts merge, the rest replaces."""
-    for key, value in extra.items():
-        mine = base.get(key)
-        if isinstance(mine, dict) and isinstance(value, Mapping):
-            merged = dict(mine)
-            _merge(merged, value)
-            base[key] = merged
-        else:
-            base[key] = value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
-def _parse_output(output: str) -> Any:
-    """A tool's output as JSON when it is JSON (finite numbers only), else the string."""
-    if not isinstance(output, str):
-        raise LocalProtocolError(f"ToolResponse.output must be a str, got {type(output).__name__}")
-    try:
-        return json.loads(output, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        return output
-
-
-# ---------------------------------------------------------------------------
-# Decoding: pure functions from a decoded message to a list of operations.
-# ---------------------------------------------------------------------------
-
-
-def _load(data: str | bytes | bytearray | memoryview) -> dict[str, Any]:
-    if isinstance(data, bytes | bytearray | memoryview):
-        try:
-            data = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"message is not UTF-8 text: {exc}") from None
-    if not isinstance(data, str):
-        raise DecodeError(f"message must be str or bytes, got {type(data).__name__}")
-    try:
-        msg = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise DecodeError(f"message is not valid JSON: {str(exc)[:200]}") from None
-    if not isinstance(msg, dict):
-        raise DecodeError(f"message must be a JSON object, got {type(msg).__name__}")
-    return msg
-
-
-def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
-    value = obj.get(camel)
-    return obj.get(snake) if value is None else value
-
-
-def _obj(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise DecodeError(f"{where}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise DecodeError(f"{where}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise DecodeError(f"{where}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _bool(value: Any, where: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise DecodeError(f"{where}: expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _count(value: Any, where: str) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
-        return int(value)  # int64 may arrive as a JSON string
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise DecodeError(f"{where}: expected a non-negative integer, got {value!r:.40}")
-    return value
-
-
-def _b64(value: Any, where: str) -> bytes:
-    text = _str(value, where)
-    if "-" in text or "_" in text:
-        text = text.translate(_URLSAFE_TO_STD)
-    if len(text) % 4:
-        text += "=" * (-len(text) % 4)
-    try:
-        return binascii.a2b_base64(text, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise DecodeError(f"{where}: invalid base64") from None
-
-
-def _duration(value: Any, where: str) -> float:
-    """A protobuf Duration: ``"12.5s"``, ``{"seconds": .., "nanos": ..}`` or a number."""
-    if isinstance(value, str):
-        match = _DURATION.fullmatch(value)
-        if match is None:
-            raise DecodeError(f"{where}: expected a duration like '12.5s', got {value!r:.40}")
-        return float(match.group(0)[:-1])
-    if isinstance(value, dict):
-        seconds = _count(value.get("seconds"), f"{where}.seconds")
-        nanos = _count(value.get("nanos"), f"{where}.nanos")
-        return seconds + nanos / 1e9
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isfinite(value) and value >= 0:
-            return float(value)
-    raise DecodeError(f"{where}: expected a non-negative duration, got {value!r:.40}")
-
-
-def _parse(msg: dict[str, Any]) -> list[_Op]:
-    """Validate a whole message into operations: events, or tuples that need state."""
-    ops: list[_Op] = []
-    usage_op: _Op | None = None
-    for key, value in msg.items():
-        if value is None:
-            continue
-        camel = key if key in _SERVER_KEYS else _SNAKE_TO_CAMEL.get(key)
-        if camel is None:
-            ops.append(ev.Unknown(key, msg))
-        elif camel == "serverContent":
-            _parse_content(_obj(value, key), key, ops)
-        elif camel == "usageMetadata":
-            usage_op = ("usage", _parse_usage(_obj(value, key), key))
-        elif camel == "setupComplete":
-            body = _obj(value, key)
-            session_id = _get(body, "sessionId", "session_id")
-            if session_id is not None:
-                session_id = _str(session_id, f"{key}.sessionId")
-            ops.append(ev.SessionCreated(session=body, session_id=session_id))
-        elif camel == "toolCall":
-            ops.append(("calls", _parse_calls(_obj(value, key), key)))
-        elif camel == "toolCallCancellation":
-            ids = _list(_obj(value, key).get("ids"), f"{key}.ids")
-            ops.append(("cancel", tuple(_str(i, f"{key}.ids[{n}]") for n, i in enumerate(ids))))
-        elif camel == "goAway":
-            left = _get(_obj(value, key), "timeLeft", "time_left")
-            ops.append(ev.GoAway(0.0 if left is None else _duration(left, f"{key}.timeLeft")))
-        elif camel == "sessionResumptionUpdate":
-            body = _obj(value, key)
-            handle = _get(body, "newHandle", "new_handle")
-            if handle is not None:
-                handle = _str(handle, f"{key}.newHandle") or None
-            resumable = _bool(body.get("resumable"), f"{key}.resumable")
-            ops.append(("resumption", handle, resumable))
-        else:  # voiceActivity / voiceActivityDetectionSignal
-            body = _obj(value, key)
-            if camel == "voiceActivity":
-                signal = _get(body, "voiceActivityType", "voice_activity_type")
-            else:
-                signal = _get(body, "vadSignalType", "vad_signal_type")
-            started = _SPEECH_SIGNALS.get(signal) if isinstance(signal, str) else None
-            if started is not None:
-                offset = _get(body, "audioOffset", "audio_offset")
-                ms = 0 if offset is None else int(_duration(offset, f"{key}.audioOffset") * 1000)
-                ops.append(ev.SpeechStarted(ms) if started else ev.SpeechStopped(ms))
-    if usage_op is not None:
-        ops.insert(0, usage_op)  # so a turnComplete in the same message carries it
-    return ops
-
-
-def _parse_content(body: dict[str, Any], where: str, ops: list[_Op]) -> None:
-    text = _transcript(body, "inputTranscription", "input_transcription", where)
-    if text:
-        ops.append(ev.InputTranscriptDelta(text))
-    turn = _get(body, "modelTurn", "model_turn")
-    if turn is not None:
-        parts = _list(_obj(turn, f"{where}.modelTurn").get("parts"), f"{where}.modelTurn.parts")
-        for n, part in enumerate(parts):
-            _parse_part(
-                _obj(part, f"{where}.modelTurn.parts[{n}]"), f"{where}.modelTurn.parts[{n}]", ops
-            )
-    text = _transcript(body, "outputTranscription", "output_transcription", where)
-    if text:
-        ops.append(("out_tr", text))
-    if _bool(body.get("interrupted"), f"{where}.interrupted"):
-        ops.append(("interrupted",))
-    if _bool(
-        _get(body, "generationComplete", "generation_complete"), f"{where}.generationComplete"
-    ):
-        ops.append(ev.GenerationComplete())
-    if _bool(_get(body, "turnComplete", "turn_complete"), f"{where}.turnComplete"):
-        ops.append(("turn_complete",))
-
-
-def _transcript(body: dict[str, Any], camel: str, snake: str, where: str) -> str:
-    tr = _get(body, camel, snake)
-    if tr is None:
-        return ""
-    text = _obj(tr, f"{where}.{camel}").get("text")
-    return "" if text is None else _str(text, f"{where}.{camel}.text")
-
-
-def _parse_part(part: dict[str, Any], where: str, ops: list[_Op]) -> None:
-    if _bool(part.get("thought"), f"{where}.thought"):
-        return  # the model's thinking is not part of the answer
-    blob = _get(part, "inlineData", "inline_data")
-    if blob is not None:
-        blob = _obj(blob, f"{where}.inlineData")
-        mime = _get(blob, "mimeType", "mime_type") or ""
-        if not _str(mime, f"{where}.inlineData.mimeType") or mime.startswith("audio/"):
-            data = _get(blob, "data", "data")
-            if data is not None:
-                audio = _b64(data, f"{where}.inlineData.data")
-                if audio:
-                    ops.append(("audio", audio))
-        # Other inline data (images...) is not part of a voice conversation.
-    text = part.get("text")
-    if text is not None and _str(text, f"{where}.text"):
-        ops.append(("text", text))
-
-
-def _parse_calls(body: dict[str, Any], where: str) -> tuple[tuple[str, str, str], ...]:
-    calls = _list(_get(body, "functionCalls", "function_calls"), f"{where}.functionCalls")
-    out: list[tuple[str, str, str]] = []
-    for n, raw in enumerate(calls):
-        at = f"{where}.functionCalls[{n}]"
-        call = _obj(raw, at)
-        call_id = _str(call.get("id"), f"{at}.id")
-        name = _str(call.get("name"), f"{at}.name")
-        if not call_id or not name:
-            raise DecodeError(f"{at}: id and name must not be empty")
-        args = call.get("args")
-        if args is None:
-            args = {}
-        try:
-            arguments = json.dumps(_obj(args, f"{at}.args"))
-        except (ValueError, RecursionError):
-            raise DecodeError(f"{at}.args: cannot be re-encoded as JSON") from None
-        out.append((call_id, name, arguments))
-    return tuple(out)
-
-
-def _parse_usage(body: dict[str, Any], where: str) -> Usage:
-    prompt = _count(
-        _get(body, "promptTokenCount", "prompt_token_count"), f"{where}.promptTokenCount"
-    )
-    response = _get(body, "responseTokenCount", "response_token_count")
-    if response is None:  # Vertex names it like generateContent does
-        response = _get(body, "candidatesTokenCount", "candidates_token_count")
-    output = _count(response, f"{where}.responseTokenCount")
-    total = _count(_get(body, "totalTokenCount", "total_token_count"), f"{where}.totalTokenCount")
-    return Usage(prompt, output, total or prompt + output)
 
 
 if TYPE_CHECKING:

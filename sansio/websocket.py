@@ -25,7 +25,8 @@ Its ``code`` is the peer's close code, 1006 when the transport ended (or the
 close handshake timed out) without a close frame, 1009/1011/1002/1007 when we
 failed the connection, and ``None`` when the WebSocket never opened (rejected,
 closed or lost during the handshake). After ``Closed`` the caller closes the
-transport; later bytes are ignored.
+transport; later bytes are ignored. The event types and the redaction helpers
+live in :mod:`adk_realtime.sansio.websocket_events` (re-exported here).
 
 States (``WsState``) and what moves them; everything goes through ``_goto``:
 
@@ -57,7 +58,6 @@ import enum
 import re
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import h11
 from wsproto import ConnectionType, WSConnection
@@ -66,6 +66,18 @@ from wsproto.connection import ConnectionState as _WsprotoState
 from wsproto.utilities import ProtocolError as _WsprotoError
 
 from adk_realtime.sansio.errors import LocalProtocolError, MessageTooBig, ProtocolError
+from adk_realtime.sansio.websocket_events import (
+    Accepted,
+    Closed,
+    ConnectRequest,
+    Headers,
+    Message,
+    Rejected,
+    WsEvent,
+    is_secret_header,
+    redact_headers,
+    redact_target,
+)
 
 __all__ = [
     "Accepted",
@@ -85,17 +97,12 @@ __all__ = [
     "redact_target",
 ]
 
-Headers = tuple[tuple[str, str], ...]
-"""HTTP headers as (name, value) pairs; received names are lower-case."""
-
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 MAX_REJECTION_BODY = 64 * 1024
 # wsproto buffers whatever it is fed; feeding in slices bounds that buffer.
 _FEED_SLICE = 64 * 1024
 _MAX_CLOSE_REASON_BYTES = 123
 
-# Names that carry credentials (Authorization, api-key, x-goog-api-key, cookies...).
-_SECRET_WORDS = ("auth", "key", "token", "secret", "cookie", "password", "signature", "credential")
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _RESERVED_REQUEST_HEADERS = frozenset(
     {
@@ -108,94 +115,6 @@ _RESERVED_REQUEST_HEADERS = frozenset(
         "sec-websocket-protocol",
     }
 )
-
-
-def is_secret_header(name: str) -> bool:
-    """True when a header of this name may carry a credential (never show its value)."""
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
-
-
-def redact_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """A copy of ``headers`` safe to print: credential-like values become ``<redacted>``."""
-    return [(n, "<redacted>" if is_secret_header(n) else v) for n, v in headers]
-
-
-def redact_target(target: str) -> str:
-    """``target`` with every query value hidden (``?key=...`` carries API keys)."""
-    path, sep, query = target.partition("?")
-    if not sep:
-        return target
-    names = [part.partition("=")[0] for part in query.split("&") if part]
-    return path + "?" + "&".join(f"{name}=<redacted>" for name in names)
-
-
-# -- events -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Accepted:
-    """Client: the server accepted the upgrade; messages may flow now."""
-
-    headers: Headers
-    subprotocol: str | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"Accepted(subprotocol={self.subprotocol!r}, headers={redact_headers(self.headers)!r})"
-        )
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Rejected:
-    """Client: the server answered the upgrade with ``status``; ``body`` is capped at 64 KiB."""
-
-    status: int
-    headers: Headers
-    body: bytes
-
-    def __repr__(self) -> str:
-        return (
-            f"Rejected(status={self.status}, headers={redact_headers(self.headers)!r}, "
-            f"body={len(self.body)} bytes)"
-        )
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class ConnectRequest:
-    """Server: a client asks to upgrade; answer with ``accept()`` or ``reject()``."""
-
-    target: str
-    headers: Headers
-    subprotocols: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        return (
-            f"ConnectRequest(target={redact_target(self.target)!r}, "
-            f"headers={redact_headers(self.headers)!r}, subprotocols={self.subprotocols!r})"
-        )
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Message:
-    """One whole message (text as ``str``, binary as ``bytes``), reassembled."""
-
-    data: str | bytes
-
-    def __repr__(self) -> str:
-        kind = "text" if isinstance(self.data, str) else "binary"
-        return f"Message({kind}, {len(self.data)} {'chars' if kind == 'text' else 'bytes'})"
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """The connection is over (always the last event, exactly once); close the transport."""
-
-    code: int | None
-    reason: str = ""
-
-
-WsEvent = Accepted | Rejected | ConnectRequest | Message | Closed
 
 
 class HandshakeError(ProtocolError):

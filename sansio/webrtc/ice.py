@@ -54,7 +54,9 @@ Input from the network never raises: malformed STUN, failed integrity, responses
 an address other than the one checked and unknown transactions are dropped and
 counted in ``stats``. Every queue is bounded (see the limits below). Importing
 ``aioice.stun`` runs ``aioice/__init__``, which imports (never uses) its asyncio
-``Connection``: no loop, socket or task is created by this module.
+``Connection``: no loop, socket or task is created by this module. Building and
+parsing the Binding messages, and the pair-priority formula, are pure functions in
+:mod:`adk_realtime.sansio.webrtc.ice_stun`; every state change is here.
 """
 
 from __future__ import annotations
@@ -69,7 +71,14 @@ from typing import NamedTuple
 from aioice import stun
 
 from adk_realtime.sansio.errors import LocalProtocolError
-from adk_realtime.sansio.webrtc.sdp import IceCandidate, candidate_priority
+from adk_realtime.sansio.webrtc.ice_stun import (
+    binding_reply,
+    binding_request,
+    check_request,
+    pair_priority,
+    parse_stun,
+)
+from adk_realtime.sansio.webrtc.sdp import IceCandidate
 
 __all__ = [
     "CandidatePair",
@@ -354,11 +363,8 @@ class IceAgent:
             self.stats["unknown_local"] += 1
             return
         route = Route(local, (remote_host, port))
-        try:
-            message = stun.parse_message(bytes(data))
-        except Exception:
-            # aioice's decoder raises ValueError, struct.error, UnicodeDecodeError and
-            # others on hostile input; any of them means "not a valid STUN message".
+        message = parse_stun(data)
+        if message is None:
             self.stats["malformed"] += 1
             return
         if message.message_method != stun.Method.BINDING:
@@ -484,11 +490,7 @@ class IceAgent:
         self._start_pending = False
 
     def _pair_priority(self, local: IceCandidate, remote: IceCandidate) -> int:
-        # RFC 8445 section 6.1.2.3: G is the controlling agent's candidate priority.
-        g, d = local.priority, remote.priority
-        if not self.controlling:
-            g, d = d, g
-        return (1 << 32) * min(g, d) + 2 * max(g, d) + (1 if g > d else 0)
+        return pair_priority(local.priority, remote.priority, self.controlling)
 
     def _sort(self) -> None:
         self._checklist.sort(key=lambda p: p.priority, reverse=True)
@@ -548,25 +550,20 @@ class IceAgent:
     ) -> None:
         assert self._remote_ufrag is not None
         nominate = self.controlling and not consent and (nominate or self._aggressive)
-        request = stun.Message(
-            stun.Method.BINDING, stun.Class.REQUEST, transaction_id=self._rng.randbytes(12)
+        tid = self._rng.randbytes(12)
+        data = binding_request(
+            tid,
+            username=f"{self._remote_ufrag}:{self.local_ufrag}",
+            local_priority=pair.local.priority,
+            controlling=self.controlling,
+            tie_breaker=self.tie_breaker,
+            nominate=nominate,
+            key=self._remote_key,
         )
-        request.attributes["USERNAME"] = f"{self._remote_ufrag}:{self.local_ufrag}"
-        # The priority a peer-reflexive candidate learnt from this check would get.
-        local_preference = (pair.local.priority >> 8) & 0xFFFF
-        request.attributes["PRIORITY"] = candidate_priority("prflx", local_preference)
-        if self.controlling:
-            request.attributes["ICE-CONTROLLING"] = self.tie_breaker
-            if nominate:
-                request.attributes["USE-CANDIDATE"] = None
-        else:
-            request.attributes["ICE-CONTROLLED"] = self.tie_breaker
-        request.add_message_integrity(self._remote_key)
-        data = bytes(request)
         if pair.state is not PairState.SUCCEEDED:
             pair.state = PairState.IN_PROGRESS
         tx = _Transaction(
-            tid=request.transaction_id,
+            tid=tid,
             pair=pair,
             request=data,
             consent=consent,
@@ -607,48 +604,19 @@ class IceAgent:
     def _respond(
         self, request: stun.Message, route: Route, error: tuple[int, str] | None = None
     ) -> None:
-        response = stun.Message(
-            stun.Method.BINDING,
-            stun.Class.ERROR if error else stun.Class.RESPONSE,
-            transaction_id=request.transaction_id,
-        )
-        if error is None:
-            response.attributes["XOR-MAPPED-ADDRESS"] = route.remote
-        else:
-            response.attributes["ERROR-CODE"] = error
-        if error is not None and error[0] in (400, 401):
-            response.add_fingerprint()  # RFC 8489 section 9.1.3: not signed
-        else:
-            response.add_message_integrity(self._local_key)
-        self._queue(bytes(response), route)
+        self._queue(binding_reply(request, route.remote, self._local_key, error), route)
 
     def _on_request(self, request: stun.Message, route: Route, now: float) -> None:
         """A peer's connectivity check (RFC 8445 section 7.3)."""
         self.stats["requests_received"] += 1
+        problem = check_request(request, self.local_ufrag, self._remote_ufrag, self._local_key)
+        if problem is not None:
+            stat, error = problem
+            self.stats[stat] += 1
+            self._respond(request, route, error)
+            return
         attributes = request.attributes
-        username = attributes.get("USERNAME")
-        priority = attributes.get("PRIORITY")
-        if (
-            "MESSAGE-INTEGRITY" not in attributes
-            or not isinstance(username, str)
-            or not isinstance(priority, int)
-        ):
-            self.stats["bad_request"] += 1
-            self._respond(request, route, (400, "Bad Request"))
-            return
-        ours, colon, theirs = username.partition(":")
-        if (
-            colon != ":"
-            or ours != self.local_ufrag
-            or (self._remote_ufrag is not None and theirs != self._remote_ufrag)
-        ):
-            self.stats["bad_username"] += 1
-            self._respond(request, route, (401, "Unauthenticated"))
-            return
-        if not request.check_message_integrity(self._local_key):
-            self.stats["bad_integrity"] += 1
-            self._respond(request, route, (401, "Unauthenticated"))
-            return
+        priority: int = attributes["PRIORITY"]
         # Role conflicts (RFC 8445 section 7.3.1.1): the larger tie-breaker controls.
         theirs_controlling = attributes.get("ICE-CONTROLLING")
         theirs_controlled = attributes.get("ICE-CONTROLLED")

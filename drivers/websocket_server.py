@@ -1,0 +1,160 @@
+"""The WebSocket server: :func:`serve` listens and runs one handler per connection.
+
+A shell like the client in :mod:`adk_realtime.drivers.websocket` (which
+re-exports :func:`serve` and :class:`WebSocketServerHandle`): per accepted
+socket it wraps TLS if asked, lets :class:`~adk_realtime.sansio.websocket.WebSocketServer`
+answer the upgrade (``reject`` may refuse it), then runs the connection's
+reader, writer and timer tasks next to ``handler(ws)``. The handler's end
+closes the connection: 1000 when it returned, 1011 when it raised, 1001 when
+the server is shutting down. Every protocol decision stays in the sans-IO machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+from anyio.streams.tls import TLSStream
+
+from adk_realtime.drivers.websocket import (
+    _TRANSPORT_ERRORS,
+    RejectCallback,
+    WebSocketConnection,
+)
+from adk_realtime.sansio.errors import ConnectionClosed, ProtocolError
+from adk_realtime.sansio.websocket import DEFAULT_MAX_MESSAGE_SIZE, WebSocketServer
+
+__all__ = ["Handler", "WebSocketServerHandle", "serve"]
+
+# The client's logger: server records kept the name they had before the split.
+log = logging.getLogger("adk_realtime.drivers.websocket")
+
+Handler = Callable[[WebSocketConnection], Awaitable[None]]
+"""``handler(ws)``: talks to one accepted connection; its return closes it (1000)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketServerHandle:
+    """What :func:`serve` yields: where the server listens."""
+
+    host: str
+    port: int
+    secure: bool
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'wss' if self.secure else 'ws'}://{host}:{self.port}"
+
+
+@asynccontextmanager
+async def serve(
+    handler: Handler,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    reject: RejectCallback | None = None,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ping_interval: float | None = None,
+    pong_timeout: float = 20.0,
+    close_timeout: float = 5.0,
+    handshake_timeout: float = 10.0,
+    send_queue_size: int = 64,
+    receive_queue_size: int = 64,
+) -> AsyncIterator[WebSocketServerHandle]:
+    """Listen on ``host:port`` (0: any free port) and run ``handler(ws)`` per connection.
+
+    ``reject(target, headers)`` may return ``(status, body)`` to refuse an
+    upgrade (sync or async). When the handler returns the connection is closed
+    with 1000 (1011 if it raised). Leaving the ``async with`` stops listening
+    and cancels every handler.
+    """
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    bound = listener.extra(anyio.abc.SocketAttribute.local_port)
+    handle = WebSocketServerHandle(host, bound, ssl_context is not None)
+
+    async def one_connection(stream: anyio.abc.ByteStream) -> None:
+        try:
+            if ssl_context is not None:
+                with anyio.fail_after(handshake_timeout):
+                    stream = await TLSStream.wrap(
+                        stream, server_side=True, ssl_context=ssl_context, standard_compatible=False
+                    )
+            proto = WebSocketServer(
+                max_message_size=max_message_size,
+                ping_interval=ping_interval,
+                pong_timeout=pong_timeout,
+                close_timeout=close_timeout,
+            )
+            conn = WebSocketConnection(
+                stream,
+                proto,
+                send_queue_size=send_queue_size,
+                receive_queue_size=receive_queue_size,
+                close_timeout=close_timeout,
+                label="server",
+            )
+            with anyio.fail_after(handshake_timeout):
+                accepted = await conn._server_handshake(reject)
+            if accepted:
+                await _run_handler(conn, handler)
+        except (ProtocolError, TimeoutError, *_TRANSPORT_ERRORS, anyio.EndOfStream) as exc:
+            log.debug("WebSocket connection ended early: %s", exc)
+        except Exception:
+            log.exception("WebSocket server connection failed")
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.aclose_forcefully(stream)
+
+    async def accept_loop(sock_listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            try:
+                stream = await sock_listener.accept()
+            except OSError as exc:  # e.g. out of file descriptors: back off, keep serving
+                log.warning("accept() failed: %s", exc)
+                await anyio.sleep(0.1)
+                continue
+            tg.start_soon(one_connection, stream)
+
+    body_error: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            for sock_listener in listener.listeners:
+                assert isinstance(sock_listener, anyio.abc.SocketListener)
+                tg.start_soon(accept_loop, sock_listener, tg)
+            try:
+                yield handle
+            except BaseException as exc:  # re-raised below, outside the task group
+                body_error = exc
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await listener.aclose()
+    if body_error is not None:
+        raise body_error
+
+
+async def _run_handler(conn: WebSocketConnection, handler: Handler) -> None:
+    code = 1000
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(conn._run, True)  # aclose() below always ends it
+        try:
+            await handler(conn)
+        except ConnectionClosed:
+            pass  # the peer went away while the handler was talking: not an error
+        except anyio.get_cancelled_exc_class():
+            code = 1001  # the server is shutting down
+            raise
+        except Exception:
+            log.exception("WebSocket handler %r failed", getattr(handler, "__name__", handler))
+            code = 1011
+        finally:
+            with anyio.CancelScope(shield=True):
+                await conn.aclose(code)

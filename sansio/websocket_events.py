@@ -1,0 +1,122 @@
+"""WebSocket events and header helpers shared by the sans-IO machine and its drivers.
+
+:class:`~adk_realtime.sansio.websocket.WebSocketClient` and
+:class:`~adk_realtime.sansio.websocket.WebSocketServer` (which own every state
+change) emit these events; they are plain frozen values. The ``repr`` of each
+hides what may carry a credential: header values whose name looks secret
+(``Authorization``, ``api-key``, cookies...) and every query value of a
+request target (``?key=...``). Use :func:`redact_headers` and
+:func:`redact_target` the same way before logging anything of a handshake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "Accepted",
+    "Closed",
+    "ConnectRequest",
+    "Headers",
+    "Message",
+    "Rejected",
+    "WsEvent",
+    "is_secret_header",
+    "redact_headers",
+    "redact_target",
+]
+
+Headers = tuple[tuple[str, str], ...]
+"""HTTP headers as (name, value) pairs; received names are lower-case."""
+
+# Names that carry credentials (Authorization, api-key, x-goog-api-key, cookies...).
+_SECRET_WORDS = ("auth", "key", "token", "secret", "cookie", "password", "signature", "credential")
+
+
+def is_secret_header(name: str) -> bool:
+    """True when a header of this name may carry a credential (never show its value)."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def redact_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A copy of ``headers`` safe to print: credential-like values become ``<redacted>``."""
+    return [(n, "<redacted>" if is_secret_header(n) else v) for n, v in headers]
+
+
+def redact_target(target: str) -> str:
+    """``target`` with every query value hidden (``?key=...`` carries API keys)."""
+    path, sep, query = target.partition("?")
+    if not sep:
+        return target
+    names = [part.partition("=")[0] for part in query.split("&") if part]
+    return path + "?" + "&".join(f"{name}=<redacted>" for name in names)
+
+
+# -- events -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Accepted:
+    """Client: the server accepted the upgrade; messages may flow now."""
+
+    headers: Headers
+    subprotocol: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Accepted(subprotocol={self.subprotocol!r}, headers={redact_headers(self.headers)!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Rejected:
+    """Client: the server answered the upgrade with ``status``; ``body`` is capped at 64 KiB."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+    def __repr__(self) -> str:
+        return (
+            f"Rejected(status={self.status}, headers={redact_headers(self.headers)!r}, "
+            f"body={len(self.body)} bytes)"
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ConnectRequest:
+    """Server: a client asks to upgrade; answer with ``accept()`` or ``reject()``."""
+
+    target: str
+    headers: Headers
+    subprotocols: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"ConnectRequest(target={redact_target(self.target)!r}, "
+            f"headers={redact_headers(self.headers)!r}, subprotocols={self.subprotocols!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Message:
+    """One whole message (text as ``str``, binary as ``bytes``), reassembled."""
+
+    data: str | bytes
+
+    def __repr__(self) -> str:
+        kind = "text" if isinstance(self.data, str) else "binary"
+        return f"Message({kind}, {len(self.data)} {'chars' if kind == 'text' else 'bytes'})"
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The connection is over (always the last event, exactly once); close the transport."""
+
+    code: int | None
+    reason: str = ""
+
+
+WsEvent = Accepted | Rejected | ConnectRequest | Message | Closed
