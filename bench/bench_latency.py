@@ -1,0 +1,312 @@
+"""Receive latency: a server audio event hitting the socket -> the app's ``on_audio`` callback.
+
+Method (see bench/README.md): a stamping server runs in a SEPARATE PROCESS (this
+file with ``--serve``; the ``websockets`` library's asyncio server). For every
+session it streams GA ``response.output_audio.delta`` events carrying 20 ms of
+24 kHz PCM at real-time pace, each session at a random phase within the 20 ms.
+Just before handing each event to its socket it writes ``time.monotonic()``
+into the first 8 bytes of the PCM. On Linux ``time.monotonic`` is
+CLOCK_MONOTONIC, one clock for every process, so the client computes
+``time.monotonic() - stamp`` when the audio reaches it: that is the delay from
+"the server wrote the event" to "the app has the PCM", an upper bound on "last
+byte arrived" -> callback (it adds the server's own write and the loopback hop).
+
+Clients, N sessions in one asyncio process, measured one after another against
+the same server in the same run:
+  ours    ``RealtimeRunner(OpenAIRealtimeModel(..., base_url=ws://...))`` with an
+          ``EventHandler.on_audio`` (our WebSocket driver, OpenAIProtocol, session
+          queue, runner dispatch)
+  SDK     the official ``openai`` client: ``AsyncOpenAI(websocket_base_url=...)``,
+          ``client.realtime.connect``, ``await connection.recv()``, then
+          ``base64.b64decode(event.delta)``
+  bare    the ``websockets`` client alone: ``await ws.recv()``, base64 of the
+          stamp only (the transport floor: no JSON, no events)
+
+Goal: ours p99 < 1 ms at 100 sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import os
+import random
+import struct
+import subprocess
+import sys
+import time
+from typing import Any
+
+import _common as c
+
+FRAME = 960
+HEAD = '{"type":"response.output_audio.delta","event_id":"event_1","response_id":"resp_1",'
+STAMP = struct.Struct("<d")
+
+
+# ------------------------------------------------------------------------ server
+
+
+async def serve(port: int) -> None:
+    from websockets.asyncio.server import serve as ws_serve
+    from websockets.exceptions import ConnectionClosed
+
+    pcm_base = bytearray(os.urandom(FRAME))
+
+    async def handler(ws: Any) -> None:
+        loop = asyncio.get_running_loop()
+        item = f"item_{random.getrandbits(32):08x}"
+        head = f'{HEAD}"item_id":"{item}","output_index":0,"content_index":0,"delta":"'
+
+        async def drain() -> None:
+            async for _ in ws:  # session.update etc.: ignored
+                pass
+
+        reader = asyncio.create_task(drain())
+        pcm = bytearray(pcm_base)
+        due = loop.time() + random.random() * 0.02
+        try:
+            while True:
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                STAMP.pack_into(pcm, 0, time.monotonic())
+                await ws.send(head + binascii.b2a_base64(pcm, newline=False).decode() + '"}')
+                due += 0.02
+        except ConnectionClosed:
+            pass
+        finally:
+            reader.cancel()
+
+    async with ws_serve(handler, "127.0.0.1", port, max_size=None, compression=None) as server:
+        bound = next(iter(server.sockets)).getsockname()[1]
+        print(f"PORT {bound}", flush=True)
+        await asyncio.Future()
+
+
+def start_server() -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"stamping server did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+# ------------------------------------------------------------------------ clients
+
+
+class Recorder:
+    """Collects delays of events stamped inside the measuring window, and its CPU time."""
+
+    def __init__(self) -> None:
+        self.start = float("inf")
+        self.stop = float("inf")
+        self.delays: list[float] = []
+        self.cpu = 0.0
+
+    def record(self, stamp: float, now: float) -> None:
+        if self.start <= stamp < self.stop:
+            self.delays.append(now - stamp)
+
+    async def window(self, warm: float, measure: float) -> None:
+        """Open the window after ``warm`` seconds, for ``measure`` seconds; then let the
+        events stamped inside it arrive."""
+        self.start = time.monotonic() + warm
+        self.stop = self.start + measure
+        await asyncio.sleep(warm)
+        cpu0 = time.process_time()
+        await asyncio.sleep(measure)
+        self.cpu = time.process_time() - cpu0
+        await asyncio.sleep(0.2)
+
+
+async def run_ours(port: int, n: int, warm: float, measure: float, rec: Recorder) -> None:
+    """``RealtimeRunner`` + ``EventHandler.on_audio``: what an app using the agent layer gets."""
+    import anyio
+
+    from adk_realtime import EventHandler, OpenAIRealtimeModel, RealtimeRunner
+
+    monotonic = time.monotonic
+    unpack = STAMP.unpack_from
+
+    class Handler(EventHandler):
+        def on_audio(self, audio: bytes, item_id: str) -> None:
+            rec.record(unpack(audio)[0], monotonic())
+
+    model = OpenAIRealtimeModel("sk-bench", base_url=f"ws://127.0.0.1:{port}/v1")
+    runners = [RealtimeRunner(model, event_handler=Handler()) for _ in range(n)]
+    async with anyio.create_task_group() as tg:
+        for runner in runners:
+            tg.start_soon(runner.run)
+            await runner.wait_connected()
+        await rec.window(warm, measure)
+        for runner in runners:
+            await runner.close()
+
+
+async def run_session(port: int, n: int, warm: float, measure: float, rec: Recorder) -> None:
+    """One layer down: ``async for event in session`` (no runner), for attribution."""
+    from adk_realtime import AudioDelta, OpenAIRealtimeModel
+
+    model = OpenAIRealtimeModel("sk-bench", base_url=f"ws://127.0.0.1:{port}/v1")
+    monotonic = time.monotonic
+    unpack = STAMP.unpack_from
+
+    async def one(ready: asyncio.Event, stop: asyncio.Event) -> None:
+        async with model.connect() as session:
+            ready.set()
+            async for event in session:
+                if type(event) is AudioDelta:
+                    rec.record(unpack(event.delta)[0], monotonic())
+                if stop.is_set():
+                    break
+
+    await _run_peer(one, n, warm, measure, rec)
+
+
+async def run_sdk(port: int, n: int, warm: float, measure: float, rec: Recorder) -> None:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(api_key="sk-bench", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
+    monotonic = time.monotonic
+    unpack = STAMP.unpack_from
+    b64decode = base64.b64decode
+
+    async def one(ready: asyncio.Event, stop: asyncio.Event) -> None:
+        async with client.realtime.connect(model="gpt-realtime") as conn:
+            ready.set()
+            while not stop.is_set():
+                event: Any = await conn.recv()
+                if event.type == "response.output_audio.delta":
+                    rec.record(unpack(b64decode(event.delta))[0], monotonic())
+
+    await _run_peer(one, n, warm, measure, rec)
+
+
+async def run_bare(port: int, n: int, warm: float, measure: float, rec: Recorder) -> None:
+    from websockets.asyncio.client import connect
+
+    monotonic = time.monotonic
+    unpack = STAMP.unpack_from
+    marker = '"delta":"'
+
+    async def one(ready: asyncio.Event, stop: asyncio.Event) -> None:
+        async with connect(
+            f"ws://127.0.0.1:{port}/v1/realtime", max_size=None, compression=None
+        ) as ws:
+            ready.set()
+            while not stop.is_set():
+                text = await ws.recv()
+                at = text.index(marker) + len(marker)
+                rec.record(unpack(base64.b64decode(text[at : at + 12]))[0], monotonic())
+
+    await _run_peer(one, n, warm, measure, rec)
+
+
+async def _run_peer(one: Any, n: int, warm: float, measure: float, rec: Recorder) -> None:
+    stop = asyncio.Event()
+    tasks = []
+    for _ in range(n):
+        ready = asyncio.Event()
+        tasks.append(asyncio.create_task(one(ready, stop)))
+        await ready.wait()
+    await rec.window(warm, measure)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+CLIENTS = {"ours": run_ours, "session": run_session, "sdk": run_sdk, "bare": run_bare}
+
+
+def measure(kind: str, port: int, n: int, warm: float, secs: float) -> Recorder:
+    """Run one client kind against the server; its delays and window CPU are in the result."""
+    rec = Recorder()
+    asyncio.run(CLIENTS[kind](port, n, warm, secs, rec))
+    return rec
+
+
+def main() -> int:
+    if "--serve" in sys.argv:
+        asyncio.run(serve(0))
+        return 0
+    args = c.parse_args(__doc__.splitlines()[0])
+    c.note(f"before: {c.load_note()}")
+    n, warm, secs, passes = (5, 0.1, 0.6, 2) if args.smoke else (100, 1.0, 8.0, 4)
+    proc, port = start_server()
+    # Several short passes, alternating the order of the clients, so a change in the
+    # machine's load during the run does not land on one client only. Figures are
+    # pooled over the passes; the best pass (lowest p99) shows what the code does
+    # when it is not starved of CPU by other processes.
+    results: dict[str, Recorder] = {kind: Recorder() for kind in CLIENTS}
+    pass_p99: dict[str, list[float]] = {kind: [] for kind in CLIENTS}
+    try:
+        for i in range(passes):
+            order = list(CLIENTS) if i % 2 == 0 else list(reversed(CLIENTS))
+            for kind in order:
+                rec = measure(kind, port, n, warm, secs / passes)
+                results[kind].delays += rec.delays
+                results[kind].cpu += rec.cpu
+                pass_p99[kind].append(c.percentile([d * 1e3 for d in rec.delays], 99))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    c.note(f"machine: {c.machine()}; {c.load_note()}")
+    c.note(
+        f"{n} sessions x 50 events/s, {passes} passes of {secs / passes:.1f} s each measured "
+        f"after {warm:.1f} s warm-up"
+    )
+    stats: dict[str, tuple[float, float, float, float]] = {}
+    expected = n * 50 * secs
+    for kind, rec in results.items():
+        ms = [d * 1e3 for d in rec.delays]
+        p50, p99 = c.percentile(ms, 50), c.percentile(ms, 99)
+        per_event = 1e6 * rec.cpu / max(1, len(ms))
+        best = min(pass_p99[kind])
+        stats[kind] = (p50, p99, per_event, best)
+        c.note(
+            f"{kind}: {len(ms)} events ({100 * len(ms) / expected:.0f}% of the {expected:.0f} "
+            f"sent), p50 {p50:.3f} ms, p90 {c.percentile(ms, 90):.3f} ms, p99 {p99:.3f} ms, "
+            f"max {max(ms, default=0.0):.2f} ms; p99 per pass "
+            + ", ".join(f"{x:.2f}" for x in pass_p99[kind])
+            + f" ms; client CPU {100 * rec.cpu / secs:.0f}% of a core = {per_event:.0f} us "
+            "per event"
+        )
+    o, ss, s, b = stats["ours"], stats["session"], stats["sdk"], stats["bare"]
+    goal = ("met" if o[1] < 1.0 else "MISSED") if n >= 100 else "not judged below 100 sessions"
+    c.summary(
+        "latency",
+        f"{n} sessions x 50 ev/s, server write->on_audio p50 {o[0]:.2f} ms p99 {o[1]:.2f} ms "
+        f"(best pass {o[3]:.2f}), {o[2]:.0f} us CPU/event [goal p99 <1 ms {goal}]; session "
+        f"iterator p99 {ss[1]:.2f} (best {ss[3]:.2f}) ms {ss[2]:.0f} us/event; openai SDK recv "
+        f"p50 {s[0]:.2f} p99 {s[1]:.2f} (best {s[3]:.2f}) ms {s[2]:.0f} us/event; bare "
+        f"websockets p50 {b[0]:.2f} p99 {b[1]:.2f} (best {b[3]:.2f}) ms {b[2]:.0f} us/event",
+    )
+
+    def draw(plt: Any) -> None:
+        for kind, rec in results.items():
+            ms = sorted(d * 1e3 for d in rec.delays)
+            if ms:
+                ys = [i / len(ms) for i in range(len(ms))]
+                plt.plot(ms, ys, label=kind)
+        plt.xscale("log")
+        plt.xlabel("ms from server write to audio in the app (log)")
+        plt.ylabel("fraction of events")
+        plt.legend()
+        plt.title(f"bench_latency: {n} sessions, 50 audio events/s each")
+
+    c.maybe_plot(args.plot, "bench_latency", draw)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

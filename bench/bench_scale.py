@@ -1,0 +1,496 @@
+"""Many sessions at once: event-loop lag and CPU vs the number of live voice sessions.
+
+Setup: the project's simulator runs in a SEPARATE PROCESS (``run_simulator`` with
+``pace=1``: model audio leaves in real time, in 20 ms chunks, with a transcript
+delta per chunk, as OpenAI does). Each load level runs in a fresh client
+process holding N OpenAI-dialect sessions over loopback WebSocket, and each
+session, for the whole measuring window:
+
+* sends 20 ms of 24 kHz PCM (silence: the server VAD stays quiet) every 20 ms,
+  at real-time pace, each session at its own phase;
+* keeps the model talking: a user text + ``response.create`` at the start and
+  again whenever a response is done (replies last ~4 s), decoding every
+  audio and transcript event it receives.
+
+A ticker task in the client wakes every 10 ms and records how late it woke
+(event-loop lag); CPU is the client's process time over the window (and the
+simulator's, from /proc). "Sustained" = p99 lag < 20 ms.
+
+Clients compared at the same N:
+  ours  ``OpenAIRealtimeModel(..., base_url=ws://...).connect()`` sessions
+        (``send_audio``, ``async for event in session``)
+  SDK   the official ``openai`` client: ``AsyncOpenAI(websocket_base_url=...)``,
+        ``client.realtime.connect``, ``input_audio_buffer.append(audio=b64)``,
+        ``conversation.item.create`` + ``response.create``, ``await conn.recv()``
+
+A level stops escalating once p99 lag passes 250 ms (unusable) for that client.
+
+Memory: N idle sessions (connected, ``session.created`` read, nothing
+streaming) in a fresh process: (RSS after - RSS before) / N, after one warm-up
+session so imports and first-use caches are not counted. Goal <= 256 KiB.
+
+Goals: >= 500 sustained sessions; <= 256 KiB RSS per idle session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import _common as c
+
+CHUNK = bytes(960)  # 20 ms of 24 kHz PCM16 silence
+TEXT = "please keep talking to me about the weather in the mountains today"
+TICK = 0.010
+UNUSABLE_P99_MS = 250.0
+
+
+# ------------------------------------------------------------------ simulator process
+
+
+async def serve_simulator() -> None:
+    from adk_realtime.drivers.simulator import run_simulator
+    from adk_realtime.sansio.simulator import SimulatorHub
+
+    hub = SimulatorHub(pace=1.0, chunk_ms=20)  # real time, 20 ms audio per delta
+    async with run_simulator("127.0.0.1", 0, hub=hub) as server:
+        print(f"PORT {server.port}", flush=True)
+        await asyncio.Future()
+
+
+def with_simulator(body: Any) -> tuple[Any, str]:
+    """Run ``body(port, pid)`` against a fresh simulator process; (its result, sim stderr)."""
+    with tempfile.TemporaryFile("w+") as log:
+        sim, port = start_simulator(log)
+        try:
+            result = body(port, sim.pid)
+        finally:
+            sim.terminate()
+            sim.wait(timeout=10)
+        log.seek(0)
+        return result, log.read()
+
+
+def start_simulator(log: Any) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-sim"], stdout=subprocess.PIPE, stderr=log, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        proc.wait()
+        log.seek(0)
+        raise RuntimeError(f"simulator did not start: {line!r}\n{log.read()[-2000:]}")
+    return proc, int(line.split()[1])
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds (Linux); 0.0 if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+# ------------------------------------------------------------------ the load (child)
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.go = asyncio.Event()  # every session connected: start talking
+        self.measuring = False
+        self.sent = 0
+        self.audio_events = 0
+        self.other_events = 0
+        self.errors = 0
+
+
+async def ticker(lags: list[float], stop: asyncio.Event, counters: Counters) -> None:
+    loop = asyncio.get_running_loop()
+    due = loop.time() + TICK
+    while not stop.is_set():
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        now = loop.time()
+        if counters.measuring:
+            lags.append(now - due)
+        due = max(due + TICK, now)  # lateness of this tick only, not accumulated
+
+
+async def pace(stop: asyncio.Event, send: Any, counters: Counters) -> None:
+    """Call ``send()`` every 20 ms of wallclock, from a random phase; catch up when late."""
+    loop = asyncio.get_running_loop()
+    due = loop.time() + random.random() * 0.02
+    while not stop.is_set():
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        while due <= loop.time() and not stop.is_set():
+            await send()
+            if counters.measuring:
+                counters.sent += 1
+            due += 0.02
+
+
+async def ours_session(
+    model: Any, ready: asyncio.Event, stop: asyncio.Event, counters: Counters
+) -> None:
+    from adk_realtime.sansio import events as ev
+
+    async with model.connect() as session:
+        ready.set()
+        await counters.go.wait()
+        await session.send_text(TEXT)
+        await session.create_response()
+
+        async def send() -> None:
+            await session.send_audio(CHUNK, 24000)
+
+        sender = asyncio.create_task(pace(stop, send, counters))
+        try:
+            async for event in session:
+                if isinstance(event, ev.AudioDelta):
+                    if counters.measuring:
+                        counters.audio_events += 1
+                elif isinstance(event, ev.ResponseDone):
+                    await session.send_text(TEXT)
+                    await session.create_response()
+                elif isinstance(event, ev.Error):
+                    counters.errors += 1
+                elif counters.measuring:
+                    counters.other_events += 1
+                if stop.is_set():
+                    break
+        finally:
+            sender.cancel()
+
+
+async def sdk_session(
+    client: Any, ready: asyncio.Event, stop: asyncio.Event, counters: Counters
+) -> None:
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": TEXT}]}
+    b64decode = base64.b64decode
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        ready.set()
+        await counters.go.wait()
+        await conn.conversation.item.create(item=item)
+        await conn.response.create()
+
+        async def send() -> None:
+            await conn.input_audio_buffer.append(audio=base64.b64encode(CHUNK).decode("ascii"))
+
+        sender = asyncio.create_task(pace(stop, send, counters))
+        try:
+            while not stop.is_set():
+                event: Any = await conn.recv()
+                kind = event.type
+                if kind == "response.output_audio.delta":
+                    b64decode(event.delta)
+                    if counters.measuring:
+                        counters.audio_events += 1
+                elif kind == "response.done":
+                    await conn.conversation.item.create(item=item)
+                    await conn.response.create()
+                elif kind == "error":
+                    counters.errors += 1
+                elif counters.measuring:
+                    counters.other_events += 1
+        finally:
+            sender.cancel()
+
+
+async def open_all(
+    kind: str, port: int, n: int, stop: asyncio.Event, counters: Counters
+) -> list[asyncio.Task[None]]:
+    """Start ``n`` sessions (at most 50 handshakes at a time); return their tasks."""
+    if kind == "ours":
+        from adk_realtime import OpenAIRealtimeModel
+
+        peer: Any = OpenAIRealtimeModel("sk-bench", base_url=f"ws://127.0.0.1:{port}/v1")
+        body: Any = ours_session
+    else:
+        from openai import AsyncOpenAI
+
+        peer = AsyncOpenAI(api_key="sk-bench", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
+        body = sdk_session
+    tasks: list[asyncio.Task[None]] = []
+    for start in range(0, n, 50):
+        batch = [asyncio.Event() for _ in range(min(50, n - start))]
+        for ready in batch:
+            tasks.append(asyncio.create_task(body(peer, ready, stop, counters)))
+        waiters = [asyncio.create_task(r.wait()) for r in batch]
+        _, pending = await asyncio.wait(waiters, timeout=60)
+        for w in pending:
+            w.cancel()
+        failed = [t for t in tasks if t.done() and t.exception() is not None]
+        if failed or pending:
+            exc = failed[0].exception() if failed else None
+            raise RuntimeError(f"{len(pending)} sessions did not open; first error: {exc!r}")
+    return tasks
+
+
+async def load(
+    kind: str, port: int, n: int, warm: float, secs: float, sim_pid: int
+) -> dict[str, Any]:
+    stop = asyncio.Event()
+    counters = Counters()
+    lags: list[float] = []
+    tick = asyncio.create_task(ticker(lags, stop, counters))
+    t0 = time.perf_counter()
+    tasks = await open_all(kind, port, n, stop, counters)
+    connect_s = time.perf_counter() - t0
+    counters.go.set()
+    await asyncio.sleep(warm)
+    cpu0, sim0, wall0 = time.process_time(), proc_cpu(sim_pid), time.perf_counter()
+    counters.measuring = True
+    await asyncio.sleep(secs)
+    counters.measuring = False
+    cpu1, sim1, wall1 = time.process_time(), proc_cpu(sim_pid), time.perf_counter()
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    tick.cancel()
+    wall = wall1 - wall0
+    msgs = counters.sent + counters.audio_events + counters.other_events
+    ms = [x * 1e3 for x in lags]
+    return {
+        "kind": kind,
+        "n": n,
+        "connect_s": connect_s,
+        "lag_p50_ms": c.percentile(ms, 50),
+        "lag_p99_ms": c.percentile(ms, 99),
+        "lag_max_ms": max(ms, default=0.0),
+        "cpu_pct": 100 * (cpu1 - cpu0) / wall,
+        "sim_cpu_pct": 100 * (sim1 - sim0) / wall,
+        "up_per_s": counters.sent / wall / n,
+        "down_audio_per_s": counters.audio_events / wall / n,
+        "other_per_s": counters.other_events / wall / n,
+        "errors": counters.errors,
+        "cpu_us_per_msg": 1e6 * (cpu1 - cpu0) / max(1, msgs),
+    }
+
+
+async def idle(kind: str, port: int, n: int) -> dict[str, Any]:
+    """RSS growth per idle connected session."""
+    if kind == "ours":
+        from adk_realtime import OpenAIRealtimeModel
+
+        model = OpenAIRealtimeModel("sk-bench", base_url=f"ws://127.0.0.1:{port}/v1")
+
+        async def hold(ready: asyncio.Event, stop: asyncio.Event) -> None:
+            async with model.connect() as session:
+                await session.next_event()  # session.created
+                ready.set()
+                await stop.wait()
+
+    else:
+        from openai import AsyncOpenAI
+
+        client = AsyncOpenAI(api_key="sk-bench", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
+
+        async def hold(ready: asyncio.Event, stop: asyncio.Event) -> None:
+            async with client.realtime.connect(model="gpt-realtime") as conn:
+                await conn.recv()  # session.created
+                ready.set()
+                await stop.wait()
+
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def open_some(count: int) -> None:
+        events = [asyncio.Event() for _ in range(count)]
+        tasks.extend(asyncio.create_task(hold(e, stop)) for e in events)
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 60)
+
+    await open_some(1)  # warm-up: imports, first-use caches
+    await asyncio.sleep(0.2)
+    gc.collect()
+    before = c.rss_bytes()
+    for start in range(0, n, 50):
+        await open_some(min(50, n - start))
+    await asyncio.sleep(0.5)  # let the session.updated answers arrive
+    gc.collect()
+    after = c.rss_bytes()
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"kind": kind, "n": n, "rss_per_session": (after - before) / n}
+
+
+def child_main(argv: list[str]) -> int:
+    mode = argv[0]
+    if mode == "load":
+        kind, port, n, warm, secs, sim_pid = (
+            argv[1],
+            int(argv[2]),
+            int(argv[3]),
+            float(argv[4]),
+            float(argv[5]),
+            int(argv[6]),
+        )
+        result = asyncio.run(load(kind, port, n, warm, secs, sim_pid))
+    else:
+        kind, port, n = argv[1], int(argv[2]), int(argv[3])
+        result = asyncio.run(idle(kind, port, n))
+    print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+def run_child(args: list[str], timeout: float) -> dict[str, Any] | None:
+    try:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        c.note(f"child {args} timed out after {timeout:.0f} s")
+        return None
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    c.note(f"child {args} failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+    return None
+
+
+# ------------------------------------------------------------------ orchestrator
+
+
+def main() -> int:
+    if "--serve-sim" in sys.argv:
+        asyncio.run(serve_simulator())
+        return 0
+    if "--child" in sys.argv:
+        return child_main(sys.argv[sys.argv.index("--child") + 1 :])
+    args = c.parse_args(__doc__.splitlines()[0])
+    c.note(f"before: {c.load_note()}")
+    if args.smoke:
+        levels, warm, secs, idle_n = [5], 0.2, 1.0, 5
+    else:
+        levels, warm, secs, idle_n = [10, 50, 100, 200, 500, 1000], 1.0, 5.0, 500
+
+    results: dict[str, list[dict[str, Any]]] = {"ours": [], "sdk": []}
+    failures: dict[str, str] = {}
+    rss: dict[str, float] = {}
+    sim_errors = 0
+    for kind in ("ours", "sdk"):
+        for n in levels:
+            # A fresh simulator per level: a level that overloaded it leaves no backlog behind.
+            r, log = with_simulator(
+                lambda port, pid, kind=kind, n=n: run_child(
+                    ["load", kind, str(port), str(n), str(warm), str(secs), str(pid)],
+                    60 + n * 0.3,
+                )
+            )
+            sim_errors += log.count("Traceback")
+            if r is None:
+                failures[kind] = f"failed at N={n}"
+                break
+            results[kind].append(r)
+            c.note(
+                f"{kind} N={n}: lag p50 {r['lag_p50_ms']:.2f} ms p99 {r['lag_p99_ms']:.1f} ms "
+                f"max {r['lag_max_ms']:.0f} ms; client CPU {r['cpu_pct']:.0f}%, simulator CPU "
+                f"{r['sim_cpu_pct']:.0f}%; per session up {r['up_per_s']:.1f}/s, down audio "
+                f"{r['down_audio_per_s']:.1f}/s + {r['other_per_s']:.1f} other/s; errors "
+                f"{r['errors']}; {r['cpu_us_per_msg']:.0f} us client CPU per message; connect "
+                f"{r['connect_s']:.1f} s"
+            )
+            if r["lag_p99_ms"] > UNUSABLE_P99_MS:
+                failures[kind] = f"unusable at N={n}"
+                c.note(f"{kind}: unusable at N={n} (p99 lag > {UNUSABLE_P99_MS:.0f} ms), stopping")
+                break
+    for kind in ("ours", "sdk"):
+        r, log = with_simulator(
+            lambda port, pid, kind=kind: run_child(["idle", kind, str(port), str(idle_n)], 120)
+        )
+        sim_errors += log.count("Traceback")
+        if r is not None:
+            rss[kind] = r["rss_per_session"]
+            c.note(
+                f"{kind}: {r['rss_per_session'] / 1024:.0f} KiB RSS per idle session (N={idle_n})"
+            )
+    if sim_errors:
+        c.note(f"simulator logged {sim_errors} tracebacks (sessions closed while it was sending)")
+
+    c.note(f"machine: {c.machine()}; {c.load_note()}")
+
+    def best_n(kind: str) -> int:
+        ok = [r["n"] for r in results[kind] if r["lag_p99_ms"] < 20.0]
+        return max(ok, default=0)
+
+    def at(kind: str, n: int) -> dict[str, Any] | None:
+        return next((r for r in results[kind] if r["n"] == n), None)
+
+    ours_n, sdk_n = best_n("ours"), best_n("sdk")
+    parts = [f"sustained (p99 lag <20 ms) ours {ours_n} sessions vs SDK {sdk_n}"]
+    if failures:
+        parts[0] += " (" + ", ".join(f"{k} {v}" for k, v in failures.items()) + ")"
+    if not args.smoke:
+        parts[0] += f" [goal >=500 {'met' if ours_n >= 500 else 'MISSED'}]"
+    for n in levels:
+        o, s = at("ours", n), at("sdk", n)
+        if o is None:
+            continue
+        text = f"N={n} ours p99 {o['lag_p99_ms']:.1f} ms cpu {o['cpu_pct']:.0f}%"
+        if s is not None:
+            text += f" vs SDK {s['lag_p99_ms']:.1f} ms cpu {s['cpu_pct']:.0f}%"
+        parts.append(text)
+    per_msg = {
+        k: statistics.median([r["cpu_us_per_msg"] for r in rows])
+        for k, rows in results.items()
+        if rows
+    }
+    if "ours" in per_msg:
+        first = results["ours"][0]
+        nominal = first["up_per_s"] + first["down_audio_per_s"] + first["other_per_s"]
+        capacity = 1e6 / (per_msg["ours"] * nominal)
+        text = f"client CPU/message ours {per_msg['ours']:.0f} us"
+        if "sdk" in per_msg:
+            text += f" vs SDK {per_msg['sdk']:.0f} us ({c.ratio(per_msg['sdk'], per_msg['ours'])})"
+        parts.insert(
+            1, text + f", i.e. ~{capacity:.0f} sessions per core at {nominal:.0f} msgs/s/session"
+        )
+    if rss:
+        goal = "met" if rss.get("ours", 1e9) <= 256 * 1024 else "MISSED"
+        parts.append(
+            f"idle RSS/session ours {rss.get('ours', 0) / 1024:.0f} KiB vs SDK "
+            f"{rss.get('sdk', 0) / 1024:.0f} KiB [goal <=256 KiB {goal}]"
+        )
+    c.summary("scale", "; ".join(parts))
+
+    def draw(plt: Any) -> None:
+        for kind, rows in results.items():
+            if rows:
+                plt.plot(
+                    [r["n"] for r in rows],
+                    [r["lag_p99_ms"] for r in rows],
+                    "o-",
+                    label=f"{kind} p99 lag",
+                )
+        plt.axhline(20, ls="--", c="grey")
+        plt.xscale("log")
+        plt.yscale("log")
+        plt.xlabel("concurrent sessions")
+        plt.ylabel("event-loop lag p99 (ms)")
+        plt.legend()
+        plt.title("bench_scale: real-time sessions vs loop lag")
+
+    c.maybe_plot(args.plot, "bench_scale", draw)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The benchmark harness measures what it claims: its helpers and its cross-checks.
+
+No timings are asserted here (the figures live in bench/README.md); these tests
+check that the paths the benchmarks compare produce the same results, so a
+"faster" figure can never come from doing less work.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import _common  # noqa: E402
+
+
+def test_percentile_is_nearest_rank_and_handles_empty_input() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert _common.percentile(values, 50) in (50.0, 51.0)
+    assert _common.percentile(values, 99) == 99.0
+    assert _common.percentile(values, 100) == 100.0
+    assert _common.percentile([], 99) == 0.0
+
+
+def test_si_and_ratio_format_figures_for_the_summary_line() -> None:
+    assert _common.si(412_345) == "412k"
+    assert _common.si(1_234_567) == "1.23M"
+    assert _common.si(950) == "950"
+    assert _common.ratio(430, 100) == "4.3x"
+    assert _common.ratio(1, 0) == "inf"
+
+
+def test_best_rate_keeps_the_best_round_per_candidate() -> None:
+    calls = {"a": 0, "b": 0}
+
+    def a() -> int:
+        calls["a"] += 1
+        return 10
+
+    def b() -> int:
+        calls["b"] += 1
+        return 1
+
+    rates = _common.best_rate({"a": a, "b": b}, rounds=3)
+    assert calls == {"a": 3, "b": 3}
+    assert rates["a"] > 0 and rates["b"] > 0
+
+
+def test_codec_bench_paths_decode_the_same_audio_as_the_sdks() -> None:
+    import bench_codec
+
+    msgs = bench_codec.openai_messages()[:4]
+    pcms = [os.urandom(bench_codec.FRAME) for _ in range(4)]
+    decode, encode = bench_codec.build_openai(msgs, pcms)  # asserts agreement inside
+    assert set(decode) == {"ours", "sdk", "strict"} and set(encode) == {"ours", "sdk", "model"}
+    for fn in (*decode.values(), *encode.values()):
+        assert fn() == 4
+    gmsgs = bench_codec.gemini_messages()[:4]
+    gdecode, gencode = bench_codec.build_gemini(gmsgs, pcms)
+    for fn in (*gdecode.values(), *gencode.values()):
+        assert fn() == 4
+    first = json.loads(gmsgs[0])["serverContent"]["modelTurn"]["parts"][0]["inlineData"]["data"]
+    assert len(base64.b64decode(first)) == bench_codec.FRAME
+
+
+def test_media_bench_round_trip_gives_back_20_ms_frames() -> None:
+    pytest.importorskip("opuslib")
+    import bench_media
+
+    frames = bench_media.speech_frames(10)
+    for opus_rate in (24000, 48000):
+        step = bench_media.make_ours(opus_rate)
+        out = [pcm for f in frames for pcm in step(f, 0.0)]
+        assert len(out) >= 8, opus_rate
+        assert all(len(pcm) == bench_media.FRAME_BYTES for pcm in out), opus_rate
