@@ -133,6 +133,7 @@ class RealtimeSession:
         self._closed = False
         self._terminal: _Closed | None = None
         self._done = anyio.Event()
+        self._nowait_streak = 0
         self.resumptions = 0
 
     def __repr__(self) -> str:
@@ -150,7 +151,18 @@ class RealtimeSession:
             self._finish(self._terminal)
             return None
         try:
-            item = await self._recv_events.receive()
+            # Fast path: an event already queued is returned without a trip through
+            # the event loop; every 16th still checkpoints so others get to run.
+            self._nowait_streak += 1
+            if self._nowait_streak < 16:
+                try:
+                    item = self._recv_events.receive_nowait()
+                except anyio.WouldBlock:
+                    self._nowait_streak = 0
+                    item = await self._recv_events.receive()
+            else:
+                self._nowait_streak = 0
+                item = await self._recv_events.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             return None
         if isinstance(item, _Closed):
@@ -448,6 +460,7 @@ class RealtimeSession:
 
     async def _pump(self, link: Link) -> bool:
         """Read until the link ends. True means "reconnect with the handle"."""
+        send_nowait = self._send_events.send_nowait
         send = self._send_events.send
         while True:
             data = await link.receive()
@@ -458,7 +471,10 @@ class RealtimeSession:
                     # sends in reaction goes to the connection that is ending.
                     self._link = None
                     resume = True
-                await send(event)
+                try:
+                    send_nowait(event)  # no event-loop trip while the queue has room
+                except anyio.WouldBlock:
+                    await send(event)  # the app is behind: wait (TCP pushes back)
             if resume:
                 with anyio.move_on_after(2):
                     await link.aclose(1000, "resuming after goAway")

@@ -422,6 +422,8 @@ class WebSocketConnection:
 
     async def _flush(self) -> None:
         """Write what the machine queued; a dead socket is fed to it as EOF."""
+        if not self._proto.has_data_to_send:
+            return  # the common case on the read path: no lock, no checkpoint
         async with self._write_lock:
             data = self._proto.data_to_send()
             if not data:

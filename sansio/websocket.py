@@ -234,6 +234,11 @@ class _WebSocketBase:
     def close_reason(self) -> str:
         return self._close_reason
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return anything (cheap; pops nothing)."""
+        return bool(self._out)
+
     def data_to_send(self) -> bytes:
         """Bytes to write to the transport now; call after every other method."""
         if not self._out:
