@@ -1,0 +1,476 @@
+"""The examples, run as a user runs them: ``python examples/<name>.py``, offline.
+
+Each example starts the provider simulator in-process (loopback only) and
+prints ``[kind] text`` lines; the tests check those lines and the files the
+examples write. The examples pace their audio in real time, so every run is
+started at once when this module's first test needs it, and each test then
+waits for its own process: the file takes about as long as the slowest one.
+
+``sansio_blocking.py`` runs against the ``websockets``-based fake provider
+replaying events built by the official ``openai`` SDK, and every message it
+sent is validated by the SDK's types.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adk_realtime.sansio.sim_speech import SpeechRecognizer
+from tests import oracles_openai
+from tests.fake_server import FakeServer, ScriptConn
+from tests.oracles_openai import example_server_event
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TIMEOUT = 60
+SECRETS = ("OPENAI_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY", "LIVEKIT_URL", "LIVEKIT_TOKEN")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without provider credentials: nothing here may reach a real service."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+    def kind(self, kind: str) -> list[str]:
+        """The text of every ``[kind] text`` line."""
+        prefix = f"[{kind}] "
+        return [line[len(prefix) :] for line in self.lines if line.startswith(prefix)]
+
+    def check(self) -> Result:
+        assert self.returncode == 0, f"exit {self.returncode}\n{self.stdout}\n{self.stderr}"
+        return self
+
+
+def run_example(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Result:
+    proc = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or clean_env(),
+        cwd=EXAMPLES.parent,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+# ---------------------------------------------------------------- the simulator examples
+
+# name -> command line (relative to examples/). All of them run concurrently.
+RUNS: dict[str, list[str]] = {
+    "basic-openai": ["realtime_basic.py"],
+    "basic-gemini": ["realtime_basic.py", "--sim-api", "gemini", "--modality", "audio"],
+    "vad-custom": ["realtime_vad.py", "--say", "How are you", "--output", "{tmp}/vad.wav"],
+    "vad-default-gemini": [
+        "realtime_vad.py",
+        "--default-vad",
+        "--sim-api",
+        "gemini",
+        "--sim-pace",
+        "0",
+        "--output",
+        "{tmp}/vad-gemini.wav",
+    ],
+    "tools-openai": ["realtime_tools.py", "--sim-pace", "0"],
+    "tools-gemini": ["realtime_tools.py", "--sim-api", "gemini", "--sim-pace", "0"],
+    "handoff-openai": ["realtime_handoff.py", "--sim-pace", "0"],
+    "handoff-gemini": ["realtime_handoff.py", "--sim-api", "gemini", "--sim-pace", "0"],
+    "livekit-selftest": ["livekit_agent.py", "--selftest"],
+}
+
+
+class Launched:
+    """Every run of ``RUNS``, started together; ``result(name)`` waits for one."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self._procs: dict[str, subprocess.Popen[str]] = {}
+        self._results: dict[str, Result] = {}
+        for name, argv in RUNS.items():
+            args = [a.format(tmp=tmp) for a in argv]
+            args[0] = str(EXAMPLES / args[0])
+            self._procs[name] = subprocess.Popen(
+                [sys.executable, *args, "--timeout", str(TIMEOUT - 10)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=clean_env(),
+                cwd=EXAMPLES.parent,
+            )
+
+    def result(self, name: str) -> Result:
+        if name not in self._results:
+            proc = self._procs[name]
+            try:
+                out, err = proc.communicate(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                pytest.fail(f"{name} did not finish within {TIMEOUT} s\n{out}\n{err}")
+            self._results[name] = Result(proc.returncode, out, err)
+        return self._results[name].check()
+
+    def stop(self) -> None:
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
+    runs = Launched(tmp_path_factory.mktemp("examples"))
+    yield runs
+    runs.stop()
+
+
+def tool_calls(result: Result) -> list[tuple[str, dict[str, Any]]]:
+    """``[tool] name({...})`` lines as (name, decoded arguments)."""
+    calls = []
+    for text in result.kind("tool"):
+        name, _, rest = text.partition("(")
+        calls.append((name, json.loads(rest[:-1])))
+    return calls
+
+
+@pytest.mark.parametrize("run", ["basic-openai", "basic-gemini"])
+def test_basic_session_streams_each_answer(launched: Launched, run: str) -> None:
+    result = launched.result(run)
+    assert result.kind("user") == ["Hello!", "What did I say?"]
+    assert result.kind("assistant") == [
+        "Hello! I am the offline simulator. How can I help?",
+        "Earlier you said: Hello!",  # the session keeps the conversation
+    ]
+    done = result.kind("done")
+    assert len(done) == 2 and all(d.startswith("response completed") for d in done)
+    if run == "basic-gemini":  # asked for audio: the transcript streamed, audio counted
+        assert all("bytes of audio" in d for d in done)
+
+
+def read_wav(path: Path) -> tuple[bytes, int]:
+    with wave.open(str(path), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
+        return wav.readframes(wav.getnframes()), wav.getframerate()
+
+
+def test_vad_assistant_hears_speech_start_and_stop_and_answers_in_a_wav(
+    launched: Launched,
+) -> None:
+    result = launched.result("vad-custom")
+    assert result.kind("info")[1] == (
+        "server VAD: threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500"
+    )
+    vad = result.kind("vad")
+    assert vad[0].startswith("speech started at") and vad[1].startswith("speech stopped at")
+    stopped_ms = int(vad[1].split()[-2])
+    assert 500 < stopped_ms < 3000  # the spoken question, plus the 500 ms of silence asked for
+    assert "(heard) How are you" in result.kind("user")  # the provider's input transcription
+    assert result.kind("assistant") == ["I am fine, thank you."]
+    # The WAV holds the spoken reply: decode it independently of the example.
+    pcm, rate = read_wav(launched.tmp / "vad.wav")
+    assert rate == 24000
+    ears = SpeechRecognizer(rate)
+    ears.feed(pcm)
+    assert ears.text == "I am fine, thank you."
+    assert any(line.startswith("first reply audio") for line in result.kind("info"))
+
+
+def test_vad_with_server_vad_defaults_on_gemini(launched: Launched) -> None:
+    result = launched.result("vad-default-gemini")
+    assert "server VAD with the provider's default settings" in result.kind("info")
+    assert "(heard) Hello" in result.kind("user")
+    assert result.kind("assistant") == ["Hello! I am the offline simulator. How can I help?"]
+    pcm, _ = read_wav(launched.tmp / "vad-gemini.wav")
+    assert len(pcm) > 24000 * 2  # over a second of speech
+
+
+@pytest.mark.parametrize("run", ["tools-openai", "tools-gemini"])
+def test_tool_calls_during_the_conversation(launched: Launched, run: str) -> None:
+    result = launched.result(run)
+    assert tool_calls(result) == [
+        ("get_weather", {"city": "Tokyo"}),
+        ("get_weather", {"city": "Paris"}),
+    ]
+    results = result.kind("tool-result")
+    assert [json.loads(r.split(" -> ", 1)[1])["sky"] for r in results] == ["clear", "sunny"]
+    answers = result.kind("assistant")
+    assert len(answers) == 2
+    assert '"temp": 22' in answers[0] and '"sky": "clear"' in answers[0]
+    assert '"temp": 18' in answers[1] and '"sky": "sunny"' in answers[1]
+    assert "2 tool call(s)" in result.kind("info")[-1]
+
+
+@pytest.mark.parametrize("run", ["handoff-openai", "handoff-gemini"])
+def test_receptionist_hands_off_and_the_booking_agent_uses_its_tool(
+    launched: Launched, run: str
+) -> None:
+    result = launched.result(run)
+    assert "receptionist can transfer to: booking_agent, support_agent, sales_agent" in (
+        result.kind("info")
+    )
+    assert result.kind("handoff") == ["receptionist -> booking_agent"]
+    assert result.kind("agent") == [
+        "receptionist is on the line (start)",
+        "booking_agent is on the line (handoff)",
+    ]
+    assert tool_calls(result) == [
+        ("transfer_to_agent", {"agent_name": "booking_agent"}),
+        ("book_table", {"guests": 4}),
+    ]
+    # Only the booking agent has book_table: the call after the handoff proves the switch.
+    lines = result.lines
+    assert lines.index("[handoff] receptionist -> booking_agent") < next(
+        i for i, line in enumerate(lines) if line.startswith("[tool] book_table")
+    )
+    (booked,) = result.kind("tool-result")
+    assert json.loads(booked.split(" -> ", 1)[1])["confirmation"] == "R-1042"
+    assert "R-1042" in result.kind("assistant")[-1]
+    assert result.kind("info")[-1].endswith("active agent: booking_agent")
+    if run == "handoff-gemini":  # Gemini switches agents by resuming on a new connection
+        assert "session resumed on a new connection" in result.kind("info")
+
+
+def test_livekit_selftest_carries_the_reply_through_the_sdk_objects(launched: Launched) -> None:
+    result = launched.result("livekit-selftest")
+    # Hearing: the caller's track reached the simulator, which transcribed it. The caller
+    # is paced in real time like a microphone, so on a badly overloaded machine a stall
+    # can cut the tone-coded word; what matters here is that audio went in and a reply
+    # came out.
+    heard = [u for u in result.kind("user") if u.startswith("(heard) ")]
+    assert heard, result.stdout
+    (said,) = result.kind("assistant")
+    if heard == ["(heard) Goodbye"]:
+        assert said == "Goodbye!"
+    # Speaking: the agent's track carried exactly what the model said.
+    assert result.kind("heard") == [f"the agent's room track carried the reply: {said!r}"]
+    (selftest,) = result.kind("selftest")
+    bridged, played = (int(n) for n in re.findall(r"(\d+) (?:caller chunks|frames)", selftest))
+    assert bridged > 40 and played > 50  # > 0.8 s in (20 ms chunks), > 0.5 s out (10 ms)
+
+
+# ---------------------------------------------------------------- failures users meet first
+
+
+@pytest.mark.parametrize(
+    ("example", "provider", "variable"),
+    [
+        ("realtime_basic.py", "openai", "OPENAI_API_KEY"),
+        ("realtime_vad.py", "gemini", "GOOGLE_API_KEY"),
+        ("realtime_tools.py", "openai", "OPENAI_API_KEY"),
+        ("realtime_handoff.py", "gemini", "GOOGLE_API_KEY"),
+    ],
+)
+def test_a_real_provider_without_a_key_exits_with_a_clear_message(
+    example: str, provider: str, variable: str
+) -> None:
+    result = run_example(str(EXAMPLES / example), "--provider", provider)
+    assert result.returncode != 0
+    assert variable in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""  # nothing was started
+
+
+def test_livekit_example_help_and_missing_room() -> None:
+    helped = run_example(str(EXAMPLES / "livekit_agent.py"), "--help").check()
+    for flag in ("--url", "--token", "--selftest", "--provider"):
+        assert flag in helped.stdout
+    missing = run_example(str(EXAMPLES / "livekit_agent.py"))
+    assert missing.returncode != 0
+    assert "no LiveKit room to join" in missing.stderr and "--selftest" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+# ---------------------------------------------------------------- sansio_blocking.py
+
+BLOCKING = EXAMPLES / "sansio_blocking.py"
+ANSWER = ["It is 18 degrees ", "and sunny ", "in Paris."]
+PCM = bytes(4800)  # 100 ms of 24 kHz PCM16
+
+
+def blocking_script(seen: dict[str, Any]) -> Any:
+    """A GA provider: a tool call, then an answer streamed as text or as audio + transcript."""
+
+    def ev(event_type: str, **fields: Any) -> str:
+        return example_server_event("ga", event_type, **fields)
+
+    async def script(conn: ScriptConn) -> None:
+        import base64
+
+        await conn.send(ev("session.created"))
+        update = await conn.recv()
+        assert update["type"] == "session.update"
+        audio = update["session"].get("output_modalities") == ["audio"]
+        seen["tools"] = [t["name"] for t in update["session"].get("tools", [])]
+        await conn.send(ev("session.updated"))
+        await conn.recv_until(lambda m: m["type"] == "response.create")
+        await conn.send(ev("response.created", response={"id": "resp_1"}))
+        call = {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "get_weather"}
+        await conn.send(
+            ev("response.output_item.added", response_id="resp_1", item={**call, "arguments": ""})
+        )
+        for piece in ['{"city":', '"Paris"}']:
+            await conn.send(
+                ev(
+                    "response.function_call_arguments.delta",
+                    response_id="resp_1",
+                    item_id="fc_1",
+                    call_id="call_1",
+                    delta=piece,
+                )
+            )
+        await conn.send(
+            ev(
+                "response.function_call_arguments.done",
+                response_id="resp_1",
+                item_id="fc_1",
+                call_id="call_1",
+                name="get_weather",
+                arguments='{"city":"Paris"}',
+            )
+        )
+        await conn.send(ev("response.done", response={"id": "resp_1", "status": "completed"}))
+        output = await conn.recv_until(lambda m: m["type"] == "conversation.item.create")
+        seen["tool_output"] = output["item"]
+        await conn.recv_until(lambda m: m["type"] == "response.create")
+        await conn.send(ev("response.created", response={"id": "resp_2"}))
+        where = {"response_id": "resp_2", "item_id": "msg_2"}
+        for piece in ANSWER:
+            if audio:
+                data = base64.b64encode(PCM).decode()
+                await conn.send(ev("response.output_audio.delta", **where, delta=data))
+                await conn.send(ev("response.output_audio_transcript.delta", **where, delta=piece))
+            else:
+                await conn.send(ev("response.output_text.delta", **where, delta=piece))
+        await conn.send(ev("response.done", response={"id": "resp_2", "status": "completed"}))
+        # The client closes politely; websockets answers the close frame itself.
+        with contextlib.suppress(Exception):
+            seen["after_done"] = await conn.recv()
+
+    return script
+
+
+# Runs the example in-process through runpy, then reports which event-loop modules got imported.
+MODULE_CHECK = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+loops = sorted({m.split(".")[0] for m in sys.modules} & {"asyncio", "anyio", "trio", "threading"})
+print("[modules] " + ",".join(loops))
+sys.exit(code)
+"""
+
+
+def run_blocking(url: str, *extra: str, env: dict[str, str] | None = None) -> Result:
+    return run_example(
+        "-c",
+        MODULE_CHECK,
+        str(BLOCKING),
+        "--url",
+        f"{url}/v1/realtime?model=gpt-realtime",
+        "--api-key",
+        "sk-test-0123456789",
+        "--timeout",
+        "20",
+        *extra,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("mode", ["text", "audio", "tls"])
+def test_blocking_example_holds_a_conversation_with_stdlib_sockets_only(
+    mode: str, tmp_path: Path
+) -> None:
+    seen: dict[str, Any] = {}
+    server_ctx = None
+    env = None
+    if mode == "tls":
+        trustme = pytest.importorskip("trustme")
+        ca = trustme.CA()
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        env = clean_env(SSL_CERT_FILE=str(ca_file))  # the default context trusts our CA
+    with FakeServer(blocking_script(seen), ssl_context=server_ctx) as server:
+        extra = ("--audio",) if mode == "audio" else ()
+        result = run_blocking(server.url, *extra, env=env).check()
+    assert server.url.startswith("wss://" if mode == "tls" else "ws://")
+    assert result.kind("modules") == [""]  # no asyncio, anyio, trio, not even threading
+    assert result.kind("session") == ["created", "updated"]
+    assert result.kind("user") == ["What is the weather in Paris?"]
+    assert result.kind("tool") == ['get_weather({"city":"Paris"})']
+    (tool_result,) = result.kind("tool-result")
+    assert json.loads(tool_result)["conditions"] == "sunny"
+    assert result.kind("assistant") == ["".join(ANSWER)]  # streamed deltas, one line
+    assert result.kind("done") == ["response resp_1 completed", "response resp_2 completed"]
+    assert result.kind("closed") == ["1000 done"]
+    if mode == "audio":
+        assert result.kind("audio") == [f"{len(PCM) * len(ANSWER)} bytes of 24 kHz PCM16"]
+    # What reached the server: SDK-valid messages, in the conversation's order.
+    conn = server.connections[0]
+    assert conn.headers["Authorization"] == "Bearer sk-test-0123456789"
+    for raw in conn.received:
+        oracles_openai.validate_ga_client(raw)
+    types = [json.loads(raw)["type"] for raw in conn.received]
+    assert types == [
+        "session.update",
+        "conversation.item.create",
+        "response.create",
+        "conversation.item.create",
+        "response.create",
+    ]
+    assert seen["tools"] == ["get_weather"]
+    assert seen["tool_output"]["call_id"] == "call_1"
+    assert "after_done" not in seen  # nothing was sent after the last response
+
+
+def test_blocking_example_source_imports_no_event_loop() -> None:
+    tree = ast.parse(BLOCKING.read_text())
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"asyncio", "anyio", "trio"}
+    assert {"socket", "ssl", "selectors", "time"} <= imported
+    sansio = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and "adk_realtime" in node.module
+    }
+    assert all(m.startswith("adk_realtime.sansio.") for m in sansio), sansio
+
+
+def test_blocking_example_without_a_key_says_how_to_give_one() -> None:
+    result = run_example(str(BLOCKING))
+    assert result.returncode != 0
+    assert "OPENAI_API_KEY" in result.stderr and "--api-key" in result.stderr
