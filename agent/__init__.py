@@ -7,7 +7,7 @@ The common names are importable from here; they load lazily (PEP 562) so that
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # public name -> module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
@@ -65,6 +65,109 @@ _EVENT_NAMES = (
     "AudioClear ItemCreate ResponseCreate ResponseCancel ItemTruncate"
 ).split()
 _EXPORTS.update(dict.fromkeys(_EVENT_NAMES, "adk_realtime.sansio.events"))
+
+if TYPE_CHECKING:  # explicit imports so type checkers see the real types
+    from adk_realtime.agent import (
+        Agent as Agent,
+        CallbackContext as CallbackContext,
+        RealtimeAgent as RealtimeAgent,
+        RealtimeAgentBuilder as RealtimeAgentBuilder,
+        RefuseTool as RefuseTool,
+    )
+    from adk_realtime.gemini import (
+        GeminiLiveBackend as GeminiLiveBackend,
+        GeminiRealtimeModel as GeminiRealtimeModel,
+    )
+    from adk_realtime.models import (
+        RealtimeModel as RealtimeModel,
+    )
+    from adk_realtime.openai import (
+        OpenAIRealtimeModel as OpenAIRealtimeModel,
+    )
+    from adk_realtime.runner import (
+        AudioInterrupted as AudioInterrupted,
+        EventHandler as EventHandler,
+        Handoff as Handoff,
+        PlaybackTracker as PlaybackTracker,
+        RealtimeRunner as RealtimeRunner,
+        RealtimeRunnerBuilder as RealtimeRunnerBuilder,
+        RunContext as RunContext,
+    )
+    from adk_realtime.sansio.config import (
+        AudioEncoding as AudioEncoding,
+        AudioFormat as AudioFormat,
+        RealtimeConfig as RealtimeConfig,
+        ToolDefinition as ToolDefinition,
+        VadConfig as VadConfig,
+        VadMode as VadMode,
+    )
+    from adk_realtime.sansio.errors import (
+        AuthError as AuthError,
+        ConfigError as ConfigError,
+        ConnectionClosed as ConnectionClosed,
+        ProtocolError as ProtocolError,
+        RealtimeError as RealtimeError,
+    )
+    from adk_realtime.sansio.events import (
+        AudioAppend as AudioAppend,
+        AudioClear as AudioClear,
+        AudioCleared as AudioCleared,
+        AudioCommit as AudioCommit,
+        AudioCommitted as AudioCommitted,
+        AudioDelta as AudioDelta,
+        AudioDone as AudioDone,
+        ClientEvent as ClientEvent,
+        Error as Error,
+        FunctionCallDelta as FunctionCallDelta,
+        FunctionCallDone as FunctionCallDone,
+        GenerationComplete as GenerationComplete,
+        GoAway as GoAway,
+        InputAudioBufferAppend as InputAudioBufferAppend,
+        InputTranscriptDelta as InputTranscriptDelta,
+        InputTranscriptDone as InputTranscriptDone,
+        Interrupted as Interrupted,
+        ItemCreate as ItemCreate,
+        ItemCreated as ItemCreated,
+        ItemDeleted as ItemDeleted,
+        ItemTruncate as ItemTruncate,
+        ItemTruncated as ItemTruncated,
+        OutputAudioCleared as OutputAudioCleared,
+        RateLimitsUpdated as RateLimitsUpdated,
+        ResponseCancel as ResponseCancel,
+        ResponseCreate as ResponseCreate,
+        ResponseCreated as ResponseCreated,
+        ResponseDone as ResponseDone,
+        ServerEvent as ServerEvent,
+        SessionCreated as SessionCreated,
+        SessionResumed as SessionResumed,
+        SessionResumptionUpdate as SessionResumptionUpdate,
+        SessionUpdate as SessionUpdate,
+        SessionUpdated as SessionUpdated,
+        SpeechStarted as SpeechStarted,
+        SpeechStopped as SpeechStopped,
+        TextDelta as TextDelta,
+        TextDone as TextDone,
+        ToolCallCancelled as ToolCallCancelled,
+        ToolResponse as ToolResponse,
+        TranscriptDelta as TranscriptDelta,
+        TranscriptDone as TranscriptDone,
+        TurnComplete as TurnComplete,
+        Unknown as Unknown,
+        Usage as Usage,
+    )
+    from adk_realtime.session import (
+        RealtimeSession as RealtimeSession,
+        SessionOptions as SessionOptions,
+    )
+    from adk_realtime.tools import (
+        FunctionTool as FunctionTool,
+        Tool as Tool,
+        ToolContext as ToolContext,
+        function_tool as function_tool,
+    )
+    from adk_realtime.webrtc_link import (
+        WebRTCOptions as WebRTCOptions,
+    )
 
 __all__ = sorted(_EXPORTS)
 

@@ -41,8 +41,7 @@ import anyio
 import numpy as np
 from anyio.abc import TaskStatus
 
-from adk_realtime.sansio import audio as _audio
-from adk_realtime.sansio import events as ev
+from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConnectionClosed, DecodeError, RealtimeError
 from adk_realtime.sansio.protocol import RealtimeProtocol

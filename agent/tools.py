@@ -118,12 +118,23 @@ class FunctionTool:
         return kwargs
 
 
+@typing.overload
+def function_tool(func: Callable[..., Any], /) -> FunctionTool: ...
+
+
+@typing.overload
+def function_tool(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], FunctionTool]: ...
+
+
 def function_tool(
     func: Callable[..., Any] | None = None,
+    /,
     *,
     name: str | None = None,
     description: str | None = None,
-) -> Any:
+) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
     """Make a tool from a function: ``@function_tool`` or ``@function_tool(name="x")``."""
     if func is None:
         return lambda f: FunctionTool(f, name=name, description=description)

@@ -180,9 +180,7 @@ def build_openai(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
 
 
 def build_gemini(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
-    from google.genai import _common as genai_common
-    from google.genai import _live_converters as conv
-    from google.genai import types
+    from google.genai import _common as genai_common, _live_converters as conv, types
 
     from adk_realtime.sansio.gemini import GeminiProtocol
 

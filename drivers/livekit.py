@@ -89,10 +89,10 @@ class BridgeHandle:
             await asyncio.shield(self._task)
 
     async def stop(self) -> None:
+        """Stop forwarding; the pump closes the stream (once) on its way out."""
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        await self._stream.aclose()
 
 
 def bridge_input(
@@ -133,7 +133,10 @@ def bridge_input(
         except ConnectionClosed as exc:
             handle.error = exc  # the runner's session is gone: stop quietly
         finally:
-            await stream.aclose()
+            # Shielded: the SDK's aclose awaits its reader task, and a second
+            # cancellation arriving there must not escape from stop().
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(stream.aclose())
 
     task = asyncio.get_running_loop().create_task(pump(), name="livekit-bridge-input")
     handle = BridgeHandle(task, stream, rate)
@@ -149,6 +152,7 @@ class LiveKitEventHandler:
         inner: Any | None = None,
         *,
         max_queued_ms: int = 120_000,
+        prebuffer_ms: int = 150,
     ) -> None:
         self.source = source
         self.inner = inner
@@ -157,6 +161,10 @@ class LiveKitEventHandler:
         self._frame_samples = self.rate // 100  # 10 ms
         self._frame_bytes = self._frame_samples * 2 * self.channels
         self._max_frames = max(1, max_queued_ms // 10)
+        # Playback starts once this much is queued (or the answer ended), so a
+        # provider streaming at real-time pace does not turn every stall into a gap.
+        self._prebuffer_frames = max(1, prebuffer_ms // 10)
+        self._primed = False
         self._queue: collections.deque[rtc.AudioFrame] = collections.deque()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -223,7 +231,10 @@ class LiveKitEventHandler:
             self.dropped_frames += 1
             return
         self._queue.append(rtc.AudioFrame(data, self.rate, self.channels, self._frame_samples))
-        self._wakeup.set()
+        if not self._primed and len(self._queue) >= self._prebuffer_frames:
+            self._primed = True
+        if self._primed:
+            self._wakeup.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(
                 self._write(), name="livekit-speaker"
@@ -231,24 +242,33 @@ class LiveKitEventHandler:
 
     async def _write(self) -> None:
         while True:
-            while self._queue:
+            while self._primed and self._queue:
                 frame = self._queue.popleft()
                 await self.source.capture_frame(frame)
                 self.frames_captured += 1
+            if not self._queue:
+                self._primed = False  # ran dry: buffer again before the next frames
             self._wakeup.clear()
             await self._wakeup.wait()
 
+    def _start_playback(self) -> None:
+        self._primed = True
+        self._wakeup.set()
+
     async def flush(self) -> None:
-        """Push the last partial frame (end of an answer) into the source."""
+        """Push the last partial frame (end of an answer) into the source and play it."""
         self._flush_partial()
+        self._start_playback()
 
     def on_response_done(self, event: Any) -> Any:
         self._flush_partial()
+        self._start_playback()  # a short answer may never fill the pre-buffer
         return self._forwarder("on_response_done")(event)
 
     def on_interrupted(self, event: Any) -> Any:
         """Barge-in: drop everything queued so the room stops hearing the old answer."""
         self._queue.clear()
+        self._primed = False
         self._partial.clear()
         self._odd.clear()
         self._resampler.reset()

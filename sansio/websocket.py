@@ -60,8 +60,7 @@ from collections import deque
 from collections.abc import Sequence
 
 import h11
-from wsproto import ConnectionType, WSConnection
-from wsproto import events as wse
+from wsproto import ConnectionType, WSConnection, events as wse
 from wsproto.connection import ConnectionState as _WsprotoState
 from wsproto.utilities import ProtocolError as _WsprotoError
 

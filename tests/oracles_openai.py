@@ -24,10 +24,14 @@ from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
-from openai.types.beta.realtime import realtime_client_event as beta_client
-from openai.types.beta.realtime import realtime_server_event as beta_server
-from openai.types.realtime import realtime_client_event as ga_client
-from openai.types.realtime import realtime_server_event as ga_server
+from openai.types.beta.realtime import (
+    realtime_client_event as beta_client,
+    realtime_server_event as beta_server,
+)
+from openai.types.realtime import (
+    realtime_client_event as ga_client,
+    realtime_server_event as ga_server,
+)
 
 Dialect = Literal["ga", "beta"]
 

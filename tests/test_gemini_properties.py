@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, ToolDefinition, VadConfig, VadMode

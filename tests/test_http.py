@@ -10,8 +10,7 @@ import random
 
 import h11
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from adk_realtime.sansio.errors import AuthError, ConfigError, LocalProtocolError, MessageTooBig
 from adk_realtime.sansio.http import (

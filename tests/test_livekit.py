@@ -256,3 +256,20 @@ def test_room_audio_to_simulator_and_back_keeps_pitch(provider: str, room_rate: 
 
     text = asyncio.run(main())
     assert "Here is the weather" in text and "sunny" in text
+
+
+def test_playback_waits_for_the_prebuffer_or_the_end_of_the_answer() -> None:
+    async def main() -> None:
+        source = rtc.AudioSource(24000, 1)
+        handler = LiveKitEventHandler(source, None, prebuffer_ms=150)
+        handler.on_audio(tone(24000, 0.05), "a")  # 50 ms: less than the pre-buffer
+        await asyncio.sleep(0)
+        assert handler.frames_captured == 0 and len(handler._queue) == 5
+        handler.on_response_done(object())  # the answer ended: play what there is
+        while handler._queue:
+            await asyncio.sleep(0)
+        await asyncio.wait_for(source.wait_for_playout(), 5)
+        assert handler.frames_captured == 5
+        await handler.aclose()
+
+    asyncio.run(main())

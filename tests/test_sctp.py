@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.webrtc import sctp_chunks as chunks

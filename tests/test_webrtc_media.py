@@ -11,8 +11,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 import pytest
-from aiortc.codecs.opus import OpusDecoder as AiortcOpusDecoder
-from aiortc.codecs.opus import OpusEncoder as AiortcOpusEncoder
+from aiortc.codecs.opus import OpusDecoder as AiortcOpusDecoder, OpusEncoder as AiortcOpusEncoder
 from aiortc.jitterbuffer import JitterFrame as AiortcJitterFrame
 
 from adk_realtime.sansio.webrtc import opus

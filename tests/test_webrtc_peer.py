@@ -13,18 +13,13 @@ import anyio
 import anyio.abc
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from adk_realtime.drivers.webrtc import open_peer
 from adk_realtime.sansio.errors import LocalProtocolError, ProtocolError
 from adk_realtime.sansio.webrtc.datachannel import (
     ChannelMessage as DcMessage,
-)
-from adk_realtime.sansio.webrtc.datachannel import (
     ChannelOpened as DcOpened,
-)
-from adk_realtime.sansio.webrtc.datachannel import (
     DataChannelManager,
 )
 from adk_realtime.sansio.webrtc.dtls import (

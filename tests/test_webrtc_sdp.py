@@ -6,8 +6,7 @@ import asyncio
 import hashlib
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from adk_realtime.sansio.errors import ConfigError, ProtocolError
 from adk_realtime.sansio.webrtc.sdp import (

@@ -11,8 +11,7 @@ import struct
 import numpy as np
 import pytest
 from aiortc import rtp as aiortc_rtp
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from adk_realtime.sansio.errors import ProtocolError
 from adk_realtime.sansio.webrtc.jitter import JitterBuffer, JitterFrame, JitterLoss

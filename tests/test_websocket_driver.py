@@ -23,8 +23,7 @@ import pytest
 import trustme
 import websockets
 from websockets.asyncio.client import connect as ws_connect
-from websockets.asyncio.server import ServerConnection
-from websockets.asyncio.server import serve as ws_serve
+from websockets.asyncio.server import ServerConnection, serve as ws_serve
 from websockets.http11 import Request
 
 from adk_realtime.drivers.websocket import (

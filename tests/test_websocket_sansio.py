@@ -13,8 +13,7 @@ import re
 import struct
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from adk_realtime.sansio.errors import LocalProtocolError, MessageTooBig, ProtocolError
 from adk_realtime.sansio.websocket import (

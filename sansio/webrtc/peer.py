@@ -66,10 +66,10 @@ from dataclasses import dataclass, field
 
 from adk_realtime.sansio.audio import Resampler
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
-from adk_realtime.sansio.webrtc.datachannel import ChannelClosed as _DcClosed
-from adk_realtime.sansio.webrtc.datachannel import ChannelMessage as _DcMessage
-from adk_realtime.sansio.webrtc.datachannel import ChannelOpened as _DcOpened
 from adk_realtime.sansio.webrtc.datachannel import (
+    ChannelClosed as _DcClosed,
+    ChannelMessage as _DcMessage,
+    ChannelOpened as _DcOpened,
     DataChannel,
     DataChannelManager,
     DataChannelQueueFull,
@@ -93,8 +93,13 @@ from adk_realtime.sansio.webrtc.sctp import (
     SctpAssociation,
     State,
 )
-from adk_realtime.sansio.webrtc.sdp import SdpAnswer, SdpError, build_offer, host_candidate
-from adk_realtime.sansio.webrtc.sdp import parse_answer as _parse_answer
+from adk_realtime.sansio.webrtc.sdp import (
+    SdpAnswer,
+    SdpError,
+    build_offer,
+    host_candidate,
+    parse_answer as _parse_answer,
+)
 from adk_realtime.sansio.webrtc.srtp import SrtpSession
 
 __all__ = [

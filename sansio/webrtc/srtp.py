@@ -48,8 +48,7 @@ _MIN_RTP = 12
 _MIN_RTCP = 8
 
 try:  # pylibsrtp internals used for the in-place path; see the module docstring.
-    from pylibsrtp._binding import ffi as _ffi
-    from pylibsrtp._binding import lib as _lib
+    from pylibsrtp._binding import ffi as _ffi, lib as _lib
 
     _ERRORS: list[str] = list(pylibsrtp.ERRORS)
 except Exception:  # pragma: no cover - depends on the installed pylibsrtp
