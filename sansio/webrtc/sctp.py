@@ -34,22 +34,21 @@ back-off at once (RFC 4960 waits for a fresh RTT sample, which Karn's rule can
 withhold for many round trips), and any packet from the peer postpones the
 heartbeat, so a side that only sends SACKs is not declared dead by heartbeats.
 
-The responder keeps no state before the cookie comes back: INIT is answered
-with an INIT-ACK whose state cookie holds the peer's parameters, a timestamp
-and an HMAC-SHA256 under a per-association secret. Simultaneous INITs
-(RFC 4960 5.2.1/5.2.4 cases B and D) work because both sides answer an INIT
-with their one verification tag and accept a cookie that carries it.
+The responder keeps no state before its cookie comes back, and simultaneous
+INITs converge because each side answers every INIT with its one tag (see
+``sctp_handshake``).
 
-This file owns the states, the timers (T1-init/cookie, T2-shutdown, T3-rtx,
-delayed SACK, heartbeat, RE-CONFIG) and packet assembly. Around it:
-``sctp_chunks`` (wire codec, CRC32c, state cookie), ``sctp_queues`` (send queue
-with congestion control; receive queue with reassembly), ``sctp_reconfig``
-(stream-reset bookkeeping) and ``sctp_events`` (events, counters).
+This file owns the states (the table above; their names live in
+``sctp_states``), chunk dispatch, the timers (T2-shutdown, T3-rtx, delayed SACK,
+heartbeat, RE-CONFIG) and packet assembly. Around it: ``sctp_handshake`` (INIT
+to COOKIE-ACK and the T1 timer, a mixin of the association), ``sctp_chunks``
+(wire codec, CRC32c, state cookie), ``sctp_queues`` (send queue with congestion
+control; receive queue with reassembly), ``sctp_reconfig`` (stream-reset
+bookkeeping) and ``sctp_events`` (events, counters).
 """
 
 from __future__ import annotations
 
-import enum
 import random
 import struct
 from collections import deque
@@ -59,8 +58,6 @@ from adk_realtime.sansio.webrtc.sctp_chunks import (
     CAUSE_STALE_COOKIE,
     CAUSE_USER_ABORT,
     FLAG_T,
-    PARAM_STATE_COOKIE,
-    PARAM_SUPPORTED_EXTENSIONS,
     AbortChunk,
     Chunk,
     CookieAckChunk,
@@ -77,7 +74,6 @@ from adk_realtime.sansio.webrtc.sctp_chunks import (
     ShutdownAckChunk,
     ShutdownChunk,
     ShutdownCompleteChunk,
-    StateCookie,
     UnknownChunk,
     encode_packet,
     parse_packet,
@@ -93,8 +89,10 @@ from adk_realtime.sansio.webrtc.sctp_events import (
     SctpStats,
     StreamReset,
 )
+from adk_realtime.sansio.webrtc.sctp_handshake import HandshakeMixin
 from adk_realtime.sansio.webrtc.sctp_queues import InboundQueue, OutboundQueue
 from adk_realtime.sansio.webrtc.sctp_reconfig import ReconfigOutcome, StreamResetter
+from adk_realtime.sansio.webrtc.sctp_states import State, Trigger as _T
 
 __all__ = [
     "AssociationClosed",
@@ -115,33 +113,7 @@ _M32 = 0xFFFFFFFF
 
 
 # --- states ----------------------------------------------------------------------------
-
-
-class State(enum.Enum):
-    CLOSED = "CLOSED"
-    COOKIE_WAIT = "COOKIE-WAIT"
-    COOKIE_ECHOED = "COOKIE-ECHOED"
-    ESTABLISHED = "ESTABLISHED"
-    SHUTDOWN_PENDING = "SHUTDOWN-PENDING"
-    SHUTDOWN_SENT = "SHUTDOWN-SENT"
-    SHUTDOWN_RECEIVED = "SHUTDOWN-RECEIVED"
-    SHUTDOWN_ACK_SENT = "SHUTDOWN-ACK-SENT"
-    TERMINATED = "TERMINATED"
-
-
-class _T(enum.Enum):  # triggers
-    CONNECT = 1
-    INIT_ACK = 2
-    COOKIE_ECHO = 3
-    COOKIE_ACK = 4
-    SHUTDOWN_CALLED = 5
-    DRAINED = 6
-    SHUTDOWN_IN = 7
-    SHUTDOWN_ACK_IN = 8
-    SHUTDOWN_COMPLETE_IN = 9
-    STALE_COOKIE = 10
-    END = 11  # ABORT either way, or failure
-
+# The names are in sctp_states so that sctp_handshake can use them without a cycle.
 
 S = State
 _TRANSITIONS: dict[tuple[State, _T], State] = {
@@ -171,7 +143,7 @@ _DATA_IN_STATES = {State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SEN
 _UP_STATES = _DATA_OUT_STATES | {State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT}
 
 
-class SctpAssociation:
+class SctpAssociation(HandshakeMixin):
     """One SCTP association (see the module docstring for the driving loop).
 
     ``rng`` supplies the verification tag, initial TSN and cookie secret: pass
@@ -307,10 +279,7 @@ class SctpAssociation:
             return
         self._now = now
         self._set_state(_T.CONNECT)
-        self._t1_chunk = self._send_alone(0, self._our_init(InitChunk))
-        self._t1_tries = 0
-        self._t1_rto = self._rto_initial
-        self._timers["t1"] = now + self._t1_rto
+        self._send_init(now)
 
     def send(self, stream_id: int, data: bytes, ppid: int, *, ordered: bool = True) -> None:
         """Queue one message; then call ``packets_to_send()``.
@@ -464,19 +433,6 @@ class SctpAssociation:
                 if self._state is State.TERMINATED:
                     return
 
-    def _on_t1(self, now: float) -> None:
-        self._t1_tries += 1
-        if self._t1_tries > self._max_init:
-            what = "INIT" if self._state is State.COOKIE_WAIT else "COOKIE-ECHO"
-            self._fail(f"no answer to {what} after {self._max_init} retransmissions")
-            return
-        self._t1_rto = min(self._t1_rto * 2, self._rto_max)
-        if self._state is State.COOKIE_WAIT:
-            self._packets.append(self._t1_chunk)
-        else:
-            self._control.append(self._t1_chunk)
-        self._timers["t1"] = now + self._t1_rto
-
     def _count_error(self, what: str) -> bool:
         """Association error counter (RFC 4960 8.1); True if the association failed."""
         self._error_count += 1
@@ -563,25 +519,6 @@ class SctpAssociation:
             self._srtt = 0.875 * self._srtt + 0.125 * r
         self._rto = min(max(self._srtt + 4 * self._rttvar, self._rto_min), self._rto_max)
         self._rto_base = self._rto
-
-    def _established(self) -> None:
-        self._timers.pop("t1", None)
-        self._error_count = 0
-        self._timers["hb"] = self._now + self._hb_interval + self._rto
-        self._events.append(AssociationEstablished())
-
-    def _adopt_peer(self, peer: StateCookie) -> None:
-        self._peer_tag = peer.peer_tag
-        self._peer_reconfig = peer.peer_reconfig
-        self.outbound_streams = min(self._streams, peer.peer_mis)
-        self.inbound_streams = min(self._streams, peer.peer_os)
-        self._out.peer_rwnd = self._out.ssthresh = peer.peer_rwnd
-        self._in = InboundQueue(
-            peer_initial_tsn=peer.peer_tsn,
-            window=self._window,
-            max_message_size=self.max_message_size,
-        )
-        self._resets.peer_expected = peer.peer_tsn
 
     def _progress_shutdown(self) -> None:
         if self._out.outstanding or self._in is None:
@@ -740,11 +677,7 @@ class SctpAssociation:
         elif isinstance(chunk, CookieEchoChunk):
             return self._on_cookie_echo(chunk, vtag, now)
         elif isinstance(chunk, CookieAckChunk):
-            if st is State.COOKIE_ECHOED:
-                self._set_state(_T.COOKIE_ACK)
-                self._established()
-            else:
-                self.stats.ignored_chunks += 1
+            self._on_cookie_ack()
         elif isinstance(chunk, HeartbeatAckChunk):
             self._on_heartbeat_ack(chunk, now)
         elif isinstance(chunk, HeartbeatChunk):
@@ -779,83 +712,6 @@ class SctpAssociation:
             self.stats.unknown_chunks += 1
             ctype = chunk.type if isinstance(chunk, UnknownChunk) else 192
             return bool(ctype & 0x80)  # 00/01: stop processing this packet; 10/11: skip
-        return True
-
-    # --- handshake ---------------------------------------------------------------------
-
-    def _on_init(self, init: InitChunk, now: float) -> None:
-        if self._state not in _SEND_STATES:  # i.e. not shutting down or terminated
-            self.stats.ignored_chunks += 1
-            return
-        # One tag for the life of this object: the answer is the same whether we are
-        # idle, mid-handshake (collision, RFC 4960 5.2.1) or seeing a stale duplicate.
-        cookie = StateCookie.for_init(init, self._local_tag, now).seal(self._secret)
-        self._send_alone(init.initiate_tag, self._our_init(InitAckChunk, cookie))
-
-    def _our_init(self, cls: type[InitChunk], cookie: bytes | None = None) -> InitChunk:
-        params: tuple[tuple[int, bytes], ...] = (
-            (PARAM_SUPPORTED_EXTENSIONS, bytes([ReconfigChunk.TYPE])),
-        )
-        if cookie is not None:
-            params = ((PARAM_STATE_COOKIE, cookie), *params)
-        tsn = self._initial_tsn & _M32
-        return cls(self._local_tag, self._window, self._streams, self._streams, tsn, params)
-
-    def _on_init_ack(self, ack: InitAckChunk, now: float) -> None:
-        cookie = ack.param(PARAM_STATE_COOKIE)
-        if self._state is not State.COOKIE_WAIT or cookie is None:
-            self.stats.ignored_chunks += 1
-            return
-        self._adopt_peer(StateCookie.for_init(ack, self._local_tag, now))
-        self._set_state(_T.INIT_ACK)
-        self._t1_chunk = CookieEchoChunk(cookie).encode()
-        self._control.append(self._t1_chunk)
-        self._t1_tries = 0
-        self._t1_rto = self._rto
-        self._timers["t1"] = now + self._t1_rto
-
-    def _on_stale_cookie(self, now: float) -> bool:
-        # RFC 4960 5.2.6 option 1: start over with a fresh INIT (a few times at most:
-        # a cookie goes stale only when COOKIE-ECHO was lost for about a minute).
-        self._stale_restarts += 1
-        if self._stale_restarts > 3:
-            self._fail("the peer rejected our state cookie as stale 4 times")
-            return False
-        self._t1_tries = 0
-        self._set_state(_T.STALE_COOKIE)
-        self._in = None
-        self._t1_chunk = self._send_alone(0, self._our_init(InitChunk))
-        self._t1_rto = self._rto_initial
-        self._timers["t1"] = now + self._t1_rto
-        return False
-
-    def _on_cookie_echo(self, echo: CookieEchoChunk, vtag: int, now: float) -> bool:
-        try:
-            cookie = StateCookie.open(echo.cookie, self._secret)
-        except SctpError:
-            self.stats.bad_cookie += 1
-            return False
-        if cookie.local_tag != self._local_tag or vtag != cookie.local_tag:
-            self.stats.bad_vtag += 1
-            return False
-        peer = cookie.peer_tag
-        if now - cookie.timestamp > self._cookie_life:
-            self.stats.stale_cookie += 1
-            late = now - cookie.timestamp - self._cookie_life
-            staleness = struct.pack("!I", min(int(late * 1e6), _M32))
-            self._send_alone(peer, ErrorChunk(((CAUSE_STALE_COOKIE, staleness),)))
-            return False
-        st = self._state
-        if st in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED):
-            if self._peer_tag != peer or self._in is None:
-                self._adopt_peer(cookie)
-            self._set_state(_T.COOKIE_ECHO)
-            self._established()
-        elif peer != self._peer_tag:
-            # The peer restarted (RFC 4960 5.2.4 case A): not supported here.
-            self.stats.ignored_chunks += 1
-            return False
-        self._control.append(CookieAckChunk().encode())  # fresh or duplicate (case D)
         return True
 
     # --- data-path control -------------------------------------------------------------
