@@ -21,7 +21,7 @@ from adk_realtime.sansio.webrtc.datachannel import (
 )
 from adk_realtime.sansio.webrtc.sctp import SctpAssociation, State
 from adk_realtime.sansio.webrtc.sctp_chunks import parse_packet
-from tests.test_sctp import Net, make_pair
+from tests.sctp_net import Net, make_pair
 
 
 class Peers:
