@@ -50,6 +50,18 @@ class SimulatorServer:
     active_sessions: int = 0
     sessions_served: int = 0
     _sessions: set[SimSession] = field(default_factory=set, repr=False)
+    _idle: anyio.Event = field(default_factory=anyio.Event, repr=False)
+
+    async def wait_idle(self) -> None:
+        """Until no session is being served (returns at once when none is)."""
+        while self.active_sessions:
+            await self._idle.wait()
+
+    def _session_ended(self) -> None:
+        self.active_sessions -= 1
+        if not self.active_sessions:
+            self._idle.set()
+            self._idle = anyio.Event()
 
     @property
     def url(self) -> str:
@@ -164,7 +176,7 @@ async def run_simulator(
         try:
             await _serve_session(ws, session, clock)
         finally:
-            state.active_sessions -= 1
+            state._session_ended()
             state._sessions.discard(session)
 
     async with serve(

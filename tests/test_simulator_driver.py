@@ -232,8 +232,7 @@ async def test_two_hundred_concurrent_sessions_both_protocols(anyio_backend: str
         assert sorted(finished) == list(range(200))
         assert server.sessions_served == 200
         with anyio.fail_after(5):
-            while server.active_sessions:
-                await anyio.sleep(0.01)
+            await server.wait_idle()
 
 
 @pytest.mark.anyio
@@ -314,6 +313,5 @@ async def test_client_leaving_mid_reply_ends_the_session_quietly(
             while json.loads(await ws.receive())["type"] != "response.output_audio.delta":
                 pass
         with anyio.fail_after(5):
-            while server.active_sessions:
-                await anyio.sleep(0.01)
+            await server.wait_idle()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
