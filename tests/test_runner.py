@@ -510,3 +510,21 @@ async def test_gemini_barge_in_surfaces_one_interruption(anyio_backend: str) -> 
             await runner.close()
     assert len(recorder.interruptions) == 1
     assert recorder.interruptions[0].item_id.startswith("turn-")
+
+
+async def test_agent_run_yields_agent_events_and_takes_input_through_the_context(
+    anyio_backend: str, simulator: Any
+) -> None:
+    from adk_realtime.runner import AgentStarted, RealtimeEvent, RunContext
+
+    agent = RealtimeAgent("a", model_for("openai", simulator))
+    ctx = RunContext(state={"user": "Ada"})
+    seen: list[str] = []
+    with anyio.fail_after(10):
+        async for event in agent.run(ctx):
+            seen.append(type(event).__name__)
+            if isinstance(event, AgentStarted):
+                await ctx.send_text("hello")
+            if isinstance(event, RealtimeEvent) and isinstance(event.event, ev.ResponseDone):
+                await ctx.close()
+    assert seen[0] == "AgentStarted" and "TurnMetrics" in seen and seen[-1] == "AgentEnded"

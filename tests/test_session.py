@@ -392,3 +392,35 @@ async def test_vertex_token_is_fetched_again_on_every_connect(anyio_backend: str
         "Bearer ya29.token-2",
     ]
     assert "ya29" not in repr(model)
+
+
+async def test_send_audio_is_g711_encoded_when_the_session_asks_for_it(anyio_backend: str) -> None:
+    import audioop
+
+    from adk_realtime import AudioFormat
+
+    async def script(conn: ScriptConn) -> None:
+        await conn.send(example_server_event("ga", "session.created"))
+        await conn.recv_until(lambda m: m["type"] == "input_audio_buffer.commit")
+        await conn.close()
+
+    tone_24k = (np.sin(np.arange(24000) * 2 * np.pi * 440 / 24000) * 8000).astype("<i2")
+    with FakeServer(script) as server:
+        model = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
+        config = RealtimeConfig(input_audio_format=AudioFormat.g711_ulaw())
+        async with model.connect(config) as session:
+            await session.send_audio(tone_24k, sample_rate=24000)
+            await session.commit_audio()
+            with pytest.raises(ConnectionClosed):
+                async for _ in session:
+                    pass
+    msgs = [json.loads(r) for r in server.connections[0].received]
+    update = msgs[0]["session"]["audio"]["input"]["format"]
+    assert update == {"type": "audio/pcmu"}
+    ulaw = b"".join(
+        base64.b64decode(m["audio"]) for m in msgs if m["type"] == "input_audio_buffer.append"
+    )
+    assert abs(len(ulaw) - 8000) <= 16  # one second at 8 kHz, one byte a sample
+    decoded = np.frombuffer(audioop.ulaw2lin(ulaw, 2), "<i2").astype(float)
+    peak = np.fft.rfftfreq(decoded.size, 1 / 8000)[np.argmax(np.abs(np.fft.rfft(decoded)))]
+    assert abs(peak - 440) < 5
