@@ -345,3 +345,52 @@ def test_options_are_checked() -> None:
         from adk_realtime.webrtc_link import webrtc_link_factory
 
         webrtc_link_factory(beta, OpenAIProtocol(beta.model_id), RealtimeConfig())
+
+
+@pytest.mark.anyio
+async def test_a_realtime_agent_runs_over_webrtc_by_changing_one_argument() -> None:
+    from adk_realtime import EventHandler, RealtimeAgent, RealtimeRunner, function_tool
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return "sunny"
+
+    class Handler(EventHandler):
+        def __init__(self) -> None:
+            self.transcript: list[str] = []
+            self.heard = anyio.Event()
+            self.done = anyio.Event()
+
+        def on_transcript(self, text: str, item_id: str) -> None:
+            self.transcript.append(text)
+            self.heard.set()
+
+        def on_response_done(self, event: ev.ResponseDone) -> None:
+            self.done.set()
+
+    async with FakeOpenAI() as server:
+        agent = RealtimeAgent(
+            "assistant", model_for(server), instruction="Be brief.", tools=[get_weather]
+        )
+        handler = Handler()
+        runner = RealtimeRunner(agent=agent, event_handler=handler)
+        with anyio.fail_after(25):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(runner.run)
+                await runner.send_text("hi")
+                await handler.heard.wait()
+                await runner.interrupt()
+                await handler.done.wait()
+                await runner.close()
+    assert handler.transcript == ["Hello"]
+    update = server.client_events[0]
+    assert update["type"] == "session.update"
+    assert update["session"]["instructions"] == "Be brief."
+    assert [t["name"] for t in update["session"]["tools"]] == ["get_weather"]
+    sent = [e["type"] for e in server.client_events]
+    assert "conversation.item.create" in sent and sent[-2:] == [
+        "response.cancel",
+        "output_audio_buffer.clear",
+    ]
+    assert server.invalid == []
