@@ -41,6 +41,7 @@ import anyio
 import numpy as np
 from anyio.abc import TaskStatus
 
+from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConnectionClosed, DecodeError, RealtimeError
@@ -515,21 +516,7 @@ async def open_session(session: RealtimeSession) -> AsyncIterator[RealtimeSessio
                         tg.cancel_scope.cancel()
         session._recv_events.close()
     except BaseExceptionGroup as group:
-        raise _single(group) from None
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one real error inside nested task-group wrappers, or the group itself."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    real = [e for e in leaves if not isinstance(e, anyio.get_cancelled_exc_class())]
-    return real[0] if len(real) == 1 else group
+        raise single_error(group) from None
 
 
 async def _supervise(session: RealtimeSession, *, task_status: TaskStatus[None]) -> None:

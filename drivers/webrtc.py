@@ -35,6 +35,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio.errors import RealtimeError
 from adk_realtime.sansio.http import HttpExchange, HttpResponse
 from adk_realtime.sansio.webrtc.peer import PeerConnection, PeerEvent, PeerState
@@ -332,17 +333,4 @@ async def open_peer(
     except BaseExceptionGroup as group:
         # The body's own error (ConnectionClosed, AuthError...) comes out as itself, so
         # callers can catch it by type; the background tasks raise nothing of their own.
-        raise _single(group) from None
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    real = [e for e in leaves if not isinstance(e, anyio.get_cancelled_exc_class())]
-    return real[0] if len(real) == 1 else group
+        raise single_error(group) from None
