@@ -134,6 +134,7 @@ class RealtimeSession:
         self._terminal: _Closed | None = None
         self._done = anyio.Event()
         self._nowait_streak = 0
+        self._reconnect_requested = False
         self.resumptions = 0
 
     def __repr__(self) -> str:
@@ -346,8 +347,6 @@ class RealtimeSession:
         self._reconnect_requested = True
         if link is not None:
             await link.aclose(1000, "reconfiguring")
-
-    _reconnect_requested = False
 
     # The supervisor: runs in the task group of model.connect().
     async def _run(self, *, task_status: TaskStatus[None]) -> None:

@@ -15,7 +15,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -332,9 +332,6 @@ def encode_tool_output(result: Any) -> str:
         return json.dumps(result, default=str)
     except (TypeError, ValueError):
         return json.dumps(str(result))
-
-
-AsyncOrSync = Callable[..., Any | Awaitable[Any]]
 
 
 async def maybe_await(value: Any) -> Any:

@@ -23,9 +23,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -346,12 +345,3 @@ async def join_room(
     options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     await room.local_participant.publish_track(track, options)
     return agent
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-MaybeAwaitable = Callable[..., Any | Awaitable[Any]]
