@@ -215,3 +215,57 @@ def test_sender_report_reaches_the_receiver_over_srtcp() -> None:
     tampered[10] ^= 1
     assert receiver.receive_rtcp(bytes(tampered)) == []
     assert rx.stats["rtcp_auth_failed"] == 1 and rx.stats["rtcp_unprotected"] == 1
+
+
+def test_the_20ms_path_retains_nothing_and_allocates_little_per_frame() -> None:
+    """PCM -> Opus -> RTP -> SRTP and back reuses its buffers: after warm-up, 500 frames
+    leave no memory behind, and one frame's transient peak stays around the size of
+    the packets and PCM it hands out (a fresh work buffer per frame would exceed it)."""
+    import gc
+    import sys
+    import tracemalloc
+
+    from adk_realtime.sansio.webrtc.media import AudioReceiver, AudioSender
+    from adk_realtime.sansio.webrtc.opus import OpusEncoder
+    from adk_realtime.sansio.webrtc.rtp import RtpPacketizer
+    from adk_realtime.sansio.webrtc.srtp import SrtpKeys, SrtpSession
+
+    key_a, key_b = bytes(range(30)), bytes(range(40, 70))
+    sender = AudioSender(
+        RtpPacketizer(rng=random.Random(1)),
+        OpusEncoder(24000),
+        SrtpSession(SrtpKeys(key_a, key_b)),
+        24000,
+    )
+    receiver = AudioReceiver(SrtpSession(SrtpKeys(key_b, key_a)), output_rate=24000)
+    t = np.arange(24000) / 24000
+    pcm = (np.sin(2 * np.pi * 220 * t) * 6000).astype("<i2").tobytes()
+    frames = [pcm[i : i + 960] for i in range(0, len(pcm), 960)]
+
+    def run(n: int, start: int) -> None:
+        for i in range(n):
+            for packet in sender.send_pcm(frames[(start + i) % len(frames)]):
+                receiver.receive_rtp(packet, (start + i) * 0.02)
+
+    run(100, 0)  # warm-up: caches and first-use buffers
+    gc.collect()
+    gc.disable()
+    try:
+        before = sys.getallocatedblocks()
+        run(500, 100)
+        retained = sys.getallocatedblocks() - before
+        tracemalloc.start()
+        peaks = []
+        for i in range(50):
+            base = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            run(1, 600 + i)
+            peaks.append(tracemalloc.get_traced_memory()[1] - base)
+        tracemalloc.stop()
+    finally:
+        gc.enable()
+    assert retained < 50, f"{retained} blocks retained over 500 frames"
+    assert sorted(peaks)[len(peaks) // 2] < 3072, (
+        f"median transient peak {sorted(peaks)[25]} bytes/frame"
+    )
+    assert receiver.stats["frames"] >= 500
