@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # Re-link on every run (strict editable mode links files that exist at install time).
 install: sysdeps $(STAMP)
-	@$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=strict 2>/dev/null
+	@$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=strict 2>$(VENV)/relink.log \
+	  || (cat $(VENV)/relink.log; exit 1)
 
 lint: install
 	$(BIN)/ruff check .
