@@ -424,3 +424,38 @@ async def test_send_audio_is_g711_encoded_when_the_session_asks_for_it(anyio_bac
     decoded = np.frombuffer(audioop.ulaw2lin(ulaw, 2), "<i2").astype(float)
     peak = np.fft.rfftfreq(decoded.size, 1 / 8000)[np.argmax(np.abs(np.fft.rfft(decoded)))]
     assert abs(peak - 440) < 5
+
+
+async def test_gemini_unexpected_close_while_resumable_reconnects_with_the_handle(
+    anyio_backend: str,
+) -> None:
+    setups: list[dict[str, Any]] = []
+
+    async def script(conn: ScriptConn) -> None:
+        setups.append(await conn.recv())
+        await conn.send({"setupComplete": {}})
+        if conn.index == 0:
+            await conn.send({"sessionResumptionUpdate": {"newHandle": "h-7", "resumable": True}})
+            await conn.recv_until(lambda m: "realtimeInput" in m)
+            conn.abort()  # the network drops: no close frame, no goAway
+        else:
+            await conn.recv_until(lambda m: "realtimeInput" in m)
+            await conn.send({"serverContent": {"turnComplete": True}})
+            await conn.close(1000, "bye")
+
+    with FakeServer(script) as server:
+        model = GeminiRealtimeModel(GeminiLiveBackend.Public(GEMINI_KEY, base_url=server.url))
+        seen: list[Any] = []
+        with anyio.fail_after(10):
+            async with model.connect(RealtimeConfig()) as session:
+                await session.send_audio(np.zeros(320, np.int16), sample_rate=16000)
+                try:
+                    async for event in session:
+                        seen.append(event)
+                        if isinstance(event, SessionResumed):
+                            await session.send_audio(np.zeros(320, np.int16), sample_rate=16000)
+                except ConnectionClosed as exc:
+                    assert exc.code == 1000
+    assert len(setups) == 2 and setups[1]["setup"]["sessionResumption"]["handle"] == "h-7"
+    assert any(isinstance(e, SessionResumed) for e in seen)
+    assert any(isinstance(e, ResponseDone) for e in seen)  # the resumed connection answered
