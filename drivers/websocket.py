@@ -332,10 +332,14 @@ class WebSocketConnection:
                 space = self._space
                 self._reader_paused = True
                 self._paused_event.set()
+                self._proto.pause_reading(anyio.current_time())  # unread pongs are not silence
+                self._wake("_timer_wake")
                 try:
                     await space.wait()
                 finally:
                     self._reader_paused = False
+                    self._proto.resume_reading(anyio.current_time())
+                    self._wake("_timer_wake")
             if self._close_info is not None:
                 break
             try:

@@ -16,7 +16,8 @@ connection, so a driver only moves bytes and reads the clock:
   close 1009 and raise :class:`MessageTooBig`;
 * keepalive: a ping every ``ping_interval`` seconds, one at a time; if its pong
   is not back within ``pong_timeout`` we send close 1011 and end with
-  ``Closed(1011, "pong timeout")``;
+  ``Closed(1011, "pong timeout")``; keepalive is suspended while the caller
+  has paused reading (``pause_reading``), since unread pongs are not silence;
 * the close handshake: ``close()`` sends our close frame and gives the peer
   ``close_timeout`` seconds to answer; a close from the peer is echoed at once.
 
@@ -211,6 +212,7 @@ class _WebSocketBase:
         # timers (absolute times on the caller's clock)
         self._next_ping: float | None = None
         self._pong_deadline: float | None = None
+        self._paused_at: float | None = None  # see pause_reading()
         self._ping_payload: bytes | None = None
         self._ping_count = 0
         self._close_deadline: float | None = None
@@ -339,11 +341,33 @@ class _WebSocketBase:
         self._close_deadline = now + self._close_timeout
         self._next_ping = self._pong_deadline = self._ping_payload = None
 
+    def pause_reading(self, now: float) -> None:
+        """The caller stopped reading the transport on purpose (its app is behind).
+
+        Keepalive is suspended until :meth:`resume_reading`: a pong we are not
+        reading must not count as the peer's silence. Then re-read ``get_timer()``.
+        """
+        if self._paused_at is None:
+            self._paused_at = now
+
+    def resume_reading(self, now: float) -> None:
+        """Reading resumed: pending ping and pong deadlines move by the time paused."""
+        if self._paused_at is None:
+            return
+        paused = max(0.0, now - self._paused_at)
+        self._paused_at = None
+        if self._pong_deadline is not None:
+            self._pong_deadline += paused
+        if self._next_ping is not None:
+            self._next_ping += paused
+
     def get_timer(self) -> float | None:
         """When to call ``handle_timer`` next (absolute, on the caller's clock), or ``None``.
 
         Re-read it after every call: any input may move it.
         """
+        if self._state is WsState.OPEN and self._paused_at is not None:
+            return None  # keepalive suspended while the caller is not reading
         if self._state is WsState.OPEN:
             if self._pong_deadline is not None:
                 return self._pong_deadline
@@ -363,7 +387,7 @@ class _WebSocketBase:
             if self._close_deadline is not None and now >= self._close_deadline:
                 self._end(1006, "close handshake timed out")
             return
-        if self._state is not WsState.OPEN:
+        if self._state is not WsState.OPEN or self._paused_at is not None:
             return
         if self._pong_deadline is not None:
             if now >= self._pong_deadline:

@@ -292,6 +292,21 @@ async def test_a_slow_reader_pushes_back_and_loses_nothing(server: ThreadedServe
     assert got[n] == "done"
 
 
+async def test_a_stalled_app_is_not_mistaken_for_a_dead_peer(server: ThreadedServer) -> None:
+    """While back-pressure keeps us from reading, unread pongs are not the peer's silence."""
+    n = 300
+    async with open_websocket(
+        url(server, f"/burst?n={n}"), receive_queue_size=4, ping_interval=0.05, pong_timeout=0.2
+    ) as ws:
+        with anyio.fail_after(5):
+            await ws._paused_event.wait()
+        await anyio.sleep(0.6)  # the app stalls for three pong timeouts: the behaviour under test
+        with anyio.fail_after(10):
+            got = [await ws.receive() for _ in range(n + 1)]
+        assert got[n] == "done"
+        assert ws.close_code is None  # still open: keepalive resumed where it paused
+
+
 async def test_connect_runs_in_the_callers_task_group(server: ThreadedServer) -> None:
     async with anyio.create_task_group() as tg:
         ws = await connect(url(server, "/echo"), task_group=tg)

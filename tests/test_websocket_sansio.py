@@ -503,3 +503,17 @@ def test_hostile_upgrade_requests_raise_only_protocol_error(data: bytes) -> None
         except ProtocolError:
             pass
     server.data_to_send()
+
+
+def test_keepalive_is_suspended_while_reading_is_paused() -> None:
+    client = open_client(ping_interval=20.0, pong_timeout=10.0)
+    client.handle_timer(20.0)  # the ping goes out; its pong is due at 30
+    client.data_to_send()
+    client.pause_reading(21.0)  # the app is behind: we stop reading the socket
+    assert client.get_timer() is None
+    client.handle_timer(60.0)  # far past the pong deadline, but we were not reading
+    assert events(client) == [] and client.state is WsState.OPEN
+    client.resume_reading(61.0)
+    assert client.get_timer() == 70.0  # the deadline moved by the 40 s paused
+    client.handle_timer(70.0)  # still no pong after reading resumed: now it is a timeout
+    assert events(client) == [Closed(1011, "pong timeout")]
