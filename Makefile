@@ -55,8 +55,10 @@ test: install
 fuzz: install
 	$(BIN)/python fuzz/run_all.py
 
+# Full runs; each benchmark also draws bench/out/bench_<name>.png (matplotlib is the `bench` extra).
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/pip install -q 'matplotlib>=3.7'
+	$(BIN)/python bench/run_all.py --plot bench/out
 
 demo: install
 	$(BIN)/adk-realtime demo

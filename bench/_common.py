@@ -167,7 +167,7 @@ def maybe_plot(plot_dir: str | None, name: str, draw: Callable[[Any], None]) -> 
     draw(plt)
     plt.tight_layout()
     path = Path(plot_dir) / f"{name}.png"
-    plt.savefig(path, dpi=100)
+    plt.savefig(path, dpi=100, bbox_inches="tight")  # long bar labels must not be clipped
     plt.close()
     note(f"plot written: {path}")
 

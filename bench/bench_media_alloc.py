@@ -19,14 +19,15 @@ Two configurations: Opus at the PCM rate (24 kHz, no resampler, the default of
 
 from __future__ import annotations
 
-import argparse
 import gc
 import random
 import statistics
 import sys
 import time
 import tracemalloc
+from typing import Any
 
+import _common as c
 import numpy as np
 
 from adk_realtime.sansio.webrtc.media import AudioReceiver, AudioSender
@@ -118,9 +119,7 @@ def measure(opus_rate: int, n_alloc: int, n_time: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="about a second, for CI")
-    args = parser.parse_args()
+    args = c.parse_args(__doc__.splitlines()[0])
     n_alloc, n_time = (100, 200) if args.smoke else (1000, 3000)
     native = measure(24000, n_alloc, n_time)
     resampled = measure(48000, n_alloc, n_time)
@@ -137,6 +136,21 @@ def main() -> int:
         f"{resampled['net_blocks']:.1f} blocks, {resampled['send_us']:.1f} us send, "
         f"{resampled['recv_us']:.1f} us receive)"
     )
+
+    def draw(plt: Any) -> None:
+        labels = ["Opus at 24 kHz", "Opus at 48 kHz + resampling"]
+        plt.barh(labels, [native["send_us"], resampled["send_us"]], label="send")
+        plt.barh(
+            labels,
+            [native["recv_us"], resampled["recv_us"]],
+            left=[native["send_us"], resampled["send_us"]],
+            label="receive",
+        )
+        plt.xlabel("us per 20 ms frame (median)")
+        plt.title("bench_media_alloc: our 20 ms path, send + receive")
+        plt.legend()
+
+    c.maybe_plot(args.plot, "bench_media_alloc", draw)
     return 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--plot", metavar="DIR", help="each benchmark writes DIR/bench_<name>.png")
     parser.add_argument("names", nargs="*", help="only these benchmarks (file stems)")
     args = parser.parse_args()
     here = Path(__file__).parent
@@ -24,6 +25,8 @@ def main() -> int:
         if args.names and bench.stem not in args.names:
             continue
         cmd = [sys.executable, str(bench)] + (["--smoke"] if args.smoke else [])
+        if args.plot:
+            cmd += ["--plot", args.plot]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUMMARY")]
         if proc.returncode != 0 or not lines:
