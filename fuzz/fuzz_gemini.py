@@ -19,6 +19,7 @@ import atheris
 with atheris.instrument_imports():
     from adk_realtime.sansio.config import RealtimeConfig
     from adk_realtime.sansio.errors import DecodeError
+    from adk_realtime.sansio.events import FunctionCallDone
     from adk_realtime.sansio.gemini import GeminiProtocol
 
 KEYS = (
@@ -28,7 +29,7 @@ KEYS = (
     "turnComplete interrupted generationComplete inputTranscription outputTranscription "
     "functionCalls function_calls id name args ids timeLeft time_left seconds nanos newHandle "
     "resumable promptTokenCount responseTokenCount totalTokenCount sessionId "
-    "voiceActivityType vadSignalType audioOffset somethingNew"
+    "voiceActivityType vadSignalType audioOffset finished somethingNew"
 ).split()
 STRINGS = (
     "", "AAEC", "AAE", "-_8=", "+/8=", "1.5s", "12s", "0.000000001s", "ACTIVITY_START",
@@ -43,6 +44,8 @@ def _value(fdp: atheris.FuzzedDataProvider, depth: int) -> Any:
     if kind == 1:
         return fdp.ConsumeBool()
     if kind == 2:
+        if fdp.ConsumeIntInRange(0, 7) == 0:
+            return 10**400  # larger than any float: durations must not overflow
         return fdp.ConsumeIntInRange(-3, 1 << 40)
     if kind == 3:
         return fdp.ConsumeRegularFloat()
@@ -69,6 +72,10 @@ def _state(proto: GeminiProtocol) -> tuple[object, ...]:
     )
 
 
+def _no_constant(name: str) -> Any:
+    raise AssertionError(f"FunctionCallDone.arguments holds {name}, which is not JSON")
+
+
 def TestOneInput(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     proto = GeminiProtocol("gemini-live")
@@ -86,10 +93,15 @@ def TestOneInput(data: bytes) -> None:
                 message = message.encode()
         before = _state(proto)
         try:
-            proto.receive_message(message)
+            events = proto.receive_message(message)
         except DecodeError:
             if _state(proto) != before:
                 raise AssertionError("a failed message changed the protocol state") from None
+        else:
+            for event in events:
+                if isinstance(event, FunctionCallDone):
+                    # Strict JSON: NaN/Infinity would make the tool's parser fail.
+                    json.loads(event.arguments, parse_constant=_no_constant)
 
 
 if __name__ == "__main__":

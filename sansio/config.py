@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,7 @@ class VadConfig:
             raise ConfigError("vad.mode", f"unknown VAD mode {self.mode!r}")
         if self.threshold is not None and not (
             isinstance(self.threshold, int | float)
+            and not isinstance(self.threshold, bool)
             and math.isfinite(self.threshold)
             and 0.0 <= self.threshold <= 1.0
         ):
@@ -101,6 +103,10 @@ class VadConfig:
                 not isinstance(value, int) or isinstance(value, bool) or value < 0
             ):
                 raise ConfigError(f"vad.{name}", f"must be a non-negative int, got {value!r}")
+        for name in ("interrupt_response", "create_response"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ConfigError(f"vad.{name}", f"must be True, False or None, got {value!r}")
         if self.eagerness is not None and self.eagerness not in _EAGERNESS:
             raise ConfigError(
                 "vad.eagerness", f"must be one of {_EAGERNESS}, got {self.eagerness!r}"
@@ -124,12 +130,18 @@ class ToolDefinition:
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ConfigError("tools.name", f"must be a string, got {type(self.name).__name__}")
         if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
             raise ConfigError(
                 "tools.name", f"tool names use letters, digits, '_' and '-', got {self.name!r}"
             )
         if len(self.name) > 64:
             raise ConfigError("tools.name", f"tool name longer than 64 characters: {self.name!r}")
+        if not isinstance(self.description, str):
+            raise ConfigError(
+                "tools.description", f"must be a string, got {type(self.description).__name__}"
+            )
         if not isinstance(self.parameters, dict):
             raise ConfigError("tools.parameters", "must be a JSON-schema object (dict)")
 
@@ -162,13 +174,29 @@ class RealtimeConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("instruction", "voice", "input_transcription_model", "tool_choice"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(name, f"must be a string or None, got {type(value).__name__}")
+        for name in ("input_transcription", "output_transcription"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(name, f"must be True or False, got {value!r}")
         if self.modalities is not None:
+            if isinstance(self.modalities, str | bytes) or not isinstance(
+                self.modalities, Iterable
+            ):
+                raise ConfigError(
+                    "modalities", f"must be a tuple such as ('audio',), got {self.modalities!r}"
+                )
             mods = tuple(self.modalities)
             object.__setattr__(self, "modalities", mods)
             if not mods or any(m not in _MODALITIES for m in mods) or len(set(mods)) != len(mods):
                 raise ConfigError(
                     "modalities", f"must be a non-empty subset of {_MODALITIES}, got {mods!r}"
                 )
+        if isinstance(self.tools, str | bytes | dict) or not isinstance(self.tools, Iterable):
+            raise ConfigError("tools", f"must be a tuple of ToolDefinition, got {self.tools!r:.60}")
         object.__setattr__(self, "tools", tuple(self.tools))
         for tool in self.tools:
             if not isinstance(tool, ToolDefinition):
@@ -179,6 +207,7 @@ class RealtimeConfig:
             raise ConfigError("tools", f"duplicate tool names: {', '.join(dupes)}")
         if self.temperature is not None and not (
             isinstance(self.temperature, int | float)
+            and not isinstance(self.temperature, bool)
             and math.isfinite(self.temperature)
             and 0.0 <= self.temperature <= 2.0
         ):

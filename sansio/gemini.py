@@ -22,11 +22,14 @@ id ``turn-N`` used as both ``item_id`` and ``response_id``:
 server says            turn state     events
 =====================  =============  =====================================
 audio/text/outputTr.   closed -> open ResponseCreated, then the deltas
+                                      (a transcription ``finished`` adds
+                                      [Input]TranscriptDone with the whole text)
 toolCall               closed -> open ResponseCreated, FunctionCallDone...
 (same)                 open           the deltas / FunctionCallDone...
 interrupted            open (marked)  Interrupted
 generationComplete     unchanged      GenerationComplete
-turnComplete           any -> closed  [ResponseCreated], TurnComplete,
+turnComplete           any -> closed  [ResponseCreated], [Input]TranscriptDone
+                                      (unless ``finished`` sent it), TurnComplete,
                                       ResponseDone(status, usage)
 =====================  =============  =====================================
 
@@ -50,7 +53,9 @@ AudioCommit        closed           (nothing: no audio to end)
 =================  ===============  =======================================
 
 Tool calls are remembered by id (with their name, which ``functionResponses``
-need) until answered or cancelled by ``toolCallCancellation``.
+need) until answered or cancelled by ``toolCallCancellation``. A call the
+server sent without an id (older Vertex models) gets a made-up one,
+``turn-N-call-K``, which its answer leaves out.
 
 Decoding accepts camelCase and snake_case keys, text or binary frames, and
 audio in standard or URL-safe base64. A bad message raises
@@ -120,7 +125,8 @@ def normalize_model(
         return f"models/{model}"
     if model.startswith("projects/"):
         return model
-    name = model.removeprefix("models/")
+    # "models/x" and "publishers/google/models/x" name the same model as "x".
+    name = model.rpartition("models/")[2] if model.startswith(("models/", "publishers/")) else model
     return f"projects/{vertex_project}/locations/{vertex_location}/publishers/google/models/{name}"
 
 
@@ -165,9 +171,16 @@ class GeminiProtocol:
         self._interrupted = False
         self._audio_bytes = 0
         self._usage: Usage | None = None
+        # Transcription chunks since the last ``finished`` (gives the *Done events).
+        self._input_transcript: list[str] = []
+        self._output_transcript: list[str] = []
         # Tool calls: id -> name.
         self._pending: dict[str, str] = {}
         self._cancelled: dict[str, None] = {}
+        # Ids we made up for calls the server sent without one (a subset of
+        # _pending): their answers go out without an id, as the server expects.
+        self._made_up_ids: set[str] = set()
+        self._made_up_count = 0
 
     def __repr__(self) -> str:
         return f"GeminiProtocol(model={self.model!r}, turn={self._item_id!r})"
@@ -252,6 +265,8 @@ class GeminiProtocol:
         self._turn_open = False
         self._interrupted = False
         self._usage = None
+        self._input_transcript.clear()
+        self._output_transcript.clear()
         return text
 
     def build_setup(
@@ -409,10 +424,14 @@ class GeminiProtocol:
                     f"unknown tool call {response.call_id!r}: set ToolResponse.name"
                 )
             result = {"result": tool_output(response.output)}
-            items.append({"id": response.call_id, "name": name, "response": result})
+            if response.call_id in self._made_up_ids:
+                items.append({"name": name, "response": result})
+            else:
+                items.append({"id": response.call_id, "name": name, "response": result})
         message = json.dumps({"toolResponse": {"functionResponses": items}}, separators=(",", ":"))
         for response in responses:
             self._pending.pop(response.call_id, None)
+            self._made_up_ids.discard(response.call_id)
         return message
 
     def _encode_item(self, item: ev.ItemCreate) -> list[str]:
@@ -471,11 +490,24 @@ class GeminiProtocol:
             elif kind == "text":
                 self._open_turn(events)
                 events.append(ev.TextDelta(op[1], item_id=self._item_id, response_id=self._item_id))
+            elif kind == "in_tr":
+                if op[1]:
+                    self._input_transcript.append(op[1])
+                    events.append(ev.InputTranscriptDelta(op[1]))
+                if op[2] and self._input_transcript:
+                    events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
+                    self._input_transcript.clear()
             elif kind == "out_tr":
-                self._open_turn(events)
-                events.append(
-                    ev.TranscriptDelta(op[1], item_id=self._item_id, response_id=self._item_id)
-                )
+                if op[1]:
+                    self._open_turn(events)
+                    self._output_transcript.append(op[1])
+                    events.append(
+                        ev.TranscriptDelta(op[1], item_id=self._item_id, response_id=self._item_id)
+                    )
+                if op[2] and self._output_transcript:
+                    text = "".join(self._output_transcript)
+                    events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
+                    self._output_transcript.clear()
             elif kind == "usage":
                 self._usage = op[1]
             elif kind == "interrupted":
@@ -484,6 +516,15 @@ class GeminiProtocol:
             elif kind == "turn_complete":
                 interrupted = self._interrupted
                 self._open_turn(events)
+                # Servers seldom send ``finished``: the turn's end closes the transcripts
+                # (and keeps the buffers from growing across turns).
+                if self._input_transcript:
+                    events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
+                    self._input_transcript.clear()
+                if self._output_transcript:
+                    text = "".join(self._output_transcript)
+                    events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
+                    self._output_transcript.clear()
                 status = "cancelled" if interrupted or self._interrupted else "completed"
                 events.append(ev.TurnComplete())
                 events.append(ev.ResponseDone(self._item_id, status, self._usage))
@@ -493,6 +534,10 @@ class GeminiProtocol:
             elif kind == "calls":
                 self._open_turn(events)
                 for call_id, name, arguments in op[1]:
+                    if not call_id:
+                        self._made_up_count += 1
+                        call_id = f"{self._item_id}-call-{self._made_up_count}"
+                        self._made_up_ids.add(call_id)
                     self._pending[call_id] = name
                     self._cancelled.pop(call_id, None)
                     events.append(
@@ -501,6 +546,7 @@ class GeminiProtocol:
             elif kind == "cancel":
                 for call_id in op[1]:
                     self._pending.pop(call_id, None)
+                    self._made_up_ids.discard(call_id)
                     self._cancelled[call_id] = None
                 while len(self._cancelled) > _MAX_CANCELLED:
                     del self._cancelled[next(iter(self._cancelled))]
@@ -521,6 +567,7 @@ class GeminiProtocol:
         self._turn_open = True
         self._interrupted = False
         self._audio_bytes = 0
+        self._output_transcript.clear()
         events.append(ev.ResponseCreated(self._item_id))
 
 

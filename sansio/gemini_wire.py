@@ -265,14 +265,25 @@ def _duration(value: Any, where: str) -> float:
         if match is None:
             raise DecodeError(f"{where}: expected a duration like '12.5s', got {value!r:.40}")
         return float(match.group(0)[:-1])
-    if isinstance(value, dict):
-        seconds = _count(value.get("seconds"), f"{where}.seconds")
-        nanos = _count(value.get("nanos"), f"{where}.nanos")
-        return seconds + nanos / 1e9
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isfinite(value) and value >= 0:
-            return float(value)
+    try:
+        if isinstance(value, dict):
+            seconds = _count(value.get("seconds"), f"{where}.seconds")
+            nanos = _count(value.get("nanos"), f"{where}.nanos")
+            return seconds + nanos / 1e9
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value) and value >= 0:
+                return float(value)
+    except OverflowError:  # an int too large for a float
+        raise DecodeError(f"{where}: duration out of range, got {value!r:.40}") from None
     raise DecodeError(f"{where}: expected a non-negative duration, got {value!r:.40}")
+
+
+def _millis(value: Any, where: str) -> int:
+    """A duration as whole milliseconds."""
+    ms = _duration(value, where) * 1000
+    if not math.isfinite(ms):
+        raise DecodeError(f"{where}: duration out of range, got {value!r:.40}")
+    return int(ms)
 
 
 def parse_message(msg: dict[str, Any]) -> list[Op]:
@@ -319,7 +330,7 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
             started = _SPEECH_SIGNALS.get(signal) if isinstance(signal, str) else None
             if started is not None:
                 offset = _get(body, "audioOffset", "audio_offset")
-                ms = 0 if offset is None else int(_duration(offset, f"{key}.audioOffset") * 1000)
+                ms = 0 if offset is None else _millis(offset, f"{key}.audioOffset")
                 ops.append(ev.SpeechStarted(ms) if started else ev.SpeechStopped(ms))
     if usage_op is not None:
         ops.insert(0, usage_op)  # so a turnComplete in the same message carries it
@@ -327,9 +338,9 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
 
 
 def _parse_content(body: dict[str, Any], where: str, ops: list[Op]) -> None:
-    text = _transcript(body, "inputTranscription", "input_transcription", where)
-    if text:
-        ops.append(ev.InputTranscriptDelta(text))
+    text, finished = _transcript(body, "inputTranscription", "input_transcription", where)
+    if text or finished:
+        ops.append(("in_tr", text, finished))
     turn = _get(body, "modelTurn", "model_turn")
     if turn is not None:
         parts = _list(_obj(turn, f"{where}.modelTurn").get("parts"), f"{where}.modelTurn.parts")
@@ -337,9 +348,9 @@ def _parse_content(body: dict[str, Any], where: str, ops: list[Op]) -> None:
             _parse_part(
                 _obj(part, f"{where}.modelTurn.parts[{n}]"), f"{where}.modelTurn.parts[{n}]", ops
             )
-    text = _transcript(body, "outputTranscription", "output_transcription", where)
-    if text:
-        ops.append(("out_tr", text))
+    text, finished = _transcript(body, "outputTranscription", "output_transcription", where)
+    if text or finished:
+        ops.append(("out_tr", text, finished))
     if _bool(body.get("interrupted"), f"{where}.interrupted"):
         ops.append(("interrupted",))
     if _bool(
@@ -350,12 +361,15 @@ def _parse_content(body: dict[str, Any], where: str, ops: list[Op]) -> None:
         ops.append(("turn_complete",))
 
 
-def _transcript(body: dict[str, Any], camel: str, snake: str, where: str) -> str:
+def _transcript(body: dict[str, Any], camel: str, snake: str, where: str) -> tuple[str, bool]:
+    """A transcription chunk's text and its ``finished`` flag (the utterance is over)."""
     tr = _get(body, camel, snake)
     if tr is None:
-        return ""
-    text = _obj(tr, f"{where}.{camel}").get("text")
-    return "" if text is None else _str(text, f"{where}.{camel}.text")
+        return "", False
+    tr = _obj(tr, f"{where}.{camel}")
+    text = tr.get("text")
+    finished = _bool(tr.get("finished"), f"{where}.{camel}.finished")
+    return ("" if text is None else _str(text, f"{where}.{camel}.text")), finished
 
 
 def _parse_part(part: dict[str, Any], where: str, ops: list[Op]) -> None:
@@ -383,15 +397,20 @@ def _parse_calls(body: dict[str, Any], where: str) -> tuple[tuple[str, str, str]
     for n, raw in enumerate(calls):
         at = f"{where}.functionCalls[{n}]"
         call = _obj(raw, at)
-        call_id = _str(call.get("id"), f"{at}.id")
+        # Some models (older Vertex ones) send calls without an id: "" here,
+        # and GeminiProtocol makes one up (and leaves it out of the answer).
+        call_id = call.get("id")
+        call_id = "" if call_id is None else _str(call_id, f"{at}.id")
         name = _str(call.get("name"), f"{at}.name")
-        if not call_id or not name:
-            raise DecodeError(f"{at}: id and name must not be empty")
+        if not name:
+            raise DecodeError(f"{at}.name: must not be empty")
         args = call.get("args")
         if args is None:
             args = {}
+        args = _obj(args, f"{at}.args")
         try:
-            arguments = json.dumps(_obj(args, f"{at}.args"))
+            # allow_nan=False: a NaN/Infinity read from the frame is not JSON.
+            arguments = json.dumps(args, allow_nan=False)
         except (ValueError, RecursionError):
             raise DecodeError(f"{at}.args: cannot be re-encoded as JSON") from None
         out.append((call_id, name, arguments))

@@ -461,7 +461,7 @@ class OpenAIProtocol:
     # Decoding (messages -> events)
     # ------------------------------------------------------------------
 
-    def receive_message(self, data: str | bytes) -> list[ServerEvent]:
+    def receive_message(self, data: str | bytes | bytearray | memoryview) -> list[ServerEvent]:
         """Decode one received text message into unified events (usually one).
 
         Handle the events in order. Raises ``DecodeError`` (a
@@ -469,6 +469,8 @@ class OpenAIProtocol:
         the connection is still usable, so a driver may log it and go on.
         Types this library does not model come back as ``Unknown``.
         """
+        if isinstance(data, memoryview):
+            data = data.tobytes()
         try:
             msg = json.loads(data)
         except (ValueError, TypeError, RecursionError) as exc:

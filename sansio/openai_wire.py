@@ -334,8 +334,14 @@ def usage_of(response: JsonObject, etype: str) -> Usage | None:
     if type(usage) is not dict:
         fail_field(etype, "response.usage", "an object", usage)
     where = etype + " response.usage"
+    # The *_token_details objects are left in ResponseDone.raw.
+    input_tokens = opt_int(usage, "input_tokens", where)
+    output_tokens = opt_int(usage, "output_tokens", where)
+    total = usage.get("total_tokens")
     return Usage(
-        input_tokens=opt_int(usage, "input_tokens", where),
-        output_tokens=opt_int(usage, "output_tokens", where),
-        total_tokens=opt_int(usage, "total_tokens", where),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=input_tokens + output_tokens
+        if total is None
+        else opt_int(usage, "total_tokens", where),
     )

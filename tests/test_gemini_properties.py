@@ -45,16 +45,22 @@ KEYS = st.sampled_from(
         "interrupted", "functionCalls", "id", "name", "args", "ids", "timeLeft", "newHandle",
         "resumable", "promptTokenCount", "inputTranscription", "outputTranscription",
         "generationComplete", "seconds", "nanos", "voiceActivityType", "audioOffset",
+        "finished",
     ]
 )  # fmt: skip
 SHAPED = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-5, 5)
+    | st.sampled_from([10**400, 1e306, float("nan")])  # overflow, non-finite
     | st.sampled_from(["", "AAEC", "-_8=", "1.5s", "ACTIVITY_START", "x"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
     max_leaves=20,
 )
+
+
+def _no_constant(name: str) -> Any:
+    raise AssertionError(f"{name} is not JSON")
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -63,9 +69,14 @@ def test_any_json_raises_only_decode_error_and_keeps_state_on_error(value: Any) 
     proto = connected()
     before = (proto.current_item_id, proto.pending_tool_calls, proto.resumption_handle)
     try:
-        proto.receive_message(json.dumps(value))
+        events = proto.receive_message(json.dumps(value))
     except DecodeError:
         assert (proto.current_item_id, proto.pending_tool_calls, proto.resumption_handle) == before
+    else:
+        for event in events:
+            if isinstance(event, ev.FunctionCallDone):
+                # Strict JSON: no NaN/Infinity, which json.loads would accept.
+                assert isinstance(json.loads(event.arguments, parse_constant=_no_constant), dict)
 
 
 TOOL_NAMES = st.text("abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=12).filter(

@@ -87,6 +87,11 @@ def audio_content(data: bytes = PCM, **content: Any) -> types.LiveServerContent:
             True,
             "projects/x/locations/y/publishers/google/models/m",
         ),
+        (
+            "publishers/google/models/m",
+            True,
+            "projects/p1/locations/us-central1/publishers/google/models/m",
+        ),
     ],
 )
 def test_model_name_is_normalised_for_public_and_vertex(
@@ -512,6 +517,69 @@ def test_transcriptions_are_input_and_output_transcript_deltas(case: str) -> Non
 
 
 @pytest.mark.parametrize("case", CASES)
+def test_finished_transcriptions_end_with_the_whole_transcript(case: str) -> None:
+    proto = connected()
+    chunks = [
+        types.LiveServerContent(input_transcription=types.Transcription(text="what's")),
+        types.LiveServerContent(
+            input_transcription=types.Transcription(text=" up", finished=True),
+            output_transcription=types.Transcription(text="not"),
+        ),
+        types.LiveServerContent(output_transcription=types.Transcription(text=" much")),
+        types.LiveServerContent(output_transcription=types.Transcription(finished=True)),
+    ]
+    got = []
+    for content in chunks:
+        message = server(case, server_content=content)
+        validate_server(message)
+        got += proto.receive_message(message)
+    assert got == [
+        ev.InputTranscriptDelta("what's"),
+        ev.InputTranscriptDelta(" up"),
+        ev.InputTranscriptDone("what's up"),
+        ev.ResponseCreated("turn-1"),
+        ev.TranscriptDelta("not", "turn-1", "turn-1"),
+        ev.TranscriptDelta(" much", "turn-1", "turn-1"),
+        ev.TranscriptDone("not much", "turn-1", "turn-1"),
+    ]
+    # A bare ``finished`` with nothing before it says nothing.
+    assert proto.receive_message(server(case, server_content=chunks[-1])) == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_turn_complete_closes_transcripts_the_server_never_finished(case: str) -> None:
+    proto = connected()
+    for content in (
+        types.LiveServerContent(input_transcription=types.Transcription(text="hel")),
+        types.LiveServerContent(input_transcription=types.Transcription(text="lo")),
+        types.LiveServerContent(output_transcription=types.Transcription(text="Hi ")),
+        types.LiveServerContent(output_transcription=types.Transcription(text="there")),
+    ):
+        proto.receive_message(server(case, server_content=content))
+    done = proto.receive_message(
+        server(case, server_content=types.LiveServerContent(turn_complete=True))
+    )
+    assert done[:3] == [
+        ev.InputTranscriptDone("hello"),
+        ev.TranscriptDone("Hi there", "turn-1", "turn-1"),
+        ev.TurnComplete(),
+    ]
+    # The next turn starts from empty transcripts.
+    proto.receive_message(
+        server(
+            case,
+            server_content=types.LiveServerContent(
+                output_transcription=types.Transcription(text="x")
+            ),
+        )
+    )
+    done = proto.receive_message(
+        server(case, server_content=types.LiveServerContent(turn_complete=True))
+    )
+    assert done[0] == ev.TranscriptDone("x", "turn-2", "turn-2")
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_turn_complete_ends_the_turn_with_usage(case: str) -> None:
     proto = connected()
     proto.receive_message(server(case, server_content=audio_content()))
@@ -577,6 +645,30 @@ def test_tool_call_is_function_call_done_and_pending(case: str) -> None:
         ev.FunctionCallDone("c2", "get_time", "{}", "turn-1", "turn-1"),
     ]
     assert proto.pending_tool_calls == {"c1": "get_weather", "c2": "get_time"}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tool_call_without_an_id_gets_one_and_is_answered_without_it(case: str) -> None:
+    # The SDK's FunctionCall.id is optional; older Vertex models leave it out
+    # and refuse an id in the answer.
+    proto = connected()
+    calls = [types.FunctionCall(name="get_time"), types.FunctionCall(id="c2", name="f")]
+    message = server(case, tool_call=types.LiveServerToolCall(function_calls=calls))
+    validate_server(message)
+    events = proto.receive_message(message)
+    assert events[1:] == [
+        ev.FunctionCallDone("turn-1-call-1", "get_time", "{}", "turn-1", "turn-1"),
+        ev.FunctionCallDone("c2", "f", "{}", "turn-1", "turn-1"),
+    ]
+    answer = proto.send_tool_responses(
+        [ev.ToolResponse("turn-1-call-1", "12:00"), ev.ToolResponse("c2", "ok")]
+    )
+    validate_client(answer)
+    assert json.loads(answer)["toolResponse"]["functionResponses"] == [
+        {"name": "get_time", "response": {"result": "12:00"}},
+        {"id": "c2", "name": "f", "response": {"result": "ok"}},
+    ]
+    assert proto.pending_tool_calls == {}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -652,7 +744,9 @@ def test_unknown_top_level_keys_are_unknown_events() -> None:
             '{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": "!!!!"}}]}}}',
             r"serverContent.modelTurn.parts\[0\].inlineData.data",
         ),
-        ('{"toolCall": {"functionCalls": [{"name": "f"}]}}', r"toolCall.functionCalls\[0\].id"),
+        ('{"toolCall": {"functionCalls": [{"id": "1"}]}}', r"toolCall.functionCalls\[0\].name"),
+        ('{"toolCall": {"functionCalls": [{"id": 1, "name": "f"}]}}', r"functionCalls\[0\].id"),
+        ('{"toolCall": {"functionCalls": [{"id": "1", "name": ""}]}}', r"functionCalls\[0\].name"),
         ('{"toolCall": {"functionCalls": [{"id": "1", "name": "f", "args": []}]}}', "args"),
         ('{"toolCallCancellation": {"ids": [1]}}', "toolCallCancellation.ids"),
         ('{"goAway": {"timeLeft": "soon"}}', "goAway.timeLeft"),
@@ -660,6 +754,20 @@ def test_unknown_top_level_keys_are_unknown_events() -> None:
         ('{"sessionResumptionUpdate": {"newHandle": 5}}', "sessionResumptionUpdate.newHandle"),
         ('{"usageMetadata": {"promptTokenCount": -3}}', "usageMetadata.promptTokenCount"),
         ('{"setupComplete": {"sessionId": 1}}', "setupComplete.sessionId"),
+        ('{"goAway": {"timeLeft": 1%s}}' % ("0" * 400), "goAway.timeLeft"),
+        ('{"goAway": {"timeLeft": {"seconds": 1%s}}}' % ("0" * 400), "goAway.timeLeft"),
+        (
+            '{"voiceActivity": {"voiceActivityType": "ACTIVITY_START", "audioOffset": 1e306}}',
+            "voiceActivity.audioOffset",
+        ),
+        (
+            '{"toolCall": {"functionCalls": [{"id": "1", "name": "f", "args": {"x": NaN}}]}}',
+            r"toolCall.functionCalls\[0\].args",
+        ),
+        (
+            '{"serverContent": {"inputTranscription": {"text": "a", "finished": "yes"}}}',
+            "serverContent.inputTranscription.finished",
+        ),
     ],
 )
 def test_bad_messages_raise_decode_error_naming_the_field(data: str | bytes, field: str) -> None:

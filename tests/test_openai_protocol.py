@@ -533,6 +533,253 @@ def test_sdk_type_counts_match_the_field_notes() -> None:
     assert len(ga_client_event_types()) == 11
 
 
+def test_the_decode_tables_list_exactly_the_sdk_server_types() -> None:
+    # Every SDK server type is either mapped or explicitly unmodelled, and no
+    # entry names a type the SDK no longer has (a stale list hides a rename).
+    sdk = set(ga_server_event_types()) | set(beta_server_event_types())
+    assert set(MAPPED) | UNMODELLED == sdk
+    assert not set(MAPPED) & UNMODELLED
+
+
+# Messages as the real servers send them (OpenAI API reference examples and
+# captured sessions): keys the SDK types do not declare, nulls, nested details.
+REAL_GA_SERVER = [
+    (
+        {
+            "type": "session.created",
+            "event_id": "event_C9G5RJeJ2gF77mV7f2B1j",
+            "session": {
+                "type": "realtime",
+                "object": "realtime.session",
+                "id": "sess_C9G5QPteg4UIbotdKLoYQ",
+                "model": "gpt-realtime-2025-08-28",
+                "output_modalities": ["audio"],
+                "instructions": "Be brief.",
+                "tools": [],
+                "tool_choice": "auto",
+                "max_output_tokens": "inf",
+                "tracing": None,
+                "prompt": None,
+                "expires_at": 1756324625,
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": 24000},
+                        "transcription": None,
+                        "noise_reduction": None,
+                        "turn_detection": {
+                            "type": "server_vad",
+                            "threshold": 0.5,
+                            "prefix_padding_ms": 300,
+                            "silence_duration_ms": 200,
+                            "idle_timeout_ms": None,
+                            "create_response": True,
+                            "interrupt_response": True,
+                        },
+                    },
+                    "output": {
+                        "format": {"type": "audio/pcm", "rate": 24000},
+                        "voice": "marin",
+                        "speed": 1,
+                    },
+                },
+                "include": None,
+            },
+        },
+        ev.SessionCreated,
+    ),
+    (
+        {
+            "type": "session.updated",
+            "event_id": "e1",
+            "session": {
+                "type": "realtime",
+                "object": "realtime.session",
+                "id": "s",
+                "expires_at": 1,
+            },
+        },
+        ev.SessionUpdated,
+    ),
+    (
+        {
+            "type": "error",
+            "event_id": "event_890",
+            "error": {
+                "type": "invalid_request_error",
+                "code": None,
+                "message": "The 'type' field is missing.",
+                "param": None,
+                "event_id": None,
+            },
+        },
+        ev.Error("invalid_request_error", "The 'type' field is missing.", "event_890"),
+    ),
+    (
+        {
+            "type": "response.done",
+            "event_id": "e2",
+            "response": {
+                "object": "realtime.response",
+                "id": "resp_1",
+                "status": "completed",
+                "status_details": None,
+                "output": [],
+                "conversation_id": "conv_1",
+                "output_modalities": ["audio"],
+                "max_output_tokens": "inf",
+                "usage": {
+                    "total_tokens": 253,
+                    "input_tokens": 132,
+                    "output_tokens": 121,
+                    "input_token_details": {
+                        "text_tokens": 119,
+                        "audio_tokens": 13,
+                        "image_tokens": 0,
+                        "cached_tokens": 64,
+                        "cached_tokens_details": {"text_tokens": 64, "audio_tokens": 0},
+                    },
+                    "output_token_details": {"text_tokens": 30, "audio_tokens": 91},
+                },
+                "metadata": None,
+            },
+        },
+        ev.ResponseDone,
+    ),
+    (
+        {
+            "type": "conversation.item.added",
+            "event_id": "e3",
+            "previous_item_id": None,
+            "item": {
+                "id": "item_1",
+                "object": "realtime.item",
+                "type": "message",
+                "status": "completed",
+                "role": "user",
+                "content": [{"type": "input_audio", "transcript": None}],
+            },
+        },
+        ev.ItemCreated,
+    ),
+    (
+        {
+            "type": "conversation.item.done",
+            "event_id": "e4",
+            "previous_item_id": "item_0",
+            "item": {"id": "item_1", "type": "message", "role": "user", "content": []},
+        },
+        ev.ItemCreated,
+    ),
+    (
+        {
+            "type": "response.output_audio_transcript.done",
+            "event_id": "e5",
+            "response_id": "resp_1",
+            "item_id": "item_2",
+            "output_index": 0,
+            "content_index": 0,
+            "transcript": "Hello there.",
+        },
+        ev.TranscriptDone("Hello there.", "item_2", "resp_1"),
+    ),
+    (
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "event_id": "e6",
+            "item_id": "item_1",
+            "content_index": 0,
+            "transcript": "Hi.",
+            "logprobs": None,
+            "usage": {"type": "duration", "seconds": 2.3},
+        },
+        ev.InputTranscriptDone("Hi.", "item_1"),
+    ),
+    (
+        {
+            "type": "input_audio_buffer.committed",
+            "event_id": "e7",
+            "previous_item_id": None,
+            "item_id": "item_1",
+        },
+        ev.AudioCommitted("item_1", None),
+    ),
+    (
+        {
+            "type": "rate_limits.updated",
+            "event_id": "e8",
+            "rate_limits": [
+                {"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 60},
+                {"name": "tokens", "limit": 50000, "remaining": 49950, "reset_seconds": 0.06},
+            ],
+        },
+        ev.RateLimitsUpdated,
+    ),
+    (
+        {
+            "type": "input_audio_buffer.timeout_triggered",
+            "event_id": "e9",
+            "audio_start_ms": 0,
+            "audio_end_ms": 6000,
+            "item_id": "item_3",
+        },
+        ev.Unknown,
+    ),
+    (
+        {
+            "type": "conversation.item.input_audio_transcription.segment",
+            "event_id": "e10",
+            "item_id": "item_1",
+            "content_index": 0,
+            "text": "hi",
+            "id": "seg_1",
+            "speaker": "A",
+            "start": 0.0,
+            "end": 0.5,
+        },
+        ev.Unknown,
+    ),
+    ({"type": "mcp_list_tools.in_progress", "event_id": "e11", "item_id": "mcp_1"}, ev.Unknown),
+    (
+        {"type": "response.mcp_call.failed", "event_id": "e12", "output_index": 0, "item_id": 5},
+        ev.Unknown,
+    ),
+    (
+        {"type": "response.mcp_call_arguments.delta", "event_id": "e13", "delta": {"odd": 1}},
+        ev.Unknown,
+    ),
+    ({"type": "some.future.event", "payload": [1, {"x": None}]}, ev.Unknown),
+]
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"), REAL_GA_SERVER, ids=[w["type"] for w, _ in REAL_GA_SERVER]
+)
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_real_server_messages_decode(wire: dict[str, Any], expected: Any, dialect: str) -> None:
+    event = one(proto(dialect).receive_message(json.dumps(wire)))
+    if isinstance(expected, type):
+        assert type(event) is expected
+    else:
+        assert event == expected
+    if isinstance(event, ev.Unknown):
+        assert event == ev.Unknown(wire["type"], wire)
+    if isinstance(event, ev.SessionCreated):
+        assert event.session_id == "sess_C9G5QPteg4UIbotdKLoYQ"
+        assert event.session["expires_at"] == 1756324625
+    if isinstance(event, ev.ResponseDone):
+        assert (event.response_id, event.status) == ("resp_1", "completed")
+        assert event.usage == ev.Usage(132, 121, 253)
+    if isinstance(event, ev.RateLimitsUpdated):
+        assert [r["name"] for r in event.rate_limits] == ["requests", "tokens"]
+
+
+def test_usage_without_a_total_adds_input_and_output() -> None:
+    done = msg(
+        "response.done", response={"id": "r", "usage": {"input_tokens": 3, "output_tokens": 4}}
+    )
+    assert one(proto().receive_message(done)).usage == ev.Usage(3, 4, 7)
+
+
 def test_response_done_carries_usage_and_status() -> None:
     event, _ = decode_sdk_example("ga", "response.done")
     assert event.response_id == "resp_7"
@@ -561,6 +808,13 @@ def test_session_created_carries_the_session_and_its_id() -> None:
 def test_unknown_types_come_back_raw() -> None:
     e = one(proto().receive_message(b'{"type":"brand.new","x":[1]}'))
     assert e == ev.Unknown("brand.new", {"type": "brand.new", "x": [1]})
+
+
+@pytest.mark.parametrize("wrap", [str, bytes, bytearray, memoryview])
+def test_messages_arrive_as_text_or_any_bytes_buffer(wrap: Any) -> None:
+    text = msg("response.output_text.delta", item_id="i", response_id="r", delta="hé")
+    data = text if wrap is str else wrap(text.encode())
+    assert proto().receive_message(data) == [ev.TextDelta("hé", "i", "r")]
 
 
 # --------------------------------------------------------------------------
@@ -719,6 +973,12 @@ def snapshot(p: OpenAIProtocol) -> Any:
         ('{"x":1}', "'type'"),
         ('{"type":5}', "'type'"),
         ('{"type":"response.output_audio.delta","item_id":"i"}', "'delta'"),
+        ('{"type":"response.output_audio.delta","delta":5}', "'delta'"),
+        ('{"type":"response.output_audio.delta","item_id":"i","delta":{"b":"AAAA"}}', "'delta'"),
+        ('{"type":"response.output_text.delta","delta":["a"]}', "'delta'"),
+        ('{"type":"response.created","response":{"id":7}}', "'id'"),
+        ('{"type":"response.done","response":{"usage":{"total_tokens":"9"}}}', "total_tokens"),
+        ('{"type":"error","error":{"code":{"x":1}}}', "'code'"),
         ('{"type":"response.output_audio.delta","item_id":"i","delta":"!!!!"}', "base64"),
         ('{"type":"response.output_audio.delta","item_id":7,"delta":"AAAA"}', "'item_id'"),
         (
@@ -747,3 +1007,59 @@ def test_bad_messages_raise_decode_error_naming_what_was_wrong(data: Any, needle
         p.receive_message(data)
     assert len(str(info.value)) < 300
     assert snapshot(p) == before
+
+
+# --------------------------------------------------------------------------
+# Config values that would reach the wire are checked where they are made
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: VadConfig(threshold=1.5), "vad.threshold"),
+        (lambda: VadConfig(threshold=True), "vad.threshold"),
+        (lambda: VadConfig(silence_duration_ms=-1), "vad.silence_duration_ms"),
+        (lambda: VadConfig(prefix_padding_ms=1.5), "vad.prefix_padding_ms"),
+        (lambda: VadConfig(idle_timeout_ms=True), "vad.idle_timeout_ms"),
+        (lambda: VadConfig(create_response="yes"), "vad.create_response"),
+        (lambda: VadConfig(interrupt_response=1), "vad.interrupt_response"),
+        (lambda: VadConfig(eagerness="eager"), "vad.eagerness"),
+        (lambda: VadConfig(mode="server_vad"), "vad.mode"),
+        (lambda: ToolDefinition(5), "tools.name"),  # type: ignore[arg-type]
+        (lambda: ToolDefinition("has space"), "tools.name"),
+        (lambda: ToolDefinition("t", description=5), "tools.description"),  # type: ignore[arg-type]
+        (lambda: ToolDefinition("t", parameters=[]), "tools.parameters"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(instruction=5), "instruction"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(voice=["alloy"]), "voice"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(input_transcription="yes"), "input_transcription"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(output_transcription=None), "output_transcription"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(input_transcription_model=1), "input_transcription_model"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(modalities="audio"), "modalities"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(modalities=5), "modalities"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(modalities=()), "modalities"),
+        (lambda: RealtimeConfig(modalities=("video",)), "modalities"),
+        (lambda: RealtimeConfig(tools=5), "tools"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(tools=("t",)), "tools"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(tool_choice=3), "tool_choice"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(tool_choice="nope"), "tool_choice"),
+        (lambda: RealtimeConfig(temperature=True), "temperature"),
+        (lambda: RealtimeConfig(temperature=float("nan")), "temperature"),
+        (lambda: RealtimeConfig(max_output_tokens=0), "max_output_tokens"),
+        (lambda: RealtimeConfig(vad=VadMode.SERVER), "vad"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(input_audio_format="pcm16"), "input_audio_format"),  # type: ignore[arg-type]
+        (lambda: RealtimeConfig(extra=[]), "extra"),  # type: ignore[arg-type]
+        (lambda: AudioFormat.pcm16(44100), "audio_format.sample_rate"),
+    ],
+)
+def test_invalid_config_values_raise_config_error_naming_the_field(build: Any, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build()
+    assert info.value.field == field
+    assert str(info.value).startswith(field + ":")
+
+
+def test_config_accepts_lists_for_its_sequences() -> None:
+    config = RealtimeConfig(modalities=["audio"], tools=[ToolDefinition("t")])  # type: ignore[arg-type]
+    assert config.modalities == ("audio",)
+    assert config.tools == (ToolDefinition("t"),)
