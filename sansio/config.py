@@ -88,8 +88,18 @@ class VadConfig:
     idle_timeout_ms: int | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.mode, str) and not isinstance(self.mode, VadMode):
+            # The wire names are accepted too: "server_vad", "semantic_vad", "none".
+            try:
+                object.__setattr__(self, "mode", VadMode(self.mode))
+            except ValueError:
+                pass
         if not isinstance(self.mode, VadMode):
-            raise ConfigError("vad.mode", f"unknown VAD mode {self.mode!r}")
+            raise ConfigError(
+                "vad.mode",
+                f"unknown VAD mode {self.mode!r} (use VadMode.SERVER, VadMode.SEMANTIC "
+                "or VadMode.NONE)",
+            )
         if self.threshold is not None and not (
             isinstance(self.threshold, int | float)
             and not isinstance(self.threshold, bool)
@@ -236,6 +246,11 @@ class RealtimeConfig:
             raise ConfigError("extra", "must be a dict")
 
     # Builder-style copies, matching the reference's ``with_*`` methods.
+    @classmethod
+    def default(cls) -> RealtimeConfig:
+        """The provider's defaults (same as ``RealtimeConfig()``; the reference's spelling)."""
+        return cls()
+
     def replace(self, **changes: Any) -> RealtimeConfig:
         return dataclasses.replace(self, **changes)
 

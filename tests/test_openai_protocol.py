@@ -1025,7 +1025,8 @@ def test_bad_messages_raise_decode_error_naming_what_was_wrong(data: Any, needle
         (lambda: VadConfig(create_response="yes"), "vad.create_response"),
         (lambda: VadConfig(interrupt_response=1), "vad.interrupt_response"),
         (lambda: VadConfig(eagerness="eager"), "vad.eagerness"),
-        (lambda: VadConfig(mode="server_vad"), "vad.mode"),
+        (lambda: VadConfig(mode="loud"), "vad.mode"),  # type: ignore[arg-type]
+        (lambda: VadConfig(mode=1), "vad.mode"),  # type: ignore[arg-type]
         (lambda: ToolDefinition(5), "tools.name"),  # type: ignore[arg-type]
         (lambda: ToolDefinition("has space"), "tools.name"),
         (lambda: ToolDefinition("t", description=5), "tools.description"),  # type: ignore[arg-type]
@@ -1057,6 +1058,14 @@ def test_invalid_config_values_raise_config_error_naming_the_field(build: Any, f
         build()
     assert info.value.field == field
     assert str(info.value).startswith(field + ":")
+
+
+def test_vad_mode_accepts_the_wire_names_and_the_reference_spelling() -> None:
+    assert VadConfig(mode="server_vad").mode is VadMode.SERVER  # type: ignore[arg-type]
+    assert VadConfig(mode="semantic_vad").mode is VadMode.SEMANTIC  # type: ignore[arg-type]
+    assert VadConfig(mode="none").mode is VadMode.NONE  # type: ignore[arg-type]
+    assert VadConfig(mode=VadMode.ServerVad).mode is VadMode.SERVER
+    assert RealtimeConfig.default() == RealtimeConfig()
 
 
 def test_config_accepts_lists_for_its_sequences() -> None:
