@@ -57,6 +57,7 @@ __all__ = ["WebRTCLink", "WebRTCOptions", "webrtc_link_factory"]
 log = logging.getLogger("adk_realtime.webrtc")
 
 _MAX_EARLY_EVENTS = 256  # events read while waiting for the channel to open
+_ENDED = frozenset({"failed", "closed"})  # PeerState values after which nothing is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,8 @@ class WebRTCLink:
     async def send(self, message: str) -> None:
         """Send one event on ``oai-events``. Before the channel opens up to 50 wait in
         order; past that this waits for room. Raises ConnectionClosed once the peer
-        failed or closed."""
+        failed or closed, and `LocalProtocolError` (the link stays up) for a message
+        larger than the peer's ``a=max-message-size``."""
         from adk_realtime.sansio.webrtc.datachannel import DataChannelQueueFull
 
         while True:
@@ -120,7 +122,9 @@ class WebRTCLink:
             except DataChannelQueueFull:
                 await self._peer.wait_changed()  # the queue drains as the channel opens
             except LocalProtocolError as exc:
-                raise ConnectionClosed(None, str(exc)) from None
+                if self._peer.state.value in _ENDED:
+                    raise ConnectionClosed(None, str(exc)) from None
+                raise  # the connection is fine: e.g. over the peer's max-message-size
 
     async def send_audio(self, pcm: bytes, sample_rate: int) -> None:
         """Send PCM16 mono at 8, 16, 24 or 48 kHz as Opus (20 ms RTP packets)."""

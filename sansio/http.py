@@ -374,15 +374,23 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
 
 
 def _error_message(response: HttpResponse, secrets: Sequence[str]) -> str:
-    text = response.body[:2000].decode("utf-8", "replace")
+    # The whole body (bounded by max_body_size) is read, so a long JSON error still
+    # parses; secrets are cut out before the message is shortened, never after.
+    text = response.body.decode("utf-8", "replace")
     try:
-        error = json.loads(text).get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            text = error["message"]
-    except (ValueError, AttributeError, RecursionError):
-        pass
-    text = " ".join(_redact(text, secrets).split())
-    return (text[:300] or response.reason or "no details").strip()
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            error = error.get("message")
+        if not isinstance(error, str):
+            error = data.get("message")  # {"message": "..."} from proxies and gateways
+        if isinstance(error, str) and error.strip():
+            text = error
+    text = " ".join(_redact(text or response.reason, secrets).split())
+    return text[:300].strip() or "no details"
 
 
 def _check_status(response: HttpResponse, ok: tuple[int, ...], secrets: Sequence[str]) -> None:
@@ -403,7 +411,7 @@ def read_call_answer(response: HttpResponse, *, secrets: Sequence[str] = ()) -> 
     """
     _check_status(response, (200, 201), secrets)
     try:
-        sdp = response.body.decode("utf-8")
+        sdp = response.body.decode("utf-8").lstrip("\ufeff \t\r\n")
     except UnicodeDecodeError:
         raise HttpError("the answer SDP is not UTF-8 text") from None
     if not sdp.startswith("v=0"):

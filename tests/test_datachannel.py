@@ -373,3 +373,58 @@ def test_dcep_open_message_layout_matches_rfc8832() -> None:
     mtype, ctype, prio, rel, llen, plen = struct.unpack_from("!BBHIHH", payload)
     assert (mtype, ctype, prio, rel, llen, plen) == (3, 0x80, 256, 0, 2, 3)
     assert payload[12:] == b"abxyz"
+
+
+def _open_message(ctype: int, reliability: int, label: bytes, priority: int = 256) -> bytes:
+    return struct.pack("!BBHIHH", 3, ctype, priority, reliability, len(label), 0) + label
+
+
+def test_peer_opened_partial_reliability_parameters_are_parsed() -> None:
+    p = Peers()
+    p.start()
+    p.net.a.send(0, _open_message(0x81, 3, b"rexmit"), 50)  # unordered, 3 retransmissions
+    p.net.a.send(2, _open_message(0x02, 1500, b"timed", priority=512), 50)  # 1.5 s lifetime
+    p.net.a.send(4, _open_message(0x00, 0, b"reliable"), 50)
+    p.run()
+    channels = {e.channel.label: e.channel for e in p.events(1, ChannelOpened)}
+    rexmit, timed, reliable = channels["rexmit"], channels["timed"], channels["reliable"]
+    assert (rexmit.ordered, rexmit.max_retransmits, rexmit.max_packet_life_time) == (
+        False,
+        3,
+        None,
+    )
+    assert (timed.ordered, timed.max_retransmits, timed.max_packet_life_time) == (True, None, 1500)
+    assert timed.priority == 512
+    assert (reliable.max_retransmits, reliable.max_packet_life_time) == (None, None)
+    # Each got its DATA_CHANNEL_ACK, and messages flow on them.
+    acks = [
+        c
+        for pkt in p.net.sent[1]
+        for c in parse_packet(pkt).chunks
+        if getattr(c, "ppid", None) == 50
+    ]
+    assert len(acks) == 3
+    p.net.a.send(0, b"x", 53)
+    p.run()
+    assert p.messages(1) == [b"x"]
+
+
+def test_unknown_channel_type_is_counted_not_opened() -> None:
+    p = Peers()
+    p.start()
+    p.net.a.send(0, _open_message(0x03, 0, b"weird"), 50)
+    p.run()
+    assert p.server.stats.bad_dcep == 1 and p.server.channels == {}
+
+
+def test_peer_open_on_the_wrong_parity_is_still_answered() -> None:
+    # The server opens stream 0 (the DTLS client's parity): accept it rather than
+    # leave the peer's channel hanging in CONNECTING forever.
+    p = Peers()
+    p.start()
+    p.net.b.send(0, _open_message(0x00, 0, b"odd-peer"), 50)
+    p.run()
+    (opened,) = p.events(0, ChannelOpened)
+    assert (opened.channel.stream_id, opened.channel.label) == (0, "odd-peer")
+    ours = p.client.open_channel("oai-events")
+    assert ours.stream_id == 2  # our next even id skips the one taken

@@ -255,3 +255,40 @@ def test_absurdly_nested_json_is_an_http_error_not_a_crash() -> None:
     )
     with pytest.raises(AuthError):
         read_client_secret(exchange.response)  # type: ignore[arg-type]
+
+
+def _reply(exchange: HttpExchange, status: bytes, body: bytes) -> object:
+    raw = b"HTTP/1.1 " + status + b"\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode()
+    return respond(exchange, raw + body)
+
+
+def test_long_json_error_is_still_read_for_its_message_and_redacted() -> None:
+    exchange = sdp_call_request("http://h/v1/realtime/calls", sdp=SDP, token=KEY)
+    detail = "y" * 3000
+    body = json.dumps(
+        {"error": {"message": f"Invalid offer {KEY} {detail}", "type": "invalid_request_error"}}
+    ).encode()
+    _reply(exchange, b"400 Bad Request", body)
+    with pytest.raises(HttpStatusError) as info:
+        read_call_answer(exchange.response, secrets=[KEY])  # type: ignore[arg-type]
+    text = str(info.value)
+    assert text.startswith("HTTP 400: Invalid offer [redacted] yyy") and KEY not in text
+    assert '"error"' not in text and len(text) < 400
+
+
+def test_gateway_message_shape_and_bare_reason_are_surfaced() -> None:
+    exchange = sdp_call_request("http://h/c", sdp=SDP, token=KEY)
+    _reply(exchange, b"502 Bad Gateway", b'{"message": "upstream unavailable"}')
+    with pytest.raises(HttpStatusError, match=r"^HTTP 502: upstream unavailable$"):
+        read_call_answer(exchange.response)  # type: ignore[arg-type]
+    exchange = sdp_call_request("http://h/c", sdp=SDP, token=KEY)
+    _reply(exchange, b"429 Too Many Requests", b"")
+    with pytest.raises(HttpStatusError, match=r"^HTTP 429: Too Many Requests$"):
+        read_call_answer(exchange.response)  # type: ignore[arg-type]
+
+
+def test_answer_body_with_leading_blank_lines_is_accepted() -> None:
+    exchange = sdp_call_request("http://h/c", sdp=SDP, token=KEY)
+    _reply(exchange, b"200 OK", b"\r\n" + SDP.encode())
+    answer = read_call_answer(exchange.response)  # type: ignore[arg-type]
+    assert answer.sdp == SDP and answer.call_id is None

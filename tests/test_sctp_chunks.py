@@ -199,3 +199,38 @@ def test_unknown_chunk_types_follow_their_high_bits() -> None:
     net.b.receive_packet(stop, net.now)
     assert net.b.next_event() is None
     assert net.b.stats.unknown_chunks == 2
+
+
+def test_browser_style_init_with_extra_parameters_establishes() -> None:
+    """usrsctp (Chrome) and pion send Forward-TSN-Supported, AUTH parameters and the
+    like; parameters we do not use are skipped and the handshake completes."""
+    from adk_realtime.sansio.webrtc.sctp import AssociationEstablished, SctpAssociation
+
+    ours = SctpAssociation(is_client=False, rng=random.Random(3))
+    params = (
+        (0xC000, b""),  # Forward-TSN-Supported (RFC 3758)
+        (0x8008, bytes([0xC0, 0x82, 0x0F])),  # Supported Extensions: FWD-TSN, RE-CONFIG, AUTH
+        (0x8002, bytes(range(32))),  # Random (RFC 4895)
+        (0x8003, bytes([0xC0])),  # Chunk List
+        (0x8004, struct.pack("!H", 1)),  # Requested HMAC Algorithm
+        (0x4ABC, b"report me"),  # unknown, 01: skip and report
+        (0x0ABC, b"stop"),  # unknown, 00: stop processing parameters
+    )
+    init = chunks.InitChunk(0xFEEDBEEF, 131072, 1024, 1024, 77, params)
+    ours.receive_packet(encode_packet(5000, 5000, 0, [init.encode()]), 0.0)
+    (reply,) = ours.packets_to_send(0.0)
+    packet = parse_packet(reply)
+    assert packet.verification_tag == 0xFEEDBEEF
+    (ack,) = packet.chunks
+    assert isinstance(ack, chunks.InitAckChunk)
+    cookie = ack.param(chunks.PARAM_STATE_COOKIE)
+    assert cookie is not None
+    echo = encode_packet(5000, 5000, ack.initiate_tag, [chunks.CookieEchoChunk(cookie).encode()])
+    ours.receive_packet(echo, 0.1)
+    assert ours.next_event() == AssociationEstablished()
+    (cookie_ack,) = ours.packets_to_send(0.1)
+    assert isinstance(parse_packet(cookie_ack).chunks[0], chunks.CookieAckChunk)
+    assert ours.outbound_streams == 1024 and ours.inbound_streams == 1024
+    data = chunks.DataChunk(0x03, 77, 0, 0, 51, b"hello")
+    ours.receive_packet(encode_packet(5000, 5000, ack.initiate_tag, [data.encode()]), 0.2)
+    assert ours.next_event() == DataReceived(0, 51, b"hello")

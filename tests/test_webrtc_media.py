@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fractions
 import random
+import struct
 import sys
 
 import av
@@ -269,3 +270,29 @@ def test_the_20ms_path_retains_nothing_and_allocates_little_per_frame() -> None:
         f"median transient peak {sorted(peaks)[25]} bytes/frame"
     )
     assert receiver.stats["frames"] >= 500
+
+
+def test_packets_with_csrcs_extensions_and_padding_decode_through_srtp() -> None:
+    """Other stacks add CSRCs, one-byte (0xBEDE) and two-byte (0x100x) header
+    extensions and padding: the Opus payload is still found and decoded."""
+    tx, rx = sessions()
+    receiver = AudioReceiver(rx, 24000, payload_type=111)
+    encoder = OpusEncoder(48000)
+    pcm = tone(440, 48000, 0.02).tobytes()
+    csrcs = struct.pack("!II", 11, 22)
+    shapes = [
+        (0x30, struct.pack("!HH", 0xBEDE, 1) + bytes([0x10, 0x7F, 0, 0]), b"\x00\x00\x00\x04"),
+        (0x10, struct.pack("!HH", 0x1000, 2) + bytes([1, 2, 0xAA, 0xBB, 0, 0, 0, 0]), b""),
+        (0x20, b"", b"\x00" * 7 + b"\x08"),
+    ]
+    frames: list[bytes] = []
+    for i in range(6):
+        bits, extension, padding = shapes[i % 3]
+        header = struct.pack(
+            "!BBHII", 0x80 | bits | 2, 111 | (0x80 if i == 0 else 0), 100 + i, 960 * i, 0xABCD
+        )
+        packet = header + csrcs + extension + encoder.encode(pcm) + padding
+        frames += receiver.receive_rtp(tx.protect_rtp(packet), i * 0.02)
+    assert len(frames) == 6 and {len(f) for f in frames} == {960}
+    assert receiver.stats["malformed"] == 0 and receiver.stats["undecodable"] == 0
+    assert receiver.depacketizer.stats["accepted"] == 6

@@ -606,3 +606,104 @@ def test_dtls_handshake_timeout_fails_the_connection() -> None:
     assert pc.ice.selected_pair is not None  # ICE itself had succeeded
     assert pc.failure_reason is not None and "timed out" in pc.failure_reason
     assert 29 <= net.now <= 32
+
+
+def connect_with(
+    edit: Callable[[str], str], seed: int = 16
+) -> tuple[PeerConnection, Answerer, Net]:
+    """Like `connect`, with the answer text rewritten by ``edit`` before we read it."""
+    pc = PeerConnection(local_addresses=[OURS], rng=random.Random(seed), certificate=CERT)
+    ans = Answerer(pc.create_offer(), random.Random(seed + 100))
+    net = Net(pc, ans)
+    pc.set_answer(edit(ans.answer), 0.0)
+    ans.start(0.0)
+    return pc, ans, net
+
+
+def test_opus_payload_type_comes_from_the_answer_both_ways() -> None:
+    # aiortc and many stacks number Opus 96; the answer's number is used on the wire.
+    def pt96(sdp: str) -> str:
+        sdp = sdp.replace("SAVPF 111", "SAVPF 96").replace("a=rtpmap:111 ", "a=rtpmap:96 ")
+        return sdp.replace("a=fmtp:111 ", "a=fmtp:96 ")
+
+    pc, ans, net = connect_with(pt96)
+    assert pc.answer is not None and pc.answer.opus is not None
+    assert pc.answer.opus.payload_type == 96
+    net.run(lambda: pc.state is PeerState.CONNECTED)
+    for _ in range(3):
+        pc.send_audio(tone(440, 24000, 20))
+    net.pump()
+    assert [parse_rtp(p).payload_type for p in ans.rtp_seen] == [96, 96, 96]
+    assert ans.sender is not None
+    ans.sender.packetizer.payload_type = 96
+    ans.send_audio(tone(500, 48000, 60))
+    ans.sender.packetizer.payload_type = 111  # a payload type the answer did not choose
+    ans.send_audio(tone(500, 48000, 20))
+    net.pump()
+    assert len([e for e in net.events if isinstance(e, AudioFrame)]) == 3
+    assert pc.audio_receiver is not None
+    assert pc.audio_receiver.depacketizer.stats["wrong_payload_type"] == 1
+
+
+def test_real_world_answer_text_connects() -> None:
+    """An answer as servers really write it: LF endings, trailing blanks, lower-case
+    fingerprint, extmap/ssrc/rtcp-fb lines, and candidates we must skip (TCP, mDNS,
+    IPv6, component 2) next to the UDP host one."""
+
+    def realistic(sdp: str) -> str:
+        lines = []
+        for line in sdp.split("\r\n"):
+            if line.startswith("a=fingerprint:"):
+                line = line.lower()
+            if line.startswith("a=candidate:") and " udp " in line:
+                line += " generation 0 network-id 1 ufrag ansr"
+                lines += [
+                    "a=candidate:9 1 tcp 1671430143 127.0.0.1 443 typ host tcptype passive",
+                    "a=candidate:8 1 udp 2122194687 1f4712db-ea17-4bcf.local 54400 typ host",
+                    "a=candidate:7 1 udp 2122262783 2001:db8::7 6000 typ host generation 0",
+                    "a=candidate:6 2 udp 2130706430 127.0.0.1 6001 typ host",
+                ]
+            if line.startswith("a=rtpmap:111"):
+                lines += [
+                    "a=rtcp-fb:111 transport-cc",
+                    "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+                    "a=extmap:4/sendrecv http://www.ietf.org/id/"
+                    "draft-holmer-rmcat-transport-wide-cc-extensions-01",
+                ]
+            lines.append(line + ("  " if line.startswith("a=") else ""))
+        lines.insert(4, "a=ice-options:trickle")
+        return "\n".join(lines)
+
+    pc, _ans, net = connect_with(realistic, seed=17)
+    assert pc.answer is not None
+    assert [c.addr for c in pc.answer.candidates] == [("2001:db8::7", 6000), THEIRS]
+    assert len(pc.answer.ignored_candidates) == 3  # TCP, mDNS, component 2
+    net.run(channel_is_open(net))
+    assert net.states() == [PeerState.CHECKING, PeerState.CONNECTED]
+
+
+def test_max_message_size_from_the_answer_is_honoured() -> None:
+    pc, ans, net = connect_with(
+        lambda sdp: sdp.replace("a=max-message-size:262144", "a=max-message-size:1024"), seed=18
+    )
+    net.run(channel_is_open(net))
+    with pytest.raises(LocalProtocolError, match="max-message-size"):
+        pc.send_message("x" * 1025)
+    pc.send_message("x" * 1024)
+    net.pump()
+    assert ans.messages == ["x" * 1024]
+
+
+def test_a_channel_the_peer_opens_is_announced_and_carries_messages() -> None:
+    pc, ans, net = connect(seed=19)  # the answerer is the DTLS client: even ids
+    net.run(channel_is_open(net))
+    side = ans.channels.open_channel("side", protocol="x")
+    ans.process(net.now)
+    net.run(lambda: ChannelOpen("side") in net.events)
+    side.send(b"\x01\x02")
+    side.send("")
+    ans.process(net.now)
+    net.run(lambda: ChannelMessage("side", "") in net.events)
+    assert ChannelMessage("side", b"\x01\x02") in net.events
+    assert pc.channel_open and side.stream_id % 2 == 0
+    assert pc._channel is not None and pc._channel.stream_id % 2 == 1  # ours stays odd

@@ -356,3 +356,76 @@ def test_parse_answer_on_sdp_like_lines_raises_only_sdp_error(lines: list[str], 
     except SdpError:
         return
     assert len(answer.fingerprint.value) == 32
+
+
+# What real answers look like beyond the docs example: trailing blanks after values
+# (a stray space after 'a=setup:active' or the ICE password must not break the call),
+# LF-only endings, lower-case fingerprint hex, candidate extensions, IPv6 and mDNS
+# candidates, extmap/rtcp-fb/ssrc lines, a large max-message-size.
+REAL_WORLD_ANSWER = "\n".join(
+    [
+        "v=0 ",
+        "o=- 5530836421583563453 1747174545 IN IP4 0.0.0.0",
+        "s=-",
+        "t=0 0",
+        "a=msid-semantic: WMS",
+        "a=fingerprint:sha-256 " + ":".join(["ab"] * 32) + " ",
+        "a=ice-options:trickle",
+        "a=extmap-allow-mixed",
+        "a=group:BUNDLE 0 1",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "c=IN IP4 0.0.0.0",
+        "a=setup:active ",
+        "a=mid:0",
+        "a=ice-ufrag:NqJgCsrBvxzLcoHu\t",
+        "a=ice-pwd:OBKPrbFvHwXGhjVPHTdMmxJeFkqYwjFc ",
+        "a=rtcp-mux",
+        "a=rtpmap:111 opus/48000/2",
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=rtcp-fb:111 transport-cc",
+        "a=extmap:4 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        "a=extmap:1/sendrecv urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        "a=ssrc:2587357216 cname:realtimeapi",
+        "a=ssrc:2587357216 msid:realtimeapi audio",
+        "a=msid:realtimeapi audio",
+        "a=sendrecv",
+        "a=candidate:4274215487 1 udp 2130706431 172.214.232.93 3478 typ host "
+        "ufrag NqJgCsrBvxzLcoHu generation 0 network-id 1",
+        "a=candidate:1 1 udp 2122262783 2001:db8::1 3478 typ host generation 0 network-id 2",
+        "a=candidate:2 1 udp 2122194687 f3b1c2d4-1111-2222-3333-444455556666.local 54400 "
+        "typ host generation 0 network-id 1 network-cost 10",
+        "a=candidate:4274215487 1 tcp 1671430143 172.214.232.93 443 typ host tcptype passive",
+        "a=candidate:3 1 udp 2122194686 0.0.0.0 9 typ host",
+        "a=candidate:4 1 udp 2122194685 10.1.1.1 0 typ host",
+        "a=end-of-candidates",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        "c=IN IP4 0.0.0.0",
+        "a=setup:active",
+        "a=mid:1",
+        "a=sctp-port:5000",
+        "a=max-message-size:1073741823",
+        "",
+    ]
+)
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_real_world_answer_with_trailing_blanks_and_odd_candidates(eol: str) -> None:
+    answer = parse_answer(REAL_WORLD_ANSWER.replace("\n", eol))
+    assert answer.ice_ufrag == "NqJgCsrBvxzLcoHu"
+    assert answer.ice_pwd == "OBKPrbFvHwXGhjVPHTdMmxJeFkqYwjFc"
+    assert answer.setup == "active" and answer.dtls_role == "server"
+    assert answer.fingerprint.value == bytes([0xAB]) * 32
+    assert [c.addr for c in answer.candidates] == [("172.214.232.93", 3478), ("2001:db8::1", 3478)]
+    assert sorted(c.address for c in answer.ignored_candidates) == [
+        "0.0.0.0",
+        "10.1.1.1",
+        "172.214.232.93",
+        "f3b1c2d4-1111-2222-3333-444455556666.local",
+    ]
+    assert answer.opus is not None and answer.opus.payload_type == 111
+    assert answer.audio_ssrc == 2587357216
+    assert answer.max_message_size == 1073741823 and answer.sctp_port == 5000
+    # The application section inherits the session-level fingerprint; its own
+    # ICE credentials are absent, and BUNDLE makes the audio section's the ones used.
+    assert answer.application is not None and answer.application.ice_ufrag is None

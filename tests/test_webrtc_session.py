@@ -394,3 +394,28 @@ async def test_a_realtime_agent_runs_over_webrtc_by_changing_one_argument() -> N
         "output_audio_buffer.clear",
     ]
     assert server.invalid == []
+
+
+@pytest.mark.anyio
+async def test_an_oversized_event_raises_without_closing_the_link() -> None:
+    """Over the peer's max-message-size is the caller's error, not a dead connection;
+    once the peer failed, sending is ConnectionClosed."""
+    from adk_realtime.sansio.errors import LocalProtocolError
+    from adk_realtime.sansio.webrtc.peer import PeerState
+    from adk_realtime.webrtc_link import WebRTCLink
+
+    class FakePeer:
+        closed = False
+        state = PeerState.CONNECTED
+
+        def send_message(self, data: str) -> None:
+            raise LocalProtocolError("message of 70000 bytes exceeds the peer's max-message-size")
+
+    peer = FakePeer()
+    link = WebRTCLink(peer, None, "rtc_1")  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError, match="max-message-size") as info:
+        await link.send("x" * 70000)
+    assert not isinstance(info.value, ConnectionClosed)
+    peer.state = PeerState.FAILED
+    with pytest.raises(ConnectionClosed):
+        await link.send("{}")

@@ -71,6 +71,8 @@ PPID_BINARY_EMPTY = 57
 DCEP_ACK = 0x02
 DCEP_OPEN = 0x03
 CHANNEL_RELIABLE = 0x00
+CHANNEL_PARTIAL_RELIABLE_REXMIT = 0x01
+CHANNEL_PARTIAL_RELIABLE_TIMED = 0x02
 CHANNEL_UNORDERED_BIT = 0x80
 PRIORITY_NORMAL = 256
 _OPEN_HEADER = struct.Struct("!BBHIHH")
@@ -105,12 +107,30 @@ class DataChannel:
         self.protocol = protocol
         self.ordered = ordered
         self.state = state
+        #: RFC 8832 5.1 channel type and reliability parameter of the DATA_CHANNEL_OPEN
+        #: (0x00 reliable; 0x01/0x81 limited retransmissions; 0x02/0x82 timed).
+        #: Stored as the peer asked; we send reliably (no FORWARD-TSN, RFC 3758).
+        self.channel_type = CHANNEL_RELIABLE if ordered else CHANNEL_UNORDERED_BIT
+        self.reliability_parameter = 0
+        self.priority = PRIORITY_NORMAL
         self._pending: deque[tuple[bytes, int]] = deque()
         self._pending_bytes = 0
         self._partial: list[bytes] = []  # legacy PPID 52/54 fragments
 
     def __repr__(self) -> str:
         return f"DataChannel(id={self.stream_id}, label={self.label!r}, {self.state.value})"
+
+    @property
+    def max_retransmits(self) -> int | None:
+        """The peer's retransmission limit (channel type 0x01/0x81), else None."""
+        kind = self.channel_type & ~CHANNEL_UNORDERED_BIT
+        return self.reliability_parameter if kind == CHANNEL_PARTIAL_RELIABLE_REXMIT else None
+
+    @property
+    def max_packet_life_time(self) -> int | None:
+        """The peer's lifetime limit in ms (channel type 0x02/0x82), else None."""
+        kind = self.channel_type & ~CHANNEL_UNORDERED_BIT
+        return self.reliability_parameter if kind == CHANNEL_PARTIAL_RELIABLE_TIMED else None
 
     @property
     def pending_count(self) -> int:
@@ -333,17 +353,21 @@ class DataChannelManager:
         self._events.append(ev)
 
     def _on_dcep(self, sid: int, channel: DataChannel | None, data: bytes) -> None:
-        kind = data[0]
+        kind = data[0] if data else -1
         if kind == DCEP_ACK and channel is not None and channel.state is ChannelState.CONNECTING:
             self._opened(channel)
-        elif kind == DCEP_OPEN and channel is None and sid % 2 != (0 if self.is_client else 1):
+        elif kind == DCEP_OPEN and channel is None:
+            # RFC 8832 6 says the peer picks ids of its own parity; a peer that gets it
+            # wrong on a stream we do not use is still answered rather than left hanging.
             try:
-                ctype, label, protocol = _parse_open(data)
+                ctype, priority, reliability, label, protocol = _parse_open(data)
             except ValueError:
                 self.stats.bad_dcep += 1
                 return
             ordered = not ctype & CHANNEL_UNORDERED_BIT
             channel = DataChannel(self, sid, label, protocol, ordered, ChannelState.CONNECTING)
+            channel.channel_type, channel.priority = ctype, priority
+            channel.reliability_parameter = reliability
             self.channels[sid] = channel
             self._send_control(sid, bytes([DCEP_ACK]))
             self._opened(channel)
@@ -411,13 +435,20 @@ class DataChannelManager:
         self._events.append(ChannelClosed(channel, unsent))
 
 
-def _parse_open(data: bytes) -> tuple[int, str, str]:
-    """(channel type, label, protocol) of a DATA_CHANNEL_OPEN; ValueError if malformed."""
+def _parse_open(data: bytes) -> tuple[int, int, int, str, str]:
+    """(channel type, priority, reliability parameter, label, protocol) of a
+    DATA_CHANNEL_OPEN (RFC 8832 5.1); ValueError if malformed."""
     if len(data) < _OPEN_HEADER.size:
         raise ValueError("DATA_CHANNEL_OPEN shorter than 12 bytes")
-    _, ctype, _prio, _rel, llen, plen = _OPEN_HEADER.unpack_from(data)
+    _, ctype, priority, reliability, llen, plen = _OPEN_HEADER.unpack_from(data)
+    if ctype & ~CHANNEL_UNORDERED_BIT not in (
+        CHANNEL_RELIABLE,
+        CHANNEL_PARTIAL_RELIABLE_REXMIT,
+        CHANNEL_PARTIAL_RELIABLE_TIMED,
+    ):
+        raise ValueError(f"DATA_CHANNEL_OPEN has unknown channel type 0x{ctype:02x}")
     if len(data) != _OPEN_HEADER.size + llen + plen:
         raise ValueError("DATA_CHANNEL_OPEN length does not match its label and protocol")
     label = data[12 : 12 + llen].decode("utf-8")
     protocol = data[12 + llen :].decode("utf-8")
-    return ctype, label, protocol
+    return ctype, priority, reliability, label, protocol

@@ -11,7 +11,7 @@ candidate followed by ``a=end-of-candidates``: candidates are gathered before th
 offer is written, so there is no trickle.
 
 `parse_answer` reads the peer's reply in two passes. Pass one splits the text into
-lines (CRLF or LF), checks each is ``<letter>=<value>``, and groups the lines into
+lines (CRLF or LF, trailing blanks dropped), checks each is ``<letter>=<value>``, and groups the lines into
 the session part and one part per ``m=`` line. Pass two interprets the attributes
 we need and skips the rest. Any malformed line we need raises `SdpError` naming the
 line number and its content; a missing essential (ICE credentials, a SHA-256
@@ -20,8 +20,9 @@ objects only, so nothing is left half-updated. `parse_offer` runs the same parse
 without the answer-only checks (the tests round-trip our own offer through it).
 
 Unknown attributes are ignored, as RFC 8866 asks. TCP candidates, candidates of
-other components and candidates whose address is not an IP literal (mDNS names)
-are kept apart in ``ignored_candidates``: our ICE agent speaks UDP only.
+other components, candidates whose address is not an IP literal (mDNS names) and
+unusable ones (0.0.0.0, ::, port 0) are kept apart in ``ignored_candidates``: our
+ICE agent speaks UDP only.
 """
 
 from __future__ import annotations
@@ -273,7 +274,8 @@ class SessionDescription:
 
     ICE credentials, fingerprint and setup come from the first accepted section of the
     BUNDLE group (the one whose transport every bundled section shares).
-    ``candidates`` are the usable ones (UDP, component 1, IP literal), deduplicated.
+    ``candidates`` are the usable ones (UDP, component 1, IP literal, not 0.0.0.0/::,
+    port not 0), deduplicated.
     """
 
     origin: str
@@ -432,7 +434,9 @@ def _split(sdp: str) -> list[_RawSection]:
     sections = [_RawSection(None, [])]
     seen_version = False
     for number, raw in enumerate(sdp.split("\n"), 1):
-        text = raw[:-1] if raw.endswith("\r") else raw
+        # Trailing whitespace is not part of any value we read (a stray space after
+        # 'a=setup:active' or an ICE password would otherwise break the session).
+        text = raw.rstrip(" \t\r")
         if not text:
             continue  # blank lines (and the final CRLF) carry nothing; tolerate them
         line = _Line(number, text)
@@ -521,14 +525,14 @@ def _setup(line: _Line, value: str | None) -> str:
 def _parse_media(raw: _RawSection, session: _Session) -> MediaDescription:
     assert raw.m_line is not None
     m_line = raw.m_line
-    bits = m_line.text[2:].split(" ")
-    if len(bits) < 3 or not bits[0] or not bits[2]:
+    bits = m_line.text[2:].split()  # any run of blanks separates the fields
+    if len(bits) < 3:
         raise m_line.fail("expected 'm=<media> <port> <proto> <fmt> ...'")
     try:
         port = _uint(bits[1].partition("/")[0], "port", 65535)
     except ValueError as exc:
         raise m_line.fail(str(exc)) from None
-    kind, protocol, formats = bits[0], bits[2], tuple(f for f in bits[3:] if f)
+    kind, protocol, formats = bits[0], bits[2], tuple(bits[3:])
 
     mid: str | None = None
     direction = "sendrecv"  # RFC 8866 section 6.7: the default
@@ -644,11 +648,13 @@ def _parse_media(raw: _RawSection, session: _Session) -> MediaDescription:
 
 
 def _usable(candidate: IceCandidate) -> bool:
-    return (
-        candidate.transport == "udp"
-        and candidate.component == 1
-        and _ip_version(candidate.address) is not None
-    )
+    # 0.0.0.0, :: and port 0 cannot be sent to; mDNS names are not IP literals.
+    if candidate.transport != "udp" or candidate.component != 1 or candidate.port == 0:
+        return False
+    try:
+        return not ipaddress.ip_address(candidate.address).is_unspecified
+    except ValueError:
+        return False
 
 
 def _parse(sdp: str, what: str) -> SessionDescription:
