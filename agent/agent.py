@@ -70,6 +70,17 @@ class Agent(Protocol):
     def run(self, ctx: RunContext) -> AsyncIterator[AgentEvent]: ...
 
 
+def _as_tool(tool: Tool | Callable[..., Any], agent_name: str) -> Tool:
+    if isinstance(tool, Tool):
+        return tool
+    if callable(tool):
+        return FunctionTool(tool)
+    raise ConfigError(
+        "tools",
+        f"agent {agent_name!r}: a tool is a function or a Tool (e.g. @function_tool), got {tool!r}",
+    )
+
+
 class RealtimeAgent:
     """A voice agent. See the module docstring for the two ways to build one."""
 
@@ -104,13 +115,28 @@ class RealtimeAgent:
             raise ConfigError(
                 "model", f"agent {name!r} has no model: pass model=... or call .model(...)"
             )
+        if isinstance(model, str | bytes | int | float):  # e.g. a model *name*
+            raise ConfigError(
+                "model",
+                f"agent {name!r}: model must be a RealtimeModel such as "
+                f"OpenAIRealtimeModel(api_key, 'gpt-realtime'), got {model!r}",
+            )
+        if vad is not None and not isinstance(vad, VadConfig):
+            raise ConfigError(
+                "vad", f"agent {name!r}: vad must be a VadConfig (or use server_vad()), got {vad!r}"
+            )
+        for sub in sub_agents:
+            if not isinstance(sub, RealtimeAgent):
+                raise ConfigError(
+                    "sub_agents", f"agent {name!r}: sub-agents must be RealtimeAgents, got {sub!r}"
+                )
         self._name = name
         self.model = model
         self._description = description
         self.instruction = instruction
         self.instruction_provider = instruction_provider
         self.global_instruction = global_instruction
-        self.tools: list[Tool] = [t if isinstance(t, Tool) else FunctionTool(t) for t in tools]
+        self.tools: list[Tool] = [_as_tool(t, name) for t in tools]
         self._sub_agents = list(sub_agents)
         self.before_agent_callback = before_agent_callback
         self.after_agent_callback = after_agent_callback

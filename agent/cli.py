@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -27,6 +28,7 @@ from adk_realtime.agent import RealtimeAgent
 from adk_realtime.models import RealtimeModel
 from adk_realtime.runner import AudioInterrupted, EventHandler, RealtimeRunner
 from adk_realtime.sansio import events as ev
+from adk_realtime.sansio.errors import ConnectionClosed, RealtimeError
 from adk_realtime.tools import function_tool
 
 CHUNK_MS = 20
@@ -183,7 +185,13 @@ def write_wav(path: Path, pcm: bytes, rate: int = 24000) -> None:
 
 
 def read_wav(path: Path) -> tuple[bytes, int]:
-    with wave.open(str(path), "rb") as src:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file (give a 16-bit PCM WAV with --input)")
+    try:
+        src = wave.open(str(path), "rb")
+    except (wave.Error, EOFError) as exc:
+        raise SystemExit(f"{path}: not a PCM WAV file ({str(exc) or type(exc).__name__})") from None
+    with src:
         if src.getsampwidth() != 2:
             raise SystemExit(f"{path}: only 16-bit PCM WAV files are supported")
         frames = src.readframes(src.getnframes())
@@ -284,7 +292,16 @@ async def run_sim(args: argparse.Namespace) -> int:
     if args.tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)
-    async with run_simulator(args.host, args.port, ssl_context=ctx) as server:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            server = await stack.enter_async_context(
+                run_simulator(args.host, args.port, ssl_context=ctx)
+            )
+        except OSError as exc:
+            raise SystemExit(
+                f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc} "
+                "(pick another port with --port, or --port 0 for any free one)"
+            ) from None
         scheme = "wss" if ctx else "ws"
         print(f"simulator listening on {scheme}://{args.host}:{server.port}", flush=True)
         print(f"  OpenAI: base_url={scheme}://{args.host}:{server.port}/v1", flush=True)
@@ -346,32 +363,83 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="offline spoken exchange with a tool call (no key needed)")
-    demo.add_argument("--provider", choices=["openai", "gemini"], default="openai")
-    demo.add_argument("--question", default=DEMO_QUESTION)
-    demo.add_argument("--output", default="demo_reply.wav")
-    demo.add_argument("--timeout", type=float, default=60.0)
+    demo.add_argument(
+        "--provider",
+        choices=["openai", "gemini"],
+        default="openai",
+        help="which wire protocol the simulator speaks (default: openai)",
+    )
+    demo.add_argument("--question", default=DEMO_QUESTION, help="what the user says")
+    demo.add_argument(
+        "--output", default="demo_reply.wav", help="where to write the reply (default: %(default)s)"
+    )
+    demo.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     demo.add_argument(
         "--json", action="store_true", help="machine-readable events, one JSON object a line"
     )
     sim = sub.add_parser("sim", help="serve the simulator on loopback")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--tls-cert")
-    sim.add_argument("--tls-key")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    sim.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (%(default)s; 0: any free one)"
+    )
+    sim.add_argument("--tls-cert", help="serve wss:// with this certificate (PEM)")
+    sim.add_argument("--tls-key", help="the certificate's private key (PEM)")
     talk = sub.add_parser("talk", help="talk to a real provider (key from the environment)")
-    talk.add_argument("--provider", choices=["openai", "gemini"], default="openai")
-    talk.add_argument("--model")
+    talk.add_argument(
+        "--provider",
+        choices=["openai", "gemini"],
+        default="openai",
+        help="openai (OPENAI_API_KEY) or gemini (GOOGLE_API_KEY)",
+    )
+    talk.add_argument(
+        "--model", help="model name (default gpt-realtime / gemini-live-2.5-flash-native-audio)"
+    )
     talk.add_argument("--base-url", help="another endpoint (a proxy, or `adk-realtime sim`)")
     talk.add_argument("--input", help="a 16-bit WAV to send instead of the microphone")
-    talk.add_argument("--output", default="reply.wav")
-    talk.add_argument("--timeout", type=float, default=60.0)
-    talk.add_argument("--json", action="store_true")
+    talk.add_argument(
+        "--output", default="reply.wav", help="where --input mode writes the reply (%(default)s)"
+    )
+    talk.add_argument(
+        "--timeout", type=float, default=60.0, help="--input mode: wait this long for the answer"
+    )
+    talk.add_argument(
+        "--json", action="store_true", help="machine-readable events, one JSON object a line"
+    )
     args = parser.parse_args(argv)
     runners = {"demo": run_demo, "sim": run_sim, "talk": run_talk}
     try:
         return anyio.run(runners[args.command], args)
-    except KeyboardInterrupt:
-        return 130
+    except BaseException as exc:  # sorted out below: a clear line instead of a traceback
+        leaves = _leaves(exc)
+        error: BaseException
+        for kind in (KeyboardInterrupt, BrokenPipeError, SystemExit):
+            if any(isinstance(e, kind) for e in leaves):
+                error = next(e for e in leaves if isinstance(e, kind))
+                break
+        else:
+            known = [e for e in leaves if isinstance(e, RealtimeError | OSError | TimeoutError)]
+            if not known:
+                raise
+            # A connect failure also makes waiters see "not connected": name the cause.
+            causes = [e for e in known if not isinstance(e, ConnectionClosed)]
+            error = (causes or known)[0]
+        if isinstance(error, KeyboardInterrupt):
+            return 130
+        if isinstance(error, BrokenPipeError):  # e.g. `adk-realtime demo --json | head`
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        if isinstance(error, SystemExit):
+            raise error from None
+        what = "timed out" if isinstance(error, TimeoutError) else str(error)
+        print(f"adk-realtime {args.command}: {what or type(error).__name__}", file=sys.stderr)
+        return 1
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 if __name__ == "__main__":

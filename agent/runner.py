@@ -21,7 +21,8 @@ Theory of operation
   truncated at the position actually played (reported by the app through
   ``audio_played`` or estimated as real-time playback), clamped to the audio
   received; nothing is truncated when nothing was played. An
-  ``AudioInterrupted`` event tells the app to flush its speaker buffer.
+  ``AudioInterrupted`` event tells the app to flush its speaker buffer; audio of
+  the interrupted item still in flight is not passed on.
 
 Other tasks talk to a running runner with ``send_audio``, ``send_text``,
 ``interrupt`` and ``close``.
@@ -29,6 +30,7 @@ Other tasks talk to a running runner with ``send_audio``, ``send_text``,
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -44,17 +46,23 @@ from adk_realtime.agent import (
     RealtimeAgent,
     RefuseTool,
 )
+from adk_realtime.drivers._errors import single_error
 from adk_realtime.models import RealtimeModel
+from adk_realtime.playback import PlaybackTracker as PlaybackTracker
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed
 from adk_realtime.session import RealtimeSession, SessionOptions
-from adk_realtime.tools import Tool, ToolContext, encode_tool_output, maybe_await, tool_definition
+from adk_realtime.tools import (
+    FunctionTool,
+    Tool,
+    ToolContext,
+    encode_tool_output,
+    maybe_await,
+    tool_definition,
+)
 
 log = logging.getLogger("adk_realtime.runner")
-
-OUTPUT_BYTES_PER_MS = 48  # PCM16 mono at 24 kHz
-
 
 # ----------------------------------------------------------------- agent events
 
@@ -173,60 +181,6 @@ class EventHandler:
         """The session ended (closed by us or by the provider)."""
 
 
-# ----------------------------------------------------------------- playback
-
-
-class PlaybackTracker:
-    """How much of each assistant audio item the user has heard.
-
-    By default playback is assumed to run in real time from the first audio
-    chunk of an item; once the app reports positions with ``played`` those win.
-    """
-
-    def __init__(self, bytes_per_ms: int = OUTPUT_BYTES_PER_MS, max_items: int = 32) -> None:
-        self._bytes_per_ms = bytes_per_ms
-        self._max_items = max_items
-        self._received: dict[str, int] = {}
-        self._started: dict[str, float] = {}
-        self._reported: dict[str, int] = {}
-        self.current_item: str | None = None
-
-    def on_audio(self, item_id: str, nbytes: int, now: float) -> None:
-        if item_id not in self._received:
-            if len(self._received) >= self._max_items:
-                oldest = next(iter(self._received))
-                for d in (self._received, self._started, self._reported):
-                    d.pop(oldest, None)
-            self._received[item_id] = 0
-            self._started[item_id] = now
-        self._received[item_id] += nbytes
-        self.current_item = item_id
-
-    def played(self, item_id: str, ms: int) -> None:
-        self._reported[item_id] = max(0, int(ms))
-
-    def received_ms(self, item_id: str) -> int:
-        return self._received.get(item_id, 0) // self._bytes_per_ms
-
-    def played_ms(self, item_id: str, now: float) -> int:
-        received = self.received_ms(item_id)
-        if item_id in self._reported:
-            return min(self._reported[item_id], received)
-        started = self._started.get(item_id)
-        if started is None:
-            return 0
-        return min(int((now - started) * 1000), received)
-
-    def still_playing(self, item_id: str, now: float) -> bool:
-        return self.played_ms(item_id, now) < self.received_ms(item_id)
-
-    def forget(self, item_id: str) -> None:
-        for d in (self._received, self._started, self._reported):
-            d.pop(item_id, None)
-        if self.current_item == item_id:
-            self.current_item = None
-
-
 # ----------------------------------------------------------------- context
 
 
@@ -279,7 +233,7 @@ class RealtimeRunner:
         *,
         config: RealtimeConfig | None = None,
         event_handler: EventHandler | None = None,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool | Callable[..., Any]] = (),
         max_concurrent_tools: int = 4,
         playback: PlaybackTracker | None = None,
         session_options: SessionOptions | None = None,
@@ -297,7 +251,9 @@ class RealtimeRunner:
         self.active_agent = agent
         self.base_config = config or RealtimeConfig()
         self.handler = event_handler or EventHandler()
-        self.extra_tools = list(tools)
+        self.extra_tools: list[Tool] = [
+            t if isinstance(t, Tool) else FunctionTool(t) for t in tools
+        ]
         names = [t.name for t in self.extra_tools]
         if len(names) != len(set(names)):
             raise ConfigError("tools", "duplicate extra tool names")
@@ -319,10 +275,14 @@ class RealtimeRunner:
         self._done_responses: set[str] = set()
         self._response_active = False
         self._audio_since_response = False
+        self._audio_produced = False  # OpenAI: the voice is fixed from the first audio on
         self._turn_started: float | None = None
         self._pending_usage: ev.Usage | None = None
         self._input_transcript_items: set[str] = set()
+        # Items the user interrupted: their late deltas are not played (a short memory).
+        self._silenced: collections.deque[str] = collections.deque(maxlen=16)
         self._closing = False
+        self._failure = ""  # why the run failed, for wait_connected()
 
     @staticmethod
     def builder() -> RealtimeRunnerBuilder:
@@ -337,7 +297,8 @@ class RealtimeRunner:
     async def wait_connected(self) -> RealtimeSession:
         await self._connected.wait()
         if self._session is None:
-            raise ConnectionClosed(None, "the runner is not connected")
+            why = f": {self._failure}" if self._failure else ""
+            raise ConnectionClosed(None, f"the runner is not connected{why}")
         return self._session
 
     async def send_audio(self, pcm: bytes | np.ndarray, sample_rate: int | None = None) -> None:
@@ -386,11 +347,13 @@ class RealtimeRunner:
         """
         config = await self._config_for(self.active_agent)
         reason = "closed"
+        started = ended = False
         try:
             async with self.model.connect(config, options=self._session_options) as session:
                 self._session = session
                 self._connected.set()
                 await self._agent_callback(self.active_agent, "before", "start")
+                started = True
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
                     try:
@@ -398,11 +361,20 @@ class RealtimeRunner:
                             await self._dispatch(session, event)
                     finally:
                         tg.cancel_scope.cancel()
+                ended = True
                 await self._agent_callback(self.active_agent, "after", "end")
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc.code}): {exc.reason}"
             if exc.code == 1000:
-                return  # the provider ended the conversation normally
+                # The provider ended the conversation normally: the agent's turn ends too.
+                if started and not ended:
+                    await self._agent_callback(self.active_agent, "after", "end")
+                return
+            await maybe_await(self.handler.on_error(exc))
+            raise
+        except Exception as exc:  # connect failed (refused, TLS, auth...) or the pump failed
+            reason = f"error: {type(exc).__name__}: {exc}"
+            self._failure = reason
             await maybe_await(self.handler.on_error(exc))
             raise
         except BaseException as exc:
@@ -446,9 +418,11 @@ class RealtimeRunner:
         if self._sink is not None:
             self._sink(RealtimeEvent(event))
         if isinstance(event, ev.AudioDelta):  # the hot path first
+            if self._silenced and event.item_id in self._silenced:
+                return  # in flight when the user barged in: already flushed, never play it
             now = anyio.current_time()
             self.playback.on_audio(event.item_id, len(event.delta), now)
-            self._audio_since_response = True
+            self._audio_since_response = self._audio_produced = True
             self._first_output(now)
             await maybe_await(handler.on_audio(event.delta, event.item_id))
             if agent is not None and agent.on_audio is not None:
@@ -548,6 +522,8 @@ class RealtimeRunner:
             if item_id:
                 self.playback.forget(item_id)
             self.metrics.interruptions += 1
+        if item_id:
+            self._silenced.append(item_id)
         event = AudioInterrupted(item_id, played_ms or 0, truncated)
         self._emit(event)
         await maybe_await(self.handler.on_interrupted(event))
@@ -577,6 +553,15 @@ class RealtimeRunner:
         self._tg.start_soon(self._run_tool, session, call, scope)
 
     async def _run_tool(
+        self, session: RealtimeSession, call: ev.FunctionCallDone, scope: anyio.CancelScope
+    ) -> None:
+        try:
+            await self._run_tool_and_answer(session, call, scope)
+        except ConnectionClosed:
+            # The pump sees the same closure and reports it; this result has nowhere to go.
+            log.warning("tool %s (%s) finished after the session closed", call.name, call.call_id)
+
+    async def _run_tool_and_answer(
         self, session: RealtimeSession, call: ev.FunctionCallDone, scope: anyio.CancelScope
     ) -> None:
         output: str | None = None
@@ -678,15 +663,17 @@ class RealtimeRunner:
         self.active_agent = target
         config = await self._config_for(target)
         voice_kept = False
-        if session.provider == "openai" and self.playback.current_item is not None:
+        if session.provider == "openai" and self._audio_produced:
             old_voice = session.config.voice
             if config.voice != old_voice:
-                voice_kept = True
-                log.info(
-                    "handoff to %s: voice stays %r (it cannot change after audio)",
-                    target.name,
-                    old_voice,
-                )
+                # Only a voice the target asked for is "not honoured"; no voice means keep.
+                voice_kept = config.voice is not None
+                if voice_kept:
+                    log.info(
+                        "handoff to %s: voice stays %r (it cannot change after audio)",
+                        target.name,
+                        old_voice,
+                    )
                 config = config.replace(voice=old_voice)
         output = json.dumps({"result": f"transferred to {target.name}"})
         if session.provider == "openai":
@@ -709,7 +696,7 @@ class RealtimeRunnerBuilder:
 
     def __init__(self) -> None:
         self._kw: dict[str, Any] = {}
-        self._tools: list[Tool] = []
+        self._tools: list[Tool | Callable[..., Any]] = []
 
     def model(self, model: RealtimeModel) -> RealtimeRunnerBuilder:
         self._kw["model"] = model
@@ -727,7 +714,7 @@ class RealtimeRunnerBuilder:
         self._kw["event_handler"] = handler
         return self
 
-    def tool(self, tool: Tool) -> RealtimeRunnerBuilder:
+    def tool(self, tool: Tool | Callable[..., Any]) -> RealtimeRunnerBuilder:
         self._tools.append(tool)
         return self
 
@@ -745,6 +732,8 @@ async def run_agent(agent: RealtimeAgent, ctx: RunContext) -> AsyncIterator[Agen
     The event stream holds 1024 events; if the consumer falls that far behind,
     further events are counted in ``runner.metrics.dropped_agent_events`` (the
     event handler still sees everything) rather than stalling the audio pump.
+    Leaving the loop early and closing the generator (``async with
+    contextlib.aclosing(agent.run(ctx))``) ends the run and its session.
     """
     send, receive = anyio.create_memory_object_stream[AgentEvent](1024)
     runner: RealtimeRunner | None = None
@@ -755,18 +744,27 @@ async def run_agent(agent: RealtimeAgent, ctx: RunContext) -> AsyncIterator[Agen
         except anyio.WouldBlock:
             assert runner is not None
             runner.metrics.dropped_agent_events += 1
+        except anyio.BrokenResourceError:
+            pass  # the consumer left (``aclose()``); the run is being cancelled
 
     runner = RealtimeRunner(
         agent=agent, event_handler=ctx.event_handler, context=ctx, agent_event_sink=sink
     )
-    async with anyio.create_task_group() as tg:
 
-        async def drive() -> None:
-            assert runner is not None
-            async with send:
-                await runner.run()
+    async def drive() -> None:
+        assert runner is not None
+        async with send:
+            await runner.run()
 
-        tg.start_soon(drive)
-        async with receive:
-            async for item in receive:
-                yield item
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(drive)
+            try:
+                async with receive:
+                    async for item in receive:
+                        yield item
+            except GeneratorExit:
+                # The consumer stopped early (``break`` + ``aclose()``): end the run quietly.
+                tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise single_error(group) from None

@@ -68,13 +68,22 @@ class FunctionTool:
         doc_summary, arg_docs = _parse_docstring(inspect.getdoc(func) or "")
         self.description = description if description is not None else doc_summary
         self._signature = inspect.signature(func)
-        self._hints = typing.get_type_hints(func, include_extras=False)
+        try:
+            self._hints = typing.get_type_hints(func, include_extras=True)
+        except NameError as exc:
+            raise TypeError(
+                f"tool {self.name!r}: cannot resolve its type hints ({exc}); "
+                "define the types they name at module level"
+            ) from None
         self._wants_ctx = [
             p.name
             for p in self._signature.parameters.values()
-            if self._hints.get(p.name) is ToolContext
+            if _strip_annotated(self._hints.get(p.name)) is ToolContext
         ]
-        self._parameters = _function_schema(self._signature, self._hints, arg_docs)
+        try:
+            self._parameters = _function_schema(self._signature, self._hints, arg_docs)
+        except TypeError as exc:
+            raise TypeError(f"tool {self.name!r}: {exc}") from None
         self.is_async = inspect.iscoroutinefunction(func)
         ToolDefinition(self.name, self.description, self._parameters)  # validates the name
 
@@ -145,16 +154,29 @@ def function_tool(
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """First paragraph, and ``name: text`` lines under an ``Args:`` heading."""
+    """First paragraph, and parameter descriptions: ``name: text`` lines under an
+    ``Args:`` heading (Google style) or ``:param name: text`` lines (reST)."""
     paragraphs = doc.strip().split("\n\n")
     summary = " ".join(paragraphs[0].split()) if paragraphs and paragraphs[0] else ""
-    if summary.lower().startswith(("args:", "arguments:", "parameters:")):
+    if summary.lower().startswith(("args:", "arguments:", "parameters:", ":param")):
         summary = ""
     args: dict[str, str] = {}
-    in_args = False
+    in_args = in_rest = False
     current: str | None = None
     for line in doc.splitlines():
         stripped = line.strip()
+        rest = re.match(r"^:param\s+(?:[\w\[\], |.]+\s+)?(\*{0,2}\w+)\s*:\s*(.*)$", stripped)
+        if rest:  # reST / Sphinx style
+            in_args, in_rest = False, True
+            current = rest.group(1).lstrip("*")
+            args[current] = rest.group(2)
+            continue
+        if in_rest:
+            if stripped and not stripped.startswith(":") and current:
+                args[current] += " " + stripped
+            else:
+                current = None
+            continue
         if stripped.lower() in ("args:", "arguments:", "parameters:"):
             in_args = True
             continue
@@ -183,9 +205,12 @@ def _function_schema(
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         hint = hints.get(param.name, Any)
-        if hint is ToolContext:
+        if _strip_annotated(hint) is ToolContext:
             continue
-        schema = json_schema_for(hint)
+        try:
+            schema = json_schema_for(hint)
+        except TypeError as exc:
+            raise TypeError(f"parameter {param.name!r}: {exc}") from None
         if param.name in arg_docs:
             schema = {**schema, "description": arg_docs[param.name]}
         if param.default is not inspect.Parameter.empty and _jsonable(param.default):
@@ -211,6 +236,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return value
+
+
+def _strip_annotated(hint: Any) -> Any:
+    while typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    return hint
 
 
 _PRIMITIVES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
@@ -281,10 +312,41 @@ def json_schema_for(hint: Any) -> dict[str, Any]:
         return schema
     if hasattr(hint, "model_json_schema") and isinstance(hint, type):
         model: Any = hint  # a pydantic model class
-        schema = dict(model.model_json_schema())
-        schema.pop("title", None)
-        return schema
-    raise TypeError(f"cannot describe type {hint!r} as a tool parameter")
+        return _inline_definitions(dict(model.model_json_schema()), hint.__name__)
+    raise TypeError(
+        f"cannot describe type {hint!r} as a tool parameter (use str, int, float, bool, "
+        "Optional, Literal, Enum, list, dict, a dataclass or a pydantic model)"
+    )
+
+
+def _inline_definitions(schema: dict[str, Any], model_name: str) -> dict[str, Any]:
+    """A pydantic schema made self-contained: ``$ref``s to its ``$defs`` are inlined (the
+    schema is nested inside the tool's parameters, where ``#/$defs/...`` would point
+    nowhere, and Gemini takes no ``$ref``) and the generated ``title``s are dropped."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [resolve(v, seen) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs:
+            name = ref[8:]
+            if name in seen:
+                raise TypeError(
+                    f"cannot describe {model_name!r} as a tool parameter: {name!r} refers to itself"
+                )
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {**resolve(defs[name], (*seen, name)), **resolve(rest, seen)}
+        return {
+            k: resolve(v, seen)
+            for k, v in node.items()
+            if not (k == "title" and isinstance(v, str))
+        }
+
+    result: dict[str, Any] = resolve(schema, ())
+    return result
 
 
 def _coerce(value: Any, hint: Any) -> Any:

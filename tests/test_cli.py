@@ -125,3 +125,57 @@ def test_talk_without_a_key_says_which_variable_to_set() -> None:
         env=env,
     )
     assert proc.returncode != 0 and "OPENAI_API_KEY" in proc.stderr
+
+
+def test_sim_on_a_busy_port_says_so_without_a_traceback() -> None:
+    import socket
+
+    from adk_realtime.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"cannot serve on 127.0.0.1:{port}.*--port"):
+            main(["sim", "--port", str(port)])
+
+
+def test_talk_with_a_missing_wav_or_an_unreachable_server_gives_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+    import wave
+
+    from adk_realtime.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with pytest.raises(SystemExit, match=r"nope\.wav: no such file"):
+        main(["talk", "--input", str(tmp_path / "nope.wav")])
+    question = tmp_path / "q.wav"
+    with wave.open(str(question), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(bytes(3200))
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"ws://127.0.0.1:{port}/v1"
+    assert main(["talk", "--json", "--input", str(question), "--base-url", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("adk-realtime talk: ") and "could not connect" in err
+    assert "Traceback" not in err
+
+
+def test_demo_json_into_a_closed_pipe_exits_quietly() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adk_realtime.cli", "demo", "--json", "--output", "/dev/null"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    json.loads(proc.stdout.readline())  # like `| head -1`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err

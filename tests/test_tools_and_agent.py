@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import anyio
 import pydantic
@@ -93,6 +94,54 @@ def test_schema_for_dataclass_pydantic_and_optional() -> None:
         json_schema_for(object)
 
 
+class Guest(pydantic.BaseModel):
+    name: str
+
+
+class Party(pydantic.BaseModel):
+    host: Guest
+    guests: list[Guest] = []
+
+
+def test_nested_pydantic_models_are_inlined_so_the_schema_stands_alone() -> None:
+    @function_tool
+    async def book(party: Party) -> str:
+        """Book."""
+        return ""
+
+    text = repr(book.parameters)
+    assert "$ref" not in text and "$defs" not in text and "'title'" not in text
+    guest = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    party = book.parameters["properties"]["party"]
+    assert party["properties"]["host"] == guest
+    assert party["properties"]["guests"]["items"] == guest
+
+
+def test_annotated_and_rest_docstrings_describe_parameters() -> None:
+    @function_tool
+    def order(item: Annotated[str, "what to order"], count: int = 1) -> str:
+        """Order something.
+
+        :param count: how many
+            of them.
+        :returns: a confirmation
+        """
+        return ""
+
+    props = order.parameters["properties"]
+    assert props["item"] == {"type": "string", "description": "what to order"}
+    assert props["count"]["description"] == "how many of them."
+    assert order.description == "Order something."
+
+
+def test_an_unsupported_parameter_type_names_the_tool_and_parameter() -> None:
+    def remind(when: datetime.datetime) -> str:
+        return ""
+
+    with pytest.raises(TypeError, match="tool 'remind': parameter 'when': cannot describe"):
+        function_tool(remind)
+
+
 @pytest.mark.anyio
 async def test_arguments_are_converted_to_the_hinted_types(anyio_backend: str) -> None:
     seen: dict[str, Any] = {}
@@ -172,6 +221,20 @@ def test_build_rejects_missing_model_and_duplicate_tools() -> None:
         RealtimeAgent.builder("a").model(FakeModel()).tool(t).tool(t).build()  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("wrong", "field"),
+    [
+        (lambda b: b.model("gpt-realtime"), "model must be a RealtimeModel"),
+        (lambda b: b.model(FakeModel()).tool(42), "a tool is a function or a Tool"),
+        (lambda b: b.model(FakeModel()).sub_agent("sales"), "sub-agents must be RealtimeAgents"),
+        (lambda b: b.model(FakeModel()).vad("server"), "vad must be a VadConfig"),
+    ],
+)
+def test_build_names_what_is_wrong_with_a_misplaced_value(wrong: Any, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        wrong(RealtimeAgent.builder("a")).build()
+
+
 def test_instruction_provider_may_be_async_and_global_is_prepended() -> None:
     async def provider(ctx: RunContext) -> str:
         return f"User is {ctx.state['user']}."
@@ -212,3 +275,18 @@ def test_config_with_methods_validate() -> None:
         VadConfig(threshold=2.0)
     with pytest.raises(ConfigError, match="modalities"):
         RealtimeConfig(modalities=("video",))
+
+
+def test_runner_extra_tools_may_be_plain_functions() -> None:
+    from adk_realtime import RealtimeRunner
+
+    def get_time(timezone: str) -> str:
+        """The time in a timezone."""
+        return "noon"
+
+    for runner in (
+        RealtimeRunner(model=FakeModel(), tools=[get_time]),  # type: ignore[arg-type]
+        RealtimeRunner.builder().model(FakeModel()).tool(get_time).build(),  # type: ignore[arg-type]
+    ):
+        (tool,) = runner.extra_tools
+        assert tool.name == "get_time" and tool.parameters["required"] == ["timezone"]
