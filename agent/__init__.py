@@ -44,7 +44,15 @@ _EXPORTS: dict[str, str] = {
     "RealtimeRunnerBuilder": "adk_realtime.runner",
     "EventHandler": "adk_realtime.runner",
     "RunContext": "adk_realtime.runner",
-    "PlaybackTracker": "adk_realtime.runner",
+    "PlaybackTracker": "adk_realtime.playback",
+    "RunnerMetrics": "adk_realtime.runner",
+    "AgentEvent": "adk_realtime.runner",
+    "RealtimeEvent": "adk_realtime.runner",
+    "AgentStarted": "adk_realtime.runner",
+    "AgentEnded": "adk_realtime.runner",
+    "ToolCallStarted": "adk_realtime.runner",
+    "ToolCallCompleted": "adk_realtime.runner",
+    "TurnMetrics": "adk_realtime.runner",
     "AudioInterrupted": "adk_realtime.runner",
     "Handoff": "adk_realtime.runner",
     "function_tool": "adk_realtime.tools",
@@ -84,14 +92,22 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
     from adk_realtime.openai import (
         OpenAIRealtimeModel as OpenAIRealtimeModel,
     )
+    from adk_realtime.playback import PlaybackTracker as PlaybackTracker
     from adk_realtime.runner import (
+        AgentEnded as AgentEnded,
+        AgentEvent as AgentEvent,
+        AgentStarted as AgentStarted,
         AudioInterrupted as AudioInterrupted,
         EventHandler as EventHandler,
         Handoff as Handoff,
-        PlaybackTracker as PlaybackTracker,
+        RealtimeEvent as RealtimeEvent,
         RealtimeRunner as RealtimeRunner,
         RealtimeRunnerBuilder as RealtimeRunnerBuilder,
         RunContext as RunContext,
+        RunnerMetrics as RunnerMetrics,
+        ToolCallCompleted as ToolCallCompleted,
+        ToolCallStarted as ToolCallStarted,
+        TurnMetrics as TurnMetrics,
     )
     from adk_realtime.sansio.config import (
         AudioEncoding as AudioEncoding,

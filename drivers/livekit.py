@@ -42,18 +42,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 log = logging.getLogger("adk_realtime.livekit")
 
 PROVIDER_OUTPUT_RATE = 24000
-_HANDLER_METHODS = (
-    "on_text",
-    "on_transcript",
-    "on_input_transcript",
-    "on_speech_started",
-    "on_speech_stopped",
-    "on_tool_call",
-    "on_response_done",
-    "on_handoff",
-    "on_error",
-    "on_disconnect",
-)
 
 
 class AudioSink(Protocol):
@@ -174,17 +162,42 @@ class LiveKitEventHandler:
         self.frames_captured = 0
         self.dropped_frames = 0
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _HANDLER_METHODS:
-            return self._forwarder(name)
-        raise AttributeError(name)
-
     def _forwarder(self, name: str) -> Callable[..., Any]:
         def forward(*args: Any) -> Any:
             method = getattr(self.inner, name, None) if self.inner is not None else None
             return method(*args) if method is not None else None
 
         return forward
+
+    # Every other callback goes to ``inner`` unchanged (its result, maybe awaitable,
+    # is returned for the runner to await). Spelled out so type checkers see them.
+
+    def on_text(self, text: str, item_id: str) -> Any:
+        return self._forwarder("on_text")(text, item_id)
+
+    def on_transcript(self, text: str, item_id: str) -> Any:
+        return self._forwarder("on_transcript")(text, item_id)
+
+    def on_input_transcript(self, text: str, item_id: str) -> Any:
+        return self._forwarder("on_input_transcript")(text, item_id)
+
+    def on_speech_started(self, audio_start_ms: int) -> Any:
+        return self._forwarder("on_speech_started")(audio_start_ms)
+
+    def on_speech_stopped(self, audio_end_ms: int) -> Any:
+        return self._forwarder("on_speech_stopped")(audio_end_ms)
+
+    def on_tool_call(self, name: str, arguments: str, call_id: str) -> Any:
+        return self._forwarder("on_tool_call")(name, arguments, call_id)
+
+    def on_handoff(self, from_agent: str, to_agent: str) -> Any:
+        return self._forwarder("on_handoff")(from_agent, to_agent)
+
+    def on_error(self, error: Any) -> Any:
+        return self._forwarder("on_error")(error)
+
+    def on_disconnect(self, reason: str) -> Any:
+        return self._forwarder("on_disconnect")(reason)
 
     # --------------------------------------------------------------- speaking
 

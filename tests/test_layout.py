@@ -22,3 +22,13 @@ def test_public_names_resolve_lazily() -> None:
 
     assert adk_realtime.RealtimeConfig().instruction is None
     assert "RealtimeConfig" in dir(adk_realtime)
+
+
+def test_every_public_name_resolves() -> None:
+    import adk_realtime
+
+    missing = [name for name in adk_realtime.__all__ if not hasattr(adk_realtime, name)]
+    assert missing == []
+    # The agent events a user matches on in ``agent.run(ctx)`` are among them.
+    for name in ("AgentStarted", "AgentEnded", "ToolCallStarted", "ToolCallCompleted"):
+        assert name in adk_realtime.__all__

@@ -114,6 +114,44 @@ def test_every_callback_is_forwarded_including_disconnect() -> None:
     asyncio.run(main())
 
 
+def test_the_public_handler_is_an_event_handler_that_forwards_every_callback() -> None:
+    from adk_realtime import EventHandler, RealtimeRunner
+    from adk_realtime.livekit import LiveKitEventHandler as PublicHandler
+
+    callbacks = sorted(n for n in vars(EventHandler) if n.startswith("on_"))
+    assert len(callbacks) == 12
+
+    class Everything(EventHandler):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+    inner = Everything()
+    for name in callbacks:
+        setattr(inner, name, lambda *args, _n=name: inner.seen.append(_n))
+
+    async def main() -> None:
+        handler = PublicHandler(rtc.AudioSource(24000, 1), inner)
+        assert isinstance(handler, EventHandler)
+        RealtimeRunner(model=object(), event_handler=handler)  # type: ignore[arg-type]
+        args = {
+            "on_audio": (b"\0\0" * 240, "i"),
+            "on_speech_started": (0,),
+            "on_speech_stopped": (10,),
+            "on_tool_call": ("f", "{}", "c"),
+            "on_response_done": (object(),),
+            "on_interrupted": (object(),),
+            "on_handoff": ("a", "b"),
+            "on_error": (RuntimeError("x"),),
+            "on_disconnect": ("bye",),
+        }
+        for name in callbacks:
+            getattr(handler, name)(*args.get(name, ("text", "i")))
+        await handler.aclose()
+        assert inner.seen == callbacks  # none stopped at EventHandler's no-op default
+
+    asyncio.run(main())
+
+
 def test_interruption_clears_queued_audio() -> None:
     async def main() -> None:
         source = rtc.AudioSource(24000, 1)
