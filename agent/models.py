@@ -45,6 +45,13 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
+def websocket_url(url: str) -> str:
+    """``https://host/...`` -> ``wss://host/...``, ``http://`` -> ``ws://``; others unchanged."""
+    scheme, sep, rest = url.partition("://")
+    mapped = {"https": "wss", "http": "ws"}.get(scheme.lower()) if sep else None
+    return f"{mapped}://{rest}" if mapped else url
+
+
 @asynccontextmanager
 async def websocket_link(
     url: str,
@@ -54,9 +61,14 @@ async def websocket_link(
     secrets: Sequence[str | None] = (),
     max_message_size: int = 16 * 2**20,
 ) -> AsyncIterator[Link]:
-    """Open a WebSocket link; map handshake 401/403 to :class:`AuthError`."""
+    """Open a WebSocket link; map handshake 401/403 to :class:`AuthError`.
+
+    ``http://``/``https://`` URLs (as the providers' HTTP SDKs spell their base
+    URLs) mean ``ws://``/``wss://``.
+    """
     from adk_realtime.drivers import websocket as _ws
 
+    url = websocket_url(url)
     try:
         async with _ws.open_websocket(
             url, headers=headers, ssl_context=ssl_context, max_message_size=max_message_size

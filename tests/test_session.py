@@ -459,3 +459,26 @@ async def test_gemini_unexpected_close_while_resumable_reconnects_with_the_handl
     assert len(setups) == 2 and setups[1]["setup"]["sessionResumption"]["handle"] == "h-7"
     assert any(isinstance(e, SessionResumed) for e in seen)
     assert any(isinstance(e, ResponseDone) for e in seen)  # the resumed connection answered
+
+
+async def test_http_base_urls_mean_websocket_for_both_providers(anyio_backend: str) -> None:
+    # The providers' HTTP SDKs spell base URLs http(s)://; users copy them over.
+    async def script(conn: ScriptConn) -> None:
+        if "setup" in await conn.recv():
+            await conn.send({"setupComplete": {}})
+        else:
+            await conn.send(example_server_event("ga", "session.created"))
+        await conn.close(1000)
+
+    with FakeServer(script) as server:
+        http_url = server.url.replace("ws://", "http://")
+        assert http_url.startswith("http://")
+        models = [
+            OpenAIRealtimeModel(API_KEY, base_url=f"{http_url}/v1"),
+            GeminiRealtimeModel(GeminiLiveBackend.Public(GEMINI_KEY, base_url=http_url)),
+        ]
+        for model in models:
+            with anyio.fail_after(10):
+                async with model.connect() as session:
+                    assert isinstance(await session.next_event(), SessionCreated)
+    assert len(server.connections) == 2
