@@ -365,7 +365,7 @@ class RealtimeRunner:
                 await self._agent_callback(self.active_agent, "after", "end")
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc.code}): {exc.reason}"
-            if exc.code == 1000:
+            if exc.code in (1000, 1005):  # 1005: a close frame without a code
                 # The provider ended the conversation normally: the agent's turn ends too.
                 if started and not ended:
                     await self._agent_callback(self.active_agent, "after", "end")

@@ -92,6 +92,8 @@ log = logging.getLogger("adk_realtime.drivers.websocket")
 _READ_SIZE = 65536
 _WRITE_BATCH = 64  # messages encoded per socket write
 _TRANSPORT_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+# A peer's close that is not a failure (1005: its close frame carried no code).
+_NORMAL_CLOSE_CODES = (1000, 1001, 1005)
 
 RejectCallback = Callable[
     [str, Headers], tuple[int, str] | Awaitable[tuple[int, str] | None] | None
@@ -115,6 +117,12 @@ class HandshakeRejected(RealtimeError):
         for secret in sorted(secrets, key=len, reverse=True):
             snippet = snippet.replace(secret, "<redacted>")
         message = f"WebSocket handshake rejected with HTTP {status}"
+        location = next((v for k, v in headers if k.lower() == "location"), None)
+        if 300 <= status < 400 and location:
+            message += (
+                f" (redirected to {redact_target(location)}; redirects are not followed: "
+                "connect to that URL)"
+            )
         super().__init__(f"{message}: {snippet}" if snippet else message)
         self.status = status
         self.headers = headers
@@ -259,11 +267,12 @@ class WebSocketConnection:
         return self
 
     async def __anext__(self) -> str | bytes:
-        """Iteration ends on a normal close (1000/1001, or one we asked for)."""
+        """Iteration ends on a normal close (1000/1001, an empty close frame reported
+        as 1005, or one we asked for)."""
         try:
             return await self.receive()
         except ConnectionClosed as exc:
-            if exc.code in (1000, 1001) or self._close_requested is not None:
+            if exc.code in _NORMAL_CLOSE_CODES or self._close_requested is not None:
                 raise StopAsyncIteration from None
             raise
 

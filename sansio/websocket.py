@@ -58,11 +58,12 @@ from __future__ import annotations
 import enum
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import h11
 from wsproto import ConnectionType, WSConnection, events as wse
 from wsproto.connection import ConnectionState as _WsprotoState
+from wsproto.frame_protocol import Frame
 from wsproto.utilities import ProtocolError as _WsprotoError
 
 from adk_realtime.sansio.errors import LocalProtocolError, MessageTooBig, ProtocolError
@@ -74,6 +75,7 @@ from adk_realtime.sansio.websocket_events import (
     Message,
     Rejected,
     WsEvent,
+    check_close_args,
     is_secret_header,
     redact_headers,
     redact_target,
@@ -101,19 +103,11 @@ DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 MAX_REJECTION_BODY = 64 * 1024
 # wsproto buffers whatever it is fed; feeding in slices bounds that buffer.
 _FEED_SLICE = 64 * 1024
-_MAX_CLOSE_REASON_BYTES = 123
 
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _RESERVED_REQUEST_HEADERS = frozenset(
-    {
-        "host",
-        "upgrade",
-        "connection",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-extensions",
-        "sec-websocket-protocol",
-    }
+    "host upgrade connection sec-websocket-key sec-websocket-version "
+    "sec-websocket-extensions sec-websocket-protocol".split()
 )
 
 
@@ -142,23 +136,6 @@ _TRANSITIONS: dict[tuple[WsState, str], WsState] = {
     **{(state, "end"): _S.CLOSED for state in WsState if state is not _S.CLOSED},
 }
 
-# Close codes an endpoint may put in a close frame (RFC 6455 section 7.4).
-_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
-
-
-def check_close_args(code: int, reason: str) -> None:
-    """Raise :class:`LocalProtocolError` unless ``code``/``reason`` fit in a close frame."""
-    if code not in _SENDABLE_CODES:
-        raise LocalProtocolError(
-            f"close code {code} cannot be sent; use 1000, 1001, 1002, 1003, 1007-1014 or 3000-4999"
-        )
-    size = len(reason.encode("utf-8"))
-    if size > _MAX_CLOSE_REASON_BYTES:
-        raise LocalProtocolError(
-            f"close reason is {size} bytes of UTF-8; at most {_MAX_CLOSE_REASON_BYTES} fit "
-            "in a close frame"
-        )
-
 
 def _decode_headers(raw: Sequence[tuple[bytes, bytes]]) -> Headers:
     return tuple((n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in raw)
@@ -177,6 +154,26 @@ def _raw_response(status: int, extra: bytes = b"") -> bytes:
 # The exceptions wsproto and h11 raise on hostile input (wsproto decodes header
 # values with .decode("ascii"/"idna"), which raises UnicodeError, a ValueError).
 _PEER_ERRORS = (_WsprotoError, h11.ProtocolError, ValueError)
+
+
+def _accept_close_1014(ws: WSConnection) -> None:
+    """Make wsproto accept close code 1014 (Bad Gateway, sent by proxies), which it fails
+    as reserved: parse it as 3000 (same reason checks), then restore the code. Best effort.
+    """
+    proto = getattr(ws.connection, "_proto", None)
+    original: Callable[[Frame], Frame] | None = getattr(proto, "_process_close", None)
+    if original is None:
+        return
+
+    def process_close(frame: Frame) -> Frame:
+        payload = frame.payload
+        if not isinstance(payload, bytes | bytearray) or payload[:2] != b"\x03\xf6":
+            return original(frame)
+        parsed = original(Frame(frame.opcode, b"\x0b\xb8" + payload[2:], True, True))
+        assert isinstance(parsed.payload, tuple)
+        return Frame(parsed.opcode, (1014, parsed.payload[1]), True, True)
+
+    setattr(proto, "_process_close", process_close)  # noqa: B010
 
 
 class _WebSocketBase:
@@ -273,6 +270,9 @@ class _WebSocketBase:
         if not data:
             self._on_eof(now)
             return
+        self._feed(data, now)
+
+    def _feed(self, data: bytes, now: float) -> None:
         view = memoryview(data)
         for start in range(0, len(view), _FEED_SLICE):
             if self._closed():
@@ -438,6 +438,7 @@ class _WebSocketBase:
     def _arm_keepalive(self, now: float) -> None:
         if self._ping_interval is not None:
             self._next_ping = now + self._ping_interval
+        _accept_close_1014(self._ws)
 
     def _process(self, now: float) -> None:
         """Turn what wsproto parsed into our events (and replies: pong, close echo)."""
@@ -626,6 +627,8 @@ class WebSocketClient(_WebSocketBase):
             self._events.append(Accepted(self._response_headers, event.subprotocol))
             self._arm_keepalive(now)
         elif isinstance(event, wse.RejectConnection):
+            if event.status_code < 200 and not event.has_body:
+                return  # an interim answer (100, 103...): the real one follows
             self._reject_status = event.status_code
             self._response_headers = _decode_headers(event.headers)
             if event.has_body:
@@ -707,6 +710,8 @@ class WebSocketServer(_WebSocketBase):
         """Accept the ``ConnectRequest``; then write ``data_to_send()``: messages may flow.
 
         ``now`` starts the keepalive clock (default: the time of the last input).
+        Frames the client pipelined behind its request are processed now (drain
+        ``next_event()``); if they break the protocol, ``Closed`` is queued.
         """
         if self._state is not WsState.REQUESTED or self._request is None:
             raise LocalProtocolError(
@@ -714,10 +719,19 @@ class WebSocketServer(_WebSocketBase):
             )
         if subprotocol is not None and subprotocol not in self._request.subprotocols:
             raise LocalProtocolError(f"the client did not offer subprotocol {subprotocol!r}")
+        # Bytes the client sent after its request wait in h11; wsproto (<=1.3) drops them.
+        h11_conn = getattr(self._ws.handshake, "_h11_connection", None)
+        pipelined = bytes(h11_conn.trailing_data[0]) if h11_conn is not None else b""
         self._out.append(self._ws.send(wse.AcceptConnection(subprotocol=subprotocol)))
         self._goto("accept")
         self._subprotocol = subprotocol
-        self._arm_keepalive(self._now if now is None else now)
+        now = self._now if now is None else now
+        self._arm_keepalive(now)
+        if pipelined:
+            try:
+                self._feed(pipelined, now)
+            except ProtocolError:
+                pass  # the connection failed: its close frame and Closed are queued
 
     def reject(
         self,
@@ -763,6 +777,9 @@ class WebSocketServer(_WebSocketBase):
     def _on_handshake(self, event: wse.Event, now: float) -> None:
         if isinstance(event, wse.Request):
             headers = (("host", event.host), *_decode_headers(event.extra_headers))
+            key = dict(headers).get("sec-websocket-key", "")
+            if not re.fullmatch(r"[A-Za-z0-9+/]{22}==", key):  # 16 bytes in base64
+                raise ValueError("Sec-WebSocket-Key is not 16 bytes in base64")  # -> HTTP 400
             self._request = ConnectRequest(event.target, headers, tuple(event.subprotocols))
             self._goto("request")
             self._events.append(self._request)
@@ -770,8 +787,8 @@ class WebSocketServer(_WebSocketBase):
     def _handshake_failed(self, exc: Exception) -> ProtocolError:
         status, extra = 400, b""
         hint = getattr(exc, "event_hint", None)
-        if isinstance(hint, wse.RejectConnection) and hint.status_code == 426:
-            status, extra = 426, b"sec-websocket-version: 13\r\n"
+        if isinstance(hint, wse.RejectConnection) and hint.headers:  # a bad or no version
+            status, extra = hint.status_code, b"sec-websocket-version: 13\r\n"
         if self._state is not WsState.REQUESTED:
             self._out.append(_raw_response(status, extra))
         self._end(None, "invalid upgrade request")

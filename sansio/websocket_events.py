@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from adk_realtime.sansio.errors import LocalProtocolError
+
 __all__ = [
     "Accepted",
     "Closed",
@@ -22,6 +24,7 @@ __all__ = [
     "Message",
     "Rejected",
     "WsEvent",
+    "check_close_args",
     "is_secret_header",
     "redact_headers",
     "redact_target",
@@ -52,6 +55,28 @@ def redact_target(target: str) -> str:
         return target
     names = [part.partition("=")[0] for part in query.split("&") if part]
     return path + "?" + "&".join(f"{name}=<redacted>" for name in names)
+
+
+# -- close codes (RFC 6455 section 7.4 and the IANA registry) ------------------
+
+# Close codes an endpoint may put in a close frame, and so also accept from its
+# peer: 1012-1014 (service restart, try again later, bad gateway) are registered.
+SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
+_MAX_CLOSE_REASON_BYTES = 123
+
+
+def check_close_args(code: int, reason: str) -> None:
+    """Raise :class:`LocalProtocolError` unless ``code``/``reason`` fit in a close frame."""
+    if code not in SENDABLE_CLOSE_CODES:
+        raise LocalProtocolError(
+            f"close code {code} cannot be sent; use 1000, 1001, 1002, 1003, 1007-1014 or 3000-4999"
+        )
+    size = len(reason.encode("utf-8"))
+    if size > _MAX_CLOSE_REASON_BYTES:
+        raise LocalProtocolError(
+            f"close reason is {size} bytes of UTF-8; at most {_MAX_CLOSE_REASON_BYTES} fit "
+            "in a close frame"
+        )
 
 
 # -- events -----------------------------------------------------------------

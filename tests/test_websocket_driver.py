@@ -245,21 +245,68 @@ async def test_a_silent_server_is_a_connect_timeout() -> None:
                 pass
 
 
+async def hand_made_handshake(stream: anyio.abc.SocketStream, then: bytes = b"") -> None:
+    """Read an upgrade request and answer 101 by hand, followed by raw bytes ``then``."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += await stream.receive()
+    key = re.search(rb"(?i)sec-websocket-key: *([^\r]+)", request)
+    assert key is not None
+    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    token = base64.b64encode(hashlib.sha1(key.group(1) + guid).digest())
+    await stream.send(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + token + b"\r\n\r\n" + then
+    )
+
+
+async def test_an_empty_close_frame_ends_iteration_like_a_normal_close() -> None:
+    """A close frame without a code (reported as 1005) is how some servers say goodbye."""
+
+    async def peer(stream: anyio.abc.SocketStream) -> None:
+        await hand_made_handshake(stream, then=b"\x81\x02hi" + b"\x88\x00")
+        with anyio.move_on_after(5):
+            await stream.receive()  # our echoed close
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, peer)
+            with anyio.fail_after(5):
+                async with open_websocket(f"ws://127.0.0.1:{port}/") as ws:
+                    got = [message async for message in ws]
+            tg.cancel_scope.cancel()
+    assert got == ["hi"]
+    assert ws.close_code == 1005
+
+
+async def test_a_redirect_says_where_it_points_without_query_secrets() -> None:
+    async def peer(stream: anyio.abc.SocketStream) -> None:
+        await stream.receive()
+        await stream.send(
+            b"HTTP/1.1 301 Moved Permanently\r\n"
+            b"Location: wss://elsewhere.example/v1/realtime?key=" + SECRET.encode() + b"\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, peer)
+            with pytest.raises(HandshakeRejected) as info:
+                async with open_websocket(f"ws://127.0.0.1:{port}/"):
+                    pass
+            tg.cancel_scope.cancel()
+    assert info.value.status == 301
+    assert "redirected to wss://elsewhere.example/v1/realtime?key=<redacted>" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
 async def test_a_peer_that_stops_answering_pings_is_dropped_with_1011() -> None:
     """A hand-made peer completes the handshake, then reads and never answers."""
 
     async def mute_peer(stream: anyio.abc.SocketStream) -> None:
-        request = b""
-        while b"\r\n\r\n" not in request:
-            request += await stream.receive()
-        key = re.search(rb"(?i)sec-websocket-key: *([^\r]+)", request)
-        assert key is not None
-        guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-        token = base64.b64encode(hashlib.sha1(key.group(1) + guid).digest())
-        await stream.send(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + token + b"\r\n\r\n"
-        )
+        await hand_made_handshake(stream)
         try:
             while await stream.receive():
                 pass
