@@ -170,7 +170,9 @@ def TestOneInput(data: bytes) -> None:
             session.receive_message(json.dumps(_SETUP), now)
     else:
         model = "gpt-realtime" if which == 0 else "gpt-4o-realtime-preview"
-        session = hub.open_session("openai", path=f"/v1/realtime?model={model}", now=now)
+        beta = [("OpenAI-Beta", "realtime=v1")] if which == 1 else []
+        path = f"/v1/realtime?model={model}"
+        session = hub.open_session("openai", path=path, headers=beta, now=now)
         templates = _OPENAI
     seen: list[str] = []
     for _ in range(fdp.ConsumeIntInRange(1, 8)):

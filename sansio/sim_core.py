@@ -12,8 +12,9 @@ audio chunks (``chunk_ms`` each), and chunk *k* of a reply started at ``t0`` is 
 time (the load benchmark), ``pace = 0`` emits a whole reply at once (fast tests).
 
 The brain is wire-neutral: it sees the conversation as a list of :class:`Turn` and the tools as
-:class:`ToolSpec`, and answers :class:`Say` or :class:`CallTool`. The OpenAI and Gemini sessions
-(``sim_openai.py``, ``sim_gemini.py``) translate their wire items to turns and back.
+:class:`ToolSpec`, and answers :class:`Say`, :class:`CallTool` or :class:`CallTools` (parallel
+calls). The OpenAI and Gemini sessions (``sim_openai.py``, ``sim_gemini.py``) translate their
+wire items to turns and back.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from adk_realtime.sansio.sim_speech import (
 
 __all__ = [
     "CallTool",
+    "CallTools",
     "Reply",
     "ResumptionRegistry",
     "Say",
@@ -52,6 +54,7 @@ __all__ = [
     "SpeechRender",
     "ToolSpec",
     "Turn",
+    "tool_calls",
 ]
 
 # --- conversation model and brain --------------------------------------------------------------
@@ -96,7 +99,22 @@ class CallTool:
     arguments: Mapping[str, Any]
 
 
-Reply = Say | CallTool
+@dataclass(frozen=True, slots=True)
+class CallTools:
+    """The brain wants several tools called at once (parallel function calls, one response)."""
+
+    calls: tuple[CallTool, ...]
+
+
+Reply = Say | CallTool | CallTools
+
+
+def tool_calls(reply: Reply) -> tuple[CallTool, ...]:
+    """The calls a reply asks for (none for :class:`Say`)."""
+    if isinstance(reply, CallTool):
+        return (reply,)
+    return reply.calls if isinstance(reply, CallTools) else ()
+
 
 _STOP_WORDS = frozenset(
     "get set the fetch lookup look find check call run do make to for and query current info "
@@ -132,7 +150,9 @@ class SimulatorBrain:
        quotes them ("Here is the weather: <output>.");
     2. the last user turn names a tool's keyword (``get_weather`` -> "weather"): call that
        tool, with arguments read from the text by the tool's JSON schema (a place parameter
-       takes the words after "in", numbers take the first number, enums the value named);
+       takes the words after "in", numbers take the first number, enums the value named).
+       Several tools named, or several places for one ("in Paris and in London"), give
+       parallel calls (:class:`CallTools`), one per clause;
     3. "what did I say" / "repeat": quote the previous user turn;
     4. a phrase of ``replies`` (case-insensitive substring) gives its canned answer;
     5. nothing was understood: say so; otherwise echo: "You said: <text>".
@@ -159,9 +179,11 @@ class SimulatorBrain:
         text = history[last_user].text.strip() if last_user >= 0 else ""
         already_called = any(t.role == "function_call" for t in since)
         if text and not already_called:
-            tool = self._pick_tool(text, tools)
-            if tool is not None:
-                return CallTool(tool.name, _arguments_for(tool, text))
+            calls = self._plan_calls(text, tools)
+            if len(calls) == 1:
+                return calls[0]
+            if calls:
+                return CallTools(tuple(calls))
         low = text.lower()
         if "what did i say" in low or low.startswith("repeat"):
             earlier = [t.text for t in history[:last_user] if t.role == "user" and t.text]
@@ -180,6 +202,31 @@ class SimulatorBrain:
                 return tool
         return None
 
+    def _plan_calls(self, text: str, tools: Sequence[ToolSpec]) -> list[CallTool]:
+        """The calls ``text`` asks for: one per clause naming a tool or another place for it."""
+        first = self._pick_tool(text, tools)
+        if first is None:
+            return []
+        clauses = [c for c in _CLAUSE.split(text) if c.strip()]
+        calls: list[CallTool] = []
+        current: ToolSpec | None = None
+        for clause in clauses:
+            tool = self._pick_tool(clause, tools)
+            if tool is not None:
+                current = tool
+                calls.append(CallTool(tool.name, _arguments_for(tool, clause)))
+            elif current is not None and _has_place_param(current):
+                place = _bare_place(clause)
+                if place is not None:
+                    calls.append(CallTool(current.name, _arguments_for(current, f"in {place}")))
+        if len(calls) <= 1:  # one call: read its arguments from the whole turn, as before
+            return [CallTool(first.name, _arguments_for(first, text))]
+        unique: list[CallTool] = []
+        for call in calls:
+            if call not in unique:
+                unique.append(call)
+        return unique
+
     def _answer_with_results(self, results: Sequence[Turn], history: Sequence[Turn]) -> str:
         names = {t.call_id: t.name for t in history if t.role == "function_call"}
         parts = []
@@ -188,6 +235,25 @@ class SimulatorBrain:
             topic = " ".join(_keywords(name)) if name else "result"
             parts.append(f"Here is the {topic}: {result.text}")
         return ". ".join(parts) + "."
+
+
+_CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\balso\b)\s*", re.I)
+
+
+def _has_place_param(tool: ToolSpec) -> bool:
+    props = tool.parameters.get("properties") if isinstance(tool.parameters, Mapping) else None
+    return isinstance(props, Mapping) and any(
+        isinstance(k, str) and k.lower() in _PLACE_PARAMS for k in props
+    )
+
+
+def _bare_place(clause: str) -> str | None:
+    """A clause that is only a place ("in London", "Berlin?"): the place, else None."""
+    words = re.sub(r"^(?:what about|how about|in|at|for|near)\s+", "", clause.strip(), flags=re.I)
+    words = _TRAILING.sub("", words.strip(" ?.!")).strip()
+    if not words or not words[0].isupper() or len(words.split()) > 4:
+        return None
+    return words
 
 
 def _schema_type(schema: Mapping[str, Any]) -> str:

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from adk_realtime.sansio.sim_core import (
-    CallTool,
     Playout,
     ResumptionRegistry,
+    Say,
     SimSessionBase,
     SimSettings,
     ToolSpec,
@@ -42,6 +42,7 @@ from adk_realtime.sansio.sim_core import (
     b64decode_any,
     format_duration,
     pcm_to_float,
+    tool_calls,
 )
 from adk_realtime.sansio.sim_speech import EnergyVad, SpeechRecognizer
 
@@ -62,9 +63,11 @@ _OPAQUE = frozenset(
 _SETUP_KEYS = frozenset(
     "model generationConfig systemInstruction tools realtimeInputConfig sessionResumption "
     "contextWindowCompression inputAudioTranscription outputAudioTranscription proactivity "
-    "explicitVadSignal historyConfig avatarConfig safetySettings".split()
+    "explicitVadSignal historyConfig avatarConfig safetySettings labels".split()
 )
-_MESSAGE_KEYS = frozenset({"setup", "clientContent", "realtimeInput", "toolResponse"})
+_MESSAGE_KEYS = frozenset(
+    {"setup", "clientContent", "realtimeInput", "toolResponse", "contextUpdate"}
+)
 _RATES = (8000, 16000, 24000, 48000)
 _SENSITIVITY = {"START_SENSITIVITY_HIGH": 0.3, "START_SENSITIVITY_LOW": 0.7}
 _END_SILENCE_MS = {"END_SENSITIVITY_HIGH": 300, "END_SENSITIVITY_LOW": 1000}
@@ -196,6 +199,8 @@ class GeminiSimSession(SimSessionBase):
                 self._client_content(_dict(body, "clientContent"), now)
             elif kind == "realtimeInput":
                 self._realtime_input(_dict(body, "realtimeInput"), now)
+            elif kind == "contextUpdate":
+                self._context_update(_dict(body, "contextUpdate"))
             else:
                 self._tool_response(_dict(body, "toolResponse"), now)
         except _Reject as rej:
@@ -222,26 +227,7 @@ class GeminiSimSession(SimSessionBase):
             not isinstance(m, str) or m.upper() not in ("AUDIO", "TEXT") for m in mods
         ):
             raise _Reject(1007, "Invalid value at 'setup.generation_config.response_modalities'.")
-        tools: list[ToolSpec] = []
-        raw_tools = setup.get("tools") or []
-        if not isinstance(raw_tools, list):
-            raise _Reject(1007, "Invalid value at 'setup.tools': expected a list.")
-        for n, tool in enumerate(raw_tools):
-            for decl in _dict(tool, f"setup.tools[{n}]").get("functionDeclarations") or []:
-                d = _dict(decl, f"setup.tools[{n}].function_declarations")
-                if not isinstance(d.get("name"), str):
-                    raise _Reject(
-                        1007,
-                        f"Invalid value at 'setup.tools[{n}]': a function declaration needs a name.",
-                    )
-                params = d.get("parameters") or d.get("parametersJsonSchema") or {}
-                tools.append(
-                    ToolSpec(
-                        d["name"],
-                        str(d.get("description", "")),
-                        params if isinstance(params, dict) else {},
-                    )
-                )
+        tools = _parse_tools(setup.get("tools"), "setup.tools")
         ric = _dict(setup.get("realtimeInputConfig"), "setup.realtimeInputConfig")
         aad = _dict(
             ric.get("automaticActivityDetection"),
@@ -278,6 +264,16 @@ class GeminiSimSession(SimSessionBase):
         self._send({"setupComplete": {}})
         if self.resumption:
             self._resumption_update()
+
+    def _context_update(self, body: dict[str, Any]) -> None:
+        """``contextUpdate``: new system instruction and/or tools for the following turns."""
+        tools = None
+        if "tools" in body:
+            tools = _parse_tools(_dict(body["tools"], "context_update.tools").get("tools"), "tools")
+        if "systemInstruction" in body:
+            self.instructions = _text_of(body["systemInstruction"])
+        if tools is not None:
+            self.tools = tools
 
     # -- input ------------------------------------------------------------------------------------------
     def _realtime_input(self, body: dict[str, Any], now: float) -> None:
@@ -384,6 +380,8 @@ class GeminiSimSession(SimSessionBase):
         for n, fr in enumerate(responses):
             f = _dict(fr, f"tool_response.function_responses[{n}]")
             call_id = f.get("id")
+            if call_id is None:  # answered by name only (Vertex style): the oldest such call
+                call_id = next((i for i, n in self._pending.items() if n == f.get("name")), None)
             if not isinstance(call_id, str) or call_id not in self._pending:
                 continue  # late answer to a cancelled call: the real service ignores it too
             name = self._pending.pop(call_id)
@@ -414,27 +412,18 @@ class GeminiSimSession(SimSessionBase):
             return
         self.stats.responses += 1
         reply = self._settings.brain.reply(self.history, self.tools, self.instructions)
-        if isinstance(reply, CallTool):
-            call_id = "function-call-" + str(self._rng.getrandbits(60))
-            self._pending[call_id] = reply.name
-            self.stats.tool_calls += 1
-            self._remember(
-                Turn(
-                    "function_call",
-                    name=reply.name,
-                    call_id=call_id,
-                    arguments=json.dumps(dict(reply.arguments)),
+        if not isinstance(reply, Say):
+            wire = []
+            for call in tool_calls(reply):
+                call_id = "function-call-" + str(self._rng.getrandbits(60))
+                self._pending[call_id] = call.name
+                self.stats.tool_calls += 1
+                arguments = json.dumps(dict(call.arguments))
+                self._remember(
+                    Turn("function_call", name=call.name, call_id=call_id, arguments=arguments)
                 )
-            )
-            self._send(
-                {
-                    "toolCall": {
-                        "functionCalls": [
-                            {"id": call_id, "name": reply.name, "args": dict(reply.arguments)}
-                        ]
-                    }
-                }
-            )
+                wire.append({"id": call_id, "name": call.name, "args": dict(call.arguments)})
+            self._send({"toolCall": {"functionCalls": wire}})
             return
         render = self._settings.render(reply.text, "pcm16" if self.audio_out else "text", 24000)
         interval = (self._settings.chunk_ms / 1000) * self._settings.pace
@@ -460,9 +449,9 @@ class GeminiSimSession(SimSessionBase):
             self._gen = None
             self._remember(Turn("assistant", text=gen.playout.render.text))
             self._send({"serverContent": {"generationComplete": True}})
-            self._send({"serverContent": {"turnComplete": True}, "usageMetadata": self._usage(gen)})
-            if self.resumption:
+            if self.resumption:  # before turnComplete: a client reading one turn gets it too
                 self._resumption_update()
+            self._send({"serverContent": {"turnComplete": True}, "usageMetadata": self._usage(gen)})
 
     def _interrupt(self) -> None:
         """The user started a new turn: stop generating, cancel pending tool calls."""
@@ -500,6 +489,30 @@ class GeminiSimSession(SimSessionBase):
         self._registry.store(handle, self.history)
         self.latest_handle = handle
         self._send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
+
+
+def _parse_tools(raw_tools: Any, where: str) -> list[ToolSpec]:
+    """The function declarations of a ``tools`` list (setup or contextUpdate)."""
+    tools: list[ToolSpec] = []
+    raw_tools = raw_tools or []
+    if not isinstance(raw_tools, list):
+        raise _Reject(1007, f"Invalid value at '{where}': expected a list.")
+    for n, tool in enumerate(raw_tools):
+        for decl in _dict(tool, f"{where}[{n}]").get("functionDeclarations") or []:
+            d = _dict(decl, f"{where}[{n}].function_declarations")
+            if not isinstance(d.get("name"), str):
+                raise _Reject(
+                    1007, f"Invalid value at '{where}[{n}]': a function declaration needs a name."
+                )
+            params = d.get("parameters") or d.get("parametersJsonSchema") or {}
+            tools.append(
+                ToolSpec(
+                    d["name"],
+                    str(d.get("description", "")),
+                    params if isinstance(params, dict) else {},
+                )
+            )
+    return tools
 
 
 def _non_negative_int(value: Any, default: int) -> int:

@@ -5,8 +5,8 @@ Theory of operation
 One :class:`OpenAISimSession` is one WebSocket (or WebRTC data channel) session. It opens by
 queueing ``session.created``. Client events are JSON objects dispatched on ``type`` through
 ``_HANDLERS``; anything malformed is answered with an ``error`` event (as the real service does)
-and changes nothing. The dialect is fixed at open: beta when the model is a
-``gpt-4o*-realtime-preview*`` or the ``OpenAI-Beta: realtime=v1`` header is present; it only
+and changes nothing. The dialect is fixed at open: beta when the
+``OpenAI-Beta: realtime=v1`` header is present (any model), else GA; it only
 changes names and shapes (``response.audio.delta`` vs ``response.output_audio.delta``,
 ``conversation.item.created`` vs ``conversation.item.added``/``.done``, the session object in
 ``sim_openai_config.py``).
@@ -33,6 +33,7 @@ from typing import Any
 from adk_realtime.sansio.sim_core import (
     CallTool,
     Playout,
+    Say,
     SimSessionBase,
     SimSettings,
     ToolSpec,
@@ -40,6 +41,7 @@ from adk_realtime.sansio.sim_core import (
     b64decode_any,
     heard_text,
     pcm_to_float,
+    tool_calls,
 )
 from adk_realtime.sansio.sim_openai_config import (
     FORMATS_BETA,
@@ -480,12 +482,15 @@ class OpenAISimSession(SimSessionBase):
         if event.get("content_index", 0) != 0:
             msg = "Invalid 'content_index': the item has one content part (0)."
             raise ClientError(msg, "invalid_value", "content_index")
-        if self._resp is not None and self._resp.item is item:
+        active = self._resp is not None and self._resp.item is item
+        playout = self._resp.playout if active and self._resp is not None else None
+        length = playout.render.ms if playout is not None else item.audio_ms
+        if end > length + 0.5:
+            msg = f"Audio content of {int(length)}ms is already shorter than {end}ms"
+            raise ClientError(msg, "invalid_value", "audio_end_ms")
+        if active:
             self._cancel("client_cancelled", now)  # stop generating what will not be heard
             end = min(end, int(item.audio_ms))  # clamp to the audio actually sent
-        elif end > item.audio_ms + 0.5:
-            msg = f"Audio content of {int(item.audio_ms)}ms is already shorter than {end}ms"
-            raise ClientError(msg, "invalid_value", "audio_end_ms")
         item.audio_ms = float(end)
         item.text = heard_text(item.full_text, end)
         self._emit(
@@ -524,9 +529,8 @@ class OpenAISimSession(SimSessionBase):
         c = self.cfg
         mods = p.get("modalities" if self.beta else "output_modalities", c["modalities"])
         if not isinstance(mods, list) or not mods or any(m not in ("text", "audio") for m in mods):
-            raise ClientError(
-                "Invalid output modalities.", "invalid_value", "response.output_modalities"
-            )
+            where = "response.modalities" if self.beta else "response.output_modalities"
+            raise ClientError("Invalid output modalities.", "invalid_value", where)
         voice, fmt = c["voice"], c["out_format"]
         if self.beta:
             voice = p.get("voice", voice)
@@ -589,8 +593,10 @@ class OpenAISimSession(SimSessionBase):
         self.stats.responses += 1
         self._emit("response.created", response=self._response_wire(r, "in_progress"))
         reply = self._settings.brain.reply(self.turns(), tools, instructions)
-        if isinstance(reply, CallTool):
-            self._emit_call(r, reply)
+        if not isinstance(reply, Say):
+            for index, call in enumerate(tool_calls(reply)):
+                self._emit_call(r, call, index)
+            self._finish(r, "completed", None)
             return
         audio = "audio" in r.modalities
         part = "output_audio" if audio else "output_text"
@@ -617,7 +623,7 @@ class OpenAISimSession(SimSessionBase):
             if self.webrtc:
                 self._emit("output_audio_buffer.started", response_id=r.id)
 
-    def _emit_call(self, r: _Response, call: CallTool) -> None:
+    def _emit_call(self, r: _Response, call: CallTool, index: int) -> None:
         args = json.dumps(dict(call.arguments))
         item = _Item(self._new_id("item_"), "function_call", name=call.name, status="in_progress")
         item.call_id = self._new_id("call_", 16)
@@ -626,7 +632,7 @@ class OpenAISimSession(SimSessionBase):
         self._emit(
             "response.output_item.added",
             response_id=r.id,
-            output_index=0,
+            output_index=index,
             item=self._item_wire(item),
         )
         if r.in_conversation:
@@ -635,7 +641,7 @@ class OpenAISimSession(SimSessionBase):
         where = {
             "response_id": r.id,
             "item_id": item.id,
-            "output_index": 0,
+            "output_index": index,
             "call_id": item.call_id,
         }
         half = len(args) // 2
@@ -647,12 +653,11 @@ class OpenAISimSession(SimSessionBase):
         self._emit(
             "response.output_item.done",
             response_id=r.id,
-            output_index=0,
+            output_index=index,
             item=self._item_wire(item),
         )
         if r.in_conversation:
             self._announce(item, done=True)
-        self._finish(r, "completed", None)
 
     def _next_due(self) -> float | None:
         if self._resp is not None and self._resp.playout is not None:

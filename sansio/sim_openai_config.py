@@ -45,6 +45,9 @@ def text(value: Any, what: str, *, optional: bool = False) -> str:
     """``value`` if it is a string (or None when ``optional``: ""), else a ClientError."""
     if value is None and optional:
         return ""
+    if value is None:
+        msg = f"Missing required parameter: '{what}'."
+        raise ClientError(msg, "missing_required_parameter", what)
     if not isinstance(value, str):
         raise ClientError(f"Invalid type for '{what}': expected a string.", "invalid_type", what)
     return value

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from adk_realtime.sansio.sim_core import (
     CallTool,
+    CallTools,
     Reply,
     ResumptionRegistry,
     Say,
@@ -53,6 +54,7 @@ from adk_realtime.sansio.sim_speech import (
 
 __all__ = [
     "CallTool",
+    "CallTools",
     "EnergyVad",
     "GeminiSimSession",
     "OpenAISimSession",
@@ -80,7 +82,6 @@ _GEMINI_METHODS = (
 )
 _GEMINI_VERSIONS = ("v1", "v1alpha", "v1beta")
 _VERTEX_PATH = "LlmBidiService/BidiGenerateContent"
-_BETA_MODELS = ("gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview")
 
 
 def _headers(headers: Headers) -> dict[str, str]:
@@ -185,7 +186,8 @@ class SimulatorHub:
         """Start a session for an accepted connection; then send its ``messages_to_send()``.
 
         OpenAI: the model comes from ``?model=`` (default ``gpt-realtime``); the beta dialect is
-        used for ``gpt-4o*-realtime-preview*`` models or an ``OpenAI-Beta: realtime=v1`` header.
+        used when the ``OpenAI-Beta: realtime=v1`` header is present, whatever the model, as on
+        the real service (the official SDK's GA client talks GA to ``gpt-4o-realtime-preview*``).
         ``transport="webrtc"`` adds the output-audio-buffer events of WebRTC sessions.
         """
         self.sessions_opened += 1
@@ -193,8 +195,7 @@ class SimulatorHub:
         if kind == "openai":
             query = parse_qs(urlsplit(path).query)
             model = query.get("model", ["gpt-realtime"])[0]
-            beta_header = "realtime=v1" in _headers(headers).get("openai-beta", "")
-            beta = beta_header or model.startswith(_BETA_MODELS)
+            beta = "realtime=v1" in _headers(headers).get("openai-beta", "")
             return OpenAISimSession(
                 self.settings, now, seed, model=model, beta=beta, webrtc=transport == "webrtc"
             )

@@ -235,7 +235,11 @@ def test_openai_ga_voice_turn_with_tool_call_validates_strictly() -> None:
 
 
 def test_openai_beta_dialect_voice_turn_with_tool_call_validates_strictly() -> None:
-    client = Client(SimulatorHub(pace=0), model="gpt-4o-realtime-preview-2024-12-17")
+    client = Client(
+        SimulatorHub(pace=0),
+        model="gpt-4o-realtime-preview-2024-12-17",
+        headers=[("OpenAI-Beta", "realtime=v1")],
+    )
     assert client.beta and client.types() == ["session.created", "conversation.created"]
     client.send({"type": "session.update", "session": {"tools": [TOOL_GA]}})
     _tool_turn(client)
@@ -322,7 +326,7 @@ def test_truncate_is_clamped_to_audio_sent_and_cuts_the_transcript() -> None:
             "type": "conversation.item.truncate",
             "item_id": item_id,
             "content_index": 0,
-            "audio_end_ms": 60_000,
+            "audio_end_ms": 1_000,  # played further than sent: clamped to what was sent
         }
     )
     truncated = client.of("conversation.item.truncated")[0]
@@ -334,6 +338,21 @@ def test_truncate_is_clamped_to_audio_sent_and_cuts_the_transcript() -> None:
     transcript = client.of("conversation.item.retrieved")[0]["item"]["content"][0]["transcript"]
     assert transcript == decode(openai_audio(client), 24000)[: len(transcript)]
     assert 0 < len(transcript) < len("You said: banana split")
+
+
+def test_truncate_beyond_an_active_items_whole_audio_is_an_error() -> None:
+    client = Client(SimulatorHub(pace=1.0))
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+    client.send({"type": "conversation.item.create", "item": item})
+    client.send({"type": "response.create"})
+    client.advance(0.25)
+    item_id = client.of("response.output_item.added")[0]["item"]["id"]
+    bad = {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0}
+    client.send({**bad, "audio_end_ms": 60_000})
+    assert client.of("error")[0]["error"]["param"] == "audio_end_ms"
+    assert not client.of("response.done")  # the response goes on
+    client.advance(10)
+    assert client.of("response.done")[0]["response"]["status"] == "completed"
 
 
 def test_truncate_beyond_a_finished_items_audio_is_an_error() -> None:
