@@ -482,3 +482,32 @@ async def test_http_base_urls_mean_websocket_for_both_providers(anyio_backend: s
                 async with model.connect() as session:
                     assert isinstance(await session.next_event(), SessionCreated)
     assert len(server.connections) == 2
+
+
+async def test_event_queue_is_bounded_waits_for_room_and_always_takes_the_end_marker(
+    anyio_backend: str,
+) -> None:
+    from adk_realtime.session import _Closed, _EventQueue
+
+    queue = _EventQueue(2)
+    assert queue.put_nowait(SessionCreated()) and queue.put_nowait(SessionCreated())
+    assert not queue.put_nowait(SessionCreated())  # full: refused, nothing queued
+    stored: list[str] = []
+
+    async def producer() -> None:
+        await queue.put(ResponseDone("r1", "completed"))  # waits until the app reads
+        stored.append("third")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(producer)
+        await anyio.wait_all_tasks_blocked()
+        assert stored == []
+        assert isinstance(await queue.get(), SessionCreated)
+    assert stored == ["third"]
+    queue.put_last(_Closed(None))  # past the bound: the end is never dropped
+    got = [await queue.get() for _ in range(3)]
+    assert isinstance(got[1], ResponseDone) and isinstance(got[2], _Closed)
+    with pytest.raises(anyio.EndOfStream):
+        await queue.get()
+    with pytest.raises(anyio.ClosedResourceError):
+        queue.put_nowait(SessionCreated())
