@@ -240,15 +240,16 @@ class RealtimeSession:
             raise item.error
         return None
 
-    def __aiter__(self) -> AsyncIterator[ev.ServerEvent]:
-        return self._iterate()
+    # The session is its own iterator (not an async generator): leaving
+    # ``async for`` early leaves no generator for trio to finalize.
+    def __aiter__(self) -> RealtimeSession:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[ev.ServerEvent]:
-        while True:
-            event = await self.next_event()
-            if event is None:
-                return
-            yield event
+    async def __anext__(self) -> ev.ServerEvent:
+        event = await self.next_event()
+        if event is None:
+            raise StopAsyncIteration
+        return event
 
     # ---------------------------------------------------------------- commands
 

@@ -257,7 +257,14 @@ class WebRTCPeer:
         while not self._closed:
             try:
                 data, addr = await sock.receive()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            except anyio.BrokenResourceError as exc:
+                # trio reports a socket error (an ICMP error...) as BrokenResourceError
+                # from OSError; asyncio's has no cause: its transport is gone
+                if self._closed or not isinstance(exc.__cause__, OSError):
+                    return
+                log.debug("UDP receive error ignored: %s", exc.__cause__)
+                continue
+            except anyio.ClosedResourceError:
                 return
             except OSError as exc:  # an ICMP error reported on the socket: UDP goes on
                 log.debug("UDP receive error ignored: %s", exc)

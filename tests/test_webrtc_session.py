@@ -1,21 +1,24 @@
-"""RealtimeSession over transport="webrtc" against a fake OpenAI WebRTC server written here:
-aiohttp answers the signalling (unified multipart flow, ephemeral client secrets), aiortc
-is the media peer (echoes our audio back, answers the oai-events channel with events
-built from the official SDK models) and every client event it receives is validated
-strictly against the SDK's GA types."""
+"""RealtimeSession over transport="webrtc" against a fake OpenAI WebRTC server
+(`tests.fake_webrtc_server`): aiohttp answers the signalling (unified multipart flow,
+ephemeral client secrets), aiortc is the media peer (echoes our audio back, answers the
+oai-events channel with events built from the official SDK models) and every client event
+it receives is validated strictly against the SDK's GA types. The server runs on its own
+thread and asyncio loop, so every test here runs under asyncio and trio."""
 
 from __future__ import annotations
 
-import json
 import math
+import socket
+import sys
 from typing import Any
 
 import anyio
+import anyio.abc
 import numpy as np
 import pytest
 
-aiortc = pytest.importorskip("aiortc")
-web = pytest.importorskip("aiohttp.web")
+pytest.importorskip("aiortc")
+pytest.importorskip("aiohttp.web")
 aioice_ice = pytest.importorskip("aioice.ice")
 
 from adk_realtime.openai import OpenAIRealtimeModel  # noqa: E402
@@ -23,171 +26,13 @@ from adk_realtime.sansio import events as ev  # noqa: E402
 from adk_realtime.sansio.config import RealtimeConfig  # noqa: E402
 from adk_realtime.sansio.errors import AuthError, ConfigError, ConnectionClosed  # noqa: E402
 from adk_realtime.webrtc_link import WebRTCOptions  # noqa: E402
-from tests.oracles_openai import example_server_event, validate_ga_client  # noqa: E402
-
-KEY = "sk-test-0123456789abcdef"
-TOKEN = "ek_test_0123456789"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # the fake server is aiortc + aiohttp, both asyncio
+from tests.fake_webrtc_server import KEY, TOKEN, FakeOpenAI  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a module attribute, so the fake server's thread sees the patch too
     monkeypatch.setattr(aioice_ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-
-
-class EchoTrack(aiortc.MediaStreamTrack):  # type: ignore[misc]
-    """Sends back every frame the caller sends (the 'model' speaks with your voice)."""
-
-    kind = "audio"
-
-    def __init__(self, source: Any) -> None:
-        super().__init__()
-        self.source = source
-
-    async def recv(self) -> Any:
-        return await self.source.recv()
-
-
-class FakeOpenAI:
-    """POST /v1/realtime/calls and /v1/realtime/client_secrets, answered by aiortc."""
-
-    def __init__(self) -> None:
-        self.pcs: list[Any] = []
-        self.requests: list[dict[str, Any]] = []
-        self.client_events: list[dict[str, Any]] = []
-        self.invalid: list[str] = []
-        self.port = 0
-        self._runner: Any = None
-
-    async def __aenter__(self) -> FakeOpenAI:
-        app = web.Application()
-        app.router.add_post("/v1/realtime/calls", self.calls)
-        app.router.add_post("/v1/realtime/client_secrets", self.client_secrets)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.hang_up()
-        await self._runner.cleanup()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    async def hang_up(self) -> None:
-        for pc in self.pcs:
-            await pc.close()
-
-    @staticmethod
-    def refuse(token: str) -> Any:
-        # Like the real API, the message echoes the credential (masked there, not here):
-        # the client must keep it out of its errors.
-        body = {"error": {"message": f"Incorrect API key provided: {token}", "type": "auth"}}
-        return web.json_response(body, status=401)
-
-    async def client_secrets(self, request: Any) -> Any:
-        auth = request.headers.get("Authorization", "")
-        body = await request.json()
-        self.requests.append({"path": request.path, "auth": auth, "json": body})
-        if auth != f"Bearer {KEY}":
-            return self.refuse(auth.removeprefix("Bearer "))
-        return web.json_response({"value": TOKEN, "expires_at": 2_000_000_000})
-
-    async def calls(self, request: Any) -> Any:
-        auth = request.headers.get("Authorization", "")
-        record: dict[str, Any] = {"path": request.path, "auth": auth, "type": request.content_type}
-        self.requests.append(record)
-        if request.content_type == "multipart/form-data":
-            if auth != f"Bearer {KEY}":
-                return self.refuse(auth.removeprefix("Bearer "))
-            reader = await request.multipart()
-            parts = {}
-            while (part := await reader.next()) is not None:
-                parts[part.name] = (part.headers.get("Content-Type"), await part.text())
-            record["parts"] = parts
-            offer = parts["sdp"][1]
-            record["session"] = json.loads(parts["session"][1])
-        elif request.content_type == "application/sdp":
-            if auth != f"Bearer {TOKEN}":
-                return self.refuse(auth.removeprefix("Bearer "))
-            offer = await request.text()
-        else:
-            return web.json_response({"error": {"message": "bad content type"}}, status=400)
-        answer = await self.answer(offer)
-        return web.Response(
-            status=201,
-            text=answer,
-            content_type="application/sdp",
-            headers={"Location": f"/v1/realtime/calls/rtc_{len(self.pcs)}"},
-        )
-
-    async def answer(self, offer: str) -> str:
-        pc = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
-        self.pcs.append(pc)
-
-        @pc.on("track")  # type: ignore[untyped-decorator]
-        def on_track(track: Any) -> None:
-            pc.addTrack(EchoTrack(track))
-
-        @pc.on("datachannel")  # type: ignore[untyped-decorator]
-        def on_datachannel(channel: Any) -> None:
-            assert channel.label == "oai-events"
-            channel.send(example_server_event("ga", "session.created"))
-
-            @channel.on("message")  # type: ignore[untyped-decorator]
-            def on_message(message: str) -> None:
-                self.on_client_event(channel, message)
-
-        await pc.setRemoteDescription(aiortc.RTCSessionDescription(offer, "offer"))
-        await pc.setLocalDescription(await pc.createAnswer())
-        return str(pc.localDescription.sdp)
-
-    def on_client_event(self, channel: Any, message: str) -> None:
-        event = json.loads(message)
-        try:
-            validate_ga_client(event)
-        except AssertionError as exc:
-            self.invalid.append(f"{event.get('type')}: {exc}")
-        self.client_events.append(event)
-        kind = event["type"]
-        if kind == "session.update":
-            channel.send(example_server_event("ga", "session.updated"))
-        elif kind == "response.create":
-            channel.send(example_server_event("ga", "response.created", response={"id": "r1"}))
-            channel.send(
-                example_server_event(
-                    "ga",
-                    "response.output_item.added",
-                    response_id="r1",
-                    item={"id": "item_1", "type": "message", "role": "assistant"},
-                )
-            )
-            channel.send(
-                example_server_event(
-                    "ga",
-                    "response.output_audio_transcript.delta",
-                    delta="Hello",
-                    item_id="item_1",
-                    response_id="r1",
-                )
-            )
-        elif kind == "output_audio_buffer.clear":
-            channel.send(
-                example_server_event("ga", "output_audio_buffer.cleared", response_id="r1")
-            )
-            channel.send(
-                example_server_event(
-                    "ga", "response.done", response={"id": "r1", "status": "cancelled"}
-                )
-            )
 
 
 def tone(freq: float, rate: int, samples: int, start: int) -> bytes:
@@ -320,7 +165,7 @@ async def test_no_answer_from_the_media_peer_fails_connect_within_the_timeout() 
 
         async def silent_answer(offer: str) -> str:
             answer = await FakeOpenAI.answer(server, offer)
-            await server.hang_up()  # its UDP sockets close: ICE can never succeed
+            await server.close_peers()  # its UDP sockets close: ICE can never succeed
             return answer
 
         server.answer = silent_answer  # type: ignore[method-assign]
@@ -419,3 +264,33 @@ async def test_an_oversized_event_raises_without_closing_the_link() -> None:
     peer.state = PeerState.FAILED
     with pytest.raises(ConnectionClosed):
         await link.send("{}")
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(sys.platform != "linux", reason="IP_RECVERR is Linux's")
+async def test_a_udp_receive_error_does_not_stop_the_peer_reading() -> None:
+    """An ICMP error read on the socket (Linux with IP_RECVERR, Windows always) is
+    skipped: under trio it arrives as BrokenResourceError from OSError."""
+    from adk_realtime.drivers.webrtc import open_peer
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]  # nobody listens there once closed
+    async with open_peer(local_addresses=["127.0.0.1"]) as peer:
+        sock = peer._sockets[0]
+        sock.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(socket.SOL_IP, 11, 1)
+        got = anyio.Event()
+        original = peer.pc.receive_datagram
+
+        def receive(data: bytes, route: Any, now: float) -> None:
+            if data == b"after the error":
+                got.set()
+            original(data, route, now)
+
+        peer.pc.receive_datagram = receive  # type: ignore[method-assign]
+        await sock.sendto(b"to nobody", "127.0.0.1", dead_port)  # ICMP port unreachable
+        port = sock.extra(anyio.abc.SocketAttribute.local_port)
+        async with await anyio.create_udp_socket(local_host="127.0.0.1") as other:
+            await other.sendto(b"after the error", "127.0.0.1", port)
+            with anyio.fail_after(5):
+                await got.wait()
