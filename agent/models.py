@@ -75,7 +75,7 @@ async def websocket_link(
         ) as conn:
             yield conn
     except _ws.HandshakeRejected as exc:
-        body = redact(exc.body[:2000].decode("utf-8", "replace"), *secrets)
+        body = redact(exc.body.decode("utf-8", "replace"), *secrets)[:2000]  # redact, then cut
         if exc.status in (401, 403):
             raise AuthError(exc.status, body or "credentials refused") from None
         raise RealtimeError(f"WebSocket handshake refused (HTTP {exc.status}): {body}") from None

@@ -70,6 +70,7 @@ from adk_realtime.sansio.websocket import (
     check_close_args,
     redact_target,
 )
+from adk_realtime.sansio.websocket_events import redact_secrets, secret_parts
 
 if TYPE_CHECKING:
     from adk_realtime.drivers.websocket_server import Handler, WebSocketServerHandle, serve
@@ -111,11 +112,10 @@ class HandshakeRejected(RealtimeError):
     def __init__(
         self, status: int, headers: Headers, body: bytes, *, redact: Sequence[str] = ()
     ) -> None:
-        snippet = body[:300].decode("utf-8", "replace").strip()
         # A server may echo a credential, whole or just its token ("Bearer <token>").
-        secrets = {part for value in redact for part in (value, *value.split()) if len(part) >= 8}
-        for secret in sorted(secrets, key=len, reverse=True):
-            snippet = snippet.replace(secret, "<redacted>")
+        # Cut it out before shortening the text: a cut would keep the start of a key.
+        snippet = redact_secrets(body.decode("utf-8", "replace"), secret_parts(redact))
+        snippet = snippet[:300].strip()
         message = f"WebSocket handshake rejected with HTTP {status}"
         location = next((v for k, v in headers if k.lower() == "location"), None)
         if 300 <= status < 400 and location:
@@ -656,6 +656,12 @@ async def _open_client(
                 ) from exc
             except ssl.SSLError as exc:
                 raise ConnectError(f"{where.label}: TLS handshake failed ({exc.reason})") from exc
+            except (anyio.EndOfStream, anyio.BrokenResourceError) as exc:
+                # e.g. wss:// to a server that speaks plain TCP and hangs up
+                raise ConnectError(
+                    f"{where.label}: the connection closed during the TLS handshake "
+                    "(does the server speak TLS? ws:// is plain)"
+                ) from exc
             except OSError as exc:
                 raise ConnectError(f"{where.label}: could not connect ({exc})") from exc
             conn = WebSocketConnection(

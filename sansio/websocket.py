@@ -58,12 +58,11 @@ from __future__ import annotations
 import enum
 import re
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import h11
 from wsproto import ConnectionType, WSConnection, events as wse
 from wsproto.connection import ConnectionState as _WsprotoState
-from wsproto.frame_protocol import Frame
 from wsproto.utilities import ProtocolError as _WsprotoError
 
 from adk_realtime.sansio.errors import LocalProtocolError, MessageTooBig, ProtocolError
@@ -75,10 +74,13 @@ from adk_realtime.sansio.websocket_events import (
     Message,
     Rejected,
     WsEvent,
+    accept_close_1014,
     check_close_args,
     is_secret_header,
     redact_headers,
+    redact_secrets,
     redact_target,
+    secret_parts,
 )
 
 __all__ = [
@@ -156,26 +158,6 @@ def _raw_response(status: int, extra: bytes = b"") -> bytes:
 _PEER_ERRORS = (_WsprotoError, h11.ProtocolError, ValueError)
 
 
-def _accept_close_1014(ws: WSConnection) -> None:
-    """Make wsproto accept close code 1014 (Bad Gateway, sent by proxies), which it fails
-    as reserved: parse it as 3000 (same reason checks), then restore the code. Best effort.
-    """
-    proto = getattr(ws.connection, "_proto", None)
-    original: Callable[[Frame], Frame] | None = getattr(proto, "_process_close", None)
-    if original is None:
-        return
-
-    def process_close(frame: Frame) -> Frame:
-        payload = frame.payload
-        if not isinstance(payload, bytes | bytearray) or payload[:2] != b"\x03\xf6":
-            return original(frame)
-        parsed = original(Frame(frame.opcode, b"\x0b\xb8" + payload[2:], True, True))
-        assert isinstance(parsed.payload, tuple)
-        return Frame(parsed.opcode, (1014, parsed.payload[1]), True, True)
-
-    setattr(proto, "_process_close", process_close)  # noqa: B010
-
-
 class _WebSocketBase:
     """What both roles share: messages, keepalive, close, timers, output."""
 
@@ -215,6 +197,7 @@ class _WebSocketBase:
         self._close_deadline: float | None = None
         self._close_code: int | None = None
         self._close_reason = ""
+        self._secrets: tuple[str, ...] = ()  # cut out of close reasons (see WebSocketClient)
         self._now = 0.0
 
     # -- public API --------------------------------------------------------
@@ -414,6 +397,7 @@ class _WebSocketBase:
         if self._state is WsState.CLOSED:
             return
         self._goto("end")
+        reason = redact_secrets(reason, self._secrets)  # a peer may echo a credential
         self._close_code, self._close_reason = code, reason
         self._parts.clear()
         self._size = 0
@@ -438,7 +422,7 @@ class _WebSocketBase:
     def _arm_keepalive(self, now: float) -> None:
         if self._ping_interval is not None:
             self._next_ping = now + self._ping_interval
-        _accept_close_1014(self._ws)
+        accept_close_1014(self._ws)
 
     def _process(self, now: float) -> None:
         """Turn what wsproto parsed into our events (and replies: pong, close echo)."""
@@ -564,12 +548,10 @@ class WebSocketClient(_WebSocketBase):
             # Never echo the value: it may be a credential.
             if any(c in value for c in "\r\n\x00") or value != value.strip():
                 raise LocalProtocolError(f"the value of header {name!r} has CR/LF/NUL or padding")
-            try:
-                encoded.append((name.encode("ascii"), value.encode("latin-1")))
-            except UnicodeEncodeError:
-                raise LocalProtocolError(
-                    f"the value of header {name!r} is not latin-1 text"
-                ) from None
+            # Checked, not caught: a UnicodeEncodeError would keep the value as __context__.
+            if not name.isascii() or any(ord(c) > 0xFF for c in value):
+                raise LocalProtocolError(f"the value of header {name!r} is not latin-1 text")
+            encoded.append((name.encode("ascii"), value.encode("latin-1")))
         for proto in subprotocols:
             if not _TOKEN_RE.match(proto):
                 raise LocalProtocolError(f"invalid subprotocol {proto!r}")
@@ -577,6 +559,10 @@ class WebSocketClient(_WebSocketBase):
         self._target = target
         self._request_headers: Headers = tuple((n, v) for n, v in headers)
         self._encoded_headers = encoded
+        # Credentials (whole, or the token of "Bearer <token>") never show in a close reason.
+        query = [p.partition("=") for p in target.partition("?")[2].split("&")]
+        values = [v for n, v in headers if is_secret_header(n)]
+        self._secrets = secret_parts(values + [v for n, _, v in query if is_secret_header(n)])
         self._subprotocols = list(subprotocols)
         self._response_headers: Headers = ()
         self._subprotocol: str | None = None

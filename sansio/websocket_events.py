@@ -11,8 +11,11 @@ request target (``?key=...``). Use :func:`redact_headers` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from wsproto import WSConnection
+from wsproto.frame_protocol import Frame
 
 from adk_realtime.sansio.errors import LocalProtocolError
 
@@ -24,10 +27,13 @@ __all__ = [
     "Message",
     "Rejected",
     "WsEvent",
+    "accept_close_1014",
     "check_close_args",
     "is_secret_header",
     "redact_headers",
+    "redact_secrets",
     "redact_target",
+    "secret_parts",
 ]
 
 Headers = tuple[tuple[str, str], ...]
@@ -46,6 +52,20 @@ def is_secret_header(name: str) -> bool:
 def redact_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """A copy of ``headers`` safe to print: credential-like values become ``<redacted>``."""
     return [(n, "<redacted>" if is_secret_header(n) else v) for n, v in headers]
+
+
+def secret_parts(values: Iterable[str]) -> tuple[str, ...]:
+    """What to cut out of text a peer may echo: each credential whole and each of its
+    words ("Bearer <token>" echoed as the bare token), longest first."""
+    parts = {part for value in values for part in (value, *value.split()) if len(part) >= 8}
+    return tuple(sorted(parts, key=len, reverse=True))
+
+
+def redact_secrets(text: str, parts: Sequence[str]) -> str:
+    """``text`` with every one of ``parts`` (from :func:`secret_parts`) replaced."""
+    for part in parts:
+        text = text.replace(part, "<redacted>")
+    return text
 
 
 def redact_target(target: str) -> str:
@@ -145,3 +165,23 @@ class Closed:
 
 
 WsEvent = Accepted | Rejected | ConnectRequest | Message | Closed
+
+
+def accept_close_1014(ws: WSConnection) -> None:
+    """Make wsproto accept close code 1014 (Bad Gateway, sent by proxies), which it fails
+    as reserved: parse it as 3000 (same reason checks), then restore the code. Best effort.
+    """
+    proto = getattr(ws.connection, "_proto", None)
+    original: Callable[[Frame], Frame] | None = getattr(proto, "_process_close", None)
+    if original is None:
+        return
+
+    def process_close(frame: Frame) -> Frame:
+        payload = frame.payload
+        if not isinstance(payload, bytes | bytearray) or payload[:2] != b"\x03\xf6":
+            return original(frame)
+        parsed = original(Frame(frame.opcode, b"\x0b\xb8" + payload[2:], True, True))
+        assert isinstance(parsed.payload, tuple)
+        return Frame(parsed.opcode, (1014, parsed.payload[1]), True, True)
+
+    setattr(proto, "_process_close", process_close)  # noqa: B010

@@ -381,6 +381,21 @@ async def test_tls_with_an_untrusted_certificate_is_refused(tls_server: Threaded
     assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
 
 
+async def test_wss_to_a_plain_server_that_hangs_up_is_a_connect_error() -> None:
+    async def plain_peer(stream: anyio.abc.SocketStream) -> None:
+        await stream.receive()  # the TLS ClientHello, which it does not understand
+        await stream.aclose()
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, plain_peer)
+            with anyio.fail_after(5), pytest.raises(ConnectError, match="TLS handshake"):
+                async with open_websocket(f"wss://127.0.0.1:{port}/"):
+                    pass
+            tg.cancel_scope.cancel()
+
+
 # -- our serve against websockets' client ------------------------------------------------
 
 
