@@ -123,6 +123,11 @@ async def http_request(
         ) from None
     except ssl.SSLError as exc:
         raise SignallingError(f"TLS with {url.authority} failed: {exc.reason}") from None
+    except (anyio.EndOfStream, anyio.BrokenResourceError):
+        # the peer hung up during the TLS handshake (a plain-HTTP server, say)
+        raise SignallingError(
+            f"TLS with {url.authority} failed: the connection closed during the handshake"
+        ) from None
     except OSError as exc:
         raise SignallingError(
             f"cannot reach {url.authority}: {exc.strerror or exc.__class__.__name__}"

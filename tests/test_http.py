@@ -292,3 +292,27 @@ def test_answer_body_with_leading_blank_lines_is_accepted() -> None:
     _reply(exchange, b"200 OK", b"\r\n" + SDP.encode())
     answer = read_call_answer(exchange.response)  # type: ignore[arg-type]
     assert answer.sdp == SDP and answer.call_id is None
+
+
+@pytest.mark.anyio
+async def test_https_to_a_server_that_hangs_up_is_a_signalling_error(anyio_backend: str) -> None:
+    import anyio
+    import anyio.abc
+
+    pytest.importorskip("aioice")
+    from adk_realtime.drivers.webrtc import SignallingError, http_request
+
+    async def plain_peer(stream: anyio.abc.SocketStream) -> None:
+        await stream.receive()  # a TLS ClientHello it does not understand
+        await stream.aclose()
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, plain_peer)
+            exchange = sdp_call_request(
+                f"https://127.0.0.1:{port}/v1/realtime/calls", sdp="v=0", token="ek_x"
+            )
+            with anyio.fail_after(5), pytest.raises(SignallingError, match="during the handshake"):
+                await http_request(exchange, timeout=5)
+            tg.cancel_scope.cancel()
