@@ -63,6 +63,15 @@ class _Public:
         return [self.api_key]
 
 
+def vertex_host(location: str) -> str:
+    """Vertex AI's host for a location: regional, multi-regional ("us", "eu") or global."""
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    if location in ("us", "eu"):
+        return f"aiplatform.{location}.rep.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
+
+
 @dataclass(frozen=True)
 class _Vertex:
     project: str
@@ -75,7 +84,7 @@ class _Vertex:
         return f"GeminiLiveBackend.Vertex(project={self.project!r}, location={self.location!r})"
 
     def url(self) -> str:
-        base = self.base_url or f"wss://{self.location}-aiplatform.googleapis.com"
+        base = self.base_url or f"wss://{vertex_host(self.location)}"
         return (
             f"{base.rstrip('/')}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/"
             "BidiGenerateContent"

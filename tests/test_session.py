@@ -511,3 +511,18 @@ async def test_event_queue_is_bounded_waits_for_room_and_always_takes_the_end_ma
         await queue.get()
     with pytest.raises(anyio.ClosedResourceError):
         queue.put_nowait(SessionCreated())
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("us-central1", "us-central1-aiplatform.googleapis.com"),
+        ("global", "aiplatform.googleapis.com"),
+        ("eu", "aiplatform.eu.rep.googleapis.com"),
+    ],
+)
+def test_vertex_endpoint_per_location(location: str, host: str) -> None:
+    backend = GeminiLiveBackend.Vertex("p1", location, lambda: "token")
+    assert backend.url() == (
+        f"wss://{host}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+    )
