@@ -4,7 +4,9 @@ Every example runs offline by default: it starts the built-in provider
 simulator in-process on a loopback port (no key, no network) and talks to it
 over a real WebSocket, exactly as it would talk to OpenAI or Gemini. Pass
 ``--provider openai`` or ``--provider gemini`` to use the real service; the key
-comes from ``OPENAI_API_KEY`` or ``GOOGLE_API_KEY``.
+comes from ``OPENAI_API_KEY`` or ``GOOGLE_API_KEY`` (or ``GEMINI_API_KEY``).
+``--base-url`` sends a real provider's traffic elsewhere: a proxy, or a
+simulator served by ``adk-realtime sim``.
 
 The simulator is not a language model: it follows a small script (it answers
 "hello", calls a tool whose name matches a word you said, reads tool results
@@ -19,6 +21,7 @@ and a test can check it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import wave
@@ -64,7 +67,12 @@ def parser(description: str) -> argparse.ArgumentParser:
         choices=["sim", "openai", "gemini"],
         default="sim",
         help="sim (default): the offline simulator, no key needed; openai: OPENAI_API_KEY; "
-        "gemini: GOOGLE_API_KEY",
+        "gemini: GOOGLE_API_KEY (or GEMINI_API_KEY)",
+    )
+    p.add_argument(
+        "--base-url",
+        help="with --provider openai|gemini: another endpoint, e.g. a proxy or `adk-realtime sim` "
+        "(OpenAI: wss://HOST/v1, Gemini: wss://HOST; http(s):// works too)",
     )
     p.add_argument(
         "--sim-api",
@@ -89,6 +97,8 @@ def check_key(args: argparse.Namespace) -> str | None:
 
     Call this before starting anything, so a missing key costs nothing.
     """
+    if args.provider == "sim" and args.base_url:
+        raise SystemExit("--base-url needs --provider openai or --provider gemini")
     if args.provider == "openai":
         key = os.environ.get("OPENAI_API_KEY")
         if not key:
@@ -101,7 +111,7 @@ def check_key(args: argparse.Namespace) -> str | None:
         key = os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
         if not key:
             raise SystemExit(
-                "--provider gemini needs an API key: set GOOGLE_API_KEY "
+                "--provider gemini needs an API key: set GOOGLE_API_KEY or GEMINI_API_KEY "
                 "(or run without --provider to use the offline simulator)"
             )
         return key
@@ -117,11 +127,12 @@ async def open_model(args: argparse.Namespace) -> AsyncIterator[RealtimeModel]:
     key = check_key(args)
     if args.provider == "openai":
         assert key is not None
-        yield OpenAIRealtimeModel(key, args.model or OPENAI_MODEL)
+        yield OpenAIRealtimeModel(key, args.model or OPENAI_MODEL, base_url=args.base_url)
         return
     if args.provider == "gemini":
         assert key is not None
-        yield GeminiRealtimeModel(GeminiLiveBackend.Public(key), args.model or GEMINI_MODEL)
+        backend = GeminiLiveBackend.Public(key, base_url=args.base_url)
+        yield GeminiRealtimeModel(backend, args.model or GEMINI_MODEL)
         return
     from adk_realtime.drivers.simulator import run_simulator
     from adk_realtime.sansio.simulator import SimulatorHub
@@ -170,7 +181,12 @@ def run(main: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Nam
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first real error in nested groups (cancellations are only its echoes)."""
+    """The first real error in nested groups (cancellations are only its echoes).
+
+    A ``ConnectionClosed`` next to another error is that error's echo too (the runner's
+    ``wait_connected`` after a refused key), so the other error comes first. Called after
+    ``anyio.run`` returned, so no event loop is running: ``run`` uses asyncio's cancellation.
+    """
     stack: list[BaseException] = [group]
     leaves: list[BaseException] = []
     while stack:
@@ -179,8 +195,8 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
             stack[:0] = exc.exceptions
         else:
             leaves.append(exc)
-    cancelled = anyio.get_cancelled_exc_class()
-    real = [e for e in leaves if not isinstance(e, cancelled)]
+    real = [e for e in leaves if not isinstance(e, asyncio.CancelledError)]
+    real.sort(key=lambda e: isinstance(e, ConnectionClosed))  # stable: the rest keep order
     return (real or leaves)[0]
 
 

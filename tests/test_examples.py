@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -105,21 +106,31 @@ RUNS: dict[str, list[str]] = {
 
 
 class Launched:
-    """Every run of ``RUNS``, started together; ``result(name)`` waits for one."""
+    """Every run of ``runs`` (default ``RUNS``), started together; ``result(name)`` waits for one.
 
-    def __init__(self, tmp: Path) -> None:
+    ``{tmp}`` and the other ``fields`` in a command line are filled in; ``env`` defaults to
+    an environment without credentials.
+    """
+
+    def __init__(
+        self,
+        tmp: Path,
+        runs: dict[str, list[str]] = RUNS,
+        env: dict[str, str] | None = None,
+        **fields: str,
+    ) -> None:
         self.tmp = tmp
         self._procs: dict[str, subprocess.Popen[str]] = {}
         self._results: dict[str, Result] = {}
-        for name, argv in RUNS.items():
-            args = [a.format(tmp=tmp) for a in argv]
+        for name, argv in runs.items():
+            args = [a.format(tmp=tmp, **fields) for a in argv]
             args[0] = str(EXAMPLES / args[0])
             self._procs[name] = subprocess.Popen(
                 [sys.executable, *args, "--timeout", str(TIMEOUT - 10)],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env=clean_env(),
+                env=env or clean_env(),
                 cwd=EXAMPLES.parent,
             )
 
@@ -276,22 +287,234 @@ def test_livekit_selftest_carries_the_reply_through_the_sdk_objects(launched: La
 # ---------------------------------------------------------------- failures users meet first
 
 
+FOUR = ["realtime_basic.py", "realtime_vad.py", "realtime_tools.py", "realtime_handoff.py"]
+
+
+@pytest.mark.parametrize("example", FOUR)
 @pytest.mark.parametrize(
-    ("example", "provider", "variable"),
-    [
-        ("realtime_basic.py", "openai", "OPENAI_API_KEY"),
-        ("realtime_vad.py", "gemini", "GOOGLE_API_KEY"),
-        ("realtime_tools.py", "openai", "OPENAI_API_KEY"),
-        ("realtime_handoff.py", "gemini", "GOOGLE_API_KEY"),
-    ],
+    ("provider", "variables"),
+    [("openai", ["OPENAI_API_KEY"]), ("gemini", ["GOOGLE_API_KEY", "GEMINI_API_KEY"])],
 )
 def test_a_real_provider_without_a_key_exits_with_a_clear_message(
-    example: str, provider: str, variable: str
+    example: str, provider: str, variables: list[str]
 ) -> None:
     result = run_example(str(EXAMPLES / example), "--provider", provider)
     assert result.returncode != 0
-    assert variable in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1  # one line, no traceback
+    assert all(variable in result.stderr for variable in variables)
     assert result.stdout == ""  # nothing was started
+
+
+@pytest.mark.parametrize("example", [*FOUR, "livekit_agent.py"])
+def test_help_lists_the_provider_options(example: str) -> None:
+    helped = run_example(str(EXAMPLES / example), "--help").check()
+    for flag in ("--provider", "--model", "--base-url", "--timeout", "--sim-api"):
+        assert flag in helped.stdout
+    assert helped.stderr == ""
+
+
+def test_base_url_without_a_real_provider_is_refused() -> None:
+    result = run_example(str(EXAMPLES / "realtime_basic.py"), "--base-url", "ws://127.0.0.1:9")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.strip() == "--base-url needs --provider openai or --provider gemini"
+
+
+# ---------------------------------------------------------------- the real-provider code path
+
+
+def load_common() -> Any:
+    """``examples/_common.py`` as a module (the examples import it as ``_common``)."""
+    spec = importlib.util.spec_from_file_location("examples_common", EXAMPLES / "_common.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (
+            ["--provider", "openai"],
+            {"OPENAI_API_KEY": "sk-one"},
+            ("openai", "sk-one", "gpt-realtime", "wss://api.openai.com/v1"),
+        ),
+        (
+            ["--provider", "openai", "--model", "gpt-realtime-mini"],
+            {"OPENAI_API_KEY": "sk-two"},
+            ("openai", "sk-two", "gpt-realtime-mini", "wss://api.openai.com/v1"),
+        ),
+        (
+            ["--provider", "openai", "--base-url", "https://proxy.example/v1"],
+            {"OPENAI_API_KEY": "sk-three"},
+            ("openai", "sk-three", "gpt-realtime", "https://proxy.example/v1"),
+        ),
+        (
+            ["--provider", "gemini"],
+            {"GOOGLE_API_KEY": "g-one"},
+            ("gemini", "g-one", "gemini-live-2.5-flash-native-audio", None),
+        ),
+        (
+            ["--provider", "gemini", "--model", "gemini-2.0-flash-live-001"],
+            {"GEMINI_API_KEY": "g-two"},
+            ("gemini", "g-two", "gemini-2.0-flash-live-001", None),
+        ),
+        (
+            ["--provider", "gemini", "--base-url", "ws://127.0.0.1:9"],
+            {"GOOGLE_API_KEY": "g-three"},
+            ("gemini", "g-three", "gemini-live-2.5-flash-native-audio", "ws://127.0.0.1:9"),
+        ),
+    ],
+)
+def test_a_real_provider_builds_its_model(
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    env: dict[str, str],
+    expected: tuple[str, str, str, str | None],
+) -> None:
+    import anyio
+
+    from adk_realtime.gemini import GeminiLiveBackend, GeminiRealtimeModel
+    from adk_realtime.openai import OpenAIRealtimeModel
+
+    for name in SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    common = load_common()
+    args = common.parser("test").parse_args(argv)
+
+    async def build() -> Any:
+        async with common.open_model(args) as model:
+            return model
+
+    model = anyio.run(build)
+    provider, key, model_id, base_url = expected
+    assert model.provider == provider and model.model_id == model_id
+    if provider == "openai":
+        assert type(model) is OpenAIRealtimeModel
+        assert (model.dialect, model.transport) == ("ga", "websocket")
+        assert model._api_key == key and model.base_url == base_url
+    else:
+        assert type(model) is GeminiRealtimeModel
+        assert isinstance(model.backend, GeminiLiveBackend.Public)
+        assert model.backend.api_key == key and model.backend.base_url == base_url
+        assert model.backend.api_version == "v1beta"
+
+
+KEY = "sk-provider-key-0123456789"
+
+# The same scenarios as RUNS, over --provider openai|gemini with a key, at a keyed simulator.
+REAL_RUNS: dict[str, list[str]] = {
+    "basic-openai": ["realtime_basic.py", "--provider", "openai", "--base-url", "{openai}"],
+    "basic-gemini": [
+        "realtime_basic.py",
+        *("--provider", "gemini", "--base-url", "{gemini}", "--modality", "audio"),
+    ],
+    "vad-custom": [
+        "realtime_vad.py",
+        *("--provider", "openai", "--base-url", "{openai}"),
+        *("--input", "{tmp}/how-are-you.wav", "--output", "{tmp}/vad.wav"),
+    ],
+    "vad-default-gemini": [
+        "realtime_vad.py",
+        *("--provider", "gemini", "--base-url", "{gemini}", "--default-vad"),
+        *("--input", "{tmp}/hello.wav", "--output", "{tmp}/vad-gemini.wav"),
+    ],
+    "tools-openai": ["realtime_tools.py", "--provider", "openai", "--base-url", "{openai}"],
+    # an SDK-style http:// base URL works too
+    "tools-gemini": ["realtime_tools.py", "--provider", "gemini", "--base-url", "{gemini_http}"],
+    "handoff-openai": ["realtime_handoff.py", "--provider", "openai", "--base-url", "{openai}"],
+    "handoff-gemini": ["realtime_handoff.py", "--provider", "gemini", "--base-url", "{gemini}"],
+}
+
+
+@pytest.fixture(scope="module")
+def keyed_simulator() -> Iterator[Any]:
+    """The simulator on loopback, accepting only ``KEY``, standing in for both providers."""
+    from anyio.from_thread import start_blocking_portal
+
+    from adk_realtime.drivers.simulator import run_simulator
+    from adk_realtime.sansio.simulator import SimulatorHub
+
+    serving = run_simulator(hub=SimulatorHub(pace=0, api_key=KEY))
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(serving) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory: pytest.TempPathFactory, keyed_simulator: Any) -> Iterator[Launched]:
+    from adk_realtime.sansio.sim_speech import synthesize_speech
+
+    tmp = tmp_path_factory.mktemp("real")
+    for name, text in [("how-are-you", "How are you"), ("hello", "Hello")]:
+        with wave.open(str(tmp / f"{name}.wav"), "wb") as out:  # "recorded" questions
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(24000)
+            out.writeframes(synthesize_speech(text, 24000))
+    server = keyed_simulator
+    runs = Launched(
+        tmp,
+        REAL_RUNS,
+        clean_env(OPENAI_API_KEY=KEY, GOOGLE_API_KEY=KEY),
+        openai=server.openai_base_url,
+        gemini=server.url,
+        gemini_http=server.gemini_base_url,
+    )
+    yield runs
+    runs.stop()
+
+
+def comparable(result: Result, tmp: Path) -> list[str]:
+    """The lines a run prints, minus what only says where it ran and how fast."""
+    lines = []
+    for line in result.lines:
+        if line.startswith(("[info] offline simulator on ", "[user] (speaking) ", "[heard] ")):
+            continue  # the offline run's own server; the spoken input; the simulator's decoder
+        if line.startswith(("[vad] ", "[info] first reply audio ")):
+            line = re.sub(r"\d+", "N", line)  # timings
+        lines.append(line.replace(str(tmp), "{tmp}"))
+    return lines
+
+
+@pytest.mark.parametrize("run", list(REAL_RUNS))
+def test_a_real_provider_run_prints_what_the_offline_run_prints(
+    launched: Launched, real_runs: Launched, run: str
+) -> None:
+    real = real_runs.result(run)
+    offline = launched.result(run)
+    assert comparable(real, real_runs.tmp) == comparable(offline, launched.tmp)
+    assert not real.kind("heard")  # a real provider's voice is not decoded
+    if run == "basic-openai":
+        assert real.kind("connected") == ["openai gpt-realtime"]
+    if run.startswith("vad"):  # the reply WAV carries the spoken answer
+        wav = "vad.wav" if run == "vad-custom" else "vad-gemini.wav"
+        pcm, rate = read_wav(real_runs.tmp / wav)
+        ears = SpeechRecognizer(rate)
+        ears.feed(pcm)
+        assert ears.text == real.kind("assistant")[0]
+
+
+@pytest.mark.parametrize(
+    ("example", "provider", "variable"),
+    [
+        ("realtime_tools.py", "openai", "OPENAI_API_KEY"),
+        ("realtime_handoff.py", "gemini", "GEMINI_API_KEY"),
+    ],
+)
+def test_a_refused_key_exits_with_one_line(
+    keyed_simulator: Any, example: str, provider: str, variable: str
+) -> None:
+    base = keyed_simulator.openai_base_url if provider == "openai" else keyed_simulator.url
+    result = run_example(
+        str(EXAMPLES / example),
+        *("--provider", provider, "--base-url", base, "--timeout", "20"),
+        env=clean_env(**{variable: "not-the-key"}),
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("the provider refused the API key: ")
+    assert len(result.stderr.splitlines()) == 1  # no traceback
 
 
 def test_livekit_example_help_and_missing_room() -> None:
