@@ -2,7 +2,9 @@
 
 The default provider URLs are pointed at the simulator on loopback and fake keys
 are put in the environment; blocks marked ``# readme: compile-only`` (they need
-a LiveKit server or OpenAI's WebRTC endpoint) are compiled, not run.
+a real endpoint, e.g. OpenAI's WebRTC one) are compiled, not run. The LiveKit
+block's ``serve_caller`` is driven with the SDK's real objects and no room.
+Names and command-line options the prose mentions are checked to exist.
 """
 
 from __future__ import annotations
@@ -96,3 +98,83 @@ def test_readme_block_runs(
                     await drive_serve_caller(namespace["serve_caller"], server)
 
     anyio.run(run)
+
+
+# Dotted names the README's prose (not only its code blocks) tells users to call.
+PROSE_NAMES = """
+adk_realtime.RealtimeConfig.default adk_realtime.RealtimeConfig.with_instruction
+adk_realtime.RealtimeRunner.builder adk_realtime.RealtimeRunner.wait_connected
+adk_realtime.RealtimeRunner.commit_audio adk_realtime.RealtimeRunner.interrupt
+adk_realtime.RealtimeRunner.audio_played adk_realtime.RealtimeRunnerBuilder.config
+adk_realtime.RealtimeRunnerBuilder.tool adk_realtime.RealtimeRunnerBuilder.max_concurrent_tools
+adk_realtime.RealtimeAgentBuilder.description adk_realtime.RealtimeAgentBuilder.input_transcription
+adk_realtime.VadConfig.server adk_realtime.VadConfig.disabled adk_realtime.VadMode.ServerVad
+adk_realtime.VadMode.SEMANTIC adk_realtime.VadMode.NONE adk_realtime.AudioFormat.g711_ulaw
+adk_realtime.AudioFormat.g711_alaw adk_realtime.OpenAIRealtimeModel.azure
+adk_realtime.WebRTCOptions adk_realtime.RunContext.send_text adk_realtime.CallbackContext
+adk_realtime.ToolContext adk_realtime.Usage adk_realtime.ServerEvent adk_realtime.ClientEvent
+adk_realtime.RealtimeSession.send_event adk_realtime.RealtimeSession.send_raw
+adk_realtime.RealtimeSession.truncate adk_realtime.RealtimeSession.clear_audio
+adk_realtime.AgentStarted adk_realtime.AgentEnded adk_realtime.ToolCallStarted
+adk_realtime.ToolCallCompleted adk_realtime.Handoff adk_realtime.AudioInterrupted
+adk_realtime.TurnMetrics adk_realtime.RealtimeEvent adk_realtime.InputAudioBufferAppend
+adk_realtime.drivers.simulator.run_simulator adk_realtime.sansio.simulator.SimulatorHub
+adk_realtime.sansio.sim_speech.synthesize_speech adk_realtime.sansio.sim_speech.SpeechRecognizer
+adk_realtime.sansio.webrtc.datachannel.DataChannelQueueFull
+adk_realtime.livekit.join_room adk_realtime.livekit.make_token adk_realtime.livekit.RoomAgent
+adk_realtime.livekit.BridgeHandle.wait adk_realtime.livekit.BridgeHandle.stop
+""".split()
+
+
+@pytest.mark.parametrize("dotted", PROSE_NAMES)
+def test_a_name_the_prose_mentions_exists(dotted: str) -> None:
+    import importlib
+
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attr in parts[split:]:
+            obj = getattr(obj, attr)
+        return
+    pytest.fail(f"{dotted} does not import")
+
+
+def test_the_prose_claims_about_config_and_handlers_hold() -> None:
+    from adk_realtime import EventHandler, RealtimeConfig, VadConfig, VadMode
+    from adk_realtime.livekit import LiveKitEventHandler
+
+    assert RealtimeConfig.default() == RealtimeConfig()
+    assert VadConfig(mode="server_vad").mode is VadMode.SERVER is VadMode.ServerVad
+    assert issubclass(LiveKitEventHandler, EventHandler)
+    text = README.read_text()
+    for name in ("RealtimeConfig.default()", 'VadConfig(mode="server_vad")', "LiveKitEventHandler"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("demo", ["--provider", "--question", "--output", "--timeout", "--json"]),
+        ("sim", ["--host", "--port", "--tls-cert", "--tls-key"]),
+        (
+            "talk",
+            ["--provider", "--model", "--base-url", "--input", "--output", "--timeout", "--json"],
+        ),
+    ],
+)
+def test_the_command_line_options_the_readme_lists_exist(
+    command: str, options: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adk_realtime.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    section = README.read_text().split("## The simulator and the command line")[1]
+    section = section.split(f"`adk-realtime {command}")[1].split("\n\n")[0]
+    for option in options:
+        assert option in help_text, option
+        assert option in section, option
