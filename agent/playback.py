@@ -19,7 +19,7 @@ class PlaybackTracker:
     """
 
     def __init__(self, bytes_per_ms: int = OUTPUT_BYTES_PER_MS, max_items: int = 32) -> None:
-        self._bytes_per_ms = bytes_per_ms
+        self.bytes_per_ms = bytes_per_ms
         self._max_items = max_items
         self._received: dict[str, int] = {}
         self._started: dict[str, float] = {}
@@ -41,7 +41,7 @@ class PlaybackTracker:
         self._reported[item_id] = max(0, int(ms))
 
     def received_ms(self, item_id: str) -> int:
-        return self._received.get(item_id, 0) // self._bytes_per_ms
+        return self._received.get(item_id, 0) // self.bytes_per_ms
 
     def played_ms(self, item_id: str, now: float) -> int:
         received = self.received_ms(item_id)

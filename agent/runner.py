@@ -258,6 +258,7 @@ class RealtimeRunner:
         if len(names) != len(set(names)):
             raise ConfigError("tools", "duplicate extra tool names")
         self.playback = playback or PlaybackTracker()
+        self._own_playback = playback is None  # sized to the session's output format
         self.metrics = RunnerMetrics()
         self.context = context or RunContext()
         self.context.runner = self
@@ -341,7 +342,7 @@ class RealtimeRunner:
     async def run(self) -> None:
         """Connect, run the conversation until it ends, then return.
 
-        A normal close by the provider (code 1000) ends the run quietly; any other
+        A normal close by the provider (code 1000, or 1005: no code) ends the run quietly; any other
         loss raises :class:`ConnectionClosed` (after ``on_error`` and
         ``on_disconnect`` were called).
         """
@@ -351,6 +352,8 @@ class RealtimeRunner:
         try:
             async with self.model.connect(config, options=self._session_options) as session:
                 self._session = session
+                if self._own_playback:
+                    self.playback.bytes_per_ms = session.output_bytes_per_ms
                 self._connected.set()
                 await self._agent_callback(self.active_agent, "before", "start")
                 started = True

@@ -371,6 +371,15 @@ class RealtimeSession:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def output_bytes_per_ms(self) -> int:
+        """Bytes of ``AudioDelta.delta`` per millisecond of audio (48 for 24 kHz PCM16,
+        8 for G.711); playback bookkeeping and truncation positions depend on it."""
+        if self._media:
+            return 48  # WebRTC audio is decoded to 24 kHz PCM16
+        fmt = self.protocol.output_audio_format
+        return fmt.sample_rate * fmt.bytes_per_sample // 1000
+
     # ---------------------------------------------------------------- plumbing
 
     async def _wait_link(self) -> Link:
@@ -386,17 +395,20 @@ class RealtimeSession:
         link = self._link
         if link is None or self._held:
             # Reconnecting (or still flushing what was held): keep order, bound memory.
-            while len(self._held) >= self._options.max_held_messages and not self._closed:
-                await self._held_drained.wait()
-            self._held.append(message)
+            await self._hold(message)
             return
         try:
             await link.send(message)
         except ConnectionClosed:
             if self._resumable_protocol and self._options.resume and not self._closing:
-                self._held.append(message)  # re-sent on the resumed connection
+                await self._hold(message)  # re-sent on the resumed connection
                 return
             raise
+
+    async def _hold(self, message: str) -> None:
+        while len(self._held) >= self._options.max_held_messages and not self._closed:
+            await self._held_drained.wait()
+        self._held.append(message)
 
     async def _flush_held(self, link: Link) -> None:
         while self._held:

@@ -337,14 +337,19 @@ async def join_room(
     inner_handler: Any | None = None,
     sample_rate: int = 48000,
     track_name: str = "agent-voice",
+    handler_class: type[LiveKitEventHandler] = LiveKitEventHandler,
 ) -> RoomAgent:
     """Connect to a room, publish the agent's voice, and bridge the first remote
     participant's audio into ``runner``. Set ``runner.handler`` to the returned
-    ``room_agent.handler`` before ``runner.run()`` (this function does it)."""
+    ``room_agent.handler`` before ``runner.run()`` (this function does it, and
+    points ``runner.context.event_handler`` at it too)."""
     room = rtc.Room()
     source = rtc.AudioSource(sample_rate, 1)
-    handler = LiveKitEventHandler(source, inner_handler or getattr(runner, "handler", None))
+    handler = handler_class(source, inner_handler or getattr(runner, "handler", None))
     runner.handler = handler
+    context = getattr(runner, "context", None)
+    if context is not None and hasattr(context, "event_handler"):
+        context.event_handler = handler
     agent = RoomAgent(room, source, handler)
 
     def on_track(track: rtc.Track, *_: Any) -> None:

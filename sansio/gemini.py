@@ -74,7 +74,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
+from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
 from adk_realtime.sansio.gemini_wire import (
@@ -273,6 +273,14 @@ class GeminiProtocol:
         self, config: RealtimeConfig, resumption_handle: str | None = None
     ) -> dict[str, Any]:
         """The ``setup`` object (a fresh dict) for ``config``; changes no state."""
+        for name in ("input_audio_format", "output_audio_format"):
+            fmt = getattr(config, name)
+            if fmt is not None and fmt.encoding is not AudioEncoding.PCM16:
+                raise ConfigError(
+                    name,
+                    "Gemini Live speaks PCM16 only (16 kHz in, 24 kHz out); "
+                    "G.711 is an OpenAI format (adk_realtime.sansio.audio converts it)",
+                )
         audio = config.wants_audio
         generation: dict[str, Any] = {"responseModalities": ["AUDIO" if audio else "TEXT"]}
         if audio and config.voice:

@@ -726,3 +726,16 @@ def test_voice_activity_signals_are_speech_started_and_stopped(case: str) -> Non
 def test_unknown_top_level_keys_are_unknown_events() -> None:
     raw = {"somethingNew": {"x": 1}}
     assert connected().receive_message(json.dumps(raw)) == [ev.Unknown("somethingNew", raw)]
+
+
+@pytest.mark.parametrize("field", ["input_audio_format", "output_audio_format"])
+def test_g711_is_refused_rather_than_silently_sent_as_pcm(field: str) -> None:
+    from adk_realtime.sansio.config import AudioFormat
+    from adk_realtime.sansio.errors import ConfigError
+
+    config = RealtimeConfig(**{field: AudioFormat.g711_ulaw()})
+    with pytest.raises(ConfigError) as info:
+        GeminiProtocol(MODEL).initial_messages(config)
+    assert info.value.field == field
+    # PCM16 at any rate is fine: the session resamples to what Gemini wants.
+    GeminiProtocol(MODEL).initial_messages(RealtimeConfig(**{field: AudioFormat.pcm16(24000)}))

@@ -311,3 +311,26 @@ def test_playback_waits_for_the_prebuffer_or_the_end_of_the_answer() -> None:
         await handler.aclose()
 
     asyncio.run(main())
+
+
+def test_join_room_installs_the_public_handler_on_the_runner_and_its_context() -> None:
+    """No server here: the connect fails at once, after the handler was installed."""
+    import socket
+
+    from adk_realtime import EventHandler, OpenAIRealtimeModel, RealtimeRunner
+    from adk_realtime.livekit import LiveKitEventHandler as PublicHandler, join_room
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends
+    inner = EventHandler()
+    runner = RealtimeRunner(OpenAIRealtimeModel("sk-x"), event_handler=inner)
+
+    async def main() -> None:
+        with pytest.raises(Exception, match=r"(?i)connect"):
+            await asyncio.wait_for(join_room(f"ws://127.0.0.1:{port}", "token", runner), 20)
+
+    asyncio.run(main())
+    assert isinstance(runner.handler, PublicHandler) and isinstance(runner.handler, EventHandler)
+    assert runner.handler.inner is inner
+    assert runner.context.event_handler is runner.handler

@@ -344,3 +344,40 @@ async def test_audio_still_in_flight_after_barge_in_is_not_played(anyio_backend:
             session = await runner.wait_connected()
             await session.create_response()
     assert speaker.log == ["old:4800", "flush:old", "new:960"]
+
+
+async def test_playback_counts_milliseconds_in_the_sessions_output_format(
+    anyio_backend: str, simulator: Any
+) -> None:
+    """G.711 is 8 bytes per ms, not PCM16's 48: barge-in positions depend on it."""
+    from adk_realtime import AudioFormat, RealtimeConfig
+    from tests.test_runner import Recorder
+
+    handler = Recorder()
+    items: set[str] = set()
+
+    class Items(Recorder):
+        def on_audio(self, audio: bytes, item_id: str) -> None:
+            handler.on_audio(audio, item_id)
+            items.add(item_id)
+
+        def on_response_done(self, event: ev.ResponseDone) -> None:
+            handler.on_response_done(event)
+
+    runner = RealtimeRunner(
+        model_for("openai", simulator),
+        config=RealtimeConfig(output_audio_format=AudioFormat.g711_ulaw()),
+        event_handler=Items(),
+    )
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner.run)
+            await runner.wait_connected()
+            assert runner.playback.bytes_per_ms == 8
+            done = handler.response_done
+            await runner.send_text("hello")
+            await done.wait()
+            await runner.close()
+    (item,) = items
+    assert handler.audio_bytes > 8000  # over a second of speech
+    assert runner.playback.received_ms(item) == handler.audio_bytes // 8
