@@ -5,7 +5,7 @@
   a WAV and prints the time to first audio. Needs no key and no network.
 * ``adk-realtime sim --port N`` — serve the simulator for other programs.
 * ``adk-realtime talk --provider openai|gemini`` — the same assistant against a
-  real provider (key from ``OPENAI_API_KEY`` / ``GOOGLE_API_KEY``), with the
+  real provider (key from ``OPENAI_API_KEY`` / ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY``), with the
   microphone and speaker (``audio`` extra) or ``--input``/``--output`` WAV files.
 """
 
@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "--provider",
         choices=["openai", "gemini"],
         default="openai",
-        help="openai (OPENAI_API_KEY) or gemini (GOOGLE_API_KEY)",
+        help="openai (OPENAI_API_KEY) or gemini (GOOGLE_API_KEY or GEMINI_API_KEY)",
     )
     talk.add_argument(
         "--model", help="model name (default gpt-realtime / gemini-live-2.5-flash-native-audio)"

@@ -419,10 +419,11 @@ class _WebSocketBase:
         if self._ping_interval is not None:
             self._next_ping = now + self._ping_interval
 
-    def _arm_keepalive(self, now: float) -> None:
+    def _opened(self, now: float) -> None:
+        """The handshake is done: frames flow, so start keepalive and the frame tweaks."""
         if self._ping_interval is not None:
             self._next_ping = now + self._ping_interval
-        accept_close_1014(self._ws)
+        accept_close_1014(self._ws)  # wsproto's frame parser exists only from now on
 
     def _process(self, now: float) -> None:
         """Turn what wsproto parsed into our events (and replies: pong, close echo)."""
@@ -611,7 +612,7 @@ class WebSocketClient(_WebSocketBase):
             self._response_headers = _decode_headers(event.extra_headers)
             self._subprotocol = event.subprotocol
             self._events.append(Accepted(self._response_headers, event.subprotocol))
-            self._arm_keepalive(now)
+            self._opened(now)
         elif isinstance(event, wse.RejectConnection):
             if event.status_code < 200 and not event.has_body:
                 return  # an interim answer (100, 103...): the real one follows
@@ -712,7 +713,7 @@ class WebSocketServer(_WebSocketBase):
         self._goto("accept")
         self._subprotocol = subprotocol
         now = self._now if now is None else now
-        self._arm_keepalive(now)
+        self._opened(now)
         if pipelined:
             try:
                 self._feed(pipelined, now)
