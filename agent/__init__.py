@@ -1,7 +1,7 @@
 """adk-realtime: real-time, two-way voice for AI agents.
 
 The common names are importable from here; they load lazily (PEP 562) so that
-``import adk_realtime.sansio.openai`` pulls in no I/O library.
+``import adk_realtime.sansio.openai.protocol`` pulls in no I/O library.
 """
 
 from __future__ import annotations

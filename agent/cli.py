@@ -226,7 +226,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     from adk_realtime.drivers.simulator import run_simulator
     from adk_realtime.gemini import GeminiLiveBackend, GeminiRealtimeModel
     from adk_realtime.openai import OpenAIRealtimeModel
-    from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
 
     console = Console(args.json)
     async with run_simulator() as server:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from adk_realtime.models import RealtimeModel, websocket_link
 from adk_realtime.sansio.config import RealtimeConfig
-from adk_realtime.sansio.gemini import GeminiProtocol
+from adk_realtime.sansio.gemini.protocol import GeminiProtocol
 from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
 
 PUBLIC_BASE_URL = "wss://generativelanguage.googleapis.com"

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from adk_realtime.models import RealtimeModel, websocket_link
 from adk_realtime.sansio.config import RealtimeConfig
-from adk_realtime.sansio.openai import OpenAIProtocol, dialect_for_model
+from adk_realtime.sansio.openai.protocol import OpenAIProtocol, dialect_for_model
 from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
 
 DEFAULT_BASE_URL = "wss://api.openai.com/v1"

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from adk_realtime.sansio import openai_wire
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, LocalProtocolError
 from adk_realtime.sansio.events import AudioDelta
@@ -45,11 +44,12 @@ from adk_realtime.sansio.http import (
     sdp_call_request,
     unified_call_request,
 )
+from adk_realtime.sansio.openai import wire as openai_wire
 
 if TYPE_CHECKING:
     from adk_realtime.drivers.webrtc import WebRTCPeer
     from adk_realtime.openai import OpenAIRealtimeModel
-    from adk_realtime.sansio.openai import OpenAIProtocol
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
     from adk_realtime.session import Link, LinkFactory
 
 __all__ = ["WebRTCLink", "WebRTCOptions", "webrtc_link_factory"]

@@ -105,7 +105,7 @@ def build_openai(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
         ResponseCreateEventWithReferencesParam,
     )
 
-    from adk_realtime.sansio.openai import OpenAIProtocol
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
 
     proto = OpenAIProtocol("gpt-realtime")
     adapter: Any = pydantic.TypeAdapter(RealtimeServerEvent)
@@ -182,7 +182,7 @@ def build_openai(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
 def build_gemini(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
     from google.genai import _common as genai_common, _live_converters as conv, types
 
-    from adk_realtime.sansio.gemini import GeminiProtocol
+    from adk_realtime.sansio.gemini.protocol import GeminiProtocol
 
     proto = GeminiProtocol("gemini-live-2.5-flash")
     loads = json.loads

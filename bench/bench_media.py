@@ -62,7 +62,7 @@ Step = Callable[[bytes, float], Any]
 
 def speech_frames(count: int) -> list[bytes]:
     """``count`` distinct 20 ms frames of 24 kHz speech-like audio."""
-    from adk_realtime.sansio.sim_speech import synthesize_speech
+    from adk_realtime.sansio.sim.speech import synthesize_speech
 
     text = "the quick brown fox jumps over the lazy dog while the model keeps talking "
     pcm = b""

@@ -60,7 +60,7 @@ UNUSABLE_P99_MS = 250.0
 
 async def serve_simulator() -> None:
     from adk_realtime.drivers.simulator import run_simulator
-    from adk_realtime.sansio.simulator import SimulatorHub
+    from adk_realtime.sansio.sim.hub import SimulatorHub
 
     hub = SimulatorHub(pace=1.0, chunk_ms=20)  # real time, 20 ms audio per delta
     async with run_simulator("127.0.0.1", 0, hub=hub) as server:

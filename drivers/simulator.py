@@ -9,7 +9,7 @@ One listening socket answers both protocols, by path:
   ``ssl_context`` and give the client ``http_options.base_url = server.gemini_base_url``.
 
 This module only moves messages and time: every protocol decision is in
-:mod:`adk_realtime.sansio.simulator`. Per connection it runs the session's driving loop:
+:mod:`adk_realtime.sansio.sim.hub`. Per connection it runs the session's driving loop:
 feed each frame to ``receive_message(frame, now)``, send ``messages_to_send()`` in order, sleep
 until ``get_timer()`` and call ``handle_timer(now)``, and close the socket once the session sets
 ``close_code``.
@@ -31,8 +31,8 @@ import anyio
 
 from adk_realtime.drivers.websocket import WebSocketConnection, serve
 from adk_realtime.sansio.errors import ConnectionClosed
-from adk_realtime.sansio.simulator import SimSession, SimulatorHub
-from adk_realtime.sansio.websocket import Headers
+from adk_realtime.sansio.sim.hub import SimSession, SimulatorHub
+from adk_realtime.sansio.websocket.connection import Headers
 
 __all__ = ["SimulatorServer", "run_simulator"]
 

@@ -1,6 +1,6 @@
 """WebSocket over TCP/TLS with anyio (asyncio or trio): the shell around the sans-IO machine.
 
-All protocol decisions live in :mod:`adk_realtime.sansio.websocket`; this module
+All protocol decisions live in :mod:`adk_realtime.sansio.websocket.connection`; this module
 moves bytes, reads the clock and runs tasks. Client::
 
     async with open_websocket("wss://host/path", headers=[("Authorization", ...)]) as ws:
@@ -57,7 +57,7 @@ from adk_realtime.sansio.errors import (
     ProtocolError,
     RealtimeError,
 )
-from adk_realtime.sansio.websocket import (
+from adk_realtime.sansio.websocket.connection import (
     DEFAULT_MAX_MESSAGE_SIZE,
     Accepted,
     Closed,
@@ -70,7 +70,7 @@ from adk_realtime.sansio.websocket import (
     check_close_args,
     redact_target,
 )
-from adk_realtime.sansio.websocket_events import redact_secrets, secret_parts
+from adk_realtime.sansio.websocket.events import redact_secrets, secret_parts
 
 if TYPE_CHECKING:
     from adk_realtime.drivers.websocket_server import Handler, WebSocketServerHandle, serve

@@ -27,7 +27,7 @@ from adk_realtime.drivers.websocket import (
     WebSocketConnection,
 )
 from adk_realtime.sansio.errors import ConnectionClosed, ProtocolError
-from adk_realtime.sansio.websocket import DEFAULT_MAX_MESSAGE_SIZE, WebSocketServer
+from adk_realtime.sansio.websocket.connection import DEFAULT_MAX_MESSAGE_SIZE, WebSocketServer
 
 __all__ = ["Handler", "WebSocketServerHandle", "serve"]
 

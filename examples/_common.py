@@ -12,7 +12,7 @@ The simulator is not a language model: it follows a small script (it answers
 "hello", calls a tool whose name matches a word you said, reads tool results
 back) and it speaks a tone code that its own decoder understands, so spoken
 input for it is made with ``synthesize_speech``. See
-``adk_realtime.sansio.sim_core.SimulatorBrain`` for the script.
+``adk_realtime.sansio.sim.core.SimulatorBrain`` for the script.
 
 Output is one line per happening, ``[kind] text``, so a person can follow it
 and a test can check it.
@@ -135,7 +135,7 @@ async def open_model(args: argparse.Namespace) -> AsyncIterator[RealtimeModel]:
         yield GeminiRealtimeModel(backend, args.model or GEMINI_MODEL)
         return
     from adk_realtime.drivers.simulator import run_simulator
-    from adk_realtime.sansio.simulator import SimulatorHub
+    from adk_realtime.sansio.sim.hub import SimulatorHub
 
     async with run_simulator(hub=SimulatorHub(pace=args.sim_pace)) as server:
         say(
@@ -357,7 +357,7 @@ def write_wav(path: Path, pcm: bytes, rate: int = RATE) -> None:
 
 def decode_sim_speech(pcm: bytes, rate: int = RATE) -> str:
     """What the simulator's tone-coded speech in ``pcm`` says (empty for real voices)."""
-    from adk_realtime.sansio.sim_speech import SpeechRecognizer
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer
 
     recognizer = SpeechRecognizer(rate)
     recognizer.feed(pcm)

@@ -102,7 +102,7 @@ async def selftest(args: argparse.Namespace) -> int:
     from livekit import rtc
 
     from adk_realtime.livekit import LiveKitEventHandler, bridge_input
-    from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
 
     async with open_model(args) as model:
         console = ConsoleHandler()

@@ -77,7 +77,7 @@ async def main(args: argparse.Namespace) -> int:
     if args.input:
         speech, rate = read_wav(Path(args.input))
     else:
-        from adk_realtime.sansio.sim_speech import synthesize_speech
+        from adk_realtime.sansio.sim.speech import synthesize_speech
 
         speech, rate = synthesize_speech(args.say, RATE), RATE
     async with open_model(args) as model:

@@ -4,11 +4,11 @@ No asyncio, no anyio, no threads: one socket (TLS from ``ssl``), one
 ``selectors`` loop, and ``time.monotonic()`` handed to the state machines.
 Two pure objects do all the protocol work:
 
-* ``WebSocketClient`` (``adk_realtime.sansio.websocket``): the HTTP upgrade,
+* ``WebSocketClient`` (``adk_realtime.sansio.websocket.connection``): the HTTP upgrade,
   framing, pings and the close handshake. We feed it the bytes we read and
   write out whatever ``data_to_send()`` returns; ``get_timer()`` says when to
   wake it up with ``handle_timer(now)``.
-* ``OpenAIProtocol`` (``adk_realtime.sansio.openai``): the Realtime API's JSON
+* ``OpenAIProtocol`` (``adk_realtime.sansio.openai.protocol``): the Realtime API's JSON
   events, both ways, as unified events (``TextDelta``, ``FunctionCallDone``...).
 
 The loop: send ``session.update`` (with a ``get_weather`` tool), one user
@@ -54,8 +54,8 @@ from adk_realtime.sansio.events import (
     ToolResponse,
     TranscriptDelta,
 )
-from adk_realtime.sansio.openai import OpenAIProtocol
-from adk_realtime.sansio.websocket import (
+from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+from adk_realtime.sansio.websocket.connection import (
     Accepted,
     Closed,
     Message,

@@ -20,7 +20,7 @@ with atheris.instrument_imports():
     from adk_realtime.sansio.config import RealtimeConfig
     from adk_realtime.sansio.errors import DecodeError
     from adk_realtime.sansio.events import FunctionCallDone
-    from adk_realtime.sansio.gemini import GeminiProtocol
+    from adk_realtime.sansio.gemini.protocol import GeminiProtocol
 
 KEYS = (
     "setupComplete serverContent toolCall toolCallCancellation goAway sessionResumptionUpdate "

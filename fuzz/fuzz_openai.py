@@ -20,7 +20,7 @@ import atheris
 with atheris.instrument_imports():
     from adk_realtime.sansio.errors import DecodeError
     from adk_realtime.sansio.events import ItemTruncate
-    from adk_realtime.sansio.openai import (
+    from adk_realtime.sansio.openai.protocol import (
         _ROUTES,
         MAX_PENDING_CALLS,
         MAX_TRACKED_ITEMS,

@@ -14,8 +14,8 @@ import atheris
 
 with atheris.instrument_imports():
     from adk_realtime.sansio.webrtc.datachannel import DataChannelManager
-    from adk_realtime.sansio.webrtc.sctp import SctpAssociation
-    from adk_realtime.sansio.webrtc.sctp_chunks import crc32c
+    from adk_realtime.sansio.webrtc.sctp.association import SctpAssociation
+    from adk_realtime.sansio.webrtc.sctp.chunks import crc32c
 
 
 def _established() -> tuple[SctpAssociation, DataChannelManager]:

@@ -17,7 +17,7 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports():
-    from adk_realtime.sansio.simulator import SimulatorHub, synthesize_speech
+    from adk_realtime.sansio.sim.hub import SimulatorHub, synthesize_speech
 
 _SPEECH24 = base64.b64encode(synthesize_speech("weather in Paris", 24000)[:9600]).decode()
 _SPEECH16 = base64.b64encode(synthesize_speech("weather in Paris", 16000)[:6400]).decode()

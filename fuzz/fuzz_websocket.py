@@ -15,7 +15,7 @@ import atheris
 
 with atheris.instrument_imports():
     from adk_realtime.sansio.errors import ProtocolError
-    from adk_realtime.sansio.websocket import Closed, WebSocketClient, WebSocketServer
+    from adk_realtime.sansio.websocket.connection import Closed, WebSocketClient, WebSocketServer
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

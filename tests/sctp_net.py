@@ -7,14 +7,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from adk_realtime.sansio.webrtc import sctp_chunks as chunks
-from adk_realtime.sansio.webrtc.sctp import (
+from adk_realtime.sansio.webrtc.sctp import chunks as chunks
+from adk_realtime.sansio.webrtc.sctp.association import (
     DataReceived,
     SctpAssociation,
     SctpEvent,
     State,
 )
-from adk_realtime.sansio.webrtc.sctp_chunks import (
+from adk_realtime.sansio.webrtc.sctp.chunks import (
     encode_packet,
     parse_packet,
 )

@@ -50,7 +50,7 @@ def test_talk_with_wav_files_against_the_sim_command(provider: str, tmp_path: Pa
     import os
     import wave
 
-    from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
 
     question = tmp_path / "question.wav"
     with wave.open(str(question), "wb") as out:

@@ -19,8 +19,8 @@ from adk_realtime.sansio.webrtc.datachannel import (
     DataChannelManager,
     DataChannelQueueFull,
 )
-from adk_realtime.sansio.webrtc.sctp import SctpAssociation, State
-from adk_realtime.sansio.webrtc.sctp_chunks import parse_packet
+from adk_realtime.sansio.webrtc.sctp.association import SctpAssociation, State
+from adk_realtime.sansio.webrtc.sctp.chunks import parse_packet
 from tests.sctp_net import Net, make_pair
 
 

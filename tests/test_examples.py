@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from adk_realtime.sansio.sim_speech import SpeechRecognizer
+from adk_realtime.sansio.sim.speech import SpeechRecognizer
 from tests import oracles_openai
 from tests.fake_server import FakeServer, ScriptConn
 from tests.oracles_openai import example_server_event
@@ -435,7 +435,7 @@ def keyed_simulator() -> Iterator[Any]:
     from anyio.from_thread import start_blocking_portal
 
     from adk_realtime.drivers.simulator import run_simulator
-    from adk_realtime.sansio.simulator import SimulatorHub
+    from adk_realtime.sansio.sim.hub import SimulatorHub
 
     serving = run_simulator(hub=SimulatorHub(pace=0, api_key=KEY))
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(serving) as server:
@@ -444,7 +444,7 @@ def keyed_simulator() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory: pytest.TempPathFactory, keyed_simulator: Any) -> Iterator[Launched]:
-    from adk_realtime.sansio.sim_speech import synthesize_speech
+    from adk_realtime.sansio.sim.speech import synthesize_speech
 
     tmp = tmp_path_factory.mktemp("real")
     for name, text in [("how-are-you", "How are you"), ("hello", "Hello")]:

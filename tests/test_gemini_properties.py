@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, ToolDefinition, VadConfig, VadMode
 from adk_realtime.sansio.errors import DecodeError
-from adk_realtime.sansio.gemini import GeminiProtocol
+from adk_realtime.sansio.gemini.protocol import GeminiProtocol
 from tests.oracles_gemini import validate_client
 from tests.test_gemini_protocol import MODEL, STRICT_TOOL, WEATHER, connected, setup_of
 

@@ -19,7 +19,7 @@ from adk_realtime.sansio.config import (
     VadMode,
 )
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
-from adk_realtime.sansio.gemini import GeminiProtocol, normalize_model
+from adk_realtime.sansio.gemini.protocol import GeminiProtocol, normalize_model
 from tests.oracles_gemini import OracleError, server_json, validate_client, validate_server
 
 MODEL = "gemini-live-2.5-flash-preview"

@@ -8,7 +8,7 @@ def test_sansio_import_loads_no_io_library() -> None:
     code = (
         "import sys, adk_realtime.sansio.events, adk_realtime.sansio.config;"
         "import importlib.util as u;"
-        "mods=[m for m in ('adk_realtime.sansio.openai','adk_realtime.sansio.gemini','adk_realtime.sansio.audio') if u.find_spec(m)];"
+        "mods=[m for m in ('adk_realtime.sansio.openai.protocol','adk_realtime.sansio.gemini.protocol','adk_realtime.sansio.audio') if u.find_spec(m)];"
         "[__import__(m) for m in mods];"
         "bad=[m for m in ('anyio','trio','asyncio','socket','ssl') if m in sys.modules];"
         "print(','.join(bad))"

@@ -224,8 +224,8 @@ def test_room_audio_to_simulator_and_back_keeps_pitch(provider: str, room_rate: 
         function_tool,
     )
     from adk_realtime.drivers.simulator import run_simulator
-    from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
-    from adk_realtime.sansio.simulator import SimulatorHub
+    from adk_realtime.sansio.sim.hub import SimulatorHub
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
 
     @function_tool
     def get_weather(city: str) -> str:

@@ -24,7 +24,7 @@ from adk_realtime.sansio.config import (
     VadMode,
 )
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
-from adk_realtime.sansio.openai import (
+from adk_realtime.sansio.openai.protocol import (
     MAX_PENDING_CALLS,
     MAX_TRACKED_ITEMS,
     OpenAIProtocol,

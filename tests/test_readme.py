@@ -19,7 +19,7 @@ import pytest
 import adk_realtime.gemini
 import adk_realtime.openai
 from adk_realtime.drivers.simulator import run_simulator
-from adk_realtime.sansio.simulator import SimulatorHub
+from adk_realtime.sansio.sim.hub import SimulatorHub
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -31,7 +31,7 @@ async def drive_serve_caller(serve_caller: Any, server: Any) -> None:
     from livekit import rtc
 
     from adk_realtime.openai import OpenAIRealtimeModel
-    from adk_realtime.sansio.sim_speech import SpeechRecognizer, synthesize_speech
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
 
     rate = 48000
     mic = rtc.AudioSource(rate, 1)
@@ -118,8 +118,8 @@ adk_realtime.RealtimeSession.truncate adk_realtime.RealtimeSession.clear_audio
 adk_realtime.AgentStarted adk_realtime.AgentEnded adk_realtime.ToolCallStarted
 adk_realtime.ToolCallCompleted adk_realtime.Handoff adk_realtime.AudioInterrupted
 adk_realtime.TurnMetrics adk_realtime.RealtimeEvent adk_realtime.InputAudioBufferAppend
-adk_realtime.drivers.simulator.run_simulator adk_realtime.sansio.simulator.SimulatorHub
-adk_realtime.sansio.sim_speech.synthesize_speech adk_realtime.sansio.sim_speech.SpeechRecognizer
+adk_realtime.drivers.simulator.run_simulator adk_realtime.sansio.sim.hub.SimulatorHub
+adk_realtime.sansio.sim.speech.synthesize_speech adk_realtime.sansio.sim.speech.SpeechRecognizer
 adk_realtime.sansio.webrtc.datachannel.DataChannelQueueFull
 adk_realtime.livekit.join_room adk_realtime.livekit.make_token adk_realtime.livekit.RoomAgent
 adk_realtime.livekit.BridgeHandle.wait adk_realtime.livekit.BridgeHandle.stop

@@ -31,7 +31,7 @@ from adk_realtime.drivers.simulator import run_simulator
 from adk_realtime.models import RealtimeModel
 from adk_realtime.runner import AudioInterrupted, Handoff
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.simulator import SimulatorHub
+from adk_realtime.sansio.sim.hub import SimulatorHub
 from adk_realtime.tools import ToolContext
 from tests import oracles_openai
 from tests.fake_server import FakeServer, ScriptConn
@@ -481,7 +481,7 @@ async def test_metrics_record_first_response_latency_and_token_usage(
 
 
 async def test_gemini_barge_in_surfaces_one_interruption(anyio_backend: str) -> None:
-    from adk_realtime.sansio.sim_speech import synthesize_speech
+    from adk_realtime.sansio.sim.speech import synthesize_speech
 
     recorder = Recorder()
     started = anyio.Event()

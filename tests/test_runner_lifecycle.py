@@ -31,7 +31,7 @@ from adk_realtime import (
 from adk_realtime.drivers.simulator import run_simulator
 from adk_realtime.runner import AgentStarted, Handoff, RealtimeEvent, RunContext
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.simulator import SimulatorHub
+from adk_realtime.sansio.sim.hub import SimulatorHub
 from tests.fake_server import FakeServer, ScriptConn
 from tests.oracles_openai import example_server_event
 from tests.test_runner import b64, model_for

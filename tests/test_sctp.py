@@ -14,8 +14,8 @@ import time
 import pytest
 
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
-from adk_realtime.sansio.webrtc import sctp_chunks as chunks
-from adk_realtime.sansio.webrtc.sctp import (
+from adk_realtime.sansio.webrtc.sctp import chunks as chunks
+from adk_realtime.sansio.webrtc.sctp.association import (
     AssociationClosed,
     AssociationEstablished,
     AssociationFailed,
@@ -26,7 +26,7 @@ from adk_realtime.sansio.webrtc.sctp import (
     State,
     StreamReset,
 )
-from adk_realtime.sansio.webrtc.sctp_chunks import (
+from adk_realtime.sansio.webrtc.sctp.chunks import (
     CookieEchoChunk,
     SackChunk,
     parse_packet,

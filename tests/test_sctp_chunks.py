@@ -8,11 +8,11 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from adk_realtime.sansio.webrtc import sctp_chunks as chunks
-from adk_realtime.sansio.webrtc.sctp import (
+from adk_realtime.sansio.webrtc.sctp import chunks as chunks
+from adk_realtime.sansio.webrtc.sctp.association import (
     DataReceived,
 )
-from adk_realtime.sansio.webrtc.sctp_chunks import (
+from adk_realtime.sansio.webrtc.sctp.chunks import (
     AbortChunk,
     CookieEchoChunk,
     DataChunk,
@@ -204,7 +204,7 @@ def test_unknown_chunk_types_follow_their_high_bits() -> None:
 def test_browser_style_init_with_extra_parameters_establishes() -> None:
     """usrsctp (Chrome) and pion send Forward-TSN-Supported, AUTH parameters and the
     like; parameters we do not use are skipped and the handshake completes."""
-    from adk_realtime.sansio.webrtc.sctp import AssociationEstablished, SctpAssociation
+    from adk_realtime.sansio.webrtc.sctp.association import AssociationEstablished, SctpAssociation
 
     ours = SctpAssociation(is_client=False, rng=random.Random(3))
     params = (

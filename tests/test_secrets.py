@@ -68,8 +68,8 @@ from adk_realtime.sansio.http import (
     sdp_call_request,
     unified_call_request,
 )
-from adk_realtime.sansio.simulator import SimulatorHub
-from adk_realtime.sansio.websocket import WebSocketClient
+from adk_realtime.sansio.sim.hub import SimulatorHub
+from adk_realtime.sansio.websocket.connection import WebSocketClient
 from adk_realtime.webrtc_link import WebRTCOptions
 from tests.fake_server import FakeServer, ScriptConn
 from tests.oracles_openai import example_server_event

@@ -22,14 +22,14 @@ from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import BaseModel, Field, TypeAdapter
 
-from adk_realtime.sansio.sim_speech import (
-    alaw_decode,
-    ulaw_decode,
-)
-from adk_realtime.sansio.simulator import (
+from adk_realtime.sansio.sim.hub import (
     SimulatorHub,
     SpeechRecognizer,
     synthesize_speech,
+)
+from adk_realtime.sansio.sim.speech import (
+    alaw_decode,
+    ulaw_decode,
 )
 
 with warnings.catch_warnings():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from adk_realtime.sansio.simulator import CallTools, SimulatorBrain, SimulatorHub, ToolSpec, Turn
+from adk_realtime.sansio.sim.hub import CallTools, SimulatorBrain, SimulatorHub, ToolSpec, Turn
 from tests.test_simulator import (
     GEMINI_TOOL,
     TOOL_GA,

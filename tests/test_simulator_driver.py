@@ -20,7 +20,7 @@ from google.genai import types as genai_types
 from adk_realtime.drivers.simulator import run_simulator
 from adk_realtime.drivers.websocket import HandshakeRejected, open_websocket
 from adk_realtime.sansio.errors import ConnectionClosed
-from adk_realtime.sansio.simulator import (
+from adk_realtime.sansio.sim.hub import (
     SimSession,
     SimulatorBrain,
     SimulatorHub,

@@ -14,14 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from adk_realtime.sansio.sim_speech import (
-    EnergyVad,
-    alaw_decode,
-    alaw_encode,
-    ulaw_decode,
-    ulaw_encode,
-)
-from adk_realtime.sansio.simulator import (
+from adk_realtime.sansio.sim.hub import (
     CallTool,
     SimulatorBrain,
     SpeechRecognizer,
@@ -29,6 +22,13 @@ from adk_realtime.sansio.simulator import (
     Turn,
     speech_duration,
     synthesize_speech,
+)
+from adk_realtime.sansio.sim.speech import (
+    EnergyVad,
+    alaw_decode,
+    alaw_encode,
+    ulaw_decode,
+    ulaw_encode,
 )
 from tests.test_simulator import QUESTION, TOOL_GA, decode, resample, silence
 

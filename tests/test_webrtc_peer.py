@@ -43,7 +43,7 @@ from adk_realtime.sansio.webrtc.peer import (
     PeerState,
 )
 from adk_realtime.sansio.webrtc.rtp import RtpPacketizer, is_rtcp, parse_rtp
-from adk_realtime.sansio.webrtc.sctp import SctpAssociation
+from adk_realtime.sansio.webrtc.sctp.association import SctpAssociation
 from adk_realtime.sansio.webrtc.sdp import build_offer, host_candidate, parse_offer
 from adk_realtime.sansio.webrtc.srtp import SrtpSession
 

@@ -186,7 +186,7 @@ def test_options_are_checked() -> None:
         KEY, "gpt-4o-realtime-preview-2024-12-17", transport="webrtc", base_url="http://h/v1"
     )
     with pytest.raises(ConfigError, match="GA"):
-        from adk_realtime.sansio.openai import OpenAIProtocol
+        from adk_realtime.sansio.openai.protocol import OpenAIProtocol
         from adk_realtime.webrtc_link import webrtc_link_factory
 
         webrtc_link_factory(beta, OpenAIProtocol(beta.model_id), RealtimeConfig())

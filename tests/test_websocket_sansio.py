@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from adk_realtime.sansio.errors import LocalProtocolError, MessageTooBig, ProtocolError
-from adk_realtime.sansio.websocket import (
+from adk_realtime.sansio.websocket.connection import (
     Accepted,
     Closed,
     ConnectRequest,

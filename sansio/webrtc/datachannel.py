@@ -36,7 +36,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from adk_realtime.sansio.errors import LocalProtocolError
-from adk_realtime.sansio.webrtc.sctp import (
+from adk_realtime.sansio.webrtc.sctp.association import (
     AssociationClosed,
     AssociationEstablished,
     AssociationFailed,

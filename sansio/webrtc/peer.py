@@ -87,7 +87,7 @@ from adk_realtime.sansio.webrtc.ice import IceAgent, IceState, IceStateChanged, 
 from adk_realtime.sansio.webrtc.media import AudioReceiver, AudioSender
 from adk_realtime.sansio.webrtc.opus import OpusEncoder
 from adk_realtime.sansio.webrtc.rtp import RtpPacketizer, is_rtcp
-from adk_realtime.sansio.webrtc.sctp import (
+from adk_realtime.sansio.webrtc.sctp.association import (
     AssociationClosed,
     AssociationFailed,
     SctpAssociation,

@@ -12,7 +12,7 @@ events (:mod:`adk_realtime.sansio.events`).
 Two dialects share one decoder: GA (``gpt-realtime*``) and beta
 (``gpt-4o-realtime-preview*``); both sets of server event names are always
 understood, the dialect only changes what ``encode`` emits (shapes live in
-:mod:`adk_realtime.sansio.openai_wire`).
+:mod:`adk_realtime.sansio.openai.wire`).
 
 All state that decoding touches lives in this file, in four pieces:
 
@@ -67,7 +67,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from adk_realtime.sansio import openai_wire as wire
 from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import (
@@ -108,7 +107,8 @@ from adk_realtime.sansio.events import (
     TranscriptDone,
     Unknown,
 )
-from adk_realtime.sansio.openai_wire import (
+from adk_realtime.sansio.openai import wire as wire
+from adk_realtime.sansio.openai.wire import (
     Dialect,
     dialect_for_model,
     fail_field,

@@ -27,7 +27,7 @@ import struct
 from collections import deque
 from typing import TYPE_CHECKING
 
-from adk_realtime.sansio.webrtc.sctp_chunks import (
+from adk_realtime.sansio.webrtc.sctp.chunks import (
     CAUSE_STALE_COOKIE,
     PARAM_STATE_COOKIE,
     PARAM_SUPPORTED_EXTENSIONS,
@@ -41,10 +41,10 @@ from adk_realtime.sansio.webrtc.sctp_chunks import (
     SctpError,
     StateCookie,
 )
-from adk_realtime.sansio.webrtc.sctp_events import AssociationEstablished, SctpEvent, SctpStats
-from adk_realtime.sansio.webrtc.sctp_queues import InboundQueue, OutboundQueue
-from adk_realtime.sansio.webrtc.sctp_reconfig import StreamResetter
-from adk_realtime.sansio.webrtc.sctp_states import State, Trigger
+from adk_realtime.sansio.webrtc.sctp.events import AssociationEstablished, SctpEvent, SctpStats
+from adk_realtime.sansio.webrtc.sctp.queues import InboundQueue, OutboundQueue
+from adk_realtime.sansio.webrtc.sctp.reconfig import StreamResetter
+from adk_realtime.sansio.webrtc.sctp.states import State, Trigger
 
 __all__ = ["HandshakeMixin"]
 

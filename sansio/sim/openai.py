@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from adk_realtime.sansio.sim_core import (
+from adk_realtime.sansio.sim.core import (
     CallTool,
     Playout,
     Say,
@@ -43,7 +43,7 @@ from adk_realtime.sansio.sim_core import (
     pcm_to_float,
     tool_calls,
 )
-from adk_realtime.sansio.sim_openai_config import (
+from adk_realtime.sansio.sim.openai_config import (
     FORMATS_BETA,
     ClientError,
     default_config,
@@ -54,7 +54,7 @@ from adk_realtime.sansio.sim_openai_config import (
     render_session,
     text,
 )
-from adk_realtime.sansio.sim_speech import EnergyVad, SpeechRecognizer
+from adk_realtime.sansio.sim.speech import EnergyVad, SpeechRecognizer
 
 __all__ = ["OpenAISimSession"]
 

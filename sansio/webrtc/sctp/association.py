@@ -54,7 +54,7 @@ import struct
 from collections import deque
 
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
-from adk_realtime.sansio.webrtc.sctp_chunks import (
+from adk_realtime.sansio.webrtc.sctp.chunks import (
     CAUSE_STALE_COOKIE,
     CAUSE_USER_ABORT,
     FLAG_T,
@@ -78,7 +78,7 @@ from adk_realtime.sansio.webrtc.sctp_chunks import (
     encode_packet,
     parse_packet,
 )
-from adk_realtime.sansio.webrtc.sctp_events import (
+from adk_realtime.sansio.webrtc.sctp.events import (
     AssociationClosed,
     AssociationEstablished,
     AssociationFailed,
@@ -89,10 +89,10 @@ from adk_realtime.sansio.webrtc.sctp_events import (
     SctpStats,
     StreamReset,
 )
-from adk_realtime.sansio.webrtc.sctp_handshake import HandshakeMixin
-from adk_realtime.sansio.webrtc.sctp_queues import InboundQueue, OutboundQueue
-from adk_realtime.sansio.webrtc.sctp_reconfig import ReconfigOutcome, StreamResetter
-from adk_realtime.sansio.webrtc.sctp_states import State, Trigger as _T
+from adk_realtime.sansio.webrtc.sctp.handshake import HandshakeMixin
+from adk_realtime.sansio.webrtc.sctp.queues import InboundQueue, OutboundQueue
+from adk_realtime.sansio.webrtc.sctp.reconfig import ReconfigOutcome, StreamResetter
+from adk_realtime.sansio.webrtc.sctp.states import State, Trigger as _T
 
 __all__ = [
     "AssociationClosed",

@@ -18,7 +18,7 @@ Only keys the official ``openai`` SDK types declare for the dialect are emitted
 (``tests/test_openai_protocol.py`` checks every shape against those types with
 unknown keys rejected); ``RealtimeConfig.extra`` is merged in as given.
 The conversation state (what was sent, audio received) lives in
-:mod:`adk_realtime.sansio.openai`, which calls these builders and uses the
+:mod:`adk_realtime.sansio.openai.protocol`, which calls these builders and uses the
 typed field readers at the end of this file to decode what the server sends.
 """
 

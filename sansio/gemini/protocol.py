@@ -62,7 +62,7 @@ audio in standard or URL-safe base64. A bad message raises
 :class:`~adk_realtime.sansio.errors.DecodeError` naming the field, and leaves
 the state as it was: each message is fully parsed before any state changes.
 The stateless half (setup building, field readers, base64 and duration
-parsing) lives in :mod:`adk_realtime.sansio.gemini_wire`; every state change
+parsing) lives in :mod:`adk_realtime.sansio.gemini.wire`; every state change
 is here.
 """
 
@@ -77,7 +77,7 @@ from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
-from adk_realtime.sansio.gemini_wire import (
+from adk_realtime.sansio.gemini.wire import (
     Op,
     function_declaration,
     load_message,

@@ -1,7 +1,7 @@
 """The names of the SCTP association states and of what moves between them.
 
-Only the names live here, so that both :mod:`~adk_realtime.sansio.webrtc.sctp`
-and :mod:`~adk_realtime.sansio.webrtc.sctp_handshake` can use them without
+Only the names live here, so that both :mod:`~adk_realtime.sansio.webrtc.sctp.association`
+and :mod:`~adk_realtime.sansio.webrtc.sctp.handshake` can use them without
 importing each other. The transition table, the diagram and the one method that
 changes state (``SctpAssociation._set_state``) stay in ``sctp``, which owns the
 state machine.

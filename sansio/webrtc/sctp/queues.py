@@ -26,7 +26,7 @@ import heapq
 import struct
 from collections import deque
 
-from adk_realtime.sansio.webrtc.sctp_chunks import (
+from adk_realtime.sansio.webrtc.sctp.chunks import (
     FLAG_BEGIN,
     FLAG_END,
     FLAG_UNORDERED,

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from adk_realtime.sansio.sim_core import (
+from adk_realtime.sansio.sim.core import (
     Playout,
     ResumptionRegistry,
     Say,
@@ -44,7 +44,7 @@ from adk_realtime.sansio.sim_core import (
     pcm_to_float,
     tool_calls,
 )
-from adk_realtime.sansio.sim_speech import EnergyVad, SpeechRecognizer
+from adk_realtime.sansio.sim.speech import EnergyVad, SpeechRecognizer
 
 __all__ = ["GeminiSimSession"]
 

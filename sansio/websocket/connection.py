@@ -27,7 +27,7 @@ close handshake timed out) without a close frame, 1009/1011/1002/1007 when we
 failed the connection, and ``None`` when the WebSocket never opened (rejected,
 closed or lost during the handshake). After ``Closed`` the caller closes the
 transport; later bytes are ignored. The event types and the redaction helpers
-live in :mod:`adk_realtime.sansio.websocket_events` (re-exported here).
+live in :mod:`adk_realtime.sansio.websocket.events` (re-exported here).
 
 States (``WsState``) and what moves them; everything goes through ``_goto``:
 
@@ -66,7 +66,7 @@ from wsproto.connection import ConnectionState as _WsprotoState
 from wsproto.utilities import ProtocolError as _WsprotoError
 
 from adk_realtime.sansio.errors import LocalProtocolError, MessageTooBig, ProtocolError
-from adk_realtime.sansio.websocket_events import (
+from adk_realtime.sansio.websocket.events import (
     Accepted,
     Closed,
     ConnectRequest,

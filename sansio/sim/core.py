@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from adk_realtime.sansio.sim_speech import (
+from adk_realtime.sansio.sim.speech import (
     alaw_decode,
     alaw_encode,
     char_end_times,

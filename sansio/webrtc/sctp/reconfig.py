@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from adk_realtime.sansio.webrtc.sctp_chunks import (
+from adk_realtime.sansio.webrtc.sctp.chunks import (
     PARAM_ADD_INCOMING_STREAMS,
     PARAM_ADD_OUTGOING_STREAMS,
     PARAM_INCOMING_RESET,
@@ -34,7 +34,7 @@ from adk_realtime.sansio.webrtc.sctp_chunks import (
     ReconfigResponse,
     SctpError,
 )
-from adk_realtime.sansio.webrtc.sctp_queues import unwrap32
+from adk_realtime.sansio.webrtc.sctp.queues import unwrap32
 
 _M32 = 0xFFFFFFFF
 _MAX_STREAMS_PER_REQUEST = 64

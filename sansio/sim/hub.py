@@ -1,0 +1,204 @@
+"""The offline provider simulator: the server side of OpenAI Realtime and Gemini Live, sans-IO.
+
+Theory of operation
+-------------------
+A :class:`SimulatorHub` is one simulated provider. A driver (``adk_realtime.drivers.simulator``,
+or a test with a fake clock) asks it for a session per accepted connection and then moves
+messages and time, nothing else:
+
+    hub = SimulatorHub(pace=0)                       # pace 0: replies come out at once
+    kind = hub.route(path)                           # "openai" | "gemini" | None (404)
+    status = hub.authorize(kind, path, headers)      # None, or an HTTP status to refuse with
+    session = hub.open_session(kind, path=path, headers=headers, now=clock())
+    send(session.messages_to_send())                 # session.created / nothing until setup
+    session.receive_message(frame, now=clock());  send(session.messages_to_send())
+    at session.get_timer():  session.handle_timer(clock());  send(session.messages_to_send())
+    if session.closed: close the socket with session.close_code / session.close_reason
+
+The hub owns what outlives one connection: the brain (the script that decides replies), the
+settings (pace, chunk size, session expiry), a cache of rendered speech, and the bounded
+registry of Gemini resumption handles (a reconnect presenting a handle resumes the
+conversation). It holds no global state: run as many hubs as you like.
+
+How the simulated model talks and listens is in ``sim_speech.py`` (a tone code that carries
+text inside audio); the two wire protocols are in ``sim_openai.py`` and ``sim_gemini.py``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from typing import Literal
+from urllib.parse import parse_qs, urlsplit
+
+from adk_realtime.sansio.sim.core import (
+    CallTool,
+    CallTools,
+    Reply,
+    ResumptionRegistry,
+    Say,
+    SimSettings,
+    SimStats,
+    SimulatorBrain,
+    ToolSpec,
+    Turn,
+)
+from adk_realtime.sansio.sim.gemini import GeminiSimSession
+from adk_realtime.sansio.sim.openai import OpenAISimSession
+from adk_realtime.sansio.sim.speech import (
+    EnergyVad,
+    SpeechRecognizer,
+    speech_duration,
+    synthesize_speech,
+)
+
+__all__ = [
+    "CallTool",
+    "CallTools",
+    "EnergyVad",
+    "GeminiSimSession",
+    "OpenAISimSession",
+    "Reply",
+    "Say",
+    "SimSession",
+    "SimStats",
+    "SimulatorBrain",
+    "SimulatorHub",
+    "SpeechRecognizer",
+    "ToolSpec",
+    "Turn",
+    "speech_duration",
+    "synthesize_speech",
+]
+
+SimSession = OpenAISimSession | GeminiSimSession
+Kind = Literal["openai", "gemini"]
+Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
+
+_GEMINI_PREFIX = "/ws/google.ai.generativelanguage."
+_GEMINI_METHODS = (
+    "GenerativeService.BidiGenerateContent",
+    "GenerativeService.BidiGenerateContentConstrained",
+)
+_GEMINI_VERSIONS = ("v1", "v1alpha", "v1beta")
+_VERTEX_PATH = "LlmBidiService/BidiGenerateContent"
+
+
+def _headers(headers: Headers) -> dict[str, str]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out = {}
+    for key, value in items:
+        k = key.decode("latin-1") if isinstance(key, bytes) else key
+        v = value.decode("latin-1") if isinstance(value, bytes) else value
+        out[k.lower()] = v
+    return out
+
+
+class SimulatorHub:
+    """A simulated provider serving OpenAI Realtime and Gemini Live sessions.
+
+    ``brain`` decides what the model says (default: :class:`SimulatorBrain`'s script).
+    ``pace`` scales output timing: 1.0 real time, 0 everything at once. ``chunk_ms`` is the audio
+    per delta message. ``go_away_after`` (seconds) ends every session after that long: Gemini
+    sends ``goAway`` with ``timeLeft = go_away_time_left`` and closes (1000) that much later;
+    OpenAI sends a ``session_expired`` error and closes likewise. ``api_key``, when set, is the
+    only key :meth:`authorize` accepts. ``seed`` makes every id and handle reproducible.
+    """
+
+    def __init__(
+        self,
+        *,
+        brain: SimulatorBrain | None = None,
+        pace: float = 1.0,
+        chunk_ms: int = 100,
+        go_away_after: float | None = None,
+        go_away_time_left: float = 1.0,
+        api_key: str | None = None,
+        seed: int = 0,
+        max_resumable: int = 4096,
+        openai_session_extras: bool = False,
+    ) -> None:
+        if pace < 0 or chunk_ms <= 0:
+            raise ValueError("pace must be >= 0 and chunk_ms > 0")
+        self.settings = SimSettings(
+            brain=brain if brain is not None else SimulatorBrain(),
+            pace=pace,
+            chunk_ms=chunk_ms,
+            go_away_after=go_away_after,
+            go_away_time_left=go_away_time_left,
+            openai_session_extras=openai_session_extras,
+        )
+        self.registry = ResumptionRegistry(max_resumable)
+        self._api_key = api_key
+        self._rng = random.Random(seed)
+        self.sessions_opened = 0
+
+    def __repr__(self) -> str:
+        return f"SimulatorHub(pace={self.settings.pace}, sessions_opened={self.sessions_opened})"
+
+    @staticmethod
+    def route(path: str) -> Kind | None:
+        """Which protocol a WebSocket request path speaks; None means "no such endpoint" (404)."""
+        p = urlsplit(path).path.rstrip("/")
+        if p == "/v1/realtime":
+            return "openai"
+        if p.startswith(_GEMINI_PREFIX):
+            rest = p[len(_GEMINI_PREFIX) :]
+            version, _, method = rest.partition(".")
+            if version in _GEMINI_VERSIONS and method in _GEMINI_METHODS:
+                return "gemini"
+        if p.startswith("/ws/google.cloud.aiplatform.") and p.endswith(_VERTEX_PATH):
+            return "gemini"
+        return None
+
+    def authorize(self, kind: Kind, path: str, headers: Headers) -> int | None:
+        """None if the request may connect; else the HTTP status to refuse it with (401).
+
+        Without ``api_key`` every request is accepted. OpenAI presents the key as
+        ``Authorization: Bearer``; Gemini as ``x-goog-api-key``, ``?key=``, or an ephemeral
+        token (``Authorization: Token``, ``?access_token=``) which is accepted as is.
+        """
+        if self._api_key is None:
+            return None
+        h = _headers(headers)
+        query = parse_qs(urlsplit(path).query)
+        auth = h.get("authorization", "")
+        if kind == "openai":
+            ok = auth == f"Bearer {self._api_key}"
+        else:
+            ok = (
+                h.get("x-goog-api-key") == self._api_key
+                or query.get("key", [""])[0] == self._api_key
+                or auth.startswith("Token ")
+                or bool(query.get("access_token"))
+            )
+        return None if ok else 401
+
+    def open_session(
+        self,
+        kind: Kind,
+        *,
+        path: str = "",
+        headers: Headers = (),
+        now: float,
+        transport: Literal["websocket", "webrtc"] = "websocket",
+    ) -> SimSession:
+        """Start a session for an accepted connection; then send its ``messages_to_send()``.
+
+        OpenAI: the model comes from ``?model=`` (default ``gpt-realtime``); the beta dialect is
+        used when the ``OpenAI-Beta: realtime=v1`` header is present, whatever the model, as on
+        the real service (the official SDK's GA client talks GA to ``gpt-4o-realtime-preview*``).
+        ``transport="webrtc"`` adds the output-audio-buffer events of WebRTC sessions.
+        """
+        self.sessions_opened += 1
+        seed = self._rng.getrandbits(64)
+        if kind == "openai":
+            query = parse_qs(urlsplit(path).query)
+            model = query.get("model", ["gpt-realtime"])[0]
+            beta = "realtime=v1" in _headers(headers).get("openai-beta", "")
+            return OpenAISimSession(
+                self.settings, now, seed, model=model, beta=beta, webrtc=transport == "webrtc"
+            )
+        if kind == "gemini":
+            return GeminiSimSession(self.settings, self.registry, now, seed, path=path)
+        raise ValueError(f"unknown simulator kind {kind!r}: use 'openai' or 'gemini'")
