@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from adk_realtime.sansio.audio import Resampler
+from adk_realtime.sansio.audio import Resampler, whole_samples
 from adk_realtime.sansio.errors import ConnectionClosed
 
 try:
@@ -204,10 +204,9 @@ class LiveKitEventHandler:
     def on_audio(self, audio: bytes, item_id: str) -> Any:
         if item_id != self._item:
             self._start_item(item_id)
-        data = self._odd.pop(item_id, b"") + audio
-        if len(data) % 2:
-            self._odd[item_id] = data[-1:]
-            data = data[:-1]
+        data, rest = whole_samples(self._odd.pop(item_id, b""), audio)
+        if rest:
+            self._odd[item_id] = rest
         if data:
             self._enqueue(self._resampler.process(data))
         if self.inner is not None and hasattr(self.inner, "on_audio"):

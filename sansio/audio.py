@@ -70,6 +70,7 @@ __all__ = [
     "resample",
     "ulaw_decode",
     "ulaw_encode",
+    "whole_samples",
 ]
 
 Int16Array = npt.NDArray[np.int16]
@@ -180,6 +181,23 @@ def ms_to_bytes(ms: float, rate: int, bytes_per_sample: int = 2) -> int:
 # ---------------------------------------------------------------------------
 # Frame slicing
 # ---------------------------------------------------------------------------
+
+
+def whole_samples(carry: bytes, data: BytesLike, sample_width: int = 2) -> tuple[BytesLike, bytes]:
+    """Join ``carry`` (a partial sample left from the previous chunk) and ``data``.
+
+    Returns ``(whole, rest)``: ``whole`` holds only complete samples, ``rest`` the
+    trailing bytes of a sample cut at the chunk edge, to pass as ``carry`` next
+    time. The common case (no carry, ``data`` already whole) returns ``data``
+    itself without copying. This is the one place that repairs odd-length PCM
+    chunks (a provider may split a base64 delta mid-sample).
+    """
+    odd = (len(carry) + memoryview(data).nbytes) % sample_width
+    if not carry and not odd:
+        return data, b""
+    joined = carry + bytes(data)
+    cut = len(joined) - odd
+    return joined[:cut], joined[cut:]
 
 
 class FrameSlicer:

@@ -424,3 +424,15 @@ def test_g711_codes_survive_decode_then_encode() -> None:
 def test_g711_accepts_memoryview_and_empty_input() -> None:
     assert ulaw_encode(memoryview(ALL_PCM16)[:4]) == audioop.lin2ulaw(ALL_PCM16[:4], 2)
     assert alaw_decode(b"") == b"" and ulaw_encode(b"") == b""
+
+
+def test_whole_samples_carries_a_cut_sample_to_the_next_chunk() -> None:
+    from adk_realtime.sansio.audio import whole_samples
+
+    whole, rest = whole_samples(b"", b"\x01\x02\x03")
+    assert (bytes(whole), rest) == (b"\x01\x02", b"\x03")
+    whole, rest = whole_samples(rest, b"\x04\x05\x06")
+    assert (bytes(whole), rest) == (b"\x03\x04\x05\x06", b"")
+    chunk = b"\x07\x08"
+    whole, rest = whole_samples(b"", chunk)
+    assert whole is chunk and rest == b""  # the common case copies nothing

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adk_realtime.sansio.audio import Resampler
+from adk_realtime.sansio.audio import Resampler, whole_samples
 from adk_realtime.sansio.webrtc.jitter import JitterBuffer, JitterFrame, JitterItem
 from adk_realtime.sansio.webrtc.opus import (
     MAX_FRAME_SAMPLES,
@@ -101,11 +101,7 @@ class AudioSender:
         Send each packet to the peer in order. Any remainder waits for the
         next call (or :meth:`flush`).
         """
-        data: bytes | bytearray | memoryview = pcm
-        if self._carry or len(pcm) % 2:
-            joined = self._carry + bytes(pcm)
-            cut = len(joined) - len(joined) % 2
-            data, self._carry = joined[:cut], joined[cut:]
+        data, self._carry = whole_samples(self._carry, pcm)
         samples = np.frombuffer(data, dtype=np.int16)
         out: list[bytes] = []
         piece = self._piece
