@@ -15,7 +15,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from adk_realtime.sansio.errors import LocalProtocolError, MessageTooBig, ProtocolError
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError, MessageTooBig, ProtocolError
 from adk_realtime.sansio.websocket.connection import (
     Accepted,
     Closed,
@@ -215,13 +215,31 @@ def test_eof_during_the_handshake_closes_without_a_code() -> None:
 
 
 def test_request_headers_are_validated_without_echoing_their_values() -> None:
-    with pytest.raises(LocalProtocolError) as info:
+    with pytest.raises(ConfigError) as info:
         WebSocketClient("h", "/", headers=[("Authorization", "Bearer sk-SECRET\r\nX: y")])
-    assert "sk-SECRET" not in str(info.value)
-    with pytest.raises(LocalProtocolError, match="set by the WebSocket handshake"):
+    assert "sk-SECRET" not in str(info.value) and info.value.field == "headers"
+    with pytest.raises(ConfigError, match="set by the WebSocket handshake"):
         WebSocketClient("h", "/", headers=[("Sec-WebSocket-Key", "x")])
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError, match="target"):
         WebSocketClient("h", "no-slash")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_message_size": 0}, "max_message_size"),
+        ({"ping_interval": -1.0}, "ping_interval"),
+        ({"pong_timeout": 0.0}, "pong_timeout"),
+        ({"close_timeout": -2.0}, "close_timeout"),
+    ],
+)
+def test_a_bad_constructor_value_is_a_config_error_naming_field_and_value(
+    kwargs: dict[str, float], field: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        WebSocketClient("h", "/", **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert repr(next(iter(kwargs.values()))) in str(info.value)
 
 
 def test_reprs_never_show_credentials() -> None:

@@ -65,7 +65,7 @@ from wsproto import ConnectionType, WSConnection, events as wse
 from wsproto.connection import ConnectionState as _WsprotoState
 from wsproto.utilities import ProtocolError as _WsprotoError
 
-from adk_realtime.sansio.errors import LocalProtocolError, MessageTooBig, ProtocolError
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError, MessageTooBig, ProtocolError
 from adk_realtime.sansio.websocket.events import (
     Accepted,
     Closed,
@@ -172,11 +172,13 @@ class _WebSocketBase:
         close_timeout: float,
     ) -> None:
         if max_message_size < 1:
-            raise LocalProtocolError(f"max_message_size must be >= 1, got {max_message_size}")
+            raise ConfigError("max_message_size", f"must be >= 1, got {max_message_size!r}")
         if ping_interval is not None and ping_interval <= 0:
-            raise LocalProtocolError(f"ping_interval must be > 0 or None, got {ping_interval}")
-        if pong_timeout <= 0 or close_timeout <= 0:
-            raise LocalProtocolError("pong_timeout and close_timeout must be > 0")
+            raise ConfigError("ping_interval", f"must be > 0 or None, got {ping_interval!r}")
+        if pong_timeout <= 0:
+            raise ConfigError("pong_timeout", f"must be > 0, got {pong_timeout!r}")
+        if close_timeout <= 0:
+            raise ConfigError("close_timeout", f"must be > 0, got {close_timeout!r}")
         self._ws = WSConnection(connection_type)
         self._state = initial
         self._max_message_size = max_message_size
@@ -527,35 +529,41 @@ class WebSocketClient(_WebSocketBase):
             close_timeout=close_timeout,
         )
         if not host or any(c in host for c in " \r\n\t/"):
-            raise LocalProtocolError("host must be a bare host name (with optional :port)")
+            raise ConfigError(
+                "host", f"must be a bare host name (with optional :port), got {host!r}"
+            )
         if (
             not target.startswith("/")
             or not target.isascii()
             or any(c in target for c in " \r\n\t")
         ):
-            raise LocalProtocolError(
-                f"target must be an ASCII path starting with '/' and without spaces, "
-                f"got {redact_target(target)!r}"
+            raise ConfigError(
+                "target",
+                "must be an ASCII path starting with '/' and without spaces, "
+                f"got {redact_target(target)!r}",
             )
         encoded: list[tuple[bytes, bytes]] = []
         for name, value in headers:
             if not _TOKEN_RE.match(name):
-                raise LocalProtocolError(f"invalid header name {name!r}")
+                raise ConfigError("headers", f"invalid header name {name!r}")
             if name.lower() in _RESERVED_REQUEST_HEADERS:
-                raise LocalProtocolError(
+                raise ConfigError(
+                    "headers",
                     f"header {name!r} is set by the WebSocket handshake itself; "
-                    "pass subprotocols= for Sec-WebSocket-Protocol"
+                    "pass subprotocols= for Sec-WebSocket-Protocol",
                 )
             # Never echo the value: it may be a credential.
             if any(c in value for c in "\r\n\x00") or value != value.strip():
-                raise LocalProtocolError(f"the value of header {name!r} has CR/LF/NUL or padding")
+                raise ConfigError(
+                    "headers", f"the value of header {name!r} has CR/LF/NUL or padding"
+                )
             # Checked, not caught: a UnicodeEncodeError would keep the value as __context__.
             if not name.isascii() or any(ord(c) > 0xFF for c in value):
-                raise LocalProtocolError(f"the value of header {name!r} is not latin-1 text")
+                raise ConfigError("headers", f"the value of header {name!r} is not latin-1 text")
             encoded.append((name.encode("ascii"), value.encode("latin-1")))
         for proto in subprotocols:
             if not _TOKEN_RE.match(proto):
-                raise LocalProtocolError(f"invalid subprotocol {proto!r}")
+                raise ConfigError("subprotocols", f"invalid subprotocol {proto!r}")
         self._host = host
         self._target = target
         self._request_headers: Headers = tuple((n, v) for n, v in headers)
