@@ -20,7 +20,7 @@ from adk_realtime.sansio.config import RealtimeConfig, VadConfig, VadMode
 from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.tools import FunctionTool, Tool, ToolContext, tool_definition
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the runner imports this module, a runtime import is a cycle
     from adk_realtime.models import RealtimeModel
     from adk_realtime.runner import AgentEvent, RunContext
 
@@ -263,7 +263,7 @@ class RealtimeAgent:
 
     def run(self, ctx: RunContext) -> AsyncIterator[AgentEvent]:
         """Run this agent in a :class:`RealtimeRunner` and yield its agent events."""
-        from adk_realtime.runner import run_agent
+        from adk_realtime.runner import run_agent  # lazily: runner imports this module (cycle)
 
         return run_agent(self, ctx)
 

@@ -109,6 +109,7 @@ class OpenAIRealtimeModel(RealtimeModel):
     ) -> AsyncIterator[RealtimeSession]:
         protocol = OpenAIProtocol(self.model_id, dialect=self.dialect)
         if self.transport == "webrtc":
+            # lazily: webrtc_link needs this module (a cycle) and the optional webrtc extra
             from adk_realtime.webrtc_link import webrtc_link_factory
 
             factory = webrtc_link_factory(self, protocol, config)

@@ -46,7 +46,7 @@ from adk_realtime.sansio.http import (
 )
 from adk_realtime.sansio.openai import wire as openai_wire
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: adk_realtime.openai imports this module lazily (a cycle)
     from adk_realtime.drivers.webrtc import WebRTCPeer
     from adk_realtime.openai import OpenAIRealtimeModel
     from adk_realtime.sansio.openai.protocol import OpenAIProtocol

@@ -72,7 +72,7 @@ from adk_realtime.sansio.websocket.connection import (
 )
 from adk_realtime.sansio.websocket.events import redact_secrets, secret_parts
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # websocket_server imports this module: a runtime import would be a cycle
     from adk_realtime.drivers.websocket_server import Handler, WebSocketServerHandle, serve
 
 __all__ = [
@@ -733,6 +733,7 @@ _SERVER_NAMES = frozenset({"Handler", "WebSocketServerHandle", "serve"})
 
 def __getattr__(name: str) -> object:
     if name in _SERVER_NAMES:
+        # lazily, to break the cycle described above
         from adk_realtime.drivers import websocket_server
 
         return getattr(websocket_server, name)
