@@ -32,3 +32,28 @@ def test_every_public_name_resolves() -> None:
     # The agent events a user matches on in ``agent.run(ctx)`` are among them.
     for name in ("AgentStarted", "AgentEnded", "ToolCallStarted", "ToolCallCompleted"):
         assert name in adk_realtime.__all__
+
+
+def test_the_readme_folder_map_matches_the_package() -> None:
+    """Every row of README's "Where things are" names a folder that is that import path."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "README.md").read_text()
+    section = text.split("## Where things are", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z/]+)/` \| `([a-z_.]+)` \|", section, re.M)
+    assert len(rows) >= 9
+    for folder, module in rows:
+        package = importlib.import_module(module)
+        # The strict editable install links each file: resolve the link to the source.
+        assert Path(package.__file__ or "").resolve().parent == root / folder, (folder, module)
+        assert (root / folder / "__init__.py").is_file(), folder
+    listed = {folder for folder, _ in rows}
+    packages = {
+        str(p.parent.relative_to(root))
+        for layer in ("agent", "drivers", "sansio")
+        for p in (root / layer).rglob("__init__.py")
+    }
+    assert packages <= listed, f"folders missing from README's map: {packages - listed}"
