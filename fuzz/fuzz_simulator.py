@@ -4,7 +4,7 @@ Each input drives one fresh session (OpenAI GA, OpenAI beta or Gemini) through a
 each either raw fuzz bytes or a valid client message with one value replaced by fuzz (ids the
 server handed out are reused, so deep paths such as tool outputs and truncation are reached),
 with simulated time passing and timers firing. Every queued server message must be JSON.
-The simulator answers bad input with ``error`` events or a close code; an exception is a bug.
+The simulator answers bad input with ``error`` events or a close event; an exception is a bug.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports():
-    from adk_realtime.sansio.sim.hub import SimulatorHub, synthesize_speech
+    from adk_realtime.sansio.sim.hub import (
+        SimSession,
+        SimSessionClosed,
+        SimulatorHub,
+        synthesize_speech,
+    )
 
 _SPEECH24 = base64.b64encode(synthesize_speech("weather in Paris", 24000)[:9600]).decode()
 _SPEECH16 = base64.b64encode(synthesize_speech("weather in Paris", 16000)[:6400]).decode()
@@ -158,40 +163,51 @@ def _collect_ids(message: str, seen: list[str]) -> None:
             stack.extend(node)
 
 
+def _drain(session: SimSession, seen: list[str]) -> bool:
+    """Take everything the session queued; True once it has ended (its close event came)."""
+    for out in session.data_to_send():
+        _collect_ids(out, seen)
+    ended = False
+    while (event := session.next_event()) is not None:
+        assert isinstance(event, SimSessionClosed) and not ended, event  # one close, at most
+        assert len(event.reason.encode("utf-8")) <= 123  # fits a close frame
+        ended = True
+    return ended
+
+
 def TestOneInput(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     hub = SimulatorHub(pace=fdp.PickValueInList([0.0, 1.0]), go_away_after=5.0)
     which = fdp.ConsumeIntInRange(0, 2)
     now = 0.0
+    seen: list[str] = []
     if which == 2:
-        session = hub.open_session("gemini", path="/ws/x", now=now)
+        session: SimSession = hub.open_session("gemini", path="/ws/x", now=now)
         templates = _GEMINI
         if fdp.ConsumeBool():
-            session.receive_message(json.dumps(_SETUP), now)
+            session.receive_data(json.dumps(_SETUP), now)
     else:
         model = "gpt-realtime" if which == 0 else "gpt-4o-realtime-preview"
         beta = [("OpenAI-Beta", "realtime=v1")] if which == 1 else []
         path = f"/v1/realtime?model={model}"
         session = hub.open_session("openai", path=path, headers=beta, now=now)
         templates = _OPENAI
-    seen: list[str] = []
+    ended = _drain(session, seen)
     for _ in range(fdp.ConsumeIntInRange(1, 8)):
-        if session.closed:
+        if ended:
             break
         if fdp.ConsumeIntInRange(0, 3) == 0:
             message: str | bytes = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 256))
         else:
             template = templates[fdp.ConsumeIntInRange(0, len(templates) - 1)]
             message = json.dumps(_mutate(template, fdp, seen))
-        session.receive_message(message, now)
-        for out in session.messages_to_send():
-            _collect_ids(out, seen)
+        session.receive_data(message, now)
+        ended = _drain(session, seen)
         now += fdp.ConsumeFloatInRange(0.0, 3.0)
         timer = session.get_timer()
         if timer is not None and timer <= now:
             session.handle_timer(now)
-            for out in session.messages_to_send():
-                _collect_ids(out, seen)
+            ended = _drain(session, seen) or ended
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import BaseModel, Field, TypeAdapter
 
 from adk_realtime.sansio.sim.hub import (
+    SimSessionClosed,
     SimulatorHub,
     SpeechRecognizer,
     synthesize_speech,
@@ -104,10 +105,18 @@ class Client:
         )
         self.beta = getattr(self.session, "beta", False)
         self.log: list[dict[str, Any]] = []
+        self.ended: SimSessionClosed | None = None  # the session's close event, once it came
         self.drain()
 
+    @property
+    def close_code(self) -> int | None:
+        return self.ended.code if self.ended is not None else None
+
     def drain(self) -> None:
-        for text in self.session.messages_to_send():
+        while (event := self.session.next_event()) is not None:
+            assert self.ended is None, "a session ends once"
+            self.ended = event
+        for text in self.session.data_to_send():
             msg = json.loads(text)
             if self.kind == "gemini":
                 genai_types.LiveServerMessage.model_validate(msg)
@@ -123,7 +132,7 @@ class Client:
             genai_types.LiveClientMessage.model_validate({**msg, "setup": setup} if setup else msg)
         elif not self.beta:
             assert_no_extra(GA_CLIENT.validate_python(msg))
-        self.session.receive_message(json.dumps(msg), self.now)
+        self.session.receive_data(json.dumps(msg), self.now)
         self.drain()
 
     def advance(self, seconds: float) -> None:
@@ -456,7 +465,7 @@ def test_invalid_client_events_are_answered_with_errors_not_crashes() -> None:
         json.dumps({"type": "output_audio_buffer.clear"}),
     ]
     for message in garbage:
-        client.session.receive_message(message, client.now)
+        client.session.receive_data(message, client.now)
         client.drain()
     errors = client.of("error")
     assert len(errors) == len(garbage)
@@ -464,7 +473,7 @@ def test_invalid_client_events_are_answered_with_errors_not_crashes() -> None:
     assert errors[5]["error"]["code"] == "unknown_parameter"
     assert errors[6]["error"]["code"] == "missing_required_parameter"
     assert errors[9]["error"]["code"] == "response_cancel_not_active"
-    assert not client.session.closed
+    assert client.ended is None
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
     client.send({"type": "conversation.item.create", "item": item})
     client.send({"type": "response.create"})
@@ -510,9 +519,9 @@ def test_openai_session_expiry_sends_an_error_then_closes() -> None:
     client = Client(SimulatorHub(pace=0, go_away_after=60, go_away_time_left=2))
     client.advance(60)
     assert client.of("error")[0]["error"]["code"] == "session_expired"
-    assert not client.session.closed
+    assert client.ended is None
     client.advance(2)
-    assert client.session.close_code == 1000
+    assert client.close_code == 1000
 
 
 # --- Gemini ----------------------------------------------------------------------------------------
@@ -666,9 +675,9 @@ def test_gemini_go_away_then_resumption_restores_the_conversation() -> None:
     )
     first.advance(5.0)
     assert first.log[-1] == {"goAway": {"timeLeft": "1s"}}
-    assert not first.session.closed
+    assert first.ended is None
     first.advance(1.0)
-    assert first.session.close_code == 1000
+    assert first.close_code == 1000
     second = Client(hub, "gemini", now=first.now)
     gemini_setup(second, sessionResumption={"handle": handles[-1]})
     second.send(
@@ -693,13 +702,14 @@ def test_gemini_bad_input_closes_like_the_service() -> None:
     for message, code in cases:
         client = Client(SimulatorHub(pace=0), "gemini")
         raw = message if isinstance(message, str) else json.dumps(message)
-        client.session.receive_message(raw, 0.0)
-        assert client.session.close_code == code, message
+        client.session.receive_data(raw, 0.0)
+        client.drain()
+        assert client.close_code == code, message
         assert client.session.get_timer() is None
     client = Client(SimulatorHub(pace=0), "gemini")
     gemini_setup(client)
     client.send({"realtimeInput": {"activityStart": {}}})
-    assert client.session.close_code == 1007  # explicit activity needs automatic detection off
+    assert client.close_code == 1007  # explicit activity needs automatic detection off
 
 
 def test_hub_routes_paths_and_checks_keys() -> None:

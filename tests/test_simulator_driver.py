@@ -41,14 +41,14 @@ class TappedHub(SimulatorHub):
 
     def open_session(self, *args: Any, **kwargs: Any) -> SimSession:
         session = super().open_session(*args, **kwargs)
-        take = session.messages_to_send
+        take = session.data_to_send
 
         def tapped() -> list[str]:
             out = take()
             self.sent.extend(out)
             return out
 
-        session.messages_to_send = tapped  # type: ignore[method-assign]
+        session.data_to_send = tapped  # type: ignore[method-assign]
         return session
 
 

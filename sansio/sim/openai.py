@@ -9,7 +9,7 @@ and changes nothing. The dialect is fixed at open: beta when the
 ``OpenAI-Beta: realtime=v1`` header is present (any model), else GA; it only
 changes names and shapes (``response.audio.delta`` vs ``response.output_audio.delta``,
 ``conversation.item.created`` vs ``conversation.item.added``/``.done``, the session object in
-``sim_openai_config.py``).
+``openai_config.py``).
 
 At most one response is active, as on the real service:
 
