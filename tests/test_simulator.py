@@ -22,15 +22,12 @@ from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import BaseModel, Field, TypeAdapter
 
+from adk_realtime.sansio.audio import alaw_decode, ulaw_decode
 from adk_realtime.sansio.sim.hub import (
     SimSessionClosed,
     SimulatorHub,
     SpeechRecognizer,
     synthesize_speech,
-)
-from adk_realtime.sansio.sim.speech import (
-    alaw_decode,
-    ulaw_decode,
 )
 
 with warnings.catch_warnings():
@@ -421,7 +418,7 @@ def test_g711_input_and_output_formats_are_honoured(law: str) -> None:
     )
     client.speak(synthesize_speech("hello", 8000) + silence(700, 8000), 8000, encode=encode)
     audio = openai_audio(client)
-    pcm = (ulaw_decode(audio) if law == "audio/pcmu" else alaw_decode(audio)).tobytes()
+    pcm = ulaw_decode(audio) if law == "audio/pcmu" else alaw_decode(audio)
     assert decode(pcm, 8000).startswith("Hello!")
 
 

@@ -31,14 +31,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from adk_realtime.sansio.sim.speech import (
-    alaw_decode,
-    alaw_encode,
-    char_end_times,
-    synthesize_speech,
-    ulaw_decode,
-    ulaw_encode,
-)
+from adk_realtime.sansio.audio import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from adk_realtime.sansio.config import AudioEncoding
+from adk_realtime.sansio.sim.speech import char_end_times, synthesize_speech
 
 __all__ = [
     "CallTool",
@@ -327,26 +322,28 @@ class SpeechRender:
     ms: float
 
 
-def render_speech(text: str, encoding: str, sample_rate: int, chunk_ms: int) -> SpeechRender:
+def render_speech(
+    text: str, encoding: AudioEncoding | None, sample_rate: int, chunk_ms: int
+) -> SpeechRender:
     """Synthesize ``text`` and cut it into chunks of ``chunk_ms`` with matching transcript pieces.
 
-    ``encoding``: "pcm16" (at ``sample_rate``), "ulaw" or "alaw" (8 kHz), or "text" (no audio:
-    the text is cut into word groups, one per chunk).
+    ``encoding``: PCM16 (at ``sample_rate``), G.711 u-law or A-law (8 kHz), or None for a text
+    reply (no audio: the text is cut into word groups, one per chunk).
     """
-    if encoding == "text":
+    if encoding is None:
         words = re.findall(r"\S+\s*", text) or [text]
         pieces = ["".join(words[i : i + 4]) for i in range(0, len(words), 4)]
         return SpeechRender(text, tuple(SpeechChunk(None, p, 0.0) for p in pieces), 0.0)
-    rate = sample_rate if encoding == "pcm16" else 8000
+    pcm16 = encoding is AudioEncoding.PCM16
+    rate = sample_rate if pcm16 else 8000
     pcm = synthesize_speech(text, rate)
-    if encoding == "pcm16":
+    if pcm16:
         audio, bytes_per_ms = pcm, rate * 2 / 1000
     else:
-        samples = np.frombuffer(pcm, dtype="<i2")
-        audio = ulaw_encode(samples) if encoding == "ulaw" else alaw_encode(samples)
+        audio = ulaw_encode(pcm) if encoding is AudioEncoding.G711_ULAW else alaw_encode(pcm)
         bytes_per_ms = rate / 1000
     step = int(chunk_ms * bytes_per_ms)
-    step -= step % 2 if encoding == "pcm16" else 0
+    step -= step % 2 if pcm16 else 0
     ends = char_end_times(text)
     chunks = []
     said = 0
@@ -384,13 +381,13 @@ class SimSettings:
     go_away_time_left: float = 1.0
     openai_session_extras: bool = False
     max_outbox: int = 50_000
-    render_cache: OrderedDict[tuple[str, str, int, int], SpeechRender] = field(
+    render_cache: OrderedDict[tuple[str, AudioEncoding | None, int, int], SpeechRender] = field(
         default_factory=OrderedDict
     )
     render_cache_size: int = 256
 
-    def render(self, text: str, encoding: str, sample_rate: int) -> SpeechRender:
-        """Rendered speech for ``text``, cached (bounded LRU) across sessions."""
+    def render(self, text: str, encoding: AudioEncoding | None, sample_rate: int) -> SpeechRender:
+        """Rendered speech for ``text`` (None: a text reply), cached (bounded LRU) across sessions."""
         key = (text, encoding, sample_rate, self.chunk_ms)
         hit = self.render_cache.get(key)
         if hit is not None:
@@ -462,14 +459,13 @@ def b64decode_any(data: str) -> bytes | None:
         return None
 
 
-def pcm_to_float(audio: bytes, encoding: str) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Input audio bytes -> float samples in -1..1 (``encoding``: pcm16, ulaw, alaw)."""
-    if encoding == "ulaw":
-        ints = ulaw_decode(audio)
-    elif encoding == "alaw":
-        ints = alaw_decode(audio)
-    else:
-        ints = np.frombuffer(audio[: len(audio) - len(audio) % 2], dtype="<i2")
+def pcm_to_float(audio: bytes, encoding: AudioEncoding) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Input audio bytes (PCM16 or G.711) -> float samples in -1..1."""
+    if encoding is AudioEncoding.G711_ULAW:
+        audio = ulaw_decode(audio)
+    elif encoding is AudioEncoding.G711_ALAW:
+        audio = alaw_decode(audio)
+    ints = np.frombuffer(audio[: len(audio) - len(audio) % 2], dtype="<i2")
     return ints.astype(np.float64) / 32768.0
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from adk_realtime.sansio.config import AudioEncoding
 from adk_realtime.sansio.sim.core import (
     CallTool,
     Playout,
@@ -87,7 +88,7 @@ class _Response:
     id: str
     modalities: list[str]
     voice: str
-    out_format: str
+    out_format: AudioEncoding
     metadata: Any
     in_conversation: bool
     max_output_tokens: Any
@@ -140,7 +141,7 @@ class OpenAISimSession(SimSessionBase):
         return beta if self.beta else ga
 
     def _rate(self) -> int:
-        return 24000 if self.cfg["in_format"] == "pcm16" else 8000
+        return 24000 if self.cfg["in_format"] is AudioEncoding.PCM16 else 8000
 
     def _make_ears(self, origin_ms: float) -> None:
         td = self.cfg["turn_detection"] or {}
@@ -535,17 +536,15 @@ class OpenAISimSession(SimSessionBase):
         if self.beta:
             voice = p.get("voice", voice)
             if "output_audio_format" in p:
-                fmt = (
-                    FORMATS_BETA.get(p["output_audio_format"], "")
-                    if isinstance(p["output_audio_format"], str)
-                    else ""
-                )
-                if not fmt:
+                wanted = p["output_audio_format"]
+                beta_fmt = FORMATS_BETA.get(wanted) if isinstance(wanted, str) else None
+                if beta_fmt is None:
                     raise ClientError(
                         "Invalid output_audio_format.",
                         "invalid_value",
                         "response.output_audio_format",
                     )
+                fmt = beta_fmt
         else:
             out = obj(
                 obj(p.get("audio", {}), "response.audio").get("output", {}), "response.audio.output"
@@ -616,7 +615,7 @@ class OpenAISimSession(SimSessionBase):
         where = {"response_id": r.id, "item_id": item.id, "output_index": 0, "content_index": 0}
         wire_part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
         self._emit("response.content_part.added", **where, part=wire_part)
-        render = self._settings.render(reply.text, r.out_format if audio else "text", 24000)
+        render = self._settings.render(reply.text, r.out_format if audio else None, 24000)
         r.playout = Playout(render, now, (self._settings.chunk_ms / 1000) * self._settings.pace)
         if audio:
             self._audio_spoken = True
