@@ -114,6 +114,7 @@ class Client:
             assert self.ended is None, "a session ends once"
             self.ended = event
         for text in self.session.data_to_send():
+            text.encode("utf-8")  # what a socket does with it: a lone surrogate would raise
             msg = json.loads(text)
             if self.kind == "gemini":
                 genai_types.LiveServerMessage.model_validate(msg)
@@ -477,6 +478,60 @@ def test_invalid_client_events_are_answered_with_errors_not_crashes() -> None:
     assert client.of("response.done")[0]["response"]["status"] == "completed"
 
 
+LONE_SURROGATES = ("\ud800", "\udfff", "a\udc00b", "\ud83d")  # \ud83d: half an emoji
+
+
+def _user_text_item(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+@pytest.mark.parametrize("surrogate", LONE_SURROGATES)
+def test_openai_lone_surrogate_in_user_text_is_an_error_event_not_a_crash(surrogate: str) -> None:
+    client = Client(SimulatorHub(pace=0))
+    item = _user_text_item(f"hello {surrogate}")
+    # JSON spells it as an escape (what json.dumps writes); a binary frame may carry it raw.
+    as_escape = json.dumps({"type": "conversation.item.create", "event_id": "e1", "item": item})
+    as_raw_bytes = json.dumps(
+        {"type": "conversation.item.create", "item": item}, ensure_ascii=False
+    ).encode("utf-8", "surrogatepass")
+    in_a_key = json.dumps({"type": "response.create", "response": {surrogate: 1}})
+    in_event_id = json.dumps({"type": "response.create", "event_id": surrogate})
+    for message in (as_escape, as_raw_bytes, in_a_key, in_event_id):
+        client.session.receive_data(message, client.now)
+        client.drain()
+    errors = [m["error"] for m in client.of("error")]
+    assert [e["code"] for e in errors] == ["invalid_value"] * 4
+    assert errors[0]["param"] == errors[1]["param"] == "item.content[0].text"
+    assert errors[0]["event_id"] == "e1" and errors[3]["event_id"] is None
+    assert (
+        errors[2]["param"] == "response." + surrogate.encode("utf-8", "backslashreplace").decode()
+    )
+    assert "lone surrogate" in errors[0]["message"]
+    # Nothing of the refused events was applied, and the session goes on.
+    assert not client.of("conversation.item.added") and not client.of("response.created")
+    assert client.ended is None
+    client.send({"type": "conversation.item.create", "item": _user_text_item("hello")})
+    client.send({"type": "response.create"})
+    assert client.of("response.done")[0]["response"]["status"] == "completed"
+    assert decode(openai_audio(client), 24000).startswith("Hello!")
+
+
+@pytest.mark.parametrize("surrogate", LONE_SURROGATES)
+def test_openai_lone_surrogate_in_a_tool_output_is_an_error_event(surrogate: str) -> None:
+    client = Client(SimulatorHub(pace=0))
+    client.send({"type": "session.update", "session": {"type": "realtime", "tools": [TOOL_GA]}})
+    client.send({"type": "conversation.item.create", "item": _user_text_item(QUESTION)})
+    client.send({"type": "response.create"})
+    (call,) = client.of("response.function_call_arguments.done")
+    output = {"type": "function_call_output", "call_id": call["call_id"], "output": surrogate}
+    client.session.receive_data(
+        json.dumps({"type": "conversation.item.create", "item": output}), client.now
+    )
+    client.drain()
+    assert client.of("error")[0]["error"]["param"] == "item.output"
+    assert client.ended is None
+
+
 def test_second_response_create_while_one_is_active_is_refused() -> None:
     client = Client(SimulatorHub(pace=1.0))
     client.send({"type": "response.create"})
@@ -707,6 +762,31 @@ def test_gemini_bad_input_closes_like_the_service() -> None:
     gemini_setup(client)
     client.send({"realtimeInput": {"activityStart": {}}})
     assert client.close_code == 1007  # explicit activity needs automatic detection off
+
+
+@pytest.mark.parametrize("surrogate", LONE_SURROGATES)
+def test_gemini_lone_surrogate_in_user_text_closes_1007_not_a_crash(surrogate: str) -> None:
+    text = f"hello {surrogate}"
+    messages: list[str | bytes] = [
+        json.dumps({"realtimeInput": {"text": text}}),
+        json.dumps(
+            {"clientContent": {"turns": [{"parts": [{"text": text}]}], "turnComplete": True}}
+        ),
+        json.dumps({"realtimeInput": {"text": text}}, ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        ),
+        json.dumps({"setup": {"model": text}}),
+    ]
+    for n, message in enumerate(messages):
+        client = Client(SimulatorHub(pace=0), "gemini")
+        if n < 3:
+            gemini_setup(client)
+        client.session.receive_data(message, client.now)
+        client.drain()
+        assert client.close_code == 1007, message
+        assert client.ended is not None and "lone surrogate" in client.ended.reason
+        assert not gemini_audio(client)  # nothing was said to it
+        assert client.session.get_timer() is None
 
 
 def test_hub_routes_paths_and_checks_keys() -> None:

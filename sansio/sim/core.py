@@ -447,6 +447,53 @@ def dumps(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def _shown(text: str) -> str:
+    """``text`` printable as UTF-8: a lone surrogate is spelled as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def is_unicode(text: str) -> bool:
+    """False when ``text`` holds a lone UTF-16 surrogate (it has no UTF-8 form)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def lone_surrogate_at(raw: str | bytes, parsed: Any) -> str | None:
+    """Where the JSON value ``parsed`` (read from ``raw``) holds a lone surrogate, or None.
+
+    JSON may spell one (``"\\ud800"``) and ``json.loads`` keeps it (from bytes, even a raw
+    encoded one), but it is not a Unicode character: nothing built from it can go back out
+    as UTF-8, so the message is refused whole. The answer is a parameter path such as
+    ``item.content[0].text``. Only messages with an escape or non-ASCII text are walked.
+    """
+    if isinstance(raw, str):
+        plain = "\\u" not in raw and raw.isascii()
+    else:
+        plain = b"\\u" not in raw and raw.isascii()
+    if plain:
+        return None
+    stack: list[tuple[Any, str]] = [(parsed, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if not is_unicode(node):
+                return path or "(the message)"
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                where = f"{path}.{_shown(key)}" if path else _shown(key)
+                if not is_unicode(key):
+                    return where
+                stack.append((child, where))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{n}]") for n, child in enumerate(node))
+    return None
+
+
 def b64decode_any(data: str) -> bytes | None:
     """Decode standard or URL-safe base64 (padding optional); None if it is not base64."""
     if not isinstance(data, str):
@@ -596,7 +643,7 @@ class SimSessionBase:
         if not self._ended:
             self._ended = True
             # A close frame's reason is at most 123 bytes.
-            short = reason.encode("utf-8")[:123].decode("utf-8", "ignore")
+            short = reason.encode("utf-8", "replace")[:123].decode("utf-8", "ignore")
             self._events.append(SimSessionClosed(code, short))
 
     def _new_id(self, prefix: str, length: int = 20) -> str:

@@ -42,6 +42,7 @@ from adk_realtime.sansio.sim.core import (
     Turn,
     b64decode_any,
     format_duration,
+    lone_surrogate_at,
     pcm_to_float,
     tool_calls,
 )
@@ -176,6 +177,13 @@ class GeminiSimSession(SimSessionBase):
                 raise _Reject(1007, "Invalid JSON payload received.") from None
             if not isinstance(raw, dict):
                 raise _Reject(1007, "Invalid JSON payload received: expected an object.")
+            where = lone_surrogate_at(message, raw)
+            if where is not None:
+                raise _Reject(
+                    1007,
+                    f"Invalid JSON payload received. Invalid value at '{where[:40]}': "
+                    "a lone surrogate is not a character.",
+                )
             msg = camelize(raw)
             unknown = [k for k in msg if k not in _MESSAGE_KEYS]
             if unknown:

@@ -41,6 +41,8 @@ from adk_realtime.sansio.sim.core import (
     Turn,
     b64decode_any,
     heard_text,
+    is_unicode,
+    lone_surrogate_at,
     pcm_to_float,
     tool_calls,
 )
@@ -273,8 +275,12 @@ class OpenAISimSession(SimSessionBase):
                 raise ClientError(f"Invalid JSON in client event: {exc}", "invalid_json") from None
             if not isinstance(event, dict):
                 raise ClientError("Client events must be JSON objects.", "invalid_json")
-            if isinstance(event.get("event_id"), str):
-                event_id = event["event_id"]
+            if isinstance(event.get("event_id"), str) and is_unicode(event["event_id"]):
+                event_id = event["event_id"]  # echoed in an error: it must have a UTF-8 form
+            where = lone_surrogate_at(message, event)
+            if where is not None:
+                msg = f"Invalid Unicode at '{where[:64]}': a lone surrogate is not a character."
+                raise ClientError(msg, "invalid_value", where[:64])
             kind = event.get("type")
             if kind is None:
                 msg = "Missing required parameter: 'type'."
