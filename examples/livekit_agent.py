@@ -1,10 +1,11 @@
 """A voice agent in a LiveKit room: it hears the first participant and answers in the room.
 
 ``join_room(url, token, runner)`` connects to the room, publishes the agent's
-voice track (an ``rtc.AudioSource`` fed by ``LiveKitEventHandler``) and
-bridges the first remote audio track into the runner (``bridge_input``). The
-model behind the runner is any provider: the offline simulator (default),
-OpenAI or Gemini; the room side does not change.
+voice track (an ``rtc.AudioSource`` fed by a ``RoomSpeaker``, which the runner
+plays into next to its event handler) and bridges the first remote audio track
+into the runner (``bridge_input``). The model behind the runner is any
+provider: the offline simulator (default), OpenAI or Gemini; the room side
+does not change.
 
     python examples/livekit_agent.py --url wss://my.livekit.cloud --token eyJ...
     LIVEKIT_URL=wss://... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=... \\
@@ -13,7 +14,7 @@ OpenAI or Gemini; the room side does not change.
 
 ``--selftest`` wires the same LiveKit SDK objects without a server: a caller's
 ``AudioSource`` -> ``LocalAudioTrack`` -> ``bridge_input`` -> the runner (on
-the simulator) -> ``LiveKitEventHandler`` -> the agent's ``AudioSource``, and a
+the simulator) -> ``RoomSpeaker`` -> the agent's ``AudioSource``, and a
 listener on the agent's track checks that the reply can be heard.
 
 (The simulator understands only its own tone-coded speech, so in a real room
@@ -86,7 +87,7 @@ async def in_room(args: argparse.Namespace) -> int:
             agent=build_agent(model), event_handler=console, agent_event_sink=console.sink
         )
         try:
-            room_agent = await join_room(url, token, runner, inner_handler=console)
+            room_agent = await join_room(url, token, runner)  # console stays the handler
         except Exception as exc:  # the SDK's ConnectError and friends
             raise SystemExit(f"could not join the LiveKit room at {url}: {exc}") from None
         say("room", f"joined {room_agent.room.name!r} as {args.identity}; waiting for a caller")
@@ -101,18 +102,19 @@ async def selftest(args: argparse.Namespace) -> int:
     """The room's audio path end to end, with the SDK's real objects and no server."""
     from livekit import rtc
 
-    from adk_realtime.livekit import LiveKitEventHandler, bridge_input
+    from adk_realtime.livekit import RoomSpeaker, bridge_input
     from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
 
     async with open_model(args) as model:
         console = ConsoleHandler()
-        # The agent's voice, as join_room publishes it.
+        # The agent's voice, as join_room publishes it: an audio output of the runner.
         agent_source = rtc.AudioSource(ROOM_RATE, 1)
         agent_track = rtc.LocalAudioTrack.create_audio_track("agent-voice", agent_source)
-        speaker = LiveKitEventHandler(agent_source, console)
+        speaker = RoomSpeaker(agent_source)
         runner = RealtimeRunner(
-            agent=build_agent(model), event_handler=speaker, agent_event_sink=console.sink
+            agent=build_agent(model), event_handler=console, agent_event_sink=console.sink
         )
+        runner.add_audio_output(speaker)
         # A caller's microphone track, as a remote participant would publish it.
         caller_source = rtc.AudioSource(ROOM_RATE, 1)
         caller_track = rtc.LocalAudioTrack.create_audio_track("caller", caller_source)
