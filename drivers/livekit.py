@@ -28,7 +28,15 @@ list); ``RealtimeRunner`` satisfies it, checked by mypy in ``adk_realtime.liveki
 
 Model audio arrives faster than real time. The speaker therefore queues frames
 (bounded: ``max_queued_ms``) and a writer task feeds ``capture_frame`` at the
-source's pace, so the runner's event pump never waits on the room. Nothing is
+source's pace, so the runner's event pump never waits on the room.
+
+An ``AudioSource`` plays in real time on the SDK's own clock and fills every
+10 ms it finds its buffer empty with silence. Fed one 10 ms frame per
+``capture_frame`` round trip, the start of an answer (when that buffer is
+empty) races the clock: a busy event loop lets silence into the first syllable.
+So the writer hands the source everything queued at once (the whole pre-buffer
+at the start, up to ``max(prebuffer, 200 ms)`` per call); from then on the
+source's buffer, not Python's timing, carries the lead. Nothing is
 lost silently: frames refused by a full queue or by the SDK, bytes of half a
 sample left over, chunks the bridge could not deliver and remote tracks nobody
 listens to are counted (``dropped_frames``, ``dropped_bytes``,
@@ -200,7 +208,9 @@ class RoomSpeaker:
         self._max_frames = max(1, max_queued_ms // 10)
         self._prebuffer_frames = max(1, prebuffer_ms // 10)
         self._primed = False
-        self._queue: collections.deque[rtc.AudioFrame] = collections.deque()
+        self._queue: collections.deque[bytes] = collections.deque()  # 10 ms frames
+        self._batch_frames = max(self._prebuffer_frames, 20)  # frames per capture_frame call
+        self._generation = 0  # bumped by interrupt(): a capture in flight is stale
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._resampler = Resampler(PROVIDER_OUTPUT_RATE, self.rate)
@@ -242,6 +252,7 @@ class RoomSpeaker:
         self._odd.clear()
         self._resampler.reset()
         self._item = None
+        self._generation += 1
         self.source.clear_queue()
 
     # ------------------------------------------------------------ the app calls these
@@ -297,7 +308,7 @@ class RoomSpeaker:
                 )
             return
         self._overflowing = False
-        self._queue.append(rtc.AudioFrame(data, self.rate, self.channels, self._frame_samples))
+        self._queue.append(data)
         if not self._primed and len(self._queue) >= self._prebuffer_frames:
             self._primed = True
         if self._primed:
@@ -310,17 +321,25 @@ class RoomSpeaker:
     async def _write(self) -> None:
         while True:
             while self._primed and self._queue:
-                frame = self._queue.popleft()
+                count = min(len(self._queue), self._batch_frames)
+                data = b"".join(self._queue.popleft() for _ in range(count))
+                frame = rtc.AudioFrame(data, self.rate, self.channels, self._frame_samples * count)
+                generation = self._generation
                 try:
                     await self.source.capture_frame(frame)
                 except Exception as exc:  # the SDK raises plain Exception (e.g. source gone)
-                    self.dropped_frames += 1
+                    self.dropped_frames += count
                     if not self._refused:
                         self._refused = True
                         log.warning("the room refused model audio (%s): dropping it", exc)
                     continue
                 self._refused = False
-                self.frames_captured += 1
+                if generation != self._generation:
+                    # Interrupted while this waited for room in the source: it landed after
+                    # interrupt() cleared the source, so clear it again (it is the old answer).
+                    self.source.clear_queue()
+                    continue
+                self.frames_captured += count
             if not self._queue:
                 self._primed = False  # ran dry: buffer again before the next frames
             self._wakeup.clear()

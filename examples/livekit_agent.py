@@ -43,7 +43,6 @@ from adk_realtime import RealtimeAgent, RealtimeRunner
 from adk_realtime.models import RealtimeModel
 
 ROOM_RATE = 48000  # what LiveKit rooms carry
-LEAD_S = 0.2  # how far the selftest caller runs ahead of real time
 
 
 def build_agent(model: RealtimeModel) -> RealtimeAgent:
@@ -122,21 +121,27 @@ async def selftest(args: argparse.Namespace) -> int:
         listener = rtc.AudioStream.from_track(track=agent_track, sample_rate=RATE, num_channels=1)
         ears = SpeechRecognizer(RATE)
         heard_so_far = [""]  # what the listener decoded, after each utterance
+        hung_up = anyio.Event()
         utterance_ended = anyio.Event()
 
         async def caller() -> None:
             say("user", f"(speaking into the caller track) {args.say}")
             speech = synthesize_speech(args.say, ROOM_RATE)
-            frame = ROOM_RATE // 100 * 2  # 10 ms
-            start = anyio.current_time()
-            i = 0
-            while True:  # the question, then an open microphone (silence)
-                data = speech[i * frame : (i + 1) * frame].ljust(frame, b"\0")
-                await caller_source.capture_frame(rtc.AudioFrame(data, ROOM_RATE, 1, frame // 2))
-                i += 1
-                # Real-time pace like a microphone, LEAD_S ahead so that a moment of
-                # slowness here does not leave the source empty (a gap cuts a word).
-                await anyio.sleep_until(start + i * 0.01 - LEAD_S)
+            # The source plays in real time on the SDK's clock and fills any 10 ms it finds
+            # empty with silence. So the question goes in whole, in one capture: it comes
+            # out contiguous however busy this process is (fed 10 ms per call, its start
+            # raced that clock and silence could split the first tone).
+            await caller_source.capture_frame(
+                rtc.AudioFrame(speech, ROOM_RATE, 1, len(speech) // 2)
+            )
+            samples = ROOM_RATE // 100  # 10 ms
+            # Then an open microphone: silence, paced by the source's queue (a capture waits
+            # while it is full), until the caller hangs up. Not cancelled mid-capture: the
+            # SDK would answer that capture after it shut down, and complain.
+            while not hung_up.is_set():
+                await caller_source.capture_frame(
+                    rtc.AudioFrame(bytes(2 * samples), ROOM_RATE, 1, samples)
+                )
 
         async def listen() -> None:
             nonlocal utterance_ended
@@ -163,10 +168,12 @@ async def selftest(args: argparse.Namespace) -> int:
                     # The caller's track feeds the runner from now on.
                     bridge = bridge_input(caller_track, runner)
                     tg.start_soon(listen)
-                    tg.start_soon(caller)
-                    await hear_reply()  # generated, and played out on the agent's track
+                    async with anyio.create_task_group() as call:
+                        call.start_soon(caller)
+                        await hear_reply()  # generated, and played out on the agent's track
+                        hung_up.set()  # the call ends once its last capture is answered
                     # Closing the runner ends the bridge by itself (its next send fails
-                    # quietly), while the caller still feeds it: no need for stop().
+                    # quietly; the track goes on carrying the source's silence): no stop().
                     await runner.close()
                     await bridge.wait()
                     tg.cancel_scope.cancel()

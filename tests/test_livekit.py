@@ -285,10 +285,9 @@ def test_room_audio_to_simulator_and_back_keeps_pitch(provider: str, room_rate: 
                 listener = tg.create_task(listen())
                 question = synthesize_speech("What is the weather in Paris?", room_rate)
                 question += bytes(room_rate * 2)  # a second of silence ends the turn
-                step = room_rate // 100 * 2
-                for off in range(0, len(question), step):
-                    chunk = question[off : off + step]
-                    await mic.capture_frame(rtc.AudioFrame(chunk, room_rate, 1, len(chunk) // 2))
+                # In one capture: the source plays it on the SDK's clock, with no gap a
+                # frame-by-frame feed could leave (the source fills those with silence).
+                await mic.capture_frame(rtc.AudioFrame(question, room_rate, 1, len(question) // 2))
                 await asyncio.wait_for(inner.answered.wait(), 20)
                 await speaker.flush()
                 await asyncio.wait_for(listener, 20)
@@ -315,6 +314,70 @@ def test_playback_waits_for_the_prebuffer_or_the_end_of_the_answer() -> None:
             await asyncio.sleep(0)
         await asyncio.wait_for(source.wait_for_playout(), 5)
         assert speaker.frames_captured == 5
+        await speaker.aclose()
+
+    asyncio.run(main())
+
+
+class GatedSource:
+    """An AudioSource stand-in recording each capture; a capture waits while ``gate`` is shut
+    (as the SDK's does while its queue is full)."""
+
+    sample_rate = 24000
+    num_channels = 1
+
+    def __init__(self) -> None:
+        self.captures: list[int] = []  # samples per capture_frame call
+        self.clears = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.waiting = asyncio.Event()
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        self.captures.append(frame.samples_per_channel)
+        self.waiting.set()
+        await self.gate.wait()
+
+    def clear_queue(self) -> None:
+        self.clears += 1
+
+
+def test_the_speaker_hands_the_source_its_prebuffer_in_one_capture() -> None:
+    """The source fills every 10 ms it finds empty with silence; fed a frame per round trip,
+    the start of an answer raced that clock. All that is queued goes in one call instead."""
+
+    async def main() -> None:
+        source = GatedSource()
+        speaker = RoomSpeaker(source, prebuffer_ms=150)  # type: ignore[arg-type]
+        speaker.play(tone(24000, 0.3), "a")  # 30 frames, queued before the writer runs
+        while speaker._queue:
+            await asyncio.sleep(0)
+        assert source.captures == [24000 * 20 // 100, 24000 * 10 // 100]  # 200 ms, then 100
+        assert speaker.frames_captured == 30
+        speaker.play(tone(24000, 0.05), "b")  # a short answer: all of it at its end
+        speaker.end_of_response()
+        while speaker._queue:
+            await asyncio.sleep(0)
+        assert source.captures[2:] == [24000 * 5 // 100] and speaker.frames_captured == 35
+        await speaker.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_capture_in_flight_at_barge_in_is_cleared_when_it_lands() -> None:
+    async def main() -> None:
+        source = GatedSource()
+        source.gate.clear()  # the source is full: the first capture waits
+        speaker = RoomSpeaker(source, prebuffer_ms=150)  # type: ignore[arg-type]
+        speaker.play(tone(24000, 0.2), "old answer")
+        await source.waiting.wait()
+        speaker.interrupt()
+        assert source.clears == 1 and not speaker._queue
+        source.gate.set()  # the old answer's capture lands after the clear...
+        while source.clears < 2:
+            await asyncio.sleep(0)
+        assert source.clears == 2  # ...and is cleared again: the room never plays it
+        assert speaker.frames_captured == 0
         await speaker.aclose()
 
     asyncio.run(main())
