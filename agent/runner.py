@@ -35,7 +35,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import numpy as np
@@ -181,6 +181,26 @@ class EventHandler:
         """The session ended (closed by us or by the provider)."""
 
 
+# ----------------------------------------------------------------- audio outputs
+
+
+class AudioOutput(Protocol):
+    """Where model audio plays besides the handler (a LiveKit room: ``livekit.RoomSpeaker``).
+
+    The runner calls it on its event pump just before the handler's matching callback, so
+    the user's handler is never wrapped; return at once (queue the work).
+    """
+
+    def play(self, audio: bytes, item_id: str) -> None:
+        """Model audio, as ``EventHandler.on_audio`` gets it."""
+
+    def end_of_response(self) -> None:
+        """A response ended: play out what is buffered."""
+
+    def interrupt(self) -> None:
+        """The user barged in: drop what was not played yet."""
+
+
 # ----------------------------------------------------------------- context
 
 
@@ -284,6 +304,7 @@ class RealtimeRunner:
         self._silenced: collections.deque[str] = collections.deque(maxlen=16)
         self._closing = False
         self._failure = ""  # why the run failed, for wait_connected()
+        self._audio_outputs: list[AudioOutput] = []  # notified next to the handler
 
     @staticmethod
     def builder() -> RealtimeRunnerBuilder:
@@ -336,6 +357,23 @@ class RealtimeRunner:
         self._closing = True
         if self._session is not None:
             await self._session.close()
+
+    # -------------------------------------------------------------- audio outputs
+
+    @property
+    def input_sample_rate(self) -> int:
+        """The PCM16 rate the model takes (``send_audio`` resamples other rates to it)."""
+        return self.model.input_sample_rate
+
+    def add_audio_output(self, output: AudioOutput) -> None:
+        """Play model audio into ``output`` too, from the next event on."""
+        if output not in self._audio_outputs:
+            self._audio_outputs.append(output)
+
+    def remove_audio_output(self, output: AudioOutput) -> None:
+        """Stop playing into ``output`` (if it was added)."""
+        if output in self._audio_outputs:
+            self._audio_outputs.remove(output)
 
     # -------------------------------------------------------------- run
 
@@ -427,6 +465,8 @@ class RealtimeRunner:
             self.playback.on_audio(event.item_id, len(event.delta), now)
             self._audio_since_response = self._audio_produced = True
             self._first_output(now)
+            for output in self._audio_outputs:
+                output.play(event.delta, event.item_id)
             await maybe_await(handler.on_audio(event.delta, event.item_id))
             if agent is not None and agent.on_audio is not None:
                 await maybe_await(agent.on_audio(event.delta, event.item_id))
@@ -462,6 +502,8 @@ class RealtimeRunner:
         elif isinstance(event, ev.ResponseDone):
             self._response_active = False
             self._account_usage(event.usage)
+            for output in self._audio_outputs:
+                output.end_of_response()
             await maybe_await(handler.on_response_done(event))
             if event.response_id:
                 self._done_responses.add(event.response_id)
@@ -529,6 +571,8 @@ class RealtimeRunner:
             self._silenced.append(item_id)
         event = AudioInterrupted(item_id, played_ms or 0, truncated)
         self._emit(event)
+        for output in self._audio_outputs:
+            output.interrupt()
         await maybe_await(self.handler.on_interrupted(event))
 
     # -------------------------------------------------------------- tools

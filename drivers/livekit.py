@@ -3,19 +3,44 @@
 * :func:`bridge_input` — hearing: subscribes to an audio track through
   ``rtc.AudioStream`` at the provider's input rate (24 kHz OpenAI, 16 kHz
   Gemini), mono, and forwards 20 ms chunks to a runner's ``send_audio``.
-* :class:`LiveKitEventHandler` — speaking: wraps any event handler, forwards
-  every callback to it, and pushes the model's 24 kHz mono PCM16 to an
+* :class:`RoomSpeaker` — speaking: pushes the model's 24 kHz mono PCM16 to an
   ``rtc.AudioSource`` at the source's own rate and channel count, in 10 ms
   frames. An interruption clears both our queue and the source's, so the
   room stops hearing the old answer at once.
+* :func:`join_room` — both, in a room: publishes the agent's voice and bridges
+  the first remote participant's audio.
 
-Model audio arrives faster than real time. The handler therefore queues frames
-(bounded: ``max_queued_ms``; beyond it frames are counted in ``dropped_frames``)
-and a writer task feeds ``capture_frame`` at the source's pace, so the runner's
-event pump never waits on the room.
+How the room's voice reaches the runner (the seam)
+--------------------------------------------------
+The speaker is an *audio output* the runner notifies next to the user's event
+handler (``runner.add_audio_output(speaker)``), not an event handler wrapping
+the user's one. The runner already knows when audio arrives, when a response
+ends and when the user barges in; those three moments are all a room needs.
+Wrapping instead meant copying every ``EventHandler`` callback by hand to pass
+it on, replacing ``runner.handler`` and ``runner.context.event_handler`` behind
+the user's back, and forgetting whatever callback is added later. With an
+output the user's handler stays exactly what they passed, and a second sink (a
+recorder, another room) is one more ``add_audio_output``.
 
-This module depends on the runner only by duck typing (``send_audio``,
-``model.input_sample_rate``) so that it stays below the agent layer.
+This module sits below the agent layer, so it sees the runner only through the
+:class:`RoomRunner` protocol (its input rate, ``send_audio`` and the output
+list); ``RealtimeRunner`` satisfies it, checked by mypy in ``adk_realtime.livekit``.
+
+Model audio arrives faster than real time. The speaker therefore queues frames
+(bounded: ``max_queued_ms``) and a writer task feeds ``capture_frame`` at the
+source's pace, so the runner's event pump never waits on the room.
+
+An ``AudioSource`` plays in real time on the SDK's own clock and fills every
+10 ms it finds its buffer empty with silence. Fed one 10 ms frame per
+``capture_frame`` round trip, the start of an answer (when that buffer is
+empty) races the clock: a busy event loop lets silence into the first syllable.
+So the writer hands the source everything queued at once (the whole pre-buffer
+at the start, up to ``max(prebuffer, 200 ms)`` per call); from then on the
+source's buffer, not Python's timing, carries the lead. Nothing is
+lost silently: frames refused by a full queue or by the SDK, bytes of half a
+sample left over, chunks the bridge could not deliver and remote tracks nobody
+listens to are counted (``dropped_frames``, ``dropped_bytes``,
+``ignored_tracks``) and logged.
 """
 
 from __future__ import annotations
@@ -24,8 +49,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -44,16 +68,27 @@ log = logging.getLogger("adk_realtime.livekit")
 PROVIDER_OUTPUT_RATE = 24000
 
 
-class AudioSink(Protocol):
-    """What ``bridge_input`` feeds: a runner (or session) with ``send_audio``."""
+class RoomAudioInput(Protocol):
+    """What :func:`bridge_input` feeds: a ``RealtimeRunner``, or anything with these two."""
+
+    @property
+    def input_sample_rate(self) -> int:
+        """The PCM16 rate the provider takes (the room's audio is read at this rate)."""
+        ...
 
     async def send_audio(self, pcm: bytes, sample_rate: int | None = None) -> None: ...
 
 
-def _input_rate(runner: Any) -> int:
-    model = getattr(runner, "model", None)
-    rate = getattr(model, "input_sample_rate", None)
-    return int(rate) if rate else 24000
+class RoomRunner(RoomAudioInput, Protocol):
+    """What :func:`join_room` needs of a runner: audio in, and a place for the room's voice."""
+
+    def add_audio_output(self, output: RoomSpeaker) -> None:
+        """From now on, play model audio into ``output`` too."""
+        ...
+
+    def remove_audio_output(self, output: RoomSpeaker) -> None:
+        """Stop playing into ``output``."""
+        ...
 
 
 class BridgeHandle:
@@ -64,6 +99,9 @@ class BridgeHandle:
         self._stream = stream
         self.sample_rate = sample_rate
         self.chunks_forwarded = 0
+        #: room audio read but not delivered (the runner's session closed under it, or
+        #: half a sample at the end of the track)
+        self.dropped_bytes = 0
         self.error: BaseException | None = None
 
     @property
@@ -84,25 +122,33 @@ class BridgeHandle:
 
 def bridge_input(
     track: rtc.Track,
-    runner: AudioSink,
+    runner: RoomAudioInput,
     *,
     sample_rate: int | None = None,
     chunk_ms: int = 20,
 ) -> BridgeHandle:
     """Forward ``track``'s audio to ``runner`` (call from a running asyncio loop).
 
-    The stream is read mono at the provider's input rate (``runner.model.input_sample_rate``
+    The stream is read mono at the provider's input rate (``runner.input_sample_rate``
     unless ``sample_rate`` is given) in ``chunk_ms`` chunks (20–40 ms). The bridge ends
     by itself when the track ends or the runner's session closes.
     """
     if not 10 <= chunk_ms <= 40:
         raise ValueError(f"chunk_ms must be within 10..40, got {chunk_ms}")
-    rate = sample_rate or _input_rate(runner)
+    rate = sample_rate or runner.input_sample_rate
     stream = rtc.AudioStream.from_track(
         track=track, sample_rate=rate, num_channels=1, frame_size_ms=chunk_ms
     )
     chunk_bytes = rate * 2 * chunk_ms // 1000
     handle: BridgeHandle
+
+    async def forward(chunk: bytes) -> None:
+        try:
+            await runner.send_audio(chunk, rate)
+        except ConnectionClosed:
+            handle.dropped_bytes += len(chunk)
+            raise
+        handle.chunks_forwarded += 1
 
     async def pump() -> None:
         pending = bytearray()
@@ -112,13 +158,19 @@ def bridge_input(
                 while len(pending) >= chunk_bytes:
                     chunk = bytes(pending[:chunk_bytes])
                     del pending[:chunk_bytes]
-                    await runner.send_audio(chunk, rate)
-                    handle.chunks_forwarded += 1
-            if pending:
-                await runner.send_audio(bytes(pending[: len(pending) & ~1]), rate)
-                handle.chunks_forwarded += 1
+                    await forward(chunk)
+            if len(pending) % 2:
+                handle.dropped_bytes += 1
+                log.debug("the track ended inside a sample: its last byte is dropped")
+            if len(pending) > 1:
+                await forward(bytes(pending[: len(pending) & ~1]))
         except ConnectionClosed as exc:
             handle.error = exc  # the runner's session is gone: stop quietly
+            log.info(
+                "room audio bridge stopped: the session closed (%s); %d bytes not delivered",
+                exc,
+                handle.dropped_bytes,
+            )
         finally:
             # Shielded: the SDK's aclose awaits its reader task, and a second
             # cancellation arriving there must not escape from stop().
@@ -130,78 +182,55 @@ def bridge_input(
     return handle
 
 
-class LiveKitEventHandler:
-    """Plays the model's voice into a LiveKit ``AudioSource``; forwards everything to ``inner``."""
+class RoomSpeaker:
+    """Plays the model's voice into a LiveKit ``AudioSource``: an audio output of a runner.
+
+    ``runner.add_audio_output(RoomSpeaker(source))`` (what :func:`join_room` does) and the
+    runner calls :meth:`play` with each audio delta, :meth:`end_of_response` when a response
+    ends and :meth:`interrupt` when the user barges in, each just before the event handler's
+    matching callback. None of them blocks: audio is resampled and queued here, and a writer
+    task feeds the source in real time. Call :meth:`aclose` when done.
+
+    Playback starts once ``prebuffer_ms`` is queued (or the answer ended), so a provider
+    streaming at real-time pace does not turn every stall into a gap. At most
+    ``max_queued_ms`` waits; beyond that frames are dropped, counted in ``dropped_frames``
+    and logged.
+    """
 
     def __init__(
-        self,
-        source: rtc.AudioSource,
-        inner: Any | None = None,
-        *,
-        max_queued_ms: int = 120_000,
-        prebuffer_ms: int = 150,
+        self, source: rtc.AudioSource, *, max_queued_ms: int = 120_000, prebuffer_ms: int = 150
     ) -> None:
         self.source = source
-        self.inner = inner
         self.rate = source.sample_rate
         self.channels = source.num_channels
         self._frame_samples = self.rate // 100  # 10 ms
         self._frame_bytes = self._frame_samples * 2 * self.channels
         self._max_frames = max(1, max_queued_ms // 10)
-        # Playback starts once this much is queued (or the answer ended), so a
-        # provider streaming at real-time pace does not turn every stall into a gap.
         self._prebuffer_frames = max(1, prebuffer_ms // 10)
         self._primed = False
-        self._queue: collections.deque[rtc.AudioFrame] = collections.deque()
+        self._queue: collections.deque[bytes] = collections.deque()  # 10 ms frames
+        self._batch_frames = max(self._prebuffer_frames, 20)  # frames per capture_frame call
+        self._generation = 0  # bumped by interrupt(): a capture in flight is stale
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._resampler = Resampler(PROVIDER_OUTPUT_RATE, self.rate)
         self._odd: dict[str, bytes] = {}  # item id -> a dangling byte of an odd-length delta
         self._partial = bytearray()  # output samples short of a whole 10 ms frame
         self._item: str | None = None
+        # Inside a run of frames dropped for a full queue / refused by the SDK: each kind
+        # of run is logged once, not once a frame.
+        self._overflowing = False
+        self._refused = False
         self.frames_captured = 0
+        #: 10 ms frames lost: the queue was full, or the SDK refused them
         self.dropped_frames = 0
+        #: bytes of half a sample given up when many answers left one dangling
+        self.dropped_bytes = 0
 
-    def _forwarder(self, name: str) -> Callable[..., Any]:
-        def forward(*args: Any) -> Any:
-            method = getattr(self.inner, name, None) if self.inner is not None else None
-            return method(*args) if method is not None else None
+    # ------------------------------------------------------------ the runner calls these
 
-        return forward
-
-    # Every other callback goes to ``inner`` unchanged (its result, maybe awaitable,
-    # is returned for the runner to await). Spelled out so type checkers see them.
-
-    def on_text(self, text: str, item_id: str) -> Any:
-        return self._forwarder("on_text")(text, item_id)
-
-    def on_transcript(self, text: str, item_id: str) -> Any:
-        return self._forwarder("on_transcript")(text, item_id)
-
-    def on_input_transcript(self, text: str, item_id: str) -> Any:
-        return self._forwarder("on_input_transcript")(text, item_id)
-
-    def on_speech_started(self, audio_start_ms: int) -> Any:
-        return self._forwarder("on_speech_started")(audio_start_ms)
-
-    def on_speech_stopped(self, audio_end_ms: int) -> Any:
-        return self._forwarder("on_speech_stopped")(audio_end_ms)
-
-    def on_tool_call(self, name: str, arguments: str, call_id: str) -> Any:
-        return self._forwarder("on_tool_call")(name, arguments, call_id)
-
-    def on_handoff(self, from_agent: str, to_agent: str) -> Any:
-        return self._forwarder("on_handoff")(from_agent, to_agent)
-
-    def on_error(self, error: Any) -> Any:
-        return self._forwarder("on_error")(error)
-
-    def on_disconnect(self, reason: str) -> Any:
-        return self._forwarder("on_disconnect")(reason)
-
-    # --------------------------------------------------------------- speaking
-
-    def on_audio(self, audio: bytes, item_id: str) -> Any:
+    def play(self, audio: bytes, item_id: str) -> None:
+        """Model audio (24 kHz mono PCM16) of answer ``item_id``: resample and queue it."""
         if item_id != self._item:
             self._start_item(item_id)
         data, rest = whole_samples(self._odd.pop(item_id, b""), audio)
@@ -209,9 +238,37 @@ class LiveKitEventHandler:
             self._odd[item_id] = rest
         if data:
             self._enqueue(self._resampler.process(data))
-        if self.inner is not None and hasattr(self.inner, "on_audio"):
-            return self.inner.on_audio(audio, item_id)
-        return None
+
+    def end_of_response(self) -> None:
+        """The answer ended: push its last partial frame and play even a short answer."""
+        self._flush_partial()
+        self._start_playback()  # a short answer may never fill the pre-buffer
+
+    def interrupt(self) -> None:
+        """Barge-in: drop everything queued so the room stops hearing the old answer."""
+        self._queue.clear()
+        self._primed = False
+        self._partial.clear()
+        self._odd.clear()
+        self._resampler.reset()
+        self._item = None
+        self._generation += 1
+        self.source.clear_queue()
+
+    # ------------------------------------------------------------ the app calls these
+
+    async def flush(self) -> None:
+        """Push the last partial frame (end of an answer) into the source and play it."""
+        self.end_of_response()
+
+    async def aclose(self) -> None:
+        """Stop the writer (what is still queued is not played)."""
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    # ------------------------------------------------------------ internals
 
     def _start_item(self, item_id: str) -> None:
         # A new answer: the filter state of the previous one must not bleed in.
@@ -219,6 +276,8 @@ class LiveKitEventHandler:
         self._resampler.reset()
         self._item = item_id
         if len(self._odd) > 16:
+            self.dropped_bytes += len(self._odd)
+            log.debug("dropping the dangling half samples of %d answers", len(self._odd))
             self._odd.clear()
 
     def _enqueue(self, pcm: bytes) -> None:
@@ -240,8 +299,16 @@ class LiveKitEventHandler:
     def _push_frame(self, data: bytes) -> None:
         if len(self._queue) >= self._max_frames:
             self.dropped_frames += 1
+            if not self._overflowing:
+                self._overflowing = True
+                log.warning(
+                    "room audio queue full (%d ms): dropping model audio (%d frames so far)",
+                    self._max_frames * 10,
+                    self.dropped_frames,
+                )
             return
-        self._queue.append(rtc.AudioFrame(data, self.rate, self.channels, self._frame_samples))
+        self._overflowing = False
+        self._queue.append(data)
         if not self._primed and len(self._queue) >= self._prebuffer_frames:
             self._primed = True
         if self._primed:
@@ -254,9 +321,25 @@ class LiveKitEventHandler:
     async def _write(self) -> None:
         while True:
             while self._primed and self._queue:
-                frame = self._queue.popleft()
-                await self.source.capture_frame(frame)
-                self.frames_captured += 1
+                count = min(len(self._queue), self._batch_frames)
+                data = b"".join(self._queue.popleft() for _ in range(count))
+                frame = rtc.AudioFrame(data, self.rate, self.channels, self._frame_samples * count)
+                generation = self._generation
+                try:
+                    await self.source.capture_frame(frame)
+                except Exception as exc:  # the SDK raises plain Exception (e.g. source gone)
+                    self.dropped_frames += count
+                    if not self._refused:
+                        self._refused = True
+                        log.warning("the room refused model audio (%s): dropping it", exc)
+                    continue
+                self._refused = False
+                if generation != self._generation:
+                    # Interrupted while this waited for room in the source: it landed after
+                    # interrupt() cleared the source, so clear it again (it is the old answer).
+                    self.source.clear_queue()
+                    continue
+                self.frames_captured += count
             if not self._queue:
                 self._primed = False  # ran dry: buffer again before the next frames
             self._wakeup.clear()
@@ -265,33 +348,6 @@ class LiveKitEventHandler:
     def _start_playback(self) -> None:
         self._primed = True
         self._wakeup.set()
-
-    async def flush(self) -> None:
-        """Push the last partial frame (end of an answer) into the source and play it."""
-        self._flush_partial()
-        self._start_playback()
-
-    def on_response_done(self, event: Any) -> Any:
-        self._flush_partial()
-        self._start_playback()  # a short answer may never fill the pre-buffer
-        return self._forwarder("on_response_done")(event)
-
-    def on_interrupted(self, event: Any) -> Any:
-        """Barge-in: drop everything queued so the room stops hearing the old answer."""
-        self._queue.clear()
-        self._primed = False
-        self._partial.clear()
-        self._odd.clear()
-        self._resampler.reset()
-        self._item = None
-        self.source.clear_queue()
-        return self._forwarder("on_interrupted")(event)
-
-    async def aclose(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
 
 
 # ------------------------------------------------------------------- room helper
@@ -310,55 +366,74 @@ def make_token(api_key: str, api_secret: str, room: str, identity: str = "adk-ag
 
 
 class RoomAgent:
-    """A connected room: the agent's published track and the input bridge."""
+    """A connected room: the agent's published voice (``speaker``) and the input bridge.
+
+    Only the first remote audio track is heard; later ones are counted in
+    ``ignored_tracks`` (and logged).
+    """
 
     def __init__(
-        self, room: rtc.Room, source: rtc.AudioSource, handler: LiveKitEventHandler
+        self, room: rtc.Room, source: rtc.AudioSource, speaker: RoomSpeaker, runner: RoomRunner
     ) -> None:
         self.room = room
         self.source = source
-        self.handler = handler
+        self.speaker = speaker
         self.bridge: BridgeHandle | None = None
         self.bridged = asyncio.Event()
+        self.ignored_tracks = 0
+        self._runner = runner
 
     async def aclose(self) -> None:
+        """Leave: stop hearing, detach the voice from the runner, disconnect."""
         if self.bridge is not None:
             await self.bridge.stop()
-        await self.handler.aclose()
+        self._runner.remove_audio_output(self.speaker)
+        await self.speaker.aclose()
         await self.room.disconnect()
 
 
 async def join_room(
     url: str,
     token: str,
-    runner: Any,
+    runner: RoomRunner,
     *,
-    inner_handler: Any | None = None,
     sample_rate: int = 48000,
     track_name: str = "agent-voice",
-    handler_class: type[LiveKitEventHandler] = LiveKitEventHandler,
 ) -> RoomAgent:
-    """Connect to a room, publish the agent's voice, and bridge the first remote
-    participant's audio into ``runner``. Set ``runner.handler`` to the returned
-    ``room_agent.handler`` before ``runner.run()`` (this function does it, and
-    points ``runner.context.event_handler`` at it too)."""
+    """Connect to a room, publish the agent's voice and bridge the first remote
+    participant's audio into ``runner``.
+
+    The voice is a :class:`RoomSpeaker` added to the runner as an audio output once the
+    track is published; the runner's event handler is left as it is. ``aclose()`` on the
+    returned :class:`RoomAgent` undoes all of it.
+    """
     room = rtc.Room()
     source = rtc.AudioSource(sample_rate, 1)
-    handler = handler_class(source, inner_handler or getattr(runner, "handler", None))
-    runner.handler = handler
-    context = getattr(runner, "context", None)
-    if context is not None and hasattr(context, "event_handler"):
-        context.event_handler = handler
-    agent = RoomAgent(room, source, handler)
+    speaker = RoomSpeaker(source)
+    agent = RoomAgent(room, source, speaker, runner)
 
-    def on_track(track: rtc.Track, *_: Any) -> None:
-        if agent.bridge is None and track.kind == rtc.TrackKind.KIND_AUDIO:
+    def on_track(
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
+            return
+        if agent.bridge is None:
             agent.bridge = bridge_input(track, runner)
             agent.bridged.set()
+            return
+        agent.ignored_tracks += 1
+        log.info(
+            "not listening to audio track %s of %s: the agent hears one caller",
+            publication.sid,
+            participant.identity,
+        )
 
     room.on("track_subscribed", on_track)
     await room.connect(url, token)
     track = rtc.LocalAudioTrack.create_audio_track(track_name, source)
     options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     await room.local_participant.publish_track(track, options)
+    runner.add_audio_output(speaker)
     return agent

@@ -10,9 +10,9 @@ One listening socket answers both protocols, by path:
 
 This module only moves messages and time: every protocol decision is in
 :mod:`adk_realtime.sansio.sim.hub`. Per connection it runs the session's driving loop:
-feed each frame to ``receive_message(frame, now)``, send ``messages_to_send()`` in order, sleep
-until ``get_timer()`` and call ``handle_timer(now)``, and close the socket once the session sets
-``close_code``.
+feed each frame to ``receive_data(frame, now)``, send ``data_to_send()`` in order, sleep
+until ``get_timer()`` and call ``handle_timer(now)``, and close the socket when ``next_event()``
+gives a ``SimSessionClosed``.
 
     async with run_simulator(hub=SimulatorHub(pace=1.0)) as server:
         ...  # server.openai_base_url, server.gemini_base_url, server.port
@@ -31,7 +31,7 @@ import anyio
 
 from adk_realtime.drivers.websocket import WebSocketConnection, serve
 from adk_realtime.sansio.errors import ConnectionClosed
-from adk_realtime.sansio.sim.hub import SimSession, SimulatorHub
+from adk_realtime.sansio.sim.hub import SimSession, SimSessionClosed, SimulatorHub
 from adk_realtime.sansio.websocket.connection import Headers
 
 __all__ = ["SimulatorServer", "run_simulator"]
@@ -85,16 +85,26 @@ async def _serve_session(
     """Run one session's driving loop until either side closes."""
     send_lock = anyio.Lock()  # the outbox is FIFO: whoever takes from it sends before the next
     timer_changed = anyio.Event()
+    ended: SimSessionClosed | None = None  # the session's own close, once it asked for one
+    peer_gone = False
 
     async def flush() -> None:
+        nonlocal ended
         async with send_lock:
-            for message in session.messages_to_send():
+            for message in session.data_to_send():
                 await ws.send(message)
+        while (event := session.next_event()) is not None:
+            ended = event
+
+    def lost() -> None:
+        nonlocal peer_gone
+        peer_gone = True
+        session.connection_lost()
 
     async def timers(cancel: anyio.CancelScope) -> None:
         nonlocal timer_changed
         try:
-            while not session.closed:
+            while ended is None:
                 deadline = session.get_timer()
                 changed = timer_changed = anyio.Event()
                 if deadline is None:
@@ -108,7 +118,7 @@ async def _serve_session(
                 session.handle_timer(clock())
                 await flush()
         except ConnectionClosed:
-            session.connection_lost()
+            lost()
         cancel.cancel()  # the session asked to close (or the peer left): stop reading
 
     async with anyio.create_task_group() as tg:
@@ -116,21 +126,21 @@ async def _serve_session(
         try:
             await flush()
             async for frame in ws:
-                session.receive_message(frame, clock())
+                session.receive_data(frame, clock())
                 await flush()
                 timer_changed.set()
-                if session.closed:
+                if ended is not None:
                     break
         except ConnectionClosed:
             pass  # the peer went away
         finally:
-            if not session.closed:
-                session.connection_lost()
+            if ended is None and not peer_gone:
+                lost()
             tg.cancel_scope.cancel()
-    if session.close_code is not None and session.close_code != 1006:
+    if ended is not None and not peer_gone:
         with contextlib.suppress(ConnectionClosed):
             await flush()
-            await ws.aclose(session.close_code, session.close_reason)
+            await ws.aclose(ended.code, ended.reason)
 
 
 @asynccontextmanager

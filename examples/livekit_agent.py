@@ -1,10 +1,11 @@
 """A voice agent in a LiveKit room: it hears the first participant and answers in the room.
 
 ``join_room(url, token, runner)`` connects to the room, publishes the agent's
-voice track (an ``rtc.AudioSource`` fed by ``LiveKitEventHandler``) and
-bridges the first remote audio track into the runner (``bridge_input``). The
-model behind the runner is any provider: the offline simulator (default),
-OpenAI or Gemini; the room side does not change.
+voice track (an ``rtc.AudioSource`` fed by a ``RoomSpeaker``, which the runner
+plays into next to its event handler) and bridges the first remote audio track
+into the runner (``bridge_input``). The model behind the runner is any
+provider: the offline simulator (default), OpenAI or Gemini; the room side
+does not change.
 
     python examples/livekit_agent.py --url wss://my.livekit.cloud --token eyJ...
     LIVEKIT_URL=wss://... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=... \\
@@ -13,7 +14,7 @@ OpenAI or Gemini; the room side does not change.
 
 ``--selftest`` wires the same LiveKit SDK objects without a server: a caller's
 ``AudioSource`` -> ``LocalAudioTrack`` -> ``bridge_input`` -> the runner (on
-the simulator) -> ``LiveKitEventHandler`` -> the agent's ``AudioSource``, and a
+the simulator) -> ``RoomSpeaker`` -> the agent's ``AudioSource``, and a
 listener on the agent's track checks that the reply can be heard.
 
 (The simulator understands only its own tone-coded speech, so in a real room
@@ -42,7 +43,6 @@ from adk_realtime import RealtimeAgent, RealtimeRunner
 from adk_realtime.models import RealtimeModel
 
 ROOM_RATE = 48000  # what LiveKit rooms carry
-LEAD_S = 0.2  # how far the selftest caller runs ahead of real time
 
 
 def build_agent(model: RealtimeModel) -> RealtimeAgent:
@@ -86,7 +86,7 @@ async def in_room(args: argparse.Namespace) -> int:
             agent=build_agent(model), event_handler=console, agent_event_sink=console.sink
         )
         try:
-            room_agent = await join_room(url, token, runner, inner_handler=console)
+            room_agent = await join_room(url, token, runner)  # console stays the handler
         except Exception as exc:  # the SDK's ConnectError and friends
             raise SystemExit(f"could not join the LiveKit room at {url}: {exc}") from None
         say("room", f"joined {room_agent.room.name!r} as {args.identity}; waiting for a caller")
@@ -101,18 +101,19 @@ async def selftest(args: argparse.Namespace) -> int:
     """The room's audio path end to end, with the SDK's real objects and no server."""
     from livekit import rtc
 
-    from adk_realtime.livekit import LiveKitEventHandler, bridge_input
+    from adk_realtime.livekit import RoomSpeaker, bridge_input
     from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
 
     async with open_model(args) as model:
         console = ConsoleHandler()
-        # The agent's voice, as join_room publishes it.
+        # The agent's voice, as join_room publishes it: an audio output of the runner.
         agent_source = rtc.AudioSource(ROOM_RATE, 1)
         agent_track = rtc.LocalAudioTrack.create_audio_track("agent-voice", agent_source)
-        speaker = LiveKitEventHandler(agent_source, console)
+        speaker = RoomSpeaker(agent_source)
         runner = RealtimeRunner(
-            agent=build_agent(model), event_handler=speaker, agent_event_sink=console.sink
+            agent=build_agent(model), event_handler=console, agent_event_sink=console.sink
         )
+        runner.add_audio_output(speaker)
         # A caller's microphone track, as a remote participant would publish it.
         caller_source = rtc.AudioSource(ROOM_RATE, 1)
         caller_track = rtc.LocalAudioTrack.create_audio_track("caller", caller_source)
@@ -120,21 +121,27 @@ async def selftest(args: argparse.Namespace) -> int:
         listener = rtc.AudioStream.from_track(track=agent_track, sample_rate=RATE, num_channels=1)
         ears = SpeechRecognizer(RATE)
         heard_so_far = [""]  # what the listener decoded, after each utterance
+        hung_up = anyio.Event()
         utterance_ended = anyio.Event()
 
         async def caller() -> None:
             say("user", f"(speaking into the caller track) {args.say}")
             speech = synthesize_speech(args.say, ROOM_RATE)
-            frame = ROOM_RATE // 100 * 2  # 10 ms
-            start = anyio.current_time()
-            i = 0
-            while True:  # the question, then an open microphone (silence)
-                data = speech[i * frame : (i + 1) * frame].ljust(frame, b"\0")
-                await caller_source.capture_frame(rtc.AudioFrame(data, ROOM_RATE, 1, frame // 2))
-                i += 1
-                # Real-time pace like a microphone, LEAD_S ahead so that a moment of
-                # slowness here does not leave the source empty (a gap cuts a word).
-                await anyio.sleep_until(start + i * 0.01 - LEAD_S)
+            # The source plays in real time on the SDK's clock and fills any 10 ms it finds
+            # empty with silence. So the question goes in whole, in one capture: it comes
+            # out contiguous however busy this process is (fed 10 ms per call, its start
+            # raced that clock and silence could split the first tone).
+            await caller_source.capture_frame(
+                rtc.AudioFrame(speech, ROOM_RATE, 1, len(speech) // 2)
+            )
+            samples = ROOM_RATE // 100  # 10 ms
+            # Then an open microphone: silence, paced by the source's queue (a capture waits
+            # while it is full), until the caller hangs up. Not cancelled mid-capture: the
+            # SDK would answer that capture after it shut down, and complain.
+            while not hung_up.is_set():
+                await caller_source.capture_frame(
+                    rtc.AudioFrame(bytes(2 * samples), ROOM_RATE, 1, samples)
+                )
 
         async def listen() -> None:
             nonlocal utterance_ended
@@ -161,10 +168,12 @@ async def selftest(args: argparse.Namespace) -> int:
                     # The caller's track feeds the runner from now on.
                     bridge = bridge_input(caller_track, runner)
                     tg.start_soon(listen)
-                    tg.start_soon(caller)
-                    await hear_reply()  # generated, and played out on the agent's track
+                    async with anyio.create_task_group() as call:
+                        call.start_soon(caller)
+                        await hear_reply()  # generated, and played out on the agent's track
+                        hung_up.set()  # the call ends once its last capture is answered
                     # Closing the runner ends the bridge by itself (its next send fails
-                    # quietly), while the caller still feeds it: no need for stop().
+                    # quietly; the track goes on carrying the source's silence): no stop().
                     await runner.close()
                     await bridge.wait()
                     tg.cancel_scope.cancel()

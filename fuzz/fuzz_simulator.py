@@ -3,8 +3,10 @@
 Each input drives one fresh session (OpenAI GA, OpenAI beta or Gemini) through a few messages,
 each either raw fuzz bytes or a valid client message with one value replaced by fuzz (ids the
 server handed out are reused, so deep paths such as tool outputs and truncation are reached),
-with simulated time passing and timers firing. Every queued server message must be JSON.
-The simulator answers bad input with ``error`` events or a close code; an exception is a bug.
+with simulated time passing and timers firing. Fuzzed text may hold lone UTF-16 surrogates, sent
+as JSON escapes in text frames or raw in binary ones. Every queued server message must be JSON
+that a text frame can carry (it has a UTF-8 form).
+The simulator answers bad input with ``error`` events or a close event; an exception is a bug.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports():
-    from adk_realtime.sansio.sim.hub import SimulatorHub, synthesize_speech
+    from adk_realtime.sansio.sim.hub import (
+        SimSession,
+        SimSessionClosed,
+        SimulatorHub,
+        synthesize_speech,
+    )
 
 _SPEECH24 = base64.b64encode(synthesize_speech("weather in Paris", 24000)[:9600]).decode()
 _SPEECH16 = base64.b64encode(synthesize_speech("weather in Paris", 16000)[:6400]).decode()
@@ -105,6 +112,19 @@ _SETUP = {
 }
 
 
+def _fuzz_text(fdp: atheris.FuzzedDataProvider) -> str:
+    """Any text, lone UTF-16 surrogates included (JSON can spell them: "\\ud800")."""
+    n = fdp.ConsumeIntInRange(0, 64)
+    kind = fdp.ConsumeIntInRange(0, 2)
+    if kind == 0:
+        return fdp.ConsumeUnicodeNoSurrogates(n)
+    if kind == 1:
+        return fdp.ConsumeUnicode(n)  # may hold surrogates anywhere
+    text = fdp.ConsumeUnicodeNoSurrogates(n)
+    at = fdp.ConsumeIntInRange(0, len(text))
+    return text[:at] + chr(fdp.ConsumeIntInRange(0xD800, 0xDFFF)) + text[at:]
+
+
 def _fuzz_value(fdp: atheris.FuzzedDataProvider, seen: list[str]) -> Any:
     pick = fdp.ConsumeIntInRange(0, 9)
     if pick == 0 and seen:
@@ -112,7 +132,14 @@ def _fuzz_value(fdp: atheris.FuzzedDataProvider, seen: list[str]) -> Any:
     simple: list[Any] = [None, True, -1, 0, 2**63, 1e308, "", [], {}, "AAAA"]
     if pick < 8:
         return simple[fdp.ConsumeIntInRange(0, len(simple) - 1)]
-    return fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 64))
+    return _fuzz_text(fdp)
+
+
+def _encode(message: Any, fdp: atheris.FuzzedDataProvider) -> str | bytes:
+    """A client message as a text frame (surrogates escaped) or a binary frame (raw bytes)."""
+    if fdp.ConsumeBool():
+        return json.dumps(message)
+    return json.dumps(message, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _mutate(value: Any, fdp: atheris.FuzzedDataProvider, seen: list[str], depth: int = 0) -> Any:
@@ -141,7 +168,8 @@ def _mutate(value: Any, fdp: atheris.FuzzedDataProvider, seen: list[str], depth:
 
 
 def _collect_ids(message: str, seen: list[str]) -> None:
-    event = json.loads(message)  # every server message must be JSON
+    message.encode("utf-8")  # every server message must be sendable as a text frame
+    event = json.loads(message)  # and be JSON
     stack = [event]
     while stack:
         node = stack.pop()
@@ -158,40 +186,51 @@ def _collect_ids(message: str, seen: list[str]) -> None:
             stack.extend(node)
 
 
+def _drain(session: SimSession, seen: list[str]) -> bool:
+    """Take everything the session queued; True once it has ended (its close event came)."""
+    for out in session.data_to_send():
+        _collect_ids(out, seen)
+    ended = False
+    while (event := session.next_event()) is not None:
+        assert isinstance(event, SimSessionClosed) and not ended, event  # one close, at most
+        assert len(event.reason.encode("utf-8")) <= 123  # fits a close frame
+        ended = True
+    return ended
+
+
 def TestOneInput(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     hub = SimulatorHub(pace=fdp.PickValueInList([0.0, 1.0]), go_away_after=5.0)
     which = fdp.ConsumeIntInRange(0, 2)
     now = 0.0
+    seen: list[str] = []
     if which == 2:
-        session = hub.open_session("gemini", path="/ws/x", now=now)
+        session: SimSession = hub.open_session("gemini", path="/ws/x", now=now)
         templates = _GEMINI
         if fdp.ConsumeBool():
-            session.receive_message(json.dumps(_SETUP), now)
+            session.receive_data(_encode(_SETUP, fdp), now)
     else:
         model = "gpt-realtime" if which == 0 else "gpt-4o-realtime-preview"
         beta = [("OpenAI-Beta", "realtime=v1")] if which == 1 else []
         path = f"/v1/realtime?model={model}"
         session = hub.open_session("openai", path=path, headers=beta, now=now)
         templates = _OPENAI
-    seen: list[str] = []
+    ended = _drain(session, seen)
     for _ in range(fdp.ConsumeIntInRange(1, 8)):
-        if session.closed:
+        if ended:
             break
         if fdp.ConsumeIntInRange(0, 3) == 0:
             message: str | bytes = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 256))
         else:
             template = templates[fdp.ConsumeIntInRange(0, len(templates) - 1)]
-            message = json.dumps(_mutate(template, fdp, seen))
-        session.receive_message(message, now)
-        for out in session.messages_to_send():
-            _collect_ids(out, seen)
+            message = _encode(_mutate(template, fdp, seen), fdp)
+        session.receive_data(message, now)
+        ended = _drain(session, seen)
         now += fdp.ConsumeFloatInRange(0.0, 3.0)
         timer = session.get_timer()
         if timer is not None and timer <= now:
             session.handle_timer(now)
-            for out in session.messages_to_send():
-                _collect_ids(out, seen)
+            ended = _drain(session, seen) or ended
 
 
 if __name__ == "__main__":

@@ -22,14 +22,12 @@ from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import BaseModel, Field, TypeAdapter
 
+from adk_realtime.sansio.audio import alaw_decode, ulaw_decode
 from adk_realtime.sansio.sim.hub import (
+    SimSessionClosed,
     SimulatorHub,
     SpeechRecognizer,
     synthesize_speech,
-)
-from adk_realtime.sansio.sim.speech import (
-    alaw_decode,
-    ulaw_decode,
 )
 
 with warnings.catch_warnings():
@@ -104,10 +102,19 @@ class Client:
         )
         self.beta = getattr(self.session, "beta", False)
         self.log: list[dict[str, Any]] = []
+        self.ended: SimSessionClosed | None = None  # the session's close event, once it came
         self.drain()
 
+    @property
+    def close_code(self) -> int | None:
+        return self.ended.code if self.ended is not None else None
+
     def drain(self) -> None:
-        for text in self.session.messages_to_send():
+        while (event := self.session.next_event()) is not None:
+            assert self.ended is None, "a session ends once"
+            self.ended = event
+        for text in self.session.data_to_send():
+            text.encode("utf-8")  # what a socket does with it: a lone surrogate would raise
             msg = json.loads(text)
             if self.kind == "gemini":
                 genai_types.LiveServerMessage.model_validate(msg)
@@ -123,7 +130,7 @@ class Client:
             genai_types.LiveClientMessage.model_validate({**msg, "setup": setup} if setup else msg)
         elif not self.beta:
             assert_no_extra(GA_CLIENT.validate_python(msg))
-        self.session.receive_message(json.dumps(msg), self.now)
+        self.session.receive_data(json.dumps(msg), self.now)
         self.drain()
 
     def advance(self, seconds: float) -> None:
@@ -412,7 +419,7 @@ def test_g711_input_and_output_formats_are_honoured(law: str) -> None:
     )
     client.speak(synthesize_speech("hello", 8000) + silence(700, 8000), 8000, encode=encode)
     audio = openai_audio(client)
-    pcm = (ulaw_decode(audio) if law == "audio/pcmu" else alaw_decode(audio)).tobytes()
+    pcm = ulaw_decode(audio) if law == "audio/pcmu" else alaw_decode(audio)
     assert decode(pcm, 8000).startswith("Hello!")
 
 
@@ -456,7 +463,7 @@ def test_invalid_client_events_are_answered_with_errors_not_crashes() -> None:
         json.dumps({"type": "output_audio_buffer.clear"}),
     ]
     for message in garbage:
-        client.session.receive_message(message, client.now)
+        client.session.receive_data(message, client.now)
         client.drain()
     errors = client.of("error")
     assert len(errors) == len(garbage)
@@ -464,11 +471,65 @@ def test_invalid_client_events_are_answered_with_errors_not_crashes() -> None:
     assert errors[5]["error"]["code"] == "unknown_parameter"
     assert errors[6]["error"]["code"] == "missing_required_parameter"
     assert errors[9]["error"]["code"] == "response_cancel_not_active"
-    assert not client.session.closed
+    assert client.ended is None
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
     client.send({"type": "conversation.item.create", "item": item})
     client.send({"type": "response.create"})
     assert client.of("response.done")[0]["response"]["status"] == "completed"
+
+
+LONE_SURROGATES = ("\ud800", "\udfff", "a\udc00b", "\ud83d")  # \ud83d: half an emoji
+
+
+def _user_text_item(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+@pytest.mark.parametrize("surrogate", LONE_SURROGATES)
+def test_openai_lone_surrogate_in_user_text_is_an_error_event_not_a_crash(surrogate: str) -> None:
+    client = Client(SimulatorHub(pace=0))
+    item = _user_text_item(f"hello {surrogate}")
+    # JSON spells it as an escape (what json.dumps writes); a binary frame may carry it raw.
+    as_escape = json.dumps({"type": "conversation.item.create", "event_id": "e1", "item": item})
+    as_raw_bytes = json.dumps(
+        {"type": "conversation.item.create", "item": item}, ensure_ascii=False
+    ).encode("utf-8", "surrogatepass")
+    in_a_key = json.dumps({"type": "response.create", "response": {surrogate: 1}})
+    in_event_id = json.dumps({"type": "response.create", "event_id": surrogate})
+    for message in (as_escape, as_raw_bytes, in_a_key, in_event_id):
+        client.session.receive_data(message, client.now)
+        client.drain()
+    errors = [m["error"] for m in client.of("error")]
+    assert [e["code"] for e in errors] == ["invalid_value"] * 4
+    assert errors[0]["param"] == errors[1]["param"] == "item.content[0].text"
+    assert errors[0]["event_id"] == "e1" and errors[3]["event_id"] is None
+    assert (
+        errors[2]["param"] == "response." + surrogate.encode("utf-8", "backslashreplace").decode()
+    )
+    assert "lone surrogate" in errors[0]["message"]
+    # Nothing of the refused events was applied, and the session goes on.
+    assert not client.of("conversation.item.added") and not client.of("response.created")
+    assert client.ended is None
+    client.send({"type": "conversation.item.create", "item": _user_text_item("hello")})
+    client.send({"type": "response.create"})
+    assert client.of("response.done")[0]["response"]["status"] == "completed"
+    assert decode(openai_audio(client), 24000).startswith("Hello!")
+
+
+@pytest.mark.parametrize("surrogate", LONE_SURROGATES)
+def test_openai_lone_surrogate_in_a_tool_output_is_an_error_event(surrogate: str) -> None:
+    client = Client(SimulatorHub(pace=0))
+    client.send({"type": "session.update", "session": {"type": "realtime", "tools": [TOOL_GA]}})
+    client.send({"type": "conversation.item.create", "item": _user_text_item(QUESTION)})
+    client.send({"type": "response.create"})
+    (call,) = client.of("response.function_call_arguments.done")
+    output = {"type": "function_call_output", "call_id": call["call_id"], "output": surrogate}
+    client.session.receive_data(
+        json.dumps({"type": "conversation.item.create", "item": output}), client.now
+    )
+    client.drain()
+    assert client.of("error")[0]["error"]["param"] == "item.output"
+    assert client.ended is None
 
 
 def test_second_response_create_while_one_is_active_is_refused() -> None:
@@ -510,9 +571,9 @@ def test_openai_session_expiry_sends_an_error_then_closes() -> None:
     client = Client(SimulatorHub(pace=0, go_away_after=60, go_away_time_left=2))
     client.advance(60)
     assert client.of("error")[0]["error"]["code"] == "session_expired"
-    assert not client.session.closed
+    assert client.ended is None
     client.advance(2)
-    assert client.session.close_code == 1000
+    assert client.close_code == 1000
 
 
 # --- Gemini ----------------------------------------------------------------------------------------
@@ -666,9 +727,9 @@ def test_gemini_go_away_then_resumption_restores_the_conversation() -> None:
     )
     first.advance(5.0)
     assert first.log[-1] == {"goAway": {"timeLeft": "1s"}}
-    assert not first.session.closed
+    assert first.ended is None
     first.advance(1.0)
-    assert first.session.close_code == 1000
+    assert first.close_code == 1000
     second = Client(hub, "gemini", now=first.now)
     gemini_setup(second, sessionResumption={"handle": handles[-1]})
     second.send(
@@ -693,13 +754,39 @@ def test_gemini_bad_input_closes_like_the_service() -> None:
     for message, code in cases:
         client = Client(SimulatorHub(pace=0), "gemini")
         raw = message if isinstance(message, str) else json.dumps(message)
-        client.session.receive_message(raw, 0.0)
-        assert client.session.close_code == code, message
+        client.session.receive_data(raw, 0.0)
+        client.drain()
+        assert client.close_code == code, message
         assert client.session.get_timer() is None
     client = Client(SimulatorHub(pace=0), "gemini")
     gemini_setup(client)
     client.send({"realtimeInput": {"activityStart": {}}})
-    assert client.session.close_code == 1007  # explicit activity needs automatic detection off
+    assert client.close_code == 1007  # explicit activity needs automatic detection off
+
+
+@pytest.mark.parametrize("surrogate", LONE_SURROGATES)
+def test_gemini_lone_surrogate_in_user_text_closes_1007_not_a_crash(surrogate: str) -> None:
+    text = f"hello {surrogate}"
+    messages: list[str | bytes] = [
+        json.dumps({"realtimeInput": {"text": text}}),
+        json.dumps(
+            {"clientContent": {"turns": [{"parts": [{"text": text}]}], "turnComplete": True}}
+        ),
+        json.dumps({"realtimeInput": {"text": text}}, ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        ),
+        json.dumps({"setup": {"model": text}}),
+    ]
+    for n, message in enumerate(messages):
+        client = Client(SimulatorHub(pace=0), "gemini")
+        if n < 3:
+            gemini_setup(client)
+        client.session.receive_data(message, client.now)
+        client.drain()
+        assert client.close_code == 1007, message
+        assert client.ended is not None and "lone surrogate" in client.ended.reason
+        assert not gemini_audio(client)  # nothing was said to it
+        assert client.session.get_timer() is None
 
 
 def test_hub_routes_paths_and_checks_keys() -> None:

@@ -101,15 +101,15 @@ def test_gemini_parallel_calls_in_one_tool_call_answered_together() -> None:
 
 def test_openai_missing_and_misplaced_fields_are_errors_that_keep_the_session() -> None:
     client = Client(SimulatorHub(pace=0), model="gpt-4o-realtime-preview", headers=BETA)
-    client.session.receive_message(json.dumps({"type": "input_audio_buffer.append"}), 0.0)
-    client.session.receive_message(
+    client.session.receive_data(json.dumps({"type": "input_audio_buffer.append"}), 0.0)
+    client.session.receive_data(
         json.dumps({"type": "response.create", "response": {"modalities": "audio"}}), 0.0
     )
     client.drain()
     missing, bad = (m["error"] for m in client.of("error"))
     assert (missing["code"], missing["param"]) == ("missing_required_parameter", "audio")
     assert bad["param"] == "response.modalities"  # the beta name of the field
-    assert not client.session.closed
+    assert client.ended is None
 
 
 def test_gemini_context_update_changes_tools_mid_session() -> None:
@@ -121,7 +121,7 @@ def test_gemini_context_update_changes_tools_mid_session() -> None:
     client.send({"realtimeInput": {"text": "What's the weather in Paris?"}})
     (tool_call,) = [m["toolCall"] for m in client.log if "toolCall" in m]
     assert tool_call["functionCalls"][0]["args"] == {"city": "Paris"}
-    assert not client.session.closed
+    assert client.ended is None
 
 
 def test_gemini_resumption_handle_of_a_turn_arrives_before_its_turn_complete() -> None:

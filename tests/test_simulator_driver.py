@@ -41,14 +41,14 @@ class TappedHub(SimulatorHub):
 
     def open_session(self, *args: Any, **kwargs: Any) -> SimSession:
         session = super().open_session(*args, **kwargs)
-        take = session.messages_to_send
+        take = session.data_to_send
 
         def tapped() -> list[str]:
             out = take()
             self.sent.extend(out)
             return out
 
-        session.messages_to_send = tapped  # type: ignore[method-assign]
+        session.data_to_send = tapped  # type: ignore[method-assign]
         return session
 
 
@@ -300,6 +300,48 @@ async def test_garbage_from_a_gemini_client_closes_with_1007(anyio_backend: str)
             with anyio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
                 await ws.receive()
     assert closed.value.code == 1007
+
+
+@pytest.mark.anyio
+async def test_lone_surrogate_from_an_openai_client_is_an_error_event_over_the_socket(
+    anyio_backend: str,
+) -> None:
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": ""}]}
+    async with run_simulator(
+        hub=SimulatorHub(pace=0, brain=SimulatorBrain({"hi": "ok"}))
+    ) as server:
+        async with open_websocket(f"{server.url}/v1/realtime?model=gpt-realtime") as ws:
+            assert json.loads(await ws.receive())["type"] == "session.created"
+            item["content"][0]["text"] = "hi \ud800"  # json.dumps sends it as an escape
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            with anyio.fail_after(5):
+                error = json.loads(await ws.receive())
+            assert error["type"] == "error" and error["error"]["code"] == "invalid_value"
+            assert error["error"]["param"] == "item.content[0].text"
+            # The session is still there and answers the next, valid, turn.
+            item["content"][0]["text"] = "hi"
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            transcript = ""
+            with anyio.fail_after(5):
+                while (event := json.loads(await ws.receive()))["type"] != "response.done":
+                    if event["type"] == "response.output_audio_transcript.delta":
+                        transcript += event["delta"]
+            assert event["response"]["status"] == "completed" and transcript == "ok"
+
+
+@pytest.mark.anyio
+async def test_lone_surrogate_from_a_gemini_client_closes_with_1007_over_the_socket(
+    anyio_backend: str,
+) -> None:
+    async with run_simulator(hub=SimulatorHub(pace=0)) as server:
+        async with open_websocket(server.url + GEMINI_METHOD) as ws:
+            await ws.send(json.dumps({"setup": {"model": "models/gemini-live-2.5-flash"}}))
+            assert json.loads(await ws.receive()) == {"setupComplete": {}}
+            await ws.send(json.dumps({"realtimeInput": {"text": "hi \udc00"}}))
+            with anyio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+                await ws.receive()
+    assert closed.value.code == 1007 and "lone surrogate" in closed.value.reason
 
 
 @pytest.mark.anyio

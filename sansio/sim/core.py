@@ -3,17 +3,17 @@ registry, speech rendering and the session base class (outbox, timers, ids, sess
 
 Theory of operation
 -------------------
-A simulated session is a pure state machine driven by three inputs: a client message
-(``receive_message(text, now)``), the passage of time (``handle_timer(now)``) and nothing else.
-It answers by queueing server messages (``messages_to_send()``) and, when it wants the socket
-closed, by setting ``close_code``. Model output is *paced*: a spoken reply is rendered once into
+A simulated session is a pure state machine driven by two inputs: a client message
+(``receive_data(message, now)``) and the passage of time (``handle_timer(now)``). It answers by
+queueing server messages (``data_to_send()``) and, when it wants the socket closed, by queueing a
+:class:`SimSessionClosed` event (``next_event()``). Model output is *paced*: a spoken reply is rendered once into
 audio chunks (``chunk_ms`` each), and chunk *k* of a reply started at ``t0`` is due at
 ``t0 + k * chunk_ms * pace``; ``get_timer()`` returns the earliest due time. ``pace = 1`` is real
 time (the load benchmark), ``pace = 0`` emits a whole reply at once (fast tests).
 
 The brain is wire-neutral: it sees the conversation as a list of :class:`Turn` and the tools as
 :class:`ToolSpec`, and answers :class:`Say`, :class:`CallTool` or :class:`CallTools` (parallel
-calls). The OpenAI and Gemini sessions (``sim_openai.py``, ``sim_gemini.py``) translate their
+calls). The OpenAI and Gemini sessions (``openai.py``, ``gemini.py``) translate their
 wire items to turns and back.
 """
 
@@ -24,21 +24,16 @@ import binascii
 import json
 import random
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from adk_realtime.sansio.sim.speech import (
-    alaw_decode,
-    alaw_encode,
-    char_end_times,
-    synthesize_speech,
-    ulaw_decode,
-    ulaw_encode,
-)
+from adk_realtime.sansio.audio import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from adk_realtime.sansio.config import AudioEncoding
+from adk_realtime.sansio.sim.speech import char_end_times, synthesize_speech
 
 __all__ = [
     "CallTool",
@@ -47,6 +42,7 @@ __all__ = [
     "ResumptionRegistry",
     "Say",
     "SimSessionBase",
+    "SimSessionClosed",
     "SimSettings",
     "SimStats",
     "SimulatorBrain",
@@ -326,26 +322,28 @@ class SpeechRender:
     ms: float
 
 
-def render_speech(text: str, encoding: str, sample_rate: int, chunk_ms: int) -> SpeechRender:
+def render_speech(
+    text: str, encoding: AudioEncoding | None, sample_rate: int, chunk_ms: int
+) -> SpeechRender:
     """Synthesize ``text`` and cut it into chunks of ``chunk_ms`` with matching transcript pieces.
 
-    ``encoding``: "pcm16" (at ``sample_rate``), "ulaw" or "alaw" (8 kHz), or "text" (no audio:
-    the text is cut into word groups, one per chunk).
+    ``encoding``: PCM16 (at ``sample_rate``), G.711 u-law or A-law (8 kHz), or None for a text
+    reply (no audio: the text is cut into word groups, one per chunk).
     """
-    if encoding == "text":
+    if encoding is None:
         words = re.findall(r"\S+\s*", text) or [text]
         pieces = ["".join(words[i : i + 4]) for i in range(0, len(words), 4)]
         return SpeechRender(text, tuple(SpeechChunk(None, p, 0.0) for p in pieces), 0.0)
-    rate = sample_rate if encoding == "pcm16" else 8000
+    pcm16 = encoding is AudioEncoding.PCM16
+    rate = sample_rate if pcm16 else 8000
     pcm = synthesize_speech(text, rate)
-    if encoding == "pcm16":
+    if pcm16:
         audio, bytes_per_ms = pcm, rate * 2 / 1000
     else:
-        samples = np.frombuffer(pcm, dtype="<i2")
-        audio = ulaw_encode(samples) if encoding == "ulaw" else alaw_encode(samples)
+        audio = ulaw_encode(pcm) if encoding is AudioEncoding.G711_ULAW else alaw_encode(pcm)
         bytes_per_ms = rate / 1000
     step = int(chunk_ms * bytes_per_ms)
-    step -= step % 2 if encoding == "pcm16" else 0
+    step -= step % 2 if pcm16 else 0
     ends = char_end_times(text)
     chunks = []
     said = 0
@@ -383,13 +381,13 @@ class SimSettings:
     go_away_time_left: float = 1.0
     openai_session_extras: bool = False
     max_outbox: int = 50_000
-    render_cache: OrderedDict[tuple[str, str, int, int], SpeechRender] = field(
+    render_cache: OrderedDict[tuple[str, AudioEncoding | None, int, int], SpeechRender] = field(
         default_factory=OrderedDict
     )
     render_cache_size: int = 256
 
-    def render(self, text: str, encoding: str, sample_rate: int) -> SpeechRender:
-        """Rendered speech for ``text``, cached (bounded LRU) across sessions."""
+    def render(self, text: str, encoding: AudioEncoding | None, sample_rate: int) -> SpeechRender:
+        """Rendered speech for ``text`` (None: a text reply), cached (bounded LRU) across sessions."""
         key = (text, encoding, sample_rate, self.chunk_ms)
         hit = self.render_cache.get(key)
         if hit is not None:
@@ -449,6 +447,53 @@ def dumps(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def _shown(text: str) -> str:
+    """``text`` printable as UTF-8: a lone surrogate is spelled as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def is_unicode(text: str) -> bool:
+    """False when ``text`` holds a lone UTF-16 surrogate (it has no UTF-8 form)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def lone_surrogate_at(raw: str | bytes, parsed: Any) -> str | None:
+    """Where the JSON value ``parsed`` (read from ``raw``) holds a lone surrogate, or None.
+
+    JSON may spell one (``"\\ud800"``) and ``json.loads`` keeps it (from bytes, even a raw
+    encoded one), but it is not a Unicode character: nothing built from it can go back out
+    as UTF-8, so the message is refused whole. The answer is a parameter path such as
+    ``item.content[0].text``. Only messages with an escape or non-ASCII text are walked.
+    """
+    if isinstance(raw, str):
+        plain = "\\u" not in raw and raw.isascii()
+    else:
+        plain = b"\\u" not in raw and raw.isascii()
+    if plain:
+        return None
+    stack: list[tuple[Any, str]] = [(parsed, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if not is_unicode(node):
+                return path or "(the message)"
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                where = f"{path}.{_shown(key)}" if path else _shown(key)
+                if not is_unicode(key):
+                    return where
+                stack.append((child, where))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{n}]") for n, child in enumerate(node))
+    return None
+
+
 def b64decode_any(data: str) -> bytes | None:
     """Decode standard or URL-safe base64 (padding optional); None if it is not base64."""
     if not isinstance(data, str):
@@ -461,14 +506,13 @@ def b64decode_any(data: str) -> bytes | None:
         return None
 
 
-def pcm_to_float(audio: bytes, encoding: str) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Input audio bytes -> float samples in -1..1 (``encoding``: pcm16, ulaw, alaw)."""
-    if encoding == "ulaw":
-        ints = ulaw_decode(audio)
-    elif encoding == "alaw":
-        ints = alaw_decode(audio)
-    else:
-        ints = np.frombuffer(audio[: len(audio) - len(audio) % 2], dtype="<i2")
+def pcm_to_float(audio: bytes, encoding: AudioEncoding) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Input audio bytes (PCM16 or G.711) -> float samples in -1..1."""
+    if encoding is AudioEncoding.G711_ULAW:
+        audio = ulaw_decode(audio)
+    elif encoding is AudioEncoding.G711_ALAW:
+        audio = alaw_decode(audio)
+    ints = np.frombuffer(audio[: len(audio) - len(audio) % 2], dtype="<i2")
     return ints.astype(np.float64) / 32768.0
 
 
@@ -476,17 +520,30 @@ def float_to_pcm(samples: np.ndarray[Any, np.dtype[np.float64]]) -> bytes:
     return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
+@dataclass(frozen=True, slots=True)
+class SimSessionClosed:
+    """The session is over: close the socket with ``code`` and ``reason``.
+
+    Everything the session queued before it ended is already in :meth:`SimSessionBase.data_to_send`:
+    send that first. After :meth:`SimSessionBase.connection_lost` the code is 1006 and there is
+    no socket left to close.
+    """
+
+    code: int
+    reason: str
+
+
 class SimSessionBase:
-    """Outbox, ids, stats and the session-expiry timer shared by both wire sides.
+    """Outbox, events, ids, stats and the session-expiry timer shared by both wire sides.
 
     Driving loop (what a driver does, all a driver needs):
 
-    1. after opening and after every call below, send every string of :meth:`messages_to_send`
-       as a text frame;
-    2. feed each received frame to :meth:`receive_message` with the current monotonic time;
+    1. after opening and after every call below, send every string of :meth:`data_to_send`
+       as a text frame, then read :meth:`next_event` until it returns None;
+    2. feed each received frame to :meth:`receive_data` with the current monotonic time;
     3. sleep until :meth:`get_timer` (if not None) and then call :meth:`handle_timer`;
-    4. once :attr:`close_code` is set, flush the outbox and close the socket with that code and
-       :attr:`close_reason`; call :meth:`connection_lost` when the peer goes away first.
+    4. on :class:`SimSessionClosed`, close the socket with its code and reason; call
+       :meth:`connection_lost` when the peer goes away first.
     """
 
     kind: ClassVar[str] = ""
@@ -495,8 +552,8 @@ class SimSessionBase:
         self._settings = settings
         self._rng = random.Random(seed)
         self._out: list[str] = []
-        self.close_code: int | None = None
-        self.close_reason = ""
+        self._events: deque[SimSessionClosed] = deque()
+        self._ended = False
         self.stats = SimStats()
         self.opened_at = now
         self._expire_at = (
@@ -506,34 +563,40 @@ class SimSessionBase:
         self.history: list[Turn] = []
 
     # -- public driving API --
-    @property
-    def closed(self) -> bool:
-        """True once the session wants the socket closed (see :attr:`close_code`)."""
-        return self.close_code is not None
+    def receive_data(self, data: str | bytes, now: float) -> None:
+        """Handle one client message (a whole text or binary frame).
 
-    def receive_message(self, message: str | bytes, now: float) -> None:
-        """Handle one client frame; then flush :meth:`messages_to_send` and re-arm the timer."""
-        if self.closed:
+        Then send :meth:`data_to_send`, read :meth:`next_event` and re-arm the timer. Ignored
+        once the session has ended.
+        """
+        if self._ended:
             return
         self.stats.messages_received += 1
-        self._on_message(message, now)
+        self._on_message(data, now)
         self._pump(now)
 
-    def messages_to_send(self) -> list[str]:
+    def data_to_send(self) -> list[str]:
         """Take the queued server messages (JSON text frames), oldest first."""
         out, self._out = self._out, []
         return out
 
+    def next_event(self) -> SimSessionClosed | None:
+        """The next event for the driver, or None. The only one is :class:`SimSessionClosed`."""
+        return self._events.popleft() if self._events else None
+
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called (monotonic seconds), or None."""
-        if self.closed:
+        if self._ended:
             return None
         times = [t for t in (self._next_due(), self._expire_at, self._close_at) if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
-        """Emit whatever is due at ``now``; then flush :meth:`messages_to_send`, re-arm the timer."""
-        if self.closed:
+        """Emit whatever is due at ``now``.
+
+        Then send :meth:`data_to_send`, read :meth:`next_event` and re-arm the timer.
+        """
+        if self._ended:
             return
         if self._close_at is not None and now >= self._close_at:
             self._close(1000, "session expired")
@@ -545,10 +608,12 @@ class SimSessionBase:
         self._pump(now)
 
     def connection_lost(self) -> None:
-        """The socket is gone: stop everything (idempotent)."""
-        if not self.closed:
-            self.close_code = 1006
-            self.close_reason = "connection lost"
+        """The socket is gone: stop everything (idempotent).
+
+        Queues ``SimSessionClosed(1006, ...)`` if the session had not ended already; the
+        driver has nothing left to send or close.
+        """
+        self._close(1006, "connection lost")
 
     # -- for subclasses --
     def _on_message(self, message: str | bytes, now: float) -> None:
@@ -564,20 +629,22 @@ class SimSessionBase:
         """Emit paced output that is due at ``now``."""
 
     def _send(self, obj: Mapping[str, Any]) -> None:
-        if self.closed:
+        if self._ended:
             return
         self._out.append(dumps(obj))
         self.stats.messages_sent += 1
         if len(self._out) > self._settings.max_outbox:
             # The driver is not draining us; stop rather than grow without bound.
             self._out.clear()
-            self._close(1011, "outbox overflow: call messages_to_send() after every call")
+            self._close(1011, "outbox overflow: call data_to_send() after every call")
 
     def _close(self, code: int, reason: str) -> None:
-        if not self.closed:
-            self.close_code = code
+        """End the session once: queue the close event; later input and timers are ignored."""
+        if not self._ended:
+            self._ended = True
             # A close frame's reason is at most 123 bytes.
-            self.close_reason = reason.encode("utf-8")[:123].decode("utf-8", "ignore")
+            short = reason.encode("utf-8", "replace")[:123].decode("utf-8", "ignore")
+            self._events.append(SimSessionClosed(code, short))
 
     def _new_id(self, prefix: str, length: int = 20) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from adk_realtime.sansio.config import AudioEncoding
 from adk_realtime.sansio.sim.core import (
     Playout,
     ResumptionRegistry,
@@ -41,6 +42,7 @@ from adk_realtime.sansio.sim.core import (
     Turn,
     b64decode_any,
     format_duration,
+    lone_surrogate_at,
     pcm_to_float,
     tool_calls,
 )
@@ -175,6 +177,13 @@ class GeminiSimSession(SimSessionBase):
                 raise _Reject(1007, "Invalid JSON payload received.") from None
             if not isinstance(raw, dict):
                 raise _Reject(1007, "Invalid JSON payload received: expected an object.")
+            where = lone_surrogate_at(message, raw)
+            if where is not None:
+                raise _Reject(
+                    1007,
+                    f"Invalid JSON payload received. Invalid value at '{where[:40]}': "
+                    "a lone surrogate is not a character.",
+                )
             msg = camelize(raw)
             unknown = [k for k in msg if k not in _MESSAGE_KEYS]
             if unknown:
@@ -338,7 +347,7 @@ class GeminiSimSession(SimSessionBase):
             self._ears = SpeechRecognizer(rate)
             self._vad = EnergyVad(rate, origin_ms=self._vad.audio_ms)
             self._vad.configure(*self._vad_settings)
-        samples = pcm_to_float(audio, "pcm16")
+        samples = pcm_to_float(audio, AudioEncoding.PCM16)
         self.stats.audio_received_ms += samples.size * 1000 / rate
         self._ears.feed_samples(samples)
         if not self.auto_vad:
@@ -425,7 +434,8 @@ class GeminiSimSession(SimSessionBase):
                 wire.append({"id": call_id, "name": call.name, "args": dict(call.arguments)})
             self._send({"toolCall": {"functionCalls": wire}})
             return
-        render = self._settings.render(reply.text, "pcm16" if self.audio_out else "text", 24000)
+        encoding = AudioEncoding.PCM16 if self.audio_out else None  # None: a text reply
+        render = self._settings.render(reply.text, encoding, 24000)
         interval = (self._settings.chunk_ms / 1000) * self._settings.pace
         self._gen = _Generation(Playout(render, now, interval), self.audio_out)
 

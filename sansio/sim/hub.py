@@ -10,18 +10,19 @@ messages and time, nothing else:
     kind = hub.route(path)                           # "openai" | "gemini" | None (404)
     status = hub.authorize(kind, path, headers)      # None, or an HTTP status to refuse with
     session = hub.open_session(kind, path=path, headers=headers, now=clock())
-    send(session.messages_to_send())                 # session.created / nothing until setup
-    session.receive_message(frame, now=clock());  send(session.messages_to_send())
-    at session.get_timer():  session.handle_timer(clock());  send(session.messages_to_send())
-    if session.closed: close the socket with session.close_code / session.close_reason
+    send(session.data_to_send())                     # session.created / nothing until setup
+    session.receive_data(frame, now=clock());  send(session.data_to_send())
+    at session.get_timer():  session.handle_timer(clock());  send(session.data_to_send())
+    after each step: while (event := session.next_event()) is not None:
+        SimSessionClosed(code, reason) -> close the socket with that code and reason
 
 The hub owns what outlives one connection: the brain (the script that decides replies), the
 settings (pace, chunk size, session expiry), a cache of rendered speech, and the bounded
 registry of Gemini resumption handles (a reconnect presenting a handle resumes the
 conversation). It holds no global state: run as many hubs as you like.
 
-How the simulated model talks and listens is in ``sim_speech.py`` (a tone code that carries
-text inside audio); the two wire protocols are in ``sim_openai.py`` and ``sim_gemini.py``.
+How the simulated model talks and listens is in ``speech.py`` (a tone code that carries
+text inside audio); the two wire protocols are in ``openai.py`` and ``gemini.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from adk_realtime.sansio.sim.core import (
     Reply,
     ResumptionRegistry,
     Say,
+    SimSessionClosed,
     SimSettings,
     SimStats,
     SimulatorBrain,
@@ -61,6 +63,7 @@ __all__ = [
     "Reply",
     "Say",
     "SimSession",
+    "SimSessionClosed",
     "SimStats",
     "SimulatorBrain",
     "SimulatorHub",
@@ -183,7 +186,7 @@ class SimulatorHub:
         now: float,
         transport: Literal["websocket", "webrtc"] = "websocket",
     ) -> SimSession:
-        """Start a session for an accepted connection; then send its ``messages_to_send()``.
+        """Start a session for an accepted connection; then send its ``data_to_send()``.
 
         OpenAI: the model comes from ``?model=`` (default ``gpt-realtime``); the beta dialect is
         used when the ``OpenAI-Beta: realtime=v1`` header is present, whatever the model, as on

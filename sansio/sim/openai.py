@@ -9,7 +9,7 @@ and changes nothing. The dialect is fixed at open: beta when the
 ``OpenAI-Beta: realtime=v1`` header is present (any model), else GA; it only
 changes names and shapes (``response.audio.delta`` vs ``response.output_audio.delta``,
 ``conversation.item.created`` vs ``conversation.item.added``/``.done``, the session object in
-``sim_openai_config.py``).
+``openai_config.py``).
 
 At most one response is active, as on the real service:
 
@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from adk_realtime.sansio.config import AudioEncoding
 from adk_realtime.sansio.sim.core import (
     CallTool,
     Playout,
@@ -40,6 +41,8 @@ from adk_realtime.sansio.sim.core import (
     Turn,
     b64decode_any,
     heard_text,
+    is_unicode,
+    lone_surrogate_at,
     pcm_to_float,
     tool_calls,
 )
@@ -87,7 +90,7 @@ class _Response:
     id: str
     modalities: list[str]
     voice: str
-    out_format: str
+    out_format: AudioEncoding
     metadata: Any
     in_conversation: bool
     max_output_tokens: Any
@@ -140,7 +143,7 @@ class OpenAISimSession(SimSessionBase):
         return beta if self.beta else ga
 
     def _rate(self) -> int:
-        return 24000 if self.cfg["in_format"] == "pcm16" else 8000
+        return 24000 if self.cfg["in_format"] is AudioEncoding.PCM16 else 8000
 
     def _make_ears(self, origin_ms: float) -> None:
         td = self.cfg["turn_detection"] or {}
@@ -272,8 +275,12 @@ class OpenAISimSession(SimSessionBase):
                 raise ClientError(f"Invalid JSON in client event: {exc}", "invalid_json") from None
             if not isinstance(event, dict):
                 raise ClientError("Client events must be JSON objects.", "invalid_json")
-            if isinstance(event.get("event_id"), str):
-                event_id = event["event_id"]
+            if isinstance(event.get("event_id"), str) and is_unicode(event["event_id"]):
+                event_id = event["event_id"]  # echoed in an error: it must have a UTF-8 form
+            where = lone_surrogate_at(message, event)
+            if where is not None:
+                msg = f"Invalid Unicode at '{where[:64]}': a lone surrogate is not a character."
+                raise ClientError(msg, "invalid_value", where[:64])
             kind = event.get("type")
             if kind is None:
                 msg = "Missing required parameter: 'type'."
@@ -535,17 +542,15 @@ class OpenAISimSession(SimSessionBase):
         if self.beta:
             voice = p.get("voice", voice)
             if "output_audio_format" in p:
-                fmt = (
-                    FORMATS_BETA.get(p["output_audio_format"], "")
-                    if isinstance(p["output_audio_format"], str)
-                    else ""
-                )
-                if not fmt:
+                wanted = p["output_audio_format"]
+                beta_fmt = FORMATS_BETA.get(wanted) if isinstance(wanted, str) else None
+                if beta_fmt is None:
                     raise ClientError(
                         "Invalid output_audio_format.",
                         "invalid_value",
                         "response.output_audio_format",
                     )
+                fmt = beta_fmt
         else:
             out = obj(
                 obj(p.get("audio", {}), "response.audio").get("output", {}), "response.audio.output"
@@ -616,7 +621,7 @@ class OpenAISimSession(SimSessionBase):
         where = {"response_id": r.id, "item_id": item.id, "output_index": 0, "content_index": 0}
         wire_part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
         self._emit("response.content_part.added", **where, part=wire_part)
-        render = self._settings.render(reply.text, r.out_format if audio else "text", 24000)
+        render = self._settings.render(reply.text, r.out_format if audio else None, 24000)
         r.playout = Playout(render, now, (self._settings.chunk_ms / 1000) * self._settings.pace)
         if audio:
             self._audio_spoken = True

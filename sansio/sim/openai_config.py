@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from adk_realtime.sansio.config import AudioEncoding
+
 __all__ = ["ClientError", "default_config", "parse_update", "render_format", "render_session"]
 
-FORMATS_GA = {"audio/pcm": "pcm16", "audio/pcmu": "ulaw", "audio/pcma": "alaw"}
-FORMATS_BETA = {"pcm16": "pcm16", "g711_ulaw": "ulaw", "g711_alaw": "alaw"}
+FORMATS_GA = {
+    "audio/pcm": AudioEncoding.PCM16,
+    "audio/pcmu": AudioEncoding.G711_ULAW,
+    "audio/pcma": AudioEncoding.G711_ALAW,
+}
+# The beta dialect names formats as AudioEncoding's values do.
+FORMATS_BETA = {enc.value: enc for enc in AudioEncoding}
 _GA_KEYS = frozenset(
     "type model output_modalities instructions audio tools tool_choice max_output_tokens tracing "
     "truncation prompt include".split()
@@ -66,8 +73,8 @@ def default_config(beta: bool) -> dict[str, Any]:
         "instructions": "You are a helpful assistant (offline simulator).",
         "voice": "alloy",
         "modalities": ["text", "audio"] if beta else ["audio"],
-        "in_format": "pcm16",
-        "out_format": "pcm16",
+        "in_format": AudioEncoding.PCM16,
+        "out_format": AudioEncoding.PCM16,
         "turn_detection": turn_detection({"type": "server_vad"}, "turn_detection", beta),
         "transcription": None,
         "noise_reduction": None,
@@ -123,15 +130,15 @@ def turn_detection(td: Any, where: str, beta: bool) -> dict[str, Any] | None:
     return result
 
 
-def parse_ga_format(fmt: Any, where: str) -> str:
-    """A GA audio format object -> "pcm16" | "ulaw" | "alaw"."""
+def parse_ga_format(fmt: Any, where: str) -> AudioEncoding:
+    """A GA audio format object -> its :class:`AudioEncoding`."""
     f = obj(fmt, where)
     kind = f.get("type")
     enc = FORMATS_GA.get(kind) if isinstance(kind, str) else None
     if enc is None:
         msg = f"Invalid '{where}.type': use 'audio/pcm', 'audio/pcmu' or 'audio/pcma'."
         raise ClientError(msg, "invalid_value", f"{where}.type")
-    if enc == "pcm16" and f.get("rate", 24000) != 24000:
+    if enc is AudioEncoding.PCM16 and f.get("rate", 24000) != 24000:
         raise ClientError(
             f"Invalid '{where}.rate': only 24000 is supported.", "invalid_value", f"{where}.rate"
         )
@@ -245,13 +252,13 @@ def _update_beta(s: dict[str, Any], new: dict[str, Any]) -> None:
             new[target] = s[key]
 
 
-def render_format(enc: str, beta: bool) -> Any:
-    """An internal encoding as the dialect writes it."""
+def render_format(enc: AudioEncoding, beta: bool) -> Any:
+    """An encoding as the dialect writes it."""
     if beta:
-        return {"pcm16": "pcm16", "ulaw": "g711_ulaw", "alaw": "g711_alaw"}[enc]
-    if enc == "pcm16":
+        return enc.value
+    if enc is AudioEncoding.PCM16:
         return {"type": "audio/pcm", "rate": 24000}
-    return {"type": "audio/pcmu" if enc == "ulaw" else "audio/pcma"}
+    return {"type": "audio/pcmu" if enc is AudioEncoding.G711_ULAW else "audio/pcma"}
 
 
 def render_session(

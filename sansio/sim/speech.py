@@ -1,4 +1,4 @@
-"""The simulator's "voice": a tone code that carries text inside audio, plus G.711 and an energy VAD.
+"""The simulator's "voice": a tone code that carries text inside audio, and an energy VAD.
 
 Theory of operation
 -------------------
@@ -41,13 +41,9 @@ __all__ = [
     "EnergyVad",
     "SpeechRecognizer",
     "VadEvent",
-    "alaw_decode",
-    "alaw_encode",
     "char_end_times",
     "speech_duration",
     "synthesize_speech",
-    "ulaw_decode",
-    "ulaw_encode",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -283,67 +279,6 @@ class SpeechRecognizer:
         self._current = ""
         self._in_message = False
         self._high = None
-
-
-# --- G.711 ------------------------------------------------------------------------------------
-
-
-def _ulaw_decode_table() -> npt.NDArray[np.int16]:
-    u = ~np.arange(256, dtype=np.int32) & 0xFF
-    sign = u & 0x80
-    exponent = (u >> 4) & 0x07
-    mantissa = u & 0x0F
-    mag = (((mantissa << 3) + 0x84) << exponent) - 0x84
-    return np.where(sign != 0, -mag, mag).astype(np.int16)
-
-
-def _alaw_decode_table() -> npt.NDArray[np.int16]:
-    a = np.arange(256, dtype=np.int32) ^ 0x55
-    t = (a & 0x0F) << 4
-    seg = (a & 0x70) >> 4
-    t = np.where(seg == 0, t + 8, t + 0x108)
-    t = np.where(seg > 1, t << np.maximum(seg - 1, 0), t)
-    return np.where(a & 0x80, t, -t).astype(np.int16)
-
-
-_ULAW_TO_LIN = _ulaw_decode_table()
-_ALAW_TO_LIN = _alaw_decode_table()
-
-
-def ulaw_decode(data: bytes | bytearray | memoryview) -> npt.NDArray[np.int16]:
-    """G.711 u-law bytes -> PCM16 samples."""
-    return _ULAW_TO_LIN[np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)]
-
-
-def alaw_decode(data: bytes | bytearray | memoryview) -> npt.NDArray[np.int16]:
-    """G.711 A-law bytes -> PCM16 samples."""
-    return _ALAW_TO_LIN[np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)]
-
-
-def _bit_length(x: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
-    """Bits needed for each (non-negative) value: 0 -> 0, 1 -> 1, 255 -> 8."""
-    return np.frexp(x.astype(np.float64))[1].astype(np.int32)
-
-
-def ulaw_encode(samples: npt.NDArray[np.int16]) -> bytes:
-    """PCM16 samples -> G.711 u-law bytes (the classic 14-bit Sun coder, as audioop does)."""
-    pcm = samples.astype(np.int32) >> 2
-    mask = np.where(pcm < 0, 0x7F, 0xFF)
-    pcm = np.minimum(np.abs(pcm), 8159) + 0x21
-    seg = _bit_length(pcm >> 6)  # 0..7, 8 = overflow
-    uval = np.where(seg >= 8, 0x7F, (np.minimum(seg, 7) << 4) | ((pcm >> (seg + 1)) & 0x0F))
-    return ((uval ^ mask) & 0xFF).astype(np.uint8).tobytes()
-
-
-def alaw_encode(samples: npt.NDArray[np.int16]) -> bytes:
-    """PCM16 samples -> G.711 A-law bytes."""
-    pcm = samples.astype(np.int32) >> 3
-    mask = np.where(pcm >= 0, 0xD5, 0x55)
-    pcm = np.where(pcm >= 0, pcm, -pcm - 1)
-    seg = _bit_length(pcm >> 5)  # 0..7, 8 = overflow
-    low = np.where(seg < 2, (pcm >> 1) & 0x0F, (pcm >> np.maximum(seg, 1)) & 0x0F)
-    aval = np.where(seg >= 8, 0x7F, (np.minimum(seg, 7) << 4) | low)
-    return ((aval ^ mask) & 0xFF).astype(np.uint8).tobytes()
 
 
 # --- energy VAD -------------------------------------------------------------------------------
