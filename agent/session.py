@@ -9,7 +9,7 @@ A :class:`RealtimeSession` joins three things:
 * a *link factory*: an async context manager that opens one connection (a
   WebSocket, or a WebRTC peer's data channel) and yields a :class:`Link`;
 * a supervisor task, started by ``model.connect(config)``, which owns the
-  link: it sends the protocol's initial messages, reads every message, decodes
+  link: it starts the protocol and sends its first messages, reads every message, decodes
   it and puts the events in a bounded queue that ``next_event()`` reads.
 
 Owning the link in one task is what makes transparent resumption possible:
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -272,11 +272,8 @@ class RealtimeSession:
         data = self._convert_input(pcm, src_rate, fmt)
         if not data:
             return
-        if getattr(self.protocol, "needs_activity_start", False):
-            # Gemini with manual activity: activityStart must precede the turn's audio.
-            await self.send_event(ev.AudioAppend(data))
-        else:
-            await self._send_wire(self.protocol.encode_audio(data))
+        self.protocol.send_audio(data)
+        await self._send_queued()
 
     def _convert_input(
         self, pcm: bytes | memoryview | np.ndarray, src_rate: int, fmt: AudioFormat
@@ -342,15 +339,23 @@ class RealtimeSession:
                 and self.config.vad is not None
                 and (self.config.vad.mode.value == "none")
             ):
-                await self._send_wire(proto.activity_start())
+                proto.activity_start()
+                await self._send_queued()
             return
         await self.send_event(ev.ResponseCancel())
-        if self._media and hasattr(proto, "encode_output_audio_clear"):
-            await self._send_wire(proto.encode_output_audio_clear())
+        if self._media and hasattr(proto, "clear_output_audio"):
+            proto.clear_output_audio()
+            await self._send_queued()
 
     async def send_event(self, event: ev.ClientEvent) -> None:
         """Send any unified client event."""
-        for message in self.protocol.encode(event):
+        self.protocol.send_event(event)
+        await self._send_queued()
+
+    async def _send_queued(self) -> None:
+        # What the last command queued; no await between the command and here,
+        # so no other task's messages are mixed in.
+        for message in self.protocol.data_to_send():
             await self._send_wire(message)
 
     async def send_raw(self, message: str) -> None:
@@ -488,12 +493,9 @@ class RealtimeSession:
         )
 
     async def _start_link(self, link: Link, handle: str | None) -> None:
-        proto: Any = self.protocol
-        if handle is not None and hasattr(proto, "setup_message"):
-            messages: Sequence[str] = [proto.setup_message(self.config, handle)]
-        else:
-            messages = self.protocol.initial_messages(self.config)
-        for message in messages:
+        # The protocol's start resumes from its own latest handle (the one passed here).
+        self.protocol.start(self.config)
+        for message in self.protocol.data_to_send():
             await link.send(message)
         if self._resumable_protocol:
             # Gemini: nothing may be sent before setupComplete.
@@ -501,31 +503,39 @@ class RealtimeSession:
                 while True:
                     data = await link.receive()
                     got_setup = False
-                    for event in self._decode(data):
-                        if isinstance(event, ev.SessionCreated):
-                            got_setup = True
-                            if handle is not None:
-                                continue  # the app already saw SessionCreated once
-                        await self._events.put(event)
+                    event = self._receive(data)
+                    while event is not None:
+                        created = isinstance(event, ev.SessionCreated)
+                        got_setup = got_setup or created
+                        if not (created and handle is not None):
+                            # (on a resumed link the app already saw SessionCreated once)
+                            await self._events.put(event)
+                        event = self.protocol.next_event()
                     if got_setup:
                         return
 
-    def _decode(self, data: str | bytes | ev.AudioDelta) -> Sequence[ev.ServerEvent]:
+    def _receive(self, data: str | bytes | ev.AudioDelta) -> ev.ServerEvent | None:
+        """Feed one received message to the protocol. Returns the event to deliver first:
+        out-of-band audio (WebRTC, already decoded) or the Error of an undecodable
+        message; then the protocol's own events follow from ``next_event()``."""
         if isinstance(data, ev.AudioDelta):
-            return (data,)  # WebRTC audio arrives out of band, already decoded
+            return data
+        protocol = self.protocol
         try:
-            return self.protocol.receive_message(data)
+            protocol.receive_data(data, anyio.current_time())
         except DecodeError as exc:
             log.warning("session %s: undecodable message: %s", self.provider, exc)
-            return (ev.Error(code="decode_error", message=str(exc)),)
+            return ev.Error(code="decode_error", message=str(exc))
+        return protocol.next_event()
 
     async def _pump(self, link: Link) -> bool:
         """Read until the link ends. True means "reconnect with the handle"."""
         put_nowait = self._events.put_nowait
+        next_event = self.protocol.next_event
         while True:
-            data = await link.receive()
+            event = self._receive(await link.receive())
             resume = False
-            for event in self._decode(data):
+            while event is not None:
                 if isinstance(event, ev.GoAway) and self._can_resume():
                     # Hold commands *before* the app sees GoAway, so nothing it
                     # sends in reaction goes to the connection that is ending.
@@ -533,6 +543,7 @@ class RealtimeSession:
                     resume = True
                 if not put_nowait(event):  # no event-loop trip while the queue has room
                     await self._events.put(event)  # the app is behind: wait (TCP pushes back)
+                event = next_event()
             if resume:
                 with anyio.move_on_after(2):
                     await link.aclose(1000, "resuming after goAway")

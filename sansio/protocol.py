@@ -2,25 +2,28 @@
 
 A provider protocol (``OpenAIProtocol``, ``GeminiProtocol``) is a pure state
 machine between the unified events and one provider's JSON messages. It never
-sees a socket: the session driver feeds it each received WebSocket (or data
-channel) message and sends whatever text it returns.
+sees a socket and speaks the same sans-IO contract as every machine in
+:mod:`adk_realtime.sansio`: input through ``receive_data``, events out through
+``next_event``, commands that queue messages collected by ``data_to_send``.
 
 Driving loop::
 
     proto = OpenAIProtocol(model)
-    for msg in proto.initial_messages(config):   # send these right after connecting
+    proto.start(config)                      # first thing on a fresh connection
+    for msg in proto.data_to_send():
         transport.send(msg)
     ...
-    for msg in proto.encode(client_event):       # a command may be 0, 1 or more messages
+    proto.send_event(client_event)           # a command queues 0, 1 or more messages
+    for msg in proto.data_to_send():
         transport.send(msg)
     ...
-    for event in proto.receive_message(data):    # raises DecodeError on bad input
+    proto.receive_data(data, now)            # raises DecodeError on bad input
+    while (event := proto.next_event()) is not None:
         handle(event)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
@@ -32,7 +35,7 @@ class RealtimeProtocol(Protocol):
 
     @property
     def input_audio_format(self) -> AudioFormat:
-        """The format ``AudioAppend.audio`` must be in (after the session's conversion)."""
+        """The format :meth:`send_audio` takes (after the session's conversion)."""
         ...
 
     @property
@@ -40,18 +43,43 @@ class RealtimeProtocol(Protocol):
         """The format of ``AudioDelta.delta`` coming out."""
         ...
 
-    def initial_messages(self, config: RealtimeConfig) -> Sequence[str]:
-        """Messages to send first on a fresh connection (OpenAI session.update, Gemini setup)."""
+    # -- input and events
+
+    def receive_data(self, data: str | bytes, now: float) -> None:
+        """Decode one received message; raises ``DecodeError`` and queues nothing on bad input.
+
+        Then read its events with :meth:`next_event`. Decoding never queues messages.
+        """
         ...
 
-    def encode(self, event: ClientEvent) -> Sequence[str]:
-        """Encode one client command as wire messages, updating local state."""
+    def next_event(self) -> ServerEvent | None:
+        """The next decoded event, or ``None`` when all received messages are handled."""
         ...
 
-    def encode_audio(self, audio: bytes) -> str:
-        """Fast path for ``AudioAppend``: one message carrying ``audio``."""
+    # -- output and timers
+
+    def data_to_send(self) -> list[str]:
+        """The messages queued by commands since the last call; send them in order."""
         ...
 
-    def receive_message(self, data: str | bytes) -> Sequence[ServerEvent]:
-        """Decode one received message into unified events; raises ``DecodeError``."""
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` is due, or ``None``."""
+        ...
+
+    def handle_timer(self, now: float) -> None:
+        """Run what was due at ``now``."""
+        ...
+
+    # -- commands (each queues messages; collect them with data_to_send)
+
+    def start(self, config: RealtimeConfig) -> None:
+        """Queue the first message(s) of a fresh connection (OpenAI session.update, Gemini setup)."""
+        ...
+
+    def send_event(self, event: ClientEvent) -> None:
+        """Queue one client command, updating local state; ``LocalProtocolError`` if impossible."""
+        ...
+
+    def send_audio(self, audio: bytes) -> None:
+        """The fast path of ``AudioAppend``: queue the message(s) carrying ``audio``."""
         ...

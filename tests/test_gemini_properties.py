@@ -16,8 +16,16 @@ from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, ToolDefinition, VadConfig, VadMode
 from adk_realtime.sansio.errors import DecodeError
 from adk_realtime.sansio.gemini.protocol import GeminiProtocol
+from tests.codec_io import decode, encode
 from tests.oracles_gemini import validate_client
-from tests.test_gemini_protocol import MODEL, STRICT_TOOL, WEATHER, connected, setup_of
+from tests.test_gemini_protocol import (
+    MODEL,
+    STRICT_TOOL,
+    WEATHER,
+    connected,
+    setup_message,
+    setup_of,
+)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -25,7 +33,7 @@ from tests.test_gemini_protocol import MODEL, STRICT_TOOL, WEATHER, connected, s
 def test_any_bytes_raise_only_decode_error(data: bytes) -> None:
     proto = GeminiProtocol(MODEL)
     try:
-        proto.receive_message(data)
+        decode(proto, data)
     except DecodeError:
         pass
 
@@ -69,7 +77,7 @@ def test_any_json_raises_only_decode_error_and_keeps_state_on_error(value: Any) 
     proto = connected()
     before = (proto.current_item_id, proto.pending_tool_calls, proto.resumption_handle)
     try:
-        events = proto.receive_message(json.dumps(value))
+        events = decode(proto, json.dumps(value))
     except DecodeError:
         assert (proto.current_item_id, proto.pending_tool_calls, proto.resumption_handle) == before
     else:
@@ -116,7 +124,7 @@ def test_generated_configs_give_sdk_valid_setups(
 ) -> None:
     kwargs = {"vertex_project": "p", "vertex_location": "l"} if vertex else {}
     proto = GeminiProtocol(MODEL, **kwargs)
-    setup = setup_of(proto.setup_message(config, handle))
+    setup = setup_of(setup_message(proto, config, handle))
     assert setup["model"].endswith("/" + MODEL)
-    for message in proto.encode(ev.AudioAppend(b"\x00\x00")) + proto.encode(ev.AudioCommit()):
+    for message in encode(proto, ev.AudioAppend(b"\x00\x00")) + encode(proto, ev.AudioCommit()):
         validate_client(message)
