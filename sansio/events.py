@@ -265,11 +265,17 @@ class RateLimitsUpdated:
 
 @dataclass(frozen=True, slots=True)
 class Error:
-    """The provider reported an error, or a message could not be understood."""
+    """The provider reported an error, or a message could not be understood.
+
+    ``benign`` marks an error the provider reports for an expected race, which
+    changes nothing and needs no reaction (OpenAI's ``response_cancel_not_active``:
+    a cancel that arrived after the response had ended, as on many barge-ins).
+    """
 
     code: str | None = None
     message: str = ""
     event_id: str | None = None
+    benign: bool = False
 
 
 @dataclass(frozen=True, slots=True)

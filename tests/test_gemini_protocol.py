@@ -132,6 +132,32 @@ def test_audio_formats_are_pcm16_16k_in_and_24k_out() -> None:
     assert proto.output_audio_format == AudioFormat.pcm16(24000)
 
 
+def test_capabilities_say_what_gemini_live_can_do() -> None:
+    caps = GeminiProtocol(MODEL).capabilities
+    assert caps.resumption and caps.setup_acknowledgement and caps.server_handles_barge_in
+    assert caps.explicit_activity and caps.tool_call_cancellation
+    assert not (caps.live_session_update or caps.truncation or caps.output_audio_clear)
+    assert not (caps.response_after_tool_outputs or caps.voice_locked_after_audio)
+    assert not caps.reconfigure_before_tool_output
+
+
+def test_update_session_is_refused_with_advice() -> None:
+    proto = connected()
+    with pytest.raises(LocalProtocolError, match="reconnect"):
+        proto.update_session(RealtimeConfig(instruction="new"))
+    assert proto.data_to_send() == []
+
+
+def test_interrupt_opens_a_manual_activity_and_is_silent_otherwise() -> None:
+    manual = connected(RealtimeConfig(vad=VadConfig.disabled()))
+    [start] = queued(manual, manual.interrupt)
+    assert validate_client(start).realtime_input.activity_start is not None
+    assert queued(manual, manual.interrupt) == []  # the user's activity is already open
+    assert len(audio(manual, PCM)) == 1  # and the audio joins it
+    auto = connected()
+    assert queued(auto, auto.interrupt) == []  # server VAD interrupts by itself
+
+
 # --------------------------------------------------------------------- setup
 
 VADS = [

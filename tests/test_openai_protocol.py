@@ -24,6 +24,7 @@ from adk_realtime.sansio.config import (
     VadMode,
 )
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
+from adk_realtime.sansio.openai import wire
 from adk_realtime.sansio.openai.protocol import (
     MAX_PENDING_CALLS,
     MAX_TRACKED_ITEMS,
@@ -92,6 +93,62 @@ def test_beta_handshake_carries_the_beta_header_and_the_model_in_the_path() -> N
     assert beta.handshake_headers() == [("OpenAI-Beta", "realtime=v1")]
     assert OpenAIProtocol("gpt-realtime").handshake_headers() == []
     assert OpenAIProtocol("gpt-realtime").url_path == "/v1/realtime?model=gpt-realtime"
+
+
+def test_endpoint_urls_are_built_by_the_protocol() -> None:
+    p = OpenAIProtocol("gpt-realtime")
+    assert p.endpoint_url() == "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    assert (
+        p.endpoint_url("ws://127.0.0.1:9/v1/") == "ws://127.0.0.1:9/v1/realtime?model=gpt-realtime"
+    )
+    assert wire.azure_endpoint_url("x.openai.azure.com", "my dep", "2024-10-01-preview") == (
+        "wss://x.openai.azure.com/openai/realtime?api-version=2024-10-01-preview"
+        "&deployment=my%20dep"
+    )
+
+
+def test_capabilities_follow_the_transport() -> None:
+    ws = OpenAIProtocol("gpt-realtime").capabilities
+    rtc = OpenAIProtocol("gpt-realtime", transport="webrtc").capabilities
+    assert not ws.output_audio_clear and rtc.output_audio_clear
+    assert dataclasses.replace(rtc, output_audio_clear=False) == ws
+    assert ws.live_session_update and ws.truncation and ws.response_after_tool_outputs
+    assert ws.reconfigure_before_tool_output and ws.voice_locked_after_audio
+    assert not (ws.resumption or ws.setup_acknowledgement or ws.server_handles_barge_in)
+    assert not (ws.explicit_activity or ws.tool_call_cancellation)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ws.truncation = False  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="transport") as info:
+        OpenAIProtocol("gpt-realtime", transport="sip")  # type: ignore[arg-type]
+    assert info.value.field == "transport" and "'sip'" in str(info.value)
+    p = OpenAIProtocol()
+    assert (p.resumption_handle, p.resumable) == (None, False)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+def test_interrupt_cancels_and_clears_the_output_buffer_only_over_webrtc(transport: str) -> None:
+    p = OpenAIProtocol("gpt-realtime", transport=transport)  # type: ignore[arg-type]
+    sent = queued(p, p.interrupt)
+    for text in sent:
+        validate_ga_client(text)
+    expected = ["response.cancel"] + (
+        ["output_audio_buffer.clear"] if transport == "webrtc" else []
+    )
+    assert [json.loads(m)["type"] for m in sent] == expected
+
+
+def test_a_cancel_with_nothing_to_cancel_is_a_benign_error() -> None:
+    race = msg(
+        "error",
+        error={
+            "type": "invalid_request_error",
+            "code": "response_cancel_not_active",
+            "message": "no",
+        },
+    )
+    assert one(decode(proto(), race)).benign
+    other = msg("error", error={"type": "invalid_request_error", "code": "bad_x", "message": "m"})
+    assert not one(decode(proto(), other)).benign
 
 
 # --------------------------------------------------------------------------

@@ -90,9 +90,25 @@ from adk_realtime.sansio.gemini.wire import (
     realtime_input_config,
     tool_output,
 )
+from adk_realtime.sansio.protocol import ProviderCapabilities
 
 if TYPE_CHECKING:
     from adk_realtime.sansio.protocol import RealtimeProtocol
+
+CAPABILITIES = ProviderCapabilities(
+    live_session_update=False,  # a new setup needs a new connection
+    truncation=False,
+    output_audio_clear=False,
+    explicit_activity=True,  # activityStart/activityEnd with VAD off
+    tool_call_cancellation=True,
+    resumption=True,
+    setup_acknowledgement=True,  # nothing before setupComplete
+    response_after_tool_outputs=False,
+    server_handles_barge_in=True,  # the server stops and says `interrupted`
+    voice_locked_after_audio=False,
+    reconfigure_before_tool_output=False,
+)
+"""What Gemini Live can do (one transport: the WebSocket)."""
 
 INPUT_AUDIO_FORMAT = AudioFormat.pcm16(16000)
 OUTPUT_AUDIO_FORMAT = AudioFormat.pcm16(24000)
@@ -202,6 +218,11 @@ class GeminiProtocol:
         return f"GeminiProtocol(model={self.model!r}, turn={self._item_id!r})"
 
     # ------------------------------------------------------------ properties
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What Gemini Live can do: see :data:`CAPABILITIES`."""
+        return CAPABILITIES
 
     @property
     def input_audio_format(self) -> AudioFormat:
@@ -339,6 +360,15 @@ class GeminiProtocol:
             merge_extra(setup, config.extra)
         return setup
 
+    def update_session(self, config: RealtimeConfig) -> None:
+        """Refused: Gemini cannot change a live session (``capabilities.live_session_update``
+        is False). Reconnect and :meth:`start` with the new config instead; the setup
+        resumes from :attr:`resumption_handle`."""
+        raise LocalProtocolError(
+            "Gemini cannot update a live session: reconnect and start(new_config) "
+            "(the setup resumes from protocol.resumption_handle)"
+        )
+
     # -------------------------------------------------------------- commands
 
     def send_audio(self, audio: bytes | bytearray | memoryview) -> None:
@@ -385,12 +415,20 @@ class GeminiProtocol:
         elif isinstance(event, ev.AudioClear | ev.ResponseCancel | ev.ItemTruncate):
             pass
         elif isinstance(event, ev.SessionUpdate):
-            raise LocalProtocolError(
-                "Gemini cannot update a live session: reconnect and start(new_config) "
-                "(the setup resumes from protocol.resumption_handle)"
-            )
+            self.update_session(event.config)
         else:
             raise LocalProtocolError(f"cannot encode {type(event).__name__} for Gemini Live")
+
+    def interrupt(self) -> None:
+        """Queue what stops the model talking: with VAD off, ``activityStart`` (the user's
+        turn begins, which interrupts generation) unless an activity is already open.
+
+        With server VAD there is no such message: the server interrupts by itself
+        when it hears the user, and says so with ``Interrupted``.
+        """
+        if self.manual_activity and not self.activity_open:
+            self.activity_open = True
+            self._out.append(_ACTIVITY_START)
 
     def activity_start(self) -> None:
         """Queue ``activityStart``: the user started talking (VAD off only); interrupts the model.
@@ -606,6 +644,7 @@ if TYPE_CHECKING:
     _check: RealtimeProtocol = GeminiProtocol("gemini")
 
 __all__ = [
+    "CAPABILITIES",
     "INPUT_AUDIO_FORMAT",
     "INPUT_MIME_TYPE",
     "OUTPUT_AUDIO_FORMAT",

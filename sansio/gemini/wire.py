@@ -1,7 +1,9 @@
 """Gemini Live wire helpers: pure functions between JSON and Python values.
 
 Nothing here holds state; :class:`~adk_realtime.sansio.gemini.GeminiProtocol`
-owns the conversation and calls these. Two halves:
+owns the conversation and calls these. The endpoint URLs (public API and
+Vertex AI) are here too, so the model classes above only add credentials.
+Two halves:
 
 * setup building: tool declarations (Gemini ``Schema`` when a tool's JSON
   Schema fits it, ``parametersJsonSchema`` otherwise), ``realtimeInputConfig``
@@ -30,14 +32,22 @@ from adk_realtime.sansio.errors import DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ServerEvent, Usage
 
 __all__ = [
+    "EPHEMERAL_TOKEN_PREFIX",
+    "PUBLIC_BASE_URL",
     "Op",
     "function_declaration",
     "load_message",
     "merge_extra",
     "parse_message",
+    "public_endpoint_url",
     "realtime_input_config",
     "tool_output",
+    "vertex_endpoint_url",
+    "vertex_host",
 ]
+
+PUBLIC_BASE_URL = "wss://generativelanguage.googleapis.com"
+EPHEMERAL_TOKEN_PREFIX = "auth_tokens/"  # an ephemeral token, not an API key
 
 # Keys of Gemini's own (OpenAPI-subset) Schema. A tool schema using only these
 # goes in ``parameters``; anything else (``$ref``, ``additionalProperties``,
@@ -75,6 +85,41 @@ _SPEECH_SIGNALS = {
     "VAD_SIGNAL_TYPE_SOS": True,
     "VAD_SIGNAL_TYPE_EOS": False,
 }
+
+
+# ---------------------------------------------------------------------------
+# Endpoints
+# ---------------------------------------------------------------------------
+
+
+def public_endpoint_url(base_url: str, api_version: str, *, constrained: bool = False) -> str:
+    """The Gemini API's Live WebSocket URL under ``base_url`` (scheme and host).
+
+    ``constrained``: the ``BidiGenerateContentConstrained`` method, the one an
+    ephemeral token (``auth_tokens/...``) may call.
+    """
+    method = "BidiGenerateContentConstrained" if constrained else "BidiGenerateContent"
+    return (
+        f"{base_url.rstrip('/')}/ws/google.ai.generativelanguage."
+        f"{api_version}.GenerativeService.{method}"
+    )
+
+
+def vertex_host(location: str) -> str:
+    """Vertex AI's host for a location: regional, multi-regional ("us", "eu") or global."""
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    if location in ("us", "eu"):
+        return f"aiplatform.{location}.rep.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
+
+
+def vertex_endpoint_url(location: str, base_url: str | None = None) -> str:
+    """Vertex AI's Live WebSocket URL for ``location`` (or under ``base_url``)."""
+    base = base_url or f"wss://{vertex_host(location)}"
+    return (
+        f"{base.rstrip('/')}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -68,7 +68,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import urlsplit
 
 from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
@@ -113,6 +113,7 @@ from adk_realtime.sansio.events import (
 from adk_realtime.sansio.openai import wire as wire
 from adk_realtime.sansio.openai.wire import (
     Dialect,
+    Transport,
     dialect_for_model,
     fail_field,
     opt_int,
@@ -122,6 +123,7 @@ from adk_realtime.sansio.openai.wire import (
     req_str,
     usage_of,
 )
+from adk_realtime.sansio.protocol import ProviderCapabilities
 
 if TYPE_CHECKING:
     from adk_realtime.sansio.protocol import RealtimeProtocol
@@ -214,15 +216,38 @@ class OpenAIProtocol:
     returns until it gives ``None``.
     """
 
-    def __init__(self, model: str = "gpt-realtime", *, dialect: Dialect | None = None) -> None:
+    def __init__(
+        self,
+        model: str = "gpt-realtime",
+        *,
+        dialect: Dialect | None = None,
+        transport: Transport = "websocket",
+    ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError("model", f"must be a non-empty string, got {model!r}")
         if dialect is None:
             dialect = dialect_for_model(model)
         elif dialect not in ("ga", "beta"):
             raise ConfigError("dialect", f"must be 'ga', 'beta' or None, got {dialect!r}")
+        if transport not in ("websocket", "webrtc"):
+            raise ConfigError("transport", f"must be 'websocket' or 'webrtc', got {transport!r}")
         self._model = model
         self._dialect: Dialect = dialect
+        self._transport: Transport = transport
+        self._capabilities = ProviderCapabilities(
+            live_session_update=True,
+            truncation=True,
+            # output_audio_buffer.* exists where the server plays the audio out (WebRTC).
+            output_audio_clear=transport == "webrtc",
+            explicit_activity=False,
+            tool_call_cancellation=False,
+            resumption=False,
+            setup_acknowledgement=False,
+            response_after_tool_outputs=True,
+            server_handles_barge_in=False,
+            voice_locked_after_audio=True,
+            reconfigure_before_tool_output=True,
+        )
         self._input_format = wire.PCM16_24K
         self._output_format = wire.PCM16_24K
         self._handlers: dict[str, _Handler] = {
@@ -257,13 +282,38 @@ class OpenAIProtocol:
         return self._dialect
 
     @property
+    def transport(self) -> Transport:
+        """``"websocket"`` or ``"webrtc"`` (events on the data channel, audio as RTP)."""
+        return self._transport
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What OpenAI Realtime can do over this transport."""
+        return self._capabilities
+
+    def endpoint_url(self, base_url: str = wire.DEFAULT_BASE_URL) -> str:
+        """The WebSocket URL for this model under ``base_url`` (the API root, ``.../v1``)."""
+        return wire.endpoint_url(base_url, self._model)
+
+    @property
     def url_path(self) -> str:
         """Path and query of the WebSocket endpoint, e.g. ``/v1/realtime?model=gpt-realtime``."""
-        return "/v1/realtime?model=" + quote(self._model, safe="")
+        url = urlsplit(self.endpoint_url())
+        return f"{url.path}?{url.query}"
 
     def handshake_headers(self) -> list[tuple[str, str]]:
         """Extra headers the WebSocket handshake needs (beta: ``OpenAI-Beta``). No auth here."""
-        return [("OpenAI-Beta", "realtime=v1")] if self._dialect == "beta" else []
+        return wire.handshake_headers(self._dialect)
+
+    @property
+    def resumption_handle(self) -> str | None:
+        """Always ``None``: an OpenAI conversation cannot be resumed on a new connection."""
+        return None
+
+    @property
+    def resumable(self) -> bool:
+        """Always False (see :attr:`resumption_handle`)."""
+        return False
 
     @property
     def input_audio_format(self) -> AudioFormat:
@@ -414,6 +464,18 @@ class OpenAIProtocol:
             self._out.append(self._truncate(event))
         else:
             raise LocalProtocolError(f"OpenAIProtocol cannot encode {type(event).__name__}")
+
+    def interrupt(self) -> None:
+        """Queue what stops the model talking: ``response.cancel`` and, over WebRTC,
+        ``output_audio_buffer.clear`` (the server plays the audio out there).
+
+        With no response in progress the server answers the cancel with an
+        ``Error`` marked ``benign``. Truncate the item to what was heard with
+        ``ItemTruncate`` afterwards.
+        """
+        self._out.append('{"type":"response.cancel"}')
+        if self._capabilities.output_audio_clear:
+            self._out.append('{"type":"output_audio_buffer.clear"}')
 
     def clear_output_audio(self) -> None:
         """Queue ``output_audio_buffer.clear`` (WebRTC/SIP only): drop model audio not yet played.
@@ -717,7 +779,8 @@ class OpenAIProtocol:
         kind = opt_str_or_none(error, "type", where)
         opt_str_or_none(error, "event_id", where)  # the failed client event; we set none
         event_id = opt_str_or_none(msg, "event_id", etype)
-        self._push(Error(code if code is not None else kind, message, event_id))
+        benign = code in wire.BENIGN_ERROR_CODES
+        self._push(Error(code if code is not None else kind, message, event_id, benign))
 
 
 def _dumps(obj: _Msg) -> str:

@@ -25,6 +25,7 @@ typed field readers at the end of this file to decode what the server sends.
 from __future__ import annotations
 
 from typing import Any, Literal, NoReturn
+from urllib.parse import quote
 
 from adk_realtime.sansio.config import (
     AudioEncoding,
@@ -37,7 +38,15 @@ from adk_realtime.sansio.errors import DecodeError
 from adk_realtime.sansio.events import Usage
 
 Dialect = Literal["ga", "beta"]
+Transport = Literal["websocket", "webrtc"]
 JsonObject = dict[str, Any]
+
+DEFAULT_BASE_URL = "wss://api.openai.com/v1"
+
+# Error codes that report an expected race, not a failure: a response.cancel
+# sent when the server had already finished (or cancelled) the response, as
+# happens on every barge-in that lands between two responses.
+BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active"})
 
 _BETA_MODEL_PREFIXES = ("gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview")
 
@@ -84,6 +93,24 @@ _VAD_KEYS: dict[tuple[Dialect, VadMode], tuple[str, ...]] = {
 def dialect_for_model(model: str) -> Dialect:
     """The wire dialect a model speaks: ``"beta"`` for the 4o previews, else ``"ga"``."""
     return "beta" if model.startswith(_BETA_MODEL_PREFIXES) else "ga"
+
+
+def endpoint_url(base_url: str, model: str) -> str:
+    """The Realtime WebSocket URL for ``model`` under the API root ``base_url`` (``.../v1``)."""
+    return f"{base_url.rstrip('/')}/realtime?model={quote(model, safe='')}"
+
+
+def azure_endpoint_url(host: str, deployment: str, api_version: str) -> str:
+    """Azure OpenAI's Realtime WebSocket URL for ``deployment`` on ``host``."""
+    return (
+        f"wss://{host}/openai/realtime?api-version={quote(api_version, safe='')}"
+        f"&deployment={quote(deployment, safe='')}"
+    )
+
+
+def handshake_headers(dialect: Dialect) -> list[tuple[str, str]]:
+    """Headers the WebSocket handshake needs besides the credentials (beta: ``OpenAI-Beta``)."""
+    return [("OpenAI-Beta", "realtime=v1")] if dialect == "beta" else []
 
 
 def wire_format(fmt: AudioFormat) -> AudioFormat:
