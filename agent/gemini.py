@@ -100,6 +100,7 @@ class GeminiRealtimeModel(RealtimeModel):
     """A Gemini Live model, e.g. ``GeminiRealtimeModel(backend, "gemini-live-2.5-flash-native-audio")``."""
 
     provider = "gemini"
+    default_voice = gemini_wire.DEFAULT_VOICE
 
     def __init__(
         self,
@@ -161,9 +162,8 @@ class GeminiRealtimeModel(RealtimeModel):
             self._protocol(),
             config,
             factory,
-            provider="gemini",
+            provider=self.provider,
             options=options,
-            resumable_protocol=True,
         )
         async with open_session(session) as opened:
             yield opened

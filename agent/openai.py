@@ -33,6 +33,7 @@ class OpenAIRealtimeModel(RealtimeModel):
     """
 
     provider = "openai"
+    default_voice = openai_wire.DEFAULT_VOICE
 
     def __init__(
         self,
@@ -113,7 +114,7 @@ class OpenAIRealtimeModel(RealtimeModel):
 
             factory = webrtc_link_factory(self, protocol, config)
             session = RealtimeSession(
-                protocol, config, factory, provider="openai", options=options, media=True
+                protocol, config, factory, provider=self.provider, options=options, media=True
             )
         else:
 
@@ -122,7 +123,9 @@ class OpenAIRealtimeModel(RealtimeModel):
                     self.url, self.headers(), ssl_context=self._ssl_context, secrets=[self._api_key]
                 )
 
-            session = RealtimeSession(protocol, config, factory, provider="openai", options=options)
+            session = RealtimeSession(
+                protocol, config, factory, provider=self.provider, options=options
+            )
         async with open_session(session) as opened:
             yield opened
 

@@ -46,7 +46,7 @@ from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConnectionClosed, DecodeError, RealtimeError
-from adk_realtime.sansio.protocol import RealtimeProtocol
+from adk_realtime.sansio.protocol import ProviderCapabilities, RealtimeProtocol
 
 log = logging.getLogger("adk_realtime.session")
 
@@ -182,15 +182,14 @@ class RealtimeSession:
         *,
         provider: str,
         options: SessionOptions | None = None,
-        resumable_protocol: bool = False,
         media: bool = False,
     ) -> None:
         self.protocol = protocol
         self.config = config
-        self.provider = provider
+        self.provider = provider  # a label for logs and repr; decisions go by capabilities
+        self._caps = protocol.capabilities
         self._factory = link_factory
         self._options = options or SessionOptions()
-        self._resumable_protocol = resumable_protocol
         self._media = media
         self._link: Link | None = None
         self._held: collections.deque[str] = collections.deque()
@@ -319,33 +318,28 @@ class RealtimeSession:
         """Tell the provider the user heard only ``audio_end_ms`` of an assistant item."""
         await self.send_event(ev.ItemTruncate(item_id=item_id, audio_end_ms=audio_end_ms))
 
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What the provider can do over this session's transport."""
+        return self._caps
+
     async def update_session(self, config: RealtimeConfig) -> None:
-        """Change instructions, tools, voice, VAD... OpenAI applies it live;
-        Gemini cannot, so the session reconnects with the resumption handle and the new setup."""
+        """Change instructions, tools, voice, VAD... Applied live where the provider can
+        (OpenAI); otherwise (Gemini) the session reconnects, resuming the conversation,
+        and the new connection starts with the new config."""
         self.config = config
-        if self._resumable_protocol:
+        if not self._caps.live_session_update:
             await self._request_reconnect()
             return
-        await self.send_event(ev.SessionUpdate(config))
+        self.protocol.update_session(config)
+        await self._send_queued()
 
     async def interrupt(self) -> None:
-        """Stop the model talking: OpenAI ``response.cancel`` (plus
-        ``output_audio_buffer.clear`` over WebRTC); Gemini with manual activity
-        detection gets ``activityStart``, which interrupts generation."""
-        proto: Any = self.protocol
-        if self.provider == "gemini":
-            if (
-                hasattr(proto, "activity_start")
-                and self.config.vad is not None
-                and (self.config.vad.mode.value == "none")
-            ):
-                proto.activity_start()
-                await self._send_queued()
-            return
-        await self.send_event(ev.ResponseCancel())
-        if self._media and hasattr(proto, "clear_output_audio"):
-            proto.clear_output_audio()
-            await self._send_queued()
+        """Stop the model talking, the provider's way (``protocol.interrupt()``): OpenAI
+        ``response.cancel`` (plus ``output_audio_buffer.clear`` over WebRTC); Gemini with
+        VAD off ``activityStart``, which interrupts generation; nothing to send otherwise."""
+        self.protocol.interrupt()
+        await self._send_queued()
 
     async def send_event(self, event: ev.ClientEvent) -> None:
         """Send any unified client event."""
@@ -405,7 +399,7 @@ class RealtimeSession:
         try:
             await link.send(message)
         except ConnectionClosed:
-            if self._resumable_protocol and self._options.resume and not self._closing:
+            if self._caps.resumption and self._options.resume and not self._closing:
                 await self._hold(message)  # re-sent on the resumed connection
                 return
             raise
@@ -462,7 +456,7 @@ class RealtimeSession:
                     self._link = None
                 if self._closing or not resumed_link:
                     break
-                handle = getattr(self.protocol, "resumption_handle", None)
+                handle = self.protocol.resumption_handle
                 log.info(
                     "session %s: reconnecting (resumption handle %s)",
                     self.provider,
@@ -486,10 +480,10 @@ class RealtimeSession:
 
     def _can_resume(self) -> bool:
         return (
-            self._resumable_protocol
+            self._caps.resumption
             and self._options.resume
-            and bool(getattr(self.protocol, "resumable", False))
-            and getattr(self.protocol, "resumption_handle", None) is not None
+            and self.protocol.resumable
+            and self.protocol.resumption_handle is not None
         )
 
     async def _start_link(self, link: Link, handle: str | None) -> None:
@@ -497,8 +491,8 @@ class RealtimeSession:
         self.protocol.start(self.config)
         for message in self.protocol.data_to_send():
             await link.send(message)
-        if self._resumable_protocol:
-            # Gemini: nothing may be sent before setupComplete.
+        if self._caps.setup_acknowledgement:
+            # Nothing may be sent before the provider acknowledges the setup.
             with anyio.fail_after(self._options.setup_timeout):
                 while True:
                     data = await link.receive()

@@ -32,6 +32,7 @@ from adk_realtime.sansio.errors import DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ServerEvent, Usage
 
 __all__ = [
+    "DEFAULT_VOICE",
     "EPHEMERAL_TOKEN_PREFIX",
     "PUBLIC_BASE_URL",
     "Op",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 PUBLIC_BASE_URL = "wss://generativelanguage.googleapis.com"
+DEFAULT_VOICE = "Puck"  # a prebuilt voice every Live model offers
 EPHEMERAL_TOKEN_PREFIX = "auth_tokens/"  # an ephemeral token, not an API key
 
 # Keys of Gemini's own (OpenAPI-subset) Schema. A tool schema using only these

@@ -42,6 +42,7 @@ Transport = Literal["websocket", "webrtc"]
 JsonObject = dict[str, Any]
 
 DEFAULT_BASE_URL = "wss://api.openai.com/v1"
+DEFAULT_VOICE = "alloy"  # a voice every Realtime model offers
 
 # Error codes that report an expected race, not a failure: a response.cancel
 # sent when the server had already finished (or cancelled) the response, as
