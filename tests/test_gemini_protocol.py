@@ -537,6 +537,36 @@ def test_model_audio_decodes_in_both_base64_alphabets(case: str, alphabet: str) 
     assert proto.audio_ms_received("turn-1") == len(PCM) // 48
 
 
+def test_a_message_decodes_to_typed_operations_before_any_state_changes() -> None:
+    from adk_realtime.sansio.gemini import wire
+
+    message = {
+        "usageMetadata": {"totalTokenCount": 7},
+        "serverContent": {
+            "modelTurn": {"parts": [{"inlineData": {"data": "AAE="}}, {"text": "hi"}]},
+            "inputTranscription": {"text": "yo", "finished": True},
+            "interrupted": True,
+            "turnComplete": True,
+        },
+        "toolCall": {"functionCalls": [{"name": "f", "args": {"a": 1}}]},
+        "toolCallCancellation": {"ids": ["c9"]},
+        "sessionResumptionUpdate": {"newHandle": "h", "resumable": True},
+        "goAway": {"timeLeft": "2s"},
+    }
+    assert wire.parse_message(message) == [
+        wire.UsageReport(ev.Usage(0, 0, 7)),  # first, so a turnComplete beside it carries it
+        wire.InputTranscription("yo", True),
+        wire.ModelAudio(b"\x00\x01"),
+        wire.ModelText("hi"),
+        wire.ModelInterrupted(),
+        wire.TurnEnded(),
+        wire.ToolCalls((wire.FunctionCall("", "f", '{"a": 1}'),)),
+        wire.ToolCancellation(("c9",)),
+        wire.ResumptionUpdate("h", True),
+        ev.GoAway(2.0),  # needs no state: a ready event
+    ]
+
+
 def test_unpadded_base64_audio_is_accepted() -> None:
     data = base64.b64encode(b"\x01\x02\x03\x04").decode().rstrip("=")
     message = {"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": data}}]}}}

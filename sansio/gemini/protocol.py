@@ -82,7 +82,18 @@ from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfi
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
 from adk_realtime.sansio.gemini.wire import (
+    FunctionCall,
+    InputTranscription,
+    ModelAudio,
+    ModelInterrupted,
+    ModelText,
     Op,
+    OutputTranscription,
+    ResumptionUpdate,
+    ToolCalls,
+    ToolCancellation,
+    TurnEnded,
+    UsageReport,
     function_declaration,
     load_message,
     merge_extra,
@@ -539,7 +550,7 @@ class GeminiProtocol:
 
     def _apply(self, ops: list[Op]) -> None:
         # Everything here was validated by parse_message: nothing below may raise.
-        new_calls = sum(len(op[1]) for op in ops if isinstance(op, tuple) and op[0] == "calls")
+        new_calls = sum(len(op.calls) for op in ops if isinstance(op, ToolCalls))
         if new_calls and len(self._pending) + new_calls > MAX_PENDING_TOOL_CALLS:
             raise DecodeError(
                 f"toolCall: more than {MAX_PENDING_TOOL_CALLS} unanswered tool calls; "
@@ -547,86 +558,99 @@ class GeminiProtocol:
             )
         events = self._events
         for op in ops:
-            if not isinstance(op, tuple):
-                events.append(op)  # needs no state
-                continue
-            kind = op[0]
-            if kind == "audio":
-                self._open_turn(events)
-                self._audio_bytes += len(op[1])
-                events.append(
-                    ev.AudioDelta(op[1], item_id=self._item_id, response_id=self._item_id)
-                )
-            elif kind == "text":
-                self._open_turn(events)
-                events.append(ev.TextDelta(op[1], item_id=self._item_id, response_id=self._item_id))
-            elif kind == "in_tr":
-                if op[1]:
-                    self._input_transcript.append(op[1])
-                    events.append(ev.InputTranscriptDelta(op[1]))
-                if op[2] and self._input_transcript:
-                    events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
-                    self._input_transcript.clear()
-            elif kind == "out_tr":
-                if op[1]:
+            match op:
+                case ModelAudio(data=data):
                     self._open_turn(events)
-                    self._output_transcript.append(op[1])
-                    events.append(
-                        ev.TranscriptDelta(op[1], item_id=self._item_id, response_id=self._item_id)
-                    )
-                if op[2] and self._output_transcript:
-                    text = "".join(self._output_transcript)
-                    events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
-                    self._output_transcript.clear()
-            elif kind == "usage":
-                self._usage = op[1]
-            elif kind == "interrupted":
-                self._interrupted = True
-                events.append(ev.Interrupted())
-            elif kind == "turn_complete":
-                interrupted = self._interrupted
-                self._open_turn(events)
-                # Servers seldom send ``finished``: the turn's end closes the transcripts
-                # (and keeps the buffers from growing across turns).
-                if self._input_transcript:
-                    events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
-                    self._input_transcript.clear()
-                if self._output_transcript:
-                    text = "".join(self._output_transcript)
-                    events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
-                    self._output_transcript.clear()
-                status = "cancelled" if interrupted or self._interrupted else "completed"
-                events.append(ev.TurnComplete())
-                events.append(ev.ResponseDone(self._item_id, status, self._usage))
-                self._turn_open = False
-                self._interrupted = False
-                self._usage = None
-            elif kind == "calls":
-                self._open_turn(events)
-                for call_id, name, arguments in op[1]:
-                    if not call_id:
-                        self._made_up_count += 1
-                        call_id = f"{self._item_id}-call-{self._made_up_count}"
-                        self._made_up_ids.add(call_id)
-                    self._pending[call_id] = name
-                    self._cancelled.pop(call_id, None)
-                    events.append(
-                        ev.FunctionCallDone(call_id, name, arguments, self._item_id, self._item_id)
-                    )
-            elif kind == "cancel":
-                for call_id in op[1]:
-                    self._pending.pop(call_id, None)
-                    self._made_up_ids.discard(call_id)
-                    self._cancelled[call_id] = None
-                while len(self._cancelled) > _MAX_CANCELLED:
-                    del self._cancelled[next(iter(self._cancelled))]
-                events.append(ev.ToolCallCancelled(op[1]))
-            elif kind == "resumption":
-                handle, resumable = op[1], op[2]
-                self.resumable = resumable
-                if resumable and handle:
-                    self.resumption_handle = handle
-                events.append(ev.SessionResumptionUpdate(handle, resumable))
+                    self._audio_bytes += len(data)
+                    events.append(ev.AudioDelta(data, self._item_id, self._item_id))
+                case ModelText(text=text):
+                    self._open_turn(events)
+                    events.append(ev.TextDelta(text, self._item_id, self._item_id))
+                case InputTranscription():
+                    self._on_input_transcription(op)
+                case OutputTranscription():
+                    self._on_output_transcription(op)
+                case UsageReport(usage=usage):
+                    self._usage = usage
+                case ModelInterrupted():
+                    self._interrupted = True
+                    events.append(ev.Interrupted())
+                case TurnEnded():
+                    self._on_turn_ended()
+                case ToolCalls(calls=calls):
+                    self._on_tool_calls(calls)
+                case ToolCancellation(call_ids=call_ids):
+                    self._on_tool_cancellation(call_ids)
+                case ResumptionUpdate(handle=handle, resumable=resumable):
+                    self.resumable = resumable
+                    if resumable and handle:
+                        self.resumption_handle = handle
+                    events.append(ev.SessionResumptionUpdate(handle, resumable))
+                case _:
+                    events.append(op)  # a ready event: needs no state
+
+    def _on_input_transcription(self, op: InputTranscription) -> None:
+        if op.text:
+            self._input_transcript.append(op.text)
+            self._events.append(ev.InputTranscriptDelta(op.text))
+        if op.finished and self._input_transcript:
+            self._events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
+            self._input_transcript.clear()
+
+    def _on_output_transcription(self, op: OutputTranscription) -> None:
+        if op.text:
+            self._open_turn(self._events)
+            self._output_transcript.append(op.text)
+            self._events.append(ev.TranscriptDelta(op.text, self._item_id, self._item_id))
+        if op.finished and self._output_transcript:
+            text = "".join(self._output_transcript)
+            self._events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
+            self._output_transcript.clear()
+
+    def _on_turn_ended(self) -> None:
+        events = self._events
+        interrupted = self._interrupted
+        self._open_turn(events)
+        # Servers seldom send ``finished``: the turn's end closes the transcripts
+        # (and keeps the buffers from growing across turns).
+        if self._input_transcript:
+            events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
+            self._input_transcript.clear()
+        if self._output_transcript:
+            text = "".join(self._output_transcript)
+            events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
+            self._output_transcript.clear()
+        status = "cancelled" if interrupted or self._interrupted else "completed"
+        events.append(ev.TurnComplete())
+        events.append(ev.ResponseDone(self._item_id, status, self._usage))
+        self._turn_open = False
+        self._interrupted = False
+        self._usage = None
+
+    def _on_tool_calls(self, calls: tuple[FunctionCall, ...]) -> None:
+        self._open_turn(self._events)
+        for call in calls:
+            call_id = call.call_id
+            if not call_id:
+                self._made_up_count += 1
+                call_id = f"{self._item_id}-call-{self._made_up_count}"
+                self._made_up_ids.add(call_id)
+            self._pending[call_id] = call.name
+            self._cancelled.pop(call_id, None)
+            self._events.append(
+                ev.FunctionCallDone(
+                    call_id, call.name, call.arguments, self._item_id, self._item_id
+                )
+            )
+
+    def _on_tool_cancellation(self, call_ids: tuple[str, ...]) -> None:
+        for call_id in call_ids:
+            self._pending.pop(call_id, None)
+            self._made_up_ids.discard(call_id)
+            self._cancelled[call_id] = None
+        while len(self._cancelled) > _MAX_CANCELLED:
+            del self._cancelled[next(iter(self._cancelled))]
+        self._events.append(ev.ToolCallCancelled(call_ids))
 
     def _open_turn(self, events: deque[ServerEvent]) -> None:
         if self._turn_open:

@@ -11,7 +11,9 @@ Two halves:
   outputs turned back into JSON values;
 * decoding: :func:`load_message` (bytes/str -> JSON object) and
   :func:`parse_message`, which validates a whole server message into a list of
-  :data:`Op` before the protocol touches its state. Field readers accept
+  :data:`Op` (ready events, and small frozen records such as :class:`ModelAudio`
+  or :class:`ToolCalls` for what needs the conversation state) before the
+  protocol touches its state. Field readers accept
   camelCase and snake_case keys, standard and URL-safe base64, and protobuf
   durations; every failure is a :class:`~adk_realtime.sansio.errors.DecodeError`
   naming the field.
@@ -24,6 +26,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from adk_realtime.sansio import events as ev
@@ -35,7 +38,19 @@ __all__ = [
     "DEFAULT_VOICE",
     "EPHEMERAL_TOKEN_PREFIX",
     "PUBLIC_BASE_URL",
+    "FunctionCall",
+    "InputTranscription",
+    "ModelAudio",
+    "ModelInterrupted",
+    "ModelText",
     "Op",
+    "OutputTranscription",
+    "ResumptionUpdate",
+    "StateOp",
+    "ToolCalls",
+    "ToolCancellation",
+    "TurnEnded",
+    "UsageReport",
     "function_declaration",
     "load_message",
     "merge_extra",
@@ -61,9 +76,105 @@ _SCHEMA_KEYS = frozenset(
 )
 _SCHEMA_TYPES = frozenset("string number integer boolean array object null".split())
 
-# A decoded message is a list of operations: ready events, or (kind, ...) tuples
-# that GeminiProtocol._apply turns into events with the protocol's state.
-Op = ServerEvent | tuple[Any, ...]
+
+# ---------------------------------------------------------------------------
+# Decoded operations: what a server message says that needs the protocol's
+# state (the current turn, transcripts, pending calls) to become events.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAudio:
+    """A chunk of the model's audio (PCM16, 24 kHz)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ModelText:
+    """A chunk of the model's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputTranscription:
+    """A chunk of the user's transcript; ``finished``: the utterance is over."""
+
+    text: str
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTranscription:
+    """A chunk of the transcript of the model's speech; ``finished`` as above."""
+
+    text: str
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Token usage so far in this turn (a later report replaces an earlier one)."""
+
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInterrupted:
+    """The user's activity interrupted the model's output."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnded:
+    """The model's turn is complete (``turnComplete``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """One requested call; ``call_id`` is ``""`` when the server sent none."""
+
+    call_id: str
+    name: str
+    arguments: str  # JSON text of an object
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """The model asks for these calls (``toolCall``)."""
+
+    calls: tuple[FunctionCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCancellation:
+    """The server cancelled these pending calls (``toolCallCancellation``)."""
+
+    call_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResumptionUpdate:
+    """A new resumption handle (or none) and whether resuming is possible now."""
+
+    handle: str | None
+    resumable: bool
+
+
+StateOp = (
+    ModelAudio
+    | ModelText
+    | InputTranscription
+    | OutputTranscription
+    | UsageReport
+    | ModelInterrupted
+    | TurnEnded
+    | ToolCalls
+    | ToolCancellation
+    | ResumptionUpdate
+)
+Op = ServerEvent | StateOp
+"""One thing a message says: a ready event (no state needed) or a :data:`StateOp`."""
 
 _URLSAFE_TO_STD = str.maketrans("-_", "+/")
 _DURATION = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?s")
@@ -334,9 +445,9 @@ def _millis(value: Any, where: str) -> int:
 
 
 def parse_message(msg: dict[str, Any]) -> list[Op]:
-    """Validate a whole message into operations: events, or tuples that need state."""
+    """Validate a whole message into operations: ready events, and :data:`StateOp` s."""
     ops: list[Op] = []
-    usage_op: Op | None = None
+    usage_op: UsageReport | None = None
     for key, value in msg.items():
         if value is None:
             continue
@@ -346,7 +457,7 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
         elif camel == "serverContent":
             _parse_content(_obj(value, key), key, ops)
         elif camel == "usageMetadata":
-            usage_op = ("usage", _parse_usage(_obj(value, key), key))
+            usage_op = UsageReport(_parse_usage(_obj(value, key), key))
         elif camel == "setupComplete":
             body = _obj(value, key)
             session_id = _get(body, "sessionId", "session_id")
@@ -354,10 +465,12 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
                 session_id = _str(session_id, f"{key}.sessionId")
             ops.append(ev.SessionCreated(session=body, session_id=session_id))
         elif camel == "toolCall":
-            ops.append(("calls", _parse_calls(_obj(value, key), key)))
+            ops.append(ToolCalls(_parse_calls(_obj(value, key), key)))
         elif camel == "toolCallCancellation":
             ids = _list(_obj(value, key).get("ids"), f"{key}.ids")
-            ops.append(("cancel", tuple(_str(i, f"{key}.ids[{n}]") for n, i in enumerate(ids))))
+            ops.append(
+                ToolCancellation(tuple(_str(i, f"{key}.ids[{n}]") for n, i in enumerate(ids)))
+            )
         elif camel == "goAway":
             left = _get(_obj(value, key), "timeLeft", "time_left")
             ops.append(ev.GoAway(0.0 if left is None else _duration(left, f"{key}.timeLeft")))
@@ -367,7 +480,7 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
             if handle is not None:
                 handle = _str(handle, f"{key}.newHandle") or None
             resumable = _bool(body.get("resumable"), f"{key}.resumable")
-            ops.append(("resumption", handle, resumable))
+            ops.append(ResumptionUpdate(handle, resumable))
         else:  # voiceActivity / voiceActivityDetectionSignal
             body = _obj(value, key)
             if camel == "voiceActivity":
@@ -387,7 +500,7 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
 def _parse_content(body: dict[str, Any], where: str, ops: list[Op]) -> None:
     text, finished = _transcript(body, "inputTranscription", "input_transcription", where)
     if text or finished:
-        ops.append(("in_tr", text, finished))
+        ops.append(InputTranscription(text, finished))
     turn = _get(body, "modelTurn", "model_turn")
     if turn is not None:
         parts = _list(_obj(turn, f"{where}.modelTurn").get("parts"), f"{where}.modelTurn.parts")
@@ -397,15 +510,15 @@ def _parse_content(body: dict[str, Any], where: str, ops: list[Op]) -> None:
             )
     text, finished = _transcript(body, "outputTranscription", "output_transcription", where)
     if text or finished:
-        ops.append(("out_tr", text, finished))
+        ops.append(OutputTranscription(text, finished))
     if _bool(body.get("interrupted"), f"{where}.interrupted"):
-        ops.append(("interrupted",))
+        ops.append(ModelInterrupted())
     if _bool(
         _get(body, "generationComplete", "generation_complete"), f"{where}.generationComplete"
     ):
         ops.append(ev.GenerationComplete())
     if _bool(_get(body, "turnComplete", "turn_complete"), f"{where}.turnComplete"):
-        ops.append(("turn_complete",))
+        ops.append(TurnEnded())
 
 
 def _transcript(body: dict[str, Any], camel: str, snake: str, where: str) -> tuple[str, bool]:
@@ -431,16 +544,16 @@ def _parse_part(part: dict[str, Any], where: str, ops: list[Op]) -> None:
             if data is not None:
                 audio = _b64(data, f"{where}.inlineData.data")
                 if audio:
-                    ops.append(("audio", audio))
+                    ops.append(ModelAudio(audio))
         # Other inline data (images...) is not part of a voice conversation.
     text = part.get("text")
     if text is not None and _str(text, f"{where}.text"):
-        ops.append(("text", text))
+        ops.append(ModelText(text))
 
 
-def _parse_calls(body: dict[str, Any], where: str) -> tuple[tuple[str, str, str], ...]:
+def _parse_calls(body: dict[str, Any], where: str) -> tuple[FunctionCall, ...]:
     calls = _list(_get(body, "functionCalls", "function_calls"), f"{where}.functionCalls")
-    out: list[tuple[str, str, str]] = []
+    out: list[FunctionCall] = []
     for n, raw in enumerate(calls):
         at = f"{where}.functionCalls[{n}]"
         call = _obj(raw, at)
@@ -460,7 +573,7 @@ def _parse_calls(body: dict[str, Any], where: str) -> tuple[tuple[str, str, str]
             arguments = json.dumps(args, allow_nan=False)
         except (ValueError, RecursionError):
             raise DecodeError(f"{at}.args: cannot be re-encoded as JSON") from None
-        out.append((call_id, name, arguments))
+        out.append(FunctionCall(call_id, name, arguments))
     return tuple(out)
 
 
