@@ -84,10 +84,10 @@ def TestOneInput(data: bytes) -> None:
             assert proto.next_event() is None, "a failed message queued events"
         while proto.next_event() is not None:
             pass
-        assert len(proto._audio_items) <= MAX_TRACKED_ITEMS
+        assert len(proto._received) <= MAX_TRACKED_ITEMS
         assert len(proto.pending_calls) <= MAX_PENDING_CALLS
         item = proto.current_item_id
-        if item and item in proto._audio_items:
+        if item and item in proto._received:
             # Whatever audio was received, a truncation never goes past it.
             proto.send_event(ItemTruncate(item, 10**9))
             (text,) = proto.data_to_send()

@@ -653,7 +653,7 @@ def test_audio_bookkeeping_is_bounded() -> None:
         decode(p, audio_delta(f"item_{i}", 48))
     assert p.audio_ms_received(f"item_{MAX_TRACKED_ITEMS * 3 - 1}") == 1
     assert p.audio_ms_received("item_0") == 0  # forgotten
-    assert len(p._audio_items) == MAX_TRACKED_ITEMS
+    assert len(p._received) == MAX_TRACKED_ITEMS
 
 
 def test_beta_function_call_name_comes_from_output_item_added() -> None:
@@ -743,7 +743,7 @@ def snapshot(p: OpenAIProtocol) -> Any:
         p.response_id,
         p.current_item_id,
         dict(p.pending_calls),
-        {k: list(v) for k, v in p._audio_items.items()},
+        {k: (p._received.bytes_of(k), p._received.ms(k)) for k in p._received},
         p.output_audio_format,
     )
 

@@ -96,12 +96,13 @@ from adk_realtime.sansio.gemini.wire import (
     UsageReport,
     function_declaration,
     load_message,
-    merge_extra,
     parse_message,
     realtime_input_config,
     tool_output,
 )
+from adk_realtime.sansio.json_fields import deep_merge, dumps
 from adk_realtime.sansio.protocol import ProviderCapabilities
+from adk_realtime.sansio.received_audio import ReceivedAudio
 
 if TYPE_CHECKING:
     from adk_realtime.sansio.protocol import RealtimeProtocol
@@ -210,7 +211,8 @@ class GeminiProtocol:
         self._item_id = ""
         self._turn_open = False
         self._interrupted = False
-        self._audio_bytes = 0
+        # Audio of the current turn only: a new turn forgets the last one's.
+        self._received = ReceivedAudio(_OUTPUT_BYTES_PER_MS, max_items=1)
         self._usage: Usage | None = None
         # Transcription chunks since the last ``finished`` (gives the *Done events).
         self._input_transcript: list[str] = []
@@ -271,9 +273,7 @@ class GeminiProtocol:
 
         Use it to clamp what the user heard when the model is interrupted.
         """
-        if item_id != self._item_id or not item_id:
-            return 0
-        return self._audio_bytes // _OUTPUT_BYTES_PER_MS
+        return self._received.ms(item_id)
 
     # ------------------------------------------------------ output and timers
 
@@ -306,7 +306,7 @@ class GeminiProtocol:
             raise ConfigError("config", f"expected RealtimeConfig, got {type(config).__name__}")
         setup = self._setup_object(config, self.resumption_handle)
         try:
-            text = json.dumps({"setup": setup}, separators=(",", ":"), allow_nan=False)
+            text = dumps({"setup": setup})
         except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError("extra", f"not JSON-serialisable: {exc}") from None
         ric = setup.get("realtimeInputConfig")
@@ -368,7 +368,7 @@ class GeminiProtocol:
         if self._compression is not None:
             setup["contextWindowCompression"] = json.loads(json.dumps(self._compression))
         if config.extra:
-            merge_extra(setup, config.extra)
+            deep_merge(setup, config.extra)
         return setup
 
     def update_session(self, config: RealtimeConfig) -> None:
@@ -504,7 +504,7 @@ class GeminiProtocol:
                 items.append({"name": name, "response": result})
             else:
                 items.append({"id": response.call_id, "name": name, "response": result})
-        message = json.dumps({"toolResponse": {"functionResponses": items}}, separators=(",", ":"))
+        message = dumps({"toolResponse": {"functionResponses": items}})
         for response in responses:
             self._pending.pop(response.call_id, None)
             self._made_up_ids.discard(response.call_id)
@@ -529,7 +529,7 @@ class GeminiProtocol:
             "turns": [{"role": "user" if user else "model", "parts": [{"text": item.text}]}],
             "turnComplete": user,
         }
-        message = json.dumps({"clientContent": content}, separators=(",", ":"))
+        message = dumps({"clientContent": content})
         self._client_turn_open = not user
         return message
 
@@ -561,7 +561,7 @@ class GeminiProtocol:
             match op:
                 case ModelAudio(data=data):
                     self._open_turn(events)
-                    self._audio_bytes += len(data)
+                    self._received.add(self._item_id, len(data))
                     events.append(ev.AudioDelta(data, self._item_id, self._item_id))
                 case ModelText(text=text):
                     self._open_turn(events)
@@ -659,7 +659,7 @@ class GeminiProtocol:
         self._item_id = f"turn-{self._turn}"
         self._turn_open = True
         self._interrupted = False
-        self._audio_bytes = 0
+        self._received.clear()
         self._output_transcript.clear()
         events.append(ev.ResponseCreated(self._item_id))
 

@@ -7,16 +7,16 @@ Two halves:
 
 * setup building: tool declarations (Gemini ``Schema`` when a tool's JSON
   Schema fits it, ``parametersJsonSchema`` otherwise), ``realtimeInputConfig``
-  from a ``VadConfig``, the deep merge of ``RealtimeConfig.extra``, and tool
-  outputs turned back into JSON values;
+  from a ``VadConfig``, and tool outputs turned back into JSON values;
 * decoding: :func:`load_message` (bytes/str -> JSON object) and
   :func:`parse_message`, which validates a whole server message into a list of
   :data:`Op` (ready events, and small frozen records such as :class:`ModelAudio`
   or :class:`ToolCalls` for what needs the conversation state) before the
-  protocol touches its state. Field readers accept
-  camelCase and snake_case keys, standard and URL-safe base64, and protobuf
+  protocol touches its state. Fields are read with
+  :mod:`adk_realtime.sansio.json_fields` (camelCase or snake_case keys), plus
+  the two Gemini-only forms here: base64 in either alphabet and protobuf
   durations; every failure is a :class:`~adk_realtime.sansio.errors.DecodeError`
-  naming the field.
+  naming the field by its path.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,15 @@ from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, VadMode
 from adk_realtime.sansio.errors import DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ServerEvent, Usage
+from adk_realtime.sansio.json_fields import (
+    expect_bool,
+    expect_dict,
+    expect_list,
+    expect_str,
+    fail,
+    invalid,
+    proto_get,
+)
 
 __all__ = [
     "DEFAULT_VOICE",
@@ -53,7 +61,6 @@ __all__ = [
     "UsageReport",
     "function_declaration",
     "load_message",
-    "merge_extra",
     "parse_message",
     "public_endpoint_url",
     "realtime_input_config",
@@ -176,6 +183,7 @@ StateOp = (
 Op = ServerEvent | StateOp
 """One thing a message says: a ready event (no state needed) or a :data:`StateOp`."""
 
+_W = "Gemini message"  # names the message in decode errors; fields go by their path
 _URLSAFE_TO_STD = str.maketrans("-_", "+/")
 _DURATION = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?s")
 
@@ -312,18 +320,6 @@ def realtime_input_config(config: RealtimeConfig) -> dict[str, Any]:
     return out
 
 
-def merge_extra(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge ``extra`` into ``base`` (ours, fresh): nested dicts merge, the rest replaces."""
-    for key, value in extra.items():
-        mine = base.get(key)
-        if isinstance(mine, dict) and isinstance(value, Mapping):
-            merged = dict(mine)
-            merge_extra(merged, value)
-            base[key] = merged
-        else:
-            base[key] = value
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
@@ -361,51 +357,20 @@ def load_message(data: str | bytes | bytearray | memoryview) -> dict[str, Any]:
     return msg
 
 
-def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
-    value = obj.get(camel)
-    return obj.get(snake) if value is None else value
-
-
-def _obj(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise DecodeError(f"{where}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise DecodeError(f"{where}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise DecodeError(f"{where}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _bool(value: Any, where: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise DecodeError(f"{where}: expected true or false, got {type(value).__name__}")
-    return value
-
-
 def _count(value: Any, where: str) -> int:
+    """A non-negative integer; int64 may arrive as a JSON string of digits."""
     if value is None:
         return 0
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
-        return int(value)  # int64 may arrive as a JSON string
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise DecodeError(f"{where}: expected a non-negative integer, got {value!r:.40}")
+        return int(value)
+    if type(value) is not int or value < 0:
+        fail(_W, where, "a non-negative integer", value)
     return value
 
 
 def _b64(value: Any, where: str) -> bytes:
-    text = _str(value, where)
+    """Bytes from base64 in the standard or URL-safe alphabet, padded or not."""
+    text = expect_str(value, _W, where)
     if "-" in text or "_" in text:
         text = text.translate(_URLSAFE_TO_STD)
     if len(text) % 4:
@@ -413,16 +378,16 @@ def _b64(value: Any, where: str) -> bytes:
     try:
         return binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
-        raise DecodeError(f"{where}: invalid base64") from None
+        pass
+    invalid(_W, where, "is not valid base64")
 
 
 def _duration(value: Any, where: str) -> float:
     """A protobuf Duration: ``"12.5s"``, ``{"seconds": .., "nanos": ..}`` or a number."""
     if isinstance(value, str):
-        match = _DURATION.fullmatch(value)
-        if match is None:
-            raise DecodeError(f"{where}: expected a duration like '12.5s', got {value!r:.40}")
-        return float(match.group(0)[:-1])
+        if _DURATION.fullmatch(value) is None:
+            fail(_W, where, "a duration like '12.5s'", value)
+        return float(value[:-1])
     try:
         if isinstance(value, dict):
             seconds = _count(value.get("seconds"), f"{where}.seconds")
@@ -432,15 +397,17 @@ def _duration(value: Any, where: str) -> float:
             if math.isfinite(value) and value >= 0:
                 return float(value)
     except OverflowError:  # an int too large for a float
-        raise DecodeError(f"{where}: duration out of range, got {value!r:.40}") from None
-    raise DecodeError(f"{where}: expected a non-negative duration, got {value!r:.40}")
+        value = None  # (reported below, outside the handler)
+    if value is None:
+        invalid(_W, where, "is a duration out of range")
+    fail(_W, where, "a non-negative duration", value)
 
 
 def _millis(value: Any, where: str) -> int:
     """A duration as whole milliseconds."""
     ms = _duration(value, where) * 1000
     if not math.isfinite(ms):
-        raise DecodeError(f"{where}: duration out of range, got {value!r:.40}")
+        invalid(_W, where, "is a duration out of range")
     return int(ms)
 
 
@@ -455,41 +422,43 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
         if camel is None:
             ops.append(ev.Unknown(key, msg))
         elif camel == "serverContent":
-            _parse_content(_obj(value, key), key, ops)
+            _parse_content(expect_dict(value, _W, key), key, ops)
         elif camel == "usageMetadata":
-            usage_op = UsageReport(_parse_usage(_obj(value, key), key))
+            usage_op = UsageReport(_parse_usage(expect_dict(value, _W, key), key))
         elif camel == "setupComplete":
-            body = _obj(value, key)
-            session_id = _get(body, "sessionId", "session_id")
+            body = expect_dict(value, _W, key)
+            session_id = proto_get(body, "sessionId", "session_id")
             if session_id is not None:
-                session_id = _str(session_id, f"{key}.sessionId")
+                session_id = expect_str(session_id, _W, f"{key}.sessionId")
             ops.append(ev.SessionCreated(session=body, session_id=session_id))
         elif camel == "toolCall":
-            ops.append(ToolCalls(_parse_calls(_obj(value, key), key)))
+            ops.append(ToolCalls(_parse_calls(expect_dict(value, _W, key), key)))
         elif camel == "toolCallCancellation":
-            ids = _list(_obj(value, key).get("ids"), f"{key}.ids")
+            ids = expect_list(expect_dict(value, _W, key).get("ids"), _W, f"{key}.ids")
             ops.append(
-                ToolCancellation(tuple(_str(i, f"{key}.ids[{n}]") for n, i in enumerate(ids)))
+                ToolCancellation(
+                    tuple(expect_str(i, _W, f"{key}.ids[{n}]") for n, i in enumerate(ids))
+                )
             )
         elif camel == "goAway":
-            left = _get(_obj(value, key), "timeLeft", "time_left")
+            left = proto_get(expect_dict(value, _W, key), "timeLeft", "time_left")
             ops.append(ev.GoAway(0.0 if left is None else _duration(left, f"{key}.timeLeft")))
         elif camel == "sessionResumptionUpdate":
-            body = _obj(value, key)
-            handle = _get(body, "newHandle", "new_handle")
+            body = expect_dict(value, _W, key)
+            handle = proto_get(body, "newHandle", "new_handle")
             if handle is not None:
-                handle = _str(handle, f"{key}.newHandle") or None
-            resumable = _bool(body.get("resumable"), f"{key}.resumable")
+                handle = expect_str(handle, _W, f"{key}.newHandle") or None
+            resumable = expect_bool(body.get("resumable"), _W, f"{key}.resumable")
             ops.append(ResumptionUpdate(handle, resumable))
         else:  # voiceActivity / voiceActivityDetectionSignal
-            body = _obj(value, key)
+            body = expect_dict(value, _W, key)
             if camel == "voiceActivity":
-                signal = _get(body, "voiceActivityType", "voice_activity_type")
+                signal = proto_get(body, "voiceActivityType", "voice_activity_type")
             else:
-                signal = _get(body, "vadSignalType", "vad_signal_type")
+                signal = proto_get(body, "vadSignalType", "vad_signal_type")
             started = _SPEECH_SIGNALS.get(signal) if isinstance(signal, str) else None
             if started is not None:
-                offset = _get(body, "audioOffset", "audio_offset")
+                offset = proto_get(body, "audioOffset", "audio_offset")
                 ms = 0 if offset is None else _millis(offset, f"{key}.audioOffset")
                 ops.append(ev.SpeechStarted(ms) if started else ev.SpeechStopped(ms))
     if usage_op is not None:
@@ -501,89 +470,101 @@ def _parse_content(body: dict[str, Any], where: str, ops: list[Op]) -> None:
     text, finished = _transcript(body, "inputTranscription", "input_transcription", where)
     if text or finished:
         ops.append(InputTranscription(text, finished))
-    turn = _get(body, "modelTurn", "model_turn")
+    turn = proto_get(body, "modelTurn", "model_turn")
     if turn is not None:
-        parts = _list(_obj(turn, f"{where}.modelTurn").get("parts"), f"{where}.modelTurn.parts")
+        parts = expect_list(
+            expect_dict(turn, _W, f"{where}.modelTurn").get("parts"), _W, f"{where}.modelTurn.parts"
+        )
         for n, part in enumerate(parts):
             _parse_part(
-                _obj(part, f"{where}.modelTurn.parts[{n}]"), f"{where}.modelTurn.parts[{n}]", ops
+                expect_dict(part, _W, f"{where}.modelTurn.parts[{n}]"),
+                f"{where}.modelTurn.parts[{n}]",
+                ops,
             )
     text, finished = _transcript(body, "outputTranscription", "output_transcription", where)
     if text or finished:
         ops.append(OutputTranscription(text, finished))
-    if _bool(body.get("interrupted"), f"{where}.interrupted"):
+    if expect_bool(body.get("interrupted"), _W, f"{where}.interrupted"):
         ops.append(ModelInterrupted())
-    if _bool(
-        _get(body, "generationComplete", "generation_complete"), f"{where}.generationComplete"
+    if expect_bool(
+        proto_get(body, "generationComplete", "generation_complete"),
+        _W,
+        f"{where}.generationComplete",
     ):
         ops.append(ev.GenerationComplete())
-    if _bool(_get(body, "turnComplete", "turn_complete"), f"{where}.turnComplete"):
+    if expect_bool(proto_get(body, "turnComplete", "turn_complete"), _W, f"{where}.turnComplete"):
         ops.append(TurnEnded())
 
 
 def _transcript(body: dict[str, Any], camel: str, snake: str, where: str) -> tuple[str, bool]:
     """A transcription chunk's text and its ``finished`` flag (the utterance is over)."""
-    tr = _get(body, camel, snake)
+    tr = proto_get(body, camel, snake)
     if tr is None:
         return "", False
-    tr = _obj(tr, f"{where}.{camel}")
+    tr = expect_dict(tr, _W, f"{where}.{camel}")
     text = tr.get("text")
-    finished = _bool(tr.get("finished"), f"{where}.{camel}.finished")
-    return ("" if text is None else _str(text, f"{where}.{camel}.text")), finished
+    finished = expect_bool(tr.get("finished"), _W, f"{where}.{camel}.finished")
+    return ("" if text is None else expect_str(text, _W, f"{where}.{camel}.text")), finished
 
 
 def _parse_part(part: dict[str, Any], where: str, ops: list[Op]) -> None:
-    if _bool(part.get("thought"), f"{where}.thought"):
+    if expect_bool(part.get("thought"), _W, f"{where}.thought"):
         return  # the model's thinking is not part of the answer
-    blob = _get(part, "inlineData", "inline_data")
+    blob = proto_get(part, "inlineData", "inline_data")
     if blob is not None:
-        blob = _obj(blob, f"{where}.inlineData")
-        mime = _get(blob, "mimeType", "mime_type") or ""
-        if not _str(mime, f"{where}.inlineData.mimeType") or mime.startswith("audio/"):
-            data = _get(blob, "data", "data")
+        blob = expect_dict(blob, _W, f"{where}.inlineData")
+        mime = proto_get(blob, "mimeType", "mime_type") or ""
+        if not expect_str(mime, _W, f"{where}.inlineData.mimeType") or mime.startswith("audio/"):
+            data = proto_get(blob, "data", "data")
             if data is not None:
                 audio = _b64(data, f"{where}.inlineData.data")
                 if audio:
                     ops.append(ModelAudio(audio))
         # Other inline data (images...) is not part of a voice conversation.
     text = part.get("text")
-    if text is not None and _str(text, f"{where}.text"):
+    if text is not None and expect_str(text, _W, f"{where}.text"):
         ops.append(ModelText(text))
 
 
 def _parse_calls(body: dict[str, Any], where: str) -> tuple[FunctionCall, ...]:
-    calls = _list(_get(body, "functionCalls", "function_calls"), f"{where}.functionCalls")
+    calls = expect_list(
+        proto_get(body, "functionCalls", "function_calls"), _W, f"{where}.functionCalls"
+    )
     out: list[FunctionCall] = []
     for n, raw in enumerate(calls):
         at = f"{where}.functionCalls[{n}]"
-        call = _obj(raw, at)
+        call = expect_dict(raw, _W, at)
         # Some models (older Vertex ones) send calls without an id: "" here,
         # and GeminiProtocol makes one up (and leaves it out of the answer).
         call_id = call.get("id")
-        call_id = "" if call_id is None else _str(call_id, f"{at}.id")
-        name = _str(call.get("name"), f"{at}.name")
+        call_id = "" if call_id is None else expect_str(call_id, _W, f"{at}.id")
+        name = expect_str(call.get("name"), _W, f"{at}.name")
         if not name:
-            raise DecodeError(f"{at}.name: must not be empty")
+            invalid(_W, f"{at}.name", "must not be empty")
         args = call.get("args")
         if args is None:
             args = {}
-        args = _obj(args, f"{at}.args")
+        args = expect_dict(args, _W, f"{at}.args")
         try:
             # allow_nan=False: a NaN/Infinity read from the frame is not JSON.
             arguments = json.dumps(args, allow_nan=False)
         except (ValueError, RecursionError):
-            raise DecodeError(f"{at}.args: cannot be re-encoded as JSON") from None
+            arguments = None
+        if arguments is None:
+            invalid(_W, f"{at}.args", "cannot be re-encoded as JSON (NaN or too deep)")
         out.append(FunctionCall(call_id, name, arguments))
     return tuple(out)
 
 
 def _parse_usage(body: dict[str, Any], where: str) -> Usage:
     prompt = _count(
-        _get(body, "promptTokenCount", "prompt_token_count"), f"{where}.promptTokenCount"
+        proto_get(body, "promptTokenCount", "prompt_token_count"), f"{where}.promptTokenCount"
     )
-    response = _get(body, "responseTokenCount", "response_token_count")
+    response = proto_get(body, "responseTokenCount", "response_token_count")
     if response is None:  # Vertex names it like generateContent does
-        response = _get(body, "candidatesTokenCount", "candidates_token_count")
+        response = proto_get(body, "candidatesTokenCount", "candidates_token_count")
     output = _count(response, f"{where}.responseTokenCount")
-    total = _count(_get(body, "totalTokenCount", "total_token_count"), f"{where}.totalTokenCount")
+    total = _count(
+        proto_get(body, "totalTokenCount", "total_token_count"), f"{where}.totalTokenCount"
+    )
     return Usage(prompt, output, total or prompt + output)

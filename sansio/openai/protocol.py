@@ -110,20 +110,20 @@ from adk_realtime.sansio.events import (
     TranscriptDone,
     Unknown,
 )
-from adk_realtime.sansio.openai import wire as wire
-from adk_realtime.sansio.openai.wire import (
-    Dialect,
-    Transport,
-    dialect_for_model,
-    fail_field,
+from adk_realtime.sansio.json_fields import (
+    dumps as _dumps,
+    fail,
+    invalid,
     opt_int,
     opt_str,
     opt_str_or_none,
     req_dict,
     req_str,
-    usage_of,
 )
+from adk_realtime.sansio.openai import wire as wire
+from adk_realtime.sansio.openai.wire import Dialect, Transport, dialect_for_model, usage_of
 from adk_realtime.sansio.protocol import ProviderCapabilities
+from adk_realtime.sansio.received_audio import ReceivedAudio
 
 if TYPE_CHECKING:
     from adk_realtime.sansio.protocol import RealtimeProtocol
@@ -256,13 +256,14 @@ class OpenAIProtocol:
         self._events: deque[ServerEvent] = deque()
         self._push = self._events.append
         self._out: list[str] = []
+        # Audio received per output item, in the output format it arrived in.
+        self._received = ReceivedAudio(wire.bytes_per_ms(self._output_format), MAX_TRACKED_ITEMS)
         self._reset_conversation()
 
     def _reset_conversation(self) -> None:
         self._response_id: str | None = None
         self._current_item_id: str | None = None
-        # item_id -> [bytes received, bytes per ms of the format it arrived in]
-        self._audio_items: dict[str, list[int]] = {}
+        self._received.clear()
         self._calls: dict[str, _Call] = {}
         # What earlier session.updates turned on, so a later one can turn it off.
         self._sent_tools = False
@@ -337,8 +338,7 @@ class OpenAIProtocol:
 
     def audio_ms_received(self, item_id: str) -> int:
         """Milliseconds of model audio received so far for ``item_id`` (0 if unknown)."""
-        rec = self._audio_items.get(item_id)
-        return 0 if rec is None else rec[0] // rec[1]
+        return self._received.ms(item_id)
 
     @property
     def pending_calls(self) -> Mapping[str, PendingCall]:
@@ -417,6 +417,7 @@ class OpenAIProtocol:
             self._input_format = wire.wire_format(config.input_audio_format)
         if config.output_audio_format is not None:
             self._output_format = wire.wire_format(config.output_audio_format)
+            self._received.bytes_per_ms = wire.bytes_per_ms(self._output_format)
         self._sent_tools = bool(config.tools)
         self._sent_transcription = config.input_transcription
 
@@ -533,9 +534,8 @@ class OpenAIProtocol:
             )
         # The server rejects a truncation past the audio it sent; what we have
         # received is the most that can have been played.
-        rec = self._audio_items.get(event.item_id)
-        if rec is not None:
-            end_ms = min(end_ms, rec[0] // rec[1])
+        if event.item_id in self._received:
+            end_ms = min(end_ms, self._received.ms(event.item_id))
         return _dumps(
             {
                 "type": "conversation.item.truncate",
@@ -568,7 +568,7 @@ class OpenAIProtocol:
             raise DecodeError(f"OpenAI message must be a JSON object, got {type(msg).__name__}")
         etype = msg.get("type")
         if type(etype) is not str:
-            fail_field("<untyped>", "type", "a string", etype)
+            fail("OpenAI message", "type", "a string", etype)
         handler = self._handlers.get(etype)
         if handler is None:
             self._push(Unknown(etype, msg))
@@ -585,31 +585,21 @@ class OpenAIProtocol:
         delta = msg.get("delta")
         item_id = msg.get("item_id")
         if type(delta) is not str:
-            fail_field(etype, "delta", "a base64 string", delta)
+            fail(etype, "delta", "a base64 string", delta)
         if type(item_id) is not str:
-            fail_field(etype, "item_id", "a string", item_id)
+            fail(etype, "item_id", "a string", item_id)
         response_id = opt_str(msg, "response_id", etype)
         content_index = opt_int(msg, "content_index", etype)
         try:
             audio = binascii.a2b_base64(delta, strict_mode=True)
         except (binascii.Error, ValueError):
-            raise DecodeError(
-                f"OpenAI {etype!r} event: field 'delta' is not valid base64"
-            ) from None
-        rec = self._audio_items.get(item_id)
-        if rec is None:
-            rec = self._track_item(item_id)
-        rec[0] += len(audio)
+            audio = None
+        if audio is None:
+            invalid(etype, "delta", "is not valid base64")
+        self._received.add(item_id, len(audio))
         if item_id:
             self._current_item_id = item_id
         self._push(AudioDelta(audio, item_id, response_id, content_index))
-
-    def _track_item(self, item_id: str) -> list[int]:
-        if len(self._audio_items) >= MAX_TRACKED_ITEMS:
-            del self._audio_items[next(iter(self._audio_items))]
-        rec = [0, wire.bytes_per_ms(self._output_format)]
-        self._audio_items[item_id] = rec
-        return rec
 
     def _on_audio_done(self, msg: _Msg, etype: str) -> None:
         self._push(AudioDone(opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)))
@@ -765,10 +755,10 @@ class OpenAIProtocol:
     def _on_rate_limits(self, msg: _Msg, etype: str) -> None:
         limits = msg.get("rate_limits")
         if type(limits) is not list:
-            fail_field(etype, "rate_limits", "an array", limits)
+            fail(etype, "rate_limits", "an array", limits)
         for limit in limits:
             if type(limit) is not dict:
-                fail_field(etype, "rate_limits[]", "an object", limit)
+                fail(etype, "rate_limits[]", "an object", limit)
         self._push(RateLimitsUpdated(tuple(limits)))
 
     def _on_error(self, msg: _Msg, etype: str) -> None:
@@ -781,12 +771,6 @@ class OpenAIProtocol:
         event_id = opt_str_or_none(msg, "event_id", etype)
         benign = code in wire.BENIGN_ERROR_CODES
         self._push(Error(code if code is not None else kind, message, event_id, benign))
-
-
-def _dumps(obj: _Msg) -> str:
-    # ensure_ascii keeps lone surrogates from a caller's text escaped (valid UTF-8 out).
-    # allow_nan=False: NaN/Infinity are not JSON; raise instead of sending them.
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
 def _item_id(item_id: str) -> str:

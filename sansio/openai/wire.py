@@ -18,13 +18,13 @@ Only keys the official ``openai`` SDK types declare for the dialect are emitted
 (``tests/test_openai_protocol.py`` checks every shape against those types with
 unknown keys rejected); ``RealtimeConfig.extra`` is merged in as given.
 The conversation state (what was sent, audio received) lives in
-:mod:`adk_realtime.sansio.openai.protocol`, which calls these builders and uses the
-typed field readers at the end of this file to decode what the server sends.
+:mod:`adk_realtime.sansio.openai.protocol`, which calls these builders and reads
+what the server sends with :mod:`adk_realtime.sansio.json_fields`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 from urllib.parse import quote
 
 from adk_realtime.sansio.config import (
@@ -34,12 +34,11 @@ from adk_realtime.sansio.config import (
     VadConfig,
     VadMode,
 )
-from adk_realtime.sansio.errors import DecodeError
 from adk_realtime.sansio.events import Usage
+from adk_realtime.sansio.json_fields import JsonObject, deep_merge, fail, opt_int
 
 Dialect = Literal["ga", "beta"]
 Transport = Literal["websocket", "webrtc"]
-JsonObject = dict[str, Any]
 
 DEFAULT_BASE_URL = "wss://api.openai.com/v1"
 DEFAULT_VOICE = "alloy"  # a voice every Realtime model offers
@@ -165,18 +164,6 @@ def _tool_choice(choice: str, dialect: Dialect) -> Any:
     return {"type": "function", "name": choice} if dialect == "ga" else choice
 
 
-def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Deep-merge ``extra`` into ``into`` (dicts merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            merged = dict(current)
-            _merge(merged, value)
-            into[key] = merged
-        else:
-            into[key] = value
-
-
 def session_object(
     config: RealtimeConfig,
     dialect: Dialect,
@@ -196,7 +183,7 @@ def session_object(
     else:
         session = _beta_session(config, clear_tools, clear_transcription)
     if config.extra:
-        _merge(session, config.extra)
+        deep_merge(session, config.extra)
     return session
 
 
@@ -295,63 +282,8 @@ def function_output_item(call_id: str, output: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
-# Reading received messages: validate without mutating; errors name the event
-# type and the field.
-# JSON gives exact types, so ``type(v) is int`` also rules out bools.
+# Reading received messages (the field readers are adk_realtime.sansio.json_fields)
 # --------------------------------------------------------------------------
-
-
-def fail_field(etype: str, key: str, what: str, value: Any) -> NoReturn:
-    """Raise the DecodeError for a missing (``None``) or mistyped field."""
-    if value is None:
-        raise DecodeError(f"OpenAI {etype!r} event is missing field {key!r} ({what})")
-    raise DecodeError(
-        f"OpenAI {etype!r} event: field {key!r} must be {what}, got {type(value).__name__}"
-    )
-
-
-def req_str(msg: JsonObject, key: str, etype: str) -> str:
-    """A required string field."""
-    value = msg.get(key)
-    if type(value) is not str:
-        fail_field(etype, key, "a string", value)
-    return value
-
-
-def opt_str(msg: JsonObject, key: str, etype: str, default: str = "") -> str:
-    """An optional string field (``default`` when absent or null)."""
-    value = msg.get(key)
-    if value is None:
-        return default
-    if type(value) is not str:
-        fail_field(etype, key, "a string", value)
-    return value
-
-
-def opt_str_or_none(msg: JsonObject, key: str, etype: str) -> str | None:
-    """An optional string field that may stay ``None``."""
-    value = msg.get(key)
-    if value is not None and type(value) is not str:
-        fail_field(etype, key, "a string or null", value)
-    return value
-
-
-def opt_int(msg: JsonObject, key: str, etype: str) -> int:
-    """An optional integer field (0 when absent or null)."""
-    value = msg.get(key)
-    if value is None:
-        return 0
-    if type(value) is not int:
-        fail_field(etype, key, "an integer", value)
-    return value
-
-
-def req_dict(msg: JsonObject, key: str, etype: str) -> JsonObject:
-    """A required object field."""
-    value = msg.get(key)
-    if type(value) is not dict:
-        fail_field(etype, key, "an object", value)
-    return value
 
 
 def usage_of(response: JsonObject, etype: str) -> Usage | None:
@@ -360,7 +292,7 @@ def usage_of(response: JsonObject, etype: str) -> Usage | None:
     if usage is None:
         return None
     if type(usage) is not dict:
-        fail_field(etype, "response.usage", "an object", usage)
+        fail(etype, "response.usage", "an object", usage)
     where = etype + " response.usage"
     # The *_token_details objects are left in ResponseDone.raw.
     input_tokens = opt_int(usage, "input_tokens", where)

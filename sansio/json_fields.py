@@ -1,0 +1,224 @@
+"""Typed readers for decoded JSON messages, and the JSON writing rules of the codecs.
+
+Theory of operation
+-------------------
+A decoder validates a whole message before it changes any state, so it reads
+every field through these functions: each returns the value with its Python
+type, or raises :class:`FieldError` (a ``DecodeError``) naming where in the
+message the field is (``where``) and the field (``name``). Nothing here holds
+state, and an error message is formatted only when a field is bad, never on
+the success path.
+
+Readers come in two shapes:
+
+* ``req_*`` / ``opt_*`` read ``obj[key]``: ``req_str``, ``req_dict``,
+  ``opt_str`` (a default when absent or null), ``opt_str_or_none``,
+  ``opt_int``;
+* ``expect_*`` check a value already in hand (e.g. one found under either of a
+  field's two proto3 names with :func:`proto_get`): ``expect_str``,
+  ``expect_dict``, ``expect_list`` and ``expect_bool`` (absent is empty /
+  False).
+
+JSON has exactly one spelling for each of these types, so checks are exact:
+``type(v) is int`` also rules out ``true``. :func:`fail` and :func:`invalid`
+raise the error for anything a caller checks itself.
+
+A caller names a nested field either way: ``where`` says which part of the
+message (``"response.done response"``) and ``name`` is the key, or ``where``
+names the message (``"Gemini message"``) and ``name`` is the dotted path
+(``"serverContent.modelTurn.parts[0].text"``). Messages read::
+
+    {where}: field {name!r} must be {expected}, got {JSON type}
+    {where} is missing field {name!r} ({expected})
+    {where}: field {name!r} {problem}               (invalid(): e.g. bad base64)
+
+Writing: :func:`dumps` is the one JSON encoder of the codecs' messages, and
+:func:`deep_merge` applies ``RealtimeConfig.extra`` to a message being built.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from adk_realtime.sansio.errors import DecodeError
+
+__all__ = [
+    "FieldError",
+    "JsonObject",
+    "deep_merge",
+    "dumps",
+    "expect_bool",
+    "expect_dict",
+    "expect_list",
+    "expect_str",
+    "fail",
+    "invalid",
+    "opt_int",
+    "opt_str",
+    "opt_str_or_none",
+    "proto_get",
+    "req_dict",
+    "req_str",
+]
+
+JsonObject = dict[str, Any]
+
+
+class FieldError(DecodeError):
+    """A field of a received message is missing, has the wrong type or a bad value.
+
+    ``where`` and ``name`` say which field, so a caller (e.g. a simulator that
+    answers with its own error shape) can map the error without parsing text.
+    """
+
+    def __init__(self, where: str, name: str, text: str) -> None:
+        super().__init__(text)
+        self.where = where
+        self.name = name
+
+
+def fail(where: str, name: str, expected: str, value: Any) -> NoReturn:
+    """Raise the :class:`FieldError` for ``value``: missing (``None``) or not ``expected``."""
+    if value is None:
+        raise FieldError(where, name, f"{where} is missing field {name!r} ({expected})")
+    got = _json_type(value)
+    raise FieldError(where, name, f"{where}: field {name!r} must be {expected}, got {got}")
+
+
+def invalid(where: str, name: str, problem: str) -> NoReturn:
+    """Raise the :class:`FieldError` for a field of the right type but a bad value."""
+    raise FieldError(where, name, f"{where}: field {name!r} {problem}")
+
+
+def _json_type(value: Any) -> str:
+    if value is True or value is False:
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------
+# Values in hand
+# ---------------------------------------------------------------------------
+
+
+def expect_str(value: Any, where: str, name: str) -> str:
+    """``value`` if it is a string."""
+    if type(value) is not str:
+        fail(where, name, "a string", value)
+    return value
+
+
+def expect_dict(value: Any, where: str, name: str) -> JsonObject:
+    """``value`` if it is an object."""
+    if type(value) is not dict:
+        fail(where, name, "an object", value)
+    return value
+
+
+def expect_list(value: Any, where: str, name: str) -> list[Any]:
+    """``value`` if it is an array; absent (``None``) is the empty list."""
+    if value is None:
+        return []
+    if type(value) is not list:
+        fail(where, name, "an array", value)
+    return value
+
+
+def expect_bool(value: Any, where: str, name: str) -> bool:
+    """``value`` if it is ``true`` or ``false``; absent (``None``) is False."""
+    if value is None:
+        return False
+    if value is not True and value is not False:
+        fail(where, name, "true or false", value)
+    return value
+
+
+def proto_get(obj: JsonObject, camel: str, snake: str) -> Any:
+    """A field written by a protobuf service: by its lowerCamelCase JSON name, else by its
+    original snake_case name (proto3 JSON parsers accept both); ``None`` when absent."""
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+# ---------------------------------------------------------------------------
+# Fields of an object
+# ---------------------------------------------------------------------------
+
+
+def req_str(obj: JsonObject, key: str, where: str) -> str:
+    """``obj[key]``, a required string."""
+    value = obj.get(key)
+    if type(value) is not str:
+        fail(where, key, "a string", value)
+    return value
+
+
+def opt_str(obj: JsonObject, key: str, where: str, default: str = "") -> str:
+    """``obj[key]``, an optional string (``default`` when absent or null)."""
+    value = obj.get(key)
+    if value is None:
+        return default
+    if type(value) is not str:
+        fail(where, key, "a string", value)
+    return value
+
+
+def opt_str_or_none(obj: JsonObject, key: str, where: str) -> str | None:
+    """``obj[key]``, an optional string that stays ``None`` when absent or null."""
+    value = obj.get(key)
+    if value is not None and type(value) is not str:
+        fail(where, key, "a string or null", value)
+    return value
+
+
+def opt_int(obj: JsonObject, key: str, where: str, default: int = 0) -> int:
+    """``obj[key]``, an optional integer (``default`` when absent or null)."""
+    value = obj.get(key)
+    if value is None:
+        return default
+    if type(value) is not int:
+        fail(where, key, "an integer", value)
+    return value
+
+
+def req_dict(obj: JsonObject, key: str, where: str) -> JsonObject:
+    """``obj[key]``, a required object."""
+    value = obj.get(key)
+    if type(value) is not dict:
+        fail(where, key, "an object", value)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+
+def dumps(obj: JsonObject) -> str:
+    """Compact JSON text, ASCII-only (escapes, never raw non-ASCII) and strict:
+    ``NaN``/``Infinity`` raise ``ValueError`` instead of going out as bare tokens."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def deep_merge(base: JsonObject, extra: Mapping[str, Any]) -> None:
+    """Merge ``extra`` into ``base`` (a message being built): where both hold an object
+    the two merge, key by key; anything else in ``extra`` replaces what ``base`` has.
+    ``base``'s nested objects are copied before they change, never edited in place."""
+    for key, value in extra.items():
+        current = base.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            merged = dict(current)
+            deep_merge(merged, value)
+            base[key] = merged
+        else:
+            base[key] = value
