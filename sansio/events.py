@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from adk_realtime.sansio.config import RealtimeConfig
+
 # --------------------------------------------------------------------------
 # Server events
 # --------------------------------------------------------------------------
@@ -330,7 +332,7 @@ ServerEvent = (
 class SessionUpdate:
     """Apply a :class:`~adk_realtime.sansio.config.RealtimeConfig` to the session."""
 
-    config: Any  # RealtimeConfig; Any avoids an import cycle with config.py
+    config: RealtimeConfig
 
 
 @dataclass(frozen=True, slots=True)
