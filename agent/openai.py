@@ -17,7 +17,13 @@ from adk_realtime.models import RealtimeModel, websocket_link
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.openai import wire as openai_wire
 from adk_realtime.sansio.openai.protocol import OpenAIProtocol, dialect_for_model
-from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
+from adk_realtime.session import (
+    Link,
+    LinkStats,
+    RealtimeSession,
+    SessionOptions,
+    open_session,
+)
 
 DEFAULT_BASE_URL = openai_wire.DEFAULT_BASE_URL
 
@@ -112,9 +118,16 @@ class OpenAIRealtimeModel(RealtimeModel):
         if self.transport == "webrtc":
             from adk_realtime.webrtc_link import webrtc_link_factory
 
-            factory = webrtc_link_factory(self, protocol, config)
+            stats = LinkStats()
+            factory = webrtc_link_factory(self, protocol, config, stats)
             session = RealtimeSession(
-                protocol, config, factory, provider=self.provider, options=options, media=True
+                protocol,
+                config,
+                factory,
+                provider=self.provider,
+                options=options,
+                media=True,
+                link_stats=stats,
             )
         else:
 

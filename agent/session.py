@@ -78,6 +78,15 @@ LinkFactory = Callable[[str | None], AbstractAsyncContextManager[Link]]
 """Opens one link; the argument is the resumption handle (Gemini) or None."""
 
 
+@dataclass(slots=True)
+class LinkStats:
+    """Counters the links of one session report (every link it opens shares them)."""
+
+    dropped_events: int = 0
+    """Events a link had to drop (e.g. WebRTC audio read while waiting for the data
+    channel, beyond what it keeps)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SessionOptions:
     """Tunables of a session; the defaults suit a voice conversation."""
@@ -183,6 +192,7 @@ class RealtimeSession:
         provider: str,
         options: SessionOptions | None = None,
         media: bool = False,
+        link_stats: LinkStats | None = None,
     ) -> None:
         self.protocol = protocol
         self.config = config
@@ -191,6 +201,7 @@ class RealtimeSession:
         self._factory = link_factory
         self._options = options or SessionOptions()
         self._media = media
+        self.link_stats = link_stats if link_stats is not None else LinkStats()
         self._link: Link | None = None
         self._held: collections.deque[str] = collections.deque()
         self._held_drained = anyio.Event()
@@ -369,6 +380,11 @@ class RealtimeSession:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def dropped_link_events(self) -> int:
+        """Events the links dropped before the session could read them (see :class:`LinkStats`)."""
+        return self.link_stats.dropped_events
 
     @property
     def output_bytes_per_ms(self) -> int:
@@ -589,6 +605,7 @@ async def _supervise(session: RealtimeSession, *, task_status: TaskStatus[None])
 __all__ = [
     "Link",
     "LinkFactory",
+    "LinkStats",
     "MediaLink",
     "RealtimeError",
     "RealtimeSession",

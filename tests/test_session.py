@@ -526,3 +526,44 @@ def test_vertex_endpoint_per_location(location: str, host: str) -> None:
     assert backend.url() == (
         f"wss://{host}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
     )
+
+
+async def test_webrtc_events_dropped_before_the_channel_opens_are_counted_and_logged(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Audio read while the data channel opens is kept up to a bound; every one dropped
+    beyond it is counted on the link and in the session's link stats, and logged."""
+    from types import SimpleNamespace
+
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+    from adk_realtime.sansio.webrtc import peer as p
+    from adk_realtime.session import LinkStats, RealtimeSession
+    from adk_realtime.webrtc_link import _MAX_EARLY_EVENTS, WebRTCLink
+
+    extra = 44
+    frames = [p.AudioFrame(bytes([n % 256]) * 960, 24000) for n in range(_MAX_EARLY_EVENTS + extra)]
+
+    class FakePeer:
+        pc = SimpleNamespace(channel_label="oai-events")
+        closed = False
+
+        def __init__(self) -> None:
+            self.events: list[Any] = [*frames, p.ChannelOpen("oai-events")]
+
+        async def next_event(self) -> Any:
+            return self.events.pop(0)
+
+    stats = LinkStats()
+    protocol = OpenAIProtocol("gpt-realtime", transport="webrtc")
+    no_factory: Any = None  # the session is never run here
+    session = RealtimeSession(
+        protocol, RealtimeConfig(), no_factory, provider="openai", media=True, link_stats=stats
+    )
+    link = WebRTCLink(FakePeer(), protocol, "rtc_1", stats)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="adk_realtime.webrtc"):
+        await link._wait_open(5)
+    assert link.dropped_early_events == extra == stats.dropped_events
+    assert session.dropped_link_events == extra
+    assert any(f"dropped {extra} events" in r.getMessage() for r in caplog.records)
+    first = await link.receive()  # the oldest kept frame: the dropped ones were the oldest
+    assert isinstance(first, AudioDelta) and first.delta == frames[extra].pcm
