@@ -16,12 +16,14 @@ Readers come in two shapes:
   ``opt_int``;
 * ``expect_*`` check a value already in hand (e.g. one found under either of a
   field's two proto3 names with :func:`proto_get`): ``expect_str``,
-  ``expect_dict``, ``expect_list`` and ``expect_bool`` (absent is empty /
-  False).
+  ``expect_dict`` and ``expect_list`` (absent is the empty list).
 
 JSON has exactly one spelling for each of these types, so checks are exact:
-``type(v) is int`` also rules out ``true``. :func:`fail` and :func:`invalid`
-raise the error for anything a caller checks itself.
+``type(v) is int`` also rules out ``true``. A protobuf service's JSON (proto3
+JSON, Gemini Live) has more: :func:`lax_bool` and :func:`lax_int` take what the
+``google.genai`` types take (pydantic's lax mode), e.g. ``"true"`` and int64
+written as ``"12"``. :func:`fail` and :func:`invalid` raise the error for
+anything a caller checks itself.
 
 A caller names a nested field either way: ``where`` says which part of the
 message (``"response.done response"``) and ``name`` is the key, or ``where``
@@ -39,6 +41,7 @@ Writing: :func:`dumps` is the one JSON encoder of the codecs' messages, and
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -49,12 +52,13 @@ __all__ = [
     "JsonObject",
     "deep_merge",
     "dumps",
-    "expect_bool",
     "expect_dict",
     "expect_list",
     "expect_str",
     "fail",
     "invalid",
+    "lax_bool",
+    "lax_int",
     "opt_int",
     "opt_str",
     "opt_str_or_none",
@@ -134,13 +138,53 @@ def expect_list(value: Any, where: str, name: str) -> list[Any]:
     return value
 
 
-def expect_bool(value: Any, where: str, name: str) -> bool:
-    """``value`` if it is ``true`` or ``false``; absent (``None``) is False."""
+# proto3 JSON, as the google.genai types read it (pydantic's lax mode): a protobuf
+# service may write a bool as a string and must write an int64 as one.
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+# An integer as text: sign, ASCII digits (single underscores between), a zero fraction.
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+_MAX_INT_TEXT = 4000  # Python refuses longer int text; no count comes near it
+_FLOAT_INT_LIMIT = 2.0**63  # an integral float counts as an int below this
+
+
+def lax_bool(value: Any, where: str, name: str) -> bool:
+    """A bool as pydantic's lax mode reads it: ``true``/``false``, 0 or 1, or one of
+    ``"true" "false" "yes" "no" "on" "off" "t" "f" "y" "n" "1" "0"`` in any case (no
+    surrounding spaces). Absent (``None``) is False."""
+    if value is True or value is False:
+        return value
     if value is None:
         return False
-    if value is not True and value is not False:
-        fail(where, name, "true or false", value)
-    return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    fail(where, name, "true or false", value)
+
+
+def lax_int(value: Any, where: str, name: str) -> int:
+    """An integer as pydantic's lax mode reads it: a JSON integer, ``true``/``false``, an
+    integral number below 2**63, or text holding an integer (``"12"``, ``" -7 "``,
+    ``"1_000"``, ``"12.0"``), as proto3 writes 64-bit integers. Absent (``None``) is 0."""
+    if type(value) is int:
+        return value
+    if value is None:
+        return 0
+    if value is True or value is False:
+        return int(value)
+    if isinstance(value, float):
+        if value.is_integer() and -_FLOAT_INT_LIMIT < value < _FLOAT_INT_LIMIT:
+            return int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if len(text) <= _MAX_INT_TEXT and _INT_TEXT.fullmatch(text):
+            return int(text.partition(".")[0])
+    fail(where, name, "an integer", value)
 
 
 def proto_get(obj: JsonObject, camel: str, snake: str) -> Any:

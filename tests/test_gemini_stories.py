@@ -37,7 +37,9 @@ from tests.test_gemini_protocol import (
         ("{not json", "JSON"),
         ("[1, 2]", "object"),
         ('{"serverContent": []}', "serverContent"),
-        ('{"serverContent": {"turnComplete": "yes"}}', "serverContent.turnComplete"),
+        # (proto3 JSON may spell a bool "yes" or an int "12": those are accepted, see
+        # test_proto3_spellings_are_read_as_the_genai_types_read_them)
+        ('{"serverContent": {"turnComplete": "maybe"}}', "serverContent.turnComplete"),
         ('{"serverContent": {"modelTurn": {"parts": {}}}}', "serverContent.modelTurn.parts"),
         (
             '{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": "!!!!"}}]}}}',
@@ -51,7 +53,7 @@ from tests.test_gemini_protocol import (
         ('{"goAway": {"timeLeft": "soon"}}', "goAway.timeLeft"),
         ('{"goAway": {"timeLeft": -1}}', "goAway.timeLeft"),
         ('{"sessionResumptionUpdate": {"newHandle": 5}}', "sessionResumptionUpdate.newHandle"),
-        ('{"usageMetadata": {"promptTokenCount": -3}}', "usageMetadata.promptTokenCount"),
+        ('{"usageMetadata": {"promptTokenCount": -3.5}}', "usageMetadata.promptTokenCount"),
         ('{"setupComplete": {"sessionId": 1}}', "setupComplete.sessionId"),
         ('{"goAway": {"timeLeft": 1%s}}' % ("0" * 400), "goAway.timeLeft"),
         ('{"goAway": {"timeLeft": {"seconds": 1%s}}}' % ("0" * 400), "goAway.timeLeft"),
@@ -64,7 +66,7 @@ from tests.test_gemini_protocol import (
             r"toolCall.functionCalls\[0\].args",
         ),
         (
-            '{"serverContent": {"inputTranscription": {"text": "a", "finished": "yes"}}}',
+            '{"serverContent": {"inputTranscription": {"text": "a", "finished": "maybe"}}}',
             "serverContent.inputTranscription.finished",
         ),
     ],

@@ -12,10 +12,11 @@ from adk_realtime.sansio.json_fields import (
     FieldError,
     deep_merge,
     dumps,
-    expect_bool,
     expect_dict,
     expect_list,
     expect_str,
+    lax_bool,
+    lax_int,
     opt_int,
     opt_str,
     opt_str_or_none,
@@ -35,7 +36,7 @@ def test_readers_return_typed_values_and_defaults() -> None:
     assert opt_int(MSG, "i", "m") == 3 and opt_int(MSG, "n", "m", 7) == 7
     assert req_dict(MSG, "d", "m") == {"k": 1}
     assert expect_list(None, "m", "l") == [] and expect_list([1], "m", "l") == [1]
-    assert expect_bool(None, "m", "b") is False and expect_bool(True, "m", "b") is True
+    assert lax_bool(None, "m", "b") is False and lax_bool(True, "m", "b") is True
     assert expect_str("y", "m", "s") == "y" and expect_dict({}, "m", "d") == {}
 
 
@@ -48,7 +49,8 @@ def test_readers_return_typed_values_and_defaults() -> None:
         (lambda: opt_str_or_none(MSG, "l", "w"), "w: field 'l' must be a string or null, got an array"),
         (lambda: req_dict(MSG, "s", "w"), "w: field 's' must be an object, got a string"),
         (lambda: expect_list({}, "Gemini message", "a.b[0]"), "Gemini message: field 'a.b[0]' must be an array, got an object"),
-        (lambda: expect_bool(1, "w", "f"), "w: field 'f' must be true or false, got a number"),
+        (lambda: lax_bool(2, "w", "f"), "w: field 'f' must be true or false, got a number"),
+        (lambda: lax_int("1e3", "w", "n"), "w: field 'n' must be an integer, got a string"),
     ],
 )  # fmt: skip
 def test_errors_name_the_message_and_the_field(read: Any, message: str) -> None:

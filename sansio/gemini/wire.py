@@ -33,12 +33,13 @@ from adk_realtime.sansio.config import RealtimeConfig, VadMode
 from adk_realtime.sansio.errors import DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ServerEvent, Usage
 from adk_realtime.sansio.json_fields import (
-    expect_bool,
     expect_dict,
     expect_list,
     expect_str,
     fail,
     invalid,
+    lax_bool,
+    lax_int,
     proto_get,
 )
 
@@ -357,17 +358,6 @@ def load_message(data: str | bytes | bytearray | memoryview) -> dict[str, Any]:
     return msg
 
 
-def _count(value: Any, where: str) -> int:
-    """A non-negative integer; int64 may arrive as a JSON string of digits."""
-    if value is None:
-        return 0
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
-        return int(value)
-    if type(value) is not int or value < 0:
-        fail(_W, where, "a non-negative integer", value)
-    return value
-
-
 def _b64(value: Any, where: str) -> bytes:
     """Bytes from base64 in the standard or URL-safe alphabet, padded or not."""
     text = expect_str(value, _W, where)
@@ -390,9 +380,10 @@ def _duration(value: Any, where: str) -> float:
         return float(value[:-1])
     try:
         if isinstance(value, dict):
-            seconds = _count(value.get("seconds"), f"{where}.seconds")
-            nanos = _count(value.get("nanos"), f"{where}.nanos")
-            return seconds + nanos / 1e9
+            seconds = lax_int(value.get("seconds"), _W, f"{where}.seconds")
+            nanos = lax_int(value.get("nanos"), _W, f"{where}.nanos")
+            if seconds >= 0 and nanos >= 0:
+                return seconds + nanos / 1e9
         if isinstance(value, int | float) and not isinstance(value, bool):
             if math.isfinite(value) and value >= 0:
                 return float(value)
@@ -448,7 +439,7 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
             handle = proto_get(body, "newHandle", "new_handle")
             if handle is not None:
                 handle = expect_str(handle, _W, f"{key}.newHandle") or None
-            resumable = expect_bool(body.get("resumable"), _W, f"{key}.resumable")
+            resumable = lax_bool(body.get("resumable"), _W, f"{key}.resumable")
             ops.append(ResumptionUpdate(handle, resumable))
         else:  # voiceActivity / voiceActivityDetectionSignal
             body = expect_dict(value, _W, key)
@@ -456,7 +447,8 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
                 signal = proto_get(body, "voiceActivityType", "voice_activity_type")
             else:
                 signal = proto_get(body, "vadSignalType", "vad_signal_type")
-            started = _SPEECH_SIGNALS.get(signal) if isinstance(signal, str) else None
+            # (enum values match in any case, as the genai types read them)
+            started = _SPEECH_SIGNALS.get(signal.upper()) if isinstance(signal, str) else None
             if started is not None:
                 offset = proto_get(body, "audioOffset", "audio_offset")
                 ms = 0 if offset is None else _millis(offset, f"{key}.audioOffset")
@@ -484,15 +476,15 @@ def _parse_content(body: dict[str, Any], where: str, ops: list[Op]) -> None:
     text, finished = _transcript(body, "outputTranscription", "output_transcription", where)
     if text or finished:
         ops.append(OutputTranscription(text, finished))
-    if expect_bool(body.get("interrupted"), _W, f"{where}.interrupted"):
+    if lax_bool(body.get("interrupted"), _W, f"{where}.interrupted"):
         ops.append(ModelInterrupted())
-    if expect_bool(
+    if lax_bool(
         proto_get(body, "generationComplete", "generation_complete"),
         _W,
         f"{where}.generationComplete",
     ):
         ops.append(ev.GenerationComplete())
-    if expect_bool(proto_get(body, "turnComplete", "turn_complete"), _W, f"{where}.turnComplete"):
+    if lax_bool(proto_get(body, "turnComplete", "turn_complete"), _W, f"{where}.turnComplete"):
         ops.append(TurnEnded())
 
 
@@ -503,12 +495,12 @@ def _transcript(body: dict[str, Any], camel: str, snake: str, where: str) -> tup
         return "", False
     tr = expect_dict(tr, _W, f"{where}.{camel}")
     text = tr.get("text")
-    finished = expect_bool(tr.get("finished"), _W, f"{where}.{camel}.finished")
+    finished = lax_bool(tr.get("finished"), _W, f"{where}.{camel}.finished")
     return ("" if text is None else expect_str(text, _W, f"{where}.{camel}.text")), finished
 
 
 def _parse_part(part: dict[str, Any], where: str, ops: list[Op]) -> None:
-    if expect_bool(part.get("thought"), _W, f"{where}.thought"):
+    if lax_bool(part.get("thought"), _W, f"{where}.thought"):
         return  # the model's thinking is not part of the answer
     blob = proto_get(part, "inlineData", "inline_data")
     if blob is not None:
@@ -557,14 +549,15 @@ def _parse_calls(body: dict[str, Any], where: str) -> tuple[FunctionCall, ...]:
 
 
 def _parse_usage(body: dict[str, Any], where: str) -> Usage:
-    prompt = _count(
-        proto_get(body, "promptTokenCount", "prompt_token_count"), f"{where}.promptTokenCount"
+    # Counts are int32 (proto3 JSON may still write them as strings, as it does int64).
+    prompt = lax_int(
+        proto_get(body, "promptTokenCount", "prompt_token_count"), _W, f"{where}.promptTokenCount"
     )
     response = proto_get(body, "responseTokenCount", "response_token_count")
     if response is None:  # Vertex names it like generateContent does
         response = proto_get(body, "candidatesTokenCount", "candidates_token_count")
-    output = _count(response, f"{where}.responseTokenCount")
-    total = _count(
-        proto_get(body, "totalTokenCount", "total_token_count"), f"{where}.totalTokenCount"
+    output = lax_int(response, _W, f"{where}.responseTokenCount")
+    total = lax_int(
+        proto_get(body, "totalTokenCount", "total_token_count"), _W, f"{where}.totalTokenCount"
     )
     return Usage(prompt, output, total or prompt + output)
