@@ -34,8 +34,10 @@ names the message (``"Gemini message"``) and ``name`` is the dotted path
     {where} is missing field {name!r} ({expected})
     {where}: field {name!r} {problem}               (invalid(): e.g. bad base64)
 
-Writing: :func:`dumps` is the one JSON encoder of the codecs' messages, and
-:func:`deep_merge` applies ``RealtimeConfig.extra`` to a message being built.
+Writing: :func:`dumps` is the one JSON encoder of the codecs' messages,
+:func:`deep_merge` applies ``RealtimeConfig.extra`` to a message being built,
+and :func:`check_text` refuses text that cannot be sent (a lone surrogate)
+before anything is queued.
 """
 
 from __future__ import annotations
@@ -45,11 +47,12 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from adk_realtime.sansio.errors import DecodeError
+from adk_realtime.sansio.errors import DecodeError, LocalProtocolError
 
 __all__ = [
     "FieldError",
     "JsonObject",
+    "check_text",
     "deep_merge",
     "dumps",
     "expect_dict",
@@ -266,3 +269,21 @@ def deep_merge(base: JsonObject, extra: Mapping[str, Any]) -> None:
             base[key] = merged
         else:
             base[key] = value
+
+
+def check_text(value: Any, name: str) -> str:
+    """``value`` if it is text that can be sent (valid Unicode); else ``LocalProtocolError``.
+
+    A lone surrogate (``"\\ud800"``) is a Python ``str`` but not Unicode text: it has no
+    UTF-8 form, and JSON would carry it as an escape that strict servers refuse.
+    """
+    if not isinstance(value, str):
+        raise LocalProtocolError(f"{name} must be a str, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = exc.start
+        raise LocalProtocolError(
+            f"{name} is not valid Unicode text: a lone surrogate {value[where]!r} at index {where}"
+        ) from None
+    return value

@@ -438,6 +438,24 @@ def test_system_items_and_session_updates_are_refused_with_advice() -> None:
 
 
 @pytest.mark.parametrize(
+    ("command", "field"),
+    [
+        (ev.ItemCreate(text="hi \udc00"), "ItemCreate.text"),
+        (ev.ItemCreate(tool_response=ev.ToolResponse("c1", "\ud800")), "ToolResponse.output"),
+    ],
+)
+def test_text_with_a_lone_surrogate_is_refused_before_anything_is_queued(
+    command: ev.ClientEvent, field: str
+) -> None:
+    proto = connected()
+    calls = [types.FunctionCall(id="c1", name="f")]
+    decode(proto, server(tool_call=types.LiveServerToolCall(function_calls=calls)))
+    with pytest.raises(LocalProtocolError, match=f"{field} is not valid Unicode"):
+        encode(proto, command)
+    assert proto.data_to_send() == [] and proto.pending_tool_calls == {"c1": "f"}
+
+
+@pytest.mark.parametrize(
     "event", [ev.AudioClear(), ev.ResponseCancel(), ev.ItemTruncate("turn-1", 500)]
 )
 def test_commands_gemini_has_no_message_for_encode_to_nothing(event: ev.ClientEvent) -> None:

@@ -440,6 +440,28 @@ def test_commands_that_cannot_be_encoded_raise_local_protocol_error(bad: Any) ->
         encode(proto(), bad)
 
 
+@pytest.mark.parametrize(
+    ("command", "field"),
+    [
+        (ev.ItemCreate(text="hi \udc00"), "ItemCreate.text"),
+        (ev.ItemCreate(text="\ud83d", role="assistant"), "ItemCreate.text"),
+        (
+            ev.ItemCreate(tool_response=ev.ToolResponse("c", '{"x": "\ud800"}')),
+            "ToolResponse.output",
+        ),
+        (ev.ResponseCreate(instructions="be \ud800 brief"), "ResponseCreate.instructions"),
+    ],
+)
+def test_text_with_a_lone_surrogate_is_refused_before_anything_is_queued(
+    command: ev.ClientEvent, field: str
+) -> None:
+    p = proto()
+    decode(p, msg("response.function_call_arguments.done", call_id="c", name="f", arguments="{}"))
+    with pytest.raises(LocalProtocolError, match=f"{field} is not valid Unicode"):
+        encode(p, command)
+    assert p.data_to_send() == [] and "c" in p.pending_calls
+
+
 def test_unserialisable_extra_is_a_config_error_and_changes_nothing() -> None:
     p = proto()
     started(p, RealtimeConfig(tools=(ToolDefinition("a"),)))

@@ -567,3 +567,31 @@ async def test_webrtc_events_dropped_before_the_channel_opens_are_counted_and_lo
     assert any(f"dropped {extra} events" in r.getMessage() for r in caplog.records)
     first = await link.receive()  # the oldest kept frame: the dropped ones were the oldest
     assert isinstance(first, AudioDelta) and first.delta == frames[extra].pcm
+
+
+def _unstarted_session(protocol: Any, *, media: bool = False) -> Any:
+    """A session whose supervisor never runs: commands fail or wait before any I/O."""
+    from adk_realtime.session import RealtimeSession
+
+    no_factory: Any = None
+    return RealtimeSession(protocol, RealtimeConfig(), no_factory, provider="test", media=media)
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+async def test_send_text_with_a_lone_surrogate_is_refused(
+    anyio_backend: str, provider: str
+) -> None:
+    """A lone surrogate is a str but not Unicode text: it cannot be sent as UTF-8."""
+    from adk_realtime.sansio.errors import LocalProtocolError
+    from adk_realtime.sansio.gemini.protocol import GeminiProtocol
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+
+    protocol = OpenAIProtocol() if provider == "openai" else GeminiProtocol("gemini-live")
+    session = _unstarted_session(protocol)
+    with pytest.raises(
+        LocalProtocolError, match=r"ItemCreate.text .*surrogate '\\ud800' at index 3"
+    ):
+        await session.send_text("abc\ud800")
+    assert protocol.data_to_send() == []  # nothing was queued
+    await session.send_text("fine \U0001f600")  # a real astral character is text
+    assert len(session._held) == 1  # (held: the session has no link yet)

@@ -100,7 +100,7 @@ from adk_realtime.sansio.gemini.wire import (
     realtime_input_config,
     tool_output,
 )
-from adk_realtime.sansio.json_fields import deep_merge, dumps
+from adk_realtime.sansio.json_fields import check_text, deep_merge, dumps
 from adk_realtime.sansio.protocol import ProviderCapabilities
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -499,7 +499,7 @@ class GeminiProtocol:
                 raise LocalProtocolError(
                     f"unknown tool call {response.call_id!r}: set ToolResponse.name"
                 )
-            result = {"result": tool_output(response.output)}
+            result = {"result": tool_output(check_text(response.output, "ToolResponse.output"))}
             if response.call_id in self._made_up_ids:
                 items.append({"name": name, "response": result})
             else:
@@ -522,11 +522,12 @@ class GeminiProtocol:
                 "Gemini Live takes system instructions only at setup: set "
                 "RealtimeConfig.instruction and reconnect, or send a user message"
             )
+        text = check_text(item.text, "ItemCreate.text")
         # A user message is a complete turn (Gemini answers it at once); an
         # assistant message is history, left open until ResponseCreate.
         user = item.role == "user"
         content = {
-            "turns": [{"role": "user" if user else "model", "parts": [{"text": item.text}]}],
+            "turns": [{"role": "user" if user else "model", "parts": [{"text": text}]}],
             "turnComplete": user,
         }
         message = dumps({"clientContent": content})

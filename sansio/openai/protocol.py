@@ -111,6 +111,7 @@ from adk_realtime.sansio.events import (
     Unknown,
 )
 from adk_realtime.sansio.json_fields import (
+    check_text,
     dumps as _dumps,
     fail,
     invalid,
@@ -454,7 +455,8 @@ class OpenAIProtocol:
         elif isinstance(event, ResponseCreate):
             msg: _Msg = {"type": "response.create"}
             if event.instructions is not None:
-                msg["response"] = {"instructions": event.instructions}
+                instructions = check_text(event.instructions, "ResponseCreate.instructions")
+                msg["response"] = {"instructions": instructions}
             self._out.append(_dumps(msg))
         elif isinstance(event, ResponseCancel):
             msg = {"type": "response.cancel"}
@@ -507,13 +509,15 @@ class OpenAIProtocol:
             raise LocalProtocolError(
                 f"ItemCreate.role must be user, system or assistant, got {event.role!r}"
             )
-        item = wire.message_item(event.text, event.role, self._dialect)
+        text = check_text(event.text, "ItemCreate.text")
+        item = wire.message_item(text, event.role, self._dialect)
         return _dumps({"type": "conversation.item.create", "item": item})
 
     def _tool_output(self, response: ToolResponse) -> str:
         # The function_call_output item answering response.call_id; the call leaves pending.
-        if not isinstance(response.call_id, str) or not isinstance(response.output, str):
-            raise LocalProtocolError("ToolResponse.call_id and .output must be strings")
+        if not isinstance(response.call_id, str):
+            raise LocalProtocolError("ToolResponse.call_id must be a string")
+        check_text(response.output, "ToolResponse.output")
         msg = {
             "type": "conversation.item.create",
             "item": wire.function_output_item(response.call_id, response.output),
