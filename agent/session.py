@@ -45,7 +45,7 @@ from anyio.abc import TaskStatus
 from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
-from adk_realtime.sansio.errors import ConnectionClosed, DecodeError, RealtimeError
+from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, DecodeError, RealtimeError
 from adk_realtime.sansio.protocol import ProviderCapabilities, RealtimeProtocol
 
 log = logging.getLogger("adk_realtime.session")
@@ -270,15 +270,23 @@ class RealtimeSession:
 
         The audio is resampled to what the provider wants (24 kHz OpenAI, 16 kHz
         Gemini) and G.711-encoded when the session's input format says so.
-        ``sample_rate`` defaults to the provider's input rate.
+        ``sample_rate`` (8000, 16000, 24000 or 48000; else ``ConfigError``) defaults
+        to the provider's input rate (24 kHz on a WebRTC session).
         """
+        if sample_rate is not None and (
+            isinstance(sample_rate, bool) or sample_rate not in _audio.SUPPORTED_RATES
+        ):
+            raise ConfigError(
+                "sample_rate",
+                f"{sample_rate!r} Hz is not supported (use 8000, 16000, 24000 or 48000)",
+            )
         fmt = self.protocol.input_audio_format
         if self._media:
-            rate = sample_rate or 24000
+            rate = 24000 if sample_rate is None else int(sample_rate)
             link = await self._wait_link()
             await link.send_audio(_to_pcm16_bytes(pcm), rate)  # type: ignore[attr-defined]
             return
-        src_rate = sample_rate or fmt.sample_rate
+        src_rate = fmt.sample_rate if sample_rate is None else int(sample_rate)
         data = self._convert_input(pcm, src_rate, fmt)
         if not data:
             return

@@ -577,6 +577,21 @@ def _unstarted_session(protocol: Any, *, media: bool = False) -> Any:
     return RealtimeSession(protocol, RealtimeConfig(), no_factory, provider="test", media=media)
 
 
+@pytest.mark.parametrize("media", [False, True])
+@pytest.mark.parametrize("rate", [0, -16000, 44100, True])
+async def test_send_audio_at_sample_rate_zero_is_refused_like_a_negative_rate(
+    anyio_backend: str, media: bool, rate: int
+) -> None:
+    """0 used to mean "the default" (``sample_rate or default``); it is as wrong as -16000."""
+    from adk_realtime import ConfigError
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+
+    session = _unstarted_session(OpenAIProtocol(), media=media)
+    with anyio.fail_after(5), pytest.raises(ConfigError) as info:
+        await session.send_audio(PCM_20MS_24K, sample_rate=rate)
+    assert info.value.field == "sample_rate" and repr(rate) in str(info.value)
+
+
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
 async def test_send_text_with_a_lone_surrogate_is_refused(
     anyio_backend: str, provider: str
