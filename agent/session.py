@@ -9,8 +9,13 @@ A :class:`RealtimeSession` joins three things:
 * a *link factory*: an async context manager that opens one connection (a
   WebSocket, or a WebRTC peer's data channel) and yields a :class:`Link`;
 * a supervisor task, started by ``model.connect(config)``, which owns the
-  link: it starts the protocol and sends its first messages, reads every message, decodes
-  it and puts the events in a bounded queue that ``next_event()`` reads.
+  link: it starts the protocol and sends its first messages, reads every
+  message, decodes it and puts the events in a bounded queue that
+  ``next_event()`` reads.
+
+What differs between providers (reconnect to reconfigure, wait for a setup
+acknowledgement, resume) is decided by ``protocol.capabilities``; the
+provider name is only a label for logs.
 
 Owning the link in one task is what makes transparent resumption possible:
 when Gemini says ``goAway`` (or the socket drops while the session is
