@@ -52,7 +52,7 @@ def build_assistant(model: RealtimeModel) -> RealtimeAgent:
         RealtimeAgent.builder("voice_assistant")
         .model(model)
         .instruction("You are a helpful voice assistant. Use get_weather for weather questions.")
-        .voice("alloy" if model.provider == "openai" else "Puck")
+        .voice(model.default_voice)
         .server_vad()
         .tool(get_weather)
         .input_transcription()

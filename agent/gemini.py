@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 
 from adk_realtime.models import RealtimeModel, websocket_link
 from adk_realtime.sansio.config import RealtimeConfig
-from adk_realtime.sansio.gemini.protocol import GeminiProtocol
+from adk_realtime.sansio.gemini import wire as gemini_wire
+from adk_realtime.sansio.gemini.protocol import INPUT_AUDIO_FORMAT, GeminiProtocol
 from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
 
-PUBLIC_BASE_URL = "wss://generativelanguage.googleapis.com"
+PUBLIC_BASE_URL = gemini_wire.PUBLIC_BASE_URL
+vertex_host = gemini_wire.vertex_host
 
 TokenProvider = Callable[[], str | Awaitable[str]]
 
@@ -44,14 +46,11 @@ class _Public:
 
     @property
     def ephemeral(self) -> bool:
-        return self.api_key.startswith("auth_tokens/")
+        return self.api_key.startswith(gemini_wire.EPHEMERAL_TOKEN_PREFIX)
 
     def url(self) -> str:
-        method = "BidiGenerateContentConstrained" if self.ephemeral else "BidiGenerateContent"
-        base = self.base_url or PUBLIC_BASE_URL
-        return (
-            f"{base.rstrip('/')}/ws/google.ai.generativelanguage."
-            f"{self.api_version}.GenerativeService.{method}"
+        return gemini_wire.public_endpoint_url(
+            self.base_url or PUBLIC_BASE_URL, self.api_version, constrained=self.ephemeral
         )
 
     async def headers(self) -> list[tuple[str, str]]:
@@ -61,15 +60,6 @@ class _Public:
 
     def secrets(self) -> list[str]:
         return [self.api_key]
-
-
-def vertex_host(location: str) -> str:
-    """Vertex AI's host for a location: regional, multi-regional ("us", "eu") or global."""
-    if location == "global":
-        return "aiplatform.googleapis.com"
-    if location in ("us", "eu"):
-        return f"aiplatform.{location}.rep.googleapis.com"
-    return f"{location}-aiplatform.googleapis.com"
 
 
 @dataclass(frozen=True)
@@ -84,11 +74,7 @@ class _Vertex:
         return f"GeminiLiveBackend.Vertex(project={self.project!r}, location={self.location!r})"
 
     def url(self) -> str:
-        base = self.base_url or f"wss://{vertex_host(self.location)}"
-        return (
-            f"{base.rstrip('/')}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/"
-            "BidiGenerateContent"
-        )
+        return gemini_wire.vertex_endpoint_url(self.location, self.base_url)
 
     async def headers(self) -> list[tuple[str, str]]:
         token = self.token_provider()
@@ -114,6 +100,7 @@ class GeminiRealtimeModel(RealtimeModel):
     """A Gemini Live model, e.g. ``GeminiRealtimeModel(backend, "gemini-live-2.5-flash-native-audio")``."""
 
     provider = "gemini"
+    default_voice = gemini_wire.DEFAULT_VOICE
 
     def __init__(
         self,
@@ -140,7 +127,7 @@ class GeminiRealtimeModel(RealtimeModel):
 
     @property
     def input_sample_rate(self) -> int:
-        return 16000
+        return INPUT_AUDIO_FORMAT.sample_rate
 
     def _protocol(self) -> GeminiProtocol:
         if isinstance(self.backend, _Vertex):
@@ -175,9 +162,8 @@ class GeminiRealtimeModel(RealtimeModel):
             self._protocol(),
             config,
             factory,
-            provider="gemini",
+            provider=self.provider,
             options=options,
-            resumable_protocol=True,
         )
         async with open_session(session) as opened:
             yield opened

@@ -18,8 +18,9 @@ SECRET_HEADERS = frozenset({"authorization", "api-key", "x-goog-api-key"})
 class RealtimeModel(abc.ABC):
     """A provider model. ``async with model.connect(config) as session: ...``"""
 
-    provider: str = ""
+    provider: str = ""  # a label for logs and repr
     model_id: str = ""
+    default_voice: str = ""  # a voice the provider always has
 
     @abc.abstractmethod
     def connect(

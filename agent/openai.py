@@ -11,14 +11,21 @@ import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from adk_realtime.models import RealtimeModel, websocket_link
 from adk_realtime.sansio.config import RealtimeConfig
+from adk_realtime.sansio.openai import wire as openai_wire
 from adk_realtime.sansio.openai.protocol import OpenAIProtocol, dialect_for_model
-from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
+from adk_realtime.session import (
+    Link,
+    LinkStats,
+    RealtimeSession,
+    SessionOptions,
+    open_session,
+)
 
-DEFAULT_BASE_URL = "wss://api.openai.com/v1"
+DEFAULT_BASE_URL = openai_wire.DEFAULT_BASE_URL
 
 
 class OpenAIRealtimeModel(RealtimeModel):
@@ -32,6 +39,7 @@ class OpenAIRealtimeModel(RealtimeModel):
     """
 
     provider = "openai"
+    default_voice = openai_wire.DEFAULT_VOICE
 
     def __init__(
         self,
@@ -74,26 +82,25 @@ class OpenAIRealtimeModel(RealtimeModel):
     ) -> OpenAIRealtimeModel:
         """Azure OpenAI: ``endpoint`` like ``https://NAME.openai.azure.com``; key in ``api-key``."""
         host = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}").netloc
-        url = (
-            f"wss://{host}/openai/realtime?api-version={quote(api_version)}"
-            f"&deployment={quote(deployment)}"
-        )
+        url = openai_wire.azure_endpoint_url(host, deployment, api_version)
         return cls(api_key, deployment, url=url, auth_header="api-key", dialect=dialect or "beta")
 
     def __repr__(self) -> str:
         return f"OpenAIRealtimeModel(model={self.model_id!r}, dialect={self.dialect!r}, transport={self.transport!r}, base_url={self.base_url!r})"
 
+    def _protocol(self) -> OpenAIProtocol:
+        return OpenAIProtocol(self.model_id, dialect=self.dialect, transport=self.transport)
+
     @property
     def url(self) -> str:
-        return self._url or f"{self.base_url}/realtime?model={quote(self.model_id)}"
+        return self._url or self._protocol().endpoint_url(self.base_url)
 
     def headers(self) -> list[tuple[str, str]]:
         if self._auth_header == "api-key":
             headers = [("api-key", self._api_key)]
         else:
             headers = [("Authorization", f"Bearer {self._api_key}")]
-        if self.dialect == "beta":
-            headers.append(("OpenAI-Beta", "realtime=v1"))
+        headers.extend(self._protocol().handshake_headers())
         headers.extend(self._extra_headers)
         return headers
 
@@ -107,14 +114,21 @@ class OpenAIRealtimeModel(RealtimeModel):
     async def _connect(
         self, config: RealtimeConfig, options: SessionOptions | None
     ) -> AsyncIterator[RealtimeSession]:
-        protocol = OpenAIProtocol(self.model_id, dialect=self.dialect)
+        protocol = self._protocol()
         if self.transport == "webrtc":
             # lazily: webrtc_link needs this module (a cycle) and the optional webrtc extra
             from adk_realtime.webrtc_link import webrtc_link_factory
 
-            factory = webrtc_link_factory(self, protocol, config)
+            stats = LinkStats()
+            factory = webrtc_link_factory(self, protocol, config, stats)
             session = RealtimeSession(
-                protocol, config, factory, provider="openai", options=options, media=True
+                protocol,
+                config,
+                factory,
+                provider=self.provider,
+                options=options,
+                media=True,
+                link_stats=stats,
             )
         else:
 
@@ -123,7 +137,9 @@ class OpenAIRealtimeModel(RealtimeModel):
                     self.url, self.headers(), ssl_context=self._ssl_context, secrets=[self._api_key]
                 )
 
-            session = RealtimeSession(protocol, config, factory, provider="openai", options=options)
+            session = RealtimeSession(
+                protocol, config, factory, provider=self.provider, options=options
+            )
         async with open_session(session) as opened:
             yield opened
 

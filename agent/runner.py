@@ -2,7 +2,9 @@
 
 Theory of operation
 -------------------
-``await runner.run()`` connects the model, then pumps the session's events:
+``await runner.run()`` connects the model, then pumps the session's events.
+What differs between providers is decided by ``session.capabilities`` (see
+:class:`~adk_realtime.sansio.protocol.ProviderCapabilities`), never by name:
 
 * audio, text and transcript events go to the :class:`EventHandler` and the
   active agent's callbacks, in order, on the pump task (keep them quick);
@@ -17,8 +19,8 @@ Theory of operation
   connection (the voice cannot change once audio was produced, so it is kept);
   Gemini reconnects with its resumption handle and the new setup;
 * barge-in: when the user starts speaking while the model's audio is still
-  playing, the response is cancelled and, for OpenAI, the assistant item is
-  truncated at the position actually played (reported by the app through
+  playing, the response is cancelled and, where the provider keeps truncatable
+  audio (OpenAI), the assistant item is truncated at the position actually played (reported by the app through
   ``audio_played`` or estimated as real-time playback), clamped to the audio
   received; nothing is truncated when nothing was played. An
   ``AudioInterrupted`` event tells the app to flush its speaker buffer; audio of
@@ -296,7 +298,7 @@ class RealtimeRunner:
         self._done_responses: set[str] = set()
         self._response_active = False
         self._audio_since_response = False
-        self._audio_produced = False  # OpenAI: the voice is fixed from the first audio on
+        self._audio_produced = False  # the voice may be locked from the first audio on
         self._turn_started: float | None = None
         self._pending_usage: ev.Usage | None = None
         self._input_transcript_items: set[str] = set()
@@ -516,8 +518,8 @@ class RealtimeRunner:
                 if scope is not None:
                     scope.cancel()
         elif isinstance(event, ev.Error):
-            if event.code == "response_cancel_not_active":
-                return  # the server had already cancelled: an expected race
+            if event.benign:
+                return  # an expected race the provider reports (e.g. a cancel after the end)
             await maybe_await(handler.on_error(event))
 
     def _first_output(self, now: float) -> None:
@@ -538,22 +540,22 @@ class RealtimeRunner:
 
     async def _barge_in(self, session: RealtimeSession, *, reason: str) -> None:
         vad = session.config.vad
+        caps = session.capabilities
         if reason == "speech" and vad is not None and vad.interrupt_response is False:
             return  # the app asked for no barge-in
-        if reason == "speech" and session.provider == "gemini":
-            return  # Gemini decides and says so with `interrupted` (surfaced once, there)
+        if reason == "speech" and caps.server_handles_barge_in:
+            return  # the server decides and says so with `interrupted` (surfaced once, there)
         item = self.playback.current_item
         now = anyio.current_time()
         if item is None or not (self._response_active or self.playback.still_playing(item, now)):
             return
         played = self.playback.played_ms(item, now)
         truncated = False
-        if session.provider == "openai":
-            if self._response_active and reason == "speech":
-                await session.cancel_response()
-            if played > 0:
-                await session.truncate(item, played)
-                truncated = True
+        if self._response_active and reason == "speech":
+            await session.cancel_response()  # (an app interrupt() sends its own)
+        if caps.truncation and played > 0:
+            await session.truncate(item, played)
+            truncated = True
         self.metrics.interruptions += 1
         self.playback.forget(item)
         await self._surface_interruption(truncated=truncated, item_id=item, played_ms=played)
@@ -677,13 +679,14 @@ class RealtimeRunner:
             await self._maybe_follow_up(session, call.response_id)
 
     async def _maybe_follow_up(self, session: RealtimeSession, response_id: str) -> None:
-        """OpenAI: one response.create once the response is done and all its tools answered."""
+        """One response.create once the response is done and all its tools answered, where
+        the model waits for it (``capabilities.response_after_tool_outputs``)."""
         calls = self._open_calls.get(response_id)
         if calls is None or calls or response_id not in self._done_responses:
             return
         del self._open_calls[response_id]
         self._done_responses.discard(response_id)
-        if session.provider == "openai":
+        if session.capabilities.response_after_tool_outputs:
             await session.create_response()
 
     # -------------------------------------------------------------- handoff
@@ -710,7 +713,8 @@ class RealtimeRunner:
         self.active_agent = target
         config = await self._config_for(target)
         voice_kept = False
-        if session.provider == "openai" and self._audio_produced:
+        caps = session.capabilities
+        if caps.voice_locked_after_audio and self._audio_produced:
             old_voice = session.config.voice
             if config.voice != old_voice:
                 # Only a voice the target asked for is "not honoured"; no voice means keep.
@@ -723,12 +727,13 @@ class RealtimeRunner:
                     )
                 config = config.replace(voice=old_voice)
         output = json.dumps({"result": f"transferred to {target.name}"})
-        if session.provider == "openai":
-            await session.update_session(config)
-            await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
+        answer = ev.ToolResponse(call.call_id, output, call.name)
+        if caps.reconfigure_before_tool_output:
+            await session.update_session(config)  # the follow-up runs as the new agent
+            await session.send_tool_response(answer)
         else:
-            await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
-            await session.update_session(config)  # reconnects with the resumption handle
+            await session.send_tool_response(answer)  # on the connection that asked
+            await session.update_session(config)  # may reconnect, resuming the conversation
         self.metrics.handoffs += 1
         self._emit(ToolCallCompleted(call.call_id, call.name, output))
         self._emit(Handoff(current.name, target.name, voice_kept))

@@ -9,8 +9,13 @@ A :class:`RealtimeSession` joins three things:
 * a *link factory*: an async context manager that opens one connection (a
   WebSocket, or a WebRTC peer's data channel) and yields a :class:`Link`;
 * a supervisor task, started by ``model.connect(config)``, which owns the
-  link: it sends the protocol's initial messages, reads every message, decodes
-  it and puts the events in a bounded queue that ``next_event()`` reads.
+  link: it starts the protocol and sends its first messages, reads every
+  message, decodes it and puts the events in a bounded queue that
+  ``next_event()`` reads.
+
+What differs between providers (reconnect to reconfigure, wait for a setup
+acknowledgement, resume) is decided by ``protocol.capabilities``; the
+provider name is only a label for logs.
 
 Owning the link in one task is what makes transparent resumption possible:
 when Gemini says ``goAway`` (or the socket drops while the session is
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,8 +50,8 @@ from anyio.abc import TaskStatus
 from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
-from adk_realtime.sansio.errors import ConnectionClosed, DecodeError, RealtimeError
-from adk_realtime.sansio.protocol import RealtimeProtocol
+from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, DecodeError, RealtimeError
+from adk_realtime.sansio.protocol import ProviderCapabilities, RealtimeProtocol
 
 log = logging.getLogger("adk_realtime.session")
 
@@ -76,6 +81,15 @@ class MediaLink(Link, Protocol):
 
 LinkFactory = Callable[[str | None], AbstractAsyncContextManager[Link]]
 """Opens one link; the argument is the resumption handle (Gemini) or None."""
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters the links of one session report (every link it opens shares them)."""
+
+    dropped_events: int = 0
+    """Events a link had to drop (e.g. WebRTC audio read while waiting for the data
+    channel, beyond what it keeps)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +196,17 @@ class RealtimeSession:
         *,
         provider: str,
         options: SessionOptions | None = None,
-        resumable_protocol: bool = False,
         media: bool = False,
+        link_stats: LinkStats | None = None,
     ) -> None:
         self.protocol = protocol
         self.config = config
-        self.provider = provider
+        self.provider = provider  # a label for logs and repr; decisions go by capabilities
+        self._caps = protocol.capabilities
         self._factory = link_factory
         self._options = options or SessionOptions()
-        self._resumable_protocol = resumable_protocol
         self._media = media
+        self.link_stats = link_stats if link_stats is not None else LinkStats()
         self._link: Link | None = None
         self._held: collections.deque[str] = collections.deque()
         self._held_drained = anyio.Event()
@@ -260,23 +275,28 @@ class RealtimeSession:
 
         The audio is resampled to what the provider wants (24 kHz OpenAI, 16 kHz
         Gemini) and G.711-encoded when the session's input format says so.
-        ``sample_rate`` defaults to the provider's input rate.
+        ``sample_rate`` (8000, 16000, 24000 or 48000; else ``ConfigError``) defaults
+        to the provider's input rate (24 kHz on a WebRTC session).
         """
+        if sample_rate is not None and (
+            isinstance(sample_rate, bool) or sample_rate not in _audio.SUPPORTED_RATES
+        ):
+            raise ConfigError(
+                "sample_rate",
+                f"{sample_rate!r} Hz is not supported (use 8000, 16000, 24000 or 48000)",
+            )
         fmt = self.protocol.input_audio_format
         if self._media:
-            rate = sample_rate or 24000
+            rate = 24000 if sample_rate is None else int(sample_rate)
             link = await self._wait_link()
             await link.send_audio(_to_pcm16_bytes(pcm), rate)  # type: ignore[attr-defined]
             return
-        src_rate = sample_rate or fmt.sample_rate
+        src_rate = fmt.sample_rate if sample_rate is None else int(sample_rate)
         data = self._convert_input(pcm, src_rate, fmt)
         if not data:
             return
-        if getattr(self.protocol, "needs_activity_start", False):
-            # Gemini with manual activity: activityStart must precede the turn's audio.
-            await self.send_event(ev.AudioAppend(data))
-        else:
-            await self._send_wire(self.protocol.encode_audio(data))
+        self.protocol.send_audio(data)
+        await self._send_queued()
 
     def _convert_input(
         self, pcm: bytes | memoryview | np.ndarray, src_rate: int, fmt: AudioFormat
@@ -322,35 +342,38 @@ class RealtimeSession:
         """Tell the provider the user heard only ``audio_end_ms`` of an assistant item."""
         await self.send_event(ev.ItemTruncate(item_id=item_id, audio_end_ms=audio_end_ms))
 
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What the provider can do over this session's transport."""
+        return self._caps
+
     async def update_session(self, config: RealtimeConfig) -> None:
-        """Change instructions, tools, voice, VAD... OpenAI applies it live;
-        Gemini cannot, so the session reconnects with the resumption handle and the new setup."""
+        """Change instructions, tools, voice, VAD... Applied live where the provider can
+        (OpenAI); otherwise (Gemini) the session reconnects, resuming the conversation,
+        and the new connection starts with the new config."""
         self.config = config
-        if self._resumable_protocol:
+        if not self._caps.live_session_update:
             await self._request_reconnect()
             return
-        await self.send_event(ev.SessionUpdate(config))
+        self.protocol.update_session(config)
+        await self._send_queued()
 
     async def interrupt(self) -> None:
-        """Stop the model talking: OpenAI ``response.cancel`` (plus
-        ``output_audio_buffer.clear`` over WebRTC); Gemini with manual activity
-        detection gets ``activityStart``, which interrupts generation."""
-        proto: Any = self.protocol
-        if self.provider == "gemini":
-            if (
-                hasattr(proto, "activity_start")
-                and self.config.vad is not None
-                and (self.config.vad.mode.value == "none")
-            ):
-                await self._send_wire(proto.activity_start())
-            return
-        await self.send_event(ev.ResponseCancel())
-        if self._media and hasattr(proto, "encode_output_audio_clear"):
-            await self._send_wire(proto.encode_output_audio_clear())
+        """Stop the model talking, the provider's way (``protocol.interrupt()``): OpenAI
+        ``response.cancel`` (plus ``output_audio_buffer.clear`` over WebRTC); Gemini with
+        VAD off ``activityStart``, which interrupts generation; nothing to send otherwise."""
+        self.protocol.interrupt()
+        await self._send_queued()
 
     async def send_event(self, event: ev.ClientEvent) -> None:
         """Send any unified client event."""
-        for message in self.protocol.encode(event):
+        self.protocol.send_event(event)
+        await self._send_queued()
+
+    async def _send_queued(self) -> None:
+        # What the last command queued; no await between the command and here,
+        # so no other task's messages are mixed in.
+        for message in self.protocol.data_to_send():
             await self._send_wire(message)
 
     async def send_raw(self, message: str) -> None:
@@ -370,6 +393,11 @@ class RealtimeSession:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def dropped_link_events(self) -> int:
+        """Events the links dropped before the session could read them (see :class:`LinkStats`)."""
+        return self.link_stats.dropped_events
 
     @property
     def output_bytes_per_ms(self) -> int:
@@ -400,7 +428,7 @@ class RealtimeSession:
         try:
             await link.send(message)
         except ConnectionClosed:
-            if self._resumable_protocol and self._options.resume and not self._closing:
+            if self._caps.resumption and self._options.resume and not self._closing:
                 await self._hold(message)  # re-sent on the resumed connection
                 return
             raise
@@ -457,7 +485,7 @@ class RealtimeSession:
                     self._link = None
                 if self._closing or not resumed_link:
                     break
-                handle = getattr(self.protocol, "resumption_handle", None)
+                handle = self.protocol.resumption_handle
                 log.info(
                     "session %s: reconnecting (resumption handle %s)",
                     self.provider,
@@ -481,51 +509,56 @@ class RealtimeSession:
 
     def _can_resume(self) -> bool:
         return (
-            self._resumable_protocol
+            self._caps.resumption
             and self._options.resume
-            and bool(getattr(self.protocol, "resumable", False))
-            and getattr(self.protocol, "resumption_handle", None) is not None
+            and self.protocol.resumable
+            and self.protocol.resumption_handle is not None
         )
 
     async def _start_link(self, link: Link, handle: str | None) -> None:
-        proto: Any = self.protocol
-        if handle is not None and hasattr(proto, "setup_message"):
-            messages: Sequence[str] = [proto.setup_message(self.config, handle)]
-        else:
-            messages = self.protocol.initial_messages(self.config)
-        for message in messages:
+        # The protocol's start resumes from its own latest handle (the one passed here).
+        self.protocol.start(self.config)
+        for message in self.protocol.data_to_send():
             await link.send(message)
-        if self._resumable_protocol:
-            # Gemini: nothing may be sent before setupComplete.
+        if self._caps.setup_acknowledgement:
+            # Nothing may be sent before the provider acknowledges the setup.
             with anyio.fail_after(self._options.setup_timeout):
                 while True:
                     data = await link.receive()
                     got_setup = False
-                    for event in self._decode(data):
-                        if isinstance(event, ev.SessionCreated):
-                            got_setup = True
-                            if handle is not None:
-                                continue  # the app already saw SessionCreated once
-                        await self._events.put(event)
+                    event = self._receive(data)
+                    while event is not None:
+                        created = isinstance(event, ev.SessionCreated)
+                        got_setup = got_setup or created
+                        if not (created and handle is not None):
+                            # (on a resumed link the app already saw SessionCreated once)
+                            await self._events.put(event)
+                        event = self.protocol.next_event()
                     if got_setup:
                         return
 
-    def _decode(self, data: str | bytes | ev.AudioDelta) -> Sequence[ev.ServerEvent]:
+    def _receive(self, data: str | bytes | ev.AudioDelta) -> ev.ServerEvent | None:
+        """Feed one received message to the protocol. Returns the event to deliver first:
+        out-of-band audio (WebRTC, already decoded) or the Error of an undecodable
+        message; then the protocol's own events follow from ``next_event()``."""
         if isinstance(data, ev.AudioDelta):
-            return (data,)  # WebRTC audio arrives out of band, already decoded
+            return data
+        protocol = self.protocol
         try:
-            return self.protocol.receive_message(data)
+            protocol.receive_data(data, anyio.current_time())
         except DecodeError as exc:
             log.warning("session %s: undecodable message: %s", self.provider, exc)
-            return (ev.Error(code="decode_error", message=str(exc)),)
+            return ev.Error(code="decode_error", message=str(exc))
+        return protocol.next_event()
 
     async def _pump(self, link: Link) -> bool:
         """Read until the link ends. True means "reconnect with the handle"."""
         put_nowait = self._events.put_nowait
+        next_event = self.protocol.next_event
         while True:
-            data = await link.receive()
+            event = self._receive(await link.receive())
             resume = False
-            for event in self._decode(data):
+            while event is not None:
                 if isinstance(event, ev.GoAway) and self._can_resume():
                     # Hold commands *before* the app sees GoAway, so nothing it
                     # sends in reaction goes to the connection that is ending.
@@ -533,6 +566,7 @@ class RealtimeSession:
                     resume = True
                 if not put_nowait(event):  # no event-loop trip while the queue has room
                     await self._events.put(event)  # the app is behind: wait (TCP pushes back)
+                event = next_event()
             if resume:
                 with anyio.move_on_after(2):
                     await link.aclose(1000, "resuming after goAway")
@@ -584,6 +618,7 @@ async def _supervise(session: RealtimeSession, *, task_status: TaskStatus[None])
 __all__ = [
     "Link",
     "LinkFactory",
+    "LinkStats",
     "MediaLink",
     "RealtimeError",
     "RealtimeSession",

@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import inspect
 import json
+import math
 import re
 import types
 import typing
@@ -383,7 +384,13 @@ def _coerce(value: Any, hint: Any) -> Any:
 
 
 def encode_tool_output(result: Any) -> str:
-    """Tool results travel as JSON text; strings that are not JSON are sent as-is."""
+    """Tool results travel as JSON text; strings that are not JSON are sent as-is.
+
+    The text is always strict JSON: a float that is not finite (which Python would
+    write as the bare token ``NaN`` or ``Infinity``) is sent as the string
+    ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, the spelling proto3 JSON uses for
+    such values; anything else JSON has no type for is sent as its ``str()``.
+    """
     if isinstance(result, str):
         return result
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
@@ -391,9 +398,26 @@ def encode_tool_output(result: Any) -> str:
     elif hasattr(result, "model_dump"):
         result = result.model_dump(mode="json")
     try:
-        return json.dumps(result, default=str)
+        return json.dumps(result, default=str, allow_nan=False)
     except (TypeError, ValueError):
+        pass
+    try:  # a NaN or an infinity somewhere (or a circular reference)
+        return json.dumps(_finite(result), default=str, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
         return json.dumps(str(result))
+
+
+def _finite(value: Any, depth: int = 0) -> Any:
+    """``value`` with every non-finite float replaced by its proto3 JSON string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if depth > 100:
+        raise RecursionError("tool result nested too deeply")
+    if isinstance(value, dict):
+        return {key: _finite(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item, depth + 1) for item in value]
+    return value
 
 
 async def maybe_await(value: Any) -> Any:

@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # types only: adk_realtime.openai imports this module lazily 
     from adk_realtime.drivers.webrtc import WebRTCPeer
     from adk_realtime.openai import OpenAIRealtimeModel
     from adk_realtime.sansio.openai.protocol import OpenAIProtocol
-    from adk_realtime.session import Link, LinkFactory
+    from adk_realtime.session import Link, LinkFactory, LinkStats
 
 __all__ = ["WebRTCLink", "WebRTCOptions", "webrtc_link_factory"]
 
@@ -96,12 +96,20 @@ class WebRTCOptions:
 class WebRTCLink:
     """A :class:`MediaLink` over one WebRTC peer connection (see the module docstring)."""
 
-    def __init__(self, peer: WebRTCPeer, protocol: OpenAIProtocol, call_id: str | None) -> None:
+    def __init__(
+        self,
+        peer: WebRTCPeer,
+        protocol: OpenAIProtocol,
+        call_id: str | None,
+        stats: LinkStats | None = None,
+    ) -> None:
         self._peer = peer
         self._protocol = protocol
         self.call_id = call_id
         self._early: collections.deque[Any] = collections.deque()
         self._closing = False
+        self._stats = stats
+        self.dropped_early_events = 0  # read before the channel opened, beyond _MAX_EARLY_EVENTS
 
     def __repr__(self) -> str:
         return f"<WebRTCLink call_id={self.call_id!r} {self._peer.state.value}>"
@@ -178,6 +186,7 @@ class WebRTCLink:
             while True:
                 event = await self._peer.next_event()
                 if isinstance(event, p.ChannelOpen) and event.label == self._peer.pc.channel_label:
+                    self._log_drops()
                     return
                 if event is None or (
                     isinstance(event, p.ConnectionStateChanged)
@@ -187,12 +196,27 @@ class WebRTCLink:
                 if isinstance(event, p.AudioFrame | p.ChannelMessage):
                     if len(self._early) >= _MAX_EARLY_EVENTS:
                         self._early.popleft()  # stale audio from before the channel opened
+                        self._count_drop()
                     self._early.append(event)
+        self._log_drops()
         if scope.cancelled_caught:
             raise ConnectionClosed(
                 None,
                 f"WebRTC connection not established within {timeout:g} s "
                 f"(state {self._peer.state.value}); check local_addresses and the network",
+            )
+
+    def _count_drop(self) -> None:
+        self.dropped_early_events += 1
+        if self._stats is not None:
+            self._stats.dropped_events += 1
+
+    def _log_drops(self) -> None:
+        if self.dropped_early_events:
+            log.warning(
+                "webrtc: dropped %d events read before the data channel opened (%d kept)",
+                self.dropped_early_events,
+                _MAX_EARLY_EVENTS,
             )
 
 
@@ -243,6 +267,7 @@ async def _open_link(
     protocol: OpenAIProtocol,
     config: RealtimeConfig,
     options: WebRTCOptions,
+    stats: LinkStats | None,
 ) -> AsyncIterator[Link]:
     from adk_realtime.drivers.webrtc import open_peer
 
@@ -250,7 +275,7 @@ async def _open_link(
     async with open_peer(local_addresses=addresses) as peer:
         answer = await _signal(model, config, options, peer.offer)
         peer.set_answer(answer.sdp)
-        link = WebRTCLink(peer, protocol, answer.call_id)
+        link = WebRTCLink(peer, protocol, answer.call_id, stats)
         log.info("webrtc: call %s answered; connecting", answer.call_id or "(no id)")
         await link._wait_open(options.connect_timeout)
         try:
@@ -262,9 +287,13 @@ async def _open_link(
 
 
 def webrtc_link_factory(
-    model: OpenAIRealtimeModel, protocol: OpenAIProtocol, config: RealtimeConfig
+    model: OpenAIRealtimeModel,
+    protocol: OpenAIProtocol,
+    config: RealtimeConfig,
+    stats: LinkStats | None = None,
 ) -> LinkFactory:
-    """The link factory ``OpenAIRealtimeModel(transport="webrtc")`` gives its session.
+    """The link factory ``OpenAIRealtimeModel(transport="webrtc")`` gives its session;
+    every link counts what it drops in ``stats`` (the session's ``link_stats``).
 
     Raises `ConfigError` for the beta dialect (OpenAI's WebRTC calls speak GA) or bad
     options.
@@ -279,6 +308,6 @@ def webrtc_link_factory(
     _urls(model, options)
 
     def factory(_handle: str | None) -> AbstractAsyncContextManager[Link]:
-        return _open_link(model, protocol, config, options)
+        return _open_link(model, protocol, config, options, stats)
 
     return factory

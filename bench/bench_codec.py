@@ -3,7 +3,7 @@
 What is measured, per 20 ms of 24 kHz PCM16 (960 bytes, 1280 base64 chars):
 
 OpenAI decode of GA ``response.output_audio.delta`` (the same JSON text to each):
-  ours    ``OpenAIProtocol.receive_message(text)`` -> ``[AudioDelta(bytes)]``
+  ours    ``OpenAIProtocol.receive_data(text, now)`` + ``next_event()`` -> ``AudioDelta(bytes)``
   SDK     what ``AsyncRealtimeConnection.recv()`` does: ``parse_event`` =
           ``json.loads`` + ``openai._models.construct_type_unchecked(value=...,
           type_=RealtimeServerEvent)``, then ``base64.b64decode(event.delta)``
@@ -11,7 +11,7 @@ OpenAI decode of GA ``response.output_audio.delta`` (the same JSON text to each)
   strict  ``pydantic.TypeAdapter(RealtimeServerEvent).validate_json`` + base64
 
 OpenAI encode of ``input_audio_buffer.append`` (960 bytes of PCM in, text out):
-  ours    ``OpenAIProtocol.encode_audio(pcm)``
+  ours    ``OpenAIProtocol.send_audio(pcm)`` + ``data_to_send()``
   SDK     what ``connection.input_audio_buffer.append(audio=b64)`` runs:
           ``base64`` + ``strip_not_given`` + ``json.dumps(maybe_transform(event,
           Union[RealtimeClientEventParam, ...]))`` (``connection.send`` on a dict)
@@ -19,14 +19,14 @@ OpenAI encode of ``input_audio_buffer.append`` (960 bytes of PCM in, text out):
           exclude_unset=True)`` (``connection.send`` on a pydantic model)
 
 Gemini decode of ``serverContent.modelTurn.parts[0].inlineData`` audio:
-  ours    ``GeminiProtocol.receive_message(text)``
+  ours    ``GeminiProtocol.receive_data(text, now)`` + ``next_event()`` until ``None``
   SDK     what ``AsyncSession._receive`` does: ``json.loads`` +
           ``_LiveServerMessage_from_mldev`` + ``LiveServerMessage._from_response``
           (pydantic decodes the base64 into bytes)
   strict  ``LiveServerMessage.model_validate_json``
 
 Gemini encode of ``realtimeInput.audio`` (640 bytes = 20 ms at 16 kHz):
-  ours    ``GeminiProtocol.encode_audio(pcm)``
+  ours    ``GeminiProtocol.send_audio(pcm)`` + ``data_to_send()``
   SDK     what ``send_realtime_input(audio=Blob(...))`` runs before the socket.
 
 Goal: ours >= 3x the SDK on OpenAI decode.
@@ -114,15 +114,18 @@ def build_openai(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
 
     # Each path checked once: same bytes out of each, before anything is timed.
     expected = base64.b64decode(json.loads(msgs[0])["delta"])
-    assert proto.receive_message(msgs[0])[0].delta == expected
+    proto.receive_data(msgs[0], 0.0)
+    event: Any = proto.next_event()
+    assert event.delta == expected and proto.next_event() is None
     sdk_event: Any = construct_type_unchecked(value=loads(msgs[0]), type_=RealtimeServerEvent)
     assert b64decode(sdk_event.delta) == expected
     assert b64decode(adapter.validate_json(msgs[0]).delta) == expected
 
     def ours_decode() -> int:
-        receive = proto.receive_message
+        receive, next_event = proto.receive_data, proto.next_event
         for m in msgs:
-            receive(m)
+            receive(m, 0.0)
+            next_event()  # one AudioDelta per message
         return len(msgs)
 
     def sdk_decode() -> int:
@@ -142,9 +145,10 @@ def build_openai(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
     b64encode = base64.b64encode
 
     def ours_encode() -> int:
-        enc = proto.encode_audio
+        send, data_to_send = proto.send_audio, proto.data_to_send
         for p in pcms:
-            enc(p)
+            send(p)
+            data_to_send()
         return len(pcms)
 
     def sdk_encode() -> int:
@@ -163,7 +167,9 @@ def build_openai(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
         return len(pcms)
 
     # The encoders agree on the content.
-    ours = json.loads(proto.encode_audio(pcms[0]))
+    proto.send_audio(pcms[0])
+    (sent,) = proto.data_to_send()
+    ours = json.loads(sent)
     sdk = json.loads(
         json.dumps(
             maybe_transform(
@@ -193,8 +199,12 @@ def build_gemini(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
     expected = base64.b64decode(
         json.loads(msgs[0])["serverContent"]["modelTurn"]["parts"][0]["inlineData"]["data"]
     )
-    got = [e for e in proto.receive_message(msgs[0]) if type(e).__name__ == "AudioDelta"]
-    assert got[0].delta == expected
+    proto.receive_data(msgs[0], 0.0)
+    got = []
+    while (event := proto.next_event()) is not None:
+        if type(event).__name__ == "AudioDelta":
+            got.append(event)
+    assert len(got) == 1 and got[0].delta == expected
 
     def sdk_one(m: str) -> Any:
         # AsyncSession._receive, minus the socket.
@@ -206,9 +216,11 @@ def build_gemini(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
     assert validate_json(msgs[0]).data == expected
 
     def ours_decode() -> int:
-        receive = proto.receive_message
+        receive, next_event = proto.receive_data, proto.next_event
         for m in msgs:
-            receive(m)
+            receive(m, 0.0)
+            while next_event() is not None:  # an AudioDelta (a ResponseCreated opens a turn)
+                pass
         return len(msgs)
 
     def sdk_decode() -> int:
@@ -222,9 +234,10 @@ def build_gemini(msgs: list[str], pcms: list[bytes]) -> tuple[dict[str, Any], di
         return len(msgs)
 
     def ours_encode() -> int:
-        enc = proto.encode_audio
+        send, data_to_send = proto.send_audio, proto.data_to_send
         for p in pcms:
-            enc(p)
+            send(p)
+            data_to_send()
         return len(pcms)
 
     def sdk_encode() -> int:

@@ -9,7 +9,10 @@ Two pure objects do all the protocol work:
   write out whatever ``data_to_send()`` returns; ``get_timer()`` says when to
   wake it up with ``handle_timer(now)``.
 * ``OpenAIProtocol`` (``adk_realtime.sansio.openai.protocol``): the Realtime API's JSON
-  events, both ways, as unified events (``TextDelta``, ``FunctionCallDone``...).
+  events, both ways, as unified events (``TextDelta``, ``FunctionCallDone``...). The
+  same contract: commands queue messages we hand to the WebSocket from
+  ``data_to_send()``; each received message goes to ``receive_data(data, now)`` and
+  its events come out of ``next_event()``.
 
 The loop: send ``session.update`` (with a ``get_weather`` tool), one user
 message and ``response.create``; print the answer as it streams; when the
@@ -34,7 +37,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -186,28 +189,31 @@ class Conversation:
         self._answered_tool = False
         self._audio_bytes = 0
 
-    def send(self, messages: Sequence[str]) -> None:
-        for message in messages:
+    def flush(self) -> None:
+        """Move what the Realtime commands queued onto the WebSocket."""
+        for message in self.proto.data_to_send():
             self.ws.send_message(message)
 
     def on_ws_event(self, event: WsEvent, now: float) -> None:
         if isinstance(event, Accepted):
             say("connected", "WebSocket handshake accepted")
-            self.send(self.proto.initial_messages(self.config))  # session.update
+            self.proto.start(self.config)  # session.update
             say("user", self.question)
-            self.send(self.proto.encode(ItemCreate(text=self.question)))
-            self.send(self.proto.encode(ResponseCreate()))
+            self.proto.send_event(ItemCreate(text=self.question))
+            self.proto.send_event(ResponseCreate())
+            self.flush()
         elif isinstance(event, Rejected):
             body = event.body[:300].decode("utf-8", "replace")
             say("error", f"handshake refused with HTTP {event.status}: {body}")
         elif isinstance(event, Message):
             try:
-                decoded = self.proto.receive_message(event.data)
+                self.proto.receive_data(event.data, now)
             except ProtocolError as exc:  # a malformed event: report it and go on
                 say("error", str(exc))
                 return
-            for item in decoded:
+            while (item := self.proto.next_event()) is not None:
                 self.on_event(item, now)
+            self.flush()  # what the handlers queued (a tool output, response.create)
         elif isinstance(event, Closed):
             self._end_line()
             say("closed", f"{event.code} {event.reason}")
@@ -230,7 +236,7 @@ class Conversation:
             output = self.run_tool(event.name, event.arguments)
             say("tool-result", output)
             response = ToolResponse(event.call_id, output, event.name)
-            self.send(self.proto.encode(ItemCreate(tool_response=response)))
+            self.proto.send_event(ItemCreate(tool_response=response))
             self._answered_tool = True
         elif isinstance(event, ResponseDone):
             self._end_line()
@@ -241,7 +247,7 @@ class Conversation:
             if self._answered_tool:
                 # The model waits for us after tool outputs: ask for the follow-up.
                 self._answered_tool = False
-                self.send(self.proto.encode(ResponseCreate()))
+                self.proto.send_event(ResponseCreate())
             else:
                 self.completed = True
                 self.ws.close(1000, "done", now=now)

@@ -1,4 +1,4 @@
-"""Fuzz GeminiProtocol.receive_message: only DecodeError may escape, and a
+"""Fuzz GeminiProtocol.receive_data: only DecodeError may escape, and a
 failed message leaves the protocol's state as it was.
 
 One input drives one protocol through several messages, so decoding is
@@ -79,7 +79,8 @@ def _no_constant(name: str) -> Any:
 def TestOneInput(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     proto = GeminiProtocol("gemini-live")
-    proto.initial_messages(RealtimeConfig())
+    proto.start(RealtimeConfig())
+    proto.data_to_send()
     for _ in range(fdp.ConsumeIntInRange(1, 6)):
         mode = fdp.ConsumeIntInRange(0, 3)
         message: str | bytes
@@ -93,12 +94,14 @@ def TestOneInput(data: bytes) -> None:
                 message = message.encode()
         before = _state(proto)
         try:
-            events = proto.receive_message(message)
+            proto.receive_data(message, 0.0)
         except DecodeError:
             if _state(proto) != before:
                 raise AssertionError("a failed message changed the protocol state") from None
+            if proto.next_event() is not None:
+                raise AssertionError("a failed message queued events") from None
         else:
-            for event in events:
+            while (event := proto.next_event()) is not None:
                 if isinstance(event, FunctionCallDone):
                     # Strict JSON: NaN/Infinity would make the tool's parser fail.
                     json.loads(event.arguments, parse_constant=_no_constant)

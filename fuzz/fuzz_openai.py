@@ -1,4 +1,4 @@
-"""Fuzz OpenAIProtocol.receive_message: only DecodeError may escape, state stays bounded.
+"""Fuzz OpenAIProtocol.receive_data: only DecodeError may escape, state stays bounded.
 
 Inputs with an odd first byte go in raw (the JSON layer); the others are
 turned into a JSON object of a known event ``type`` with fields and values
@@ -79,15 +79,18 @@ def TestOneInput(data: bytes) -> None:
     message = _message(data)
     for proto in PROTOCOLS:
         try:
-            proto.receive_message(message)
+            proto.receive_data(message, 0.0)
         except DecodeError:
+            assert proto.next_event() is None, "a failed message queued events"
+        while proto.next_event() is not None:
             pass
-        assert len(proto._audio_items) <= MAX_TRACKED_ITEMS
+        assert len(proto._received) <= MAX_TRACKED_ITEMS
         assert len(proto.pending_calls) <= MAX_PENDING_CALLS
         item = proto.current_item_id
-        if item and item in proto._audio_items:
+        if item and item in proto._received:
             # Whatever audio was received, a truncation never goes past it.
-            (text,) = proto.encode(ItemTruncate(item, 10**9))
+            proto.send_event(ItemTruncate(item, 10**9))
+            (text,) = proto.data_to_send()
             assert json.loads(text)["audio_end_ms"] == proto.audio_ms_received(item)
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from adk_realtime.sansio.config import RealtimeConfig
+
 # --------------------------------------------------------------------------
 # Server events
 # --------------------------------------------------------------------------
@@ -265,11 +267,17 @@ class RateLimitsUpdated:
 
 @dataclass(frozen=True, slots=True)
 class Error:
-    """The provider reported an error, or a message could not be understood."""
+    """The provider reported an error, or a message could not be understood.
+
+    ``benign`` marks an error the provider reports for an expected race, which
+    changes nothing and needs no reaction (OpenAI's ``response_cancel_not_active``:
+    a cancel that arrived after the response had ended, as on many barge-ins).
+    """
 
     code: str | None = None
     message: str = ""
     event_id: str | None = None
+    benign: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +332,7 @@ ServerEvent = (
 class SessionUpdate:
     """Apply a :class:`~adk_realtime.sansio.config.RealtimeConfig` to the session."""
 
-    config: Any  # RealtimeConfig; Any avoids an import cycle with config.py
+    config: RealtimeConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,38 +1,110 @@
-"""The interface every provider protocol object implements.
+"""The interface every provider protocol object implements, and what a provider can do.
 
 A provider protocol (``OpenAIProtocol``, ``GeminiProtocol``) is a pure state
 machine between the unified events and one provider's JSON messages. It never
-sees a socket: the session driver feeds it each received WebSocket (or data
-channel) message and sends whatever text it returns.
+sees a socket and speaks the same sans-IO contract as every machine in
+:mod:`adk_realtime.sansio`: input through ``receive_data``, events out through
+``next_event``, commands that queue messages collected by ``data_to_send``.
+
+Everything a session or runner would otherwise decide by provider name is
+here: :class:`ProviderCapabilities` (``protocol.capabilities``) says what the
+provider can do over this connection, and the commands (``interrupt``,
+``send_audio``...) do the provider's part themselves.
 
 Driving loop::
 
     proto = OpenAIProtocol(model)
-    for msg in proto.initial_messages(config):   # send these right after connecting
+    proto.start(config)                      # first thing on a fresh connection
+    for msg in proto.data_to_send():
+        transport.send(msg)
+    if proto.capabilities.setup_acknowledgement:
+        ...                                  # read until SessionCreated before sending more
+    proto.send_event(client_event)           # a command queues 0, 1 or more messages
+    for msg in proto.data_to_send():
         transport.send(msg)
     ...
-    for msg in proto.encode(client_event):       # a command may be 0, 1 or more messages
-        transport.send(msg)
-    ...
-    for event in proto.receive_message(data):    # raises DecodeError on bad input
+    proto.receive_data(data, now)            # raises DecodeError on bad input
+    while (event := proto.next_event()) is not None:
         handle(event)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
 from adk_realtime.sansio.events import ClientEvent, ServerEvent
 
+__all__ = ["ProviderCapabilities", "RealtimeProtocol"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCapabilities:
+    """What one provider can do over one transport; the session and the runner go by it.
+
+    Read it as ``protocol.capabilities``; it never changes for a protocol object.
+    """
+
+    live_session_update: bool
+    """A new config applies on the live connection (``update_session``). If False the
+    session reconnects and ``start`` sends the new config, resuming the conversation."""
+
+    truncation: bool
+    """The provider keeps assistant audio the client truncates to what the user heard
+    (``ItemTruncate``) when the user barges in."""
+
+    output_audio_clear: bool
+    """The provider buffers model audio it has not played yet (OpenAI over WebRTC), and
+    ``interrupt`` drops it too."""
+
+    explicit_activity: bool
+    """With VAD off, the client marks the user's turn with activity start/end messages
+    (Gemini); ``send_audio`` opens the activity and ``AudioCommit`` ends it."""
+
+    tool_call_cancellation: bool
+    """The provider may cancel its own tool calls (``ToolCallCancelled``); their results
+    must then not be sent."""
+
+    resumption: bool
+    """A connection that ends can be resumed on a new one: reconnect and ``start`` again
+    while ``resumable`` (the setup carries ``resumption_handle``)."""
+
+    setup_acknowledgement: bool
+    """After ``start``, nothing else may be sent until ``SessionCreated`` arrives."""
+
+    response_after_tool_outputs: bool
+    """After tool outputs the model waits for ``ResponseCreate`` (OpenAI); if False it
+    continues by itself (Gemini)."""
+
+    server_handles_barge_in: bool
+    """When the user starts speaking, the provider stops its output itself and says so
+    with ``Interrupted``; the client cancels nothing on ``SpeechStarted``."""
+
+    voice_locked_after_audio: bool
+    """Once the model has produced audio, the voice cannot change for this conversation."""
+
+    reconfigure_before_tool_output: bool
+    """On a handoff (a tool call that changes the agent), apply the new config before
+    answering the call, so the follow-up runs with it (OpenAI); if False answer first,
+    then reconfigure (Gemini: the answer goes out on the connection that asked)."""
+
 
 class RealtimeProtocol(Protocol):
-    """What the session layer needs from a provider protocol."""
+    """What the session layer needs from a provider protocol.
+
+    Every command raises ``LocalProtocolError`` (queuing nothing) for a command
+    the provider cannot take now, and ``ConfigError`` for a config it cannot take.
+    """
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What this provider can do over this connection's transport."""
+        ...
 
     @property
     def input_audio_format(self) -> AudioFormat:
-        """The format ``AudioAppend.audio`` must be in (after the session's conversion)."""
+        """The format :meth:`send_audio` takes (after the session's conversion)."""
         ...
 
     @property
@@ -40,18 +112,66 @@ class RealtimeProtocol(Protocol):
         """The format of ``AudioDelta.delta`` coming out."""
         ...
 
-    def initial_messages(self, config: RealtimeConfig) -> Sequence[str]:
-        """Messages to send first on a fresh connection (OpenAI session.update, Gemini setup)."""
+    @property
+    def resumption_handle(self) -> str | None:
+        """The handle the next :meth:`start` resumes from (``None``: a new conversation)."""
         ...
 
-    def encode(self, event: ClientEvent) -> Sequence[str]:
-        """Encode one client command as wire messages, updating local state."""
+    @property
+    def resumable(self) -> bool:
+        """True while the provider says this conversation can be resumed on a new connection."""
         ...
 
-    def encode_audio(self, audio: bytes) -> str:
-        """Fast path for ``AudioAppend``: one message carrying ``audio``."""
+    # -- input and events
+
+    def receive_data(self, data: str | bytes, now: float) -> None:
+        """Decode one received message; raises ``DecodeError`` and queues nothing on bad input.
+
+        Then read its events with :meth:`next_event`. Decoding never queues messages.
+        """
         ...
 
-    def receive_message(self, data: str | bytes) -> Sequence[ServerEvent]:
-        """Decode one received message into unified events; raises ``DecodeError``."""
+    def next_event(self) -> ServerEvent | None:
+        """The next decoded event, or ``None`` when all received messages are handled."""
+        ...
+
+    # -- output and timers
+
+    def data_to_send(self) -> list[str]:
+        """The messages queued by commands since the last call; send them in order."""
+        ...
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` is due, or ``None``."""
+        ...
+
+    def handle_timer(self, now: float) -> None:
+        """Run what was due at ``now``."""
+        ...
+
+    # -- commands (each queues messages; collect them with data_to_send)
+
+    def start(self, config: RealtimeConfig) -> None:
+        """Queue the first message of a fresh connection (OpenAI session.update, Gemini setup).
+
+        Next: send it; with ``capabilities.setup_acknowledgement`` wait for
+        ``SessionCreated`` before sending anything else.
+        """
+        ...
+
+    def update_session(self, config: RealtimeConfig) -> None:
+        """Queue a live configuration change (``capabilities.live_session_update`` only)."""
+        ...
+
+    def send_event(self, event: ClientEvent) -> None:
+        """Queue one client command, updating local state."""
+        ...
+
+    def send_audio(self, audio: bytes) -> None:
+        """The fast path of ``AudioAppend``: queue the message(s) carrying ``audio``
+        (with what the provider needs around it, e.g. Gemini's ``activityStart``)."""
+        ...
+
+    def interrupt(self) -> None:
+        """Queue what stops the model talking now, if the provider has such a message."""
         ...

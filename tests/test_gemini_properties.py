@@ -16,8 +16,16 @@ from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, ToolDefinition, VadConfig, VadMode
 from adk_realtime.sansio.errors import DecodeError
 from adk_realtime.sansio.gemini.protocol import GeminiProtocol
+from tests.codec_io import decode, encode
 from tests.oracles_gemini import validate_client
-from tests.test_gemini_protocol import MODEL, STRICT_TOOL, WEATHER, connected, setup_of
+from tests.test_gemini_protocol import (
+    MODEL,
+    STRICT_TOOL,
+    WEATHER,
+    connected,
+    setup_message,
+    setup_of,
+)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -25,7 +33,7 @@ from tests.test_gemini_protocol import MODEL, STRICT_TOOL, WEATHER, connected, s
 def test_any_bytes_raise_only_decode_error(data: bytes) -> None:
     proto = GeminiProtocol(MODEL)
     try:
-        proto.receive_message(data)
+        decode(proto, data)
     except DecodeError:
         pass
 
@@ -69,7 +77,7 @@ def test_any_json_raises_only_decode_error_and_keeps_state_on_error(value: Any) 
     proto = connected()
     before = (proto.current_item_id, proto.pending_tool_calls, proto.resumption_handle)
     try:
-        events = proto.receive_message(json.dumps(value))
+        events = decode(proto, json.dumps(value))
     except DecodeError:
         assert (proto.current_item_id, proto.pending_tool_calls, proto.resumption_handle) == before
     else:
@@ -116,7 +124,99 @@ def test_generated_configs_give_sdk_valid_setups(
 ) -> None:
     kwargs = {"vertex_project": "p", "vertex_location": "l"} if vertex else {}
     proto = GeminiProtocol(MODEL, **kwargs)
-    setup = setup_of(proto.setup_message(config, handle))
+    setup = setup_of(setup_message(proto, config, handle))
     assert setup["model"].endswith("/" + MODEL)
-    for message in proto.encode(ev.AudioAppend(b"\x00\x00")) + proto.encode(ev.AudioCommit()):
+    for message in encode(proto, ev.AudioAppend(b"\x00\x00")) + encode(proto, ev.AudioCommit()):
         validate_client(message)
+
+
+# proto3 JSON spellings of bools and integers, valid and not, as a peer might write them.
+BOOL_SPELLINGS = st.sampled_from(
+    [True, False, None, 0, 1, 0.0, 1.0, 2, -1, 0.5, "true", "False", "TRUE", "yes", "No",
+     "on", "OFF", "t", "f", "y", "n", "1", "0", " true", "true ", "maybe", "", "1.0", [], {}]
+)  # fmt: skip
+INT_SPELLINGS = st.sampled_from(
+    [5, 0, -3, 2**70, None, True, False, 12.0, -7.0, 9.2e18, 1e19, 12.5, "12", "-3", " 12 ",
+     "\t7\n", "+7", "1_000", "12.0", "-12.00", "0012", "12.", ".5", "1e3", "0x10", "1__0", "",
+     " ", "NaN", "\u0663", "99999999999999999999999"]
+)  # fmt: skip
+
+
+def _genai_reads(message: dict[str, Any]) -> Any:
+    """The message as google.genai.types reads it, or None when it refuses it."""
+    import warnings
+
+    from google.genai import types
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return types.LiveServerMessage.model_validate(message)
+        except Exception:
+            return None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    flags=st.lists(BOOL_SPELLINGS, min_size=6, max_size=6),
+    counts=st.lists(INT_SPELLINGS, min_size=3, max_size=3),
+    snake=st.booleans(),
+)
+def test_proto3_spellings_are_read_as_the_genai_types_read_them(
+    flags: list[Any], counts: list[Any], snake: bool
+) -> None:
+    """Whatever ``LiveServerMessage.model_validate`` accepts we decode, to the same values;
+    whatever it refuses we refuse (for the bools and counts we read)."""
+    from adk_realtime.sansio.errors import DecodeError
+    from adk_realtime.sansio.gemini import wire
+
+    turn, interrupted, generated, finished, thought, resumable = flags
+    prompt, response, total = counts
+    message = {
+        "serverContent": {
+            "modelTurn": {"parts": [{"text": "hi", "thought": thought}]},
+            "inputTranscription": {"text": "yo", "finished": finished},
+            "interrupted": interrupted,
+            "generationComplete": generated,
+            "turnComplete": turn,
+        },
+        "usageMetadata": {
+            "promptTokenCount": prompt,
+            "responseTokenCount": response,
+            "totalTokenCount": total,
+        },
+        "sessionResumptionUpdate": {"newHandle": "h-1", "resumable": resumable},
+    }
+    if snake:  # proto3 readers take the original field names too
+        message["server_content"] = message.pop("serverContent")
+    expected = _genai_reads(message)
+    text = json.dumps(message)
+    try:
+        ops = wire.parse_message(json.loads(text))
+    except DecodeError:
+        assert expected is None, f"genai reads {message}, we refused it"
+        return
+    assert expected is not None, f"we read {message}, genai refuses it"
+    content, usage = expected.server_content, expected.usage_metadata
+    resumption = expected.session_resumption_update
+    assert (wire.TurnEnded() in ops) == bool(content.turn_complete)
+    assert (wire.ModelInterrupted() in ops) == bool(content.interrupted)
+    assert (ev.GenerationComplete() in ops) == bool(content.generation_complete)
+    assert wire.InputTranscription("yo", bool(content.input_transcription.finished)) in ops
+    assert (wire.ModelText("hi") in ops) == (not content.model_turn.parts[0].thought)
+    assert wire.ResumptionUpdate("h-1", bool(resumption.resumable)) in ops
+    p, r = usage.prompt_token_count or 0, usage.response_token_count or 0
+    assert wire.UsageReport(ev.Usage(p, r, usage.total_token_count or p + r)) in ops
+    # And the protocol takes it whole: a resumable update keeps the handle.
+    proto = connected()
+    decode(proto, text)
+    assert proto.resumable == bool(resumption.resumable)
+    assert proto.resumption_handle == ("h-1" if resumption.resumable else None)
+
+
+def test_a_resumption_update_whose_resumable_is_a_string_keeps_the_handle() -> None:
+    proto = connected()
+    message = '{"sessionResumptionUpdate": {"newHandle": "h-9", "resumable": "true"}}'
+    assert decode(proto, message) == [ev.SessionResumptionUpdate("h-9", True)]
+    assert (proto.resumption_handle, proto.resumable) == ("h-9", True)
+    assert _genai_reads(json.loads(message)).session_resumption_update.resumable is True

@@ -20,6 +20,7 @@ from adk_realtime.sansio.config import (
 )
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.gemini.protocol import GeminiProtocol, normalize_model
+from tests.codec_io import audio, decode, encode, one, queued, started
 from tests.oracles_gemini import OracleError, server_json, validate_client, validate_server
 
 MODEL = "gemini-live-2.5-flash-preview"
@@ -45,11 +46,17 @@ def setup_of(message: str) -> dict[str, Any]:
     return json.loads(message)["setup"]
 
 
+def setup_message(proto: GeminiProtocol, config: RealtimeConfig, handle: str | None = None) -> str:
+    """The setup ``start(config)`` queues when the protocol resumes from ``handle``."""
+    proto.resumption_handle = handle
+    return one(started(proto, config))
+
+
 def connected(config: RealtimeConfig | None = None, **kwargs: Any) -> GeminiProtocol:
     proto = GeminiProtocol(MODEL, **kwargs)
-    for message in proto.initial_messages(config or RealtimeConfig()):
+    for message in started(proto, config or RealtimeConfig()):
         validate_client(message)
-    assert proto.receive_message('{"setupComplete":{}}') == [ev.SessionCreated()]
+    assert decode(proto, '{"setupComplete":{}}') == [ev.SessionCreated()]
     return proto
 
 
@@ -100,7 +107,7 @@ def test_model_name_is_normalised_for_public_and_vertex(
     kwargs = {"vertex_project": "p1", "vertex_location": "us-central1"} if vertex else {}
     proto = GeminiProtocol(model, **kwargs)
     assert proto.model == expected
-    assert setup_of(proto.initial_messages(RealtimeConfig())[0])["model"] == expected
+    assert setup_of(started(proto, RealtimeConfig())[0])["model"] == expected
 
 
 @pytest.mark.parametrize(
@@ -123,6 +130,32 @@ def test_audio_formats_are_pcm16_16k_in_and_24k_out() -> None:
     proto = GeminiProtocol(MODEL)
     assert proto.input_audio_format == AudioFormat.pcm16(16000)
     assert proto.output_audio_format == AudioFormat.pcm16(24000)
+
+
+def test_capabilities_say_what_gemini_live_can_do() -> None:
+    caps = GeminiProtocol(MODEL).capabilities
+    assert caps.resumption and caps.setup_acknowledgement and caps.server_handles_barge_in
+    assert caps.explicit_activity and caps.tool_call_cancellation
+    assert not (caps.live_session_update or caps.truncation or caps.output_audio_clear)
+    assert not (caps.response_after_tool_outputs or caps.voice_locked_after_audio)
+    assert not caps.reconfigure_before_tool_output
+
+
+def test_update_session_is_refused_with_advice() -> None:
+    proto = connected()
+    with pytest.raises(LocalProtocolError, match="reconnect"):
+        proto.update_session(RealtimeConfig(instruction="new"))
+    assert proto.data_to_send() == []
+
+
+def test_interrupt_opens_a_manual_activity_and_is_silent_otherwise() -> None:
+    manual = connected(RealtimeConfig(vad=VadConfig.disabled()))
+    [start] = queued(manual, manual.interrupt)
+    assert validate_client(start).realtime_input.activity_start is not None
+    assert queued(manual, manual.interrupt) == []  # the user's activity is already open
+    assert len(audio(manual, PCM)) == 1  # and the audio joins it
+    auto = connected()
+    assert queued(auto, auto.interrupt) == []  # server VAD interrupts by itself
 
 
 # --------------------------------------------------------------------- setup
@@ -169,7 +202,7 @@ def test_every_setup_in_the_config_matrix_is_sdk_valid(
         temperature=0.6,
         max_output_tokens=256,
     )
-    setup = setup_of(proto.setup_message(config, handle))
+    setup = setup_of(setup_message(proto, config, handle))
     assert setup["sessionResumption"] == ({} if handle is None else {"handle": handle})
     audio = modalities is None or "audio" in modalities
     assert setup["generationConfig"]["responseModalities"] == ["AUDIO" if audio else "TEXT"]
@@ -178,9 +211,19 @@ def test_every_setup_in_the_config_matrix_is_sdk_valid(
     assert proto.manual_activity == (vad is not None and vad.mode is VadMode.NONE)
 
 
+def test_a_stored_handle_resumes_the_first_setup_and_a_bad_one_is_refused() -> None:
+    proto = GeminiProtocol(MODEL, resumption_handle="h-stored")
+    assert setup_of(one(started(proto, RealtimeConfig())))["sessionResumption"] == {
+        "handle": "h-stored"
+    }
+    with pytest.raises(ConfigError, match="resumption_handle") as info:
+        GeminiProtocol(MODEL, resumption_handle="")
+    assert info.value.field == "resumption_handle"
+
+
 def test_setup_carries_instruction_voice_generation_and_compression() -> None:
     config = RealtimeConfig(instruction="Hi", voice="Kore", temperature=0.3, max_output_tokens=9)
-    setup = setup_of(GeminiProtocol(MODEL).setup_message(config))
+    setup = setup_of(setup_message(GeminiProtocol(MODEL), config))
     assert setup["systemInstruction"] == {"parts": [{"text": "Hi"}]}
     assert setup["generationConfig"] == {
         "responseModalities": ["AUDIO"],
@@ -194,11 +237,11 @@ def test_setup_carries_instruction_voice_generation_and_compression() -> None:
 
 def test_context_window_compression_can_be_turned_off_or_tuned() -> None:
     off = GeminiProtocol(MODEL, context_window_compression=False)
-    assert "contextWindowCompression" not in setup_of(off.setup_message(RealtimeConfig()))
+    assert "contextWindowCompression" not in setup_of(setup_message(off, RealtimeConfig()))
     tuned = GeminiProtocol(
         MODEL, context_window_compression={"triggerTokens": 9000, "slidingWindow": {}}
     )
-    setup = setup_of(tuned.setup_message(RealtimeConfig()))
+    setup = setup_of(setup_message(tuned, RealtimeConfig()))
     assert setup["contextWindowCompression"]["triggerTokens"] == 9000
 
 
@@ -211,7 +254,7 @@ def test_vad_settings_map_to_sensitivities_and_activity_handling() -> None:
         silence_duration_ms=500,
         interrupt_response=False,
     )
-    setup = setup_of(GeminiProtocol(MODEL).setup_message(RealtimeConfig(vad=vad)))
+    setup = setup_of(setup_message(GeminiProtocol(MODEL), RealtimeConfig(vad=vad)))
     assert setup["realtimeInputConfig"] == {
         "automaticActivityDetection": {
             "disabled": False,
@@ -223,7 +266,7 @@ def test_vad_settings_map_to_sensitivities_and_activity_handling() -> None:
         "activityHandling": "NO_INTERRUPTION",
     }
     eager = VadConfig(VadMode.SERVER, threshold=0.1, eagerness="high", interrupt_response=True)
-    setup = setup_of(GeminiProtocol(MODEL).setup_message(RealtimeConfig(vad=eager)))
+    setup = setup_of(setup_message(GeminiProtocol(MODEL), RealtimeConfig(vad=eager)))
     aad = setup["realtimeInputConfig"]["automaticActivityDetection"]
     assert aad["startOfSpeechSensitivity"] == "START_SENSITIVITY_HIGH"
     assert aad["endOfSpeechSensitivity"] == "END_SENSITIVITY_HIGH"
@@ -232,14 +275,14 @@ def test_vad_settings_map_to_sensitivities_and_activity_handling() -> None:
 
 def test_vad_none_disables_automatic_activity_detection() -> None:
     proto = GeminiProtocol(MODEL)
-    setup = setup_of(proto.setup_message(RealtimeConfig(vad=VadConfig.disabled())))
+    setup = setup_of(setup_message(proto, RealtimeConfig(vad=VadConfig.disabled())))
     assert setup["realtimeInputConfig"] == {"automaticActivityDetection": {"disabled": True}}
     assert proto.manual_activity
 
 
 def test_tools_use_gemini_schema_when_they_fit_and_json_schema_otherwise() -> None:
     setup = setup_of(
-        GeminiProtocol(MODEL).setup_message(RealtimeConfig(tools=(WEATHER, STRICT_TOOL)))
+        setup_message(GeminiProtocol(MODEL), RealtimeConfig(tools=(WEATHER, STRICT_TOOL)))
     )
     weather, strict = setup["tools"][0]["functionDeclarations"]
     assert weather == {
@@ -253,13 +296,13 @@ def test_tools_use_gemini_schema_when_they_fit_and_json_schema_otherwise() -> No
 
 def test_tool_choice_none_offers_no_tools() -> None:
     config = RealtimeConfig(tools=(WEATHER,), tool_choice="none")
-    assert "tools" not in setup_of(GeminiProtocol(MODEL).setup_message(config))
+    assert "tools" not in setup_of(setup_message(GeminiProtocol(MODEL), config))
 
 
 def test_extra_is_deep_merged_into_setup_without_touching_the_config() -> None:
     extra = {"generationConfig": {"topP": 0.5}, "proactivity": {"proactiveAudio": True}}
     config = RealtimeConfig(voice="Puck", extra=extra)
-    setup = setup_of(GeminiProtocol(MODEL).setup_message(config))
+    setup = setup_of(setup_message(GeminiProtocol(MODEL), config))
     assert setup["generationConfig"]["topP"] == 0.5
     assert setup["generationConfig"]["speechConfig"]["voiceConfig"]  # kept
     assert setup["proactivity"] == {"proactiveAudio": True}
@@ -269,13 +312,13 @@ def test_extra_is_deep_merged_into_setup_without_touching_the_config() -> None:
 def test_extra_can_switch_to_manual_activity() -> None:
     proto = GeminiProtocol(MODEL)
     extra = {"realtimeInputConfig": {"automaticActivityDetection": {"disabled": True}}}
-    setup_of(proto.setup_message(RealtimeConfig(extra=extra)))
+    setup_of(setup_message(proto, RealtimeConfig(extra=extra)))
     assert proto.manual_activity
 
 
 def test_unserialisable_extra_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="extra"):
-        GeminiProtocol(MODEL).setup_message(RealtimeConfig(extra={"x": object()}))
+        setup_message(GeminiProtocol(MODEL), RealtimeConfig(extra={"x": object()}))
 
 
 def test_oracle_catches_lowercase_enum_and_snake_case_keys() -> None:
@@ -297,105 +340,126 @@ def test_oracle_catches_lowercase_enum_and_snake_case_keys() -> None:
 
 def test_audio_is_base64_with_the_16k_mime_type_and_fast_path_matches() -> None:
     proto = connected()
-    message = proto.encode_audio(PCM)
+    message = one(audio(proto, PCM))
     parsed = validate_client(message)
     assert parsed.realtime_input is not None and parsed.realtime_input.audio is not None
     assert parsed.realtime_input.audio.data == PCM
     assert parsed.realtime_input.audio.mime_type == "audio/pcm;rate=16000"
-    assert proto.encode(ev.AudioAppend(PCM)) == [message]
-    assert proto.encode_audio(memoryview(PCM)) == message
+    assert encode(proto, ev.AudioAppend(PCM)) == [message]
+    assert one(audio(proto, memoryview(PCM))) == message
 
 
 def test_commit_with_server_vad_is_audio_stream_end() -> None:
     proto = connected(RealtimeConfig(vad=VadConfig.server()))
-    [message] = proto.encode(ev.AudioCommit())
+    [message] = encode(proto, ev.AudioCommit())
     assert validate_client(message).realtime_input.audio_stream_end is True
-    assert proto.audio_stream_end() == message
+    assert one(queued(proto, proto.audio_stream_end)) == message
 
 
 def test_manual_activity_wraps_each_user_turn_in_start_and_end() -> None:
     proto = connected(RealtimeConfig(vad=VadConfig.disabled()))
     assert proto.needs_activity_start
-    first = proto.encode(ev.AudioAppend(PCM))
+    first = encode(proto, ev.AudioAppend(PCM))
     assert len(first) == 2
     assert validate_client(first[0]).realtime_input.activity_start is not None
     assert validate_client(first[1]).realtime_input.audio is not None
-    assert proto.encode(ev.AudioAppend(PCM)) == [proto.encode_audio(PCM)]
-    [end] = proto.encode(ev.AudioCommit())
+    assert encode(proto, ev.AudioAppend(PCM)) == [one(audio(proto, PCM))]
+    [end] = encode(proto, ev.AudioCommit())
     assert validate_client(end).realtime_input.activity_end is not None
-    assert proto.encode(ev.AudioCommit()) == []  # nothing to end
-    assert len(proto.encode(ev.AudioAppend(PCM))) == 2  # the next turn starts again
+    assert encode(proto, ev.AudioCommit()) == []  # nothing to end
+    assert len(encode(proto, ev.AudioAppend(PCM))) == 2  # the next turn starts again
 
 
-def test_fast_path_refuses_audio_outside_a_manual_activity() -> None:
+def test_fast_path_opens_a_manual_activity_itself_or_joins_an_open_one() -> None:
+    # send_audio never leaves audio outside an activity: the session needs no probe.
     proto = connected(RealtimeConfig(vad=VadConfig.disabled()))
-    with pytest.raises(LocalProtocolError, match="activity_start"):
-        proto.encode_audio(PCM)
-    validate_client(proto.activity_start())
-    validate_client(proto.encode_audio(PCM))
-    validate_client(proto.activity_end())
+    start, chunk = audio(proto, PCM)
+    assert validate_client(start).realtime_input.activity_start is not None
+    assert validate_client(chunk).realtime_input.audio is not None
+    validate_client(one(queued(proto, proto.activity_end)))
+    validate_client(one(queued(proto, proto.activity_start)))
+    validate_client(one(audio(proto, PCM)))  # the activity is open: audio alone
+    validate_client(one(queued(proto, proto.activity_end)))
 
 
 def test_activity_signals_are_checked_against_the_mode_and_state() -> None:
     manual = connected(RealtimeConfig(vad=VadConfig.disabled()))
     with pytest.raises(LocalProtocolError):
-        manual.activity_end()
-    manual.activity_start()
+        one(queued(manual, manual.activity_end))
+    one(queued(manual, manual.activity_start))
     with pytest.raises(LocalProtocolError):
-        manual.activity_start()
+        one(queued(manual, manual.activity_start))
     with pytest.raises(LocalProtocolError):
-        manual.audio_stream_end()
+        one(queued(manual, manual.audio_stream_end))
     auto = connected()
     with pytest.raises(LocalProtocolError):
-        auto.activity_start()
+        one(queued(auto, auto.activity_start))
     with pytest.raises(LocalProtocolError):
-        auto.activity_end()
+        one(queued(auto, auto.activity_end))
 
 
 def test_a_new_connection_closes_the_open_activity() -> None:
     proto = connected(RealtimeConfig(vad=VadConfig.disabled()))
-    proto.encode(ev.AudioAppend(PCM))
+    encode(proto, ev.AudioAppend(PCM))
     assert proto.activity_open
-    proto.initial_messages(RealtimeConfig(vad=VadConfig.disabled()))
+    started(proto, RealtimeConfig(vad=VadConfig.disabled()))
     assert proto.needs_activity_start
 
 
 def test_user_text_is_a_complete_client_turn() -> None:
     proto = connected()
-    [message] = proto.encode(ev.ItemCreate(text="hello"))
+    [message] = encode(proto, ev.ItemCreate(text="hello"))
     content = validate_client(message).client_content
     assert content is not None and content.turn_complete is True
     assert content.turns is not None and content.turns[0].role == "user"
     assert content.turns[0].parts[0].text == "hello"
-    assert proto.encode(ev.ResponseCreate()) == []  # Gemini already answers
+    assert encode(proto, ev.ResponseCreate()) == []  # Gemini already answers
 
 
 def test_assistant_history_waits_for_response_create_to_complete_the_turn() -> None:
     proto = connected()
-    [message] = proto.encode(ev.ItemCreate(text="I said this", role="assistant"))
+    [message] = encode(proto, ev.ItemCreate(text="I said this", role="assistant"))
     content = validate_client(message).client_content
     assert content is not None and content.turn_complete is False
     assert content.turns[0].role == "model"
-    [complete] = proto.encode(ev.ResponseCreate(instructions="ignored"))
+    [complete] = encode(proto, ev.ResponseCreate(instructions="ignored"))
     assert validate_client(complete).client_content.turn_complete is True
-    assert proto.encode(ev.ResponseCreate()) == []
+    assert encode(proto, ev.ResponseCreate()) == []
 
 
 def test_system_items_and_session_updates_are_refused_with_advice() -> None:
     proto = connected()
     with pytest.raises(LocalProtocolError, match="setup"):
-        proto.encode(ev.ItemCreate(text="rule", role="system"))
+        encode(proto, ev.ItemCreate(text="rule", role="system"))
     with pytest.raises(LocalProtocolError, match="resumption_handle"):
-        proto.encode(ev.SessionUpdate(RealtimeConfig()))
+        encode(proto, ev.SessionUpdate(RealtimeConfig()))
     with pytest.raises(LocalProtocolError):
-        proto.encode(ev.ItemCreate())
+        encode(proto, ev.ItemCreate())
+
+
+@pytest.mark.parametrize(
+    ("command", "field"),
+    [
+        (ev.ItemCreate(text="hi \udc00"), "ItemCreate.text"),
+        (ev.ItemCreate(tool_response=ev.ToolResponse("c1", "\ud800")), "ToolResponse.output"),
+    ],
+)
+def test_text_with_a_lone_surrogate_is_refused_before_anything_is_queued(
+    command: ev.ClientEvent, field: str
+) -> None:
+    proto = connected()
+    calls = [types.FunctionCall(id="c1", name="f")]
+    decode(proto, server(tool_call=types.LiveServerToolCall(function_calls=calls)))
+    with pytest.raises(LocalProtocolError, match=f"{field} is not valid Unicode"):
+        encode(proto, command)
+    assert proto.data_to_send() == [] and proto.pending_tool_calls == {"c1": "f"}
 
 
 @pytest.mark.parametrize(
     "event", [ev.AudioClear(), ev.ResponseCancel(), ev.ItemTruncate("turn-1", 500)]
 )
 def test_commands_gemini_has_no_message_for_encode_to_nothing(event: ev.ClientEvent) -> None:
-    assert connected().encode(event) == []
+    assert encode(connected(), event) == []
 
 
 @pytest.mark.parametrize(
@@ -404,14 +468,15 @@ def test_commands_gemini_has_no_message_for_encode_to_nothing(event: ev.ClientEv
 )
 def test_tool_output_is_sent_as_json_when_it_parses(output: str, result: Any) -> None:
     proto = connected()
-    proto.receive_message(
+    decode(
+        proto,
         server(
             tool_call=types.LiveServerToolCall(
                 function_calls=[types.FunctionCall(id="c1", name="get_weather", args={})]
             )
-        )
+        ),
     )
-    [message] = proto.encode(ev.ItemCreate(tool_response=ev.ToolResponse("c1", output)))
+    [message] = encode(proto, ev.ItemCreate(tool_response=ev.ToolResponse("c1", output)))
     [response] = validate_client(message).tool_response.function_responses
     assert (response.id, response.name, response.response) == (
         "c1",
@@ -423,9 +488,13 @@ def test_tool_output_is_sent_as_json_when_it_parses(output: str, result: Any) ->
 def test_several_tool_results_go_in_one_tool_response() -> None:
     proto = connected()
     calls = [types.FunctionCall(id=f"c{n}", name=f"f{n}", args={"n": n}) for n in range(3)]
-    proto.receive_message(server(tool_call=types.LiveServerToolCall(function_calls=calls)))
-    message = proto.send_tool_responses(
-        [ev.ToolResponse("c0", "0"), ev.ToolResponse("c2", "2", name="explicit")]
+    decode(proto, server(tool_call=types.LiveServerToolCall(function_calls=calls)))
+    message = one(
+        queued(
+            proto,
+            proto.send_tool_responses,
+            [ev.ToolResponse("c0", "0"), ev.ToolResponse("c2", "2", name="explicit")],
+        )
     )
     responses = validate_client(message).tool_response.function_responses
     assert [(r.id, r.name) for r in responses] == [("c0", "f0"), ("c2", "explicit")]
@@ -434,18 +503,27 @@ def test_several_tool_results_go_in_one_tool_response() -> None:
 
 def test_tool_result_for_unknown_unnamed_call_is_refused_and_nothing_changes() -> None:
     proto = connected()
-    proto.receive_message(
+    decode(
+        proto,
         server(
             tool_call=types.LiveServerToolCall(
                 function_calls=[types.FunctionCall(id="c1", name="f")]
             )
-        )
+        ),
     )
     with pytest.raises(LocalProtocolError, match="nope"):
-        proto.send_tool_responses([ev.ToolResponse("c1", "ok"), ev.ToolResponse("nope", "x")])
+        one(
+            queued(
+                proto,
+                proto.send_tool_responses,
+                [ev.ToolResponse("c1", "ok"), ev.ToolResponse("nope", "x")],
+            )
+        )
     assert proto.pending_tool_calls == {"c1": "f"}
     # An unknown call with a name (e.g. from before a reconnect) is sent.
-    validate_client(proto.encode(ev.ToolResponse("old", "x", name="f"))[0])
+    validate_client(
+        encode(proto, ev.ItemCreate(tool_response=ev.ToolResponse("old", "x", name="f")))[0]
+    )
 
 
 # ------------------------------------------------------------------- receive
@@ -458,7 +536,7 @@ def test_setup_complete_is_session_created(case: str) -> None:
     proto = GeminiProtocol(MODEL)
     message = server(case, setup_complete=types.LiveServerSetupComplete(session_id="s-1"))
     validate_server(message)
-    [created] = proto.receive_message(message)
+    [created] = decode(proto, message)
     assert isinstance(created, ev.SessionCreated) and created.session_id == "s-1"
 
 
@@ -469,7 +547,7 @@ def test_model_audio_decodes_in_both_base64_alphabets(case: str, alphabet: str) 
     message = server(case, alphabet, server_content=audio_content())
     validate_server(message)
     assert ("-" in message) == (alphabet == "urlsafe")
-    events = proto.receive_message(message.encode())  # a binary frame
+    events = decode(proto, message.encode())  # a binary frame
     assert events == [
         ev.ResponseCreated("turn-1"),
         ev.AudioDelta(PCM, item_id="turn-1", response_id="turn-1"),
@@ -477,10 +555,40 @@ def test_model_audio_decodes_in_both_base64_alphabets(case: str, alphabet: str) 
     assert proto.audio_ms_received("turn-1") == len(PCM) // 48
 
 
+def test_a_message_decodes_to_typed_operations_before_any_state_changes() -> None:
+    from adk_realtime.sansio.gemini import wire
+
+    message = {
+        "usageMetadata": {"totalTokenCount": 7},
+        "serverContent": {
+            "modelTurn": {"parts": [{"inlineData": {"data": "AAE="}}, {"text": "hi"}]},
+            "inputTranscription": {"text": "yo", "finished": True},
+            "interrupted": True,
+            "turnComplete": True,
+        },
+        "toolCall": {"functionCalls": [{"name": "f", "args": {"a": 1}}]},
+        "toolCallCancellation": {"ids": ["c9"]},
+        "sessionResumptionUpdate": {"newHandle": "h", "resumable": True},
+        "goAway": {"timeLeft": "2s"},
+    }
+    assert wire.parse_message(message) == [
+        wire.UsageReport(ev.Usage(0, 0, 7)),  # first, so a turnComplete beside it carries it
+        wire.InputTranscription("yo", True),
+        wire.ModelAudio(b"\x00\x01"),
+        wire.ModelText("hi"),
+        wire.ModelInterrupted(),
+        wire.TurnEnded(),
+        wire.ToolCalls((wire.FunctionCall("", "f", '{"a": 1}'),)),
+        wire.ToolCancellation(("c9",)),
+        wire.ResumptionUpdate("h", True),
+        ev.GoAway(2.0),  # needs no state: a ready event
+    ]
+
+
 def test_unpadded_base64_audio_is_accepted() -> None:
     data = base64.b64encode(b"\x01\x02\x03\x04").decode().rstrip("=")
     message = {"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": data}}]}}}
-    events = connected().receive_message(json.dumps(message))
+    events = decode(connected(), json.dumps(message))
     assert events[-1] == ev.AudioDelta(b"\x01\x02\x03\x04", "turn-1", "turn-1")
 
 
@@ -494,7 +602,7 @@ def test_text_parts_are_deltas_and_thought_parts_are_skipped(case: str) -> None:
     content = types.LiveServerContent(model_turn=types.Content(role="model", parts=parts))
     message = server(case, server_content=content)
     validate_server(message)
-    assert connected().receive_message(message) == [
+    assert decode(connected(), message) == [
         ev.ResponseCreated("turn-1"),
         ev.TextDelta("Hello", "turn-1", "turn-1"),
         ev.TextDelta(" world", "turn-1", "turn-1"),
@@ -509,7 +617,7 @@ def test_transcriptions_are_input_and_output_transcript_deltas(case: str) -> Non
     )
     message = server(case, server_content=content)
     validate_server(message)
-    assert connected().receive_message(message) == [
+    assert decode(connected(), message) == [
         ev.InputTranscriptDelta("what's up"),
         ev.ResponseCreated("turn-1"),
         ev.TranscriptDelta("not much", "turn-1", "turn-1"),
@@ -532,7 +640,7 @@ def test_finished_transcriptions_end_with_the_whole_transcript(case: str) -> Non
     for content in chunks:
         message = server(case, server_content=content)
         validate_server(message)
-        got += proto.receive_message(message)
+        got += decode(proto, message)
     assert got == [
         ev.InputTranscriptDelta("what's"),
         ev.InputTranscriptDelta(" up"),
@@ -543,7 +651,7 @@ def test_finished_transcriptions_end_with_the_whole_transcript(case: str) -> Non
         ev.TranscriptDone("not much", "turn-1", "turn-1"),
     ]
     # A bare ``finished`` with nothing before it says nothing.
-    assert proto.receive_message(server(case, server_content=chunks[-1])) == []
+    assert decode(proto, server(case, server_content=chunks[-1])) == []
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -555,50 +663,43 @@ def test_turn_complete_closes_transcripts_the_server_never_finished(case: str) -
         types.LiveServerContent(output_transcription=types.Transcription(text="Hi ")),
         types.LiveServerContent(output_transcription=types.Transcription(text="there")),
     ):
-        proto.receive_message(server(case, server_content=content))
-    done = proto.receive_message(
-        server(case, server_content=types.LiveServerContent(turn_complete=True))
-    )
+        decode(proto, server(case, server_content=content))
+    done = decode(proto, server(case, server_content=types.LiveServerContent(turn_complete=True)))
     assert done[:3] == [
         ev.InputTranscriptDone("hello"),
         ev.TranscriptDone("Hi there", "turn-1", "turn-1"),
         ev.TurnComplete(),
     ]
     # The next turn starts from empty transcripts.
-    proto.receive_message(
+    decode(
+        proto,
         server(
             case,
             server_content=types.LiveServerContent(
                 output_transcription=types.Transcription(text="x")
             ),
-        )
+        ),
     )
-    done = proto.receive_message(
-        server(case, server_content=types.LiveServerContent(turn_complete=True))
-    )
+    done = decode(proto, server(case, server_content=types.LiveServerContent(turn_complete=True)))
     assert done[0] == ev.TranscriptDone("x", "turn-2", "turn-2")
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_turn_complete_ends_the_turn_with_usage(case: str) -> None:
     proto = connected()
-    proto.receive_message(server(case, server_content=audio_content()))
+    decode(proto, server(case, server_content=audio_content()))
     usage = types.UsageMetadata(prompt_token_count=10, response_token_count=5, total_token_count=15)
-    assert proto.receive_message(server(case, usage_metadata=usage)) == []
-    assert proto.receive_message(
-        server(case, server_content=types.LiveServerContent(generation_complete=True))
+    assert decode(proto, server(case, usage_metadata=usage)) == []
+    assert decode(
+        proto, server(case, server_content=types.LiveServerContent(generation_complete=True))
     ) == [ev.GenerationComplete()]
-    done = proto.receive_message(
-        server(case, server_content=types.LiveServerContent(turn_complete=True))
-    )
+    done = decode(proto, server(case, server_content=types.LiveServerContent(turn_complete=True)))
     assert done == [ev.TurnComplete(), ev.ResponseDone("turn-1", "completed", ev.Usage(10, 5, 15))]
     assert not proto.turn_open
     # The next turn gets a new id and no stale usage.
-    events = proto.receive_message(server(case, server_content=audio_content()))
+    events = decode(proto, server(case, server_content=audio_content()))
     assert events[0] == ev.ResponseCreated("turn-2")
-    done = proto.receive_message(
-        server(case, server_content=types.LiveServerContent(turn_complete=True))
-    )
+    done = decode(proto, server(case, server_content=types.LiveServerContent(turn_complete=True)))
     assert done[-1] == ev.ResponseDone("turn-2", "completed", None)
 
 
@@ -609,7 +710,7 @@ def test_usage_in_the_same_message_as_turn_complete_is_attached() -> None:
         usage_metadata=usage, server_content=types.LiveServerContent(turn_complete=True)
     )
     validate_server(message)
-    events = proto.receive_message(message)
+    events = decode(proto, message)
     assert events == [
         ev.ResponseCreated("turn-1"),
         ev.TurnComplete(),
@@ -620,13 +721,11 @@ def test_usage_in_the_same_message_as_turn_complete_is_attached() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_interrupted_turn_ends_cancelled(case: str) -> None:
     proto = connected()
-    proto.receive_message(server(case, server_content=audio_content()))
-    assert proto.receive_message(
-        server(case, server_content=types.LiveServerContent(interrupted=True))
+    decode(proto, server(case, server_content=audio_content()))
+    assert decode(
+        proto, server(case, server_content=types.LiveServerContent(interrupted=True))
     ) == [ev.Interrupted()]
-    done = proto.receive_message(
-        server(case, server_content=types.LiveServerContent(turn_complete=True))
-    )
+    done = decode(proto, server(case, server_content=types.LiveServerContent(turn_complete=True)))
     assert done[-1] == ev.ResponseDone("turn-1", "cancelled", None)
 
 
@@ -639,7 +738,7 @@ def test_tool_call_is_function_call_done_and_pending(case: str) -> None:
     ]
     message = server(case, tool_call=types.LiveServerToolCall(function_calls=calls))
     validate_server(message)
-    events = proto.receive_message(message)
+    events = decode(proto, message)
     assert events[1:] == [
         ev.FunctionCallDone("c1", "get_weather", '{"city": "Paris"}', "turn-1", "turn-1"),
         ev.FunctionCallDone("c2", "get_time", "{}", "turn-1", "turn-1"),
@@ -655,13 +754,17 @@ def test_tool_call_without_an_id_gets_one_and_is_answered_without_it(case: str) 
     calls = [types.FunctionCall(name="get_time"), types.FunctionCall(id="c2", name="f")]
     message = server(case, tool_call=types.LiveServerToolCall(function_calls=calls))
     validate_server(message)
-    events = proto.receive_message(message)
+    events = decode(proto, message)
     assert events[1:] == [
         ev.FunctionCallDone("turn-1-call-1", "get_time", "{}", "turn-1", "turn-1"),
         ev.FunctionCallDone("c2", "f", "{}", "turn-1", "turn-1"),
     ]
-    answer = proto.send_tool_responses(
-        [ev.ToolResponse("turn-1-call-1", "12:00"), ev.ToolResponse("c2", "ok")]
+    answer = one(
+        queued(
+            proto,
+            proto.send_tool_responses,
+            [ev.ToolResponse("turn-1-call-1", "12:00"), ev.ToolResponse("c2", "ok")],
+        )
     )
     validate_client(answer)
     assert json.loads(answer)["toolResponse"]["functionResponses"] == [
@@ -675,13 +778,13 @@ def test_tool_call_without_an_id_gets_one_and_is_answered_without_it(case: str) 
 def test_tool_call_cancellation_drops_pending_and_refuses_late_results(case: str) -> None:
     proto = connected()
     calls = [types.FunctionCall(id="c1", name="f"), types.FunctionCall(id="c2", name="g")]
-    proto.receive_message(server(case, tool_call=types.LiveServerToolCall(function_calls=calls)))
+    decode(proto, server(case, tool_call=types.LiveServerToolCall(function_calls=calls)))
     message = server(case, tool_call_cancellation=types.LiveServerToolCallCancellation(ids=["c1"]))
     validate_server(message)
-    assert proto.receive_message(message) == [ev.ToolCallCancelled(("c1",))]
+    assert decode(proto, message) == [ev.ToolCallCancelled(("c1",))]
     assert proto.pending_tool_calls == {"c2": "g"}
     with pytest.raises(LocalProtocolError, match="cancelled"):
-        proto.encode(ev.ToolResponse("c1", "late", name="f"))
+        encode(proto, ev.ItemCreate(tool_response=ev.ToolResponse("c1", "late", name="f")))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -691,7 +794,7 @@ def test_tool_call_cancellation_drops_pending_and_refuses_late_results(case: str
 def test_go_away_gives_seconds_left(case: str, time_left: str, seconds: float) -> None:
     message = server(case, go_away=types.LiveServerGoAway(time_left=time_left))
     validate_server(message)
-    assert connected().receive_message(message) == [ev.GoAway(seconds)]
+    assert decode(connected(), message) == [ev.GoAway(seconds)]
 
 
 @pytest.mark.parametrize(
@@ -699,7 +802,7 @@ def test_go_away_gives_seconds_left(case: str, time_left: str, seconds: float) -
 )
 def test_go_away_accepts_duration_objects_and_numbers(time_left: Any) -> None:
     message = json.dumps({"goAway": {"timeLeft": time_left}})
-    assert connected().receive_message(message) == [ev.GoAway(3.5)]
+    assert decode(connected(), message) == [ev.GoAway(3.5)]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -712,7 +815,7 @@ def test_voice_activity_signals_are_speech_started_and_stopped(case: str) -> Non
         ),
     )
     validate_server(start)
-    assert proto.receive_message(start) == [ev.SpeechStarted(audio_start_ms=1500)]
+    assert decode(proto, start) == [ev.SpeechStarted(audio_start_ms=1500)]
     end = server(
         case,
         voice_activity_detection_signal=types.VoiceActivityDetectionSignal(
@@ -720,12 +823,12 @@ def test_voice_activity_signals_are_speech_started_and_stopped(case: str) -> Non
         ),
     )
     validate_server(end)
-    assert proto.receive_message(end) == [ev.SpeechStopped(audio_end_ms=0)]
+    assert decode(proto, end) == [ev.SpeechStopped(audio_end_ms=0)]
 
 
 def test_unknown_top_level_keys_are_unknown_events() -> None:
     raw = {"somethingNew": {"x": 1}}
-    assert connected().receive_message(json.dumps(raw)) == [ev.Unknown("somethingNew", raw)]
+    assert decode(connected(), json.dumps(raw)) == [ev.Unknown("somethingNew", raw)]
 
 
 @pytest.mark.parametrize("field", ["input_audio_format", "output_audio_format"])
@@ -735,7 +838,7 @@ def test_g711_is_refused_rather_than_silently_sent_as_pcm(field: str) -> None:
 
     config = RealtimeConfig(**{field: AudioFormat.g711_ulaw()})
     with pytest.raises(ConfigError) as info:
-        GeminiProtocol(MODEL).initial_messages(config)
+        started(GeminiProtocol(MODEL), config)
     assert info.value.field == field
     # PCM16 at any rate is fine: the session resamples to what Gemini wants.
-    GeminiProtocol(MODEL).initial_messages(RealtimeConfig(**{field: AudioFormat.pcm16(24000)}))
+    started(GeminiProtocol(MODEL), RealtimeConfig(**{field: AudioFormat.pcm16(24000)}))

@@ -16,6 +16,7 @@ from adk_realtime.sansio.config import (
     VadConfig,
 )
 from adk_realtime.sansio.errors import DecodeError
+from tests.codec_io import decode, encode, one, queued, started
 from tests.oracles_gemini import validate_client
 from tests.test_gemini_protocol import (
     PCM,
@@ -36,7 +37,9 @@ from tests.test_gemini_protocol import (
         ("{not json", "JSON"),
         ("[1, 2]", "object"),
         ('{"serverContent": []}', "serverContent"),
-        ('{"serverContent": {"turnComplete": "yes"}}', "serverContent.turnComplete"),
+        # (proto3 JSON may spell a bool "yes" or an int "12": those are accepted, see
+        # test_proto3_spellings_are_read_as_the_genai_types_read_them)
+        ('{"serverContent": {"turnComplete": "maybe"}}', "serverContent.turnComplete"),
         ('{"serverContent": {"modelTurn": {"parts": {}}}}', "serverContent.modelTurn.parts"),
         (
             '{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": "!!!!"}}]}}}',
@@ -50,7 +53,7 @@ from tests.test_gemini_protocol import (
         ('{"goAway": {"timeLeft": "soon"}}', "goAway.timeLeft"),
         ('{"goAway": {"timeLeft": -1}}', "goAway.timeLeft"),
         ('{"sessionResumptionUpdate": {"newHandle": 5}}', "sessionResumptionUpdate.newHandle"),
-        ('{"usageMetadata": {"promptTokenCount": -3}}', "usageMetadata.promptTokenCount"),
+        ('{"usageMetadata": {"promptTokenCount": -3.5}}', "usageMetadata.promptTokenCount"),
         ('{"setupComplete": {"sessionId": 1}}', "setupComplete.sessionId"),
         ('{"goAway": {"timeLeft": 1%s}}' % ("0" * 400), "goAway.timeLeft"),
         ('{"goAway": {"timeLeft": {"seconds": 1%s}}}' % ("0" * 400), "goAway.timeLeft"),
@@ -63,14 +66,14 @@ from tests.test_gemini_protocol import (
             r"toolCall.functionCalls\[0\].args",
         ),
         (
-            '{"serverContent": {"inputTranscription": {"text": "a", "finished": "yes"}}}',
+            '{"serverContent": {"inputTranscription": {"text": "a", "finished": "maybe"}}}',
             "serverContent.inputTranscription.finished",
         ),
     ],
 )
 def test_bad_messages_raise_decode_error_naming_the_field(data: str | bytes, field: str) -> None:
     with pytest.raises(DecodeError, match=field):
-        connected().receive_message(data)
+        decode(connected(), data)
 
 
 def test_a_bad_message_leaves_the_state_unchanged() -> None:
@@ -83,11 +86,11 @@ def test_a_bad_message_leaves_the_state_unchanged() -> None:
         "serverContent": {"modelTurn": {"parts": [good, bad]}, "turnComplete": True},
     }
     with pytest.raises(DecodeError):
-        proto.receive_message(json.dumps(message))
+        decode(proto, json.dumps(message))
     assert proto.current_item_id == "" and not proto.turn_open
     assert proto.pending_tool_calls == {}
     assert proto.resumption_handle is None and not proto.resumable
-    assert proto.receive_message(json.dumps({"serverContent": {"modelTurn": {"parts": [good]}}}))[
+    assert decode(proto, json.dumps({"serverContent": {"modelTurn": {"parts": [good]}}}))[
         0
     ] == ev.ResponseCreated("turn-1")
 
@@ -99,39 +102,35 @@ def test_story_go_away_and_resumption_handles() -> None:
     config = RealtimeConfig(instruction="x")
     proto = connected(config)
     update = types.LiveServerSessionResumptionUpdate
-    events = proto.receive_message(
-        server(session_resumption_update=update(new_handle="h1", resumable=True))
+    events = decode(
+        proto, server(session_resumption_update=update(new_handle="h1", resumable=True))
     )
     assert events == [ev.SessionResumptionUpdate("h1", True)]
     assert (proto.resumption_handle, proto.resumable) == ("h1", True)
     # Mid tool call the server says "not resumable now": keep the last good handle.
-    events = proto.receive_message(server(session_resumption_update=update(resumable=False)))
+    events = decode(proto, server(session_resumption_update=update(resumable=False)))
     assert events == [ev.SessionResumptionUpdate(None, False)]
     assert (proto.resumption_handle, proto.resumable) == ("h1", False)
-    proto.receive_message(server(session_resumption_update=update(new_handle="h2", resumable=True)))
-    assert proto.receive_message(server(go_away=types.LiveServerGoAway(time_left="5s"))) == [
-        ev.GoAway(5.0)
-    ]
+    decode(proto, server(session_resumption_update=update(new_handle="h2", resumable=True)))
+    assert decode(proto, server(go_away=types.LiveServerGoAway(time_left="5s"))) == [ev.GoAway(5.0)]
     # Reconnect: the new setup resumes with the latest handle.
-    [setup] = proto.initial_messages(config)
+    [setup] = started(proto, config)
     assert setup_of(setup)["sessionResumption"] == {"handle": "h2"}
     # The new connection is not resumable until its server says so.
     assert (proto.resumption_handle, proto.resumable) == ("h2", False)
-    assert proto.receive_message(server(setup_complete=types.LiveServerSetupComplete())) == [
+    assert decode(proto, server(setup_complete=types.LiveServerSetupComplete())) == [
         ev.SessionCreated()
     ]
 
 
 def test_story_tool_call_answered_with_id_and_name() -> None:
     proto = connected(RealtimeConfig(tools=(WEATHER,)))
-    proto.receive_message(server(server_content=audio_content()))
+    decode(proto, server(server_content=audio_content()))
     call = types.FunctionCall(id="fc-9", name="get_weather", args={"city": "Oslo"})
-    events = proto.receive_message(
-        server(tool_call=types.LiveServerToolCall(function_calls=[call]))
-    )
+    events = decode(proto, server(tool_call=types.LiveServerToolCall(function_calls=[call])))
     [done] = [e for e in events if isinstance(e, ev.FunctionCallDone)]
     assert json.loads(done.arguments) == {"city": "Oslo"} and done.item_id == "turn-1"
-    [message] = proto.encode(ev.ItemCreate(tool_response=ev.ToolResponse(done.call_id, '"-3C"')))
+    [message] = encode(proto, ev.ItemCreate(tool_response=ev.ToolResponse(done.call_id, '"-3C"')))
     [response] = validate_client(message).tool_response.function_responses
     assert (response.id, response.name, response.response) == (
         "fc-9",
@@ -144,17 +143,14 @@ def test_story_tool_call_answered_with_id_and_name() -> None:
 def test_story_thoughts_then_speech_then_barge_in() -> None:
     proto = connected(RealtimeConfig(vad=VadConfig.disabled()))
     thought = types.Content(role="model", parts=[types.Part(text="hmm", thought=True)])
-    assert (
-        proto.receive_message(server(server_content=types.LiveServerContent(model_turn=thought)))
-        == []
-    )
-    proto.receive_message(server(server_content=audio_content(PCM * 3)))
+    assert decode(proto, server(server_content=types.LiveServerContent(model_turn=thought))) == []
+    decode(proto, server(server_content=audio_content(PCM * 3)))
     assert proto.audio_ms_received(proto.current_item_id) == 3 * len(PCM) // 48
     # The user barges in: activityStart interrupts the model on the server.
-    validate_client(proto.activity_start())
-    assert proto.receive_message(
-        server(server_content=types.LiveServerContent(interrupted=True))
-    ) == [ev.Interrupted()]
-    done = proto.receive_message(server(server_content=types.LiveServerContent(turn_complete=True)))
+    validate_client(one(queued(proto, proto.activity_start)))
+    assert decode(proto, server(server_content=types.LiveServerContent(interrupted=True))) == [
+        ev.Interrupted()
+    ]
+    done = decode(proto, server(server_content=types.LiveServerContent(turn_complete=True)))
     assert done[-1].status == "cancelled"
     assert proto.audio_ms_received("turn-0") == 0

@@ -21,6 +21,7 @@ from adk_realtime.sansio.config import (
     VadMode,
 )
 from adk_realtime.sansio.errors import DecodeError, ProtocolError
+from tests.codec_io import decode, encode, started, updated
 from tests.oracles_openai import (
     beta_server_event_types,
     ga_server_event_types,
@@ -85,7 +86,7 @@ message_dicts = st.builds(
 def test_any_bytes_raise_only_decode_error(data: bytes) -> None:
     p = proto()
     try:
-        p.receive_message(data)
+        decode(p, data)
     except DecodeError:
         pass
 
@@ -96,10 +97,10 @@ def test_any_json_object_decodes_or_raises_decode_error_leaving_state_alone(
     message: dict[str, Any], dialect: str
 ) -> None:
     p = proto(dialect)
-    p.receive_message(audio_delta("item_a", 480))
+    decode(p, audio_delta("item_a", 480))
     before = snapshot(p)
     try:
-        events = p.receive_message(json.dumps(message))
+        events = decode(p, json.dumps(message))
     except ProtocolError as exc:
         assert isinstance(exc, DecodeError)
         assert snapshot(p) == before
@@ -177,7 +178,7 @@ def test_generated_configs_always_give_sdk_valid_session_updates(
     first: RealtimeConfig, second: RealtimeConfig, dialect: str
 ) -> None:
     p = proto(dialect)
-    for text in [*p.initial_messages(first), p.session_update(second)]:
+    for text in [*started(p, first), updated(p, second)]:
         model = validate_client(dialect, text)  # type: ignore[arg-type]
         if dialect == "ga":
             assert len(model.session.output_modalities) == 1
@@ -194,10 +195,10 @@ def test_received_ms_is_the_sum_of_deltas_and_bounds_truncation(
 ) -> None:
     fmt = AudioFormat.g711_alaw() if g711 else AudioFormat.pcm16()
     p = proto("ga")
-    p.initial_messages(RealtimeConfig(output_audio_format=fmt))
+    started(p, RealtimeConfig(output_audio_format=fmt))
     for n in chunks:
-        p.receive_message(audio_delta("item_a", n))
+        decode(p, audio_delta("item_a", n))
     received = sum(chunks) // (8 if g711 else 48)
     assert p.audio_ms_received("item_a") == received
-    (text,) = p.encode(ev.ItemTruncate("item_a", asked))
+    (text,) = encode(p, ev.ItemTruncate("item_a", asked))
     assert json.loads(text)["audio_end_ms"] == min(asked, received)

@@ -24,12 +24,14 @@ from adk_realtime.sansio.config import (
     VadMode,
 )
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
+from adk_realtime.sansio.openai import wire
 from adk_realtime.sansio.openai.protocol import (
     MAX_PENDING_CALLS,
     MAX_TRACKED_ITEMS,
     OpenAIProtocol,
     dialect_for_model,
 )
+from tests.codec_io import audio, decode, encode, queued, started, updated
 from tests.oracles_openai import (
     OracleError,
     beta_client_event_types,
@@ -91,6 +93,62 @@ def test_beta_handshake_carries_the_beta_header_and_the_model_in_the_path() -> N
     assert beta.handshake_headers() == [("OpenAI-Beta", "realtime=v1")]
     assert OpenAIProtocol("gpt-realtime").handshake_headers() == []
     assert OpenAIProtocol("gpt-realtime").url_path == "/v1/realtime?model=gpt-realtime"
+
+
+def test_endpoint_urls_are_built_by_the_protocol() -> None:
+    p = OpenAIProtocol("gpt-realtime")
+    assert p.endpoint_url() == "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    assert (
+        p.endpoint_url("ws://127.0.0.1:9/v1/") == "ws://127.0.0.1:9/v1/realtime?model=gpt-realtime"
+    )
+    assert wire.azure_endpoint_url("x.openai.azure.com", "my dep", "2024-10-01-preview") == (
+        "wss://x.openai.azure.com/openai/realtime?api-version=2024-10-01-preview"
+        "&deployment=my%20dep"
+    )
+
+
+def test_capabilities_follow_the_transport() -> None:
+    ws = OpenAIProtocol("gpt-realtime").capabilities
+    rtc = OpenAIProtocol("gpt-realtime", transport="webrtc").capabilities
+    assert not ws.output_audio_clear and rtc.output_audio_clear
+    assert dataclasses.replace(rtc, output_audio_clear=False) == ws
+    assert ws.live_session_update and ws.truncation and ws.response_after_tool_outputs
+    assert ws.reconfigure_before_tool_output and ws.voice_locked_after_audio
+    assert not (ws.resumption or ws.setup_acknowledgement or ws.server_handles_barge_in)
+    assert not (ws.explicit_activity or ws.tool_call_cancellation)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ws.truncation = False  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="transport") as info:
+        OpenAIProtocol("gpt-realtime", transport="sip")  # type: ignore[arg-type]
+    assert info.value.field == "transport" and "'sip'" in str(info.value)
+    p = OpenAIProtocol()
+    assert (p.resumption_handle, p.resumable) == (None, False)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+def test_interrupt_cancels_and_clears_the_output_buffer_only_over_webrtc(transport: str) -> None:
+    p = OpenAIProtocol("gpt-realtime", transport=transport)  # type: ignore[arg-type]
+    sent = queued(p, p.interrupt)
+    for text in sent:
+        validate_ga_client(text)
+    expected = ["response.cancel"] + (
+        ["output_audio_buffer.clear"] if transport == "webrtc" else []
+    )
+    assert [json.loads(m)["type"] for m in sent] == expected
+
+
+def test_a_cancel_with_nothing_to_cancel_is_a_benign_error() -> None:
+    race = msg(
+        "error",
+        error={
+            "type": "invalid_request_error",
+            "code": "response_cancel_not_active",
+            "message": "no",
+        },
+    )
+    assert one(decode(proto(), race)).benign
+    other = msg("error", error={"type": "invalid_request_error", "code": "bad_x", "message": "m"})
+    assert not one(decode(proto(), other)).benign
 
 
 # --------------------------------------------------------------------------
@@ -167,7 +225,7 @@ def matrix(fmt: AudioFormat | None) -> list[RealtimeConfig]:
 def test_every_session_update_in_the_matrix_is_sdk_valid(dialect: str, fmt_name: str) -> None:
     for config in matrix(FORMATS[fmt_name]):
         p = proto(dialect)
-        (text,) = p.initial_messages(config)
+        (text,) = started(p, config)
         validate_client(dialect, text)  # type: ignore[arg-type]
         session = json.loads(text)["session"]
         if dialect == "ga":
@@ -193,11 +251,11 @@ def test_audio_formats_map_to_each_dialect(
 ) -> None:
     config = RealtimeConfig(input_audio_format=fmt, output_audio_format=fmt)
     g = proto("ga")
-    session = json.loads(g.session_update(config))["session"]
+    session = json.loads(updated(g, config))["session"]
     assert session["audio"]["input"]["format"] == ga
     assert session["audio"]["output"]["format"] == ga
     b = proto("beta")
-    session = json.loads(b.session_update(config))["session"]
+    session = json.loads(updated(b, config))["session"]
     assert session["input_audio_format"] == beta == session["output_audio_format"]
     # The wire format the session must resample to: PCM16 always at 24 kHz.
     assert g.input_audio_format.sample_rate == (24000 if beta == "pcm16" else 8000)
@@ -208,7 +266,7 @@ def test_audio_formats_map_to_each_dialect(
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_vad_none_sends_null_turn_detection(dialect: str) -> None:
-    session = json.loads(proto(dialect).session_update(RealtimeConfig(vad=VadConfig.disabled())))
+    session = json.loads(updated(proto(dialect), RealtimeConfig(vad=VadConfig.disabled())))
     td = (
         session["session"]["audio"]["input"]["turn_detection"]
         if dialect == "ga"
@@ -219,7 +277,7 @@ def test_vad_none_sends_null_turn_detection(dialect: str) -> None:
 
 def test_ga_vad_keys_follow_the_vad_type() -> None:
     server, semantic = VADS[2], VADS[3]
-    s = json.loads(proto("ga").session_update(RealtimeConfig(vad=server)))
+    s = json.loads(updated(proto("ga"), RealtimeConfig(vad=server)))
     td = s["session"]["audio"]["input"]["turn_detection"]
     assert td == {
         "type": "server_vad",
@@ -230,7 +288,7 @@ def test_ga_vad_keys_follow_the_vad_type() -> None:
         "interrupt_response": True,
         "idle_timeout_ms": 6000,
     }
-    s = json.loads(proto("beta").session_update(RealtimeConfig(vad=semantic)))
+    s = json.loads(updated(proto("beta"), RealtimeConfig(vad=semantic)))
     assert s["session"]["turn_detection"] == {
         "type": "semantic_vad",
         "create_response": True,
@@ -241,18 +299,18 @@ def test_ga_vad_keys_follow_the_vad_type() -> None:
 def test_tool_choice_by_name_is_an_object_in_ga_and_a_string_in_beta() -> None:
     tools, choice = TOOLS[1]
     config = RealtimeConfig(tools=tools, tool_choice=choice)
-    ga = json.loads(proto("ga").session_update(config))["session"]
+    ga = json.loads(updated(proto("ga"), config))["session"]
     assert ga["tool_choice"] == {"type": "function", "name": "get_weather"}
     assert [t["name"] for t in ga["tools"]] == ["get_weather", "hang_up"]
-    beta = json.loads(proto("beta").session_update(config))["session"]
+    beta = json.loads(updated(proto("beta"), config))["session"]
     assert beta["tool_choice"] == "get_weather"
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_later_update_turns_tools_and_transcription_off_explicitly(dialect: str) -> None:
     p = proto(dialect)
-    p.initial_messages(RealtimeConfig(tools=(ToolDefinition("a"),), input_transcription=True))
-    text = p.session_update(RealtimeConfig())
+    started(p, RealtimeConfig(tools=(ToolDefinition("a"),), input_transcription=True))
+    text = updated(p, RealtimeConfig())
     validate_client(dialect, text)  # type: ignore[arg-type]
     session = json.loads(text)["session"]
     assert session["tools"] == []
@@ -261,7 +319,7 @@ def test_a_later_update_turns_tools_and_transcription_off_explicitly(dialect: st
     else:
         assert session["input_audio_transcription"] is None
     # Nothing was on before a fresh connection: nothing to clear.
-    fresh = json.loads(p.initial_messages(RealtimeConfig())[0])["session"]
+    fresh = json.loads(started(p, RealtimeConfig())[0])["session"]
     assert "tools" not in fresh
 
 
@@ -270,7 +328,7 @@ def test_extra_is_deep_merged_into_the_session() -> None:
         input_audio_format=AudioFormat.g711_ulaw(),
         extra={"audio": {"input": {"noise_reduction": {"type": "near_field"}}}},
     )
-    text = proto("ga").session_update(config)
+    text = updated(proto("ga"), config)
     validate_ga_client(text)
     audio_in = json.loads(text)["session"]["audio"]["input"]
     assert audio_in == {"format": {"type": "audio/pcmu"}, "noise_reduction": {"type": "near_field"}}
@@ -293,15 +351,16 @@ def test_the_strict_oracle_rejects_what_ga_does_not_declare() -> None:
 
 def all_client_messages(p: OpenAIProtocol) -> list[str]:
     out: list[str] = []
-    out += p.initial_messages(RealtimeConfig(instruction="hi"))
+    out += started(p, RealtimeConfig(instruction="hi"))
     commands: list[ev.ClientEvent]
-    p.receive_message(
+    decode(
+        p,
         msg(
             "response.output_audio.delta",
             item_id="item_1",
             response_id="r",
             delta=B64(b"\0" * 480).decode(),
-        )
+        ),
     )
     commands = [
         ev.SessionUpdate(RealtimeConfig(voice="alloy", vad=VadConfig.server())),
@@ -319,10 +378,10 @@ def all_client_messages(p: OpenAIProtocol) -> list[str]:
         ev.ItemTruncate("item_1", 5000),
     ]
     for event in commands:
-        out += p.encode(event)
-    out += p.send_tool_response(ev.ToolResponse("call_2", "42"))
-    out += [p.encode_output_audio_clear(), p.encode_item_delete("item_1")]
-    out += [p.encode_item_retrieve("item_1"), p.encode_audio(memoryview(b"\0\1"))]
+        out += encode(p, event)
+    out += encode(p, ev.ItemCreate(tool_response=ev.ToolResponse("call_2", "42")))
+    out += [one(queued(p, p.clear_output_audio)), one(queued(p, p.delete_item, "item_1"))]
+    out += [one(queued(p, p.retrieve_item, "item_1")), one(audio(p, memoryview(b"\0\1")))]
     return out
 
 
@@ -343,24 +402,24 @@ def test_every_client_event_we_emit_is_sdk_valid(dialect: str) -> None:
 
 def test_user_and_assistant_text_content_types_per_dialect() -> None:
     ga, beta = proto("ga"), proto("beta")
-    user = json.loads(ga.encode(ev.ItemCreate(text="hi"))[0])["item"]
+    user = json.loads(encode(ga, ev.ItemCreate(text="hi"))[0])["item"]
     assert user == {
         "type": "message",
         "role": "user",
         "content": [{"type": "input_text", "text": "hi"}],
     }
-    asst = json.loads(ga.encode(ev.ItemCreate(text="x", role="assistant"))[0])["item"]
+    asst = json.loads(encode(ga, ev.ItemCreate(text="x", role="assistant"))[0])["item"]
     assert asst["content"][0]["type"] == "output_text"
-    asst = json.loads(beta.encode(ev.ItemCreate(text="x", role="assistant"))[0])["item"]
+    asst = json.loads(encode(beta, ev.ItemCreate(text="x", role="assistant"))[0])["item"]
     assert asst["content"][0]["type"] == "text"
 
 
 def test_encode_audio_is_the_append_event_with_base64() -> None:
     p = proto()
     pcm = bytes(range(256)) * 4
-    text = p.encode_audio(pcm)
+    text = one(audio(p, pcm))
     assert json.loads(text) == {"type": "input_audio_buffer.append", "audio": B64(pcm).decode()}
-    assert p.encode(ev.AudioAppend(pcm)) == [text]
+    assert encode(p, ev.AudioAppend(pcm)) == [text]
     validate_ga_client(text)
 
 
@@ -378,25 +437,47 @@ def test_encode_audio_is_the_append_event_with_base64() -> None:
 )
 def test_commands_that_cannot_be_encoded_raise_local_protocol_error(bad: Any) -> None:
     with pytest.raises(LocalProtocolError):
-        proto().encode(bad)
+        encode(proto(), bad)
+
+
+@pytest.mark.parametrize(
+    ("command", "field"),
+    [
+        (ev.ItemCreate(text="hi \udc00"), "ItemCreate.text"),
+        (ev.ItemCreate(text="\ud83d", role="assistant"), "ItemCreate.text"),
+        (
+            ev.ItemCreate(tool_response=ev.ToolResponse("c", '{"x": "\ud800"}')),
+            "ToolResponse.output",
+        ),
+        (ev.ResponseCreate(instructions="be \ud800 brief"), "ResponseCreate.instructions"),
+    ],
+)
+def test_text_with_a_lone_surrogate_is_refused_before_anything_is_queued(
+    command: ev.ClientEvent, field: str
+) -> None:
+    p = proto()
+    decode(p, msg("response.function_call_arguments.done", call_id="c", name="f", arguments="{}"))
+    with pytest.raises(LocalProtocolError, match=f"{field} is not valid Unicode"):
+        encode(p, command)
+    assert p.data_to_send() == [] and "c" in p.pending_calls
 
 
 def test_unserialisable_extra_is_a_config_error_and_changes_nothing() -> None:
     p = proto()
-    p.initial_messages(RealtimeConfig(tools=(ToolDefinition("a"),)))
+    started(p, RealtimeConfig(tools=(ToolDefinition("a"),)))
     bad = RealtimeConfig(output_audio_format=AudioFormat.g711_ulaw(), extra={"x": object()})
     with pytest.raises(ConfigError, match="JSON"):
-        p.session_update(bad)
+        updated(p, bad)
     with pytest.raises(ConfigError, match="JSON"):
-        p.initial_messages(bad)
+        started(p, bad)
     assert p.output_audio_format == AudioFormat.pcm16()
     # Tools are still known to be on: the next update clears them.
-    assert json.loads(p.session_update(RealtimeConfig()))["session"]["tools"] == []
+    assert json.loads(updated(p, RealtimeConfig()))["session"]["tools"] == []
 
 
 def test_unknown_command_type_raises_local_protocol_error() -> None:
     with pytest.raises(LocalProtocolError, match="Interrupted"):
-        proto().encode(ev.Interrupted())  # type: ignore[arg-type]
+        encode(proto(), ev.Interrupted())  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------
@@ -502,7 +583,7 @@ def check_fields(event: Any, wire: dict[str, Any]) -> None:
 
 def decode_sdk_example(dialect: str, event_type: str) -> tuple[Any, dict[str, Any]]:
     text = example_server_event(dialect, event_type, **OVERRIDES.get(event_type, {}))  # type: ignore[arg-type]
-    events = proto(dialect).receive_message(text)
+    events = decode(proto(dialect), text)
     return one(events), json.loads(text)
 
 
@@ -560,30 +641,30 @@ def audio_delta(item_id: str, n_bytes: int, etype: str = "response.output_audio.
 
 def test_truncate_is_clamped_to_audio_received() -> None:
     p = proto("ga")
-    p.initial_messages(RealtimeConfig())
-    one(p.receive_message(msg("response.created", event_id="e", response={"id": "resp_1"})))
+    started(p, RealtimeConfig())
+    one(decode(p, msg("response.created", event_id="e", response={"id": "resp_1"})))
     assert p.response_id == "resp_1"
     for _ in range(3):
-        p.receive_message(audio_delta("item_a", 4800))  # 100 ms each at 48 bytes/ms
+        decode(p, audio_delta("item_a", 4800))  # 100 ms each at 48 bytes/ms
     assert p.audio_ms_received("item_a") == 300
     assert p.current_item_id == "item_a"
-    (text,) = p.encode(ev.ItemTruncate("item_a", 10_000))
+    (text,) = encode(p, ev.ItemTruncate("item_a", 10_000))
     assert json.loads(text)["audio_end_ms"] == 300
-    (text,) = p.encode(ev.ItemTruncate("item_a", 120))
+    (text,) = encode(p, ev.ItemTruncate("item_a", 120))
     assert json.loads(text)["audio_end_ms"] == 120
     # An item we never heard of is passed through (the server will judge it).
-    (text,) = p.encode(ev.ItemTruncate("item_zzz", 77))
+    (text,) = encode(p, ev.ItemTruncate("item_zzz", 77))
     assert json.loads(text)["audio_end_ms"] == 77
-    one(p.receive_message(msg("response.done", event_id="e", response={"id": "resp_1"})))
+    one(decode(p, msg("response.done", event_id="e", response={"id": "resp_1"})))
     assert p.response_id is None
 
 
 def test_g711_audio_counts_eight_bytes_per_ms() -> None:
     p = proto("beta")
-    p.initial_messages(RealtimeConfig(output_audio_format=AudioFormat.g711_ulaw()))
-    p.receive_message(audio_delta("item_u", 800, "response.audio.delta"))
+    started(p, RealtimeConfig(output_audio_format=AudioFormat.g711_ulaw()))
+    decode(p, audio_delta("item_u", 800, "response.audio.delta"))
     assert p.audio_ms_received("item_u") == 100
-    (text,) = p.encode(ev.ItemTruncate("item_u", 150))
+    (text,) = encode(p, ev.ItemTruncate("item_u", 150))
     validate_beta_client(text)
     assert json.loads(text)["audio_end_ms"] == 100
 
@@ -591,32 +672,33 @@ def test_g711_audio_counts_eight_bytes_per_ms() -> None:
 def test_audio_bookkeeping_is_bounded() -> None:
     p = proto()
     for i in range(MAX_TRACKED_ITEMS * 3):
-        p.receive_message(audio_delta(f"item_{i}", 48))
+        decode(p, audio_delta(f"item_{i}", 48))
     assert p.audio_ms_received(f"item_{MAX_TRACKED_ITEMS * 3 - 1}") == 1
     assert p.audio_ms_received("item_0") == 0  # forgotten
-    assert len(p._audio_items) == MAX_TRACKED_ITEMS
+    assert len(p._received) == MAX_TRACKED_ITEMS
 
 
 def test_beta_function_call_name_comes_from_output_item_added() -> None:
     p = proto("beta")
-    p.initial_messages(RealtimeConfig(tools=(ToolDefinition("get_weather"),)))
+    started(p, RealtimeConfig(tools=(ToolDefinition("get_weather"),)))
     added = example_server_event(
         "beta",
         "response.output_item.added",
         item={"id": "item_f", "type": "function_call", "call_id": "call_1", "name": "get_weather"},
     )
-    assert one(p.receive_message(added)).type == "response.output_item.added"
+    assert one(decode(p, added)).type == "response.output_item.added"
     deltas = ['{"ci', 'ty":"Oslo"}']
     for d in deltas:
         e = one(
-            p.receive_message(
+            decode(
+                p,
                 example_server_event(
                     "beta",
                     "response.function_call_arguments.delta",
                     call_id="call_1",
                     item_id="item_f",
                     delta=d,
-                )
+                ),
             )
         )
         assert e == ev.FunctionCallDelta("call_1", d, "item_f", "response_id_1")
@@ -629,12 +711,12 @@ def test_beta_function_call_name_comes_from_output_item_added() -> None:
         arguments='{"city":"Oslo"}',
     )
     assert "name" not in json.loads(done)
-    e = one(p.receive_message(done))
+    e = one(decode(p, done))
     assert e == ev.FunctionCallDone(
         "call_1", "get_weather", '{"city":"Oslo"}', "item_f", "response_id_1"
     )
     assert p.pending_calls["call_1"].name == "get_weather"
-    (out,) = p.encode(ev.ItemCreate(tool_response=ev.ToolResponse("call_1", '{"temp":3}')))
+    (out,) = encode(p, ev.ItemCreate(tool_response=ev.ToolResponse("call_1", '{"temp":3}')))
     validate_beta_client(out)
     assert json.loads(out)["item"] == {
         "type": "function_call_output",
@@ -649,25 +731,25 @@ def test_ga_function_call_done_names_itself() -> None:
     done = example_server_event(
         "ga", "response.function_call_arguments.done", call_id="c", name="hang_up", arguments="{}"
     )
-    assert one(p.receive_message(done)).name == "hang_up"
+    assert one(decode(p, done)).name == "hang_up"
     assert p.pending_calls["c"].name == "hang_up"
-    p.send_tool_response(ev.ToolResponse("c", "ok"))
+    encode(p, ev.ItemCreate(tool_response=ev.ToolResponse("c", "ok")))
     assert p.pending_calls == {}
 
 
 def test_pending_calls_are_bounded() -> None:
     p = proto()
     for i in range(MAX_PENDING_CALLS + 10):
-        p.receive_message(msg("response.function_call_arguments.delta", call_id=f"c{i}", delta="{"))
+        decode(p, msg("response.function_call_arguments.delta", call_id=f"c{i}", delta="{"))
     assert len(p.pending_calls) == MAX_PENDING_CALLS
     assert "c0" not in p.pending_calls
 
 
 def test_a_fresh_connection_forgets_the_old_conversation() -> None:
     p = proto()
-    p.receive_message(audio_delta("item_a", 480))
-    p.receive_message(msg("response.function_call_arguments.delta", call_id="c", delta="{"))
-    p.initial_messages(RealtimeConfig())
+    decode(p, audio_delta("item_a", 480))
+    decode(p, msg("response.function_call_arguments.delta", call_id="c", delta="{"))
+    started(p, RealtimeConfig())
     assert p.audio_ms_received("item_a") == 0
     assert p.pending_calls == {}
     assert p.current_item_id is None
@@ -683,7 +765,7 @@ def snapshot(p: OpenAIProtocol) -> Any:
         p.response_id,
         p.current_item_id,
         dict(p.pending_calls),
-        {k: list(v) for k, v in p._audio_items.items()},
+        {k: (p._received.bytes_of(k), p._received.ms(k)) for k in p._received},
         p.output_audio_format,
     )
 
@@ -724,10 +806,10 @@ def snapshot(p: OpenAIProtocol) -> Any:
 )
 def test_bad_messages_raise_decode_error_naming_what_was_wrong(data: Any, needle: str) -> None:
     p = proto()
-    p.receive_message(audio_delta("item_a", 480))
-    p.receive_message(msg("response.function_call_arguments.delta", call_id="c", delta="{"))
+    decode(p, audio_delta("item_a", 480))
+    decode(p, msg("response.function_call_arguments.delta", call_id="c", delta="{"))
     before = snapshot(p)
     with pytest.raises(DecodeError, match=needle.replace("(", r"\(")) as info:
-        p.receive_message(data)
+        decode(p, data)
     assert len(str(info.value)) < 300
     assert snapshot(p) == before

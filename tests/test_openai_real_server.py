@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from adk_realtime.sansio import events as ev
+from tests.codec_io import decode
 from tests.test_openai_protocol import DIALECTS, decode_sdk_example, msg, one, proto
 
 # Messages as the real servers send them (OpenAI API reference examples and
@@ -226,7 +227,7 @@ REAL_GA_SERVER = [
 )
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_real_server_messages_decode(wire: dict[str, Any], expected: Any, dialect: str) -> None:
-    event = one(proto(dialect).receive_message(json.dumps(wire)))
+    event = one(decode(proto(dialect), json.dumps(wire)))
     if isinstance(expected, type):
         assert type(event) is expected
     else:
@@ -247,7 +248,7 @@ def test_usage_without_a_total_adds_input_and_output() -> None:
     done = msg(
         "response.done", response={"id": "r", "usage": {"input_tokens": 3, "output_tokens": 4}}
     )
-    assert one(proto().receive_message(done)).usage == ev.Usage(3, 4, 7)
+    assert one(decode(proto(), done)).usage == ev.Usage(3, 4, 7)
 
 
 def test_response_done_carries_usage_and_status() -> None:
@@ -262,21 +263,17 @@ def test_error_event_reports_code_message_and_the_failing_client_event() -> None
     event, _ = decode_sdk_example("ga", "error")
     assert event == ev.Error("bad_x", "oops", "event_id_1")
     # Without a code the error type stands in.
-    e = one(proto().receive_message(msg("error", error={"type": "server_error", "message": "m"})))
+    e = one(decode(proto(), msg("error", error={"type": "server_error", "message": "m"})))
     assert e == ev.Error("server_error", "m", None)
 
 
 def test_session_created_carries_the_session_and_its_id() -> None:
-    e = one(
-        proto().receive_message(
-            msg("session.created", session={"id": "sess_1", "type": "realtime"})
-        )
-    )
+    e = one(decode(proto(), msg("session.created", session={"id": "sess_1", "type": "realtime"})))
     assert e == ev.SessionCreated({"id": "sess_1", "type": "realtime"}, "sess_1")
 
 
 def test_unknown_types_come_back_raw() -> None:
-    e = one(proto().receive_message(b'{"type":"brand.new","x":[1]}'))
+    e = one(decode(proto(), b'{"type":"brand.new","x":[1]}'))
     assert e == ev.Unknown("brand.new", {"type": "brand.new", "x": [1]})
 
 
@@ -284,4 +281,4 @@ def test_unknown_types_come_back_raw() -> None:
 def test_messages_arrive_as_text_or_any_bytes_buffer(wrap: Any) -> None:
     text = msg("response.output_text.delta", item_id="i", response_id="r", delta="hé")
     data = text if wrap is str else wrap(text.encode())
-    assert proto().receive_message(data) == [ev.TextDelta("hé", "i", "r")]
+    assert decode(proto(), data) == [ev.TextDelta("hé", "i", "r")]

@@ -294,7 +294,11 @@ def b64(n: int) -> str:
     return base64.b64encode(bytes(n)).decode()
 
 
-async def test_two_parallel_tool_calls_yield_exactly_one_follow_up(anyio_backend: str) -> None:
+# The provider name is only a label: a relabelled model (e.g. behind a proxy) behaves the same.
+@pytest.mark.parametrize("label", ["openai", "my-relabelled-proxy"])
+async def test_two_parallel_tool_calls_yield_exactly_one_follow_up(
+    anyio_backend: str, label: str
+) -> None:
     ev_ = lambda t, **kw: example_server_event("ga", t, **kw)  # noqa: E731
 
     async def script(conn: ScriptConn) -> None:
@@ -339,11 +343,13 @@ async def test_two_parallel_tool_calls_yield_exactly_one_follow_up(anyio_backend
 
     with FakeServer(script) as server:
         model = OpenAIRealtimeModel("sk-test", base_url=f"{server.url}/v1")
+        model.provider = label
         runner = RealtimeRunner(agent=RealtimeAgent("a", model, tools=[get_weather]))
         async with anyio.create_task_group() as tg:
             tg.start_soon(runner.run)
-            await runner.wait_connected()
-            await runner.session.create_response()  # type: ignore[union-attr]
+            session = await runner.wait_connected()
+            assert session.provider == label
+            await session.create_response()
     sent = [json.loads(m) for m in server.connections[0].received]
     for raw in server.connections[0].received:
         oracles_openai.validate_ga_client(raw)

@@ -526,3 +526,87 @@ def test_vertex_endpoint_per_location(location: str, host: str) -> None:
     assert backend.url() == (
         f"wss://{host}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
     )
+
+
+async def test_webrtc_events_dropped_before_the_channel_opens_are_counted_and_logged(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Audio read while the data channel opens is kept up to a bound; every one dropped
+    beyond it is counted on the link and in the session's link stats, and logged."""
+    from types import SimpleNamespace
+
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+    from adk_realtime.sansio.webrtc import peer as p
+    from adk_realtime.session import LinkStats, RealtimeSession
+    from adk_realtime.webrtc_link import _MAX_EARLY_EVENTS, WebRTCLink
+
+    extra = 44
+    frames = [p.AudioFrame(bytes([n % 256]) * 960, 24000) for n in range(_MAX_EARLY_EVENTS + extra)]
+
+    class FakePeer:
+        pc = SimpleNamespace(channel_label="oai-events")
+        closed = False
+
+        def __init__(self) -> None:
+            self.events: list[Any] = [*frames, p.ChannelOpen("oai-events")]
+
+        async def next_event(self) -> Any:
+            return self.events.pop(0)
+
+    stats = LinkStats()
+    protocol = OpenAIProtocol("gpt-realtime", transport="webrtc")
+    no_factory: Any = None  # the session is never run here
+    session = RealtimeSession(
+        protocol, RealtimeConfig(), no_factory, provider="openai", media=True, link_stats=stats
+    )
+    link = WebRTCLink(FakePeer(), protocol, "rtc_1", stats)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="adk_realtime.webrtc"):
+        await link._wait_open(5)
+    assert link.dropped_early_events == extra == stats.dropped_events
+    assert session.dropped_link_events == extra
+    assert any(f"dropped {extra} events" in r.getMessage() for r in caplog.records)
+    first = await link.receive()  # the oldest kept frame: the dropped ones were the oldest
+    assert isinstance(first, AudioDelta) and first.delta == frames[extra].pcm
+
+
+def _unstarted_session(protocol: Any, *, media: bool = False) -> Any:
+    """A session whose supervisor never runs: commands fail or wait before any I/O."""
+    from adk_realtime.session import RealtimeSession
+
+    no_factory: Any = None
+    return RealtimeSession(protocol, RealtimeConfig(), no_factory, provider="test", media=media)
+
+
+@pytest.mark.parametrize("media", [False, True])
+@pytest.mark.parametrize("rate", [0, -16000, 44100, True])
+async def test_send_audio_at_sample_rate_zero_is_refused_like_a_negative_rate(
+    anyio_backend: str, media: bool, rate: int
+) -> None:
+    """0 used to mean "the default" (``sample_rate or default``); it is as wrong as -16000."""
+    from adk_realtime import ConfigError
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+
+    session = _unstarted_session(OpenAIProtocol(), media=media)
+    with anyio.fail_after(5), pytest.raises(ConfigError) as info:
+        await session.send_audio(PCM_20MS_24K, sample_rate=rate)
+    assert info.value.field == "sample_rate" and repr(rate) in str(info.value)
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+async def test_send_text_with_a_lone_surrogate_is_refused(
+    anyio_backend: str, provider: str
+) -> None:
+    """A lone surrogate is a str but not Unicode text: it cannot be sent as UTF-8."""
+    from adk_realtime.sansio.errors import LocalProtocolError
+    from adk_realtime.sansio.gemini.protocol import GeminiProtocol
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+
+    protocol = OpenAIProtocol() if provider == "openai" else GeminiProtocol("gemini-live")
+    session = _unstarted_session(protocol)
+    with pytest.raises(
+        LocalProtocolError, match=r"ItemCreate.text .*surrogate '\\ud800' at index 3"
+    ):
+        await session.send_text("abc\ud800")
+    assert protocol.data_to_send() == []  # nothing was queued
+    await session.send_text("fine \U0001f600")  # a real astral character is text
+    assert len(session._held) == 1  # (held: the session has no link yet)

@@ -290,3 +290,44 @@ def test_runner_extra_tools_may_be_plain_functions() -> None:
     ):
         (tool,) = runner.extra_tools
         assert tool.name == "get_time" and tool.parameters["required"] == ["timezone"]
+
+
+def test_a_tool_result_holding_nan_is_sent_as_valid_json() -> None:
+    """Python writes float('nan') as the bare token NaN, which is not JSON. Non-finite
+    floats go out as the strings proto3 JSON uses, so both providers get strict JSON."""
+    import json
+    import math
+
+    import numpy as np
+
+    from adk_realtime.sansio import events as ev
+    from adk_realtime.sansio.gemini.protocol import GeminiProtocol
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+    from adk_realtime.tools import encode_tool_output
+    from tests import oracles_gemini, oracles_openai
+
+    def strict(text: str) -> Any:
+        def refuse(token: str) -> Any:
+            raise AssertionError(f"{token} is not JSON")
+
+        return json.loads(text, parse_constant=refuse)
+
+    result = {"v": math.nan, "w": [math.inf, -math.inf, 1.5], "t": (np.float64("nan"),)}
+    output = encode_tool_output(result)
+    assert strict(output) == {"v": "NaN", "w": ["Infinity", "-Infinity", 1.5], "t": ["NaN"]}
+    assert strict(encode_tool_output(math.inf)) == "Infinity"
+    assert encode_tool_output({"ok": 1.0}) == '{"ok": 1.0}'  # finite results are unchanged
+    answer = ev.ItemCreate(tool_response=ev.ToolResponse("c1", output, "f"))
+
+    openai = OpenAIProtocol()
+    openai.send_event(answer)
+    [message] = openai.data_to_send()
+    oracles_openai.validate_ga_client(message)
+    assert strict(strict(message)["item"]["output"])["v"] == "NaN"
+
+    gemini = GeminiProtocol("gemini-live")
+    gemini.send_event(answer)
+    [message] = gemini.data_to_send()
+    oracles_gemini.validate_client(message)
+    [response] = strict(message)["toolResponse"]["functionResponses"]
+    assert response["response"] == {"result": strict(output)}

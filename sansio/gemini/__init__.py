@@ -3,6 +3,7 @@
 The implementation lives in the submodules; this package re-exports their public names."""
 
 from adk_realtime.sansio.gemini.protocol import (
+    CAPABILITIES as CAPABILITIES,
     INPUT_AUDIO_FORMAT as INPUT_AUDIO_FORMAT,
     INPUT_MIME_TYPE as INPUT_MIME_TYPE,
     OUTPUT_AUDIO_FORMAT as OUTPUT_AUDIO_FORMAT,
@@ -11,6 +12,7 @@ from adk_realtime.sansio.gemini.protocol import (
 )
 
 __all__ = [
+    "CAPABILITIES",
     "INPUT_AUDIO_FORMAT",
     "INPUT_MIME_TYPE",
     "OUTPUT_AUDIO_FORMAT",

@@ -5,10 +5,12 @@ Theory of operation
 One :class:`GeminiProtocol` lives as long as a conversation, across
 reconnections. It turns unified client events into Gemini JSON messages and
 Gemini server messages into unified events; the session layer owns the socket.
+It speaks the sans-IO contract of :mod:`adk_realtime.sansio.protocol`: commands
+queue messages (``data_to_send()`` collects them), ``receive_data(frame, now)``
+decodes a frame whose events come out of ``next_event()``.
 
 Connection: the first message on every connection is ``setup``
-(:meth:`GeminiProtocol.initial_messages` / :meth:`GeminiProtocol.setup_message`);
-nothing else may be sent before the server's ``setupComplete`` arrives (it
+(:meth:`GeminiProtocol.start`); nothing else may be sent before the server's ``setupComplete`` arrives (it
 decodes to :class:`SessionCreated`). Setup carries the model, the generation
 config, tools, VAD settings, transcription flags, ``sessionResumption`` (always
 on, so handles arrive) and, optionally, ``contextWindowCompression``.
@@ -46,8 +48,8 @@ and ``AudioCommit`` sends ``activityEnd``:
 =================  ===============  =======================================
 command            activity         messages
 =================  ===============  =======================================
-AudioAppend        closed -> open   activityStart, audio
-AudioAppend        open             audio
+send_audio         closed -> open   activityStart, audio
+send_audio         open             audio
 AudioCommit        open -> closed   activityEnd
 AudioCommit        closed           (nothing: no audio to end)
 =================  ===============  =======================================
@@ -60,7 +62,8 @@ server sent without an id (older Vertex models) gets a made-up one,
 Decoding accepts camelCase and snake_case keys, text or binary frames, and
 audio in standard or URL-safe base64. A bad message raises
 :class:`~adk_realtime.sansio.errors.DecodeError` naming the field, and leaves
-the state as it was: each message is fully parsed before any state changes.
+the state as it was: each message is fully parsed before any state changes
+or any event is queued.
 The stateless half (setup building, field readers, base64 and duration
 parsing) lives in :mod:`adk_realtime.sansio.gemini.wire`; every state change
 is here.
@@ -70,6 +73,7 @@ from __future__ import annotations
 
 import binascii
 import json
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -78,17 +82,45 @@ from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfi
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
 from adk_realtime.sansio.gemini.wire import (
+    FunctionCall,
+    InputTranscription,
+    ModelAudio,
+    ModelInterrupted,
+    ModelText,
     Op,
+    OutputTranscription,
+    ResumptionUpdate,
+    ToolCalls,
+    ToolCancellation,
+    TurnEnded,
+    UsageReport,
     function_declaration,
     load_message,
-    merge_extra,
     parse_message,
     realtime_input_config,
     tool_output,
 )
+from adk_realtime.sansio.json_fields import check_text, deep_merge, dumps
+from adk_realtime.sansio.protocol import ProviderCapabilities
+from adk_realtime.sansio.received_audio import ReceivedAudio
 
 if TYPE_CHECKING:
     from adk_realtime.sansio.protocol import RealtimeProtocol
+
+CAPABILITIES = ProviderCapabilities(
+    live_session_update=False,  # a new setup needs a new connection
+    truncation=False,
+    output_audio_clear=False,
+    explicit_activity=True,  # activityStart/activityEnd with VAD off
+    tool_call_cancellation=True,
+    resumption=True,
+    setup_acknowledgement=True,  # nothing before setupComplete
+    response_after_tool_outputs=False,
+    server_handles_barge_in=True,  # the server stops and says `interrupted`
+    voice_locked_after_audio=False,
+    reconfigure_before_tool_output=False,
+)
+"""What Gemini Live can do (one transport: the WebSocket)."""
 
 INPUT_AUDIO_FORMAT = AudioFormat.pcm16(16000)
 OUTPUT_AUDIO_FORMAT = AudioFormat.pcm16(24000)
@@ -133,10 +165,12 @@ def normalize_model(
 class GeminiProtocol:
     """Gemini Live codec and conversation state; see the module docstring.
 
-    Driving loop: send :meth:`initial_messages` first on every connection (it
-    carries the latest resumption handle), wait for :class:`SessionCreated`,
-    then send what :meth:`encode` / :meth:`encode_audio` return and feed every
-    received frame to :meth:`receive_message`.
+    Driving loop: call :meth:`start` first on every connection (the setup
+    carries the latest resumption handle) and send what :meth:`data_to_send`
+    returns; wait for :class:`SessionCreated`; then call commands
+    (:meth:`send_audio`, :meth:`send_event`, ...) and send their messages,
+    feed every received frame to :meth:`receive_data` and handle what
+    :meth:`next_event` returns until it gives ``None``.
     """
 
     def __init__(
@@ -146,6 +180,7 @@ class GeminiProtocol:
         vertex_project: str | None = None,
         vertex_location: str | None = None,
         context_window_compression: bool | Mapping[str, Any] = True,
+        resumption_handle: str | None = None,
     ) -> None:
         self.model = normalize_model(model, vertex_project, vertex_location)
         self.vertex = vertex_project is not None
@@ -157,8 +192,15 @@ class GeminiProtocol:
             self._compression = dict(context_window_compression)
         else:
             raise ConfigError("context_window_compression", "must be a bool or a dict")
-        # Resumption: the latest usable handle, and whether resuming now is possible.
-        self.resumption_handle: str | None = None
+        if resumption_handle is not None and (
+            not isinstance(resumption_handle, str) or not resumption_handle
+        ):
+            raise ConfigError(
+                "resumption_handle", f"must be a non-empty string, got {resumption_handle!r}"
+            )
+        # Resumption: the latest usable handle (the next start() resumes from it),
+        # and whether resuming now is possible.
+        self.resumption_handle: str | None = resumption_handle
         self.resumable = False
         # Input side.
         self.manual_activity = False  # VadMode.NONE: we send activityStart/End
@@ -169,7 +211,8 @@ class GeminiProtocol:
         self._item_id = ""
         self._turn_open = False
         self._interrupted = False
-        self._audio_bytes = 0
+        # Audio of the current turn only: a new turn forgets the last one's.
+        self._received = ReceivedAudio(_OUTPUT_BYTES_PER_MS, max_items=1)
         self._usage: Usage | None = None
         # Transcription chunks since the last ``finished`` (gives the *Done events).
         self._input_transcript: list[str] = []
@@ -181,6 +224,8 @@ class GeminiProtocol:
         # _pending): their answers go out without an id, as the server expects.
         self._made_up_ids: set[str] = set()
         self._made_up_count = 0
+        self._events: deque[ServerEvent] = deque()
+        self._out: list[str] = []
 
     def __repr__(self) -> str:
         return f"GeminiProtocol(model={self.model!r}, turn={self._item_id!r})"
@@ -188,8 +233,13 @@ class GeminiProtocol:
     # ------------------------------------------------------------ properties
 
     @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What Gemini Live can do: see :data:`CAPABILITIES`."""
+        return CAPABILITIES
+
+    @property
     def input_audio_format(self) -> AudioFormat:
-        """PCM16 mono at 16 kHz: convert audio to this before :meth:`encode_audio`."""
+        """PCM16 mono at 16 kHz: convert audio to this before :meth:`send_audio`."""
         return INPUT_AUDIO_FORMAT
 
     @property
@@ -214,11 +264,8 @@ class GeminiProtocol:
 
     @property
     def needs_activity_start(self) -> bool:
-        """True when audio may not be sent alone: manual activity and none open.
-
-        Then use ``encode(AudioAppend(audio))`` (which adds ``activityStart``) or
-        send :meth:`activity_start` first; :meth:`encode_audio` would refuse.
-        """
+        """True when the next audio opens a user activity (manual activity, none open):
+        :meth:`send_audio` then queues ``activityStart`` before the audio."""
         return self.manual_activity and not self.activity_open
 
     def audio_ms_received(self, item_id: str) -> int:
@@ -226,32 +273,40 @@ class GeminiProtocol:
 
         Use it to clamp what the user heard when the model is interrupted.
         """
-        if item_id != self._item_id or not item_id:
-            return 0
-        return self._audio_bytes // _OUTPUT_BYTES_PER_MS
+        return self._received.ms(item_id)
+
+    # ------------------------------------------------------ output and timers
+
+    def data_to_send(self) -> list[str]:
+        """The messages queued by commands since the last call; send each as one text frame."""
+        out = self._out
+        self._out = []
+        return out
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` is due: never, this protocol keeps no timers."""
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Nothing to do: this protocol keeps no timers."""
 
     # ----------------------------------------------------------------- setup
 
-    def initial_messages(self, config: RealtimeConfig) -> list[str]:
-        """The setup message for a new connection, resuming with the latest handle if any.
+    def start(self, config: RealtimeConfig) -> None:
+        """Queue the ``setup`` message for a new connection, resuming from
+        :attr:`resumption_handle` when there is one.
 
-        Send it first; then wait for ``SessionCreated`` before sending anything else.
-        """
-        return [self.setup_message(config, self.resumption_handle)]
-
-    def setup_message(self, config: RealtimeConfig, resumption_handle: str | None = None) -> str:
-        """The ``setup`` message for ``config``; ``resumption_handle`` resumes a session.
-
-        Call it once per connection, as the first message: it resets the
-        per-connection state (open activity, unfinished client turn, open model
-        turn, ``resumable``; the handle is kept). Raises ``ConfigError`` if
-        ``config.extra`` is not JSON-serialisable.
+        Call it once per connection, before anything else; then send nothing
+        until ``SessionCreated`` arrives. It resets the per-connection state
+        (open activity, unfinished client turn, open model turn, ``resumable``;
+        the handle is kept). Raises ``ConfigError`` (queuing nothing) for a
+        config Gemini cannot take or an ``extra`` that is not JSON-serialisable.
         """
         if not isinstance(config, RealtimeConfig):
             raise ConfigError("config", f"expected RealtimeConfig, got {type(config).__name__}")
-        setup = self.build_setup(config, resumption_handle)
+        setup = self._setup_object(config, self.resumption_handle)
         try:
-            text = json.dumps({"setup": setup}, separators=(",", ":"), allow_nan=False)
+            text = dumps({"setup": setup})
         except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError("extra", f"not JSON-serialisable: {exc}") from None
         ric = setup.get("realtimeInputConfig")
@@ -267,10 +322,10 @@ class GeminiProtocol:
         self._usage = None
         self._input_transcript.clear()
         self._output_transcript.clear()
-        return text
+        self._out.append(text)
 
-    def build_setup(
-        self, config: RealtimeConfig, resumption_handle: str | None = None
+    def _setup_object(
+        self, config: RealtimeConfig, resumption_handle: str | None
     ) -> dict[str, Any]:
         """The ``setup`` object (a fresh dict) for ``config``; changes no state."""
         for name in ("input_audio_format", "output_audio_format"):
@@ -313,92 +368,102 @@ class GeminiProtocol:
         if self._compression is not None:
             setup["contextWindowCompression"] = json.loads(json.dumps(self._compression))
         if config.extra:
-            merge_extra(setup, config.extra)
+            deep_merge(setup, config.extra)
         return setup
 
-    # ---------------------------------------------------------------- encode
+    def update_session(self, config: RealtimeConfig) -> None:
+        """Refused: Gemini cannot change a live session (``capabilities.live_session_update``
+        is False). Reconnect and :meth:`start` with the new config instead; the setup
+        resumes from :attr:`resumption_handle`."""
+        raise LocalProtocolError(
+            "Gemini cannot update a live session: reconnect and start(new_config) "
+            "(the setup resumes from protocol.resumption_handle)"
+        )
 
-    def encode(self, event: ClientEvent | ToolResponse) -> list[str]:
-        """Encode one command as 0, 1 or more messages; send them in order.
+    # -------------------------------------------------------------- commands
 
-        Raises ``LocalProtocolError`` for what Gemini Live cannot do now:
-        ``SessionUpdate`` (reconnect with a new setup instead), a system-role
-        item, or a tool result for an unknown-and-unnamed or cancelled call.
-        ``ResponseCancel`` and ``ItemTruncate`` give nothing: Gemini drives
-        interruption itself and keeps no per-item audio to truncate.
+    def send_audio(self, audio: bytes | bytearray | memoryview) -> None:
+        """Queue one ``realtimeInput.audio`` message carrying ``audio`` (PCM16, 16 kHz).
+
+        With manual activity (VAD off) and no activity open, ``activityStart``
+        goes first: the audio opens the user's turn (end it with ``AudioCommit``).
+        """
+        if self.manual_activity and not self.activity_open:
+            self.activity_open = True
+            self._out.append(_ACTIVITY_START)
+        self._out.append(
+            _AUDIO_HEAD + binascii.b2a_base64(audio, newline=False).decode("ascii") + _AUDIO_TAIL
+        )
+
+    def send_event(self, event: ClientEvent) -> None:
+        """Queue one command as 0, 1 or more messages.
+
+        Raises ``LocalProtocolError`` (queuing nothing) for what Gemini Live
+        cannot do now: ``SessionUpdate`` (reconnect with a new setup instead),
+        a system-role item, or a tool result for an unknown-and-unnamed or
+        cancelled call. ``AudioClear``, ``ResponseCancel`` and ``ItemTruncate``
+        queue nothing: Gemini drives interruption itself and keeps no per-item
+        audio to truncate.
         """
         if isinstance(event, ev.AudioAppend):
-            if self.manual_activity and not self.activity_open:
-                self.activity_open = True
-                return [_ACTIVITY_START, self._audio_message(event.audio)]
-            return [self._audio_message(event.audio)]
-        if isinstance(event, ev.AudioCommit):
+            self.send_audio(event.audio)
+        elif isinstance(event, ev.AudioCommit):
             if not self.manual_activity:
-                return [_AUDIO_STREAM_END]
-            if not self.activity_open:
-                return []
-            self.activity_open = False
-            return [_ACTIVITY_END]
-        if isinstance(event, ToolResponse):
-            return [self.send_tool_responses([event])]
-        if isinstance(event, ev.ItemCreate):
-            return self._encode_item(event)
-        if isinstance(event, ev.ResponseCreate):
+                self._out.append(_AUDIO_STREAM_END)
+            elif self.activity_open:
+                self.activity_open = False
+                self._out.append(_ACTIVITY_END)
+            # else: no audio since the last commit, nothing to end
+        elif isinstance(event, ev.ItemCreate):
+            self._out.append(self._item_message(event))
+        elif isinstance(event, ev.ResponseCreate):
             # Gemini answers on its own after a complete user turn; the only
             # thing to do is to close a turn left open (history items).
             # Per-response instructions have no Gemini equivalent.
             if self._client_turn_open:
                 self._client_turn_open = False
-                return [_TURN_COMPLETE]
-            return []
-        if isinstance(event, ev.AudioClear | ev.ResponseCancel | ev.ItemTruncate):
-            return []
-        if isinstance(event, ev.SessionUpdate):
-            raise LocalProtocolError(
-                "Gemini cannot update a live session: reconnect and send "
-                "setup_message(new_config, protocol.resumption_handle)"
-            )
-        raise LocalProtocolError(f"cannot encode {type(event).__name__} for Gemini Live")
+                self._out.append(_TURN_COMPLETE)
+        elif isinstance(event, ev.AudioClear | ev.ResponseCancel | ev.ItemTruncate):
+            pass
+        elif isinstance(event, ev.SessionUpdate):
+            self.update_session(event.config)
+        else:
+            raise LocalProtocolError(f"cannot encode {type(event).__name__} for Gemini Live")
 
-    def encode_audio(self, audio: bytes | bytearray | memoryview) -> str:
-        """One ``realtimeInput.audio`` message carrying ``audio`` (PCM16, 16 kHz).
+    def interrupt(self) -> None:
+        """Queue what stops the model talking: with VAD off, ``activityStart`` (the user's
+        turn begins, which interrupts generation) unless an activity is already open.
 
-        With manual activity (VAD off) an activity must be open: check
-        :attr:`needs_activity_start`, or use ``encode(AudioAppend(audio))``.
+        With server VAD there is no such message: the server interrupts by itself
+        when it hears the user, and says so with ``Interrupted``.
         """
         if self.manual_activity and not self.activity_open:
-            raise LocalProtocolError(
-                "VAD is off and no activity is open: send activity_start() first, "
-                "or use encode(AudioAppend(audio)), which adds it"
-            )
-        return self._audio_message(audio)
+            self.activity_open = True
+            self._out.append(_ACTIVITY_START)
 
-    def _audio_message(self, audio: bytes | bytearray | memoryview) -> str:
-        return _AUDIO_HEAD + binascii.b2a_base64(audio, newline=False).decode("ascii") + _AUDIO_TAIL
+    def activity_start(self) -> None:
+        """Queue ``activityStart``: the user started talking (VAD off only); interrupts the model.
 
-    def activity_start(self) -> str:
-        """``activityStart``: the user started talking (VAD off only); interrupts the model.
-
-        Send audio with :meth:`encode_audio` next, then :meth:`activity_end`.
+        Send audio with :meth:`send_audio` next, then :meth:`activity_end`.
         """
         if not self.manual_activity:
             raise LocalProtocolError("activityStart is only allowed with VAD off (VadMode.NONE)")
         if self.activity_open:
             raise LocalProtocolError("an activity is already open: send activity_end() first")
         self.activity_open = True
-        return _ACTIVITY_START
+        self._out.append(_ACTIVITY_START)
 
-    def activity_end(self) -> str:
-        """``activityEnd``: the user stopped talking (VAD off only); the model answers."""
+    def activity_end(self) -> None:
+        """Queue ``activityEnd``: the user stopped talking (VAD off only); the model answers."""
         if not self.manual_activity:
             raise LocalProtocolError("activityEnd is only allowed with VAD off (VadMode.NONE)")
         if not self.activity_open:
             raise LocalProtocolError("no activity is open: send activity_start() first")
         self.activity_open = False
-        return _ACTIVITY_END
+        self._out.append(_ACTIVITY_END)
 
-    def audio_stream_end(self) -> str:
-        """``audioStreamEnd``: the microphone went quiet (server VAD only).
+    def audio_stream_end(self) -> None:
+        """Queue ``audioStreamEnd``: the microphone went quiet (server VAD only).
 
         Sending audio again reopens the stream.
         """
@@ -406,15 +471,18 @@ class GeminiProtocol:
             raise LocalProtocolError(
                 "audioStreamEnd is for server VAD; with VAD off use activity_end()"
             )
-        return _AUDIO_STREAM_END
+        self._out.append(_AUDIO_STREAM_END)
 
-    def send_tool_responses(self, responses: Sequence[ToolResponse]) -> str:
-        """One ``toolResponse`` answering several calls; send it as one message.
+    def send_tool_responses(self, responses: Sequence[ToolResponse]) -> None:
+        """Queue one ``toolResponse`` answering several calls (one message).
 
         An empty ``name`` is taken from the pending call. Answered calls stop
-        being pending. Raises ``LocalProtocolError`` (and sends nothing) if a
+        being pending. Raises ``LocalProtocolError`` (and queues nothing) if a
         call was cancelled by the server, or is unknown and has no name.
         """
+        self._out.append(self._tool_response_message(responses))
+
+    def _tool_response_message(self, responses: Sequence[ToolResponse]) -> str:
         if not responses:
             raise LocalProtocolError("send_tool_responses needs at least one ToolResponse")
         items: list[dict[str, Any]] = []
@@ -431,22 +499,22 @@ class GeminiProtocol:
                 raise LocalProtocolError(
                     f"unknown tool call {response.call_id!r}: set ToolResponse.name"
                 )
-            result = {"result": tool_output(response.output)}
+            result = {"result": tool_output(check_text(response.output, "ToolResponse.output"))}
             if response.call_id in self._made_up_ids:
                 items.append({"name": name, "response": result})
             else:
                 items.append({"id": response.call_id, "name": name, "response": result})
-        message = json.dumps({"toolResponse": {"functionResponses": items}}, separators=(",", ":"))
+        message = dumps({"toolResponse": {"functionResponses": items}})
         for response in responses:
             self._pending.pop(response.call_id, None)
             self._made_up_ids.discard(response.call_id)
         return message
 
-    def _encode_item(self, item: ev.ItemCreate) -> list[str]:
+    def _item_message(self, item: ev.ItemCreate) -> str:
         if item.tool_response is not None:
             if item.text is not None:
                 raise LocalProtocolError("an item carries text or a tool response, not both")
-            return [self.send_tool_responses([item.tool_response])]
+            return self._tool_response_message([item.tool_response])
         if item.text is None:
             raise LocalProtocolError("ItemCreate needs text or a tool_response")
         if item.role == "system":
@@ -454,127 +522,145 @@ class GeminiProtocol:
                 "Gemini Live takes system instructions only at setup: set "
                 "RealtimeConfig.instruction and reconnect, or send a user message"
             )
+        text = check_text(item.text, "ItemCreate.text")
         # A user message is a complete turn (Gemini answers it at once); an
         # assistant message is history, left open until ResponseCreate.
         user = item.role == "user"
         content = {
-            "turns": [{"role": "user" if user else "model", "parts": [{"text": item.text}]}],
+            "turns": [{"role": "user" if user else "model", "parts": [{"text": text}]}],
             "turnComplete": user,
         }
-        message = json.dumps({"clientContent": content}, separators=(",", ":"))
+        message = dumps({"clientContent": content})
         self._client_turn_open = not user
-        return [message]
+        return message
 
     # --------------------------------------------------------------- receive
 
-    def receive_message(self, data: str | bytes | bytearray | memoryview) -> list[ServerEvent]:
-        """Decode one received frame (text or binary) into unified events.
+    def receive_data(self, data: str | bytes | bytearray | memoryview, now: float) -> None:
+        """Decode one received frame (text or binary); its events wait in :meth:`next_event`.
 
-        Raises ``DecodeError`` naming the bad field; the state is then unchanged
-        and the session may carry on with the next message.
+        ``now`` is unused (this protocol keeps no timers). Raises ``DecodeError``
+        naming the bad field; nothing is queued, the state is unchanged and the
+        session may carry on with the next message.
         """
-        return self._apply(parse_message(load_message(data)))
+        self._apply(parse_message(load_message(data)))
 
-    def _apply(self, ops: list[Op]) -> list[ServerEvent]:
+    def next_event(self) -> ServerEvent | None:
+        """The next decoded event, or ``None`` when every received frame has been handled."""
+        return self._events.popleft() if self._events else None
+
+    def _apply(self, ops: list[Op]) -> None:
         # Everything here was validated by parse_message: nothing below may raise.
-        new_calls = sum(len(op[1]) for op in ops if isinstance(op, tuple) and op[0] == "calls")
+        new_calls = sum(len(op.calls) for op in ops if isinstance(op, ToolCalls))
         if new_calls and len(self._pending) + new_calls > MAX_PENDING_TOOL_CALLS:
             raise DecodeError(
                 f"toolCall: more than {MAX_PENDING_TOOL_CALLS} unanswered tool calls; "
                 "answer or drop them"
             )
-        events: list[ServerEvent] = []
+        events = self._events
         for op in ops:
-            if not isinstance(op, tuple):
-                events.append(op)  # needs no state
-                continue
-            kind = op[0]
-            if kind == "audio":
-                self._open_turn(events)
-                self._audio_bytes += len(op[1])
-                events.append(
-                    ev.AudioDelta(op[1], item_id=self._item_id, response_id=self._item_id)
-                )
-            elif kind == "text":
-                self._open_turn(events)
-                events.append(ev.TextDelta(op[1], item_id=self._item_id, response_id=self._item_id))
-            elif kind == "in_tr":
-                if op[1]:
-                    self._input_transcript.append(op[1])
-                    events.append(ev.InputTranscriptDelta(op[1]))
-                if op[2] and self._input_transcript:
-                    events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
-                    self._input_transcript.clear()
-            elif kind == "out_tr":
-                if op[1]:
+            match op:
+                case ModelAudio(data=data):
                     self._open_turn(events)
-                    self._output_transcript.append(op[1])
-                    events.append(
-                        ev.TranscriptDelta(op[1], item_id=self._item_id, response_id=self._item_id)
-                    )
-                if op[2] and self._output_transcript:
-                    text = "".join(self._output_transcript)
-                    events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
-                    self._output_transcript.clear()
-            elif kind == "usage":
-                self._usage = op[1]
-            elif kind == "interrupted":
-                self._interrupted = True
-                events.append(ev.Interrupted())
-            elif kind == "turn_complete":
-                interrupted = self._interrupted
-                self._open_turn(events)
-                # Servers seldom send ``finished``: the turn's end closes the transcripts
-                # (and keeps the buffers from growing across turns).
-                if self._input_transcript:
-                    events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
-                    self._input_transcript.clear()
-                if self._output_transcript:
-                    text = "".join(self._output_transcript)
-                    events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
-                    self._output_transcript.clear()
-                status = "cancelled" if interrupted or self._interrupted else "completed"
-                events.append(ev.TurnComplete())
-                events.append(ev.ResponseDone(self._item_id, status, self._usage))
-                self._turn_open = False
-                self._interrupted = False
-                self._usage = None
-            elif kind == "calls":
-                self._open_turn(events)
-                for call_id, name, arguments in op[1]:
-                    if not call_id:
-                        self._made_up_count += 1
-                        call_id = f"{self._item_id}-call-{self._made_up_count}"
-                        self._made_up_ids.add(call_id)
-                    self._pending[call_id] = name
-                    self._cancelled.pop(call_id, None)
-                    events.append(
-                        ev.FunctionCallDone(call_id, name, arguments, self._item_id, self._item_id)
-                    )
-            elif kind == "cancel":
-                for call_id in op[1]:
-                    self._pending.pop(call_id, None)
-                    self._made_up_ids.discard(call_id)
-                    self._cancelled[call_id] = None
-                while len(self._cancelled) > _MAX_CANCELLED:
-                    del self._cancelled[next(iter(self._cancelled))]
-                events.append(ev.ToolCallCancelled(op[1]))
-            elif kind == "resumption":
-                handle, resumable = op[1], op[2]
-                self.resumable = resumable
-                if resumable and handle:
-                    self.resumption_handle = handle
-                events.append(ev.SessionResumptionUpdate(handle, resumable))
-        return events
+                    self._received.add(self._item_id, len(data))
+                    events.append(ev.AudioDelta(data, self._item_id, self._item_id))
+                case ModelText(text=text):
+                    self._open_turn(events)
+                    events.append(ev.TextDelta(text, self._item_id, self._item_id))
+                case InputTranscription():
+                    self._on_input_transcription(op)
+                case OutputTranscription():
+                    self._on_output_transcription(op)
+                case UsageReport(usage=usage):
+                    self._usage = usage
+                case ModelInterrupted():
+                    self._interrupted = True
+                    events.append(ev.Interrupted())
+                case TurnEnded():
+                    self._on_turn_ended()
+                case ToolCalls(calls=calls):
+                    self._on_tool_calls(calls)
+                case ToolCancellation(call_ids=call_ids):
+                    self._on_tool_cancellation(call_ids)
+                case ResumptionUpdate(handle=handle, resumable=resumable):
+                    self.resumable = resumable
+                    if resumable and handle:
+                        self.resumption_handle = handle
+                    events.append(ev.SessionResumptionUpdate(handle, resumable))
+                case _:
+                    events.append(op)  # a ready event: needs no state
 
-    def _open_turn(self, events: list[ServerEvent]) -> None:
+    def _on_input_transcription(self, op: InputTranscription) -> None:
+        if op.text:
+            self._input_transcript.append(op.text)
+            self._events.append(ev.InputTranscriptDelta(op.text))
+        if op.finished and self._input_transcript:
+            self._events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
+            self._input_transcript.clear()
+
+    def _on_output_transcription(self, op: OutputTranscription) -> None:
+        if op.text:
+            self._open_turn(self._events)
+            self._output_transcript.append(op.text)
+            self._events.append(ev.TranscriptDelta(op.text, self._item_id, self._item_id))
+        if op.finished and self._output_transcript:
+            text = "".join(self._output_transcript)
+            self._events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
+            self._output_transcript.clear()
+
+    def _on_turn_ended(self) -> None:
+        events = self._events
+        interrupted = self._interrupted
+        self._open_turn(events)
+        # Servers seldom send ``finished``: the turn's end closes the transcripts
+        # (and keeps the buffers from growing across turns).
+        if self._input_transcript:
+            events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
+            self._input_transcript.clear()
+        if self._output_transcript:
+            text = "".join(self._output_transcript)
+            events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
+            self._output_transcript.clear()
+        status = "cancelled" if interrupted or self._interrupted else "completed"
+        events.append(ev.TurnComplete())
+        events.append(ev.ResponseDone(self._item_id, status, self._usage))
+        self._turn_open = False
+        self._interrupted = False
+        self._usage = None
+
+    def _on_tool_calls(self, calls: tuple[FunctionCall, ...]) -> None:
+        self._open_turn(self._events)
+        for call in calls:
+            call_id = call.call_id
+            if not call_id:
+                self._made_up_count += 1
+                call_id = f"{self._item_id}-call-{self._made_up_count}"
+                self._made_up_ids.add(call_id)
+            self._pending[call_id] = call.name
+            self._cancelled.pop(call_id, None)
+            self._events.append(
+                ev.FunctionCallDone(
+                    call_id, call.name, call.arguments, self._item_id, self._item_id
+                )
+            )
+
+    def _on_tool_cancellation(self, call_ids: tuple[str, ...]) -> None:
+        for call_id in call_ids:
+            self._pending.pop(call_id, None)
+            self._made_up_ids.discard(call_id)
+            self._cancelled[call_id] = None
+        while len(self._cancelled) > _MAX_CANCELLED:
+            del self._cancelled[next(iter(self._cancelled))]
+        self._events.append(ev.ToolCallCancelled(call_ids))
+
+    def _open_turn(self, events: deque[ServerEvent]) -> None:
         if self._turn_open:
             return
         self._turn += 1
         self._item_id = f"turn-{self._turn}"
         self._turn_open = True
         self._interrupted = False
-        self._audio_bytes = 0
+        self._received.clear()
         self._output_transcript.clear()
         events.append(ev.ResponseCreated(self._item_id))
 
@@ -583,6 +669,7 @@ if TYPE_CHECKING:
     _check: RealtimeProtocol = GeminiProtocol("gemini")
 
 __all__ = [
+    "CAPABILITIES",
     "INPUT_AUDIO_FORMAT",
     "INPUT_MIME_TYPE",
     "OUTPUT_AUDIO_FORMAT",

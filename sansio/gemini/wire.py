@@ -1,18 +1,22 @@
 """Gemini Live wire helpers: pure functions between JSON and Python values.
 
 Nothing here holds state; :class:`~adk_realtime.sansio.gemini.GeminiProtocol`
-owns the conversation and calls these. Two halves:
+owns the conversation and calls these. The endpoint URLs (public API and
+Vertex AI) are here too, so the model classes above only add credentials.
+Two halves:
 
 * setup building: tool declarations (Gemini ``Schema`` when a tool's JSON
   Schema fits it, ``parametersJsonSchema`` otherwise), ``realtimeInputConfig``
-  from a ``VadConfig``, the deep merge of ``RealtimeConfig.extra``, and tool
-  outputs turned back into JSON values;
+  from a ``VadConfig``, and tool outputs turned back into JSON values;
 * decoding: :func:`load_message` (bytes/str -> JSON object) and
   :func:`parse_message`, which validates a whole server message into a list of
-  :data:`Op` before the protocol touches its state. Field readers accept
-  camelCase and snake_case keys, standard and URL-safe base64, and protobuf
+  :data:`Op` (ready events, and small frozen records such as :class:`ModelAudio`
+  or :class:`ToolCalls` for what needs the conversation state) before the
+  protocol touches its state. Fields are read with
+  :mod:`adk_realtime.sansio.json_fields` (camelCase or snake_case keys), plus
+  the two Gemini-only forms here: base64 in either alphabet and protobuf
   durations; every failure is a :class:`~adk_realtime.sansio.errors.DecodeError`
-  naming the field.
+  naming the field by its path.
 """
 
 from __future__ import annotations
@@ -21,23 +25,54 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, VadMode
 from adk_realtime.sansio.errors import DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ServerEvent, Usage
+from adk_realtime.sansio.json_fields import (
+    expect_dict,
+    expect_list,
+    expect_str,
+    fail,
+    invalid,
+    lax_bool,
+    lax_int,
+    proto_get,
+)
 
 __all__ = [
+    "DEFAULT_VOICE",
+    "EPHEMERAL_TOKEN_PREFIX",
+    "PUBLIC_BASE_URL",
+    "FunctionCall",
+    "InputTranscription",
+    "ModelAudio",
+    "ModelInterrupted",
+    "ModelText",
     "Op",
+    "OutputTranscription",
+    "ResumptionUpdate",
+    "StateOp",
+    "ToolCalls",
+    "ToolCancellation",
+    "TurnEnded",
+    "UsageReport",
     "function_declaration",
     "load_message",
-    "merge_extra",
     "parse_message",
+    "public_endpoint_url",
     "realtime_input_config",
     "tool_output",
+    "vertex_endpoint_url",
+    "vertex_host",
 ]
+
+PUBLIC_BASE_URL = "wss://generativelanguage.googleapis.com"
+DEFAULT_VOICE = "Puck"  # a prebuilt voice every Live model offers
+EPHEMERAL_TOKEN_PREFIX = "auth_tokens/"  # an ephemeral token, not an API key
 
 # Keys of Gemini's own (OpenAPI-subset) Schema. A tool schema using only these
 # goes in ``parameters``; anything else (``$ref``, ``additionalProperties``,
@@ -49,10 +84,107 @@ _SCHEMA_KEYS = frozenset(
 )
 _SCHEMA_TYPES = frozenset("string number integer boolean array object null".split())
 
-# A decoded message is a list of operations: ready events, or (kind, ...) tuples
-# that GeminiProtocol._apply turns into events with the protocol's state.
-Op = ServerEvent | tuple[Any, ...]
 
+# ---------------------------------------------------------------------------
+# Decoded operations: what a server message says that needs the protocol's
+# state (the current turn, transcripts, pending calls) to become events.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAudio:
+    """A chunk of the model's audio (PCM16, 24 kHz)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ModelText:
+    """A chunk of the model's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputTranscription:
+    """A chunk of the user's transcript; ``finished``: the utterance is over."""
+
+    text: str
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTranscription:
+    """A chunk of the transcript of the model's speech; ``finished`` as above."""
+
+    text: str
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Token usage so far in this turn (a later report replaces an earlier one)."""
+
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInterrupted:
+    """The user's activity interrupted the model's output."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnded:
+    """The model's turn is complete (``turnComplete``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """One requested call; ``call_id`` is ``""`` when the server sent none."""
+
+    call_id: str
+    name: str
+    arguments: str  # JSON text of an object
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """The model asks for these calls (``toolCall``)."""
+
+    calls: tuple[FunctionCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCancellation:
+    """The server cancelled these pending calls (``toolCallCancellation``)."""
+
+    call_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResumptionUpdate:
+    """A new resumption handle (or none) and whether resuming is possible now."""
+
+    handle: str | None
+    resumable: bool
+
+
+StateOp = (
+    ModelAudio
+    | ModelText
+    | InputTranscription
+    | OutputTranscription
+    | UsageReport
+    | ModelInterrupted
+    | TurnEnded
+    | ToolCalls
+    | ToolCancellation
+    | ResumptionUpdate
+)
+Op = ServerEvent | StateOp
+"""One thing a message says: a ready event (no state needed) or a :data:`StateOp`."""
+
+_W = "Gemini message"  # names the message in decode errors; fields go by their path
 _URLSAFE_TO_STD = str.maketrans("-_", "+/")
 _DURATION = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?s")
 
@@ -75,6 +207,41 @@ _SPEECH_SIGNALS = {
     "VAD_SIGNAL_TYPE_SOS": True,
     "VAD_SIGNAL_TYPE_EOS": False,
 }
+
+
+# ---------------------------------------------------------------------------
+# Endpoints
+# ---------------------------------------------------------------------------
+
+
+def public_endpoint_url(base_url: str, api_version: str, *, constrained: bool = False) -> str:
+    """The Gemini API's Live WebSocket URL under ``base_url`` (scheme and host).
+
+    ``constrained``: the ``BidiGenerateContentConstrained`` method, the one an
+    ephemeral token (``auth_tokens/...``) may call.
+    """
+    method = "BidiGenerateContentConstrained" if constrained else "BidiGenerateContent"
+    return (
+        f"{base_url.rstrip('/')}/ws/google.ai.generativelanguage."
+        f"{api_version}.GenerativeService.{method}"
+    )
+
+
+def vertex_host(location: str) -> str:
+    """Vertex AI's host for a location: regional, multi-regional ("us", "eu") or global."""
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    if location in ("us", "eu"):
+        return f"aiplatform.{location}.rep.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
+
+
+def vertex_endpoint_url(location: str, base_url: str | None = None) -> str:
+    """Vertex AI's Live WebSocket URL for ``location`` (or under ``base_url``)."""
+    base = base_url or f"wss://{vertex_host(location)}"
+    return (
+        f"{base.rstrip('/')}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -154,18 +321,6 @@ def realtime_input_config(config: RealtimeConfig) -> dict[str, Any]:
     return out
 
 
-def merge_extra(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge ``extra`` into ``base`` (ours, fresh): nested dicts merge, the rest replaces."""
-    for key, value in extra.items():
-        mine = base.get(key)
-        if isinstance(mine, dict) and isinstance(value, Mapping):
-            merged = dict(mine)
-            merge_extra(merged, value)
-            base[key] = merged
-        else:
-            base[key] = value
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
@@ -203,51 +358,9 @@ def load_message(data: str | bytes | bytearray | memoryview) -> dict[str, Any]:
     return msg
 
 
-def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
-    value = obj.get(camel)
-    return obj.get(snake) if value is None else value
-
-
-def _obj(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise DecodeError(f"{where}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise DecodeError(f"{where}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise DecodeError(f"{where}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _bool(value: Any, where: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise DecodeError(f"{where}: expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _count(value: Any, where: str) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
-        return int(value)  # int64 may arrive as a JSON string
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise DecodeError(f"{where}: expected a non-negative integer, got {value!r:.40}")
-    return value
-
-
 def _b64(value: Any, where: str) -> bytes:
-    text = _str(value, where)
+    """Bytes from base64 in the standard or URL-safe alphabet, padded or not."""
+    text = expect_str(value, _W, where)
     if "-" in text or "_" in text:
         text = text.translate(_URLSAFE_TO_STD)
     if len(text) % 4:
@@ -255,41 +368,44 @@ def _b64(value: Any, where: str) -> bytes:
     try:
         return binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
-        raise DecodeError(f"{where}: invalid base64") from None
+        pass
+    invalid(_W, where, "is not valid base64")
 
 
 def _duration(value: Any, where: str) -> float:
     """A protobuf Duration: ``"12.5s"``, ``{"seconds": .., "nanos": ..}`` or a number."""
     if isinstance(value, str):
-        match = _DURATION.fullmatch(value)
-        if match is None:
-            raise DecodeError(f"{where}: expected a duration like '12.5s', got {value!r:.40}")
-        return float(match.group(0)[:-1])
+        if _DURATION.fullmatch(value) is None:
+            fail(_W, where, "a duration like '12.5s'", value)
+        return float(value[:-1])
     try:
         if isinstance(value, dict):
-            seconds = _count(value.get("seconds"), f"{where}.seconds")
-            nanos = _count(value.get("nanos"), f"{where}.nanos")
-            return seconds + nanos / 1e9
+            seconds = lax_int(value.get("seconds"), _W, f"{where}.seconds")
+            nanos = lax_int(value.get("nanos"), _W, f"{where}.nanos")
+            if seconds >= 0 and nanos >= 0:
+                return seconds + nanos / 1e9
         if isinstance(value, int | float) and not isinstance(value, bool):
             if math.isfinite(value) and value >= 0:
                 return float(value)
     except OverflowError:  # an int too large for a float
-        raise DecodeError(f"{where}: duration out of range, got {value!r:.40}") from None
-    raise DecodeError(f"{where}: expected a non-negative duration, got {value!r:.40}")
+        value = None  # (reported below, outside the handler)
+    if value is None:
+        invalid(_W, where, "is a duration out of range")
+    fail(_W, where, "a non-negative duration", value)
 
 
 def _millis(value: Any, where: str) -> int:
     """A duration as whole milliseconds."""
     ms = _duration(value, where) * 1000
     if not math.isfinite(ms):
-        raise DecodeError(f"{where}: duration out of range, got {value!r:.40}")
+        invalid(_W, where, "is a duration out of range")
     return int(ms)
 
 
 def parse_message(msg: dict[str, Any]) -> list[Op]:
-    """Validate a whole message into operations: events, or tuples that need state."""
+    """Validate a whole message into operations: ready events, and :data:`StateOp` s."""
     ops: list[Op] = []
-    usage_op: Op | None = None
+    usage_op: UsageReport | None = None
     for key, value in msg.items():
         if value is None:
             continue
@@ -297,39 +413,44 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
         if camel is None:
             ops.append(ev.Unknown(key, msg))
         elif camel == "serverContent":
-            _parse_content(_obj(value, key), key, ops)
+            _parse_content(expect_dict(value, _W, key), key, ops)
         elif camel == "usageMetadata":
-            usage_op = ("usage", _parse_usage(_obj(value, key), key))
+            usage_op = UsageReport(_parse_usage(expect_dict(value, _W, key), key))
         elif camel == "setupComplete":
-            body = _obj(value, key)
-            session_id = _get(body, "sessionId", "session_id")
+            body = expect_dict(value, _W, key)
+            session_id = proto_get(body, "sessionId", "session_id")
             if session_id is not None:
-                session_id = _str(session_id, f"{key}.sessionId")
+                session_id = expect_str(session_id, _W, f"{key}.sessionId")
             ops.append(ev.SessionCreated(session=body, session_id=session_id))
         elif camel == "toolCall":
-            ops.append(("calls", _parse_calls(_obj(value, key), key)))
+            ops.append(ToolCalls(_parse_calls(expect_dict(value, _W, key), key)))
         elif camel == "toolCallCancellation":
-            ids = _list(_obj(value, key).get("ids"), f"{key}.ids")
-            ops.append(("cancel", tuple(_str(i, f"{key}.ids[{n}]") for n, i in enumerate(ids))))
+            ids = expect_list(expect_dict(value, _W, key).get("ids"), _W, f"{key}.ids")
+            ops.append(
+                ToolCancellation(
+                    tuple(expect_str(i, _W, f"{key}.ids[{n}]") for n, i in enumerate(ids))
+                )
+            )
         elif camel == "goAway":
-            left = _get(_obj(value, key), "timeLeft", "time_left")
+            left = proto_get(expect_dict(value, _W, key), "timeLeft", "time_left")
             ops.append(ev.GoAway(0.0 if left is None else _duration(left, f"{key}.timeLeft")))
         elif camel == "sessionResumptionUpdate":
-            body = _obj(value, key)
-            handle = _get(body, "newHandle", "new_handle")
+            body = expect_dict(value, _W, key)
+            handle = proto_get(body, "newHandle", "new_handle")
             if handle is not None:
-                handle = _str(handle, f"{key}.newHandle") or None
-            resumable = _bool(body.get("resumable"), f"{key}.resumable")
-            ops.append(("resumption", handle, resumable))
+                handle = expect_str(handle, _W, f"{key}.newHandle") or None
+            resumable = lax_bool(body.get("resumable"), _W, f"{key}.resumable")
+            ops.append(ResumptionUpdate(handle, resumable))
         else:  # voiceActivity / voiceActivityDetectionSignal
-            body = _obj(value, key)
+            body = expect_dict(value, _W, key)
             if camel == "voiceActivity":
-                signal = _get(body, "voiceActivityType", "voice_activity_type")
+                signal = proto_get(body, "voiceActivityType", "voice_activity_type")
             else:
-                signal = _get(body, "vadSignalType", "vad_signal_type")
-            started = _SPEECH_SIGNALS.get(signal) if isinstance(signal, str) else None
+                signal = proto_get(body, "vadSignalType", "vad_signal_type")
+            # (enum values match in any case, as the genai types read them)
+            started = _SPEECH_SIGNALS.get(signal.upper()) if isinstance(signal, str) else None
             if started is not None:
-                offset = _get(body, "audioOffset", "audio_offset")
+                offset = proto_get(body, "audioOffset", "audio_offset")
                 ms = 0 if offset is None else _millis(offset, f"{key}.audioOffset")
                 ops.append(ev.SpeechStarted(ms) if started else ev.SpeechStopped(ms))
     if usage_op is not None:
@@ -340,90 +461,103 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
 def _parse_content(body: dict[str, Any], where: str, ops: list[Op]) -> None:
     text, finished = _transcript(body, "inputTranscription", "input_transcription", where)
     if text or finished:
-        ops.append(("in_tr", text, finished))
-    turn = _get(body, "modelTurn", "model_turn")
+        ops.append(InputTranscription(text, finished))
+    turn = proto_get(body, "modelTurn", "model_turn")
     if turn is not None:
-        parts = _list(_obj(turn, f"{where}.modelTurn").get("parts"), f"{where}.modelTurn.parts")
+        parts = expect_list(
+            expect_dict(turn, _W, f"{where}.modelTurn").get("parts"), _W, f"{where}.modelTurn.parts"
+        )
         for n, part in enumerate(parts):
             _parse_part(
-                _obj(part, f"{where}.modelTurn.parts[{n}]"), f"{where}.modelTurn.parts[{n}]", ops
+                expect_dict(part, _W, f"{where}.modelTurn.parts[{n}]"),
+                f"{where}.modelTurn.parts[{n}]",
+                ops,
             )
     text, finished = _transcript(body, "outputTranscription", "output_transcription", where)
     if text or finished:
-        ops.append(("out_tr", text, finished))
-    if _bool(body.get("interrupted"), f"{where}.interrupted"):
-        ops.append(("interrupted",))
-    if _bool(
-        _get(body, "generationComplete", "generation_complete"), f"{where}.generationComplete"
+        ops.append(OutputTranscription(text, finished))
+    if lax_bool(body.get("interrupted"), _W, f"{where}.interrupted"):
+        ops.append(ModelInterrupted())
+    if lax_bool(
+        proto_get(body, "generationComplete", "generation_complete"),
+        _W,
+        f"{where}.generationComplete",
     ):
         ops.append(ev.GenerationComplete())
-    if _bool(_get(body, "turnComplete", "turn_complete"), f"{where}.turnComplete"):
-        ops.append(("turn_complete",))
+    if lax_bool(proto_get(body, "turnComplete", "turn_complete"), _W, f"{where}.turnComplete"):
+        ops.append(TurnEnded())
 
 
 def _transcript(body: dict[str, Any], camel: str, snake: str, where: str) -> tuple[str, bool]:
     """A transcription chunk's text and its ``finished`` flag (the utterance is over)."""
-    tr = _get(body, camel, snake)
+    tr = proto_get(body, camel, snake)
     if tr is None:
         return "", False
-    tr = _obj(tr, f"{where}.{camel}")
+    tr = expect_dict(tr, _W, f"{where}.{camel}")
     text = tr.get("text")
-    finished = _bool(tr.get("finished"), f"{where}.{camel}.finished")
-    return ("" if text is None else _str(text, f"{where}.{camel}.text")), finished
+    finished = lax_bool(tr.get("finished"), _W, f"{where}.{camel}.finished")
+    return ("" if text is None else expect_str(text, _W, f"{where}.{camel}.text")), finished
 
 
 def _parse_part(part: dict[str, Any], where: str, ops: list[Op]) -> None:
-    if _bool(part.get("thought"), f"{where}.thought"):
+    if lax_bool(part.get("thought"), _W, f"{where}.thought"):
         return  # the model's thinking is not part of the answer
-    blob = _get(part, "inlineData", "inline_data")
+    blob = proto_get(part, "inlineData", "inline_data")
     if blob is not None:
-        blob = _obj(blob, f"{where}.inlineData")
-        mime = _get(blob, "mimeType", "mime_type") or ""
-        if not _str(mime, f"{where}.inlineData.mimeType") or mime.startswith("audio/"):
-            data = _get(blob, "data", "data")
+        blob = expect_dict(blob, _W, f"{where}.inlineData")
+        mime = proto_get(blob, "mimeType", "mime_type") or ""
+        if not expect_str(mime, _W, f"{where}.inlineData.mimeType") or mime.startswith("audio/"):
+            data = proto_get(blob, "data", "data")
             if data is not None:
                 audio = _b64(data, f"{where}.inlineData.data")
                 if audio:
-                    ops.append(("audio", audio))
+                    ops.append(ModelAudio(audio))
         # Other inline data (images...) is not part of a voice conversation.
     text = part.get("text")
-    if text is not None and _str(text, f"{where}.text"):
-        ops.append(("text", text))
+    if text is not None and expect_str(text, _W, f"{where}.text"):
+        ops.append(ModelText(text))
 
 
-def _parse_calls(body: dict[str, Any], where: str) -> tuple[tuple[str, str, str], ...]:
-    calls = _list(_get(body, "functionCalls", "function_calls"), f"{where}.functionCalls")
-    out: list[tuple[str, str, str]] = []
+def _parse_calls(body: dict[str, Any], where: str) -> tuple[FunctionCall, ...]:
+    calls = expect_list(
+        proto_get(body, "functionCalls", "function_calls"), _W, f"{where}.functionCalls"
+    )
+    out: list[FunctionCall] = []
     for n, raw in enumerate(calls):
         at = f"{where}.functionCalls[{n}]"
-        call = _obj(raw, at)
+        call = expect_dict(raw, _W, at)
         # Some models (older Vertex ones) send calls without an id: "" here,
         # and GeminiProtocol makes one up (and leaves it out of the answer).
         call_id = call.get("id")
-        call_id = "" if call_id is None else _str(call_id, f"{at}.id")
-        name = _str(call.get("name"), f"{at}.name")
+        call_id = "" if call_id is None else expect_str(call_id, _W, f"{at}.id")
+        name = expect_str(call.get("name"), _W, f"{at}.name")
         if not name:
-            raise DecodeError(f"{at}.name: must not be empty")
+            invalid(_W, f"{at}.name", "must not be empty")
         args = call.get("args")
         if args is None:
             args = {}
-        args = _obj(args, f"{at}.args")
+        args = expect_dict(args, _W, f"{at}.args")
         try:
             # allow_nan=False: a NaN/Infinity read from the frame is not JSON.
             arguments = json.dumps(args, allow_nan=False)
         except (ValueError, RecursionError):
-            raise DecodeError(f"{at}.args: cannot be re-encoded as JSON") from None
-        out.append((call_id, name, arguments))
+            arguments = None
+        if arguments is None:
+            invalid(_W, f"{at}.args", "cannot be re-encoded as JSON (NaN or too deep)")
+        out.append(FunctionCall(call_id, name, arguments))
     return tuple(out)
 
 
 def _parse_usage(body: dict[str, Any], where: str) -> Usage:
-    prompt = _count(
-        _get(body, "promptTokenCount", "prompt_token_count"), f"{where}.promptTokenCount"
+    # Counts are int32 (proto3 JSON may still write them as strings, as it does int64).
+    prompt = lax_int(
+        proto_get(body, "promptTokenCount", "prompt_token_count"), _W, f"{where}.promptTokenCount"
     )
-    response = _get(body, "responseTokenCount", "response_token_count")
+    response = proto_get(body, "responseTokenCount", "response_token_count")
     if response is None:  # Vertex names it like generateContent does
-        response = _get(body, "candidatesTokenCount", "candidates_token_count")
-    output = _count(response, f"{where}.responseTokenCount")
-    total = _count(_get(body, "totalTokenCount", "total_token_count"), f"{where}.totalTokenCount")
+        response = proto_get(body, "candidatesTokenCount", "candidates_token_count")
+    output = lax_int(response, _W, f"{where}.responseTokenCount")
+    total = lax_int(
+        proto_get(body, "totalTokenCount", "total_token_count"), _W, f"{where}.totalTokenCount"
+    )
     return Usage(prompt, output, total or prompt + output)

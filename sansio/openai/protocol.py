@@ -4,14 +4,16 @@ Theory of operation
 -------------------
 :class:`OpenAIProtocol` sits between the session layer and one OpenAI Realtime
 connection (WebSocket, or the WebRTC ``oai-events`` data channel). It never
-sees a socket. The driver sends ``initial_messages(config)`` right after
-connecting, then ``encode(command)`` / ``encode_audio(pcm)`` output, and feeds
-every received text message to ``receive_message`` which returns unified
-events (:mod:`adk_realtime.sansio.events`).
+sees a socket and speaks the sans-IO contract of :mod:`adk_realtime.sansio.protocol`:
+the driver calls ``start(config)`` right after connecting, then commands
+(``send_audio(pcm)``, ``send_event(command)``, ...) which queue messages it
+collects with ``data_to_send()``; it feeds every received text message to
+``receive_data(message, now)`` and reads the unified events
+(:mod:`adk_realtime.sansio.events`) with ``next_event()``.
 
 Two dialects share one decoder: GA (``gpt-realtime*``) and beta
 (``gpt-4o-realtime-preview*``); both sets of server event names are always
-understood, the dialect only changes what ``encode`` emits (shapes live in
+understood, the dialect only changes what the commands queue (shapes live in
 :mod:`adk_realtime.sansio.openai.wire`).
 
 All state that decoding touches lives in this file, in four pieces:
@@ -29,8 +31,8 @@ All state that decoding touches lives in this file, in four pieces:
   ``...arguments.done`` carries no ``name``, so it comes from here. A call
   leaves when its tool output is sent (at most ``MAX_PENDING_CALLS`` are kept).
 
-Every message is validated completely before any state changes, so a
-``DecodeError`` leaves the object as it was. Fields an event is meaningless
+Every message is validated completely before any state changes (or any
+event is queued), so a ``DecodeError`` leaves the object as it was. Fields an event is meaningless
 without (``delta``, ``call_id``, ``item``, ...) are required; other fields
 default when absent or null; any field present with the wrong JSON type is an
 error naming the event type and the field.
@@ -62,10 +64,11 @@ from __future__ import annotations
 
 import binascii
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import urlsplit
 
 from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
@@ -107,18 +110,21 @@ from adk_realtime.sansio.events import (
     TranscriptDone,
     Unknown,
 )
-from adk_realtime.sansio.openai import wire as wire
-from adk_realtime.sansio.openai.wire import (
-    Dialect,
-    dialect_for_model,
-    fail_field,
+from adk_realtime.sansio.json_fields import (
+    check_text,
+    dumps as _dumps,
+    fail,
+    invalid,
     opt_int,
     opt_str,
     opt_str_or_none,
     req_dict,
     req_str,
-    usage_of,
 )
+from adk_realtime.sansio.openai import wire as wire
+from adk_realtime.sansio.openai.wire import Dialect, Transport, dialect_for_model, usage_of
+from adk_realtime.sansio.protocol import ProviderCapabilities
+from adk_realtime.sansio.received_audio import ReceivedAudio
 
 if TYPE_CHECKING:
     from adk_realtime.sansio.protocol import RealtimeProtocol
@@ -176,7 +182,7 @@ _ROUTES: dict[str, str] = {
 }
 
 _Msg = dict[str, Any]
-_Handler = Callable[[_Msg, str], list[ServerEvent]]
+_Handler = Callable[[_Msg, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,33 +210,61 @@ class OpenAIProtocol:
     """The OpenAI Realtime protocol state machine (implements ``RealtimeProtocol``).
 
     Driving loop: connect to :attr:`url_path` with :meth:`handshake_headers`
-    (plus your ``Authorization``), send every string of
-    :meth:`initial_messages`, then for each user command send what
-    :meth:`encode` returns and for each received text message handle what
-    :meth:`receive_message` returns.
+    (plus your ``Authorization``) and call :meth:`start`; then call commands
+    (:meth:`send_audio`, :meth:`send_event`, ...) as the user acts, feed every
+    received text message to :meth:`receive_data`, and after each call send
+    what :meth:`data_to_send` returns and handle what :meth:`next_event`
+    returns until it gives ``None``.
     """
 
-    def __init__(self, model: str = "gpt-realtime", *, dialect: Dialect | None = None) -> None:
+    def __init__(
+        self,
+        model: str = "gpt-realtime",
+        *,
+        dialect: Dialect | None = None,
+        transport: Transport = "websocket",
+    ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError("model", f"must be a non-empty string, got {model!r}")
         if dialect is None:
             dialect = dialect_for_model(model)
         elif dialect not in ("ga", "beta"):
             raise ConfigError("dialect", f"must be 'ga', 'beta' or None, got {dialect!r}")
+        if transport not in ("websocket", "webrtc"):
+            raise ConfigError("transport", f"must be 'websocket' or 'webrtc', got {transport!r}")
         self._model = model
         self._dialect: Dialect = dialect
+        self._transport: Transport = transport
+        self._capabilities = ProviderCapabilities(
+            live_session_update=True,
+            truncation=True,
+            # output_audio_buffer.* exists where the server plays the audio out (WebRTC).
+            output_audio_clear=transport == "webrtc",
+            explicit_activity=False,
+            tool_call_cancellation=False,
+            resumption=False,
+            setup_acknowledgement=False,
+            response_after_tool_outputs=True,
+            server_handles_barge_in=False,
+            voice_locked_after_audio=True,
+            reconfigure_before_tool_output=True,
+        )
         self._input_format = wire.PCM16_24K
         self._output_format = wire.PCM16_24K
         self._handlers: dict[str, _Handler] = {
             etype: getattr(self, name) for etype, name in _ROUTES.items()
         }
+        self._events: deque[ServerEvent] = deque()
+        self._push = self._events.append
+        self._out: list[str] = []
+        # Audio received per output item, in the output format it arrived in.
+        self._received = ReceivedAudio(wire.bytes_per_ms(self._output_format), MAX_TRACKED_ITEMS)
         self._reset_conversation()
 
     def _reset_conversation(self) -> None:
         self._response_id: str | None = None
         self._current_item_id: str | None = None
-        # item_id -> [bytes received, bytes per ms of the format it arrived in]
-        self._audio_items: dict[str, list[int]] = {}
+        self._received.clear()
         self._calls: dict[str, _Call] = {}
         # What earlier session.updates turned on, so a later one can turn it off.
         self._sent_tools = False
@@ -246,21 +280,46 @@ class OpenAIProtocol:
 
     @property
     def dialect(self) -> Dialect:
-        """``"ga"`` or ``"beta"``: which message shapes :meth:`encode` emits."""
+        """``"ga"`` or ``"beta"``: which message shapes the commands queue."""
         return self._dialect
+
+    @property
+    def transport(self) -> Transport:
+        """``"websocket"`` or ``"webrtc"`` (events on the data channel, audio as RTP)."""
+        return self._transport
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What OpenAI Realtime can do over this transport."""
+        return self._capabilities
+
+    def endpoint_url(self, base_url: str = wire.DEFAULT_BASE_URL) -> str:
+        """The WebSocket URL for this model under ``base_url`` (the API root, ``.../v1``)."""
+        return wire.endpoint_url(base_url, self._model)
 
     @property
     def url_path(self) -> str:
         """Path and query of the WebSocket endpoint, e.g. ``/v1/realtime?model=gpt-realtime``."""
-        return "/v1/realtime?model=" + quote(self._model, safe="")
+        url = urlsplit(self.endpoint_url())
+        return f"{url.path}?{url.query}"
 
     def handshake_headers(self) -> list[tuple[str, str]]:
         """Extra headers the WebSocket handshake needs (beta: ``OpenAI-Beta``). No auth here."""
-        return [("OpenAI-Beta", "realtime=v1")] if self._dialect == "beta" else []
+        return wire.handshake_headers(self._dialect)
+
+    @property
+    def resumption_handle(self) -> str | None:
+        """Always ``None``: an OpenAI conversation cannot be resumed on a new connection."""
+        return None
+
+    @property
+    def resumable(self) -> bool:
+        """Always False (see :attr:`resumption_handle`)."""
+        return False
 
     @property
     def input_audio_format(self) -> AudioFormat:
-        """The format ``AudioAppend.audio`` must be in: PCM16 24 kHz unless G.711 was configured."""
+        """The format :meth:`send_audio` takes: PCM16 24 kHz unless G.711 was configured."""
         return self._input_format
 
     @property
@@ -280,8 +339,7 @@ class OpenAIProtocol:
 
     def audio_ms_received(self, item_id: str) -> int:
         """Milliseconds of model audio received so far for ``item_id`` (0 if unknown)."""
-        rec = self._audio_items.get(item_id)
-        return 0 if rec is None else rec[0] // rec[1]
+        return self._received.ms(item_id)
 
     @property
     def pending_calls(self) -> Mapping[str, PendingCall]:
@@ -292,36 +350,55 @@ class OpenAIProtocol:
         }
 
     # ------------------------------------------------------------------
-    # Encoding (commands -> messages)
+    # Output and timers
     # ------------------------------------------------------------------
 
-    def initial_messages(self, config: RealtimeConfig) -> Sequence[str]:
-        """The messages to send first on a fresh connection: one ``session.update``.
+    def data_to_send(self) -> list[str]:
+        """The messages queued by commands since the last call, in order; send each as one
+        WebSocket text message (or data channel message)."""
+        out = self._out
+        self._out = []
+        return out
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` is due: never, this protocol keeps no timers."""
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Nothing to do: this protocol keeps no timers."""
+
+    # ------------------------------------------------------------------
+    # Commands (queue messages; collect them with data_to_send)
+    # ------------------------------------------------------------------
+
+    def start(self, config: RealtimeConfig) -> None:
+        """Queue the first message of a fresh connection: one ``session.update``.
 
         This also forgets the previous connection's conversation state
         (response, items, pending calls), since a new connection is a new
-        conversation. Send the returned strings before any audio.
+        conversation. Send it before any audio; expect ``SessionCreated`` and
+        ``SessionUpdated``.
         """
         text = self._session_update(config, fresh=True)
         self._reset_conversation()
         self._note_sent(config)
-        return [text]
+        self._out.append(text)
 
-    def session_update(self, config: RealtimeConfig) -> str:
-        """A ``session.update`` applying ``config``; send it, then expect ``session.updated``.
+    def update_session(self, config: RealtimeConfig) -> None:
+        """Queue a ``session.update`` applying ``config``; then expect ``SessionUpdated``.
 
         From now on :attr:`input_audio_format` / :attr:`output_audio_format`
         follow the config (PCM16 at any rate maps to 24 kHz: resample to it).
         """
         text = self._session_update(config, fresh=False)
         self._note_sent(config)
-        return text
+        self._out.append(text)
 
     def _session_update(self, config: RealtimeConfig, fresh: bool) -> str:
         # Builds the message without touching state, so a failure changes nothing.
         if not isinstance(config, RealtimeConfig):
             raise LocalProtocolError(
-                f"session_update needs a RealtimeConfig, got {type(config).__name__}"
+                f"a session.update needs a RealtimeConfig, got {type(config).__name__}"
             )
         session = wire.session_object(
             config,
@@ -341,99 +418,115 @@ class OpenAIProtocol:
             self._input_format = wire.wire_format(config.input_audio_format)
         if config.output_audio_format is not None:
             self._output_format = wire.wire_format(config.output_audio_format)
+            self._received.bytes_per_ms = wire.bytes_per_ms(self._output_format)
         self._sent_tools = bool(config.tools)
         self._sent_transcription = config.input_transcription
 
-    def encode(self, event: ClientEvent) -> Sequence[str]:
-        """Encode one client command as the messages to send, in order.
-
-        ``ItemCreate`` with a ``tool_response`` is the same as
-        :meth:`send_tool_response` (ask for the next response with
-        ``ResponseCreate`` afterwards). Raises ``LocalProtocolError`` for a
-        command that cannot be encoded (e.g. an empty ``ItemCreate``).
-        """
-        if isinstance(event, AudioAppend):
-            return [self.encode_audio(event.audio)]
-        if isinstance(event, SessionUpdate):
-            return [self.session_update(event.config)]
-        if isinstance(event, AudioCommit):
-            return ['{"type":"input_audio_buffer.commit"}']
-        if isinstance(event, AudioClear):
-            return ['{"type":"input_audio_buffer.clear"}']
-        if isinstance(event, ItemCreate):
-            return self._encode_item_create(event)
-        if isinstance(event, ResponseCreate):
-            msg: _Msg = {"type": "response.create"}
-            if event.instructions is not None:
-                msg["response"] = {"instructions": event.instructions}
-            return [_dumps(msg)]
-        if isinstance(event, ResponseCancel):
-            msg = {"type": "response.cancel"}
-            if event.response_id is not None:
-                msg["response_id"] = event.response_id
-            return [_dumps(msg)]
-        if isinstance(event, ItemTruncate):
-            return [self._encode_truncate(event)]
-        raise LocalProtocolError(f"OpenAIProtocol cannot encode {type(event).__name__}")
-
-    def encode_audio(self, audio: bytes | bytearray | memoryview) -> str:
-        """One ``input_audio_buffer.append`` carrying ``audio`` (in :attr:`input_audio_format`).
+    def send_audio(self, audio: bytes | bytearray | memoryview) -> None:
+        """Queue one ``input_audio_buffer.append`` carrying ``audio`` (in :attr:`input_audio_format`).
 
         The hot path: base64 plus string concatenation, no JSON encoder.
         """
-        return (
+        self._out.append(
             '{"type":"input_audio_buffer.append","audio":"'
             + binascii.b2a_base64(audio, newline=False).decode("ascii")
             + '"}'
         )
 
-    def send_tool_response(self, response: ToolResponse) -> list[str]:
-        """The ``function_call_output`` item answering ``response.call_id``.
+    def send_event(self, event: ClientEvent) -> None:
+        """Queue the messages for one client command, in order.
 
-        The call leaves :attr:`pending_calls`. The model does not answer on its
-        own: send ``ResponseCreate`` (``response.create``) after the outputs.
+        ``ItemCreate`` with a ``tool_response`` sends the ``function_call_output``
+        item and the call leaves :attr:`pending_calls`; the model does not answer
+        on its own: send ``ResponseCreate`` after the outputs. Raises
+        ``LocalProtocolError`` (queuing nothing) for a command that cannot be
+        encoded (e.g. an empty ``ItemCreate``).
         """
-        if not isinstance(response.call_id, str) or not isinstance(response.output, str):
-            raise LocalProtocolError("ToolResponse.call_id and .output must be strings")
-        msg = {
-            "type": "conversation.item.create",
-            "item": wire.function_output_item(response.call_id, response.output),
-        }
-        text = _dumps(msg)
-        self._calls.pop(response.call_id, None)
-        return [text]
+        if isinstance(event, AudioAppend):
+            self.send_audio(event.audio)
+        elif isinstance(event, SessionUpdate):
+            self.update_session(event.config)
+        elif isinstance(event, AudioCommit):
+            self._out.append('{"type":"input_audio_buffer.commit"}')
+        elif isinstance(event, AudioClear):
+            self._out.append('{"type":"input_audio_buffer.clear"}')
+        elif isinstance(event, ItemCreate):
+            self._out.append(self._item_create(event))
+        elif isinstance(event, ResponseCreate):
+            msg: _Msg = {"type": "response.create"}
+            if event.instructions is not None:
+                instructions = check_text(event.instructions, "ResponseCreate.instructions")
+                msg["response"] = {"instructions": instructions}
+            self._out.append(_dumps(msg))
+        elif isinstance(event, ResponseCancel):
+            msg = {"type": "response.cancel"}
+            if event.response_id is not None:
+                msg["response_id"] = event.response_id
+            self._out.append(_dumps(msg))
+        elif isinstance(event, ItemTruncate):
+            self._out.append(self._truncate(event))
+        else:
+            raise LocalProtocolError(f"OpenAIProtocol cannot encode {type(event).__name__}")
 
-    def encode_output_audio_clear(self) -> str:
-        """``output_audio_buffer.clear`` (WebRTC/SIP only): drop model audio not yet played.
+    def interrupt(self) -> None:
+        """Queue what stops the model talking: ``response.cancel`` and, over WebRTC,
+        ``output_audio_buffer.clear`` (the server plays the audio out there).
+
+        With no response in progress the server answers the cancel with an
+        ``Error`` marked ``benign``. Truncate the item to what was heard with
+        ``ItemTruncate`` afterwards.
+        """
+        self._out.append('{"type":"response.cancel"}')
+        if self._capabilities.output_audio_clear:
+            self._out.append('{"type":"output_audio_buffer.clear"}')
+
+    def clear_output_audio(self) -> None:
+        """Queue ``output_audio_buffer.clear`` (WebRTC/SIP only): drop model audio not yet played.
 
         Expect ``OutputAudioCleared``; then truncate the item with ``ItemTruncate``.
         """
-        return '{"type":"output_audio_buffer.clear"}'
+        self._out.append('{"type":"output_audio_buffer.clear"}')
 
-    def encode_item_delete(self, item_id: str) -> str:
-        """``conversation.item.delete`` for ``item_id``; expect ``ItemDeleted``."""
-        return _dumps({"type": "conversation.item.delete", "item_id": _item_id(item_id)})
+    def delete_item(self, item_id: str) -> None:
+        """Queue ``conversation.item.delete`` for ``item_id``; expect ``ItemDeleted``."""
+        self._out.append(_dumps({"type": "conversation.item.delete", "item_id": _item_id(item_id)}))
 
-    def encode_item_retrieve(self, item_id: str) -> str:
-        """``conversation.item.retrieve`` for ``item_id``; the answer arrives as ``Unknown``
-        with type ``conversation.item.retrieved``."""
-        return _dumps({"type": "conversation.item.retrieve", "item_id": _item_id(item_id)})
+    def retrieve_item(self, item_id: str) -> None:
+        """Queue ``conversation.item.retrieve`` for ``item_id``; the answer arrives as
+        ``Unknown`` with type ``conversation.item.retrieved``."""
+        self._out.append(
+            _dumps({"type": "conversation.item.retrieve", "item_id": _item_id(item_id)})
+        )
 
-    def _encode_item_create(self, event: ItemCreate) -> list[str]:
+    def _item_create(self, event: ItemCreate) -> str:
         if event.tool_response is not None:
             if event.text is not None:
                 raise LocalProtocolError("ItemCreate takes text or tool_response, not both")
-            return self.send_tool_response(event.tool_response)
+            return self._tool_output(event.tool_response)
         if event.text is None:
             raise LocalProtocolError("ItemCreate needs text or a tool_response")
         if event.role not in ("user", "system", "assistant"):
             raise LocalProtocolError(
                 f"ItemCreate.role must be user, system or assistant, got {event.role!r}"
             )
-        item = wire.message_item(event.text, event.role, self._dialect)
-        return [_dumps({"type": "conversation.item.create", "item": item})]
+        text = check_text(event.text, "ItemCreate.text")
+        item = wire.message_item(text, event.role, self._dialect)
+        return _dumps({"type": "conversation.item.create", "item": item})
 
-    def _encode_truncate(self, event: ItemTruncate) -> str:
+    def _tool_output(self, response: ToolResponse) -> str:
+        # The function_call_output item answering response.call_id; the call leaves pending.
+        if not isinstance(response.call_id, str):
+            raise LocalProtocolError("ToolResponse.call_id must be a string")
+        check_text(response.output, "ToolResponse.output")
+        msg = {
+            "type": "conversation.item.create",
+            "item": wire.function_output_item(response.call_id, response.output),
+        }
+        text = _dumps(msg)
+        self._calls.pop(response.call_id, None)
+        return text
+
+    def _truncate(self, event: ItemTruncate) -> str:
         end_ms = event.audio_end_ms
         if type(end_ms) is not int or end_ms < 0:
             raise LocalProtocolError(
@@ -445,9 +538,8 @@ class OpenAIProtocol:
             )
         # The server rejects a truncation past the audio it sent; what we have
         # received is the most that can have been played.
-        rec = self._audio_items.get(event.item_id)
-        if rec is not None:
-            end_ms = min(end_ms, rec[0] // rec[1])
+        if event.item_id in self._received:
+            end_ms = min(end_ms, self._received.ms(event.item_id))
         return _dumps(
             {
                 "type": "conversation.item.truncate",
@@ -458,16 +550,16 @@ class OpenAIProtocol:
         )
 
     # ------------------------------------------------------------------
-    # Decoding (messages -> events)
+    # Input (messages -> events)
     # ------------------------------------------------------------------
 
-    def receive_message(self, data: str | bytes | bytearray | memoryview) -> list[ServerEvent]:
-        """Decode one received text message into unified events (usually one).
+    def receive_data(self, data: str | bytes | bytearray | memoryview, now: float) -> None:
+        """Decode one received text message; its events (usually one) wait in :meth:`next_event`.
 
-        Handle the events in order. Raises ``DecodeError`` (a
-        ``ProtocolError``) for malformed input, leaving the state unchanged;
-        the connection is still usable, so a driver may log it and go on.
-        Types this library does not model come back as ``Unknown``.
+        ``now`` is unused (this protocol keeps no timers). Raises ``DecodeError``
+        (a ``ProtocolError``) for malformed input, queuing nothing and leaving
+        the state unchanged; the connection is still usable, so a driver may
+        log it and go on. Types this library does not model come out as ``Unknown``.
         """
         if isinstance(data, memoryview):
             data = data.tobytes()
@@ -480,100 +572,99 @@ class OpenAIProtocol:
             raise DecodeError(f"OpenAI message must be a JSON object, got {type(msg).__name__}")
         etype = msg.get("type")
         if type(etype) is not str:
-            fail_field("<untyped>", "type", "a string", etype)
+            fail("OpenAI message", "type", "a string", etype)
         handler = self._handlers.get(etype)
         if handler is None:
-            return [Unknown(etype, msg)]
-        return handler(msg, etype)
+            self._push(Unknown(etype, msg))
+        else:
+            handler(msg, etype)
+
+    def next_event(self) -> ServerEvent | None:
+        """The next decoded event, or ``None`` when every received message has been handled."""
+        return self._events.popleft() if self._events else None
 
     # -- audio and text ------------------------------------------------
 
-    def _on_audio_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_audio_delta(self, msg: _Msg, etype: str) -> None:
         delta = msg.get("delta")
         item_id = msg.get("item_id")
         if type(delta) is not str:
-            fail_field(etype, "delta", "a base64 string", delta)
+            fail(etype, "delta", "a base64 string", delta)
         if type(item_id) is not str:
-            fail_field(etype, "item_id", "a string", item_id)
+            fail(etype, "item_id", "a string", item_id)
         response_id = opt_str(msg, "response_id", etype)
         content_index = opt_int(msg, "content_index", etype)
         try:
             audio = binascii.a2b_base64(delta, strict_mode=True)
         except (binascii.Error, ValueError):
-            raise DecodeError(
-                f"OpenAI {etype!r} event: field 'delta' is not valid base64"
-            ) from None
-        rec = self._audio_items.get(item_id)
-        if rec is None:
-            rec = self._track_item(item_id)
-        rec[0] += len(audio)
+            audio = None
+        if audio is None:
+            invalid(etype, "delta", "is not valid base64")
+        self._received.add(item_id, len(audio))
         if item_id:
             self._current_item_id = item_id
-        return [AudioDelta(audio, item_id, response_id, content_index)]
+        self._push(AudioDelta(audio, item_id, response_id, content_index))
 
-    def _track_item(self, item_id: str) -> list[int]:
-        if len(self._audio_items) >= MAX_TRACKED_ITEMS:
-            del self._audio_items[next(iter(self._audio_items))]
-        rec = [0, wire.bytes_per_ms(self._output_format)]
-        self._audio_items[item_id] = rec
-        return rec
+    def _on_audio_done(self, msg: _Msg, etype: str) -> None:
+        self._push(AudioDone(opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)))
 
-    def _on_audio_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [AudioDone(opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype))]
-
-    def _on_text_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_text_delta(self, msg: _Msg, etype: str) -> None:
         delta = req_str(msg, "delta", etype)
         item_id = opt_str(msg, "item_id", etype)
         event = TextDelta(delta, item_id, opt_str(msg, "response_id", etype))
         if item_id:
             self._current_item_id = item_id
-        return [event]
+        self._push(event)
 
-    def _on_text_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_text_done(self, msg: _Msg, etype: str) -> None:
         text = req_str(msg, "text", etype)
-        return [TextDone(text, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype))]
+        self._push(
+            TextDone(text, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype))
+        )
 
-    def _on_transcript_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_transcript_delta(self, msg: _Msg, etype: str) -> None:
         delta = req_str(msg, "delta", etype)
-        return [
+        self._push(
             TranscriptDelta(
                 delta, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
             )
-        ]
+        )
 
-    def _on_transcript_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_transcript_done(self, msg: _Msg, etype: str) -> None:
         transcript = req_str(msg, "transcript", etype)
-        return [
+        self._push(
             TranscriptDone(
                 transcript, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
             )
-        ]
+        )
 
-    def _on_input_transcript_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_input_transcript_delta(self, msg: _Msg, etype: str) -> None:
         # The SDK types leave ``delta`` optional here.
-        return [InputTranscriptDelta(opt_str(msg, "delta", etype), opt_str(msg, "item_id", etype))]
+        self._push(
+            InputTranscriptDelta(opt_str(msg, "delta", etype), opt_str(msg, "item_id", etype))
+        )
 
-    def _on_input_transcript_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_input_transcript_done(self, msg: _Msg, etype: str) -> None:
         transcript = req_str(msg, "transcript", etype)
-        return [InputTranscriptDone(transcript, opt_str(msg, "item_id", etype))]
+        self._push(InputTranscriptDone(transcript, opt_str(msg, "item_id", etype)))
 
     # -- responses and items ---------------------------------------------
 
-    def _on_session_created(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_session_created(self, msg: _Msg, etype: str) -> None:
         session = req_dict(msg, "session", etype)
         session_id = opt_str_or_none(session, "id", etype + " session")
-        return [SessionCreated(session, session_id)]
+        self._push(SessionCreated(session, session_id))
 
-    def _on_session_updated(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [SessionUpdated(req_dict(msg, "session", etype))]
+    def _on_session_updated(self, msg: _Msg, etype: str) -> None:
+        self._push(SessionUpdated(req_dict(msg, "session", etype)))
 
-    def _on_response_created(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_response_created(self, msg: _Msg, etype: str) -> None:
         response = req_dict(msg, "response", etype)
         response_id = opt_str(response, "id", etype + " response")
         self._response_id = response_id or None
-        return [ResponseCreated(response_id)]
+        self._push(ResponseCreated(response_id))
 
-    def _on_response_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_response_done(self, msg: _Msg, etype: str) -> None:
         response = req_dict(msg, "response", etype)
         where = etype + " response"
         response_id = opt_str(response, "id", where)
@@ -581,9 +672,9 @@ class OpenAIProtocol:
         usage = usage_of(response, etype)
         if self._response_id == response_id or not response_id:
             self._response_id = None
-        return [ResponseDone(response_id, status, usage, response)]
+        self._push(ResponseDone(response_id, status, usage, response))
 
-    def _on_output_item_added(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_output_item_added(self, msg: _Msg, etype: str) -> None:
         item = req_dict(msg, "item", etype)
         where = etype + " item"
         item_id = opt_str(item, "id", where)
@@ -593,7 +684,7 @@ class OpenAIProtocol:
             self._remember_call(call_id, name, item_id)
         if item_id:
             self._current_item_id = item_id
-        return [Unknown(etype, msg)]
+        self._push(Unknown(etype, msg))
 
     def _remember_call(self, call_id: str, name: str, item_id: str) -> _Call:
         call = self._calls.get(call_id)
@@ -606,15 +697,15 @@ class OpenAIProtocol:
             call.item_id = call.item_id or item_id
         return call
 
-    def _on_function_delta(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_function_delta(self, msg: _Msg, etype: str) -> None:
         call_id = req_str(msg, "call_id", etype)
         delta = req_str(msg, "delta", etype)
         item_id = opt_str(msg, "item_id", etype)
         response_id = opt_str(msg, "response_id", etype)
         self._remember_call(call_id, "", item_id).arguments.append(delta)
-        return [FunctionCallDelta(call_id, delta, item_id, response_id)]
+        self._push(FunctionCallDelta(call_id, delta, item_id, response_id))
 
-    def _on_function_done(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_function_done(self, msg: _Msg, etype: str) -> None:
         call_id = req_str(msg, "call_id", etype)
         arguments = req_str(msg, "arguments", etype)
         name = opt_str(msg, "name", etype)  # GA has it; beta does not
@@ -622,57 +713,59 @@ class OpenAIProtocol:
         response_id = opt_str(msg, "response_id", etype)
         call = self._remember_call(call_id, name, item_id)
         call.arguments = [arguments]
-        return [FunctionCallDone(call_id, name or call.name, arguments, item_id, response_id)]
+        self._push(FunctionCallDone(call_id, name or call.name, arguments, item_id, response_id))
 
-    def _on_item_created(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_item_created(self, msg: _Msg, etype: str) -> None:
         item = req_dict(msg, "item", etype)
-        return [ItemCreated(opt_str(item, "id", etype + " item"), item)]
+        self._push(ItemCreated(opt_str(item, "id", etype + " item"), item))
 
-    def _on_item_truncated(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [
+    def _on_item_truncated(self, msg: _Msg, etype: str) -> None:
+        self._push(
             ItemTruncated(
                 req_str(msg, "item_id", etype),
                 opt_int(msg, "content_index", etype),
                 opt_int(msg, "audio_end_ms", etype),
             )
-        ]
+        )
 
-    def _on_item_deleted(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [ItemDeleted(req_str(msg, "item_id", etype))]
+    def _on_item_deleted(self, msg: _Msg, etype: str) -> None:
+        self._push(ItemDeleted(req_str(msg, "item_id", etype)))
 
     # -- input buffer, output buffer, limits, errors -----------------------
 
-    def _on_speech_started(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [
+    def _on_speech_started(self, msg: _Msg, etype: str) -> None:
+        self._push(
             SpeechStarted(opt_int(msg, "audio_start_ms", etype), opt_str(msg, "item_id", etype))
-        ]
+        )
 
-    def _on_speech_stopped(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [SpeechStopped(opt_int(msg, "audio_end_ms", etype), opt_str(msg, "item_id", etype))]
+    def _on_speech_stopped(self, msg: _Msg, etype: str) -> None:
+        self._push(
+            SpeechStopped(opt_int(msg, "audio_end_ms", etype), opt_str(msg, "item_id", etype))
+        )
 
-    def _on_committed(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [
+    def _on_committed(self, msg: _Msg, etype: str) -> None:
+        self._push(
             AudioCommitted(
                 opt_str(msg, "item_id", etype), opt_str_or_none(msg, "previous_item_id", etype)
             )
-        ]
+        )
 
-    def _on_cleared(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [AudioCleared()]
+    def _on_cleared(self, msg: _Msg, etype: str) -> None:
+        self._push(AudioCleared())
 
-    def _on_output_cleared(self, msg: _Msg, etype: str) -> list[ServerEvent]:
-        return [OutputAudioCleared(opt_str(msg, "response_id", etype))]
+    def _on_output_cleared(self, msg: _Msg, etype: str) -> None:
+        self._push(OutputAudioCleared(opt_str(msg, "response_id", etype)))
 
-    def _on_rate_limits(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_rate_limits(self, msg: _Msg, etype: str) -> None:
         limits = msg.get("rate_limits")
         if type(limits) is not list:
-            fail_field(etype, "rate_limits", "an array", limits)
+            fail(etype, "rate_limits", "an array", limits)
         for limit in limits:
             if type(limit) is not dict:
-                fail_field(etype, "rate_limits[]", "an object", limit)
-        return [RateLimitsUpdated(tuple(limits))]
+                fail(etype, "rate_limits[]", "an object", limit)
+        self._push(RateLimitsUpdated(tuple(limits)))
 
-    def _on_error(self, msg: _Msg, etype: str) -> list[ServerEvent]:
+    def _on_error(self, msg: _Msg, etype: str) -> None:
         error = req_dict(msg, "error", etype)
         where = etype + " error"
         message = opt_str(error, "message", where)
@@ -680,13 +773,8 @@ class OpenAIProtocol:
         kind = opt_str_or_none(error, "type", where)
         opt_str_or_none(error, "event_id", where)  # the failed client event; we set none
         event_id = opt_str_or_none(msg, "event_id", etype)
-        return [Error(code if code is not None else kind, message, event_id)]
-
-
-def _dumps(obj: _Msg) -> str:
-    # ensure_ascii keeps lone surrogates from a caller's text escaped (valid UTF-8 out).
-    # allow_nan=False: NaN/Infinity are not JSON; raise instead of sending them.
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+        benign = code in wire.BENIGN_ERROR_CODES
+        self._push(Error(code if code is not None else kind, message, event_id, benign))
 
 
 def _item_id(item_id: str) -> str:

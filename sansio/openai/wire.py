@@ -18,13 +18,14 @@ Only keys the official ``openai`` SDK types declare for the dialect are emitted
 (``tests/test_openai_protocol.py`` checks every shape against those types with
 unknown keys rejected); ``RealtimeConfig.extra`` is merged in as given.
 The conversation state (what was sent, audio received) lives in
-:mod:`adk_realtime.sansio.openai.protocol`, which calls these builders and uses the
-typed field readers at the end of this file to decode what the server sends.
+:mod:`adk_realtime.sansio.openai.protocol`, which calls these builders and reads
+what the server sends with :mod:`adk_realtime.sansio.json_fields`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
+from urllib.parse import quote
 
 from adk_realtime.sansio.config import (
     AudioEncoding,
@@ -33,11 +34,19 @@ from adk_realtime.sansio.config import (
     VadConfig,
     VadMode,
 )
-from adk_realtime.sansio.errors import DecodeError
 from adk_realtime.sansio.events import Usage
+from adk_realtime.sansio.json_fields import JsonObject, deep_merge, fail, opt_int
 
 Dialect = Literal["ga", "beta"]
-JsonObject = dict[str, Any]
+Transport = Literal["websocket", "webrtc"]
+
+DEFAULT_BASE_URL = "wss://api.openai.com/v1"
+DEFAULT_VOICE = "alloy"  # a voice every Realtime model offers
+
+# Error codes that report an expected race, not a failure: a response.cancel
+# sent when the server had already finished (or cancelled) the response, as
+# happens on every barge-in that lands between two responses.
+BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active"})
 
 _BETA_MODEL_PREFIXES = ("gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview")
 
@@ -84,6 +93,24 @@ _VAD_KEYS: dict[tuple[Dialect, VadMode], tuple[str, ...]] = {
 def dialect_for_model(model: str) -> Dialect:
     """The wire dialect a model speaks: ``"beta"`` for the 4o previews, else ``"ga"``."""
     return "beta" if model.startswith(_BETA_MODEL_PREFIXES) else "ga"
+
+
+def endpoint_url(base_url: str, model: str) -> str:
+    """The Realtime WebSocket URL for ``model`` under the API root ``base_url`` (``.../v1``)."""
+    return f"{base_url.rstrip('/')}/realtime?model={quote(model, safe='')}"
+
+
+def azure_endpoint_url(host: str, deployment: str, api_version: str) -> str:
+    """Azure OpenAI's Realtime WebSocket URL for ``deployment`` on ``host``."""
+    return (
+        f"wss://{host}/openai/realtime?api-version={quote(api_version, safe='')}"
+        f"&deployment={quote(deployment, safe='')}"
+    )
+
+
+def handshake_headers(dialect: Dialect) -> list[tuple[str, str]]:
+    """Headers the WebSocket handshake needs besides the credentials (beta: ``OpenAI-Beta``)."""
+    return [("OpenAI-Beta", "realtime=v1")] if dialect == "beta" else []
 
 
 def wire_format(fmt: AudioFormat) -> AudioFormat:
@@ -137,18 +164,6 @@ def _tool_choice(choice: str, dialect: Dialect) -> Any:
     return {"type": "function", "name": choice} if dialect == "ga" else choice
 
 
-def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Deep-merge ``extra`` into ``into`` (dicts merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            merged = dict(current)
-            _merge(merged, value)
-            into[key] = merged
-        else:
-            into[key] = value
-
-
 def session_object(
     config: RealtimeConfig,
     dialect: Dialect,
@@ -168,7 +183,7 @@ def session_object(
     else:
         session = _beta_session(config, clear_tools, clear_transcription)
     if config.extra:
-        _merge(session, config.extra)
+        deep_merge(session, config.extra)
     return session
 
 
@@ -267,63 +282,8 @@ def function_output_item(call_id: str, output: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
-# Reading received messages: validate without mutating; errors name the event
-# type and the field.
-# JSON gives exact types, so ``type(v) is int`` also rules out bools.
+# Reading received messages (the field readers are adk_realtime.sansio.json_fields)
 # --------------------------------------------------------------------------
-
-
-def fail_field(etype: str, key: str, what: str, value: Any) -> NoReturn:
-    """Raise the DecodeError for a missing (``None``) or mistyped field."""
-    if value is None:
-        raise DecodeError(f"OpenAI {etype!r} event is missing field {key!r} ({what})")
-    raise DecodeError(
-        f"OpenAI {etype!r} event: field {key!r} must be {what}, got {type(value).__name__}"
-    )
-
-
-def req_str(msg: JsonObject, key: str, etype: str) -> str:
-    """A required string field."""
-    value = msg.get(key)
-    if type(value) is not str:
-        fail_field(etype, key, "a string", value)
-    return value
-
-
-def opt_str(msg: JsonObject, key: str, etype: str, default: str = "") -> str:
-    """An optional string field (``default`` when absent or null)."""
-    value = msg.get(key)
-    if value is None:
-        return default
-    if type(value) is not str:
-        fail_field(etype, key, "a string", value)
-    return value
-
-
-def opt_str_or_none(msg: JsonObject, key: str, etype: str) -> str | None:
-    """An optional string field that may stay ``None``."""
-    value = msg.get(key)
-    if value is not None and type(value) is not str:
-        fail_field(etype, key, "a string or null", value)
-    return value
-
-
-def opt_int(msg: JsonObject, key: str, etype: str) -> int:
-    """An optional integer field (0 when absent or null)."""
-    value = msg.get(key)
-    if value is None:
-        return 0
-    if type(value) is not int:
-        fail_field(etype, key, "an integer", value)
-    return value
-
-
-def req_dict(msg: JsonObject, key: str, etype: str) -> JsonObject:
-    """A required object field."""
-    value = msg.get(key)
-    if type(value) is not dict:
-        fail_field(etype, key, "an object", value)
-    return value
 
 
 def usage_of(response: JsonObject, etype: str) -> Usage | None:
@@ -332,7 +292,7 @@ def usage_of(response: JsonObject, etype: str) -> Usage | None:
     if usage is None:
         return None
     if type(usage) is not dict:
-        fail_field(etype, "response.usage", "an object", usage)
+        fail(etype, "response.usage", "an object", usage)
     where = etype + " response.usage"
     # The *_token_details objects are left in ResponseDone.raw.
     input_tokens = opt_int(usage, "input_tokens", where)
