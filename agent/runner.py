@@ -233,9 +233,14 @@ class RunContext:
 # ----------------------------------------------------------------- runner
 
 
+# A call may last hours: the per-turn latencies keep the most recent ones only.
+MAX_TURN_LATENCIES = 1024
+
+
 @dataclass
 class RunnerMetrics:
-    turns: list[float] = field(default_factory=list)  # first-response latencies, ms
+    turns: list[float] = field(default_factory=list)  # recent first-response latencies, ms
+    turn_count: int = 0  # every turn measured, also those no longer in ``turns``
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
@@ -507,7 +512,9 @@ class RealtimeRunner:
             for output in self._audio_outputs:
                 output.end_of_response()
             await maybe_await(handler.on_response_done(event))
-            if event.response_id:
+            if event.response_id in self._open_calls:
+                # Only a response with tool calls waits for a follow-up; remembering the
+                # others would keep one id per turn for the whole call.
                 self._done_responses.add(event.response_id)
                 await self._maybe_follow_up(session, event.response_id)
         elif isinstance(event, ev.Interrupted):
@@ -526,7 +533,11 @@ class RealtimeRunner:
         if self._turn_started is not None:
             latency = (now - self._turn_started) * 1000.0
             self._turn_started = None
-            self.metrics.turns.append(latency)
+            turns = self.metrics.turns
+            turns.append(latency)
+            self.metrics.turn_count += 1
+            if len(turns) > MAX_TURN_LATENCIES:
+                del turns[: len(turns) - MAX_TURN_LATENCIES // 2]  # amortised: trim in halves
             self._emit(TurnMetrics(latency))
 
     def _account_usage(self, usage: ev.Usage | None) -> None:

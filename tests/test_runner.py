@@ -534,3 +534,27 @@ async def test_agent_run_yields_agent_events_and_takes_input_through_the_context
             if isinstance(event, RealtimeEvent) and isinstance(event.event, ev.ResponseDone):
                 await ctx.close()
     assert seen[0] == "AgentStarted" and "TurnMetrics" in seen and seen[-1] == "AgentEnded"
+
+
+@PROVIDERS
+async def test_a_long_call_keeps_bounded_per_turn_state(
+    anyio_backend: str, provider: str, simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turn latencies keep the most recent ones; answered responses leave nothing behind."""
+    import adk_realtime.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "MAX_TURN_LATENCIES", 4)
+    recorder = Recorder()
+    runner = RealtimeRunner(
+        agent=RealtimeAgent("a", model_for(provider, simulator)), event_handler=recorder
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        for turn in range(1, 11):
+            await runner.send_text(f"question {turn}")
+            await wait_for(lambda turn=turn: recorder.responses >= turn, recorder)  # type: ignore[misc]
+        await runner.close()
+    assert runner.metrics.turn_count == 10
+    assert 2 <= len(runner.metrics.turns) <= 4
+    # No per-response bookkeeping outlives a response that had no tool call.
+    assert runner._done_responses == set() and runner._open_calls == {}
