@@ -126,7 +126,7 @@ class Answerer:
         self.process(now)
 
     def timer(self) -> float | None:
-        times = [self.ice.get_timer(), self.dtls.get_timer(), self.sctp.get_timer()]
+        times = [self.ice.get_timer(), self.dtls.get_timer(), self.channels.get_timer()]
         return min((t for t in times if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -134,7 +134,7 @@ class Answerer:
             return
         self.ice.handle_timer(now)
         self.dtls.handle_timer(now)
-        self.sctp.handle_timer(now)
+        self.channels.handle_timer(now)
         self.process(now)
 
     def process(self, now: float) -> None:
@@ -153,16 +153,16 @@ class Answerer:
                     SrtpSession(dev.srtp_keys),
                     48000,
                 )
-                self.sctp.connect(now)
+                self.channels.connect(now)
             elif isinstance(dev, DtlsApplicationData):
-                self.sctp.receive_packet(dev.data, now)
+                self.channels.receive_data(dev.data, now)
         while (cev := self.channels.next_event()) is not None:
             if isinstance(cev, DcMessage):
                 self.messages.append(cev.data)
             elif isinstance(cev, DcOpened):
                 self.opened.append(cev.channel.label)
         if self.dtls.is_connected:
-            for packet in self.sctp.packets_to_send(now):
+            for packet in self.channels.data_to_send():
                 self.dtls.send_application_data(packet)
         self.out += self.dtls.datagrams_to_send()
         self.out += [data for data, _route in self.ice.datagrams_to_send()]
@@ -173,7 +173,7 @@ class Answerer:
 
     def echo_message(self, text: str, now: float) -> None:
         channel = next(iter(self.channels.channels.values()))
-        channel.send(text)
+        channel.send(text, now)
         self.process(now)
 
 
@@ -697,11 +697,11 @@ def test_max_message_size_from_the_answer_is_honoured() -> None:
 def test_a_channel_the_peer_opens_is_announced_and_carries_messages() -> None:
     pc, ans, net = connect(seed=19)  # the answerer is the DTLS client: even ids
     net.run(channel_is_open(net))
-    side = ans.channels.open_channel("side", protocol="x")
+    side = ans.channels.open_channel("side", net.now, protocol="x")
     ans.process(net.now)
     net.run(lambda: ChannelOpen("side") in net.events)
-    side.send(b"\x01\x02")
-    side.send("")
+    side.send(b"\x01\x02", net.now)
+    side.send("", net.now)
     ans.process(net.now)
     net.run(lambda: ChannelMessage("side", "") in net.events)
     assert ChannelMessage("side", b"\x01\x02") in net.events

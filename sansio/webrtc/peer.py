@@ -394,8 +394,8 @@ class PeerConnection:
         self.ice.handle_timer(now)
         if self.dtls is not None:
             self.dtls.handle_timer(now)
-        if self.sctp is not None:
-            self.sctp.handle_timer(now)
+        if self._manager is not None:
+            self._manager.handle_timer(now)
         receiver = self.audio_receiver
         if receiver is not None and (due := receiver.get_timer()) is not None and due <= now:
             # Only when due: JitterBuffer.handle_timer asserts before its first packet.
@@ -409,8 +409,8 @@ class PeerConnection:
         times = [self.ice.get_timer()]
         if self.dtls is not None:
             times.append(self.dtls.get_timer())
-        if self.sctp is not None:
-            times.append(self.sctp.get_timer())
+        if self._manager is not None:
+            times.append(self._manager.get_timer())
         if self.audio_receiver is not None:
             times.append(self.audio_receiver.get_timer())
         return min((t for t in times if t is not None), default=None)
@@ -496,7 +496,7 @@ class PeerConnection:
                 )
             self._early.append(data)
             return
-        self._channel.send(data)
+        self._channel.send(data, self._now)
         self._flush()
 
     def close(self) -> None:
@@ -545,7 +545,7 @@ class PeerConnection:
         self._closing = True
         if self.sctp is not None and self.sctp.state is not State.TERMINATED:
             self.sctp.abort("peer connection ended")
-            self.sctp.packets_to_send()  # discarded: DTLS is gone or going
+            self.sctp.data_to_send()  # discarded: DTLS is gone or going
         if self.dtls is not None and self.dtls.state in ("new", "handshaking", "connected"):
             self.dtls.close()
             self.dtls.datagrams_to_send()
@@ -610,8 +610,8 @@ class PeerConnection:
         if isinstance(event, DtlsConnected):
             self._on_dtls_connected(event, now)
         elif isinstance(event, DtlsApplicationData):
-            if self.sctp is not None:
-                self.sctp.receive_packet(event.data, now)
+            if self._manager is not None:
+                self._manager.receive_data(event.data, now)
             else:
                 self.stats["before_keys"] += 1
         elif isinstance(event, DtlsFailed):
@@ -647,11 +647,11 @@ class PeerConnection:
             mtu=max(256, self.dtls.max_application_data),
         )
         self._manager = DataChannelManager(self.sctp, is_client=is_client)
-        self._channel = self._manager.open_channel(self.channel_label)
+        self._channel = self._manager.open_channel(self.channel_label, now)
         while self._early:
-            self._channel.send(self._early.popleft())  # <= 50 into an empty pending queue
+            self._channel.send(self._early.popleft(), now)  # <= 50 into an empty queue
         # Both sides send INIT (RFC 8841 section 9.3); SCTP resolves the collision.
-        self.sctp.connect(now)
+        self._manager.connect(now)
         self._set_state(PeerState.CONNECTED)
 
     def _drain_sctp(self) -> None:
@@ -683,9 +683,9 @@ class PeerConnection:
                 pass
 
     def _flush(self) -> None:
-        sctp, dtls = self.sctp, self.dtls
-        if sctp is not None and dtls is not None and dtls.is_connected:
-            for packet in sctp.packets_to_send(self._now):
+        manager, dtls = self._manager, self.dtls
+        if manager is not None and dtls is not None and dtls.is_connected:
+            for packet in manager.data_to_send():
                 if not dtls.is_connected:
                     break  # DTLS failed on the previous packet: DtlsFailed follows
                 dtls.send_application_data(packet)

@@ -9,10 +9,15 @@ SCTP packet. Nothing here reads a clock; every input carries ``now``.
 Driving loop (what a driver does, in this order, forever)::
 
     assoc.connect(now)                          # once, on the DTLS client (both may)
-    assoc.receive_packet(dtls_plaintext, now)   # for each DTLS record received
+    assoc.receive_data(dtls_plaintext, now)     # for each DTLS record received
     assoc.handle_timer(now)                     # when now >= assoc.get_timer()
+    assoc.send(stream_id, data, ppid, now)      # commands carry the time they happen
     while (ev := assoc.next_event()) is not None: ...
-    for pkt in assoc.packets_to_send(now): dtls.send(pkt)
+    for pkt in assoc.data_to_send(): dtls.send(pkt)
+
+Every input and command carries ``now``; ``data_to_send`` stamps what it
+transmits (RTT sample, T3) with the latest of them, which is the time of the
+call that produced the output.
 
 States (RFC 4960 4) and what moves between them; ``_TRANSITIONS`` below is the
 whole table, and ``_set_state`` refuses anything not in it. CLOSED is "no
@@ -269,7 +274,7 @@ class SctpAssociation(HandshakeMixin):
     # --- commands ----------------------------------------------------------------------
 
     def connect(self, now: float) -> None:
-        """Start the handshake by sending INIT. Then call ``packets_to_send(now)``.
+        """Start the handshake by sending INIT. Then call ``data_to_send()``.
 
         Call on the DTLS client; the DTLS server may call it too (WebRTC peers
         often both do) and the INIT collision is resolved by the cookies. A call
@@ -281,8 +286,10 @@ class SctpAssociation(HandshakeMixin):
         self._set_state(_T.CONNECT)
         self._send_init(now)
 
-    def send(self, stream_id: int, data: bytes, ppid: int, *, ordered: bool = True) -> None:
-        """Queue one message; then call ``packets_to_send()``.
+    def send(
+        self, stream_id: int, data: bytes, ppid: int, now: float, *, ordered: bool = True
+    ) -> None:
+        """Queue one message at time ``now``; then call ``data_to_send()``.
 
         Raises :class:`SctpBufferFull` (nothing queued) if ``buffered_amount``
         would exceed ``max_buffered``; wait for :class:`BufferedAmountLow`.
@@ -308,6 +315,7 @@ class SctpAssociation(HandshakeMixin):
             raise LocalProtocolError(
                 f"message of {n} bytes exceeds max_message_size ({self.max_message_size})"
             )
+        self._now = now
         if self._out.buffered + n > self.max_buffered:
             self._refused = n
             raise SctpBufferFull(
@@ -318,11 +326,11 @@ class SctpAssociation(HandshakeMixin):
         if self._out.buffered > self.buffered_amount_low_threshold:
             self._low_armed = True
 
-    def reset_streams(self, stream_ids: list[int] | tuple[int, ...]) -> None:
-        """Reset our outgoing streams (RFC 6525), e.g. to close data channels.
+    def reset_streams(self, stream_ids: list[int] | tuple[int, ...], now: float) -> None:
+        """Reset our outgoing streams (RFC 6525) at ``now``, e.g. to close data channels.
 
         The peer sees a ``StreamReset``; sending on these streams is refused
-        until the peer confirms. Then call ``packets_to_send()``.
+        until the peer confirms. Then call ``data_to_send()``.
         """
         if self._state is not State.ESTABLISHED:
             raise LocalProtocolError(f"cannot reset streams in state {self._state.value}")
@@ -331,14 +339,16 @@ class SctpAssociation(HandshakeMixin):
         for sid in stream_ids:
             if not 0 <= sid < self.outbound_streams:
                 raise LocalProtocolError(f"stream id {sid} out of range")
+        self._now = now
         self._resets.add(stream_ids)
         self._next_reconfig()
 
-    def shutdown(self) -> None:
-        """Close gracefully once all queued data is acknowledged.
+    def shutdown(self, now: float) -> None:
+        """Close gracefully (from ``now``) once all queued data is acknowledged.
 
-        Keep driving the loop (``packets_to_send``, timers) until ``AssociationClosed``.
+        Keep driving the loop (``data_to_send``, timers) until ``AssociationClosed``.
         """
+        self._now = now
         if self._state is State.ESTABLISHED:
             self._set_state(_T.SHUTDOWN_CALLED)
             self._progress_shutdown()
@@ -348,7 +358,7 @@ class SctpAssociation(HandshakeMixin):
     def abort(self, reason: str = "") -> None:
         """End now, dropping queued data; emits AssociationClosed.
 
-        Call ``packets_to_send()`` once more to get the ABORT packet out.
+        Call ``data_to_send()`` once more to get the ABORT packet out.
         """
         if self._state is not State.TERMINATED:
             self._terminate(AssociationClosed(), abort_reason=reason or "user abort")
@@ -356,7 +366,7 @@ class SctpAssociation(HandshakeMixin):
     # --- outputs -----------------------------------------------------------------------
 
     def next_event(self) -> SctpEvent | None:
-        """The next event, or None. Call ``packets_to_send()`` after draining events."""
+        """The next event, or None. Call ``data_to_send()`` after draining events."""
         if not self._events:
             return None
         ev = self._events.popleft()
@@ -372,14 +382,12 @@ class SctpAssociation(HandshakeMixin):
         """When ``handle_timer`` should next be called (monotonic seconds), or None."""
         return min(self._timers.values(), default=None)
 
-    def packets_to_send(self, now: float | None = None) -> list[bytes]:
+    def data_to_send(self) -> list[bytes]:
         """SCTP packets to send now, in order, each to become one DTLS record.
 
-        Pass ``now`` when calling outside ``receive_packet``/``handle_timer``
-        (after ``send``, say): it times the RTT sample and the T3 timer.
+        What goes out is timed (RTT sample, T3) at the ``now`` of the latest input
+        or command, the one that produced it.
         """
-        if now is not None:
-            self._now = now
         now = self._now
         out = self._packets
         self._packets = []
@@ -424,7 +432,7 @@ class SctpAssociation(HandshakeMixin):
     # --- timers ------------------------------------------------------------------------
 
     def handle_timer(self, now: float) -> None:
-        """Run every timer due at ``now``; then drain events and call ``packets_to_send``."""
+        """Run every timer due at ``now``; then drain events and call ``data_to_send``."""
         self._now = now
         for name, when in sorted(self._timers.items(), key=lambda kv: kv[1]):
             if when <= now and self._timers.get(name) == when:
@@ -538,12 +546,12 @@ class SctpAssociation(HandshakeMixin):
 
     # --- input -------------------------------------------------------------------------
 
-    def receive_packet(self, data: bytes, now: float) -> None:
+    def receive_data(self, data: bytes, now: float) -> None:
         """Feed one SCTP packet (one DTLS record's plaintext).
 
         Bad packets are dropped and counted in ``stats``; this never raises
         for anything the peer sends. Then drain ``next_event()``, call
-        ``packets_to_send()`` and re-arm the timer from ``get_timer()``.
+        ``data_to_send()`` and re-arm the timer from ``get_timer()``.
         """
         self._now = now
         self.stats.packets_received += 1
