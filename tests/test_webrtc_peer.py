@@ -116,7 +116,7 @@ class Answerer:
         if kind == "stun":
             self.ice.receive_datagram(data, (0, self.peer_addr), now)
         elif kind == "dtls":
-            self.dtls.receive_datagram(data, now)
+            self.dtls.receive_datagram(data, self.peer_addr, now)
         elif kind == "rtp" and self.srtp is not None and not is_rtcp(data):
             plain = self.srtp.unprotect_rtp(data)
             if plain is not None:
@@ -164,7 +164,7 @@ class Answerer:
         if self.dtls.is_connected:
             for packet in self.channels.data_to_send():
                 self.dtls.send_application_data(packet)
-        self.out += self.dtls.datagrams_to_send()
+        self.out += self.dtls.datagrams_to_send(now)
         self.out += [data for data, _route in self.ice.datagrams_to_send()]
 
     def send_audio(self, pcm: bytes) -> None:

@@ -81,6 +81,7 @@ from adk_realtime.sansio.webrtc.dtls import (
     DtlsConnected,
     DtlsEndpoint,
     DtlsFailed,
+    DtlsState,
     classify_datagram,
 )
 from adk_realtime.sansio.webrtc.ice import IceAgent, IceState, IceStateChanged, Route, SelectedPair
@@ -125,6 +126,7 @@ MAX_EARLY_MESSAGES = 50  # same bound as the data channel's own pending queue
 DTLS_MTU = 1200
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 _RESAMPLER_RATES = (8000, 16000, 24000, 48000)
+_DTLS_ENDED = (DtlsState.FAILED, DtlsState.CLOSED)
 _ICE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -372,7 +374,7 @@ class PeerConnection:
             if self.dtls is None:
                 self.stats["before_answer"] += 1
                 return
-            self.dtls.receive_datagram(data, now)
+            self.dtls.receive_datagram(data, addr, now)
         else:  # RTP or RTCP
             receiver = self.audio_receiver
             if receiver is None:
@@ -546,9 +548,9 @@ class PeerConnection:
         if self.sctp is not None and self.sctp.state is not State.TERMINATED:
             self.sctp.abort("peer connection ended")
             self.sctp.data_to_send()  # discarded: DTLS is gone or going
-        if self.dtls is not None and self.dtls.state in ("new", "handshaking", "connected"):
+        if self.dtls is not None and self.dtls.state not in _DTLS_ENDED:
             self.dtls.close()
-            self.dtls.datagrams_to_send()
+            self.dtls.datagrams_to_send(self._now)  # discarded
         self.ice.close()
         self._early.clear()
         self._held.clear()
@@ -697,7 +699,7 @@ class PeerConnection:
         dtls = self.dtls
         if dtls is None:
             return
-        for datagram in dtls.datagrams_to_send():
+        for datagram in dtls.datagrams_to_send(self._now):
             if self._selected is not None:
                 self._emit(datagram, self._selected)
             else:
