@@ -165,7 +165,7 @@ class Answerer:
             for packet in self.channels.data_to_send():
                 self.dtls.send_application_data(packet)
         self.out += self.dtls.datagrams_to_send(now)
-        self.out += [data for data, _route in self.ice.datagrams_to_send()]
+        self.out += [data for data, _route in self.ice.datagrams_to_send(now)]
 
     def send_audio(self, pcm: bytes) -> None:
         assert self.sender is not None

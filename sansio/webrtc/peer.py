@@ -692,7 +692,7 @@ class PeerConnection:
                     break  # DTLS failed on the previous packet: DtlsFailed follows
                 dtls.send_application_data(packet)
         self._flush_dtls()
-        for data, route in self.ice.datagrams_to_send():
+        for data, route in self.ice.datagrams_to_send(self._now):
             self._emit(data, route)
 
     def _flush_dtls(self) -> None:
