@@ -62,7 +62,7 @@ import enum
 import ipaddress
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from adk_realtime.sansio.audio import Resampler
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
@@ -85,9 +85,9 @@ from adk_realtime.sansio.webrtc.dtls import (
     classify_datagram,
 )
 from adk_realtime.sansio.webrtc.ice import IceAgent, IceState, IceStateChanged, Route, SelectedPair
-from adk_realtime.sansio.webrtc.media import AudioReceiver, AudioSender
+from adk_realtime.sansio.webrtc.media import AudioFrame, AudioReceiver, AudioSender
 from adk_realtime.sansio.webrtc.opus import OpusEncoder
-from adk_realtime.sansio.webrtc.rtp import RtpPacketizer, is_rtcp
+from adk_realtime.sansio.webrtc.rtp import RtpPacketizer
 from adk_realtime.sansio.webrtc.sctp.association import (
     AssociationClosed,
     AssociationFailed,
@@ -151,14 +151,6 @@ _TRANSITIONS: dict[PeerState, frozenset[PeerState]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class AudioFrame:
-    """One decoded 20 ms frame of the peer's audio: PCM16 mono at ``sample_rate``."""
-
-    pcm: bytes = field(repr=False)
-    sample_rate: int
-
-
-@dataclass(frozen=True, slots=True)
 class ChannelOpen:
     """The data channel ``label`` is open: messages now reach the peer."""
 
@@ -193,7 +185,8 @@ PeerEvent = AudioFrame | ChannelOpen | ChannelMessage | ChannelClosed | Connecti
 
 _STAT_NAMES = (
     "datagrams_received unknown_datagrams unexpected_source before_answer before_keys "
-    "audio_bytes_dropped audio_frames_dropped datagrams_dropped held_dropped after_close"
+    "audio_bytes_dropped audio_packets_sent audio_frames_dropped datagrams_dropped "
+    "held_dropped after_close"
 ).split()
 
 
@@ -380,10 +373,8 @@ class PeerConnection:
             if receiver is None:
                 self.stats["before_keys"] += 1
                 return
-            if is_rtcp(data):
-                receiver.receive_rtcp(data)  # reports are parsed and counted, not used yet
-            else:
-                self._queue_audio(receiver.receive_rtp(data, now))
+            receiver.receive_data(data, now)
+            self._drain_audio(receiver)
         self._process(now)
 
     def handle_timer(self, now: float) -> None:
@@ -399,9 +390,9 @@ class PeerConnection:
         if self._manager is not None:
             self._manager.handle_timer(now)
         receiver = self.audio_receiver
-        if receiver is not None and (due := receiver.get_timer()) is not None and due <= now:
-            # Only when due: JitterBuffer.handle_timer asserts before its first packet.
-            self._queue_audio(receiver.handle_timer(now))
+        if receiver is not None:
+            receiver.handle_timer(now)
+            self._drain_audio(receiver)
         self._process(now)
 
     def get_timer(self) -> float | None:
@@ -442,12 +433,13 @@ class PeerConnection:
 
     def send_audio(
         self, pcm: bytes | bytearray | memoryview, sample_rate: int | None = None
-    ) -> int:
+    ) -> None:
         """Send PCM16 mono at ``sample_rate`` (default ``input_rate``) as Opus RTP.
 
-        Returns the number of 20 ms packets queued (a partial frame waits for more PCM).
-        Before the connection is up the audio is dropped and counted. Raises
-        `ConfigError` for a rate other than 8, 16, 24 or 48 kHz. Next: `datagrams_to_send`.
+        Every complete 20 ms frame becomes one packet (a partial frame waits for more
+        PCM; ``stats["audio_packets_sent"]`` counts them). Before the connection is up
+        the audio is dropped and counted. Raises `ConfigError` for a rate other than 8,
+        16, 24 or 48 kHz. Next: `datagrams_to_send`.
         """
         rate = self.input_rate if sample_rate is None else sample_rate
         if rate not in _RESAMPLER_RATES:
@@ -455,17 +447,18 @@ class PeerConnection:
         sender = self.audio_sender
         if sender is None or self._state is not PeerState.CONNECTED or self._selected is None:
             self.stats["audio_bytes_dropped"] += len(pcm)
-            return 0
+            return
         if rate != self.input_rate:
             resampler = self._resamplers.get(rate)
             if resampler is None:
                 resampler = self._resamplers[rate] = Resampler(rate, self.input_rate)
             pcm = resampler.process(bytes(pcm))
-        packets = sender.send_pcm(pcm)
+        sender.send_pcm(pcm)
         route = self._selected
+        packets = sender.data_to_send()
         for packet in packets:
             self._emit(packet, route)
-        return len(packets)
+        self.stats["audio_packets_sent"] += len(packets)
 
     def send_message(self, data: str | bytes, now: float | None = None) -> None:
         """Send one message on the default channel (``oai-events``): ``str`` as text.
@@ -569,13 +562,15 @@ class PeerConnection:
         key = (local, (_ip_text(remote[0]), remote[1]))
         return any(p.route == key for p in self.ice.checklist)
 
-    def _queue_audio(self, frames: list[bytes]) -> None:
-        for pcm in frames:
+    def _drain_audio(self, receiver: AudioReceiver) -> None:
+        while (event := receiver.next_event()) is not None:
+            if not isinstance(event, AudioFrame):
+                continue  # RTCP reports: parsed and counted by the receiver, not used yet
             if self._audio_queued >= MAX_QUEUED_AUDIO_FRAMES:
                 self.stats["audio_frames_dropped"] += 1
                 continue
             self._audio_queued += 1
-            self._events.append(AudioFrame(pcm, self.output_rate))
+            self._events.append(event)
 
     def _emit(self, data: bytes, route: Route) -> None:
         if len(self._out) >= MAX_OUT_DATAGRAMS:
