@@ -114,7 +114,8 @@ async def http_request(
                         data = await stream.receive(_READ_SIZE)
                     except (anyio.EndOfStream, anyio.BrokenResourceError):
                         data = b""
-                    response = exchange.receive_data(data)
+                    exchange.receive_data(data, anyio.current_time())
+                    response = exchange.next_event()
                     if response is not None:
                         return response
     except TimeoutError:
