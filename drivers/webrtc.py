@@ -229,7 +229,7 @@ class WebRTCPeer:
         changed.set()
 
     def _kick(self) -> None:
-        for data, route in self.pc.datagrams_to_send():
+        for data, route in self.pc.datagrams_to_send(anyio.current_time()):
             if len(self._writes) >= MAX_WRITE_QUEUE:
                 self._writes.popleft()
                 self.stats["write_dropped"] += 1

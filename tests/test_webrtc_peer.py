@@ -198,7 +198,7 @@ class Net:
     def pump(self) -> None:
         for _ in range(1000):
             moved = False
-            for data, route in self.pc.datagrams_to_send():
+            for data, route in self.pc.datagrams_to_send(self.now):
                 assert route.local == 0 and route.remote == THEIRS
                 self.to_them.append(data)
                 moved = True
@@ -271,7 +271,7 @@ def test_offerer_connects_opens_oai_events_and_messages_flow_both_ways() -> None
     net.run(channel_is_open(net))
     assert net.states() == [PeerState.CHECKING, PeerState.CONNECTED]
     assert ans.opened == ["oai-events"]
-    pc.send_message('{"type":"session.update"}')
+    pc.send_message('{"type":"session.update"}', net.now)
     net.pump()
     assert ans.messages == ['{"type":"session.update"}']
     ans.echo_message('{"type":"session.updated"}', net.now)
@@ -285,7 +285,7 @@ def test_a_passive_answer_makes_us_the_dtls_client_with_even_stream_ids() -> Non
     assert pc.dtls is not None and pc.dtls.role == "client"
     assert ans.dtls.role == "server"
     assert [c.stream_id % 2 for c in ans.channels.channels.values()] == [0]  # RFC 8832 6
-    pc.send_message("as client")
+    pc.send_message("as client", net.now)
     net.pump()
     assert ans.messages == ["as client"]
 
@@ -293,9 +293,9 @@ def test_a_passive_answer_makes_us_the_dtls_client_with_even_stream_ids() -> Non
 def test_messages_sent_before_the_channel_opens_wait_and_the_51st_raises() -> None:
     pc, ans, net = connect()
     for i in range(50):
-        pc.send_message(f"early {i}")
+        pc.send_message(f"early {i}", net.now)
     with pytest.raises(DataChannelQueueFull):
-        pc.send_message("one too many")
+        pc.send_message("one too many", net.now)
     net.run(lambda: len(ans.messages) == 50)
     assert ans.messages == [f"early {i}" for i in range(50)]  # in order, none lost
 
@@ -312,7 +312,7 @@ def test_pending_queue_is_bounded_while_dtls_is_up_but_channel_not_yet_acked() -
     sent = 0
     with pytest.raises(DataChannelQueueFull):
         for i in range(60):
-            pc.send_message(f"m{i}")
+            pc.send_message(f"m{i}", net.now)
             sent += 1
     assert sent == 50
     blocked[0] = False
@@ -395,7 +395,7 @@ def test_audio_before_the_connection_is_up_is_dropped_and_counted() -> None:
     pc.send_audio(b"\x00" * 960)
     assert pc.stats["audio_packets_sent"] == 0
     assert pc.stats["audio_bytes_dropped"] == 960
-    assert pc.datagrams_to_send() == []
+    assert pc.datagrams_to_send(0.0) == []
 
 
 def test_dtls_fingerprint_mismatch_fails_at_once() -> None:
@@ -406,7 +406,7 @@ def test_dtls_fingerprint_mismatch_fails_at_once() -> None:
     assert "fingerprint mismatch" in failed.reason
     assert pc.get_timer() is None or pc.state is PeerState.FAILED
     with pytest.raises(LocalProtocolError):
-        pc.send_message("too late")
+        pc.send_message("too late", net.now)
 
 
 def test_ice_failure_reports_failed_in_the_same_call() -> None:
@@ -418,7 +418,7 @@ def test_ice_failure_reports_failed_in_the_same_call() -> None:
         assert deadline is not None and deadline < 40
         net.now = deadline
         pc.handle_timer(deadline)
-        pc.datagrams_to_send()
+        pc.datagrams_to_send(deadline)
         if pc.state is PeerState.FAILED:
             # the event is already queued by the call that failed
             event = pc.next_event()
@@ -481,7 +481,7 @@ def test_hostile_datagrams_are_counted_never_raised() -> None:
     assert pc.stats["unknown_datagrams"] == 2
     assert pc.stats["unexpected_source"] == 3
     assert pc.state is PeerState.CONNECTED
-    pc.send_message("still fine")
+    pc.send_message("still fine", net.now)
     net.pump()
     assert ans.messages[-1] == "still fine"
 
@@ -493,7 +493,7 @@ def test_demux_of_garbage_never_raises(datagrams: list[bytes], stage: int) -> No
     for data in datagrams:
         pc.receive_datagram(data, (0, THEIRS), 1.0)
         pc.handle_timer(1.0)
-        pc.datagrams_to_send()
+        pc.datagrams_to_send(1.0)
         while pc.next_event() is not None:
             pass
 
@@ -532,7 +532,7 @@ def test_repr_and_offer_hide_nothing_secret_but_carry_ice_credentials() -> None:
 def test_datagrams_are_all_within_the_mtu() -> None:
     pc, ans, net = connect(seed=14)
     net.run(channel_is_open(net))
-    pc.send_message("x" * 60000)
+    pc.send_message("x" * 60000, net.now)
     net.run(lambda: len(ans.messages) == 1)
     assert ans.messages == ["x" * 60000]
     assert max(len(d) for d in net.to_them) <= 1200
@@ -694,8 +694,8 @@ def test_max_message_size_from_the_answer_is_honoured() -> None:
     )
     net.run(channel_is_open(net))
     with pytest.raises(LocalProtocolError, match="max-message-size"):
-        pc.send_message("x" * 1025)
-    pc.send_message("x" * 1024)
+        pc.send_message("x" * 1025, net.now)
+    pc.send_message("x" * 1024, net.now)
     net.pump()
     assert ans.messages == ["x" * 1024]
 

@@ -21,7 +21,8 @@ the packet that followed it (the encoder sends FEC; see ``fec=``).
 
 If libopus is missing, constructing either class raises
 :class:`OpusUnavailable` saying how to install it. The library handle is
-loaded once per process (a cache, not state).
+loaded once per process (a cache, not state). Codecs, not sans-IO machines:
+each call returns its result.
 """
 
 from __future__ import annotations

@@ -40,9 +40,9 @@ Driving loop (a driver needs nothing else)::
     loop:
         on datagram on socket i from addr:  pc.receive_datagram(data, (i, addr), now)
         at pc.get_timer():                  pc.handle_timer(now)
-        commands:                           pc.send_audio(pcm, rate); pc.send_message(text)
-        after any of these: send every (data, route) of pc.datagrams_to_send() from socket
-        route.local to route.remote, drain pc.next_event(), re-arm pc.get_timer().
+        commands:                           pc.send_audio(pcm, rate); pc.send_message(text, now)
+        after any of these: send every (data, route) of pc.datagrams_to_send(now) from
+        socket route.local to route.remote, drain pc.next_event(), re-arm pc.get_timer().
 
 Queues and what happens when full: outgoing datagrams 1024 (oldest dropped, counted:
 UDP may lose them anyway); DTLS datagrams before ICE selects a pair 64 (oldest dropped,
@@ -408,9 +408,10 @@ class PeerConnection:
             times.append(self.audio_receiver.get_timer())
         return min((t for t in times if t is not None), default=None)
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Route]]:
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Route]]:
         """Drain the outgoing datagrams: send each ``data`` from socket ``route.local``
-        to ``route.remote``, in order."""
+        to ``route.remote``, in order, at ``now``."""
+        self._now = max(self._now, now)
         self._flush()
         out = list(self._out)
         self._out.clear()
@@ -460,14 +461,14 @@ class PeerConnection:
             self._emit(packet, route)
         self.stats["audio_packets_sent"] += len(packets)
 
-    def send_message(self, data: str | bytes, now: float | None = None) -> None:
-        """Send one message on the default channel (``oai-events``): ``str`` as text.
+    def send_message(self, data: str | bytes, now: float) -> None:
+        """Send one message at ``now`` on the default channel (``oai-events``): ``str``
+        as text.
 
         Before the channel is open at most 50 messages wait (in order); the 51st raises
         `DataChannelQueueFull` and nothing queued is lost. Raises `LocalProtocolError`
         once the connection failed or closed, or for a message over the peer's
-        ``max-message-size``. Next: `datagrams_to_send` (``now`` times SCTP's
-        retransmission timer; default the last time seen).
+        ``max-message-size``. Next: `datagrams_to_send`.
         """
         if self._state in (PeerState.FAILED, PeerState.CLOSED):
             raise LocalProtocolError(
@@ -481,8 +482,7 @@ class PeerConnection:
                 f"message of {size} bytes exceeds the peer's max-message-size "
                 f"({self._remote_max_message}); split it"
             )
-        if now is not None:
-            self._now = max(self._now, now)
+        self._now = max(self._now, now)
         if self._channel is None:
             if len(self._early) >= MAX_EARLY_MESSAGES:
                 raise DataChannelQueueFull(

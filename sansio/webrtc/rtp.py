@@ -22,7 +22,9 @@ skipping types we do not use (SDES, APP, feedback, XR). RTP and RTCP share the
 port (rtcp-mux, RFC 5761); :func:`is_rtcp` tells them apart.
 
 State: the packetizer's counters and the depacketizer's latched SSRC; both
-change only in the methods that document it.
+change only in the methods that document it. These are codecs, not sans-IO
+machines: no events, no timers, each call returns its result (the media
+pipelines in ``webrtc.media`` are the machines built on them).
 """
 
 from __future__ import annotations

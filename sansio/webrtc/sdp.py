@@ -19,6 +19,8 @@ fingerprint) raises `SdpError` naming what is missing. Parsing builds new frozen
 objects only, so nothing is left half-updated. `parse_offer` runs the same parser
 without the answer-only checks (the tests round-trip our own offer through it).
 
+A stateless codec (text in, frozen objects out, and back), not a sans-IO machine.
+
 Unknown attributes are ignored, as RFC 8866 asks. TCP candidates, candidates of
 other components, candidates whose address is not an IP literal (mDNS names) and
 unusable ones (0.0.0.0, ::, port 0) are kept apart in ``ignored_candidates``: our

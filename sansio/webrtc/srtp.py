@@ -19,6 +19,8 @@ calls libsrtp through pylibsrtp's cffi binding directly; if a future pylibsrtp
 changes those internals we fall back to its public (copying) methods.
 
 No state machine: a session is ready once constructed and never changes state.
+It is a codec (each call returns its result), not a sans-IO machine; the media
+pipelines in ``webrtc.media`` are the machines that use it.
 """
 
 from __future__ import annotations
