@@ -13,7 +13,7 @@ from adk_realtime.sansio.webrtc.sctp.association import (
     DataReceived,
     SctpAssociation,
     SctpEvent,
-    State,
+    SctpState,
 )
 from adk_realtime.sansio.webrtc.sctp.chunks import (
     encode_packet,
@@ -135,8 +135,8 @@ def connected(seed: int = 0, **kw: object) -> Net:
     a, b = make_pair(seed, **kw)
     net = Net(a, b, seed=seed)
     a.connect(0.0)
-    net.run(1.0, stop=lambda: a.state is b.state is State.ESTABLISHED)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    net.run(1.0, stop=lambda: a.state is b.state is SctpState.ESTABLISHED)
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     net.events[0].clear()
     net.events[1].clear()
     return net

@@ -19,7 +19,7 @@ from adk_realtime.sansio.webrtc.datachannel import (
     DataChannelManager,
     DataChannelQueueFull,
 )
-from adk_realtime.sansio.webrtc.sctp.association import SctpAssociation, State
+from adk_realtime.sansio.webrtc.sctp.association import SctpAssociation, SctpState
 from adk_realtime.sansio.webrtc.sctp.chunks import parse_packet
 from tests.sctp_net import Net, make_pair
 
@@ -36,7 +36,9 @@ class Peers:
 
     def start(self) -> None:
         self.client.connect(self.net.now)
-        self.net.run(2.0, stop=lambda: self.net.a.state is self.net.b.state is State.ESTABLISHED)
+        self.net.run(
+            2.0, stop=lambda: self.net.a.state is self.net.b.state is SctpState.ESTABLISHED
+        )
 
     def run(self, seconds: float = 5.0, stop: Callable[[], bool] | None = None) -> None:
         self.net.run(seconds, stop)
@@ -324,7 +326,7 @@ def test_interop_with_aiortc_sctp_both_directions() -> None:
             mgr.connect(loop.time())  # both sides send INIT, as WebRTC peers do
             pump()
             await theirs.start(RTCSctpCapabilities(maxMessageSize=65536), 5000)
-            await until(lambda: ours.state is State.ESTABLISHED)
+            await until(lambda: ours.state is SctpState.ESTABLISHED)
             ch: DataChannel = mgr.open_channel("oai-events", loop.time(), protocol="json")
             for m in ("hello from adk", b"\x00\x01binary", "", b""):
                 ch.send(m, loop.time())
@@ -353,7 +355,7 @@ def test_interop_with_aiortc_sctp_both_directions() -> None:
             await until(lambda: remote.readyState == "closed")
             await until(lambda: any(isinstance(e, ChannelClosed) for e in events))
             assert ch.state is ChannelState.CLOSED
-            assert ours.state is State.ESTABLISHED and ours.stats.bad_checksum == 0
+            assert ours.state is SctpState.ESTABLISHED and ours.stats.bad_checksum == 0
         finally:
             delivery.cancel()
             if timer[0] is not None:

@@ -23,7 +23,7 @@ from adk_realtime.sansio.webrtc.sctp.association import (
     DataReceived,
     SctpAssociation,
     SctpBufferFull,
-    State,
+    SctpState,
     StreamReset,
 )
 from adk_realtime.sansio.webrtc.sctp.chunks import (
@@ -43,7 +43,7 @@ def test_client_connects_to_passive_server() -> None:
     net = Net(a, b)
     a.connect(0.0)
     net.run(1.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     assert net.kinds(0) == ["AssociationEstablished"]
     assert net.kinds(1) == ["AssociationEstablished"]
     assert a.peer_supports_reconfig and b.peer_supports_reconfig
@@ -62,7 +62,7 @@ def test_connect_after_the_peer_already_connected_us_is_harmless() -> None:
     net.run(1.0)
     b.connect(net.now)  # a WebRTC stack calls connect on both sides; b is already up
     net.run(1.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     assert net.kinds(1) == ["AssociationEstablished"]
 
 
@@ -78,7 +78,7 @@ def test_server_role_can_be_the_initiator() -> None:
     net = Net(a, b)
     b.connect(0.0)
     net.run(1.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
 
 
 def test_simultaneous_init_from_both_sides_establishes_once() -> None:
@@ -87,7 +87,7 @@ def test_simultaneous_init_from_both_sides_establishes_once() -> None:
     a.connect(0.0)
     b.connect(0.0)
     net.run(2.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     assert net.kinds(0) == ["AssociationEstablished"]
     assert net.kinds(1) == ["AssociationEstablished"]
     a.send(3, b"from a", 53, net.now)
@@ -113,7 +113,7 @@ def test_handshake_recovers_from_each_lost_packet(lose: str) -> None:
     a.connect(0.0)
     a.send(0, b"early", 53, net.now)  # queued before the association exists
     net.run(10.0)
-    assert dropped and a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert dropped and a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     assert net.data(1) == [b"early"]
 
 
@@ -140,23 +140,23 @@ def test_cookie_with_bad_signature_is_rejected() -> None:
 
     b.receive_data(rewrite(echo, tamper), 0.03)
     assert b.stats.bad_cookie == 1
-    assert b.state is State.CLOSED
+    assert b.state is SctpState.CLOSED
     assert b.next_event() is None and b.data_to_send() == []
     b.receive_data(echo, 0.04)  # the genuine cookie still works
-    assert b.state is State.ESTABLISHED
+    assert b.state is SctpState.ESTABLISHED
 
 
 def test_stale_cookie_is_refused_and_the_initiator_starts_over() -> None:
     a, b, echo = _handshake_until_cookie_echo()
     b.receive_data(echo, 0.03 + 61.0)  # cookie lifetime is 60 s
-    assert b.state is State.CLOSED and b.stats.stale_cookie == 1
+    assert b.state is SctpState.CLOSED and b.stats.stale_cookie == 1
     (err,) = b.data_to_send()
     assert chunk_types(err) == ["ErrorChunk"]
     a.receive_data(err, 61.1)
-    assert a.state is State.COOKIE_WAIT  # RFC 4960 5.2.6: a fresh INIT, a fresh cookie
+    assert a.state is SctpState.COOKIE_WAIT  # RFC 4960 5.2.6: a fresh INIT, a fresh cookie
     net = Net(a, b, now=61.1)
     net.run(5.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
 
 
 def test_cookie_that_keeps_going_stale_fails_after_four_rounds() -> None:
@@ -171,7 +171,7 @@ def test_cookie_that_keeps_going_stale_fails_after_four_rounds() -> None:
         a.receive_data(b.data_to_send()[0], now)  # ERROR: stale cookie
     ev = a.next_event()
     assert isinstance(ev, AssociationFailed) and "stale" in ev.reason
-    assert a.state is State.TERMINATED and b.stats.stale_cookie == 4
+    assert a.state is SctpState.TERMINATED and b.stats.stale_cookie == 4
 
 
 def test_init_that_is_never_answered_fails_after_max_init_retransmits() -> None:
@@ -179,7 +179,7 @@ def test_init_that_is_never_answered_fails_after_max_init_retransmits() -> None:
     net = Net(a, b, loss=1.0)
     a.connect(0.0)
     net.run(1000.0)
-    assert a.state is State.TERMINATED
+    assert a.state is SctpState.TERMINATED
     (ev,) = net.events[0]
     assert isinstance(ev, AssociationFailed) and "INIT" in ev.reason
     assert len(net.sent[0]) == 1 + 8  # first INIT + Max.Init.Retransmits
@@ -241,7 +241,7 @@ def test_receiver_window_holds_back_a_sender_until_the_app_reads() -> None:
     for i in range(10):
         net.a.send(0, bytes([i]) * 100_000, 53, net.now)
     net.run(900.0)  # a slow reader must not look like a dead peer (zero-window probes)
-    assert net.a.state is State.ESTABLISHED
+    assert net.a.state is SctpState.ESTABLISHED
     assert len(net.b._events) <= 3  # at most the window's worth was accepted
     assert net.a.buffered_amount > 0 and net.b.stats.rwnd_drops > 0
     reading[0] = True
@@ -312,7 +312,7 @@ def test_tsn_and_ssn_wrap_around() -> None:
     b = SctpAssociation(is_client=False, rng=NearWrap(2))
     net = Net(a, b, seed=1, loss=0.05)
     a.connect(0.0)
-    net.run(5.0, stop=lambda: a.state is b.state is State.ESTABLISHED)
+    net.run(5.0, stop=lambda: a.state is b.state is SctpState.ESTABLISHED)
     n = 66_000  # more than 2**16 SSNs on one stream
     for i in range(n):
         while True:
@@ -406,7 +406,7 @@ def test_survives_a_5_second_blackout() -> None:
         net.a.send(0, bytes([i]) * 500, 53, net.now)
     net.run(60.0)
     assert [d[0] for d in net.data(1)] == list(range(20))
-    assert net.a.state is State.ESTABLISHED and net.a.stats.t3_expirations >= 2
+    assert net.a.state is SctpState.ESTABLISHED and net.a.stats.t3_expirations >= 2
     assert not any(isinstance(e, AssociationFailed) for e in net.events[0])
 
 
@@ -415,8 +415,8 @@ def test_long_blackout_fails_cleanly_after_max_retransmissions() -> None:
     start = net.now
     net.blackout = (start, start + 10_000.0)
     net.a.send(0, b"into the void", 53, net.now)
-    net.run(2000.0, stop=lambda: net.a.state is State.TERMINATED)
-    assert net.a.state is State.TERMINATED
+    net.run(2000.0, stop=lambda: net.a.state is SctpState.TERMINATED)
+    assert net.a.state is SctpState.TERMINATED
     (failed,) = [e for e in net.events[0] if isinstance(e, AssociationFailed)]
     assert "10 retransmissions" in failed.reason
     assert net.a.stats.t3_expirations == 11
@@ -433,7 +433,7 @@ def test_idle_association_sends_heartbeats_and_measures_rtt() -> None:
     net.run(95.0)
     assert net.a.stats.heartbeats_sent >= 2 and net.b.stats.heartbeats_sent >= 2
     assert net.a.rto == pytest.approx(1.0)  # RTT 40 ms -> RTO clamped to RTO.Min
-    assert net.a.state is State.ESTABLISHED
+    assert net.a.state is SctpState.ESTABLISHED
 
 
 def test_a_peer_we_keep_hearing_from_is_not_heartbeated() -> None:
@@ -467,7 +467,7 @@ def test_graceful_shutdown_delivers_queued_data_then_closes_both_sides() -> None
     net.run(300.0)
     assert [d[0] for d in net.data(1)] == list(range(30))
     assert net.kinds(0)[-1] == "AssociationClosed" and net.kinds(1)[-1] == "AssociationClosed"
-    assert net.a.state is State.TERMINATED and net.b.state is State.TERMINATED
+    assert net.a.state is SctpState.TERMINATED and net.b.state is SctpState.TERMINATED
 
 
 def test_lost_shutdown_complete_is_answered_after_close() -> None:
@@ -505,7 +505,7 @@ def test_abort_received_fails_the_association_with_the_reason() -> None:
     assert net.events[0] == [AssociationClosed()]
     (ev,) = net.events[1]
     assert isinstance(ev, AssociationFailed) and "going away" in ev.reason
-    assert net.b.state is State.TERMINATED
+    assert net.b.state is SctpState.TERMINATED
     net.b.receive_data(net.sent[0][-1], net.now)  # anything later is counted, not processed
     assert net.b.stats.after_close == 1
 

@@ -56,7 +56,7 @@ from adk_realtime.sansio.webrtc.sctp.association import (
     SctpAssociation,
     SctpBufferFull,
     SctpEvent,
-    State,
+    SctpState,
     StreamReset,
 )
 
@@ -462,7 +462,7 @@ class DataChannelManager:
             return
         channel._flush()
         assoc = self.association
-        if assoc.state is State.ESTABLISHED and assoc.peer_supports_reconfig:
+        if assoc.state is SctpState.ESTABLISHED and assoc.peer_supports_reconfig:
             channel.state = ChannelState.CLOSING
             assoc.reset_streams([channel.stream_id], self._now)
         else:
@@ -471,7 +471,7 @@ class DataChannelManager:
     def _peer_reset(self, channel: DataChannel) -> None:
         if channel.state is not ChannelState.CLOSING:
             assoc = self.association
-            if assoc.state is State.ESTABLISHED and assoc.peer_supports_reconfig:
+            if assoc.state is SctpState.ESTABLISHED and assoc.peer_supports_reconfig:
                 assoc.reset_streams([channel.stream_id], self._now)  # close our direction too
         self._closed(channel)
 

@@ -92,7 +92,7 @@ from adk_realtime.sansio.webrtc.sctp.association import (
     AssociationClosed,
     AssociationFailed,
     SctpAssociation,
-    State,
+    SctpState,
 )
 from adk_realtime.sansio.webrtc.sdp import (
     SdpAnswer,
@@ -502,7 +502,7 @@ class PeerConnection:
         if self._state is PeerState.CLOSED:
             return
         self._closing = True
-        if self.sctp is not None and self.sctp.state is not State.TERMINATED:
+        if self.sctp is not None and self.sctp.state is not SctpState.TERMINATED:
             self.sctp.abort("peer connection closed")
         self._flush()
         if self.dtls is not None:
@@ -538,7 +538,7 @@ class PeerConnection:
     def _shutdown(self) -> None:
         """Stop every timer after a failure or the peer's hang-up (nothing more is sent)."""
         self._closing = True
-        if self.sctp is not None and self.sctp.state is not State.TERMINATED:
+        if self.sctp is not None and self.sctp.state is not SctpState.TERMINATED:
             self.sctp.abort("peer connection ended")
             self.sctp.data_to_send()  # discarded: DTLS is gone or going
         if self.dtls is not None and self.dtls.state not in _DTLS_ENDED:
@@ -657,7 +657,7 @@ class PeerConnection:
             return
         # Stop reading while too many messages wait, so SCTP's window pushes back; an
         # association that ended is drained whole so its failure is seen at once.
-        ended = self.sctp is not None and self.sctp.state is State.TERMINATED
+        ended = self.sctp is not None and self.sctp.state is SctpState.TERMINATED
         while ended or self._messages_queued < MAX_QUEUED_MESSAGES:
             event = manager.next_event()
             if event is None:

@@ -1,6 +1,6 @@
 """SCTP data path: the send queue with congestion control, and the receive queue.
 
-Theory of operation. The association (``sctp.py``) owns the lifecycle; these two
+Theory of operation. The association (``association.py``) owns the lifecycle; these two
 classes own the bytes once the association is up, and neither knows about
 packets, timers or states:
 
