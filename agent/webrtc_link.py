@@ -177,7 +177,10 @@ class WebRTCLink:
         with anyio.move_on_after(timeout) as scope:
             while True:
                 event = await self._peer.next_event()
-                if isinstance(event, p.ChannelOpen) and event.label == self._peer.pc.channel_label:
+                if (
+                    isinstance(event, p.ChannelOpened)
+                    and event.label == self._peer.pc.channel_label
+                ):
                     return
                 if event is None or (
                     isinstance(event, p.ConnectionStateChanged)

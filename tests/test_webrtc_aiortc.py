@@ -22,7 +22,7 @@ from adk_realtime.drivers.webrtc import open_peer  # noqa: E402
 from adk_realtime.sansio.webrtc.peer import (  # noqa: E402
     AudioFrame,
     ChannelMessage,
-    ChannelOpen,
+    ChannelOpened,
     ConnectionStateChanged,
     PeerState,
 )
@@ -145,7 +145,7 @@ async def test_offerer_interoperates_with_aiortc_audio_and_data_channel_both_way
                     if isinstance(event, AudioFrame):
                         assert event.sample_rate == 24000
                         ours.append(event.pcm)
-                    elif isinstance(event, ChannelOpen):
+                    elif isinstance(event, ChannelOpened):
                         assert event.label == "oai-events"
                         opened.set()
                         peer.send_message("after open")
@@ -197,7 +197,7 @@ async def test_aiortc_hanging_up_is_seen_within_a_second() -> None:
             await pc.setLocalDescription(await pc.createAnswer())
             peer.set_answer(pc.localDescription.sdp)
             with anyio.fail_after(15):
-                while not isinstance(event := await peer.next_event(), ChannelOpen):
+                while not isinstance(event := await peer.next_event(), ChannelOpened):
                     assert not isinstance(event, ConnectionStateChanged) or event.state in (
                         PeerState.CHECKING,
                         PeerState.CONNECTED,

@@ -235,6 +235,10 @@ class ChannelOpened(DataChannelEvent):
 
     channel: DataChannel
 
+    @property
+    def label(self) -> str:
+        return self.channel.label
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelMessage(DataChannelEvent):
@@ -258,6 +262,10 @@ class ChannelClosed(DataChannelEvent):
 
     channel: DataChannel
     unsent: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.channel.label
 
 
 @dataclass

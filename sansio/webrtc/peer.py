@@ -67,9 +67,9 @@ from dataclasses import dataclass
 from adk_realtime.sansio.audio import Resampler
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.webrtc.datachannel import (
-    ChannelClosed as _DcClosed,
-    ChannelMessage as _DcMessage,
-    ChannelOpened as _DcOpened,
+    ChannelClosed,
+    ChannelMessage,
+    ChannelOpened,
     DataChannel,
     DataChannelManager,
     DataChannelQueueFull,
@@ -108,7 +108,7 @@ __all__ = [
     "AudioFrame",
     "ChannelClosed",
     "ChannelMessage",
-    "ChannelOpen",
+    "ChannelOpened",
     "ConnectionStateChanged",
     "DataChannelQueueFull",
     "PeerConnection",
@@ -151,29 +151,6 @@ _TRANSITIONS: dict[PeerState, frozenset[PeerState]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelOpen:
-    """The data channel ``label`` is open: messages now reach the peer."""
-
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelMessage:
-    """One message on channel ``label``: ``str`` for text, ``bytes`` for binary."""
-
-    label: str
-    data: str | bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelClosed:
-    """The channel ``label`` closed; ``unsent`` messages were still pending."""
-
-    label: str
-    unsent: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class ConnectionStateChanged:
     """The connection moved to ``state``; ``reason`` says why for ``failed``/``closed``."""
 
@@ -181,7 +158,9 @@ class ConnectionStateChanged:
     reason: str = ""
 
 
-PeerEvent = AudioFrame | ChannelOpen | ChannelMessage | ChannelClosed | ConnectionStateChanged
+#: The channel events are the data channel layer's own (they carry the ``DataChannel``:
+#: read ``label``; send through `PeerConnection.send_message`).
+PeerEvent = AudioFrame | ChannelOpened | ChannelMessage | ChannelClosed | ConnectionStateChanged
 
 _STAT_NAMES = (
     "datagrams_received unknown_datagrams unexpected_source before_answer before_keys "
@@ -418,7 +397,7 @@ class PeerConnection:
         return out
 
     def next_event(self) -> PeerEvent | None:
-        """The next `AudioFrame`, `ChannelOpen`, `ChannelMessage`, `ChannelClosed` or
+        """The next `AudioFrame`, `ChannelOpened`, `ChannelMessage`, `ChannelClosed` or
         `ConnectionStateChanged`, or None. Call until None, then `datagrams_to_send`
         (reading messages reopens the SCTP receive window)."""
         if not self._events:
@@ -487,7 +466,7 @@ class PeerConnection:
             if len(self._early) >= MAX_EARLY_MESSAGES:
                 raise DataChannelQueueFull(
                     f"data channel {self.channel_label!r} has {len(self._early)} messages "
-                    f"pending (limit {MAX_EARLY_MESSAGES}); wait for ChannelOpen"
+                    f"pending (limit {MAX_EARLY_MESSAGES}); wait for ChannelOpened"
                 )
             self._early.append(data)
             return
@@ -662,13 +641,11 @@ class PeerConnection:
             event = manager.next_event()
             if event is None:
                 return
-            if isinstance(event, _DcMessage):
+            if isinstance(event, ChannelMessage):
                 self._messages_queued += 1
-                self._events.append(ChannelMessage(event.channel.label, event.data))
-            elif isinstance(event, _DcOpened):
-                self._events.append(ChannelOpen(event.channel.label))
-            elif isinstance(event, _DcClosed):
-                self._events.append(ChannelClosed(event.channel.label, event.unsent))
+                self._events.append(event)
+            elif isinstance(event, ChannelOpened | ChannelClosed):
+                self._events.append(event)
             elif isinstance(event, AssociationFailed):
                 self._fail(f"SCTP failed: {event.reason}")
             elif isinstance(event, AssociationClosed):
