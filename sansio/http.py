@@ -183,6 +183,10 @@ class HttpExchange:
         url: HttpUrl | None = None,
         max_body_size: int = DEFAULT_MAX_BODY,
     ) -> None:
+        if not (isinstance(max_body_size, int) and max_body_size > 0):
+            raise ConfigError(
+                "max_body_size", f"must be a positive number of bytes, not {max_body_size!r}"
+            )
         names = {k.lower() for k, _ in headers}
         all_headers = list(headers)
         if "host" not in names:

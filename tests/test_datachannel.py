@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.webrtc.datachannel import (
     ChannelClosed,
     ChannelMessage,
@@ -434,3 +434,10 @@ def test_peer_open_on_the_wrong_parity_is_still_answered() -> None:
     assert (opened.channel.stream_id, opened.channel.label) == (0, "odd-peer")
     ours = p.client.open_channel("oai-events", p.net.now)
     assert ours.stream_id == 2  # our next even id skips the one taken
+
+
+def test_a_negative_pending_limit_is_a_config_error() -> None:
+    a, _ = make_pair()
+    with pytest.raises(ConfigError) as info:
+        DataChannelManager(a, is_client=True, max_pending=-1)
+    assert info.value.field == "max_pending" and "not -1" in str(info.value)

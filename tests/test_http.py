@@ -318,3 +318,10 @@ async def test_https_to_a_server_that_hangs_up_is_a_signalling_error(anyio_backe
             with anyio.fail_after(5), pytest.raises(SignallingError, match="during the handshake"):
                 await http_request(exchange, timeout=5)
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5])
+def test_a_bad_body_limit_is_a_config_error_naming_it(size: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        HttpExchange("GET", "/", [("Host", "h")], max_body_size=size)  # type: ignore[arg-type]
+    assert info.value.field == "max_body_size" and f"not {size!r}" in str(info.value)

@@ -559,3 +559,30 @@ def test_reset_streams_needs_an_established_association() -> None:
     a, _ = make_pair()
     with pytest.raises(LocalProtocolError, match="cannot reset streams"):
         a.reset_streams([1], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("mtu", 100),
+        ("local_port", 0),
+        ("remote_port", 70000),
+        ("max_message_size", 0),
+        ("max_buffered", 10),
+        ("receive_window", 10),
+        ("streams", 0),
+        ("rto_initial", 0.0),
+        ("rto_min", -1.0),
+        ("rto_max", 0.5),
+        ("max_retransmits", -1),
+        ("max_init_retransmits", -1),
+        ("heartbeat_interval", 0.0),
+        ("cookie_lifetime", 0.0),
+    ],
+)
+def test_every_bad_setting_is_a_config_error_naming_field_and_value(
+    field: str, value: object
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        SctpAssociation(is_client=True, rng=random.Random(), **{field: value})  # type: ignore[arg-type]
+    assert info.value.field == field and f"not {value!r}" in str(info.value)

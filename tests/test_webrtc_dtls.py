@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.webrtc.dtls import (
     DtlsApplicationData,
     DtlsCertificate,
@@ -430,3 +430,28 @@ def test_gcm_profile_is_negotiated_when_offered_first_and_keys_drive_srtp() -> N
         DtlsEndpoint(
             "client", certificate=CERT_A, remote_fingerprint=bytes(32), srtp_profiles=["X"]
         )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("role", "both", "'both'"),
+        ("remote_fingerprint", b"\x01" * 31, repr(b"\x01" * 31)),
+        ("mtu", 100, "100"),
+        ("srtp_profiles", ["SRTP_NULL"], "['SRTP_NULL']"),
+        ("srtp_profiles", [], "[]"),
+    ],
+)
+def test_bad_arguments_are_config_errors_naming_field_and_value(
+    field: str, value: object, shown: str
+) -> None:
+    args: dict[str, object] = {
+        "certificate": CERT_A,
+        "remote_fingerprint": CERT_B.fingerprint_sha256,
+    }
+    role = value if field == "role" else "client"
+    if field != "role":
+        args[field] = value
+    with pytest.raises(ConfigError) as info:
+        DtlsEndpoint(role, **args)  # type: ignore[arg-type]
+    assert info.value.field == field and shown in str(info.value)

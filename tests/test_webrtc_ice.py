@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 from aioice import stun
 
-from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.webrtc.ice import (
     CHECK_TIMEOUT,
     IceAgent,
@@ -659,3 +659,29 @@ def test_controlling_agent_connects_to_aiortc_from_the_sdp_exchange(
             driver.close()
 
     assert asyncio.run(scenario()) == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs", "shown"),
+    [
+        ("tie_breaker", {"tie_breaker": -1}, "-1"),
+        ("tie_breaker", {"tie_breaker": 2**64}, str(2**64)),
+        ("local_ufrag", {"local_ufrag": ""}, "''"),
+        ("local_pwd", {"local_pwd": ""}, "0 characters"),
+        ("check_timeout", {"check_timeout": 0}, "0"),
+    ],
+)
+def test_bad_arguments_are_config_errors_naming_field_and_value(
+    field: str, kwargs: dict[str, object], shown: str
+) -> None:
+    args: dict[str, object] = {
+        "local_ufrag": "aaaa",
+        "local_pwd": A_PWD,
+        "tie_breaker": 1,
+        "local_candidates": [host_candidate("10.0.0.1", 1)],
+    }
+    args.update(kwargs)
+    ufrag, pwd = args.pop("local_ufrag"), args.pop("local_pwd")
+    with pytest.raises(ConfigError) as info:
+        IceAgent(ufrag, pwd, **args)  # type: ignore[arg-type]
+    assert info.value.field == field and shown in str(info.value)

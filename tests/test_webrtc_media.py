@@ -15,6 +15,7 @@ import pytest
 from aiortc.codecs.opus import OpusDecoder as AiortcOpusDecoder, OpusEncoder as AiortcOpusEncoder
 from aiortc.jitterbuffer import JitterFrame as AiortcJitterFrame
 
+from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.webrtc import opus
 from adk_realtime.sansio.webrtc.jitter import JitterBuffer
 from adk_realtime.sansio.webrtc.media import AudioFrame, AudioReceiver, AudioSender, MediaEvent
@@ -336,3 +337,30 @@ def test_packets_with_csrcs_extensions_and_padding_decode_through_srtp() -> None
     assert len(frames) == 6 and {len(f) for f in frames} == {960}
     assert receiver.stats["malformed"] == 0 and receiver.stats["undecodable"] == 0
     assert receiver.depacketizer.stats["accepted"] == 6
+
+
+@pytest.mark.parametrize(
+    ("field", "build", "shown"),
+    [
+        ("encoder", lambda tx: AudioSender(RtpPacketizer(), OpusEncoder(48000, 2), tx, 24000), "2"),
+        (
+            "packetizer",
+            lambda tx: AudioSender(RtpPacketizer(clock_rate=90000), OpusEncoder(), tx, 24000),
+            "90000",
+        ),
+        ("input_rate", lambda tx: AudioSender(RtpPacketizer(), OpusEncoder(), tx, 11025), "11025"),
+        ("output_rate", lambda tx: AudioReceiver(tx, output_rate=44100), "44100"),
+        ("decode_rate", lambda tx: AudioReceiver(tx, decode_rate=44100), "44100"),
+        ("sample_rate", lambda tx: OpusEncoder(44100), "44100"),
+        ("channels", lambda tx: OpusDecoder(48000, 3), "3"),  # type: ignore[arg-type]
+        ("application", lambda tx: OpusEncoder(application="music"), "'music'"),  # type: ignore[arg-type]
+        ("frame_size", lambda tx: OpusEncoder(48000, frame_size=1000), "1000"),
+        ("expected_loss", lambda tx: OpusEncoder(expected_loss=101), "101"),
+        ("bitrate", lambda tx: OpusEncoder(bitrate=0), "0"),
+    ],
+)
+def test_bad_media_settings_name_the_field_and_value(field: str, build: object, shown: str) -> None:
+    tx, _rx = sessions()
+    with pytest.raises(ConfigError) as info:
+        build(tx)  # type: ignore[operator]
+    assert info.value.field == field and f"not {shown}" in str(info.value)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from adk_realtime.drivers.webrtc import open_peer
-from adk_realtime.sansio.errors import LocalProtocolError, ProtocolError
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError, ProtocolError
 from adk_realtime.sansio.webrtc.datachannel import DataChannelManager
 from adk_realtime.sansio.webrtc.dtls import (
     DtlsApplicationData,
@@ -719,3 +719,25 @@ def test_a_channel_the_peer_opens_is_announced_and_carries_messages() -> None:
     assert ("side", b"\x01\x02") in messages(net.events)
     assert pc.channel_open and side.stream_id % 2 == 0
     assert pc._channel is not None and pc._channel.stream_id % 2 == 1  # ours stays odd
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs", "shown"),
+    [
+        ("local_addresses", {"local_addresses": []}, "not []"),
+        ("local_addresses", {"local_addresses": [("localhost", 5000)]}, "('localhost', 5000)"),
+        ("local_addresses", {"local_addresses": ["127.0.0.1"]}, "'127.0.0.1'"),
+        ("input_rate", {"input_rate": 44100}, "not 44100"),
+        ("output_rate", {"output_rate": 11025}, "not 11025"),
+        ("channel_label", {"channel_label": ""}, "not ''"),
+        ("ice_check_timeout", {"ice_check_timeout": 0.0}, "not 0.0"),
+    ],
+)
+def test_bad_peer_settings_name_the_field_and_value(
+    field: str, kwargs: dict[str, object], shown: str
+) -> None:
+    args: dict[str, object] = {"local_addresses": [OURS], "certificate": CERT}
+    args.update(kwargs)
+    with pytest.raises(ConfigError) as info:
+        PeerConnection(**args)  # type: ignore[arg-type]
+    assert info.value.field == field and shown in str(info.value)

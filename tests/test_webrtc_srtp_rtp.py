@@ -13,7 +13,7 @@ import pytest
 from aiortc import rtp as aiortc_rtp
 from hypothesis import given, settings, strategies as st
 
-from adk_realtime.sansio.errors import ProtocolError
+from adk_realtime.sansio.errors import ConfigError, ProtocolError
 from adk_realtime.sansio.webrtc.jitter import JitterBuffer, JitterFrame, JitterLoss
 from adk_realtime.sansio.webrtc.opus import OpusEncoder
 from adk_realtime.sansio.webrtc.rtp import (
@@ -509,3 +509,50 @@ def test_jitter_timer_before_any_packet_releases_nothing() -> None:
     buffer = JitterBuffer()
     assert buffer.get_timer() is None
     assert timer_fired(buffer, 5.0) == []
+
+
+# -- bad settings -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs", "shown"),
+    [
+        ("window", {"window": 0}, "not 0"),
+        ("max_delay", {"max_delay": 0.0}, "not 0.0"),
+        ("max_conceal", {"max_conceal": -1}, "not -1"),
+        ("reset_distance", {"window": 10, "reset_distance": 5}, "not 5"),
+    ],
+)
+def test_bad_jitter_buffer_bounds_name_the_field_and_value(
+    field: str, kwargs: dict[str, float], shown: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        JitterBuffer(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field and shown in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("payload_type", {"payload_type": 128}),
+        ("ssrc", {"ssrc": 2**32}),
+        ("clock_rate", {"clock_rate": 0}),
+        ("samples_per_packet", {"samples_per_packet": -960}),
+    ],
+)
+def test_bad_packetizer_settings_name_the_field_and_value(
+    field: str, kwargs: dict[str, int]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        RtpPacketizer(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field and f"not {kwargs[field]!r}" in str(info.value)
+    with pytest.raises(ConfigError, match=r"payload_type: .*not 200"):
+        RtpDepacketizer(200)
+
+
+def test_bad_srtp_keys_name_the_field_and_show_only_their_length() -> None:
+    secret = bytes(range(100, 129))  # 29 bytes: one short
+    with pytest.raises(ConfigError) as info:
+        SrtpSession(SrtpKeys(local=KEY_A, remote=secret))
+    assert info.value.field == "keys.remote" and "not '29 bytes'" in str(info.value)
+    assert secret.hex() not in str(info.value) and repr(secret) not in str(info.value)

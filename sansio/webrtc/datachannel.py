@@ -47,6 +47,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.sctp.association import (
     AssociationClosed,
     AssociationEstablished,
@@ -284,6 +285,7 @@ class DataChannelManager:
     def __init__(
         self, association: SctpAssociation, *, is_client: bool, max_pending: int = 50
     ) -> None:
+        require("max_pending", max_pending >= 0, "0 or more messages", max_pending)
         self.association = association
         self.is_client = is_client
         self.max_pending = max_pending

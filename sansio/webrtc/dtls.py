@@ -67,6 +67,7 @@ from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.srtp import SRTP_PROFILES, SrtpKeys
 
 __all__ = [
@@ -281,15 +282,21 @@ class DtlsEndpoint:
         mtu: int = 1200,
         srtp_profiles: Sequence[str] = DEFAULT_SRTP_PROFILES,
     ) -> None:
-        if role not in ("client", "server"):
-            raise ValueError(f"role must be 'client' or 'server', not {role!r}")
-        if len(remote_fingerprint) != 32:
-            raise ValueError("remote_fingerprint must be the 32-byte SHA-256 of the peer's cert")
-        if not 256 <= mtu <= 65507:
-            raise ValueError(f"mtu must be between 256 and 65507 bytes, not {mtu}")
-        unknown = [p for p in srtp_profiles if p not in SRTP_PROFILES]
-        if unknown or not srtp_profiles:
-            raise ValueError(f"srtp_profiles must be among {sorted(SRTP_PROFILES)}, not {unknown}")
+        require("role", role in ("client", "server"), "'client' or 'server'", role)
+        require(
+            "remote_fingerprint",
+            isinstance(remote_fingerprint, bytes) and len(remote_fingerprint) == 32,
+            "the 32-byte SHA-256 of the peer's certificate (see parse_fingerprint)",
+            remote_fingerprint,
+        )
+        require("mtu", isinstance(mtu, int) and 256 <= mtu <= 65507, "256-65507 bytes", mtu)
+        profiles = list(srtp_profiles)
+        require(
+            "srtp_profiles",
+            bool(profiles) and all(p in SRTP_PROFILES for p in profiles),
+            f"a non-empty list among {sorted(SRTP_PROFILES)}",
+            profiles,
+        )
         self.role = role
         self.mtu = mtu
         self.certificate = certificate

@@ -72,6 +72,7 @@ from typing import NamedTuple
 from aioice import stun
 
 from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.ice_stun import (
     binding_reply,
     binding_request,
@@ -230,10 +231,16 @@ class IceAgent:
         check_timeout: float = CHECK_TIMEOUT,
         aggressive_nomination: bool = False,
     ) -> None:
-        if not 0 <= tie_breaker < 2**64:
-            raise ValueError("tie_breaker must be a 64-bit unsigned integer")
-        if not local_ufrag or not local_pwd:
-            raise ValueError("local_ufrag and local_pwd must not be empty")
+        require(
+            "tie_breaker",
+            isinstance(tie_breaker, int) and 0 <= tie_breaker < 2**64,
+            "a 64-bit unsigned integer",
+            tie_breaker,
+        )
+        require("local_ufrag", bool(local_ufrag), "a non-empty string", local_ufrag)
+        # a credential: shown by its length only
+        require("local_pwd", bool(local_pwd), "a non-empty string", f"{len(local_pwd)} characters")
+        require("check_timeout", check_timeout > 0, "a positive number of seconds", check_timeout)
         self.local_ufrag = local_ufrag
         self._local_key = local_pwd.encode()
         self.controlling = controlling

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from adk_realtime.sansio.errors import ConfigError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.rtp import RtpPacket, seq_distance
 
 __all__ = ["JitterBuffer", "JitterFrame", "JitterItem", "JitterLoss"]
@@ -78,18 +78,15 @@ class JitterBuffer:
         max_conceal: int = 5,
         reset_distance: int = 500,
     ) -> None:
-        if window < 1:
-            raise ConfigError("window", f"must be at least 1 packet, not {window!r}")
-        if not max_delay > 0:
-            raise ConfigError(
-                "max_delay", f"must be a positive number of seconds, not {max_delay!r}"
-            )
-        if max_conceal < 0:
-            raise ConfigError("max_conceal", f"must be 0 or more frames, not {max_conceal!r}")
-        if reset_distance <= window:
-            raise ConfigError(
-                "reset_distance", f"must exceed window ({window}), not {reset_distance!r}"
-            )
+        require("window", window >= 1, "at least 1 packet", window)
+        require("max_delay", max_delay > 0, "a positive number of seconds", max_delay)
+        require("max_conceal", max_conceal >= 0, "0 or more frames", max_conceal)
+        require(
+            "reset_distance",
+            reset_distance > window,
+            f"more than window ({window})",
+            reset_distance,
+        )
         self.window = window
         self.max_delay = max_delay
         self.max_conceal = max_conceal

@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adk_realtime.sansio.audio import Resampler, whole_samples
+from adk_realtime.sansio.audio import SUPPORTED_RATES, Resampler, whole_samples
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.jitter import JitterBuffer, JitterFrame
 from adk_realtime.sansio.webrtc.opus import (
     MAX_FRAME_SAMPLES,
@@ -74,6 +75,7 @@ __all__ = ["AudioFrame", "AudioReceiver", "AudioSender", "MediaEvent"]
 
 _OPUS_ROOM = 1275  # one 20 ms Opus frame never exceeds this (RFC 6716 §3.2.1)
 _RTP_CLOCK = 48000
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +104,16 @@ class AudioSender:
         srtp: SrtpSession,
         input_rate: int,
     ) -> None:
-        if encoder.channels != 1:
-            raise ValueError("AudioSender sends mono: give it an OpusEncoder with channels=1")
-        if packetizer.clock_rate != _RTP_CLOCK:
-            raise ValueError("Opus RTP runs on a 48 kHz clock (RFC 7587)")
+        require("encoder", encoder.channels == 1, "a mono OpusEncoder", encoder.channels)
+        require(
+            "packetizer",
+            packetizer.clock_rate == _RTP_CLOCK,
+            "on the 48 kHz Opus RTP clock (RFC 7587)",
+            packetizer.clock_rate,
+        )
+        require(
+            "input_rate", input_rate in SUPPORTED_RATES, f"one of {SUPPORTED_RATES}", input_rate
+        )
         self.packetizer = packetizer
         self.encoder = encoder
         self.srtp = srtp
@@ -209,6 +217,14 @@ class AudioReceiver:
         decode_rate: int | None = None,
         jitter: JitterBuffer | None = None,
     ) -> None:
+        rates = SUPPORTED_RATES
+        require("output_rate", output_rate in rates, f"one of {rates}", output_rate)
+        require(
+            "decode_rate",
+            decode_rate is None or decode_rate in _OPUS_RATES,
+            f"None or one of {_OPUS_RATES}",
+            decode_rate,
+        )
         self.srtp = srtp
         self.output_rate = output_rate
         self.depacketizer = RtpDepacketizer(payload_type)

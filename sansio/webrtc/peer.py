@@ -66,6 +66,7 @@ from dataclasses import dataclass
 
 from adk_realtime.sansio.audio import Resampler
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.datachannel import (
     ChannelClosed,
     ChannelMessage,
@@ -199,18 +200,24 @@ class PeerConnection:
         channel_label: str = DEFAULT_CHANNEL,
         ice_check_timeout: float = 15.0,
     ) -> None:
-        if not local_addresses:
-            raise ConfigError("local_addresses", "give at least one bound (ip, port)")
-        if input_rate not in _RESAMPLER_RATES:
-            raise ConfigError("input_rate", f"must be one of {_RESAMPLER_RATES}")
-        if output_rate not in _RESAMPLER_RATES:
-            raise ConfigError("output_rate", f"must be one of {_RESAMPLER_RATES}")
+        rates = f"one of {_RESAMPLER_RATES}"
+        require("local_addresses", bool(local_addresses), "at least one bound (ip, port)", [])
+        require("input_rate", input_rate in _RESAMPLER_RATES, rates, input_rate)
+        require("output_rate", output_rate in _RESAMPLER_RATES, rates, output_rate)
+        label = channel_label.encode() if isinstance(channel_label, str) else b""
+        require("channel_label", 0 < len(label) <= 65535, "1-65535 bytes of text", channel_label)
+        positive = "a positive number of seconds"
+        require("ice_check_timeout", ice_check_timeout > 0, positive, ice_check_timeout)
         self._rng = rng if rng is not None else random.SystemRandom()
         rng = self._rng
         candidates = []
-        for i, (host, port) in enumerate(local_addresses):
+        for i, entry in enumerate(local_addresses):
+            ok = isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], int)
+            host, port = entry if ok else ("", 0)
             if _ip_text(host) is None or not 0 < port < 65536:
-                raise ConfigError("local_addresses", f"entry {i} is not an (ip, port) pair")
+                raise ConfigError(
+                    "local_addresses", f"entry {i} must be an (ip, port) pair, not {entry!r}"
+                )
             # Earlier sockets are preferred: RFC 8445 local preference, unique per socket.
             candidates.append(host_candidate(host, port, local_preference=65535 - i))
         self.local_candidates = tuple(candidates)

@@ -47,7 +47,8 @@ from __future__ import annotations
 import random
 from collections import deque
 
-from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
+from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.sctp.chunks import (
     CAUSE_STALE_COOKIE,
     CAUSE_USER_ABORT,
@@ -145,14 +146,14 @@ class SctpAssociation:
         heartbeat_interval: float = 30.0,
         cookie_lifetime: float = 60.0,
     ) -> None:
-        if not 256 <= mtu <= 65535:
-            raise ConfigError("mtu", f"must be between 256 and 65535, got {mtu}")
-        if max_buffered < max_message_size or receive_window < max_message_size:
-            raise ConfigError(
-                "max_buffered", "max_buffered and receive_window must be >= max_message_size"
-            )
-        if not 1 <= streams <= 65535:
-            raise ConfigError("streams", f"must be between 1 and 65535, got {streams}")
+        require("mtu", 256 <= mtu <= 65535, "256-65535 bytes", mtu)
+        require("local_port", 0 < local_port < 65536, "1-65535", local_port)
+        require("remote_port", 0 < remote_port < 65536, "1-65535", remote_port)
+        require("max_message_size", max_message_size > 0, "a positive size", max_message_size)
+        at_least = f"at least max_message_size ({max_message_size})"
+        require("max_buffered", max_buffered >= max_message_size, at_least, max_buffered)
+        require("receive_window", receive_window >= max_message_size, at_least, receive_window)
+        require("streams", 1 <= streams <= 65535, "1-65535", streams)
         self.is_client = is_client
         self.local_port = local_port
         self.remote_port = remote_port
@@ -169,25 +170,16 @@ class SctpAssociation:
         self._initial_tsn = rng.getrandbits(32)
         secret = rng.getrandbits(256).to_bytes(32, "big")
         self._path = PathMonitor(
-            rto_initial=rto_initial,
-            rto_min=rto_min,
-            rto_max=rto_max,
-            max_retransmits=max_retransmits,
-            heartbeat_interval=heartbeat_interval,
+            rto_initial=rto_initial, rto_min=rto_min, rto_max=rto_max,
+            max_retransmits=max_retransmits, heartbeat_interval=heartbeat_interval,
             nonce=rng.getrandbits(64),
-        )
+        )  # fmt: skip
         self._setup = Handshake(
-            local_tag=self._local_tag,
-            initial_tsn=self._initial_tsn,
-            secret=secret,
-            window=receive_window,
-            streams=streams,
-            rto_initial=rto_initial,
-            rto_max=rto_max,
-            max_init_retransmits=max_init_retransmits,
-            cookie_lifetime=cookie_lifetime,
+            local_tag=self._local_tag, initial_tsn=self._initial_tsn, secret=secret,
+            window=receive_window, streams=streams, rto_initial=rto_initial, rto_max=rto_max,
+            max_init_retransmits=max_init_retransmits, cookie_lifetime=cookie_lifetime,
             stats=self.stats,
-        )
+        )  # fmt: skip
         self._state = SctpState.CLOSED
         self._now = 0.0
         self._events: deque[SctpEvent] = deque()

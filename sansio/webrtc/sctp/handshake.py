@@ -32,6 +32,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.sctp.chunks import (
     CAUSE_STALE_COOKIE,
     PARAM_STATE_COOKIE,
@@ -91,6 +92,10 @@ class Handshake:
         cookie_lifetime: float,
         stats: SctpStats,
     ) -> None:
+        retries = max_init_retransmits
+        require("max_init_retransmits", retries >= 0, "0 or more", retries)
+        positive = "a positive number of seconds"
+        require("cookie_lifetime", cookie_lifetime > 0, positive, cookie_lifetime)
         self.local_tag = local_tag
         self.t1_at: float | None = None
         self._initial_tsn = initial_tsn

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.sctp.chunks import HeartbeatChunk
 
 __all__ = ["PathMonitor"]
@@ -40,6 +41,12 @@ class PathMonitor:
         heartbeat_interval: float,
         nonce: int,
     ) -> None:
+        require("rto_initial", rto_initial > 0, "a positive number of seconds", rto_initial)
+        require("rto_min", rto_min > 0, "a positive number of seconds", rto_min)
+        require("rto_max", rto_max >= rto_min, f"at least rto_min ({rto_min})", rto_max)
+        require("max_retransmits", max_retransmits >= 0, "0 or more", max_retransmits)
+        positive = "a positive number of seconds"
+        require("heartbeat_interval", heartbeat_interval > 0, positive, heartbeat_interval)
         self.rto = rto_initial
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_outstanding = False
