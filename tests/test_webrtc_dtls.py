@@ -440,6 +440,7 @@ def test_gcm_profile_is_negotiated_when_offered_first_and_keys_drive_srtp() -> N
         ("mtu", 100, "100"),
         ("srtp_profiles", ["SRTP_NULL"], "['SRTP_NULL']"),
         ("srtp_profiles", [], "[]"),
+        ("handshake_timeout", 0.0, "0.0"),
     ],
 )
 def test_bad_arguments_are_config_errors_naming_field_and_value(

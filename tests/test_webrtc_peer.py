@@ -60,7 +60,12 @@ class Answerer:
         lie_fingerprint: bool = False,
         theirs: tuple[str, int] = THEIRS,
         setup: str = "active",
+        refuse_silently: bool = False,
     ):
+        # refuse_silently: as aiortc does with a certificate that is not the one in the
+        # offer, finish the DTLS handshake, then go quiet (no alert, no SCTP; ICE goes on).
+        self.refuse_silently = refuse_silently
+        self.refused = False
         offer = parse_offer(offer_sdp)
         self.peer_addr = offer.candidates[0].addr
         self.offer = offer
@@ -111,7 +116,7 @@ class Answerer:
         kind = classify_datagram(data[0])
         if kind == "stun":
             self.ice.receive_datagram(data, (0, self.peer_addr), now)
-        elif kind == "dtls":
+        elif kind == "dtls" and not self.refused:
             self.dtls.receive_datagram(data, self.peer_addr, now)
         elif kind == "rtp" and self.srtp is not None and not is_rtcp(data):
             plain = self.srtp.unprotect_rtp(data)
@@ -141,7 +146,9 @@ class Answerer:
             if isinstance(ev, SelectedPair):
                 self.dtls.start(now)
         while (dev := self.dtls.next_event()) is not None:
-            if isinstance(dev, DtlsConnected):
+            if isinstance(dev, DtlsConnected) and self.refuse_silently:
+                self.refused = True  # what aiortc does after a fingerprint mismatch
+            elif isinstance(dev, DtlsConnected):
                 assert dev.srtp_keys is not None
                 self.connected = True
                 self.srtp = SrtpSession(dev.srtp_keys)
@@ -230,12 +237,21 @@ class Net:
 
 
 def connect(
-    seed: int = 1, *, lie_fingerprint: bool = False, input_rate: int = 24000, setup: str = "active"
+    seed: int = 1,
+    *,
+    lie_fingerprint: bool = False,
+    input_rate: int = 24000,
+    setup: str = "active",
+    refuse_silently: bool = False,
 ) -> tuple[PeerConnection, Answerer, Net]:
     rng = random.Random(seed)
     pc = PeerConnection(local_addresses=[OURS], rng=rng, certificate=CERT, input_rate=input_rate)
     answerer = Answerer(
-        pc.create_offer(), random.Random(seed + 100), lie_fingerprint=lie_fingerprint, setup=setup
+        pc.create_offer(),
+        random.Random(seed + 100),
+        lie_fingerprint=lie_fingerprint,
+        setup=setup,
+        refuse_silently=refuse_silently,
     )
     net = Net(pc, answerer)
     pc.set_answer(answerer.answer, 0.0)
@@ -312,7 +328,7 @@ def test_pending_queue_is_bounded_while_dtls_is_up_but_channel_not_yet_acked() -
     # No SCTP (DTLS application data, content type 23) reaches the answerer: the channel
     # stays unacknowledged while DTLS and audio are up.
     net.drop = lambda direction, data: blocked[0] and direction == "out" and data[0] == 23
-    net.run(lambda: pc.state is PeerState.CONNECTED)
+    net.run(lambda: pc.dtls is not None and pc.dtls.is_connected)  # CONNECTED waits for it
     net.step()
     assert not pc.channel_open
     sent = 0
@@ -617,7 +633,7 @@ def test_dtls_handshake_timeout_fails_the_connection() -> None:
     net.run(lambda: PeerState.FAILED in net.states(), limit=40)
     assert pc.ice.selected_pair is not None  # ICE itself had succeeded
     assert pc.failure_reason is not None and "timed out" in pc.failure_reason
-    assert 29 <= net.now <= 32
+    assert 9.9 <= net.now <= 10.5  # setup_timeout after ICE found a path, not DTLS's own 30 s
 
 
 def connect_with(
@@ -731,6 +747,7 @@ def test_a_channel_the_peer_opens_is_announced_and_carries_messages() -> None:
         ("output_rate", {"output_rate": 11025}, "not 11025"),
         ("channel_label", {"channel_label": ""}, "not ''"),
         ("ice_check_timeout", {"ice_check_timeout": 0.0}, "not 0.0"),
+        ("setup_timeout", {"setup_timeout": -1.0}, "not -1.0"),
     ],
 )
 def test_bad_peer_settings_name_the_field_and_value(
@@ -741,3 +758,33 @@ def test_bad_peer_settings_name_the_field_and_value(
     with pytest.raises(ConfigError) as info:
         PeerConnection(**args)  # type: ignore[arg-type]
     assert info.value.field == field and shown in str(info.value)
+
+
+def test_a_peer_that_refuses_our_certificate_after_its_handshake_fails_fast() -> None:
+    """aiortc checks our fingerprint only once its DTLS handshake is done, then goes quiet
+    (no alert, no SCTP). That is not CONNECTED: the channel never opens, and the peer
+    fails within setup_timeout (10 s) of ICE finding a path, saying why."""
+    pc, ans, net = connect(seed=20, refuse_silently=True)
+    pc.send_message("queued while connecting", net.now)  # the channel may still open
+    net.run(lambda: pc.dtls is not None and pc.dtls.is_connected)
+    assert ans.refused and pc.state is PeerState.CHECKING  # DTLS alone is not connected
+    net.run(lambda: PeerState.FAILED in net.states(), limit=20.0)
+    assert net.states() == [PeerState.CHECKING, PeerState.FAILED]
+    reason = pc.failure_reason or ""
+    assert "certificate" in reason and "SCTP" in reason and "10 s" in reason
+    assert net.now <= 10.5
+    with pytest.raises(LocalProtocolError):
+        pc.send_message("too late", net.now)
+
+
+def test_connected_means_dtls_done_and_the_channel_open() -> None:
+    pc, _ans, net = connect(seed=21)
+    blocked = [True]
+    # No SCTP (DTLS application data, content type 23) reaches the answerer for a while.
+    net.drop = lambda direction, data: blocked[0] and direction == "out" and data[0] == 23
+    net.run(lambda: pc.dtls is not None and pc.dtls.is_connected)
+    net.step()
+    assert pc.state is PeerState.CHECKING and not pc.channel_open  # DTLS up, no channel yet
+    blocked[0] = False
+    net.run(lambda: pc.state is PeerState.CONNECTED)
+    assert pc.channel_open and net.states() == [PeerState.CHECKING, PeerState.CONNECTED]

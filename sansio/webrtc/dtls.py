@@ -24,7 +24,8 @@ and mirrors OpenSSL's (1 s, doubling, capped at 60 s, reset when a new flight
 goes out). When our timer fires we ask OpenSSL to retransmit
 (``DTLSv1_handle_timeout``); if its clock says "not yet" (a simulated clock, or
 a driver that woke early) we resend the bytes of the last flight ourselves,
-which a peer that lost them accepts. The handshake gives up 30 s after start.
+which a peer that lost them accepts. The handshake gives up ``handshake_timeout``
+(30 s by default) after start.
 
 States (:class:`DtlsState`) and transitions (everything that changes ``_state`` is in
 this file)::
@@ -271,6 +272,8 @@ class DtlsEndpoint:
     the SHA-256 digest from the peer's ``a=fingerprint`` (see
     :func:`parse_fingerprint`). ``mtu`` bounds every datagram we emit.
     ``srtp_profiles`` are the DTLS-SRTP profiles offered, preferred first.
+    ``handshake_timeout`` bounds the handshake from :meth:`start` (a silent or stalled
+    peer fails with `DtlsFailed` then).
     """
 
     def __init__(
@@ -281,6 +284,7 @@ class DtlsEndpoint:
         remote_fingerprint: bytes,
         mtu: int = 1200,
         srtp_profiles: Sequence[str] = DEFAULT_SRTP_PROFILES,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         require("role", role in ("client", "server"), "'client' or 'server'", role)
         require(
@@ -297,8 +301,11 @@ class DtlsEndpoint:
             f"a non-empty list among {sorted(SRTP_PROFILES)}",
             profiles,
         )
+        positive = "a positive number of seconds"
+        require("handshake_timeout", handshake_timeout > 0, positive, handshake_timeout)
         self.role = role
         self.mtu = mtu
+        self.handshake_timeout = handshake_timeout
         self.certificate = certificate
         self._remote_fingerprint = remote_fingerprint
         #: where the peer's latest datagram came from (the caller's opaque address)
@@ -355,7 +362,7 @@ class DtlsEndpoint:
         if self._state is not DtlsState.NEW:
             return
         self._state = DtlsState.HANDSHAKING
-        self._deadline = now + HANDSHAKE_TIMEOUT
+        self._deadline = now + self.handshake_timeout
         if self.role == "client":
             self._step_handshake(now)
 
@@ -423,7 +430,8 @@ class DtlsEndpoint:
         assert self._deadline is not None
         if now >= self._deadline:
             self._flush_bio()  # may hold nothing; keeps the BIO empty
-            self._fail(f"handshake timed out after {HANDSHAKE_TIMEOUT:.0f} s without an answer")
+            timeout = self.handshake_timeout
+            self._fail(f"handshake timed out after {timeout:g} s without an answer")
             return
         if self._retransmit_at is None or now < self._retransmit_at:
             return

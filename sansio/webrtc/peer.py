@@ -24,11 +24,19 @@ States (everything that changes ``_state`` is in `_set_state`; the table is
 
     state      input                                              -> next
     NEW        set_answer()                                       -> CHECKING
-    CHECKING   DTLS handshake done (SRTP keys ready)              -> CONNECTED
+    CHECKING   DTLS done and the default channel open             -> CONNECTED
+    CHECKING   not CONNECTED ``setup_timeout`` after ICE found a path
+               (a stalled DTLS handshake; DTLS done but no SCTP: the
+               peer refused our certificate; the channel not acked) -> FAILED
     NEW..CONNECTED  ICE failed / consent lost / DTLS alert or timeout /
                     fingerprint mismatch / SCTP abort or give-up  -> FAILED
     NEW..CONNECTED  close(), or the peer's close_notify / SCTP SHUTDOWN -> CLOSED
     FAILED     close()                                            -> CLOSED
+
+CONNECTED means messages reach the peer: DTLS alone is not enough, because a peer
+that refuses our certificate may finish its handshake and only then go quiet
+(aiortc does), with no alert to tell us. Audio flows from the moment SRTP keys
+exist.
 
 Each change is queued as `ConnectionStateChanged` during the very call that caused it,
 so a failure is visible to the next `next_event` at once.
@@ -186,7 +194,8 @@ class PeerConnection:
     SSRC, tie-breaker and SCTP secrets (default: the OS generator; seed one in tests).
     ``input_rate`` is the rate of the PCM given to `send_audio` by default,
     ``output_rate`` the rate of every `AudioFrame`. ``certificate`` defaults to a
-    fresh one. Next: `create_offer`.
+    fresh one. ``setup_timeout`` bounds DTLS, SCTP and the channel's opening from the
+    moment ICE finds a path. Next: `create_offer`.
     """
 
     def __init__(
@@ -199,6 +208,7 @@ class PeerConnection:
         certificate: DtlsCertificate | None = None,
         channel_label: str = DEFAULT_CHANNEL,
         ice_check_timeout: float = 15.0,
+        setup_timeout: float = 10.0,
     ) -> None:
         rates = f"one of {_RESAMPLER_RATES}"
         require("local_addresses", bool(local_addresses), "at least one bound (ip, port)", [])
@@ -208,6 +218,7 @@ class PeerConnection:
         require("channel_label", 0 < len(label) <= 65535, "1-65535 bytes of text", channel_label)
         positive = "a positive number of seconds"
         require("ice_check_timeout", ice_check_timeout > 0, positive, ice_check_timeout)
+        require("setup_timeout", setup_timeout > 0, positive, setup_timeout)
         self._rng = rng if rng is not None else random.SystemRandom()
         rng = self._rng
         candidates = []
@@ -224,6 +235,7 @@ class PeerConnection:
         self.input_rate = input_rate
         self.output_rate = output_rate
         self.channel_label = channel_label
+        self.setup_timeout = setup_timeout
         self.certificate = certificate if certificate is not None else DtlsCertificate.generate()
         self.local_ssrc: int = rng.getrandbits(32)
         self._ufrag = "".join(rng.choice(_ICE_ALPHABET) for _ in range(8))
@@ -250,6 +262,7 @@ class PeerConnection:
         self._state = PeerState.NEW
         self._now = 0.0
         self._closing = False
+        self._setup_deadline: float | None = None  # CONNECTED by then, or FAILED
         self._manager: DataChannelManager | None = None
         self._channel: DataChannel | None = None
         self._early: deque[str | bytes] = deque()
@@ -318,6 +331,7 @@ class PeerConnection:
             certificate=self.certificate,
             remote_fingerprint=answer.fingerprint.value,
             mtu=DTLS_MTU,
+            handshake_timeout=self.setup_timeout,
         )
         self._set_state(PeerState.CHECKING)
         self.ice.set_remote(
@@ -380,6 +394,9 @@ class PeerConnection:
             receiver.handle_timer(now)
             self._drain_audio(receiver)
         self._process(now)
+        deadline = self._setup_deadline
+        if deadline is not None and now >= deadline and self._state is PeerState.CHECKING:
+            self._fail(self._setup_failure())
 
     def get_timer(self) -> float | None:
         """When `handle_timer` must run next (same clock as ``now``), or None."""
@@ -392,6 +409,8 @@ class PeerConnection:
             times.append(self._manager.get_timer())
         if self.audio_receiver is not None:
             times.append(self.audio_receiver.get_timer())
+        if self._state is PeerState.CHECKING:
+            times.append(self._setup_deadline)
         return min((t for t in times if t is not None), default=None)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Route]]:
@@ -432,7 +451,8 @@ class PeerConnection:
         if rate not in _RESAMPLER_RATES:
             raise ConfigError("sample_rate", f"must be one of {_RESAMPLER_RATES}, not {rate}")
         sender = self.audio_sender
-        if sender is None or self._state is not PeerState.CONNECTED or self._selected is None:
+        live = self._state in (PeerState.CHECKING, PeerState.CONNECTED)
+        if sender is None or not live or self._selected is None:
             self.stats["audio_bytes_dropped"] += len(pcm)
             return
         if rate != self.input_rate:
@@ -584,6 +604,8 @@ class PeerConnection:
             self._selected = event.route
             while self._held:
                 self._emit(self._held.popleft(), event.route)
+            if self._setup_deadline is None and self._state is PeerState.CHECKING:
+                self._setup_deadline = now + self.setup_timeout
             if self.dtls is not None and not self._closing:
                 self.dtls.start(now)
         elif event.state is IceState.FAILED:
@@ -635,7 +657,6 @@ class PeerConnection:
             self._channel.send(self._early.popleft(), now)  # <= 50 into an empty queue
         # Both sides send INIT (RFC 8841 section 9.3); SCTP resolves the collision.
         self._manager.connect(now)
-        self._set_state(PeerState.CONNECTED)
 
     def _drain_sctp(self) -> None:
         manager = self._manager
@@ -651,12 +672,30 @@ class PeerConnection:
             if isinstance(event, ChannelMessage):
                 self._messages_queued += 1
                 self._events.append(event)
-            elif isinstance(event, ChannelOpened | ChannelClosed):
+            elif isinstance(event, ChannelOpened):
+                if event.channel is self._channel and self._state is PeerState.CHECKING:
+                    self._setup_deadline = None
+                    self._set_state(PeerState.CONNECTED)
+                self._events.append(event)
+            elif isinstance(event, ChannelClosed):
                 self._events.append(event)
             elif isinstance(event, AssociationFailed):
                 self._fail(f"SCTP failed: {event.reason}")
             elif isinstance(event, AssociationClosed):
                 self._remote_closed("the peer shut the SCTP association down")
+
+    def _setup_failure(self) -> str:
+        """Why the connection is not up ``setup_timeout`` after ICE found a path."""
+        within = f"within {self.setup_timeout:g} s"
+        if self.dtls is None or not self.dtls.is_connected:
+            return f"the DTLS handshake did not complete {within}"
+        if self.sctp is None or self.sctp.state is not SctpState.ESTABLISHED:
+            return (
+                f"the peer completed the DTLS handshake but never answered SCTP {within}: "
+                "it most likely refused our DTLS certificate (a fingerprint check failed "
+                "on its side)"
+            )
+        return f"the data channel {self.channel_label!r} was not acknowledged {within}"
 
     def _drain_all(self) -> None:
         if self._manager is not None:
