@@ -123,6 +123,9 @@ class AudioSender:
         self._ticks = encoder.frame_size * _RTP_CLOCK // encoder.sample_rate
         self._piece = max(1, input_rate // 50)  # input samples per resampler call
         room = self._resampler.max_output_samples(self._piece)
+        # Frames are cut here, after the resampler (its output per call varies) and in
+        # the buffer the encoder reads in place: not audio.FrameSlicer, which cuts bytes
+        # before resampling and would cost a copy per frame or hold input back.
         self._acc = np.zeros(self._frame + room, dtype=np.int16)
         self._fill = 0
         self._carry = b""  # an odd trailing byte between calls
