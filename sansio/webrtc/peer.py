@@ -59,9 +59,9 @@ dropped, counted); channel messages waiting in `next_event` 1024 (then SCTP stop
 reading, so its receive window pushes back on the peer); messages sent before the
 channel is open 50 (`DataChannelQueueFull` on the 51st, nothing queued is lost).
 
-Audio sent before the connection is up is dropped and counted
-(``stats["audio_bytes_dropped"]``), not buffered: live audio delivered late is worse
-than none, and it is what a browser track does before ICE connects.
+Audio sent before the DTLS handshake gave SRTP keys (or after a failure) is dropped
+and counted (``stats["audio_bytes_dropped"]``), not buffered: live audio delivered late
+is worse than none, and it is what a browser track does before ICE connects.
 """
 
 from __future__ import annotations
@@ -443,8 +443,8 @@ class PeerConnection:
         """Send PCM16 mono at ``sample_rate`` (default ``input_rate``) as Opus RTP.
 
         Every complete 20 ms frame becomes one packet (a partial frame waits for more
-        PCM; ``stats["audio_packets_sent"]`` counts them). Before the connection is up
-        the audio is dropped and counted. Raises `ConfigError` for a rate other than 8,
+        PCM; ``stats["audio_packets_sent"]`` counts them). Before SRTP keys exist, or
+        once the connection failed or closed, the audio is dropped and counted. Raises `ConfigError` for a rate other than 8,
         16, 24 or 48 kHz. Next: `datagrams_to_send`.
         """
         rate = self.input_rate if sample_rate is None else sample_rate
