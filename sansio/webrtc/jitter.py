@@ -110,6 +110,12 @@ class JitterBuffer:
         """
         self.stats["received"] += 1
         sequence = packet.sequence
+        if sequence == self._next and not self._held:
+            # In order with nothing held (the common case): out at once, nothing stored.
+            self._events.append(JitterFrame(sequence, packet.timestamp, packet.payload))
+            self.stats["emitted"] += 1
+            self._next = (sequence + 1) & 0xFFFF
+            return
         if self._next is None:
             self._next = sequence
         distance = seq_distance(self._next, sequence)

@@ -66,7 +66,6 @@ from adk_realtime.sansio.webrtc.rtp import (
     RtpDepacketizer,
     RtpError,
     RtpPacketizer,
-    is_rtcp,
     parse_rtcp,
 )
 from adk_realtime.sansio.webrtc.srtp import SRTP_TRAILER_MAX, SrtpSession
@@ -257,7 +256,7 @@ class AudioReceiver:
         counted (``srtp.stats``, ``depacketizer.stats``, ``jitter.stats``,
         ``stats``); nothing raises for bad input.
         """
-        if is_rtcp(packet):
+        if len(packet) > 1 and 192 <= packet[1] <= 223:  # rtp.is_rtcp, inlined: per packet
             self._receive_rtcp(packet)
             return
         plain = self.srtp.unprotect_rtp(packet)
