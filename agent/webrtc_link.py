@@ -71,7 +71,9 @@ class WebRTCOptions:
     ``{base_url}/realtime/client_secrets`` (``ws``/``wss`` base URLs map to
     ``http``/``https``). ``ssl_context`` verifies HTTPS (default: system CAs).
     ``http_timeout`` bounds each HTTP exchange, ``connect_timeout`` the time from the
-    answer until the data channel is open.
+    answer until the data channel is open. ``setup_timeout`` bounds DTLS, SCTP and the
+    channel once ICE found a path: a peer that refused our DTLS certificate fails then,
+    saying so.
     """
 
     local_addresses: Sequence[str] | None = None
@@ -81,6 +83,7 @@ class WebRTCOptions:
     ssl_context: ssl.SSLContext | None = None
     http_timeout: float = 15.0
     connect_timeout: float = 20.0
+    setup_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.flow not in ("unified", "ephemeral"):
@@ -91,6 +94,8 @@ class WebRTCOptions:
             object.__setattr__(self, "local_addresses", tuple(self.local_addresses))
         if self.http_timeout <= 0 or self.connect_timeout <= 0:
             raise ConfigError("timeout", "http_timeout and connect_timeout must be positive")
+        if not self.setup_timeout > 0:
+            raise ConfigError("setup_timeout", f"must be positive, not {self.setup_timeout!r}")
 
 
 class WebRTCLink:
@@ -185,7 +190,10 @@ class WebRTCLink:
         with anyio.move_on_after(timeout) as scope:
             while True:
                 event = await self._peer.next_event()
-                if isinstance(event, p.ChannelOpen) and event.label == self._peer.pc.channel_label:
+                if (
+                    isinstance(event, p.ChannelOpened)
+                    and event.label == self._peer.pc.channel_label
+                ):
                     self._log_drops()
                     return
                 if event is None or (
@@ -272,7 +280,7 @@ async def _open_link(
     from adk_realtime.drivers.webrtc import open_peer
 
     addresses = list(options.local_addresses) if options.local_addresses else None
-    async with open_peer(local_addresses=addresses) as peer:
+    async with open_peer(local_addresses=addresses, setup_timeout=options.setup_timeout) as peer:
         answer = await _signal(model, config, options, peer.offer)
         peer.set_answer(answer.sdp)
         link = WebRTCLink(peer, protocol, answer.call_id, stats)

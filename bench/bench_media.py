@@ -4,8 +4,9 @@ Paths over the same 24 kHz mono PCM16 frames (tone-coded speech from the
 simulator's synthesizer plus noise, so Opus has real work), no network, each
 frame sent and received (one frame in, one frame of PCM out):
 
-  ours     ``AudioSender.send_pcm`` (Opus mono, RTP, SRTP in place) then
-           ``AudioReceiver.receive_rtp`` (SRTP, RTP, jitter buffer, Opus decode),
+  ours     ``AudioSender.send_pcm`` + ``data_to_send`` (Opus mono, RTP, SRTP in
+           place) then ``AudioReceiver.receive_data`` + ``next_event`` (SRTP, RTP,
+           jitter buffer, Opus decode, one ``AudioFrame`` event per frame),
            configured as ``webrtc.peer`` does for 24 kHz PCM: Opus at 24 kHz
            both ways, no resampler.
   ours48   the same with Opus at 48 kHz: resample 24->48 kHz before the encoder
@@ -128,16 +129,16 @@ def make_ours(opus_rate: int, libopus_path: str | None = None) -> Step:
         finally:
             opuslib.api.libopus = saved
             opus._load.cache_clear()
-    send_pcm = sender.send_pcm
-    receive_rtp = receiver.receive_rtp
+    send_pcm, data_to_send = sender.send_pcm, sender.data_to_send
+    receive_data, next_event = receiver.receive_data, receiver.next_event
 
     def step(pcm: bytes, now: float) -> list[bytes]:
-        packets = send_pcm(pcm)
-        if len(packets) == 1:  # the steady state: 20 ms in, one packet out
-            return receive_rtp(packets[0], now)
+        send_pcm(pcm)
+        for packet in data_to_send():  # the steady state: 20 ms in, one packet out
+            receive_data(packet, now)
         out: list[bytes] = []
-        for packet in packets:
-            out += receive_rtp(packet, now)
+        while (event := next_event()) is not None:
+            out.append(event.pcm)  # type: ignore[union-attr]  # AudioFrame: no RTCP here
         return out
 
     return step

@@ -18,6 +18,12 @@ moves the peer's datagrams to the writer and wakes the timer and `next_event`.
 
 The peer's own queues are bounded (see `PeerConnection`); the writer's queue too
 (``MAX_WRITE_QUEUE`` datagrams, oldest dropped and counted: UDP may lose them anyway).
+
+Binding: local addresses are IP literals, bound as they are (a plain socket bound to the
+numeric tuple, then handed to anyio). Nothing is resolved: anyio's own
+``create_udp_socket`` asks ``getaddrinfo`` with ``AI_ADDRCONFIG``, which fails even for
+``127.0.0.1`` on a host whose only interface is loopback. A bind that fails is a
+`BindError`; a host name is a `ConfigError`.
 """
 
 from __future__ import annotations
@@ -36,14 +42,16 @@ import anyio
 import anyio.abc
 
 from adk_realtime.drivers._errors import single_error
-from adk_realtime.sansio.errors import RealtimeError
+from adk_realtime.sansio.errors import ConfigError, RealtimeError
 from adk_realtime.sansio.http import HttpExchange, HttpResponse
 from adk_realtime.sansio.webrtc.peer import PeerConnection, PeerEvent, PeerState
 
 __all__ = [
     "MAX_WRITE_QUEUE",
+    "BindError",
     "SignallingError",
     "WebRTCPeer",
+    "bind_udp",
     "default_local_addresses",
     "http_request",
     "open_peer",
@@ -57,6 +65,40 @@ _READ_SIZE = 65536
 
 class SignallingError(RealtimeError):
     """The HTTP(S) offer/answer exchange could not be carried out (connect, TLS, timeout)."""
+
+
+class BindError(RealtimeError):
+    """No UDP socket could be bound to ``address`` (not an address of this host, no such
+    address family here, no port left...); ``reason`` is the system's word for it."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot bind a UDP socket to {address}: {reason}")
+        self.address = address
+        self.reason = reason
+
+
+async def bind_udp(address: str) -> anyio.abc.UDPSocket:
+    """A UDP socket on the IP literal ``address`` (an ephemeral port), resolving nothing.
+
+    Raises `ConfigError` if ``address`` is not an IP literal and `BindError` if the
+    system refuses the socket or the bind.
+    """
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    except ValueError:
+        raise ConfigError(
+            "local_addresses", f"{address!r} is not an IP address (names are not resolved)"
+        ) from None
+    raw: socket.socket | None = None
+    try:
+        raw = socket.socket(family, socket.SOCK_DGRAM)
+        raw.setblocking(False)
+        raw.bind((address, 0))  # a numeric tuple: no getaddrinfo, no AI_ADDRCONFIG
+        return await anyio.abc.UDPSocket.from_socket(raw)
+    except OSError as exc:
+        if raw is not None:
+            raw.close()
+        raise BindError(address, exc.strerror or exc.__class__.__name__) from None
 
 
 def default_local_addresses() -> list[str]:
@@ -114,7 +156,8 @@ async def http_request(
                         data = await stream.receive(_READ_SIZE)
                     except (anyio.EndOfStream, anyio.BrokenResourceError):
                         data = b""
-                    response = exchange.receive_data(data)
+                    exchange.receive_data(data, anyio.current_time())
+                    response = exchange.next_event()
                     if response is not None:
                         return response
     except TimeoutError:
@@ -228,7 +271,7 @@ class WebRTCPeer:
         changed.set()
 
     def _kick(self) -> None:
-        for data, route in self.pc.datagrams_to_send():
+        for data, route in self.pc.datagrams_to_send(anyio.current_time()):
             if len(self._writes) >= MAX_WRITE_QUEUE:
                 self._writes.popleft()
                 self.stats["write_dropped"] += 1
@@ -304,23 +347,17 @@ async def open_peer(
 ) -> AsyncIterator[WebRTCPeer]:
     """Bind one UDP socket per local address (ephemeral ports) and run a `PeerConnection`.
 
-    ``local_addresses`` default to `default_local_addresses`; ``peer_options`` go to
-    `PeerConnection` (``rng``, ``input_rate``, ``output_rate``, ``certificate``...).
-    On exit the peer hangs up and the sockets close.
+    ``local_addresses`` (IP literals) default to `default_local_addresses`; they are bound
+    without name resolution (`bind_udp`): `BindError` if one cannot be bound, and the
+    sockets already bound are closed. ``peer_options`` go to `PeerConnection` (``rng``,
+    ``input_rate``, ``output_rate``, ``certificate``, ``setup_timeout``...). On exit the
+    peer hangs up and the sockets close.
     """
     addresses = list(local_addresses) if local_addresses else default_local_addresses()
     sockets: list[anyio.abc.UDPSocket] = []
     try:
         for address in addresses:
-            if ":" in address:
-                sock = await anyio.create_udp_socket(
-                    family=socket.AF_INET6, local_host=address, local_port=0
-                )
-            else:
-                sock = await anyio.create_udp_socket(
-                    family=socket.AF_INET, local_host=address, local_port=0
-                )
-            sockets.append(sock)
+            sockets.append(await bind_udp(address))
         bound = [
             (address, int(sock.extra(anyio.abc.SocketAttribute.local_port)))
             for address, sock in zip(addresses, sockets)

@@ -1,4 +1,4 @@
-"""Fuzz adk_realtime.sansio.http: HttpExchange.receive_data on arbitrary reply bytes,
+"""Fuzz adk_realtime.sansio.http: HttpExchange.receive_data / next_event on arbitrary reply bytes,
 then the OpenAI readers on whatever response came out.
 
 Only HttpError (a ProtocolError) and AuthError are expected; anything else is a finding.
@@ -28,9 +28,11 @@ def TestOneInput(data: bytes) -> None:
     try:
         start = 0
         for cut in [*cuts, len(raw)]:
-            response = exchange.receive_data(raw[start:cut]) or response
+            exchange.receive_data(raw[start:cut], 0.0)
+            response = exchange.next_event() or response
             start = max(start, cut)
-        response = exchange.receive_data(b"") or response
+        exchange.receive_data(b"", 0.0)
+        response = exchange.next_event() or response
     except HttpError:
         return
     if response is None:

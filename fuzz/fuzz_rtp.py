@@ -14,7 +14,7 @@ import atheris
 with atheris.instrument_imports():
     from adk_realtime.sansio.webrtc.dtls import classify_datagram
     from adk_realtime.sansio.webrtc.jitter import JitterBuffer
-    from adk_realtime.sansio.webrtc.media import AudioReceiver
+    from adk_realtime.sansio.webrtc.media import AudioFrame, AudioReceiver
     from adk_realtime.sansio.webrtc.rtp import RtpError, parse_rtcp, parse_rtp
     from adk_realtime.sansio.webrtc.srtp import SrtpKeys, SrtpSession
 
@@ -49,11 +49,14 @@ def TestOneInput(data: bytes) -> None:
             protected = tx.protect_rtp(packet)
         except ValueError:  # not protectable (too short, or libsrtp refuses the header)
             protected = packet
-        for frame in receiver.receive_rtp(protected, now):
-            assert len(frame) % 2 == 0
+        receiver.receive_data(protected, now)
+        while (event := receiver.next_event()) is not None:
+            assert not isinstance(event, AudioFrame) or len(event.pcm) % 2 == 0
     timer = receiver.get_timer()
     if timer is not None:
         receiver.handle_timer(timer)
+        while receiver.next_event() is not None:
+            pass
     assert len(receiver.jitter) <= window
 
 

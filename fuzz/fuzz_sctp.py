@@ -1,4 +1,4 @@
-"""Fuzz SctpAssociation.receive_packet (and the DCEP layer above it) with arbitrary packets.
+"""Fuzz SctpAssociation.receive_data (and the DCEP layer above it) with arbitrary packets.
 
 Each input is split into packets at b"\\xff\\xfe"; the first byte of each packet
 picks how it is delivered: raw, or behind a valid common header (right ports,
@@ -23,10 +23,10 @@ def _established() -> tuple[SctpAssociation, DataChannelManager]:
     b = SctpAssociation(is_client=False, rng=random.Random(2))
     a.connect(0.0)
     for _ in range(3):
-        for pkt in a.packets_to_send(0.0):
-            b.receive_packet(pkt, 0.0)
-        for pkt in b.packets_to_send(0.0):
-            a.receive_packet(pkt, 0.0)
+        for pkt in a.data_to_send():
+            b.receive_data(pkt, 0.0)
+        for pkt in b.data_to_send():
+            a.receive_data(pkt, 0.0)
     mgr = DataChannelManager(b, is_client=False)
     while mgr.next_event() is not None:
         pass
@@ -43,16 +43,16 @@ def TestOneInput(data: bytes) -> None:
         if mode & 1:
             pkt = bytearray(struct.pack("!HHII", 5000, 5000, assoc._local_tag, 0) + body)
             struct.pack_into("<I", pkt, 8, crc32c(pkt))
-            assoc.receive_packet(bytes(pkt), now)
+            mgr.receive_data(bytes(pkt), now)
         else:
-            assoc.receive_packet(body, now)
+            mgr.receive_data(body, now)
         while mgr.next_event() is not None:
             pass
-        assoc.packets_to_send(now)
+        mgr.data_to_send()
         now += (mode >> 1) * 0.5
-        timer = assoc.get_timer()
+        timer = mgr.get_timer()
         if timer is not None and timer <= now:
-            assoc.handle_timer(now)
+            mgr.handle_timer(now)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def TestOneInput(data: bytes) -> None:
         rng=random.Random(0),
     )
     agent.set_remote("remt", REMOTE_PWD.decode(), [host_candidate(*PEER)], now=0.0)
-    sent = agent.datagrams_to_send()
+    sent = agent.datagrams_to_send(0.0)
     payload = fdp.ConsumeBytes(fdp.remaining_bytes())
     if mode == 0:
         datagram = payload
@@ -59,7 +59,7 @@ def TestOneInput(data: bytes) -> None:
         datagram = signed(message_type, transaction_id, payload[1:], REMOTE_PWD)
     agent.receive_datagram(datagram, (0, PEER), 0.01)
     agent.handle_timer(0.6)
-    agent.datagrams_to_send()
+    agent.datagrams_to_send(0.6)
     while agent.next_event() is not None:
         pass
 

@@ -4,17 +4,24 @@ Theory of operation
 -------------------
 `HttpExchange` is one request and its response on a fresh connection (``Connection:
 close``): the signalling of a WebRTC session is a single POST, so there is no pooling
-or keep-alive to manage. The driver writes `HttpExchange.data_to_send` to the socket,
-feeds every read to `HttpExchange.receive_data` (``b""`` at end of stream) until it
-returns the `HttpResponse`, then closes the socket. h11 does the framing (content
-length, chunked, close-delimited); this file adds a body size limit and turns h11's
-errors into our `ProtocolError` subclasses::
+or keep-alive to manage. It is a sans-IO machine of the one contract: the driver
+writes `HttpExchange.data_to_send` to the socket, feeds every read to
+`HttpExchange.receive_data` (``b""`` at end of stream) and asks `HttpExchange.next_event`
+after each: the complete `HttpResponse` is the one event. Then it closes the socket.
+h11 does the framing (content length, chunked, close-delimited); this file adds a
+body size limit and turns h11's errors into our `ProtocolError` subclasses::
 
     state       input                              -> next
     SENDING     data_to_send()                     -> RECEIVING
-    RECEIVING   receive_data() completes a response -> DONE      (returns HttpResponse)
+    RECEIVING   receive_data() completes a response -> DONE      (event: HttpResponse)
     RECEIVING   malformed / too large / early EOF  -> FAILED    (raises HttpError)
     DONE, FAILED receive_data()                    -> (ignored / raises LocalProtocolError)
+
+Driving loop::
+
+    sock.send(exchange.data_to_send())
+    while (response := exchange.next_event()) is None:
+        exchange.receive_data(sock.recv(), now)     # b"" once the server closed
 
 The helpers below build the OpenAI Realtime WebRTC requests:
 
@@ -150,7 +157,7 @@ class HttpResponse:
             raise HttpError(f"HTTP {self.status} body is not JSON: {exc}") from None
 
 
-class _State(enum.Enum):
+class _ExchangeState(enum.Enum):
     SENDING = "sending"
     RECEIVING = "receiving"
     DONE = "done"
@@ -176,6 +183,10 @@ class HttpExchange:
         url: HttpUrl | None = None,
         max_body_size: int = DEFAULT_MAX_BODY,
     ) -> None:
+        if not (isinstance(max_body_size, int) and max_body_size > 0):
+            raise ConfigError(
+                "max_body_size", f"must be a positive number of bytes, not {max_body_size!r}"
+            )
         names = {k.lower() for k, _ in headers}
         all_headers = list(headers)
         if "host" not in names:
@@ -192,7 +203,8 @@ class HttpExchange:
         self.target = target
         self.url = url
         self.max_body_size = max_body_size
-        self.response: HttpResponse | None = None
+        self._response: HttpResponse | None = None
+        self._delivered = False  # the response went out through next_event
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADER_BYTES)
         try:
             request = h11.Request(method=self.method, target=target, headers=all_headers)
@@ -203,7 +215,7 @@ class HttpExchange:
         except h11.LocalProtocolError as exc:
             # h11's message names the bad header, never its value.
             raise LocalProtocolError(f"cannot build the HTTP request: {exc}") from None
-        self._state = _State.SENDING
+        self._state = _ExchangeState.SENDING
         self._status = 0
         self._reason = ""
         self._headers: tuple[tuple[str, str], ...] = ()
@@ -212,43 +224,57 @@ class HttpExchange:
     def __repr__(self) -> str:
         return f"<HttpExchange {self.method} {self.target} {self._state.value}>"
 
+    @property
+    def response(self) -> HttpResponse | None:
+        """The complete response once it arrived (also given once by `next_event`)."""
+        return self._response
+
     def data_to_send(self) -> bytes:
         """The request bytes on the first call, ``b""`` after. Write them, then read and
         feed the replies to `receive_data`."""
-        if self._state is not _State.SENDING:
+        if self._state is not _ExchangeState.SENDING:
             return b""
-        self._state = _State.RECEIVING
+        self._state = _ExchangeState.RECEIVING
         data, self._request = self._request, b""
         return data
 
-    def receive_data(self, data: bytes) -> HttpResponse | None:
-        """Feed bytes read from the connection (``b""`` once it closed).
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes read from the connection at ``now`` (``b""`` once it closed).
 
-        Returns the `HttpResponse` once complete (then close the connection), else None:
-        read more. Raises `HttpError` for a malformed reply or one that ended early, and
-        `ResponseTooLarge` past ``max_body_size``; the exchange is then finished.
+        Then ask `next_event`: the `HttpResponse` once complete (then close the
+        connection), else None (read more). The exchange keeps no timers: the driver
+        bounds the whole exchange. Raises `HttpError` for a malformed reply or one that
+        ended early, and `ResponseTooLarge` past ``max_body_size``; the exchange is
+        then finished. Bytes after a complete response are ignored.
         """
-        if self._state is _State.DONE:
-            return self.response
-        if self._state is _State.FAILED:
+        if self._state is _ExchangeState.DONE:
+            return
+        if self._state is _ExchangeState.FAILED:
             raise LocalProtocolError("this HTTP exchange already failed; start a new one")
-        if self._state is _State.SENDING:
+        if self._state is _ExchangeState.SENDING:
             raise LocalProtocolError("send data_to_send() before feeding the response")
         try:
             self._conn.receive_data(data)
-            return self._read_events()
+            self._read_events()
         except h11.RemoteProtocolError as exc:
-            self._state = _State.FAILED
+            self._state = _ExchangeState.FAILED
             raise HttpError(f"malformed HTTP response: {exc}") from None
         except HttpError:
-            self._state = _State.FAILED
+            self._state = _ExchangeState.FAILED
             raise
 
-    def _read_events(self) -> HttpResponse | None:
+    def next_event(self) -> HttpResponse | None:
+        """The complete `HttpResponse`, once; None before it arrived and after."""
+        if self._response is None or self._delivered:
+            return None
+        self._delivered = True
+        return self._response
+
+    def _read_events(self) -> None:
         while True:
             event = self._conn.next_event()
             if event is h11.NEED_DATA or event is h11.PAUSED:
-                return None
+                return
             if isinstance(event, h11.InformationalResponse):
                 continue  # 100 Continue and friends: the real answer follows
             if isinstance(event, h11.Response):
@@ -270,11 +296,11 @@ class HttpExchange:
                     )
                 self._body += event.data
             elif isinstance(event, h11.EndOfMessage):
-                self._state = _State.DONE
-                self.response = HttpResponse(
+                self._state = _ExchangeState.DONE
+                self._response = HttpResponse(
                     self._status, self._reason, self._headers, bytes(self._body)
                 )
-                return self.response
+                return
             elif isinstance(event, h11.ConnectionClosed):
                 raise HttpError("the server closed the connection before a complete response")
 

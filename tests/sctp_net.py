@@ -6,13 +6,14 @@ import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from adk_realtime.sansio.webrtc.sctp import chunks as chunks
 from adk_realtime.sansio.webrtc.sctp.association import (
     DataReceived,
     SctpAssociation,
     SctpEvent,
-    State,
+    SctpState,
 )
 from adk_realtime.sansio.webrtc.sctp.chunks import (
     encode_packet,
@@ -20,6 +21,15 @@ from adk_realtime.sansio.webrtc.sctp.chunks import (
 )
 
 # --- the simulated network -------------------------------------------------------------
+
+
+class SctpMachine(Protocol):
+    """The verbs the network drives: an association, or a layer over one."""
+
+    def receive_data(self, data: bytes, now: float) -> None: ...
+    def data_to_send(self) -> list[bytes]: ...
+    def get_timer(self) -> float | None: ...
+    def handle_timer(self, now: float) -> None: ...
 
 
 @dataclass
@@ -39,6 +49,9 @@ class Net:
     events: tuple[list[SctpEvent], list[SctpEvent]] = field(default_factory=lambda: ([], []))
     on_event: Callable[[int, object], None] | None = None
     readers: list[Callable[[], object]] = field(default_factory=list)
+    # What the network drives (inputs, timers, output): the associations themselves, or
+    # a layer that passes the verbs through to them (a data channel manager).
+    machines: tuple[SctpMachine, SctpMachine] | None = None
     sent: tuple[list[bytes], list[bytes]] = field(default_factory=lambda: ([], []))
 
     def __post_init__(self) -> None:
@@ -47,6 +60,8 @@ class Net:
         self._seq = 0
         if not self.readers:
             self.readers = [self.a.next_event, self.b.next_event]
+        if self.machines is None:
+            self.machines = (self.a, self.b)
 
     @property
     def ends(self) -> tuple[SctpAssociation, SctpAssociation]:
@@ -68,19 +83,19 @@ class Net:
 
     def pump(self) -> None:
         """Drain events and send what both ends have to send."""
-        for side, end in enumerate(self.ends):
+        for side in (0, 1):
             while (ev := self.readers[side]()) is not None:
                 if self.on_event is not None:
                     self.on_event(side, ev)
                 else:
                     self.events[side].append(ev)  # type: ignore[arg-type]
-            for pkt in end.packets_to_send(self.now):
+            for pkt in self.machines[side].data_to_send():
                 self._transmit(side, pkt)
 
     def step(self, until: float) -> bool:
         """Advance to the next packet or timer (not past ``until``); False if none."""
         self.pump()
-        times = [t for t in (self.a.get_timer(), self.b.get_timer()) if t is not None]
+        times = [t for t in (m.get_timer() for m in self.machines) if t is not None]
         if self._queue:
             times.append(self._queue[0][0])
         if not times or min(times) > until:
@@ -89,8 +104,8 @@ class Net:
         self.now = max(self.now, min(times))
         while self._queue and self._queue[0][0] <= self.now:
             _, _, dest, pkt = heapq.heappop(self._queue)
-            self.ends[dest].receive_packet(pkt, self.now)
-        for end in self.ends:
+            self.machines[dest].receive_data(pkt, self.now)
+        for end in self.machines:
             t = end.get_timer()
             if t is not None and t <= self.now:
                 end.handle_timer(self.now)
@@ -120,8 +135,8 @@ def connected(seed: int = 0, **kw: object) -> Net:
     a, b = make_pair(seed, **kw)
     net = Net(a, b, seed=seed)
     a.connect(0.0)
-    net.run(1.0, stop=lambda: a.state is b.state is State.ESTABLISHED)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    net.run(1.0, stop=lambda: a.state is b.state is SctpState.ESTABLISHED)
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     net.events[0].clear()
     net.events[1].clear()
     return net

@@ -54,12 +54,14 @@ def headers_of(request: h11.Request) -> dict[str, str]:
 
 
 def respond(exchange: HttpExchange, raw: bytes, chunk: int = 0) -> object:
+    """Send the request, feed ``raw`` (in ``chunk``-byte reads) and return the response
+    event if one came out."""
     exchange.data_to_send()
-    if not chunk:
-        return exchange.receive_data(raw)
+    pieces = [raw[i : i + chunk] for i in range(0, len(raw), chunk)] if chunk else [raw]
     result = None
-    for i in range(0, len(raw), chunk):
-        result = exchange.receive_data(raw[i : i + chunk])
+    for piece in pieces:
+        exchange.receive_data(piece, 0.0)
+        result = exchange.next_event() or result
     return result
 
 
@@ -134,7 +136,8 @@ def test_content_length_response_and_call_id_from_location() -> None:
     assert response is not None and response == exchange.response
     answer = read_call_answer(exchange.response)  # type: ignore[arg-type]
     assert answer.sdp == SDP and answer.call_id == "rtc_abc123"
-    assert exchange.receive_data(b"") is exchange.response  # done: later reads change nothing
+    exchange.receive_data(b"", 0.0)  # done: later reads change nothing
+    assert exchange.next_event() is None and exchange.response is response
 
 
 def test_chunked_and_close_delimited_bodies() -> None:
@@ -150,11 +153,10 @@ def test_chunked_and_close_delimited_bodies() -> None:
 
     exchange = client_secret_request("http://h/x", session={}, api_key=KEY)
     exchange.data_to_send()
-    assert (
-        exchange.receive_data(b'HTTP/1.1 200 OK\r\n\r\n{"client_secret": {"value": "ek_7"}}')
-        is None
-    )
-    response = exchange.receive_data(b"")  # the close ends the body
+    exchange.receive_data(b'HTTP/1.1 200 OK\r\n\r\n{"client_secret": {"value": "ek_7"}}', 0.0)
+    assert exchange.next_event() is None
+    exchange.receive_data(b"", 0.0)  # the close ends the body
+    response = exchange.next_event()
     assert response is not None and read_client_secret(response) == "ek_7"
 
 
@@ -163,13 +165,13 @@ def test_body_limit_by_content_length_and_by_chunks() -> None:
     with pytest.raises(ResponseTooLarge):
         respond(exchange, b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n")
     with pytest.raises(LocalProtocolError):
-        exchange.receive_data(b"more")
+        exchange.receive_data(b"more", 0.0)
     exchange = HttpExchange("GET", "/", [("Host", "h")], max_body_size=10)
     with pytest.raises(MessageTooBig):
         respond(
             exchange, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\naaaaaa\r\n", 4
         )
-        exchange.receive_data(b"6\r\nbbbbbb\r\n")
+        exchange.receive_data(b"6\r\nbbbbbb\r\n", 0.0)
 
 
 def test_401_is_auth_error_without_the_key_even_if_echoed() -> None:
@@ -206,7 +208,7 @@ def test_malformed_and_truncated_responses_are_http_errors() -> None:
     exchange = HttpExchange("GET", "/", [("Host", "h")])
     respond(exchange, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
     with pytest.raises(HttpError):
-        exchange.receive_data(b"")
+        exchange.receive_data(b"", 0.0)
 
 
 def test_request_misuse_is_a_local_error() -> None:
@@ -218,7 +220,7 @@ def test_request_misuse_is_a_local_error() -> None:
         parse_url("ftp://h/x")
     exchange = HttpExchange("GET", "/", [("Host", "h")])
     with pytest.raises(LocalProtocolError):
-        exchange.receive_data(b"HTTP/1.1 200 OK\r\n\r\n")  # before sending
+        exchange.receive_data(b"HTTP/1.1 200 OK\r\n\r\n", 0.0)  # before sending
 
 
 def test_parse_url_maps_websocket_schemes_and_keeps_query() -> None:
@@ -236,7 +238,7 @@ def test_any_reply_bytes_give_a_response_or_an_http_error(chunks: list[bytes]) -
     exchange.data_to_send()
     try:
         for chunk in [*chunks, b""]:
-            exchange.receive_data(chunk)
+            exchange.receive_data(chunk, 0.0)
     except HttpError:
         pass
 
@@ -316,3 +318,10 @@ async def test_https_to_a_server_that_hangs_up_is_a_signalling_error(anyio_backe
             with anyio.fail_after(5), pytest.raises(SignallingError, match="during the handshake"):
                 await http_request(exchange, timeout=5)
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5])
+def test_a_bad_body_limit_is_a_config_error_naming_it(size: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        HttpExchange("GET", "/", [("Host", "h")], max_body_size=size)  # type: ignore[arg-type]
+    assert info.value.field == "max_body_size" and f"not {size!r}" in str(info.value)

@@ -23,7 +23,7 @@ from adk_realtime.sansio.webrtc.sctp.association import (
     DataReceived,
     SctpAssociation,
     SctpBufferFull,
-    State,
+    SctpState,
     StreamReset,
 )
 from adk_realtime.sansio.webrtc.sctp.chunks import (
@@ -43,7 +43,7 @@ def test_client_connects_to_passive_server() -> None:
     net = Net(a, b)
     a.connect(0.0)
     net.run(1.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     assert net.kinds(0) == ["AssociationEstablished"]
     assert net.kinds(1) == ["AssociationEstablished"]
     assert a.peer_supports_reconfig and b.peer_supports_reconfig
@@ -62,7 +62,7 @@ def test_connect_after_the_peer_already_connected_us_is_harmless() -> None:
     net.run(1.0)
     b.connect(net.now)  # a WebRTC stack calls connect on both sides; b is already up
     net.run(1.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     assert net.kinds(1) == ["AssociationEstablished"]
 
 
@@ -78,7 +78,7 @@ def test_server_role_can_be_the_initiator() -> None:
     net = Net(a, b)
     b.connect(0.0)
     net.run(1.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
 
 
 def test_simultaneous_init_from_both_sides_establishes_once() -> None:
@@ -87,11 +87,11 @@ def test_simultaneous_init_from_both_sides_establishes_once() -> None:
     a.connect(0.0)
     b.connect(0.0)
     net.run(2.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     assert net.kinds(0) == ["AssociationEstablished"]
     assert net.kinds(1) == ["AssociationEstablished"]
-    a.send(3, b"from a", 53)
-    b.send(4, b"from b", 53)
+    a.send(3, b"from a", 53, net.now)
+    b.send(4, b"from b", 53, net.now)
     net.run(1.0)
     assert net.data(1) == [b"from a"] and net.data(0) == [b"from b"]
 
@@ -111,20 +111,20 @@ def test_handshake_recovers_from_each_lost_packet(lose: str) -> None:
 
     net = Net(a, b, drop=drop)
     a.connect(0.0)
-    a.send(0, b"early", 53)  # queued before the association exists
+    a.send(0, b"early", 53, net.now)  # queued before the association exists
     net.run(10.0)
-    assert dropped and a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert dropped and a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
     assert net.data(1) == [b"early"]
 
 
 def _handshake_until_cookie_echo() -> tuple[SctpAssociation, SctpAssociation, bytes]:
     a, b = make_pair(seed=8)
     a.connect(0.0)
-    (init,) = a.packets_to_send(0.0)
-    b.receive_packet(init, 0.01)
-    (init_ack,) = b.packets_to_send(0.01)
-    a.receive_packet(init_ack, 0.02)
-    (echo,) = a.packets_to_send(0.02)
+    (init,) = a.data_to_send()
+    b.receive_data(init, 0.01)
+    (init_ack,) = b.data_to_send()
+    a.receive_data(init_ack, 0.02)
+    (echo,) = a.data_to_send()
     return a, b, echo
 
 
@@ -138,25 +138,25 @@ def test_cookie_with_bad_signature_is_rejected() -> None:
         forged[12] ^= 0xFF  # change the peer's tag inside the cookie
         return [CookieEchoChunk(bytes(forged))]
 
-    b.receive_packet(rewrite(echo, tamper), 0.03)
+    b.receive_data(rewrite(echo, tamper), 0.03)
     assert b.stats.bad_cookie == 1
-    assert b.state is State.CLOSED
-    assert b.next_event() is None and b.packets_to_send(0.03) == []
-    b.receive_packet(echo, 0.04)  # the genuine cookie still works
-    assert b.state is State.ESTABLISHED
+    assert b.state is SctpState.CLOSED
+    assert b.next_event() is None and b.data_to_send() == []
+    b.receive_data(echo, 0.04)  # the genuine cookie still works
+    assert b.state is SctpState.ESTABLISHED
 
 
 def test_stale_cookie_is_refused_and_the_initiator_starts_over() -> None:
     a, b, echo = _handshake_until_cookie_echo()
-    b.receive_packet(echo, 0.03 + 61.0)  # cookie lifetime is 60 s
-    assert b.state is State.CLOSED and b.stats.stale_cookie == 1
-    (err,) = b.packets_to_send()
+    b.receive_data(echo, 0.03 + 61.0)  # cookie lifetime is 60 s
+    assert b.state is SctpState.CLOSED and b.stats.stale_cookie == 1
+    (err,) = b.data_to_send()
     assert chunk_types(err) == ["ErrorChunk"]
-    a.receive_packet(err, 61.1)
-    assert a.state is State.COOKIE_WAIT  # RFC 4960 5.2.6: a fresh INIT, a fresh cookie
+    a.receive_data(err, 61.1)
+    assert a.state is SctpState.COOKIE_WAIT  # RFC 4960 5.2.6: a fresh INIT, a fresh cookie
     net = Net(a, b, now=61.1)
     net.run(5.0)
-    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.state is SctpState.ESTABLISHED and b.state is SctpState.ESTABLISHED
 
 
 def test_cookie_that_keeps_going_stale_fails_after_four_rounds() -> None:
@@ -164,14 +164,14 @@ def test_cookie_that_keeps_going_stale_fails_after_four_rounds() -> None:
     a.connect(0.0)
     now = 0.0
     for _ in range(4):
-        b.receive_packet(a.packets_to_send()[0], now)  # INIT
-        a.receive_packet(b.packets_to_send()[0], now)  # INIT-ACK
+        b.receive_data(a.data_to_send()[0], now)  # INIT
+        a.receive_data(b.data_to_send()[0], now)  # INIT-ACK
         now += 100.0
-        b.receive_packet(a.packets_to_send()[0], now)  # COOKIE-ECHO, long after
-        a.receive_packet(b.packets_to_send()[0], now)  # ERROR: stale cookie
+        b.receive_data(a.data_to_send()[0], now)  # COOKIE-ECHO, long after
+        a.receive_data(b.data_to_send()[0], now)  # ERROR: stale cookie
     ev = a.next_event()
     assert isinstance(ev, AssociationFailed) and "stale" in ev.reason
-    assert a.state is State.TERMINATED and b.stats.stale_cookie == 4
+    assert a.state is SctpState.TERMINATED and b.stats.stale_cookie == 4
 
 
 def test_init_that_is_never_answered_fails_after_max_init_retransmits() -> None:
@@ -179,7 +179,7 @@ def test_init_that_is_never_answered_fails_after_max_init_retransmits() -> None:
     net = Net(a, b, loss=1.0)
     a.connect(0.0)
     net.run(1000.0)
-    assert a.state is State.TERMINATED
+    assert a.state is SctpState.TERMINATED
     (ev,) = net.events[0]
     assert isinstance(ev, AssociationFailed) and "INIT" in ev.reason
     assert len(net.sent[0]) == 1 + 8  # first INIT + Max.Init.Retransmits
@@ -192,9 +192,9 @@ def test_large_messages_fragment_and_reassemble_with_ppid() -> None:
     net = connected()
     big = os.urandom(262144)
     mid = os.urandom(65536)
-    net.a.send(1, big, 53)
-    net.a.send(1, mid, 51)
-    net.a.send(2, b"tiny", 52, ordered=False)
+    net.a.send(1, big, 53, net.now)
+    net.a.send(1, mid, 51, net.now)
+    net.a.send(2, b"tiny", 52, net.now, ordered=False)
     net.run(30.0)
     got = [(e.stream_id, e.ppid, e.data) for e in net.events[1] if isinstance(e, DataReceived)]
     assert sorted(got) == sorted([(1, 53, big), (1, 51, mid), (2, 52, b"tiny")])
@@ -206,24 +206,24 @@ def test_large_messages_fragment_and_reassemble_with_ppid() -> None:
 def test_send_rejects_bad_arguments_with_clear_errors() -> None:
     a, _ = make_pair()
     with pytest.raises(LocalProtocolError, match="exceeds max_message_size"):
-        a.send(0, b"x" * 262145, 53)
+        a.send(0, b"x" * 262145, 53, 0.0)
     with pytest.raises(LocalProtocolError, match="empty message"):
-        a.send(0, b"", 53)
+        a.send(0, b"", 53, 0.0)
     with pytest.raises(LocalProtocolError, match="out of range"):
-        a.send(70000, b"x", 53)
+        a.send(70000, b"x", 53, 0.0)
 
 
 def test_send_buffer_is_bounded_and_signals_when_it_drains() -> None:
     net = connected(max_buffered=300_000)
     a = net.a
-    a.send(0, b"a" * 200_000, 53)
+    a.send(0, b"a" * 200_000, 53, net.now)
     with pytest.raises(SctpBufferFull, match="max_buffered"):
-        a.send(0, b"b" * 200_000, 53)
+        a.send(0, b"b" * 200_000, 53, net.now)
     assert a.buffered_amount == 200_000  # the refused message was not queued
     net.run(30.0, stop=lambda: any(isinstance(e, BufferedAmountLow) for e in net.events[0]))
     low = [e for e in net.events[0] if isinstance(e, BufferedAmountLow)]
     assert low and low[0].buffered_amount + 200_000 <= 300_000
-    a.send(0, b"b" * 200_000, 53)
+    a.send(0, b"b" * 200_000, 53, net.now)
     net.run(30.0)
     assert [len(d) for d in net.data(1)] == [200_000, 200_000]
     assert a.buffered_amount == 0
@@ -239,9 +239,9 @@ def test_receiver_window_holds_back_a_sender_until_the_app_reads() -> None:
 
     net.readers[1] = reader_b
     for i in range(10):
-        net.a.send(0, bytes([i]) * 100_000, 53)
+        net.a.send(0, bytes([i]) * 100_000, 53, net.now)
     net.run(900.0)  # a slow reader must not look like a dead peer (zero-window probes)
-    assert net.a.state is State.ESTABLISHED
+    assert net.a.state is SctpState.ESTABLISHED
     assert len(net.b._events) <= 3  # at most the window's worth was accepted
     assert net.a.buffered_amount > 0 and net.b.stats.rwnd_drops > 0
     reading[0] = True
@@ -254,31 +254,31 @@ def test_receiver_window_holds_back_a_sender_until_the_app_reads() -> None:
 def test_delayed_sack_waits_200ms_for_one_packet_and_not_for_two() -> None:
     net = connected()
     a, b = net.a, net.b
-    a.send(0, b"one", 53)
-    (p1,) = a.packets_to_send(net.now)
-    b.receive_packet(p1, net.now)
-    assert b.packets_to_send(net.now) == []  # SACK delayed
+    a.send(0, b"one", 53, net.now)
+    (p1,) = a.data_to_send()
+    b.receive_data(p1, net.now)
+    assert b.data_to_send() == []  # SACK delayed
     assert b.get_timer() == pytest.approx(net.now + 0.2)
     b.handle_timer(net.now + 0.2)
-    assert chunk_types(b.packets_to_send()[0]) == ["SackChunk"]
-    a.send(0, b"x" * 2000, 53)  # two packets
-    p2, p3 = a.packets_to_send(net.now + 0.3)
-    b.receive_packet(p2, net.now + 0.3)
-    assert b.packets_to_send(net.now + 0.3) == []
-    b.receive_packet(p3, net.now + 0.3)
-    assert chunk_types(b.packets_to_send(net.now + 0.3)[0]) == ["SackChunk"]
+    assert chunk_types(b.data_to_send()[0]) == ["SackChunk"]
+    a.send(0, b"x" * 2000, 53, net.now + 0.3)  # two packets
+    p2, p3 = a.data_to_send()
+    b.receive_data(p2, net.now + 0.3)
+    assert b.data_to_send() == []
+    b.receive_data(p3, net.now + 0.3)
+    assert chunk_types(b.data_to_send()[0]) == ["SackChunk"]
 
 
 def test_sack_reports_gaps_and_duplicates() -> None:
     net = connected()
     a, b = net.a, net.b
     for i in range(3):
-        a.send(0, bytes([i]) * 1100, 53)  # one chunk, one packet each
-    p1, _lost, p3 = a.packets_to_send(net.now)
-    b.receive_packet(p1, net.now)
-    b.receive_packet(p3, net.now)
-    b.receive_packet(p3, net.now)
-    sacks = [c for p in b.packets_to_send(net.now) for c in parse_packet(p).chunks]
+        a.send(0, bytes([i]) * 1100, 53, net.now)  # one chunk, one packet each
+    p1, _lost, p3 = a.data_to_send()
+    b.receive_data(p1, net.now)
+    b.receive_data(p3, net.now)
+    b.receive_data(p3, net.now)
+    sacks = [c for p in b.data_to_send() for c in parse_packet(p).chunks]
     sack = [c for c in sacks if isinstance(c, SackChunk)][-1]
     assert sack.gaps == ((2, 2),)
     assert len(sack.duplicates) == 1
@@ -297,7 +297,7 @@ def test_fast_retransmit_after_three_miss_indications_without_timeout() -> None:
 
     net.drop = drop
     for i in range(8):
-        net.a.send(0, bytes([i]) * 1100, 53)
+        net.a.send(0, bytes([i]) * 1100, 53, net.now)
     net.run(0.9)  # less than one RTO: only fast retransmit can repair the loss
     assert [d[0] for d in net.data(1)] == list(range(8))
     assert net.a.stats.fast_retransmissions == 1 and net.a.stats.t3_expirations == 0
@@ -312,12 +312,12 @@ def test_tsn_and_ssn_wrap_around() -> None:
     b = SctpAssociation(is_client=False, rng=NearWrap(2))
     net = Net(a, b, seed=1, loss=0.05)
     a.connect(0.0)
-    net.run(5.0, stop=lambda: a.state is b.state is State.ESTABLISHED)
+    net.run(5.0, stop=lambda: a.state is b.state is SctpState.ESTABLISHED)
     n = 66_000  # more than 2**16 SSNs on one stream
     for i in range(n):
         while True:
             try:
-                a.send(7, i.to_bytes(3, "big"), 53)
+                a.send(7, i.to_bytes(3, "big"), 53, net.now)
                 break
             except SctpBufferFull:
                 net.step(net.now + 100)
@@ -357,7 +357,7 @@ def test_10000_messages_survive_loss_reordering_and_duplication() -> None:
         while cursor[0] < len(plan):
             stream, ordered, body = plan[cursor[0]]
             try:
-                a.send(stream, body, 53, ordered=ordered)
+                a.send(stream, body, 53, net.now, ordered=ordered)
             except SctpBufferFull:
                 return
             cursor[0] += 1
@@ -373,7 +373,7 @@ def test_10000_messages_survive_loss_reordering_and_duplication() -> None:
 
     net.on_event = on_event
     for i in range(200):  # some traffic the other way too
-        b.send(9, i.to_bytes(2, "big") * 50, 53)
+        b.send(9, i.to_bytes(2, "big") * 50, 53, net.now)
     start = time.perf_counter()
     a.connect(0.0)
     net.run(
@@ -403,10 +403,10 @@ def test_survives_a_5_second_blackout() -> None:
     net = connected()
     net.blackout = (net.now, net.now + 5.0)
     for i in range(20):
-        net.a.send(0, bytes([i]) * 500, 53)
+        net.a.send(0, bytes([i]) * 500, 53, net.now)
     net.run(60.0)
     assert [d[0] for d in net.data(1)] == list(range(20))
-    assert net.a.state is State.ESTABLISHED and net.a.stats.t3_expirations >= 2
+    assert net.a.state is SctpState.ESTABLISHED and net.a.stats.t3_expirations >= 2
     assert not any(isinstance(e, AssociationFailed) for e in net.events[0])
 
 
@@ -414,9 +414,9 @@ def test_long_blackout_fails_cleanly_after_max_retransmissions() -> None:
     net = connected()
     start = net.now
     net.blackout = (start, start + 10_000.0)
-    net.a.send(0, b"into the void", 53)
-    net.run(2000.0, stop=lambda: net.a.state is State.TERMINATED)
-    assert net.a.state is State.TERMINATED
+    net.a.send(0, b"into the void", 53, net.now)
+    net.run(2000.0, stop=lambda: net.a.state is SctpState.TERMINATED)
+    assert net.a.state is SctpState.TERMINATED
     (failed,) = [e for e in net.events[0] if isinstance(e, AssociationFailed)]
     assert "10 retransmissions" in failed.reason
     assert net.a.stats.t3_expirations == 11
@@ -425,7 +425,7 @@ def test_long_blackout_fails_cleanly_after_max_retransmissions() -> None:
     assert chunk_types(net.sent[0][-1]) == ["AbortChunk"]  # told the peer, even if unheard
     assert net.a.get_timer() is None
     with pytest.raises(LocalProtocolError):
-        net.a.send(0, b"more", 53)
+        net.a.send(0, b"more", 53, net.now)
 
 
 def test_idle_association_sends_heartbeats_and_measures_rtt() -> None:
@@ -433,13 +433,13 @@ def test_idle_association_sends_heartbeats_and_measures_rtt() -> None:
     net.run(95.0)
     assert net.a.stats.heartbeats_sent >= 2 and net.b.stats.heartbeats_sent >= 2
     assert net.a.rto == pytest.approx(1.0)  # RTT 40 ms -> RTO clamped to RTO.Min
-    assert net.a.state is State.ESTABLISHED
+    assert net.a.state is SctpState.ESTABLISHED
 
 
 def test_a_peer_we_keep_hearing_from_is_not_heartbeated() -> None:
     net = connected()
     for i in range(100):  # b only sends SACKs for a minute and a half
-        net.a.send(0, bytes([i]) * 100, 53)
+        net.a.send(0, bytes([i]) * 100, 53, net.now)
         net.run(0.9)
     assert net.b.stats.heartbeats_sent == 0
     assert net.a.stats.heartbeats_sent == 0
@@ -460,14 +460,14 @@ def test_graceful_shutdown_delivers_queued_data_then_closes_both_sides() -> None
     net = connected()
     net.loss = 0.2
     for i in range(30):
-        net.a.send(0, bytes([i]) * 3000, 53)
-    net.a.shutdown()
+        net.a.send(0, bytes([i]) * 3000, 53, net.now)
+    net.a.shutdown(net.now)
     with pytest.raises(LocalProtocolError):
-        net.a.send(0, b"late", 53)
+        net.a.send(0, b"late", 53, net.now)
     net.run(300.0)
     assert [d[0] for d in net.data(1)] == list(range(30))
     assert net.kinds(0)[-1] == "AssociationClosed" and net.kinds(1)[-1] == "AssociationClosed"
-    assert net.a.state is State.TERMINATED and net.b.state is State.TERMINATED
+    assert net.a.state is SctpState.TERMINATED and net.b.state is SctpState.TERMINATED
 
 
 def test_lost_shutdown_complete_is_answered_after_close() -> None:
@@ -481,7 +481,7 @@ def test_lost_shutdown_complete_is_answered_after_close() -> None:
         return False
 
     net.drop = drop
-    net.a.shutdown()
+    net.a.shutdown(net.now)
     net.run(30.0)
     assert lost  # the first SHUTDOWN-COMPLETE vanished; b repeated SHUTDOWN-ACK
     assert AssociationClosed() in net.events[0] and AssociationClosed() in net.events[1]
@@ -492,8 +492,8 @@ def test_lost_shutdown_complete_is_answered_after_close() -> None:
 
 def test_simultaneous_shutdown_closes_both_sides() -> None:
     net = connected()
-    net.a.shutdown()
-    net.b.shutdown()
+    net.a.shutdown(net.now)
+    net.b.shutdown(net.now)
     net.run(10.0)
     assert AssociationClosed() in net.events[0] and AssociationClosed() in net.events[1]
 
@@ -505,8 +505,8 @@ def test_abort_received_fails_the_association_with_the_reason() -> None:
     assert net.events[0] == [AssociationClosed()]
     (ev,) = net.events[1]
     assert isinstance(ev, AssociationFailed) and "going away" in ev.reason
-    assert net.b.state is State.TERMINATED
-    net.b.receive_packet(net.sent[0][-1], net.now)  # anything later is counted, not processed
+    assert net.b.state is SctpState.TERMINATED
+    net.b.receive_data(net.sent[0][-1], net.now)  # anything later is counted, not processed
     assert net.b.stats.after_close == 1
 
 
@@ -516,7 +516,7 @@ def test_oversized_incoming_message_aborts_instead_of_buffering() -> None:
     net = Net(a, b)
     a.connect(0.0)
     net.run(1.0)
-    a.send(0, b"x" * 5000, 53)
+    a.send(0, b"x" * 5000, 53, net.now)
     net.run(5.0)
     (ev,) = [e for e in net.events[1] if isinstance(e, AssociationFailed)]
     assert "max_message_size" in ev.reason
@@ -525,13 +525,13 @@ def test_oversized_incoming_message_aborts_instead_of_buffering() -> None:
 
 def test_stream_reset_reaches_the_peer_and_ssns_restart() -> None:
     net = connected()
-    net.a.send(3, b"before", 53)
-    net.a.reset_streams([3])
+    net.a.send(3, b"before", 53, net.now)
+    net.a.reset_streams([3], net.now)
     with pytest.raises(LocalProtocolError, match="being reset"):
-        net.a.send(3, b"during", 53)
+        net.a.send(3, b"during", 53, net.now)
     net.run(5.0)
     assert net.events[1] == [DataReceived(3, 53, b"before"), StreamReset((3,))]
-    net.a.send(3, b"after", 53)  # SSN 0 again, and the peer expects exactly that
+    net.a.send(3, b"after", 53, net.now)  # SSN 0 again, and the peer expects exactly that
     net.run(5.0)
     assert net.data(1) == [b"before", b"after"]
 
@@ -547,8 +547,8 @@ def test_stream_reset_waits_for_data_sent_before_it() -> None:
         return False
 
     net.drop = drop
-    net.a.send(5, b"first", 53)
-    net.a.reset_streams([5])
+    net.a.send(5, b"first", 53, net.now)
+    net.a.reset_streams([5], net.now)
     net.run(10.0)
     # The reset was answered "in progress" until the lost DATA was retransmitted.
     assert net.events[1] == [DataReceived(5, 53, b"first"), StreamReset((5,))]
@@ -558,4 +558,31 @@ def test_stream_reset_waits_for_data_sent_before_it() -> None:
 def test_reset_streams_needs_an_established_association() -> None:
     a, _ = make_pair()
     with pytest.raises(LocalProtocolError, match="cannot reset streams"):
-        a.reset_streams([1])
+        a.reset_streams([1], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("mtu", 100),
+        ("local_port", 0),
+        ("remote_port", 70000),
+        ("max_message_size", 0),
+        ("max_buffered", 10),
+        ("receive_window", 10),
+        ("streams", 0),
+        ("rto_initial", 0.0),
+        ("rto_min", -1.0),
+        ("rto_max", 0.5),
+        ("max_retransmits", -1),
+        ("max_init_retransmits", -1),
+        ("heartbeat_interval", 0.0),
+        ("cookie_lifetime", 0.0),
+    ],
+)
+def test_every_bad_setting_is_a_config_error_naming_field_and_value(
+    field: str, value: object
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        SctpAssociation(is_client=True, rng=random.Random(), **{field: value})  # type: ignore[arg-type]
+    assert info.value.field == field and f"not {value!r}" in str(info.value)

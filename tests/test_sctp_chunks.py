@@ -68,14 +68,14 @@ def test_crc32c_table_and_accelerated_paths_agree() -> None:
 
 def test_bad_checksum_is_dropped_counted_and_changes_nothing() -> None:
     net = connected()
-    net.a.send(1, b"payload", 53)
-    pkt = net.a.packets_to_send(net.now)[0]
+    net.a.send(1, b"payload", 53, net.now)
+    pkt = net.a.data_to_send()[0]
     corrupt = bytearray(pkt)
     corrupt[-1] ^= 0x01
-    net.b.receive_packet(bytes(corrupt), net.now)
+    net.b.receive_data(bytes(corrupt), net.now)
     assert net.b.stats.bad_checksum == 1
-    assert net.b.next_event() is None and net.b.packets_to_send(net.now) == []
-    net.b.receive_packet(pkt, net.now)  # the intact packet still works
+    assert net.b.next_event() is None and net.b.data_to_send() == []
+    net.b.receive_data(pkt, net.now)  # the intact packet still works
     assert net.b.next_event() == DataReceived(1, 53, b"payload")
 
 
@@ -155,10 +155,10 @@ def test_garbage_chunks_with_valid_tag_never_raise(raw: list[tuple[int, int, byt
     )
     pkt = bytearray(struct.pack("!HHII", 5000, 5000, net.b._local_tag, 0) + body)
     struct.pack_into("<I", pkt, 8, crc32c(pkt))
-    net.b.receive_packet(bytes(pkt), net.now)  # must not raise, whatever the chunks say
+    net.b.receive_data(bytes(pkt), net.now)  # must not raise, whatever the chunks say
     while net.b.next_event() is not None:
         pass
-    net.b.packets_to_send(net.now)
+    net.b.data_to_send()
     net.b.handle_timer(net.now + 100)  # timers stay sane too
 
 
@@ -170,33 +170,33 @@ def test_malformed_packet_leaves_state_and_queues_untouched() -> None:
     body = SackChunk(0, 0).encode() + bytes([3, 0, 0, 200])
     pkt = bytearray(struct.pack("!HHII", 5000, 5000, b._local_tag, 0) + body)
     struct.pack_into("<I", pkt, 8, crc32c(pkt))
-    b.receive_packet(bytes(pkt), net.now)
+    b.receive_data(bytes(pkt), net.now)
     assert b.stats.malformed == 1
     assert (b.state, b.stats.packets_sent, len(b._events), dict(b._timers)) == before
 
 
 def test_wrong_verification_tag_is_dropped() -> None:
     net = connected()
-    net.a.send(0, b"x", 53)
-    pkt = net.a.packets_to_send(net.now)[0]
+    net.a.send(0, b"x", 53, net.now)
+    pkt = net.a.data_to_send()[0]
     p = parse_packet(pkt)
     forged = encode_packet(5000, 5000, p.verification_tag ^ 1, [c.encode() for c in p.chunks])
-    net.b.receive_packet(forged, net.now)
+    net.b.receive_data(forged, net.now)
     assert net.b.stats.bad_vtag == 1 and net.b.next_event() is None
 
 
 def test_unknown_chunk_types_follow_their_high_bits() -> None:
     net = connected()
-    net.a.send(0, b"after-skip", 53)
-    data = parse_packet(net.a.packets_to_send(net.now)[0]).chunks[-1]
+    net.a.send(0, b"after-skip", 53, net.now)
+    data = parse_packet(net.a.data_to_send()[0]).chunks[-1]
     tag = net.b._local_tag
     skip = encode_packet(5000, 5000, tag, [UnknownChunk(0xC5, 0, b"zz").encode(), data.encode()])
-    net.b.receive_packet(skip, net.now)
+    net.b.receive_data(skip, net.now)
     assert net.b.next_event() == DataReceived(0, 53, b"after-skip")
     assert isinstance(data, DataChunk)
     data2 = DataChunk(data.flags, data.tsn + 1, 0, data.ssn + 1, 53, b"never")
     stop = encode_packet(5000, 5000, tag, [UnknownChunk(0x25, 0, b"").encode(), data2.encode()])
-    net.b.receive_packet(stop, net.now)
+    net.b.receive_data(stop, net.now)
     assert net.b.next_event() is None
     assert net.b.stats.unknown_chunks == 2
 
@@ -217,8 +217,8 @@ def test_browser_style_init_with_extra_parameters_establishes() -> None:
         (0x0ABC, b"stop"),  # unknown, 00: stop processing parameters
     )
     init = chunks.InitChunk(0xFEEDBEEF, 131072, 1024, 1024, 77, params)
-    ours.receive_packet(encode_packet(5000, 5000, 0, [init.encode()]), 0.0)
-    (reply,) = ours.packets_to_send(0.0)
+    ours.receive_data(encode_packet(5000, 5000, 0, [init.encode()]), 0.0)
+    (reply,) = ours.data_to_send()
     packet = parse_packet(reply)
     assert packet.verification_tag == 0xFEEDBEEF
     (ack,) = packet.chunks
@@ -226,11 +226,11 @@ def test_browser_style_init_with_extra_parameters_establishes() -> None:
     cookie = ack.param(chunks.PARAM_STATE_COOKIE)
     assert cookie is not None
     echo = encode_packet(5000, 5000, ack.initiate_tag, [chunks.CookieEchoChunk(cookie).encode()])
-    ours.receive_packet(echo, 0.1)
+    ours.receive_data(echo, 0.1)
     assert ours.next_event() == AssociationEstablished()
-    (cookie_ack,) = ours.packets_to_send(0.1)
+    (cookie_ack,) = ours.data_to_send()
     assert isinstance(parse_packet(cookie_ack).chunks[0], chunks.CookieAckChunk)
     assert ours.outbound_streams == 1024 and ours.inbound_streams == 1024
     data = chunks.DataChunk(0x03, 77, 0, 0, 51, b"hello")
-    ours.receive_packet(encode_packet(5000, 5000, ack.initiate_tag, [data.encode()]), 0.2)
+    ours.receive_data(encode_packet(5000, 5000, ack.initiate_tag, [data.encode()]), 0.2)
     assert ours.next_event() == DataReceived(0, 51, b"hello")

@@ -342,9 +342,11 @@ def test_http_errors_that_echo_a_credential_are_redacted(hunt: Hunt) -> None:
                 exchange = sdp_call_request("http://h/c", sdp="v=0", token=OPENAI_EK)
                 exchange.data_to_send()
                 raw = body.encode()
-                response = exchange.receive_data(
-                    f"HTTP/1.1 {status} Nope\r\nContent-Length: {len(raw)}\r\n\r\n".encode() + raw
+                exchange.receive_data(
+                    f"HTTP/1.1 {status} Nope\r\nContent-Length: {len(raw)}\r\n\r\n".encode() + raw,
+                    0.0,
                 )
+                response = exchange.next_event()
                 assert response is not None
                 hunt.show("HttpResponse", response, exchange)
                 with hunt.raises(f"{read.__name__} {status} {name}", RealtimeError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+import re
 import time
 from typing import Any
 
@@ -19,10 +20,12 @@ av = pytest.importorskip("av")
 aioice_ice = pytest.importorskip("aioice.ice")
 
 from adk_realtime.drivers.webrtc import open_peer  # noqa: E402
+from adk_realtime.sansio.errors import LocalProtocolError  # noqa: E402
+from adk_realtime.sansio.webrtc.dtls import DtlsCertificate  # noqa: E402
 from adk_realtime.sansio.webrtc.peer import (  # noqa: E402
     AudioFrame,
     ChannelMessage,
-    ChannelOpen,
+    ChannelOpened,
     ConnectionStateChanged,
     PeerState,
 )
@@ -145,7 +148,7 @@ async def test_offerer_interoperates_with_aiortc_audio_and_data_channel_both_way
                     if isinstance(event, AudioFrame):
                         assert event.sample_rate == 24000
                         ours.append(event.pcm)
-                    elif isinstance(event, ChannelOpen):
+                    elif isinstance(event, ChannelOpened):
                         assert event.label == "oai-events"
                         opened.set()
                         peer.send_message("after open")
@@ -197,7 +200,7 @@ async def test_aiortc_hanging_up_is_seen_within_a_second() -> None:
             await pc.setLocalDescription(await pc.createAnswer())
             peer.set_answer(pc.localDescription.sdp)
             with anyio.fail_after(15):
-                while not isinstance(event := await peer.next_event(), ChannelOpen):
+                while not isinstance(event := await peer.next_event(), ChannelOpened):
                     assert not isinstance(event, ConnectionStateChanged) or event.state in (
                         PeerState.CHECKING,
                         PeerState.CONNECTED,
@@ -213,5 +216,44 @@ async def test_aiortc_hanging_up_is_seen_within_a_second() -> None:
                     ):
                         break
             assert anyio.current_time() - start < 1
+    finally:
+        await pc.close()
+
+
+def with_another_fingerprint(offer: str) -> str:
+    """Our offer naming another certificate: the answerer will refuse the one we show."""
+    other = DtlsCertificate.generate().fingerprint_sdp
+    return re.sub(r"a=fingerprint:sha-256 \S+", f"a=fingerprint:sha-256 {other}", offer)
+
+
+@pytest.mark.anyio
+async def test_aiortc_refusing_our_certificate_fails_fast_and_never_says_connected() -> None:
+    """aiortc finishes its DTLS handshake, then finds our certificate is not the one in
+    the offer and goes quiet. The peer must not report CONNECTED, must fail within
+    setup_timeout saying why, and must refuse messages from then on."""
+    pc = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+    try:
+        async with open_peer(local_addresses=["127.0.0.1"], setup_timeout=2.0) as peer:
+            offer = with_another_fingerprint(peer.offer)
+            await pc.setRemoteDescription(aiortc.RTCSessionDescription(offer, "offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            peer.set_answer(pc.localDescription.sdp)
+            peer.send_message("queued while connecting")  # accepted: it may still open
+            start = anyio.current_time()
+            states: list[PeerState] = []
+            reason = ""
+            with anyio.fail_after(10):
+                while PeerState.FAILED not in states:
+                    event = await peer.next_event()
+                    assert not isinstance(event, ChannelOpened)
+                    if isinstance(event, ConnectionStateChanged):
+                        states.append(event.state)
+                        reason = event.reason
+            assert states == [PeerState.CHECKING, PeerState.FAILED]
+            assert "certificate" in reason and "DTLS" in reason
+            assert anyio.current_time() - start < 4
+            assert pc.connectionState == "failed"  # aiortc did refuse our certificate
+            with pytest.raises(LocalProtocolError):
+                peer.send_message("too late")
     finally:
         await pc.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.webrtc.dtls import (
     DtlsApplicationData,
     DtlsCertificate,
@@ -33,6 +33,9 @@ from adk_realtime.sansio.webrtc.dtls import (
 CERT_A = DtlsCertificate.generate()
 CERT_B = DtlsCertificate.generate()
 CERT_EVE = DtlsCertificate.generate()
+
+
+PEER_ADDRESS = ("192.0.2.7", 5000)  # opaque to DTLS: only recorded
 
 
 def make_pair(mtu: int = 1200) -> tuple[DtlsEndpoint, DtlsEndpoint]:
@@ -68,14 +71,14 @@ def pump(
     for _ in range(20):
         moved = False
         for src, dst in ((a, b), (b, a)):
-            for datagram in src.datagrams_to_send():
+            for datagram in src.datagrams_to_send(now):
                 moved = True
                 if sent is not None:
                     sent.append(datagram)
                 index = counter[src.role]
                 counter[src.role] += 1
                 if not drop(src.role, index, datagram):
-                    dst.receive_datagram(datagram, now)
+                    dst.receive_datagram(datagram, PEER_ADDRESS, now)
         if not moved:
             return
 
@@ -163,13 +166,13 @@ def test_lost_flight_is_retransmitted_after_timeout_and_handshake_completes(
 def test_timer_is_not_due_before_it_fires() -> None:
     client, _server = make_pair()
     client.start(10.0)
-    first = client.datagrams_to_send()
+    first = client.datagrams_to_send(10.0)
     timer = client.get_timer()
     assert timer == pytest.approx(11.0)
     client.handle_timer(10.5)  # early: nothing happens
-    assert client.datagrams_to_send() == []
+    assert client.datagrams_to_send(10.5) == []
     client.handle_timer(timer)
-    assert client.datagrams_to_send() == first
+    assert client.datagrams_to_send(timer) == first
     assert client.get_timer() == pytest.approx(timer + 2.0)  # doubled
 
 
@@ -180,7 +183,7 @@ def test_handshake_gives_up_after_about_30_seconds_of_silence() -> None:
     while (timer := client.get_timer()) is not None:
         now = timer
         client.handle_timer(now)
-        resends += bool(client.datagrams_to_send())
+        resends += bool(client.datagrams_to_send(now))
     (event,) = events(client)
     assert isinstance(event, DtlsFailed) and "timed out" in event.reason
     assert now == pytest.approx(30.0)
@@ -291,11 +294,11 @@ def test_random_garbage_datagrams_do_not_raise_and_do_not_break_the_handshake() 
     server.start(0.0)
     for _ in range(5):
         for endpoint in (client, server):
-            endpoint.receive_datagram(garbage(), 0.0)
+            endpoint.receive_datagram(garbage(), PEER_ADDRESS, 0.0)
     pump(client, server, 0.0)
     for _ in range(200):
         for endpoint in (client, server):
-            endpoint.receive_datagram(garbage(), 0.0)
+            endpoint.receive_datagram(garbage(), PEER_ADDRESS, 0.0)
             endpoint.handle_timer(0.0)
     for endpoint in (client, server):
         for event in events(endpoint):
@@ -359,7 +362,7 @@ def test_client_handshakes_with_openssl_s_server_and_exports_the_same_keys(
         client.start(0.0)
         got: list[DtlsEvent] = []
         while not client.is_connected and time.monotonic() - start < 10:
-            for datagram in client.datagrams_to_send():
+            for datagram in client.datagrams_to_send(time.monotonic() - start):
                 sock.send(datagram)
             got += events(client)
             if any(isinstance(e, DtlsFailed) for e in got):
@@ -370,15 +373,15 @@ def test_client_handshakes_with_openssl_s_server_and_exports_the_same_keys(
             except TimeoutError:
                 client.handle_timer(time.monotonic() - start)
                 continue
-            client.receive_datagram(data, time.monotonic() - start)
+            client.receive_datagram(data, ("127.0.0.1", port), time.monotonic() - start)
         got += events(client)
         connected = [e for e in got if isinstance(e, DtlsConnected)]
         assert connected, got
         client.send_application_data(b"hello openssl\n")
-        for datagram in client.datagrams_to_send():
+        for datagram in client.datagrams_to_send(time.monotonic() - start):
             sock.send(datagram)
         client.close()
-        for datagram in client.datagrams_to_send():
+        for datagram in client.datagrams_to_send(time.monotonic() - start):
             sock.send(datagram)
         sock.close()
         # Keep its stdin open: s_server ends the session on stdin EOF, racing our data.
@@ -427,3 +430,29 @@ def test_gcm_profile_is_negotiated_when_offered_first_and_keys_drive_srtp() -> N
         DtlsEndpoint(
             "client", certificate=CERT_A, remote_fingerprint=bytes(32), srtp_profiles=["X"]
         )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("role", "both", "'both'"),
+        ("remote_fingerprint", b"\x01" * 31, repr(b"\x01" * 31)),
+        ("mtu", 100, "100"),
+        ("srtp_profiles", ["SRTP_NULL"], "['SRTP_NULL']"),
+        ("srtp_profiles", [], "[]"),
+        ("handshake_timeout", 0.0, "0.0"),
+    ],
+)
+def test_bad_arguments_are_config_errors_naming_field_and_value(
+    field: str, value: object, shown: str
+) -> None:
+    args: dict[str, object] = {
+        "certificate": CERT_A,
+        "remote_fingerprint": CERT_B.fingerprint_sha256,
+    }
+    role = value if field == "role" else "client"
+    if field != "role":
+        args[field] = value
+    with pytest.raises(ConfigError) as info:
+        DtlsEndpoint(role, **args)  # type: ignore[arg-type]
+    assert info.value.field == field and shown in str(info.value)

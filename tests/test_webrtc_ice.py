@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 from aioice import stun
 
-from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.webrtc.ice import (
     CHECK_TIMEOUT,
     IceAgent,
@@ -58,7 +58,7 @@ class Net:
 
     def flush(self) -> None:
         for agent in self.agents:
-            for data, (local, remote) in agent.datagrams_to_send():
+            for data, (local, remote) in agent.datagrams_to_send(self.now):
                 src = agent.local_candidates[local].addr
                 self.sent.append((self.now, data, src, remote))
                 if self.cut or self.rng.random() < self.loss or self.drop(data, src, remote):
@@ -275,7 +275,7 @@ def test_no_reachable_remote_candidate_fails_by_the_check_timeout() -> None:
     a.set_remote("bbbb", B_PWD, [host_candidate("10.9.9.9", 9)], now=0.0)
     assert net.run(lambda: a.state is IceState.FAILED, limit=60.0)
     assert net.now == pytest.approx(CHECK_TIMEOUT)
-    assert a.get_timer() is None and a.datagrams_to_send() == []
+    assert a.get_timer() is None and a.datagrams_to_send(net.now) == []
 
 
 def test_unanswered_nomination_fails_both_sides_without_hanging() -> None:
@@ -315,7 +315,8 @@ def test_several_local_sockets_each_datagram_names_its_socket() -> None:
     assert net.run(both_completed(a, b), limit=20.0)
     assert a.selected_pair is not None
     assert a.selected_pair.route == Route(1, ("10.0.0.2", 2000))
-    assert a.send_data(b"dtls") == (b"dtls", Route(1, ("10.0.0.2", 2000)))
+    a.send_data(b"dtls")
+    assert a.datagrams_to_send(net.now) == [(b"dtls", Route(1, ("10.0.0.2", 2000)))]
     assert len(a.checklist) == 4  # 2 x 2 pairs, both IPv4
 
 
@@ -382,7 +383,7 @@ def test_set_remote_without_now_starts_at_the_next_timer() -> None:
 def test_response_with_bad_integrity_is_dropped_and_counted() -> None:
     a = IceAgent("aaaa", A_PWD, tie_breaker=1, local_candidates=[host_candidate("10.0.0.1", 1)])
     a.set_remote("bbbb", B_PWD, [host_candidate("10.0.0.2", 2)], now=0.0)
-    [(request_bytes, route)] = a.datagrams_to_send()
+    [(request_bytes, route)] = a.datagrams_to_send(0.0)
     request = stun.parse_message(request_bytes)
     forged = stun.Message(stun.Method.BINDING, stun.Class.RESPONSE, request.transaction_id)
     forged.attributes["XOR-MAPPED-ADDRESS"] = ("10.0.0.1", 1)
@@ -391,14 +392,14 @@ def test_response_with_bad_integrity_is_dropped_and_counted() -> None:
     assert a.stats["bad_integrity"] == 1
     assert a.checklist[0].state is PairState.IN_PROGRESS and a.selected_pair is None
     a.handle_timer(0.5)
-    [(again, _)] = a.datagrams_to_send()
+    [(again, _)] = a.datagrams_to_send(0.5)
     assert again == request_bytes  # still retransmitting
 
 
 def test_response_from_an_unexpected_address_is_dropped_and_counted() -> None:
     a = IceAgent("aaaa", A_PWD, tie_breaker=1, local_candidates=[host_candidate("10.0.0.1", 1)])
     a.set_remote("bbbb", B_PWD, [host_candidate("10.0.0.2", 2)], now=0.0)
-    [(request_bytes, _)] = a.datagrams_to_send()
+    [(request_bytes, _)] = a.datagrams_to_send(0.0)
     request = stun.parse_message(request_bytes)
     response = stun.Message(stun.Method.BINDING, stun.Class.RESPONSE, request.transaction_id)
     response.attributes["XOR-MAPPED-ADDRESS"] = ("10.0.0.1", 1)
@@ -414,19 +415,19 @@ def test_response_from_an_unexpected_address_is_dropped_and_counted() -> None:
 def test_peer_check_on_a_pair_in_progress_triggers_a_fresh_check() -> None:
     a = IceAgent("aaaa", A_PWD, tie_breaker=1, local_candidates=[host_candidate("10.0.0.1", 1)])
     a.set_remote("bbbb", B_PWD, [host_candidate("10.0.0.2", 2)], now=0.0)
-    [(first, route)] = a.datagrams_to_send()
+    [(first, route)] = a.datagrams_to_send(0.0)
     request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
     request.attributes.update({"USERNAME": "aaaa:bbbb", "PRIORITY": 5, "ICE-CONTROLLED": 3})
     request.add_message_integrity(A_PWD.encode())
     a.receive_datagram(bytes(request), route, 0.2)
-    [(response, _)] = a.datagrams_to_send()
+    [(response, _)] = a.datagrams_to_send(0.2)
     assert stun.parse_message(response).message_class == stun.Class.RESPONSE
     a.handle_timer(0.2)
-    [(fresh, _)] = a.datagrams_to_send()
+    [(fresh, _)] = a.datagrams_to_send(0.2)
     old_id = stun.parse_message(first).transaction_id
     assert stun.parse_message(fresh).transaction_id != old_id
     a.handle_timer(0.5)  # the cancelled check is not retransmitted
-    assert a.datagrams_to_send() == []
+    assert a.datagrams_to_send(0.5) == []
     assert a.checklist[0].state is PairState.IN_PROGRESS
 
 
@@ -437,7 +438,7 @@ def test_request_with_bad_integrity_gets_401_and_is_counted() -> None:
     request.attributes.update({"USERNAME": "aaaa:bbbb", "PRIORITY": 5, "ICE-CONTROLLED": 3})
     request.add_message_integrity(b"wrong password")
     a.receive_datagram(bytes(request), (0, ("10.0.0.2", 2)), 0.0)
-    [(reply, route)] = a.datagrams_to_send()
+    [(reply, route)] = a.datagrams_to_send(0.0)
     assert stun.parse_message(reply).error_code == 401 and route == Route(0, ("10.0.0.2", 2))
     assert a.stats["bad_integrity"] == 1 and a.checklist == []
     request.attributes["USERNAME"] = "zzzz:bbbb"
@@ -449,7 +450,7 @@ def test_request_with_bad_integrity_gets_401_and_is_counted() -> None:
 def test_hostile_datagrams_are_dropped_and_counted() -> None:
     a = IceAgent("aaaa", A_PWD, tie_breaker=1, local_candidates=[host_candidate("10.0.0.1", 1)])
     a.set_remote("bbbb", B_PWD, [host_candidate("10.0.0.2", 2)], now=0.0)
-    [(request_bytes, _)] = a.datagrams_to_send()
+    [(request_bytes, _)] = a.datagrams_to_send(0.0)
     rng = random.Random(12)
     hostile = [b"", b"\x00", request_bytes[:30], request_bytes[:-1], b"\x01\x01" + bytes(60)]
     hostile += [bytes([rng.randrange(4)]) + rng.randbytes(rng.randrange(80)) for _ in range(300)]
@@ -470,7 +471,8 @@ def test_send_data_waits_for_selection_and_close_stops_everything() -> None:
         a.send_data(b"early")
     start(net, a, b)
     assert net.run(both_completed(a, b), limit=5.0)
-    assert b.send_data(b"x") == (b"x", Route(0, ("10.0.0.1", 1000)))
+    b.send_data(b"x")
+    assert b.datagrams_to_send(net.now) == [(b"x", Route(0, ("10.0.0.1", 1000)))]
     a.close()
     assert a.state is IceState.CLOSED and a.get_timer() is None
     assert states(net, a)[-1] == "completed" and a.next_event() == IceStateChanged(IceState.CLOSED)
@@ -525,7 +527,7 @@ class UdpDriver(asyncio.DatagramProtocol):
 
     def pump(self) -> None:
         assert self.agent is not None and self.transport is not None
-        for data, (_, remote) in self.agent.datagrams_to_send():
+        for data, (_, remote) in self.agent.datagrams_to_send(self.loop.time()):
             self.transport.sendto(data, remote)
         while (event := self.agent.next_event()) is not None:
             if isinstance(event, SelectedPair):
@@ -589,9 +591,8 @@ def test_controlling_agent_connects_to_aioice_controlled_connection(
             )
             driver.pump()
             await asyncio.wait_for(asyncio.gather(conn.connect(), driver.selected.wait()), 10)
-            data, route = agent.send_data(b"\x80 from us")
-            assert driver.transport is not None
-            driver.transport.sendto(data, route.remote)
+            agent.send_data(b"\x80 from us")
+            driver.pump()  # sends it to the selected pair's remote
             received = await asyncio.wait_for(conn.recv(), 5)
             await conn.send(b"\x80 from aioice")
             reply = await asyncio.wait_for(driver.app_data.get(), 5)
@@ -658,3 +659,29 @@ def test_controlling_agent_connects_to_aiortc_from_the_sdp_exchange(
             driver.close()
 
     assert asyncio.run(scenario()) == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs", "shown"),
+    [
+        ("tie_breaker", {"tie_breaker": -1}, "-1"),
+        ("tie_breaker", {"tie_breaker": 2**64}, str(2**64)),
+        ("local_ufrag", {"local_ufrag": ""}, "''"),
+        ("local_pwd", {"local_pwd": ""}, "0 characters"),
+        ("check_timeout", {"check_timeout": 0}, "0"),
+    ],
+)
+def test_bad_arguments_are_config_errors_naming_field_and_value(
+    field: str, kwargs: dict[str, object], shown: str
+) -> None:
+    args: dict[str, object] = {
+        "local_ufrag": "aaaa",
+        "local_pwd": A_PWD,
+        "tie_breaker": 1,
+        "local_candidates": [host_candidate("10.0.0.1", 1)],
+    }
+    args.update(kwargs)
+    ufrag, pwd = args.pop("local_ufrag"), args.pop("local_pwd")
+    with pytest.raises(ConfigError) as info:
+        IceAgent(ufrag, pwd, **args)  # type: ignore[arg-type]
+    assert info.value.field == field and shown in str(info.value)

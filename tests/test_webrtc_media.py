@@ -15,9 +15,10 @@ import pytest
 from aiortc.codecs.opus import OpusDecoder as AiortcOpusDecoder, OpusEncoder as AiortcOpusEncoder
 from aiortc.jitterbuffer import JitterFrame as AiortcJitterFrame
 
+from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.webrtc import opus
 from adk_realtime.sansio.webrtc.jitter import JitterBuffer
-from adk_realtime.sansio.webrtc.media import AudioReceiver, AudioSender
+from adk_realtime.sansio.webrtc.media import AudioFrame, AudioReceiver, AudioSender, MediaEvent
 from adk_realtime.sansio.webrtc.opus import OpusDecoder, OpusEncoder, OpusUnavailable
 from adk_realtime.sansio.webrtc.rtp import RtpPacketizer, SenderReport, parse_rtp
 from adk_realtime.sansio.webrtc.srtp import SrtpKeys, SrtpSession
@@ -27,6 +28,38 @@ KEY_A, KEY_B = bytes(range(30)), bytes(range(50, 80))
 
 def sessions() -> tuple[SrtpSession, SrtpSession]:
     return SrtpSession(SrtpKeys(KEY_A, KEY_B)), SrtpSession(SrtpKeys(KEY_B, KEY_A))
+
+
+def sent(sender: AudioSender, pcm: bytes | None = None) -> list[bytes]:
+    """What one command put on the wire: ``send_pcm(pcm)`` (or ``flush()``), then the packets."""
+    if pcm is None:
+        sender.flush()
+    else:
+        sender.send_pcm(pcm)
+    return sender.data_to_send()
+
+
+def fed(receiver: AudioReceiver, packet: bytes, now: float) -> list[bytes]:
+    """The PCM frames one datagram released (``receive_data`` then ``next_event``)."""
+    receiver.receive_data(packet, now)
+    return pcm_events(receiver)
+
+
+def timed(receiver: AudioReceiver, now: float) -> list[bytes]:
+    """The PCM frames ``handle_timer(now)`` released."""
+    receiver.handle_timer(now)
+    return pcm_events(receiver)
+
+
+def pcm_events(receiver: AudioReceiver) -> list[bytes]:
+    return [e.pcm for e in events_of(receiver) if isinstance(e, AudioFrame)]
+
+
+def events_of(receiver: AudioReceiver) -> list[MediaEvent]:
+    out = []
+    while (event := receiver.next_event()) is not None:
+        out.append(event)
+    return out
 
 
 def tone(freq: float, rate: int, seconds: float, amplitude: int = 8000) -> npt.NDArray[np.int16]:
@@ -55,7 +88,7 @@ def test_1khz_tone_survives_loss_and_reordering(encoder_rate: int, decode_rate: 
     pcm = tone(1000, 24000, 2.0).tobytes()
     packets: list[bytes] = []
     for start in range(0, len(pcm), 2000):  # ~41.7 ms chunks, not frame-aligned
-        packets += sender.send_pcm(pcm[start : start + 2000])
+        packets += sent(sender, pcm[start : start + 2000])
     assert len(packets) == 100
     lost = {10, 30, 31, 77}
     order = [i for i in range(100) if i not in lost]
@@ -66,12 +99,12 @@ def test_1khz_tone_survives_loss_and_reordering(encoder_rate: int, decode_rate: 
     now = 0.0
     for i in order:
         now += 0.02
-        out += receiver.receive_rtp(packets[i], now)
+        out += fed(receiver, packets[i], now)
         timer = receiver.get_timer()
         if timer is not None and timer <= now:
-            out += receiver.handle_timer(now)
+            out += timed(receiver, now)
     if receiver.get_timer() is not None:
-        out += receiver.handle_timer(now + 1.0)
+        out += timed(receiver, now + 1.0)
     assert len(out) == 100  # every 20 ms slot played: received, FEC-rebuilt or concealed
     assert all(len(frame) == 960 for frame in out)  # 20 ms at 24 kHz
     assert receiver.stats["concealed"] + receiver.stats["fec_recovered"] == len(lost)
@@ -104,7 +137,7 @@ def test_stereo_packets_from_aiortc_are_downmixed_to_mono() -> None:
     out: list[bytes] = []
     for n, payload in enumerate(payloads):
         length = packetizer.packetize_into(payload, buf)
-        out += receiver.receive_rtp(tx.protect_rtp(bytes(buf[:length])), n * 0.02)
+        out += fed(receiver, tx.protect_rtp(bytes(buf[:length])), n * 0.02)
     assert len(out) == len(payloads) >= 45
     assert peaks(b"".join(out), 24000, count=2) == pytest.approx([500, 1500], abs=5)
 
@@ -116,7 +149,7 @@ def test_our_opus_packets_decode_in_aiortc() -> None:
     rx = SrtpSession(SrtpKeys(KEY_B, KEY_A))
     decoder = AiortcOpusDecoder()
     pcm = bytearray()
-    for packet in sender.send_pcm(tone(700, 16000, 1.0).tobytes()):
+    for packet in sent(sender, tone(700, 16000, 1.0).tobytes()):
         plain = rx.unprotect_rtp(packet)
         assert plain is not None
         rtp = parse_rtp(plain)
@@ -131,14 +164,16 @@ def test_receiver_counts_garbage_instead_of_raising() -> None:
     receiver = AudioReceiver(rx)
     rng = random.Random(9)
     for _ in range(200):
-        assert receiver.receive_rtp(rng.randbytes(rng.randrange(0, 300)), 0.0) == []
+        assert fed(receiver, rng.randbytes(rng.randrange(0, 300)), 0.0) == []
     # authentic but malformed RTP (version 1), and an authentic undecodable Opus payload
-    assert receiver.receive_rtp(tx.protect_rtp(b"\x40" + bytes(30)), 0.0) == []
+    assert fed(receiver, tx.protect_rtp(b"\x40" + bytes(30)), 0.0) == []
     packetizer = RtpPacketizer(rng=random.Random(3))
     buf = bytearray(200)
     n = packetizer.packetize_into(b"\xff\xff\xff\xff\xff", buf)  # code 3, bogus frame count
-    frames = receiver.receive_rtp(tx.protect_rtp(bytes(buf[:n])), 0.0)
-    assert rx.stats["rtp_auth_failed"] + rx.stats["rtp_rejected"] == 200
+    frames = fed(receiver, tx.protect_rtp(bytes(buf[:n])), 0.0)
+    # every garbage datagram was dropped by SRTP (those shaped like RTCP by its side)
+    dropped = ("rtp_auth_failed", "rtp_rejected", "rtcp_auth_failed", "rtcp_rejected")
+    assert sum(rx.stats[k] for k in dropped) == 200
     assert receiver.stats["malformed"] == 1
     assert receiver.stats["undecodable"] == 1 and len(frames) == 1  # concealed instead
 
@@ -147,25 +182,25 @@ def test_receiver_timer_releases_frames_held_behind_a_gap() -> None:
     tx, rx = sessions()
     sender = AudioSender(RtpPacketizer(rng=random.Random(4)), OpusEncoder(24000), tx, 24000)
     receiver = AudioReceiver(rx, jitter=JitterBuffer(window=10, max_delay=0.2))
-    packets = sender.send_pcm(tone(300, 24000, 0.1).tobytes())
+    packets = sent(sender, tone(300, 24000, 0.1).tobytes())
     assert len(packets) == 5
-    assert len(receiver.receive_rtp(packets[0], 0.0)) == 1
-    assert receiver.receive_rtp(packets[2], 0.02) == []
-    assert receiver.receive_rtp(packets[3], 0.04) == []
+    assert len(fed(receiver, packets[0], 0.0)) == 1
+    assert fed(receiver, packets[2], 0.02) == []
+    assert fed(receiver, packets[3], 0.04) == []
     assert receiver.get_timer() == pytest.approx(0.22)
-    assert len(receiver.handle_timer(0.22)) == 3  # FEC for 1, then 2 and 3
+    assert len(timed(receiver, 0.22)) == 3  # FEC for 1, then 2 and 3
     assert receiver.stats["fec_recovered"] == 1
 
 
 def test_flush_pads_the_partial_frame_and_skip_marks_the_next_talkspurt() -> None:
     tx, rx = sessions()
     sender = AudioSender(RtpPacketizer(rng=random.Random(6)), OpusEncoder(48000), tx, 24000)
-    assert sender.send_pcm(b"\x01\x00" * 300) == []  # 12.5 ms: held
-    assert sender.send_pcm(b"\x01") == []  # half a sample: carried
-    (packet,) = sender.flush()
-    assert sender.flush() == []
+    assert sent(sender, b"\x01\x00" * 300) == []  # 12.5 ms: held
+    assert sent(sender, b"\x01") == []  # half a sample: carried
+    (packet,) = sent(sender)
+    assert sent(sender) == []
     sender.skip(1.0)
-    (nxt,) = sender.send_pcm(b"\x00" + b"\x00\x00" * 479)  # completes the carried byte
+    (nxt,) = sent(sender, b"\x00" + b"\x00\x00" * 479)  # completes the carried byte
     first, second = (parse_rtp(rx.unprotect_rtp(p) or b"") for p in (packet, nxt))
     assert first.marker and second.marker
     assert (second.timestamp - first.timestamp) % 2**32 == 960 + 48000
@@ -206,15 +241,21 @@ def test_sender_report_reaches_the_receiver_over_srtcp() -> None:
         RtpPacketizer(ssrc=1234, rng=random.Random(8)), OpusEncoder(24000), tx, 24000
     )
     receiver = AudioReceiver(rx)
-    packets = sender.send_pcm(tone(440, 24000, 0.1).tobytes())
-    (report,) = receiver.receive_rtcp(sender.sender_report(1_700_000_000.0, cname="adk"))
+    packets = sent(sender, tone(440, 24000, 0.1).tobytes())
+    sender.send_sender_report(1_700_000_000.0, cname="adk")
+    (sr,) = sender.data_to_send()
+    receiver.receive_data(sr, 0.1)
+    (report,) = events_of(receiver)
     assert isinstance(report, SenderReport)
     assert report.ssrc == 1234 and report.packet_count == len(packets) == 5
     assert report.wallclock == pytest.approx(1_700_000_000.0)
-    assert receiver.receive_rtcp(b"\x80\xc9\x00\x01" + bytes(20)) == []  # junk
-    tampered = bytearray(sender.sender_report(1_700_000_001.0))
+    receiver.receive_data(b"\x80\xc9\x00\x01" + bytes(20), 0.2)  # junk
+    assert events_of(receiver) == []
+    sender.send_sender_report(1_700_000_001.0)
+    tampered = bytearray(sender.data_to_send()[0])
     tampered[10] ^= 1
-    assert receiver.receive_rtcp(bytes(tampered)) == []
+    receiver.receive_data(bytes(tampered), 0.3)
+    assert events_of(receiver) == []
     assert rx.stats["rtcp_auth_failed"] == 1 and rx.stats["rtcp_unprotected"] == 1
 
 
@@ -245,8 +286,8 @@ def test_the_20ms_path_retains_nothing_and_allocates_little_per_frame() -> None:
 
     def run(n: int, start: int) -> None:
         for i in range(n):
-            for packet in sender.send_pcm(frames[(start + i) % len(frames)]):
-                receiver.receive_rtp(packet, (start + i) * 0.02)
+            for packet in sent(sender, frames[(start + i) % len(frames)]):
+                fed(receiver, packet, (start + i) * 0.02)
 
     run(100, 0)  # warm-up: caches and first-use buffers
     gc.collect()
@@ -292,7 +333,34 @@ def test_packets_with_csrcs_extensions_and_padding_decode_through_srtp() -> None
             "!BBHII", 0x80 | bits | 2, 111 | (0x80 if i == 0 else 0), 100 + i, 960 * i, 0xABCD
         )
         packet = header + csrcs + extension + encoder.encode(pcm) + padding
-        frames += receiver.receive_rtp(tx.protect_rtp(packet), i * 0.02)
+        frames += fed(receiver, tx.protect_rtp(packet), i * 0.02)
     assert len(frames) == 6 and {len(f) for f in frames} == {960}
     assert receiver.stats["malformed"] == 0 and receiver.stats["undecodable"] == 0
     assert receiver.depacketizer.stats["accepted"] == 6
+
+
+@pytest.mark.parametrize(
+    ("field", "build", "shown"),
+    [
+        ("encoder", lambda tx: AudioSender(RtpPacketizer(), OpusEncoder(48000, 2), tx, 24000), "2"),
+        (
+            "packetizer",
+            lambda tx: AudioSender(RtpPacketizer(clock_rate=90000), OpusEncoder(), tx, 24000),
+            "90000",
+        ),
+        ("input_rate", lambda tx: AudioSender(RtpPacketizer(), OpusEncoder(), tx, 11025), "11025"),
+        ("output_rate", lambda tx: AudioReceiver(tx, output_rate=44100), "44100"),
+        ("decode_rate", lambda tx: AudioReceiver(tx, decode_rate=44100), "44100"),
+        ("sample_rate", lambda tx: OpusEncoder(44100), "44100"),
+        ("channels", lambda tx: OpusDecoder(48000, 3), "3"),  # type: ignore[arg-type]
+        ("application", lambda tx: OpusEncoder(application="music"), "'music'"),  # type: ignore[arg-type]
+        ("frame_size", lambda tx: OpusEncoder(48000, frame_size=1000), "1000"),
+        ("expected_loss", lambda tx: OpusEncoder(expected_loss=101), "101"),
+        ("bitrate", lambda tx: OpusEncoder(bitrate=0), "0"),
+    ],
+)
+def test_bad_media_settings_name_the_field_and_value(field: str, build: object, shown: str) -> None:
+    tx, _rx = sessions()
+    with pytest.raises(ConfigError) as info:
+        build(tx)  # type: ignore[operator]
+    assert info.value.field == field and f"not {shown}" in str(info.value)

@@ -16,12 +16,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from adk_realtime.drivers.webrtc import open_peer
-from adk_realtime.sansio.errors import LocalProtocolError, ProtocolError
-from adk_realtime.sansio.webrtc.datachannel import (
-    ChannelMessage as DcMessage,
-    ChannelOpened as DcOpened,
-    DataChannelManager,
-)
+from adk_realtime.sansio.errors import ConfigError, LocalProtocolError, ProtocolError
+from adk_realtime.sansio.webrtc.datachannel import DataChannelManager
 from adk_realtime.sansio.webrtc.dtls import (
     DtlsApplicationData,
     DtlsCertificate,
@@ -35,7 +31,7 @@ from adk_realtime.sansio.webrtc.opus import OpusEncoder
 from adk_realtime.sansio.webrtc.peer import (
     AudioFrame,
     ChannelMessage,
-    ChannelOpen,
+    ChannelOpened,
     ConnectionStateChanged,
     DataChannelQueueFull,
     PeerConnection,
@@ -64,7 +60,12 @@ class Answerer:
         lie_fingerprint: bool = False,
         theirs: tuple[str, int] = THEIRS,
         setup: str = "active",
+        refuse_silently: bool = False,
     ):
+        # refuse_silently: as aiortc does with a certificate that is not the one in the
+        # offer, finish the DTLS handshake, then go quiet (no alert, no SCTP; ICE goes on).
+        self.refuse_silently = refuse_silently
+        self.refused = False
         offer = parse_offer(offer_sdp)
         self.peer_addr = offer.candidates[0].addr
         self.offer = offer
@@ -115,18 +116,21 @@ class Answerer:
         kind = classify_datagram(data[0])
         if kind == "stun":
             self.ice.receive_datagram(data, (0, self.peer_addr), now)
-        elif kind == "dtls":
-            self.dtls.receive_datagram(data, now)
+        elif kind == "dtls" and not self.refused:
+            self.dtls.receive_datagram(data, self.peer_addr, now)
         elif kind == "rtp" and self.srtp is not None and not is_rtcp(data):
             plain = self.srtp.unprotect_rtp(data)
             if plain is not None:
                 self.rtp_seen.append(plain)
             assert self.receiver is not None
-            self.pcm += self.receiver.receive_rtp(data, now)
+            self.receiver.receive_data(data, now)
+            while (ev := self.receiver.next_event()) is not None:
+                if isinstance(ev, AudioFrame):
+                    self.pcm.append(ev.pcm)
         self.process(now)
 
     def timer(self) -> float | None:
-        times = [self.ice.get_timer(), self.dtls.get_timer(), self.sctp.get_timer()]
+        times = [self.ice.get_timer(), self.dtls.get_timer(), self.channels.get_timer()]
         return min((t for t in times if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -134,7 +138,7 @@ class Answerer:
             return
         self.ice.handle_timer(now)
         self.dtls.handle_timer(now)
-        self.sctp.handle_timer(now)
+        self.channels.handle_timer(now)
         self.process(now)
 
     def process(self, now: float) -> None:
@@ -142,7 +146,9 @@ class Answerer:
             if isinstance(ev, SelectedPair):
                 self.dtls.start(now)
         while (dev := self.dtls.next_event()) is not None:
-            if isinstance(dev, DtlsConnected):
+            if isinstance(dev, DtlsConnected) and self.refuse_silently:
+                self.refused = True  # what aiortc does after a fingerprint mismatch
+            elif isinstance(dev, DtlsConnected):
                 assert dev.srtp_keys is not None
                 self.connected = True
                 self.srtp = SrtpSession(dev.srtp_keys)
@@ -153,27 +159,28 @@ class Answerer:
                     SrtpSession(dev.srtp_keys),
                     48000,
                 )
-                self.sctp.connect(now)
+                self.channels.connect(now)
             elif isinstance(dev, DtlsApplicationData):
-                self.sctp.receive_packet(dev.data, now)
+                self.channels.receive_data(dev.data, now)
         while (cev := self.channels.next_event()) is not None:
-            if isinstance(cev, DcMessage):
+            if isinstance(cev, ChannelMessage):
                 self.messages.append(cev.data)
-            elif isinstance(cev, DcOpened):
+            elif isinstance(cev, ChannelOpened):
                 self.opened.append(cev.channel.label)
         if self.dtls.is_connected:
-            for packet in self.sctp.packets_to_send(now):
+            for packet in self.channels.data_to_send():
                 self.dtls.send_application_data(packet)
-        self.out += self.dtls.datagrams_to_send()
-        self.out += [data for data, _route in self.ice.datagrams_to_send()]
+        self.out += self.dtls.datagrams_to_send(now)
+        self.out += [data for data, _route in self.ice.datagrams_to_send(now)]
 
     def send_audio(self, pcm: bytes) -> None:
         assert self.sender is not None
-        self.out += self.sender.send_pcm(pcm)
+        self.sender.send_pcm(pcm)
+        self.out += self.sender.data_to_send()
 
     def echo_message(self, text: str, now: float) -> None:
         channel = next(iter(self.channels.channels.values()))
-        channel.send(text)
+        channel.send(text, now)
         self.process(now)
 
 
@@ -194,7 +201,7 @@ class Net:
     def pump(self) -> None:
         for _ in range(1000):
             moved = False
-            for data, route in self.pc.datagrams_to_send():
+            for data, route in self.pc.datagrams_to_send(self.now):
                 assert route.local == 0 and route.remote == THEIRS
                 self.to_them.append(data)
                 moved = True
@@ -230,12 +237,21 @@ class Net:
 
 
 def connect(
-    seed: int = 1, *, lie_fingerprint: bool = False, input_rate: int = 24000, setup: str = "active"
+    seed: int = 1,
+    *,
+    lie_fingerprint: bool = False,
+    input_rate: int = 24000,
+    setup: str = "active",
+    refuse_silently: bool = False,
 ) -> tuple[PeerConnection, Answerer, Net]:
     rng = random.Random(seed)
     pc = PeerConnection(local_addresses=[OURS], rng=rng, certificate=CERT, input_rate=input_rate)
     answerer = Answerer(
-        pc.create_offer(), random.Random(seed + 100), lie_fingerprint=lie_fingerprint, setup=setup
+        pc.create_offer(),
+        random.Random(seed + 100),
+        lie_fingerprint=lie_fingerprint,
+        setup=setup,
+        refuse_silently=refuse_silently,
     )
     net = Net(pc, answerer)
     pc.set_answer(answerer.answer, 0.0)
@@ -244,7 +260,17 @@ def connect(
 
 
 def channel_is_open(net: Net) -> Callable[[], bool]:
-    return lambda: any(isinstance(e, ChannelOpen) for e in net.events)
+    return lambda: any(isinstance(e, ChannelOpened) for e in net.events)
+
+
+def messages(events: list[PeerEvent]) -> list[tuple[str, str | bytes]]:
+    """(label, data) of every channel message among ``events``."""
+    return [(e.label, e.data) for e in events if isinstance(e, ChannelMessage)]
+
+
+def opened(events: list[PeerEvent]) -> list[str]:
+    """The labels of the channels that opened among ``events``."""
+    return [e.label for e in events if isinstance(e, ChannelOpened)]
 
 
 def tone(freq: float, rate: int, ms: int) -> bytes:
@@ -267,12 +293,12 @@ def test_offerer_connects_opens_oai_events_and_messages_flow_both_ways() -> None
     net.run(channel_is_open(net))
     assert net.states() == [PeerState.CHECKING, PeerState.CONNECTED]
     assert ans.opened == ["oai-events"]
-    pc.send_message('{"type":"session.update"}')
+    pc.send_message('{"type":"session.update"}', net.now)
     net.pump()
     assert ans.messages == ['{"type":"session.update"}']
     ans.echo_message('{"type":"session.updated"}', net.now)
     net.pump()
-    assert ChannelMessage("oai-events", '{"type":"session.updated"}') in net.events
+    assert ("oai-events", '{"type":"session.updated"}') in messages(net.events)
 
 
 def test_a_passive_answer_makes_us_the_dtls_client_with_even_stream_ids() -> None:
@@ -281,7 +307,7 @@ def test_a_passive_answer_makes_us_the_dtls_client_with_even_stream_ids() -> Non
     assert pc.dtls is not None and pc.dtls.role == "client"
     assert ans.dtls.role == "server"
     assert [c.stream_id % 2 for c in ans.channels.channels.values()] == [0]  # RFC 8832 6
-    pc.send_message("as client")
+    pc.send_message("as client", net.now)
     net.pump()
     assert ans.messages == ["as client"]
 
@@ -289,9 +315,9 @@ def test_a_passive_answer_makes_us_the_dtls_client_with_even_stream_ids() -> Non
 def test_messages_sent_before_the_channel_opens_wait_and_the_51st_raises() -> None:
     pc, ans, net = connect()
     for i in range(50):
-        pc.send_message(f"early {i}")
+        pc.send_message(f"early {i}", net.now)
     with pytest.raises(DataChannelQueueFull):
-        pc.send_message("one too many")
+        pc.send_message("one too many", net.now)
     net.run(lambda: len(ans.messages) == 50)
     assert ans.messages == [f"early {i}" for i in range(50)]  # in order, none lost
 
@@ -302,13 +328,13 @@ def test_pending_queue_is_bounded_while_dtls_is_up_but_channel_not_yet_acked() -
     # No SCTP (DTLS application data, content type 23) reaches the answerer: the channel
     # stays unacknowledged while DTLS and audio are up.
     net.drop = lambda direction, data: blocked[0] and direction == "out" and data[0] == 23
-    net.run(lambda: pc.state is PeerState.CONNECTED)
+    net.run(lambda: pc.dtls is not None and pc.dtls.is_connected)  # CONNECTED waits for it
     net.step()
     assert not pc.channel_open
     sent = 0
     with pytest.raises(DataChannelQueueFull):
         for i in range(60):
-            pc.send_message(f"m{i}")
+            pc.send_message(f"m{i}", net.now)
             sent += 1
     assert sent == 50
     blocked[0] = False
@@ -377,7 +403,8 @@ def test_a_second_inbound_ssrc_is_ignored_and_counted() -> None:
         ans.sender.srtp,
         48000,
     )
-    ans.out += intruder.send_pcm(tone(900, 48000, 60))
+    intruder.send_pcm(tone(900, 48000, 60))
+    ans.out += intruder.data_to_send()
     net.pump()
     assert len([e for e in net.events if isinstance(e, AudioFrame)]) == before
     assert pc.audio_receiver is not None
@@ -387,9 +414,10 @@ def test_a_second_inbound_ssrc_is_ignored_and_counted() -> None:
 
 def test_audio_before_the_connection_is_up_is_dropped_and_counted() -> None:
     pc = PeerConnection(local_addresses=[OURS], rng=random.Random(1), certificate=CERT)
-    assert pc.send_audio(b"\x00" * 960) == 0
+    pc.send_audio(b"\x00" * 960)
+    assert pc.stats["audio_packets_sent"] == 0
     assert pc.stats["audio_bytes_dropped"] == 960
-    assert pc.datagrams_to_send() == []
+    assert pc.datagrams_to_send(0.0) == []
 
 
 def test_dtls_fingerprint_mismatch_fails_at_once() -> None:
@@ -400,7 +428,7 @@ def test_dtls_fingerprint_mismatch_fails_at_once() -> None:
     assert "fingerprint mismatch" in failed.reason
     assert pc.get_timer() is None or pc.state is PeerState.FAILED
     with pytest.raises(LocalProtocolError):
-        pc.send_message("too late")
+        pc.send_message("too late", net.now)
 
 
 def test_ice_failure_reports_failed_in_the_same_call() -> None:
@@ -412,7 +440,7 @@ def test_ice_failure_reports_failed_in_the_same_call() -> None:
         assert deadline is not None and deadline < 40
         net.now = deadline
         pc.handle_timer(deadline)
-        pc.datagrams_to_send()
+        pc.datagrams_to_send(deadline)
         if pc.state is PeerState.FAILED:
             # the event is already queued by the call that failed
             event = pc.next_event()
@@ -475,7 +503,7 @@ def test_hostile_datagrams_are_counted_never_raised() -> None:
     assert pc.stats["unknown_datagrams"] == 2
     assert pc.stats["unexpected_source"] == 3
     assert pc.state is PeerState.CONNECTED
-    pc.send_message("still fine")
+    pc.send_message("still fine", net.now)
     net.pump()
     assert ans.messages[-1] == "still fine"
 
@@ -487,7 +515,7 @@ def test_demux_of_garbage_never_raises(datagrams: list[bytes], stage: int) -> No
     for data in datagrams:
         pc.receive_datagram(data, (0, THEIRS), 1.0)
         pc.handle_timer(1.0)
-        pc.datagrams_to_send()
+        pc.datagrams_to_send(1.0)
         while pc.next_event() is not None:
             pass
 
@@ -526,7 +554,7 @@ def test_repr_and_offer_hide_nothing_secret_but_carry_ice_credentials() -> None:
 def test_datagrams_are_all_within_the_mtu() -> None:
     pc, ans, net = connect(seed=14)
     net.run(channel_is_open(net))
-    pc.send_message("x" * 60000)
+    pc.send_message("x" * 60000, net.now)
     net.run(lambda: len(ans.messages) == 1)
     assert ans.messages == ["x" * 60000]
     assert max(len(d) for d in net.to_them) <= 1200
@@ -575,26 +603,26 @@ async def test_udp_driver_connects_on_loopback_under_each_backend() -> None:
                     await flush()
 
         frames: list[AudioFrame] = []
-        messages: list[ChannelMessage] = []
+        got: list[ChannelMessage] = []
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(serve)
                 peer.send_message("hello over udp")
-                while len(frames) < 5 or not messages:
+                while len(frames) < 5 or not got:
                     event = await peer.next_event()
-                    if isinstance(event, ChannelOpen):
+                    if isinstance(event, ChannelOpened):
                         ans.echo_message("hi back", anyio.current_time())
                         ans.send_audio(tone(500, 48000, 100))
                         await flush()
                     elif isinstance(event, AudioFrame):
                         frames.append(event)
                     elif isinstance(event, ChannelMessage):
-                        messages.append(event)
+                        got.append(event)
                     elif isinstance(event, ConnectionStateChanged):
                         assert event.state is not PeerState.FAILED, event.reason
                 tg.cancel_scope.cancel()
         assert ans.messages == ["hello over udp"]
-        assert messages == [ChannelMessage("oai-events", "hi back")]
+        assert [(m.label, m.data) for m in got] == [("oai-events", "hi back")]
         assert {len(f.pcm) for f in frames} == {960}
     assert peer.closed and peer.state is PeerState.CLOSED
 
@@ -605,7 +633,7 @@ def test_dtls_handshake_timeout_fails_the_connection() -> None:
     net.run(lambda: PeerState.FAILED in net.states(), limit=40)
     assert pc.ice.selected_pair is not None  # ICE itself had succeeded
     assert pc.failure_reason is not None and "timed out" in pc.failure_reason
-    assert 29 <= net.now <= 32
+    assert 9.9 <= net.now <= 10.5  # setup_timeout after ICE found a path, not DTLS's own 30 s
 
 
 def connect_with(
@@ -688,8 +716,8 @@ def test_max_message_size_from_the_answer_is_honoured() -> None:
     )
     net.run(channel_is_open(net))
     with pytest.raises(LocalProtocolError, match="max-message-size"):
-        pc.send_message("x" * 1025)
-    pc.send_message("x" * 1024)
+        pc.send_message("x" * 1025, net.now)
+    pc.send_message("x" * 1024, net.now)
     net.pump()
     assert ans.messages == ["x" * 1024]
 
@@ -697,13 +725,66 @@ def test_max_message_size_from_the_answer_is_honoured() -> None:
 def test_a_channel_the_peer_opens_is_announced_and_carries_messages() -> None:
     pc, ans, net = connect(seed=19)  # the answerer is the DTLS client: even ids
     net.run(channel_is_open(net))
-    side = ans.channels.open_channel("side", protocol="x")
+    side = ans.channels.open_channel("side", net.now, protocol="x")
     ans.process(net.now)
-    net.run(lambda: ChannelOpen("side") in net.events)
-    side.send(b"\x01\x02")
-    side.send("")
+    net.run(lambda: "side" in opened(net.events))
+    side.send(b"\x01\x02", net.now)
+    side.send("", net.now)
     ans.process(net.now)
-    net.run(lambda: ChannelMessage("side", "") in net.events)
-    assert ChannelMessage("side", b"\x01\x02") in net.events
+    net.run(lambda: ("side", "") in messages(net.events))
+    assert ("side", b"\x01\x02") in messages(net.events)
     assert pc.channel_open and side.stream_id % 2 == 0
     assert pc._channel is not None and pc._channel.stream_id % 2 == 1  # ours stays odd
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs", "shown"),
+    [
+        ("local_addresses", {"local_addresses": []}, "not []"),
+        ("local_addresses", {"local_addresses": [("localhost", 5000)]}, "('localhost', 5000)"),
+        ("local_addresses", {"local_addresses": ["127.0.0.1"]}, "'127.0.0.1'"),
+        ("input_rate", {"input_rate": 44100}, "not 44100"),
+        ("output_rate", {"output_rate": 11025}, "not 11025"),
+        ("channel_label", {"channel_label": ""}, "not ''"),
+        ("ice_check_timeout", {"ice_check_timeout": 0.0}, "not 0.0"),
+        ("setup_timeout", {"setup_timeout": -1.0}, "not -1.0"),
+    ],
+)
+def test_bad_peer_settings_name_the_field_and_value(
+    field: str, kwargs: dict[str, object], shown: str
+) -> None:
+    args: dict[str, object] = {"local_addresses": [OURS], "certificate": CERT}
+    args.update(kwargs)
+    with pytest.raises(ConfigError) as info:
+        PeerConnection(**args)  # type: ignore[arg-type]
+    assert info.value.field == field and shown in str(info.value)
+
+
+def test_a_peer_that_refuses_our_certificate_after_its_handshake_fails_fast() -> None:
+    """aiortc checks our fingerprint only once its DTLS handshake is done, then goes quiet
+    (no alert, no SCTP). That is not CONNECTED: the channel never opens, and the peer
+    fails within setup_timeout (10 s) of ICE finding a path, saying why."""
+    pc, ans, net = connect(seed=20, refuse_silently=True)
+    pc.send_message("queued while connecting", net.now)  # the channel may still open
+    net.run(lambda: pc.dtls is not None and pc.dtls.is_connected)
+    assert ans.refused and pc.state is PeerState.CHECKING  # DTLS alone is not connected
+    net.run(lambda: PeerState.FAILED in net.states(), limit=20.0)
+    assert net.states() == [PeerState.CHECKING, PeerState.FAILED]
+    reason = pc.failure_reason or ""
+    assert "certificate" in reason and "SCTP" in reason and "10 s" in reason
+    assert net.now <= 10.5
+    with pytest.raises(LocalProtocolError):
+        pc.send_message("too late", net.now)
+
+
+def test_connected_means_dtls_done_and_the_channel_open() -> None:
+    pc, _ans, net = connect(seed=21)
+    blocked = [True]
+    # No SCTP (DTLS application data, content type 23) reaches the answerer for a while.
+    net.drop = lambda direction, data: blocked[0] and direction == "out" and data[0] == 23
+    net.run(lambda: pc.dtls is not None and pc.dtls.is_connected)
+    net.step()
+    assert pc.state is PeerState.CHECKING and not pc.channel_open  # DTLS up, no channel yet
+    blocked[0] = False
+    net.run(lambda: pc.state is PeerState.CONNECTED)
+    assert pc.channel_open and net.states() == [PeerState.CHECKING, PeerState.CONNECTED]

@@ -155,8 +155,13 @@ def test_offer_without_candidates_uses_the_discard_port() -> None:
     ],
 )
 def test_offer_rejects_bad_arguments_naming_them(field: str, value: object) -> None:
-    with pytest.raises(ConfigError, match=field):
+    with pytest.raises(ConfigError, match=field) as info:
         make_offer(**{field: value})
+    assert info.value.field == field
+    if field == "ice_pwd":  # a credential: its length is shown, never its text
+        assert "not 5" in str(info.value) and "short" not in str(info.value)
+    else:
+        assert f"not {value!r}" in str(info.value)
 
 
 def test_openai_style_answer_parses_with_tcp_candidate_ignored() -> None:

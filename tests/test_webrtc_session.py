@@ -8,6 +8,7 @@ thread and asyncio loop, so every test here runs under asyncio and trio."""
 from __future__ import annotations
 
 import math
+import re
 import socket
 import sys
 from typing import Any
@@ -181,6 +182,8 @@ def test_options_are_checked() -> None:
         WebRTCOptions(flow="browser")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         WebRTCOptions(local_addresses="127.0.0.1")
+    with pytest.raises(ConfigError, match=r"setup_timeout: .*not 0"):
+        WebRTCOptions(setup_timeout=0)
     assert WebRTCOptions(local_addresses=["127.0.0.1"]).local_addresses == ("127.0.0.1",)
     beta = OpenAIRealtimeModel(
         KEY, "gpt-4o-realtime-preview-2024-12-17", transport="webrtc", base_url="http://h/v1"
@@ -294,3 +297,27 @@ async def test_a_udp_receive_error_does_not_stop_the_peer_reading() -> None:
             await other.sendto(b"after the error", "127.0.0.1", port)
             with anyio.fail_after(5):
                 await got.wait()
+
+
+@pytest.mark.anyio
+async def test_a_media_peer_refusing_our_certificate_fails_connect_fast_saying_why() -> None:
+    """The server's aiortc is given an offer naming another certificate: it refuses ours
+    after its DTLS handshake, silently. Connecting fails within setup_timeout with that
+    reason, not after connect_timeout with a generic one."""
+    from adk_realtime.sansio.webrtc.dtls import DtlsCertificate
+
+    other = DtlsCertificate.generate().fingerprint_sdp
+
+    async with FakeOpenAI() as server:
+
+        async def refusing_answer(offer: str) -> str:
+            offer = re.sub(r"a=fingerprint:sha-256 \S+", f"a=fingerprint:sha-256 {other}", offer)
+            return await FakeOpenAI.answer(server, offer)
+
+        server.answer = refusing_answer  # type: ignore[method-assign]
+        start = anyio.current_time()
+        with pytest.raises(ConnectionClosed, match="refused our DTLS certificate"):
+            with anyio.fail_after(15):
+                async with model_for(server, setup_timeout=2.0).connect(RealtimeConfig()):
+                    pass
+        assert anyio.current_time() - start < 6  # connect_timeout is 20 s

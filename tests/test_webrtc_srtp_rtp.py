@@ -13,7 +13,7 @@ import pytest
 from aiortc import rtp as aiortc_rtp
 from hypothesis import given, settings, strategies as st
 
-from adk_realtime.sansio.errors import ProtocolError
+from adk_realtime.sansio.errors import ConfigError, ProtocolError
 from adk_realtime.sansio.webrtc.jitter import JitterBuffer, JitterFrame, JitterLoss
 from adk_realtime.sansio.webrtc.opus import OpusEncoder
 from adk_realtime.sansio.webrtc.rtp import (
@@ -22,6 +22,7 @@ from adk_realtime.sansio.webrtc.rtp import (
     ReportBlock,
     RtpDepacketizer,
     RtpError,
+    RtpPacket,
     RtpPacketizer,
     SenderReport,
     build_receiver_report,
@@ -144,7 +145,8 @@ def test_timestamps_advance_960_per_20ms_frame_whatever_the_input_rate(input_rat
     raw = tone.tobytes()
     cuts = sorted(random.Random(1).sample(range(1, len(raw)), 36))
     for lo, hi in zip([0, *cuts], [*cuts, len(raw)]):
-        packets += sender.send_pcm(raw[lo:hi])
+        sender.send_pcm(raw[lo:hi])
+        packets += sender.data_to_send()
     parsed = [parse_rtp(p) for p in (bob.unprotect_rtp(x) for x in packets) if p is not None]
     assert len(parsed) == len(packets) >= 49
     for prev, cur in itertools.pairwise(parsed):
@@ -396,6 +398,26 @@ def test_rtcp_parser_raises_only_rtp_error(data: bytes) -> None:
 # -- jitter buffer --------------------------------------------------------------
 
 
+def drain(jb: JitterBuffer) -> list[JitterFrame | JitterLoss]:
+    items = []
+    while (item := jb.next_event()) is not None:
+        items.append(item)
+    return items
+
+
+def push(
+    jb: JitterBuffer, seq: int, ts: int, payload: bytes, now: float
+) -> list[JitterFrame | JitterLoss]:
+    """One packet in (``receive_data``), what it released out (``next_event``)."""
+    jb.receive_data(RtpPacket(111, seq, ts, 0x1234, False, payload), now)
+    return drain(jb)
+
+
+def timer_fired(jb: JitterBuffer, now: float) -> list[JitterFrame | JitterLoss]:
+    jb.handle_timer(now)
+    return drain(jb)
+
+
 def frames_of(items: list[JitterFrame | JitterLoss]) -> list[tuple[str, int]]:
     return [("frame" if isinstance(i, JitterFrame) else "loss", i.sequence) for i in items]
 
@@ -404,7 +426,7 @@ def test_reordered_packets_come_out_in_order() -> None:
     jb = JitterBuffer(window=10, max_delay=0.2)
     got = []
     for n, seq in enumerate([100, 102, 101, 104, 103, 105]):
-        got += jb.push(seq, seq * 960, bytes([seq % 256]), now=n * 0.02)
+        got += push(jb, seq, seq * 960, bytes([seq % 256]), now=n * 0.02)
     assert frames_of(got) == [("frame", s) for s in range(100, 106)]
     assert jb.stats["lost"] == 0 and len(jb) == 0
 
@@ -413,12 +435,12 @@ def test_a_lost_packet_produces_one_concealment_carrying_the_next_payload_for_fe
     jb = JitterBuffer(window=4, max_delay=0.2)
     got = []
     for n, seq in enumerate([10, 11, 13, 14, 15]):
-        got += jb.push(seq, seq * 960, b"p%d" % seq, now=n * 0.02)
+        got += push(jb, seq, seq * 960, b"p%d" % seq, n * 0.02)
     assert got[:2] == [JitterFrame(10, 9600, b"p10"), JitterFrame(11, 10560, b"p11")]
     assert len(got) == 2 and len(jb) == 3  # waiting for 12
     timer = jb.get_timer()
     assert timer == pytest.approx(0.04 + 0.2)
-    got = jb.handle_timer(timer)
+    got = timer_fired(jb, timer)
     assert frames_of(got) == [("loss", 12), ("frame", 13), ("frame", 14), ("frame", 15)]
     loss = got[0]
     assert isinstance(loss, JitterLoss) and loss.fec == b"p13"
@@ -427,36 +449,36 @@ def test_a_lost_packet_produces_one_concealment_carrying_the_next_payload_for_fe
 
 def test_full_window_declares_the_gap_without_waiting() -> None:
     jb = JitterBuffer(window=3, max_delay=10.0)
-    got = jb.push(1, 0, b"a", 0.0) + jb.push(3, 0, b"c", 0.0) + jb.push(4, 0, b"d", 0.0)
+    got = push(jb, 1, 0, b"a", 0.0) + push(jb, 3, 0, b"c", 0.0) + push(jb, 4, 0, b"d", 0.0)
     assert frames_of(got) == [("frame", 1)]
-    got = jb.push(5, 0, b"e", 0.0)
+    got = push(jb, 5, 0, b"e", 0.0)
     assert frames_of(got) == [("loss", 2), ("frame", 3), ("frame", 4), ("frame", 5)]
 
 
 def test_late_and_duplicate_packets_are_dropped_and_counted() -> None:
     jb = JitterBuffer(window=3)
-    jb.push(1, 0, b"a", 0.0)
-    jb.push(3, 0, b"c", 0.0)
-    assert jb.push(3, 0, b"c", 0.0) == []
-    jb.handle_timer(1.0)  # 2 declared lost
-    assert jb.push(2, 0, b"b", 1.0) == []  # too late now
-    assert jb.push(1, 0, b"a", 1.0) == []
+    push(jb, 1, 0, b"a", 0.0)
+    push(jb, 3, 0, b"c", 0.0)
+    assert push(jb, 3, 0, b"c", 0.0) == []
+    timer_fired(jb, 1.0)  # 2 declared lost
+    assert push(jb, 2, 0, b"b", 1.0) == []  # too late now
+    assert push(jb, 1, 0, b"a", 1.0) == []
     assert jb.stats["late"] == 2 and jb.stats["duplicate"] == 1 and jb.stats["lost"] == 1
 
 
 def test_long_gap_conceals_a_bounded_number_of_frames_and_wraps() -> None:
     jb = JitterBuffer(window=2, max_conceal=3)
-    got = jb.push(65530, 0, b"a", 0.0) + jb.push(65535, 0, b"b", 0.0) + jb.push(3, 0, b"c", 0.0)
+    got = push(jb, 65530, 0, b"a", 0.0) + push(jb, 65535, 0, b"b", 0.0) + push(jb, 3, 0, b"c", 0.0)
     # 4 lost (65531..65534), only the 3 nearest the next packet are concealed
     assert frames_of(got) == [
         ("frame", 65530), ("loss", 65532), ("loss", 65533), ("loss", 65534), ("frame", 65535),
     ]  # fmt: skip
-    got = jb.handle_timer(1.0)  # across the wrap
+    got = timer_fired(jb, 1.0)  # across the wrap
     assert frames_of(got) == [("loss", 0), ("loss", 1), ("loss", 2), ("frame", 3)]
     assert jb.stats["lost"] == 4 + 3
-    got = jb.push(4000, 0, b"z", 1.0)  # a restarted stream
+    got = push(jb, 4000, 0, b"z", 1.0)  # a restarted stream
     assert frames_of(got) == [("frame", 4000)] and jb.stats["resets"] == 1
-    assert frames_of(jb.push(10, 0, b"y", 1.0)) == [("frame", 10)]  # restarted backwards
+    assert frames_of(push(jb, 10, 0, b"y", 1.0)) == [("frame", 10)]  # restarted backwards
     assert jb.stats["resets"] == 2
 
 
@@ -470,9 +492,10 @@ def test_jitter_output_is_strictly_ordered_and_bounded(data: st.DataObject) -> N
     jb = JitterBuffer(window=6, max_delay=0.1)
     out = []
     for n, i in enumerate(arrival):
-        out += jb.push(seqs[i], 0, b"x", n * 0.02)
+        out += push(jb, seqs[i], 0, b"x", n * 0.02)
         assert len(jb) <= 6
-    out += jb.flush()
+    jb.flush()
+    out += drain(jb)
     emitted = [i.sequence for i in out]
     for a, b in itertools.pairwise(emitted):
         assert seq_distance(a, b) > 0
@@ -485,4 +508,51 @@ def test_jitter_output_is_strictly_ordered_and_bounded(data: st.DataObject) -> N
 def test_jitter_timer_before_any_packet_releases_nothing() -> None:
     buffer = JitterBuffer()
     assert buffer.get_timer() is None
-    assert buffer.handle_timer(5.0) == []
+    assert timer_fired(buffer, 5.0) == []
+
+
+# -- bad settings -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs", "shown"),
+    [
+        ("window", {"window": 0}, "not 0"),
+        ("max_delay", {"max_delay": 0.0}, "not 0.0"),
+        ("max_conceal", {"max_conceal": -1}, "not -1"),
+        ("reset_distance", {"window": 10, "reset_distance": 5}, "not 5"),
+    ],
+)
+def test_bad_jitter_buffer_bounds_name_the_field_and_value(
+    field: str, kwargs: dict[str, float], shown: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        JitterBuffer(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field and shown in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("payload_type", {"payload_type": 128}),
+        ("ssrc", {"ssrc": 2**32}),
+        ("clock_rate", {"clock_rate": 0}),
+        ("samples_per_packet", {"samples_per_packet": -960}),
+    ],
+)
+def test_bad_packetizer_settings_name_the_field_and_value(
+    field: str, kwargs: dict[str, int]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        RtpPacketizer(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field and f"not {kwargs[field]!r}" in str(info.value)
+    with pytest.raises(ConfigError, match=r"payload_type: .*not 200"):
+        RtpDepacketizer(200)
+
+
+def test_bad_srtp_keys_name_the_field_and_show_only_their_length() -> None:
+    secret = bytes(range(100, 129))  # 29 bytes: one short
+    with pytest.raises(ConfigError) as info:
+        SrtpSession(SrtpKeys(local=KEY_A, remote=secret))
+    assert info.value.field == "keys.remote" and "not '29 bytes'" in str(info.value)
+    assert secret.hex() not in str(info.value) and repr(secret) not in str(info.value)

@@ -2,15 +2,26 @@
 
 Theory of operation
 -------------------
-:class:`DataChannelManager` sits on top of an :class:`SctpAssociation` and reads
-the association's events for you: call ``manager.next_event()`` instead of
-``association.next_event()``. It turns DCEP messages (PPID 50) into channel
-state, user messages (PPIDs 51/53/56/57) into :class:`ChannelMessage`, and
-stream resets into :class:`ChannelClosed`; association-level events
-(``AssociationEstablished``, ``AssociationFailed``, ...) pass through unchanged.
-The manager only calls ``association.send`` / ``reset_streams``; the driver
-still moves packets: after any manager or channel call, or after draining
-events, call ``association.packets_to_send()``.
+:class:`DataChannelManager` is the machine a driver runs: it owns an
+:class:`SctpAssociation` and speaks the same verbs, passing packets and time
+through to it (``connect``, ``receive_data``, ``handle_timer``, ``get_timer``,
+``data_to_send``) and reading its events for you in ``next_event``. It turns
+DCEP messages (PPID 50) into channel state, user messages (PPIDs 51/53/56/57)
+into :class:`ChannelMessage`, and stream resets into :class:`ChannelClosed`;
+association-level events (``AssociationEstablished``, ``AssociationFailed``,
+...) pass through unchanged. Driving loop::
+
+    manager.connect(now)                    # once DTLS is up
+    manager.receive_data(packet, now)       # each DTLS record's plaintext
+    manager.handle_timer(now)               # when now >= manager.get_timer()
+    channel.send(data, now)                 # commands carry the time they happen
+    while (ev := manager.next_event()) is not None: ...
+    for packet in manager.data_to_send(): dtls.send_application_data(packet)
+
+Events are read lazily from the association, so an application that stops
+reading lets SCTP's receive window push back on the peer. Messages the pending
+queues release when an event is read (the channel opened, the buffer drained)
+are timed at the ``now`` of the latest input, the one that produced the event.
 
 A channel's life, per side::
 
@@ -36,6 +47,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.sctp.association import (
     AssociationClosed,
     AssociationEstablished,
@@ -45,7 +57,7 @@ from adk_realtime.sansio.webrtc.sctp.association import (
     SctpAssociation,
     SctpBufferFull,
     SctpEvent,
-    State,
+    SctpState,
     StreamReset,
 )
 
@@ -143,8 +155,9 @@ class DataChannel:
         assoc = self._manager.association
         return self._pending_bytes + assoc.stream_buffered_amount(self.stream_id)
 
-    def send(self, data: str | bytes | bytearray | memoryview) -> None:
-        """Send one message (str as UTF-8 text, bytes as binary); then call packets_to_send.
+    def send(self, data: str | bytes | bytearray | memoryview, now: float) -> None:
+        """Send one message (str as UTF-8 text, bytes as binary) at ``now``; then call
+        ``manager.data_to_send()``.
 
         Raises :class:`DataChannelQueueFull` when the message would have to wait
         and ``max_pending`` messages already do; catch it, wait for the channel
@@ -166,9 +179,12 @@ class DataChannel:
                 f"message of {len(payload)} bytes on data channel {self.label!r} exceeds "
                 f"the maximum message size ({limit} bytes); split it"
             )
+        self._manager._now = now
         if self.state is ChannelState.OPEN and not self._pending:
             try:
-                self._manager.association.send(self.stream_id, payload, ppid, ordered=self.ordered)
+                self._manager.association.send(
+                    self.stream_id, payload, ppid, now, ordered=self.ordered
+                )
                 return
             except SctpBufferFull:
                 pass
@@ -181,20 +197,24 @@ class DataChannel:
         self._pending.append((payload, ppid))
         self._pending_bytes += len(payload)
 
-    def close(self) -> None:
-        """Close the channel (RFC 8831 6.7: reset our outgoing stream).
+    def close(self, now: float) -> None:
+        """Close the channel at ``now`` (RFC 8831 6.7: reset our outgoing stream).
 
         Messages still pending are not sent; ``ChannelClosed.unsent`` counts
         them. ``ChannelClosed`` arrives once the peer resets its side too.
+        Then call ``manager.data_to_send()``.
         """
+        self._manager._now = now
         self._manager._close(self)
 
     def _flush(self) -> None:
-        assoc = self._manager.association
+        manager = self._manager
         while self._pending and self.state is ChannelState.OPEN:
             payload, ppid = self._pending[0]
             try:
-                assoc.send(self.stream_id, payload, ppid, ordered=self.ordered)
+                manager.association.send(
+                    self.stream_id, payload, ppid, manager._now, ordered=self.ordered
+                )
             except SctpBufferFull:
                 return
             self._pending.popleft()
@@ -215,6 +235,10 @@ class ChannelOpened(DataChannelEvent):
     """``channel`` is open (our OPEN was acknowledged, or the peer opened it)."""
 
     channel: DataChannel
+
+    @property
+    def label(self) -> str:
+        return self.channel.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +264,10 @@ class ChannelClosed(DataChannelEvent):
     channel: DataChannel
     unsent: int = 0
 
+    @property
+    def label(self) -> str:
+        return self.channel.label
+
 
 @dataclass
 class DataChannelStats:
@@ -257,6 +285,7 @@ class DataChannelManager:
     def __init__(
         self, association: SctpAssociation, *, is_client: bool, max_pending: int = 50
     ) -> None:
+        require("max_pending", max_pending >= 0, "0 or more messages", max_pending)
         self.association = association
         self.is_client = is_client
         self.max_pending = max_pending
@@ -264,15 +293,47 @@ class DataChannelManager:
         self.stats = DataChannelStats()
         self._events: deque[DataChannelEvent | SctpEvent] = deque()
         self._control: deque[tuple[int, bytes]] = deque()  # DCEP messages the buffer refused
+        self._now = 0.0  # the latest time an input or command carried
+
+    # --- the association's verbs, passed through ---------------------------------------
+
+    def connect(self, now: float) -> None:
+        """Start the SCTP handshake (see ``SctpAssociation.connect``); then ``data_to_send``."""
+        self._now = now
+        self.association.connect(now)
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed one SCTP packet (a DTLS record's plaintext); never raises for bad input.
+
+        Then drain ``next_event``, call ``data_to_send`` and re-arm ``get_timer``.
+        """
+        self._now = now
+        self.association.receive_data(data, now)
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` must next run (the association's timers), or None."""
+        return self.association.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        """Run the association's due timers; then drain events and call ``data_to_send``."""
+        self._now = now
+        self.association.handle_timer(now)
+
+    def data_to_send(self) -> list[bytes]:
+        """The SCTP packets to send, in order, each to become one DTLS record."""
+        return self.association.data_to_send()
+
+    # --- channels ----------------------------------------------------------------------
 
     def open_channel(
-        self, label: str = "oai-events", protocol: str = "", ordered: bool = True
+        self, label: str, now: float, *, protocol: str = "", ordered: bool = True
     ) -> DataChannel:
-        """Open a channel (DATA_CHANNEL_OPEN); watch for ``ChannelOpened``.
+        """Open a channel (DATA_CHANNEL_OPEN) at ``now``; watch for ``ChannelOpened``.
 
         Messages may be sent at once; up to ``max_pending`` wait until it opens.
-        Call ``association.packets_to_send()`` afterwards.
+        Then call ``data_to_send()``.
         """
+        self._now = now
         parity = 0 if self.is_client else 1
         limit = min(self.association.outbound_streams, 65535)
         assoc = self.association
@@ -297,7 +358,7 @@ class DataChannelManager:
         return channel
 
     def next_event(self) -> DataChannelEvent | SctpEvent | None:
-        """The next channel or association event, or None; then call packets_to_send."""
+        """The next channel or association event, or None; then call ``data_to_send``."""
         while not self._events:
             ev = self.association.next_event()
             if ev is None:
@@ -310,7 +371,7 @@ class DataChannelManager:
     def _send_control(self, sid: int, msg: bytes) -> None:
         if not self._control:
             try:
-                self.association.send(sid, msg, PPID_DCEP, ordered=True)
+                self.association.send(sid, msg, PPID_DCEP, self._now, ordered=True)
                 return
             except SctpBufferFull:
                 pass
@@ -320,7 +381,7 @@ class DataChannelManager:
         while self._control:
             sid, msg = self._control[0]
             try:
-                self.association.send(sid, msg, PPID_DCEP, ordered=True)
+                self.association.send(sid, msg, PPID_DCEP, self._now, ordered=True)
             except SctpBufferFull:
                 return
             self._control.popleft()
@@ -411,17 +472,17 @@ class DataChannelManager:
             return
         channel._flush()
         assoc = self.association
-        if assoc.state is State.ESTABLISHED and assoc.peer_supports_reconfig:
+        if assoc.state is SctpState.ESTABLISHED and assoc.peer_supports_reconfig:
             channel.state = ChannelState.CLOSING
-            assoc.reset_streams([channel.stream_id])
+            assoc.reset_streams([channel.stream_id], self._now)
         else:
             self._closed(channel)
 
     def _peer_reset(self, channel: DataChannel) -> None:
         if channel.state is not ChannelState.CLOSING:
             assoc = self.association
-            if assoc.state is State.ESTABLISHED and assoc.peer_supports_reconfig:
-                assoc.reset_streams([channel.stream_id])  # close our direction too
+            if assoc.state is SctpState.ESTABLISHED and assoc.peer_supports_reconfig:
+                assoc.reset_streams([channel.stream_id], self._now)  # close our direction too
         self._closed(channel)
 
     def _closed(self, channel: DataChannel) -> None:

@@ -5,7 +5,10 @@ Theory of operation
 OpenSSL (through pyOpenSSL) runs the handshake and the record layer over two
 memory BIOs; this class only moves bytes and keeps the time. Datagrams from the
 network go in with :meth:`DtlsEndpoint.receive_datagram`; whatever OpenSSL
-writes comes out of :meth:`DtlsEndpoint.datagrams_to_send`. A memory BIO is a
+writes comes out of :meth:`DtlsEndpoint.datagrams_to_send`. A DTLS association
+has one peer: the address a datagram came from is opaque here (the caller's
+route, e.g. the ICE pair) and only recorded as :attr:`DtlsEndpoint.remote_address`;
+the caller decides where the output goes. A memory BIO is a
 byte stream, so one read returns a whole flight glued together: we split it at
 the 13-byte record headers and pack whole records into datagrams of at most
 ``mtu`` bytes (OpenSSL already fragments handshake messages to that size,
@@ -21,9 +24,11 @@ and mirrors OpenSSL's (1 s, doubling, capped at 60 s, reset when a new flight
 goes out). When our timer fires we ask OpenSSL to retransmit
 (``DTLSv1_handle_timeout``); if its clock says "not yet" (a simulated clock, or
 a driver that woke early) we resend the bytes of the last flight ourselves,
-which a peer that lost them accepts. The handshake gives up 30 s after start.
+which a peer that lost them accepts. The handshake gives up ``handshake_timeout``
+(30 s by default) after start.
 
-States and transitions (everything that changes ``_state`` is in this file)::
+States (:class:`DtlsState`) and transitions (everything that changes ``_state`` is in
+this file)::
 
     state        input                          -> next state   event
     NEW          start() / first datagram       -> HANDSHAKING  -
@@ -35,10 +40,15 @@ States and transitions (everything that changes ``_state`` is in this file)::
     CONNECTED    fatal alert / protocol error   -> FAILED       DtlsFailed
     FAILED, CLOSED  anything                    -> (ignored)    -
 
-Driving loop: after every ``start``/``receive_datagram``/``handle_timer``/
-``send_application_data``/``close``, send every datagram of
-``datagrams_to_send()``, drain ``next_event()``, and re-arm the timer from
-``get_timer()``.
+Driving loop::
+
+    dtls.start(now)                               # once ICE has a working pair
+    dtls.receive_datagram(data, addr, now)        # each datagram classified "dtls"
+    dtls.handle_timer(now)                        # when now >= dtls.get_timer()
+    dtls.send_application_data(packet)            # an SCTP packet, once connected
+    for datagram in dtls.datagrams_to_send(now): send it to the peer
+    while (ev := dtls.next_event()) is not None: ...
+    re-arm the timer from dtls.get_timer()
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.srtp import SRTP_PROFILES, SrtpKeys
 
 __all__ = [
@@ -69,6 +80,7 @@ __all__ = [
     "DtlsEndpoint",
     "DtlsEvent",
     "DtlsFailed",
+    "DtlsState",
     "classify_datagram",
 ]
 
@@ -203,7 +215,9 @@ class DtlsClosed:
 DtlsEvent = DtlsConnected | DtlsApplicationData | DtlsFailed | DtlsClosed
 
 
-class _State(enum.Enum):
+class DtlsState(enum.StrEnum):
+    """Where a :class:`DtlsEndpoint` is (see the module docstring's table)."""
+
     NEW = "new"
     HANDSHAKING = "handshaking"
     CONNECTED = "connected"
@@ -258,6 +272,8 @@ class DtlsEndpoint:
     the SHA-256 digest from the peer's ``a=fingerprint`` (see
     :func:`parse_fingerprint`). ``mtu`` bounds every datagram we emit.
     ``srtp_profiles`` are the DTLS-SRTP profiles offered, preferred first.
+    ``handshake_timeout`` bounds the handshake from :meth:`start` (a silent or stalled
+    peer fails with `DtlsFailed` then).
     """
 
     def __init__(
@@ -268,21 +284,33 @@ class DtlsEndpoint:
         remote_fingerprint: bytes,
         mtu: int = 1200,
         srtp_profiles: Sequence[str] = DEFAULT_SRTP_PROFILES,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
-        if role not in ("client", "server"):
-            raise ValueError(f"role must be 'client' or 'server', not {role!r}")
-        if len(remote_fingerprint) != 32:
-            raise ValueError("remote_fingerprint must be the 32-byte SHA-256 of the peer's cert")
-        if not 256 <= mtu <= 65507:
-            raise ValueError(f"mtu must be between 256 and 65507 bytes, not {mtu}")
-        unknown = [p for p in srtp_profiles if p not in SRTP_PROFILES]
-        if unknown or not srtp_profiles:
-            raise ValueError(f"srtp_profiles must be among {sorted(SRTP_PROFILES)}, not {unknown}")
+        require("role", role in ("client", "server"), "'client' or 'server'", role)
+        require(
+            "remote_fingerprint",
+            isinstance(remote_fingerprint, bytes) and len(remote_fingerprint) == 32,
+            "the 32-byte SHA-256 of the peer's certificate (see parse_fingerprint)",
+            remote_fingerprint,
+        )
+        require("mtu", isinstance(mtu, int) and 256 <= mtu <= 65507, "256-65507 bytes", mtu)
+        profiles = list(srtp_profiles)
+        require(
+            "srtp_profiles",
+            bool(profiles) and all(p in SRTP_PROFILES for p in profiles),
+            f"a non-empty list among {sorted(SRTP_PROFILES)}",
+            profiles,
+        )
+        positive = "a positive number of seconds"
+        require("handshake_timeout", handshake_timeout > 0, positive, handshake_timeout)
         self.role = role
         self.mtu = mtu
+        self.handshake_timeout = handshake_timeout
         self.certificate = certificate
         self._remote_fingerprint = remote_fingerprint
-        self._state = _State.NEW
+        #: where the peer's latest datagram came from (the caller's opaque address)
+        self.remote_address: object = None
+        self._state = DtlsState.NEW
         self._events: deque[DtlsEvent] = deque()
         self._outgoing: list[bytes] = []
         self._last_flight: list[bytes] = []
@@ -317,13 +345,13 @@ class DtlsEndpoint:
     # -- public API ------------------------------------------------------
 
     @property
-    def state(self) -> str:
-        """One of "new", "handshaking", "connected", "failed", "closed"."""
-        return self._state.value
+    def state(self) -> DtlsState:
+        """Where the endpoint is: NEW, HANDSHAKING, CONNECTED, FAILED or CLOSED."""
+        return self._state
 
     @property
     def is_connected(self) -> bool:
-        return self._state is _State.CONNECTED
+        return self._state is DtlsState.CONNECTED
 
     def start(self, now: float) -> None:
         """Begin the handshake (the client writes its ClientHello; the server waits).
@@ -331,44 +359,50 @@ class DtlsEndpoint:
         Call once ICE has a working pair. Then flush :meth:`datagrams_to_send`
         and arm the timer from :meth:`get_timer`. Calling it again is a no-op.
         """
-        if self._state is not _State.NEW:
+        if self._state is not DtlsState.NEW:
             return
-        self._state = _State.HANDSHAKING
-        self._deadline = now + HANDSHAKE_TIMEOUT
+        self._state = DtlsState.HANDSHAKING
+        self._deadline = now + self.handshake_timeout
         if self.role == "client":
             self._step_handshake(now)
 
-    def receive_datagram(self, data: bytes, now: float) -> None:
-        """Feed one UDP datagram whose first byte classified as "dtls".
+    def receive_datagram(self, data: bytes, addr: object, now: float) -> None:
+        """Feed one UDP datagram whose first byte classified as "dtls", from ``addr``.
 
-        Malformed datagrams are dropped and counted in ``stats``; a datagram
-        before :meth:`start` starts the endpoint. Afterwards flush
-        :meth:`datagrams_to_send` (OpenSSL may answer or retransmit), drain
-        :meth:`next_event`, and re-arm the timer from :meth:`get_timer`.
+        ``addr`` is opaque (the caller's route); it becomes :attr:`remote_address`
+        once the datagram passed the record check. Malformed datagrams are dropped and
+        counted in ``stats``; a datagram before :meth:`start` starts the endpoint.
+        Afterwards flush :meth:`datagrams_to_send` (OpenSSL may answer or retransmit),
+        drain :meth:`next_event`, and re-arm the timer from :meth:`get_timer`.
         """
-        if self._state is _State.NEW:
+        if self._state is DtlsState.NEW:
             self.start(now)
-        if self._state not in (_State.HANDSHAKING, _State.CONNECTED):
+        if self._state not in (DtlsState.HANDSHAKING, DtlsState.CONNECTED):
             self.stats["ignored_datagrams"] += 1
             return
         if not _records_are_well_formed(data):
             # A stream BIO would let a bogus length swallow the next datagram.
             self.stats["malformed_datagrams"] += 1
             return
-        if self._state is _State.CONNECTED and data[0] in (20, 22) and self._last_flight:
+        self.remote_address = addr
+        if self._state is DtlsState.CONNECTED and data[0] in (20, 22) and self._last_flight:
             # The peer resends its last handshake flight: ours (the final one) was
             # lost. OpenSSL drops the resend as a replay, so answer with our flight.
             self._outgoing.extend(self._last_flight)
             self.stats["final_flight_resent"] += 1
             return
         self._conn.bio_write(data)
-        if self._state is _State.HANDSHAKING:
+        if self._state is DtlsState.HANDSHAKING:
             self._step_handshake(now)
-        if self._state is _State.CONNECTED:
+        if self._state is DtlsState.CONNECTED:
             self._read_application_data()
 
-    def datagrams_to_send(self) -> list[bytes]:
-        """Return (and forget) the datagrams to send to the peer, each at most ``mtu`` bytes."""
+    def datagrams_to_send(self, now: float) -> list[bytes]:
+        """Return (and forget) the datagrams to send to the peer, each at most ``mtu`` bytes.
+
+        ``now`` is the time they leave; the output does not depend on it (each flight
+        is timed when OpenSSL writes it, within the input or timer call that made it).
+        """
         out, self._outgoing = self._outgoing, []
         return out
 
@@ -378,7 +412,7 @@ class DtlsEndpoint:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called (same clock as ``now``), or ``None``."""
-        if self._state is not _State.HANDSHAKING:
+        if self._state is not DtlsState.HANDSHAKING:
             return None
         if self._retransmit_at is None:
             return self._deadline
@@ -391,12 +425,13 @@ class DtlsEndpoint:
         Afterwards flush :meth:`datagrams_to_send`, drain :meth:`next_event`
         and re-arm from :meth:`get_timer`.
         """
-        if self._state is not _State.HANDSHAKING:
+        if self._state is not DtlsState.HANDSHAKING:
             return
         assert self._deadline is not None
         if now >= self._deadline:
             self._flush_bio()  # may hold nothing; keeps the BIO empty
-            self._fail(f"handshake timed out after {HANDSHAKE_TIMEOUT:.0f} s without an answer")
+            timeout = self.handshake_timeout
+            self._fail(f"handshake timed out after {timeout:g} s without an answer")
             return
         if self._retransmit_at is None or now < self._retransmit_at:
             return
@@ -423,7 +458,7 @@ class DtlsEndpoint:
         after the association ended, or if ``data`` would not fit in one
         datagram (see :attr:`max_application_data`).
         """
-        if self._state is not _State.CONNECTED:
+        if self._state is not DtlsState.CONNECTED:
             raise LocalProtocolError(
                 f"cannot send application data while DTLS is {self._state.value}; "
                 "wait for DtlsConnected"
@@ -445,21 +480,21 @@ class DtlsEndpoint:
     @property
     def max_application_data(self) -> int:
         """Largest ``send_application_data`` payload that still fits in one ``mtu`` datagram."""
-        if self._state is not _State.CONNECTED:
+        if self._state is not DtlsState.CONNECTED:
             return 0
         return int(self._conn.get_cleartext_mtu())
 
     def close(self) -> None:
         """Send close_notify and end the association; flush :meth:`datagrams_to_send` after."""
-        if self._state in (_State.FAILED, _State.CLOSED):
+        if self._state in (DtlsState.FAILED, DtlsState.CLOSED):
             return
-        if self._state is _State.CONNECTED:
+        if self._state is DtlsState.CONNECTED:
             try:
                 self._conn.shutdown()
             except SSL.Error:
                 pass  # closing anyway; nothing the caller can do
             self._flush_bio()
-        self._state = _State.CLOSED
+        self._state = DtlsState.CLOSED
         self._events.append(DtlsClosed())
 
     # -- internals -------------------------------------------------------
@@ -531,19 +566,19 @@ class DtlsEndpoint:
                 keys = SrtpKeys(local=client, remote=server, profile=profile_name)
             else:
                 keys = SrtpKeys(local=server, remote=client, profile=profile_name)
-        self._state = _State.CONNECTED
+        self._state = DtlsState.CONNECTED
         self._retransmit_at = None
         self._events.append(DtlsConnected(srtp_keys=keys, srtp_profile=profile_name))
 
     def _read_application_data(self) -> None:
-        while self._state is _State.CONNECTED:
+        while self._state is DtlsState.CONNECTED:
             try:
                 data = self._conn.recv(_RECV_CHUNK)
             except SSL.WantReadError:
                 break
             except SSL.ZeroReturnError:
                 self._flush_bio()
-                self._state = _State.CLOSED
+                self._state = DtlsState.CLOSED
                 self._events.append(DtlsClosed())
                 break
             except SSL.Error as exc:
@@ -572,7 +607,7 @@ class DtlsEndpoint:
         return datagrams
 
     def _fail(self, reason: str) -> None:
-        self._state = _State.FAILED
+        self._state = DtlsState.FAILED
         self._retransmit_at = None
         self._events.append(DtlsFailed(reason))
 

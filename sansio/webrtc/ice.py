@@ -20,7 +20,8 @@ Driving loop (everything else is internal)::
         on datagram (first byte 0-3, RFC 7983) on socket i from addr:
             agent.receive_datagram(data, (i, addr), now)
         at agent.get_timer():  agent.handle_timer(now)
-        after either: send agent.datagrams_to_send(), read agent.next_event()
+        agent.send_data(data)  # DTLS/SRTP, once a pair is selected
+        after any: send agent.datagrams_to_send(now), read agent.next_event()
 
 Checks: pairs start Frozen; at start one pair per foundation is Waiting. Every Ta
 (50 ms) the pacer starts one check: the oldest triggered check, else the best Waiting
@@ -71,6 +72,7 @@ from typing import NamedTuple
 from aioice import stun
 
 from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.ice_stun import (
     binding_reply,
     binding_request,
@@ -229,10 +231,16 @@ class IceAgent:
         check_timeout: float = CHECK_TIMEOUT,
         aggressive_nomination: bool = False,
     ) -> None:
-        if not 0 <= tie_breaker < 2**64:
-            raise ValueError("tie_breaker must be a 64-bit unsigned integer")
-        if not local_ufrag or not local_pwd:
-            raise ValueError("local_ufrag and local_pwd must not be empty")
+        require(
+            "tie_breaker",
+            isinstance(tie_breaker, int) and 0 <= tie_breaker < 2**64,
+            "a 64-bit unsigned integer",
+            tie_breaker,
+        )
+        require("local_ufrag", bool(local_ufrag), "a non-empty string", local_ufrag)
+        # a credential: shown by its length only
+        require("local_pwd", bool(local_pwd), "a non-empty string", f"{len(local_pwd)} characters")
+        require("check_timeout", check_timeout > 0, "a positive number of seconds", check_timeout)
         self.local_ufrag = local_ufrag
         self._local_key = local_pwd.encode()
         self.controlling = controlling
@@ -418,9 +426,11 @@ class IceAgent:
             times += [t for t in (self._next_consent, self._consent_expires) if t is not None]
         return min(times, default=None)
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Route]]:
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Route]]:
         """Drain the outgoing datagrams: send each ``data`` from socket ``route.local``
-        to ``route.remote``."""
+        to ``route.remote``. ``now`` is the time they leave (it only moves the clock:
+        checks are timed when they are made)."""
+        self._now = max(self._now, now)
         out = list(self._out)
         self._out.clear()
         return out
@@ -429,18 +439,18 @@ class IceAgent:
         """The next `IceStateChanged` or `SelectedPair`, or None."""
         return self._events.popleft() if self._events else None
 
-    def send_data(self, data: bytes) -> tuple[bytes, Route]:
-        """Address application data (DTLS, SRTP) to the selected pair.
+    def send_data(self, data: bytes) -> None:
+        """Queue application data (DTLS, SRTP) for the selected pair.
 
-        Returns ``(data, route)``: send it from socket ``route.local`` to
-        ``route.remote``. Raises `LocalProtocolError` before a pair is selected
-        (wait for `SelectedPair`) or once the agent failed or closed.
+        It comes out of `datagrams_to_send` with the pair's route, in order with the
+        checks. Raises `LocalProtocolError` before a pair is selected (wait for
+        `SelectedPair`) or once the agent failed or closed.
         """
         if self._selected is None or self._state in (IceState.FAILED, IceState.CLOSED):
             raise LocalProtocolError(
                 f"no selected ICE pair (state {self._state}): wait for SelectedPair"
             )
-        return data, self._selected.route
+        self._queue(data, self._selected.route)
 
     def close(self) -> None:
         """Stop all checks and timers; state CLOSED. Nothing is sent."""

@@ -8,7 +8,9 @@ chunks of any size. It is resampled to the encoder's rate by a streaming
 match); every full 20 ms frame is Opus-encoded into a preallocated buffer,
 given an RTP header in another preallocated buffer, and SRTP-protected there in
 place. The only new objects per frame are the ``bytes`` of the packet handed to
-the socket and the list carrying it. A partial frame waits for the next call.
+the socket. A partial frame waits for the next call. Commands (``send_pcm``,
+``flush``, ``send_sender_report``) queue packets; ``data_to_send()`` hands them
+over, in order.
 
 Inbound (:class:`AudioReceiver`): an SRTP datagram is authenticated and
 decrypted (bad or replayed packets are dropped, counted by the SRTP session),
@@ -16,7 +18,10 @@ parsed, filtered by the latched SSRC, and put through the jitter buffer; what
 comes out in order is Opus-decoded (mono downmix of stereo senders) into a
 reused buffer, a loss is concealed (FEC from the next packet when it is
 there, else PLC), and the audio is resampled to ``output_rate``. Each 20 ms
-frame becomes one ``bytes`` of PCM16.
+frame becomes one :class:`AudioFrame` event (``bytes`` of PCM16); SRTCP
+reports become events too (the parsed ``SenderReport``, ``ReceiverReport`` or
+``Bye``). Received audio is an event, not output: ``next_event()`` is what the
+application reads, ``data_to_send()`` what goes to the network.
 
 Rates: libopus encodes from and decodes to 8, 12, 16, 24 or 48 kHz natively
 (the RTP clock stays 48 kHz either way), so by default the receiver decodes
@@ -25,17 +30,30 @@ resamples only if its encoder runs at another rate than its input. Building
 the encoder at the input rate (``OpusEncoder(24000)`` for 24 kHz PCM) saves
 the resampler's CPU and delay; ``OpusEncoder(48000)`` works too.
 
-Neither object has states: they are ready when built. Errors in inbound
-packets never escape :meth:`AudioReceiver.receive_rtp`: they are counted in
-``stats``.
+Neither object has states: they are ready when built. Both are sans-IO machines
+of the one contract::
+
+    sender.send_pcm(pcm)                        # any size; also flush(), send_sender_report()
+    for packet in sender.data_to_send(): send it (already SRTP-protected)
+
+    receiver.receive_data(srtp_or_srtcp, now)   # each datagram classified "rtp"
+    receiver.handle_timer(now)                  # when now >= receiver.get_timer()
+    while (ev := receiver.next_event()) is not None: ...   # AudioFrame or an RTCP report
+
+Errors in inbound packets never escape :meth:`AudioReceiver.receive_data`:
+they are counted in ``stats``.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from adk_realtime.sansio.audio import Resampler, whole_samples
-from adk_realtime.sansio.webrtc.jitter import JitterBuffer, JitterFrame, JitterItem
+from adk_realtime.sansio.audio import SUPPORTED_RATES, Resampler, whole_samples
+from adk_realtime.sansio.webrtc._checks import require
+from adk_realtime.sansio.webrtc.jitter import JitterBuffer, JitterFrame
 from adk_realtime.sansio.webrtc.opus import (
     MAX_FRAME_SAMPLES,
     OpusDecodeError,
@@ -52,10 +70,22 @@ from adk_realtime.sansio.webrtc.rtp import (
 )
 from adk_realtime.sansio.webrtc.srtp import SRTP_TRAILER_MAX, SrtpSession
 
-__all__ = ["AudioReceiver", "AudioSender"]
+__all__ = ["AudioFrame", "AudioReceiver", "AudioSender", "MediaEvent"]
 
 _OPUS_ROOM = 1275  # one 20 ms Opus frame never exceeds this (RFC 6716 §3.2.1)
 _RTP_CLOCK = 48000
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    """One decoded 20 ms frame of the peer's audio: PCM16 mono at ``sample_rate``."""
+
+    pcm: bytes = field(repr=False)
+    sample_rate: int
+
+
+MediaEvent = AudioFrame | RtcpPacket
 
 
 class AudioSender:
@@ -73,10 +103,16 @@ class AudioSender:
         srtp: SrtpSession,
         input_rate: int,
     ) -> None:
-        if encoder.channels != 1:
-            raise ValueError("AudioSender sends mono: give it an OpusEncoder with channels=1")
-        if packetizer.clock_rate != _RTP_CLOCK:
-            raise ValueError("Opus RTP runs on a 48 kHz clock (RFC 7587)")
+        require("encoder", encoder.channels == 1, "a mono OpusEncoder", encoder.channels)
+        require(
+            "packetizer",
+            packetizer.clock_rate == _RTP_CLOCK,
+            "on the 48 kHz Opus RTP clock (RFC 7587)",
+            packetizer.clock_rate,
+        )
+        require(
+            "input_rate", input_rate in SUPPORTED_RATES, f"one of {SUPPORTED_RATES}", input_rate
+        )
         self.packetizer = packetizer
         self.encoder = encoder
         self.srtp = srtp
@@ -86,6 +122,9 @@ class AudioSender:
         self._ticks = encoder.frame_size * _RTP_CLOCK // encoder.sample_rate
         self._piece = max(1, input_rate // 50)  # input samples per resampler call
         room = self._resampler.max_output_samples(self._piece)
+        # Frames are cut here, after the resampler (its output per call varies) and in
+        # the buffer the encoder reads in place: not audio.FrameSlicer, which cuts bytes
+        # before resampling and would cost a copy per frame or hold input back.
         self._acc = np.zeros(self._frame + room, dtype=np.int16)
         self._fill = 0
         self._carry = b""  # an odd trailing byte between calls
@@ -93,17 +132,18 @@ class AudioSender:
         self._opus_view = memoryview(self._opus)
         self._packet = bytearray(RTP_HEADER_LEN + _OPUS_ROOM + SRTP_TRAILER_MAX)
         self._packet_view = memoryview(self._packet)
+        self._out: list[bytes] = []
         self.stats: dict[str, int] = {"frames": 0, "bytes": 0}
 
-    def send_pcm(self, pcm: bytes | bytearray | memoryview) -> list[bytes]:
-        """Queue PCM16 mono; return the SRTP packets of every 20 ms frame now complete.
+    def send_pcm(self, pcm: bytes | bytearray | memoryview) -> None:
+        """Take PCM16 mono; every 20 ms frame now complete becomes one SRTP packet.
 
-        Send each packet to the peer in order. Any remainder waits for the
-        next call (or :meth:`flush`).
+        Then send the packets of :meth:`data_to_send` in order. Any remainder waits
+        for the next call (or :meth:`flush`).
         """
         data, self._carry = whole_samples(self._carry, pcm)
         samples = np.frombuffer(data, dtype=np.int16)
-        out: list[bytes] = []
+        out = self._out
         piece = self._piece
         for start in range(0, len(samples), piece):
             self._fill += self._resampler.process_into(
@@ -111,15 +151,20 @@ class AudioSender:
             )
             while self._fill >= self._frame:
                 out.append(self._send_frame())
-        return out
 
-    def flush(self) -> list[bytes]:
-        """Pad the partial frame with silence and send it (end of a talkspurt)."""
+    def flush(self) -> None:
+        """Pad the partial frame with silence and send it (end of a talkspurt); then
+        :meth:`data_to_send`."""
         if self._fill == 0:
-            return []
+            return
         self._acc[self._fill : self._frame] = 0
         self._fill = self._frame
-        return [self._send_frame()]
+        self._out.append(self._send_frame())
+
+    def data_to_send(self) -> list[bytes]:
+        """The SRTP and SRTCP packets queued by the commands, in order (and forget them)."""
+        out, self._out = self._out, []
+        return out
 
     def skip(self, seconds: float) -> None:
         """Tell the stream that ``seconds`` passed with nothing sent (a pause).
@@ -129,13 +174,15 @@ class AudioSender:
         """
         self.packetizer.skip(round(seconds * _RTP_CLOCK))
 
-    def sender_report(self, wallclock: float, cname: str | None = None) -> bytes:
-        """An SRTCP-protected sender report (+ SDES CNAME) for this stream; send it.
+    def send_sender_report(self, wallclock: float, cname: str | None = None) -> None:
+        """Queue an SRTCP-protected sender report (+ SDES CNAME) for this stream; then
+        :meth:`data_to_send`.
 
         ``wallclock`` is Unix time from the caller's clock. RFC 3550 suggests
         one every few seconds; peers do not require them for audio.
         """
-        return self.srtp.protect_rtcp(self.packetizer.build_sender_report(wallclock, cname))
+        report = self.packetizer.build_sender_report(wallclock, cname)
+        self._out.append(self.srtp.protect_rtcp(report))
 
     def _send_frame(self) -> bytes:
         frame = self._frame
@@ -154,7 +201,7 @@ class AudioSender:
 
 
 class AudioReceiver:
-    """SRTP packets in, PCM16 mono at ``output_rate`` out (one ``bytes`` per 20 ms frame).
+    """SRTP packets in, :class:`AudioFrame` events out (PCM16 mono at ``output_rate``).
 
     ``payload_type`` (optional) keeps only that RTP payload type (the Opus
     one from the SDP answer). ``decode_rate`` is the rate Opus decodes at
@@ -172,6 +219,14 @@ class AudioReceiver:
         decode_rate: int | None = None,
         jitter: JitterBuffer | None = None,
     ) -> None:
+        rates = SUPPORTED_RATES
+        require("output_rate", output_rate in rates, f"one of {rates}", output_rate)
+        require(
+            "decode_rate",
+            decode_rate is None or decode_rate in _OPUS_RATES,
+            f"None or one of {_OPUS_RATES}",
+            decode_rate,
+        )
         self.srtp = srtp
         self.output_rate = output_rate
         self.depacketizer = RtpDepacketizer(payload_type)
@@ -182,6 +237,7 @@ class AudioReceiver:
         max_in = MAX_FRAME_SAMPLES * rate // _RTP_CLOCK
         self._decoded = np.zeros(max_in, dtype=np.int16)
         self._out = np.zeros(self._resampler.max_output_samples(max_in) + 8, dtype=np.int16)
+        self._events: deque[MediaEvent] = deque()
         self.stats: dict[str, int] = {
             "frames": 0,
             "concealed": 0,
@@ -192,52 +248,59 @@ class AudioReceiver:
         }
         self._same_rate = rate == output_rate
 
-    def receive_rtp(self, packet: bytes, now: float) -> list[bytes]:
-        """Feed one SRTP datagram; return the PCM frames now ready, in order.
+    def receive_data(self, packet: bytes, now: float) -> None:
+        """Feed one SRTP or SRTCP datagram (rtcp-mux: told apart by the packet type).
 
-        Then re-arm the timer from :meth:`get_timer`. Dropped packets are
+        Then drain :meth:`next_event` (the frames now ready, in order, and any RTCP
+        report) and re-arm the timer from :meth:`get_timer`. Dropped packets are
         counted (``srtp.stats``, ``depacketizer.stats``, ``jitter.stats``,
         ``stats``); nothing raises for bad input.
         """
+        if len(packet) > 1 and 192 <= packet[1] <= 223:  # rtp.is_rtcp, inlined: per packet
+            self._receive_rtcp(packet)
+            return
         plain = self.srtp.unprotect_rtp(packet)
         if plain is None:
-            return []
+            return
         try:
             rtp = self.depacketizer.receive(plain)
         except RtpError:
             self.stats["malformed"] += 1
-            return []
-        if rtp is None:
-            return []
-        return self._play(self.jitter.push(rtp.sequence, rtp.timestamp, rtp.payload, now))
+            return
+        if rtp is not None:
+            self.jitter.receive_data(rtp, now)
+            self._play()
 
-    def receive_rtcp(self, packet: bytes) -> list[RtcpPacket]:
-        """Unprotect and parse one SRTCP datagram (SR, RR, BYE; other types skipped).
-
-        Dropped packets return ``[]`` and are counted (``srtp.stats``,
-        ``stats["malformed_rtcp"]``).
-        """
-        plain = self.srtp.unprotect_rtcp(packet)
-        if plain is None:
-            return []
-        try:
-            return parse_rtcp(plain)
-        except RtpError:
-            self.stats["malformed_rtcp"] += 1
-            return []
+    def next_event(self) -> MediaEvent | None:
+        """The next :class:`AudioFrame` (in play-out order) or RTCP report, or None."""
+        return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must run (the jitter buffer's hold limit), or ``None``."""
         return self.jitter.get_timer()
 
-    def handle_timer(self, now: float) -> list[bytes]:
-        """Release frames that waited too long for a missing packet; returns PCM frames."""
-        return self._play(self.jitter.handle_timer(now))
+    def handle_timer(self, now: float) -> None:
+        """Release frames that waited too long for a missing packet; then drain
+        :meth:`next_event`."""
+        self.jitter.handle_timer(now)
+        self._play()
 
-    def _play(self, items: list[JitterItem]) -> list[bytes]:
-        out: list[bytes] = []
+    def _receive_rtcp(self, packet: bytes) -> None:
+        # SR, RR and BYE become events; other RTCP types are skipped by the parser.
+        plain = self.srtp.unprotect_rtcp(packet)
+        if plain is None:
+            return
+        try:
+            self._events.extend(parse_rtcp(plain))
+        except RtpError:
+            self.stats["malformed_rtcp"] += 1
+
+    def _play(self) -> None:
+        out = self._events
+        rate = self.output_rate
         decoder = self.decoder
-        for item in items:
+        next_item = self.jitter.next_event
+        while (item := next_item()) is not None:
             try:
                 if isinstance(item, JitterFrame):
                     try:
@@ -256,8 +319,7 @@ class AudioReceiver:
                 self.stats["undecodable"] += 1
                 continue
             if self._same_rate:
-                out.append(self._decoded[:n].tobytes())
+                out.append(AudioFrame(self._decoded[:n].tobytes(), rate))
             else:
                 written = self._resampler.process_into(self._decoded[:n], self._out)
-                out.append(self._out[:written].tobytes())
-        return out
+                out.append(AudioFrame(self._out[:written].tobytes(), rate))

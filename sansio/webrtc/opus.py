@@ -21,7 +21,8 @@ the packet that followed it (the encoder sends FEC; see ``fec=``).
 
 If libopus is missing, constructing either class raises
 :class:`OpusUnavailable` saying how to install it. The library handle is
-loaded once per process (a cache, not state).
+loaded once per process (a cache, not state). Codecs, not sans-IO machines:
+each call returns its result.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adk_realtime.sansio.errors import ProtocolError, RealtimeError
+from adk_realtime.sansio.webrtc._checks import require
 
 __all__ = ["MAX_FRAME_SAMPLES", "OpusDecodeError", "OpusDecoder", "OpusEncoder", "OpusUnavailable"]
 
@@ -115,10 +117,8 @@ def _strerror(lib: _Lib, code: int) -> str:
 
 
 def _check_rate_channels(sample_rate: int, channels: int) -> None:
-    if sample_rate not in _SAMPLE_RATES:
-        raise ValueError(f"Opus sample_rate must be one of {_SAMPLE_RATES}, not {sample_rate}")
-    if channels not in (1, 2):
-        raise ValueError(f"Opus channels must be 1 or 2, not {channels}")
+    require("sample_rate", sample_rate in _SAMPLE_RATES, f"one of {_SAMPLE_RATES}", sample_rate)
+    require("channels", channels in (1, 2), "1 or 2", channels)
 
 
 class _BufferAddress:
@@ -166,14 +166,25 @@ class OpusEncoder:
         expected_loss: int = 5,
     ) -> None:
         _check_rate_channels(sample_rate, channels)
-        if application not in _APPLICATIONS:
-            raise ValueError(f"application must be one of {sorted(_APPLICATIONS)}")
+        require(
+            "application",
+            application in _APPLICATIONS,
+            f"one of {sorted(_APPLICATIONS)}",
+            application,
+        )
+        require("expected_loss", 0 <= expected_loss <= 100, "0-100 (%)", expected_loss)
+        require("bitrate", bitrate is None or bitrate > 0, "None or a positive bit/s", bitrate)
         self._lib = lib = _load()
         self.sample_rate = sample_rate
         self.channels = channels
         self.frame_size = frame_size if frame_size is not None else sample_rate // 50
-        if self.frame_size * 400 not in (sample_rate * k for k in (1, 2, 4, 8, 16, 24)):
-            raise ValueError(f"frame_size {self.frame_size} is not an Opus frame duration")
+        durations = (sample_rate * k for k in (1, 2, 4, 8, 16, 24))
+        require(
+            "frame_size",
+            self.frame_size * 400 in durations,
+            "2.5, 5, 10, 20, 40 or 60 ms of samples",
+            self.frame_size,
+        )
         err = ctypes.c_int()
         self._state: int | None = lib.encoder_create(
             sample_rate, channels, _APPLICATIONS[application], ctypes.byref(err)

@@ -24,11 +24,19 @@ States (everything that changes ``_state`` is in `_set_state`; the table is
 
     state      input                                              -> next
     NEW        set_answer()                                       -> CHECKING
-    CHECKING   DTLS handshake done (SRTP keys ready)              -> CONNECTED
+    CHECKING   DTLS done and the default channel open             -> CONNECTED
+    CHECKING   not CONNECTED ``setup_timeout`` after ICE found a path
+               (a stalled DTLS handshake; DTLS done but no SCTP: the
+               peer refused our certificate; the channel not acked) -> FAILED
     NEW..CONNECTED  ICE failed / consent lost / DTLS alert or timeout /
                     fingerprint mismatch / SCTP abort or give-up  -> FAILED
     NEW..CONNECTED  close(), or the peer's close_notify / SCTP SHUTDOWN -> CLOSED
     FAILED     close()                                            -> CLOSED
+
+CONNECTED means messages reach the peer: DTLS alone is not enough, because a peer
+that refuses our certificate may finish its handshake and only then go quiet
+(aiortc does), with no alert to tell us. Audio flows from the moment SRTP keys
+exist.
 
 Each change is queued as `ConnectionStateChanged` during the very call that caused it,
 so a failure is visible to the next `next_event` at once.
@@ -40,9 +48,9 @@ Driving loop (a driver needs nothing else)::
     loop:
         on datagram on socket i from addr:  pc.receive_datagram(data, (i, addr), now)
         at pc.get_timer():                  pc.handle_timer(now)
-        commands:                           pc.send_audio(pcm, rate); pc.send_message(text)
-        after any of these: send every (data, route) of pc.datagrams_to_send() from socket
-        route.local to route.remote, drain pc.next_event(), re-arm pc.get_timer().
+        commands:                           pc.send_audio(pcm, rate); pc.send_message(text, now)
+        after any of these: send every (data, route) of pc.datagrams_to_send(now) from
+        socket route.local to route.remote, drain pc.next_event(), re-arm pc.get_timer().
 
 Queues and what happens when full: outgoing datagrams 1024 (oldest dropped, counted:
 UDP may lose them anyway); DTLS datagrams before ICE selects a pair 64 (oldest dropped,
@@ -51,9 +59,9 @@ dropped, counted); channel messages waiting in `next_event` 1024 (then SCTP stop
 reading, so its receive window pushes back on the peer); messages sent before the
 channel is open 50 (`DataChannelQueueFull` on the 51st, nothing queued is lost).
 
-Audio sent before the connection is up is dropped and counted
-(``stats["audio_bytes_dropped"]``), not buffered: live audio delivered late is worse
-than none, and it is what a browser track does before ICE connects.
+Audio sent before the DTLS handshake gave SRTP keys (or after a failure) is dropped
+and counted (``stats["audio_bytes_dropped"]``), not buffered: live audio delivered late
+is worse than none, and it is what a browser track does before ICE connects.
 """
 
 from __future__ import annotations
@@ -62,14 +70,15 @@ import enum
 import ipaddress
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from adk_realtime.sansio.audio import Resampler
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.datachannel import (
-    ChannelClosed as _DcClosed,
-    ChannelMessage as _DcMessage,
-    ChannelOpened as _DcOpened,
+    ChannelClosed,
+    ChannelMessage,
+    ChannelOpened,
     DataChannel,
     DataChannelManager,
     DataChannelQueueFull,
@@ -81,17 +90,18 @@ from adk_realtime.sansio.webrtc.dtls import (
     DtlsConnected,
     DtlsEndpoint,
     DtlsFailed,
+    DtlsState,
     classify_datagram,
 )
 from adk_realtime.sansio.webrtc.ice import IceAgent, IceState, IceStateChanged, Route, SelectedPair
-from adk_realtime.sansio.webrtc.media import AudioReceiver, AudioSender
+from adk_realtime.sansio.webrtc.media import AudioFrame, AudioReceiver, AudioSender
 from adk_realtime.sansio.webrtc.opus import OpusEncoder
-from adk_realtime.sansio.webrtc.rtp import RtpPacketizer, is_rtcp
+from adk_realtime.sansio.webrtc.rtp import RtpPacketizer
 from adk_realtime.sansio.webrtc.sctp.association import (
     AssociationClosed,
     AssociationFailed,
     SctpAssociation,
-    State,
+    SctpState,
 )
 from adk_realtime.sansio.webrtc.sdp import (
     SdpAnswer,
@@ -107,7 +117,7 @@ __all__ = [
     "AudioFrame",
     "ChannelClosed",
     "ChannelMessage",
-    "ChannelOpen",
+    "ChannelOpened",
     "ConnectionStateChanged",
     "DataChannelQueueFull",
     "PeerConnection",
@@ -125,6 +135,7 @@ MAX_EARLY_MESSAGES = 50  # same bound as the data channel's own pending queue
 DTLS_MTU = 1200
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 _RESAMPLER_RATES = (8000, 16000, 24000, 48000)
+_DTLS_ENDED = (DtlsState.FAILED, DtlsState.CLOSED)
 _ICE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -149,37 +160,6 @@ _TRANSITIONS: dict[PeerState, frozenset[PeerState]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class AudioFrame:
-    """One decoded 20 ms frame of the peer's audio: PCM16 mono at ``sample_rate``."""
-
-    pcm: bytes = field(repr=False)
-    sample_rate: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelOpen:
-    """The data channel ``label`` is open: messages now reach the peer."""
-
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelMessage:
-    """One message on channel ``label``: ``str`` for text, ``bytes`` for binary."""
-
-    label: str
-    data: str | bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelClosed:
-    """The channel ``label`` closed; ``unsent`` messages were still pending."""
-
-    label: str
-    unsent: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class ConnectionStateChanged:
     """The connection moved to ``state``; ``reason`` says why for ``failed``/``closed``."""
 
@@ -187,11 +167,14 @@ class ConnectionStateChanged:
     reason: str = ""
 
 
-PeerEvent = AudioFrame | ChannelOpen | ChannelMessage | ChannelClosed | ConnectionStateChanged
+#: The channel events are the data channel layer's own (they carry the ``DataChannel``:
+#: read ``label``; send through `PeerConnection.send_message`).
+PeerEvent = AudioFrame | ChannelOpened | ChannelMessage | ChannelClosed | ConnectionStateChanged
 
 _STAT_NAMES = (
     "datagrams_received unknown_datagrams unexpected_source before_answer before_keys "
-    "audio_bytes_dropped audio_frames_dropped datagrams_dropped held_dropped after_close"
+    "audio_bytes_dropped audio_packets_sent audio_frames_dropped datagrams_dropped "
+    "held_dropped after_close"
 ).split()
 
 
@@ -211,7 +194,8 @@ class PeerConnection:
     SSRC, tie-breaker and SCTP secrets (default: the OS generator; seed one in tests).
     ``input_rate`` is the rate of the PCM given to `send_audio` by default,
     ``output_rate`` the rate of every `AudioFrame`. ``certificate`` defaults to a
-    fresh one. Next: `create_offer`.
+    fresh one. ``setup_timeout`` bounds DTLS, SCTP and the channel's opening from the
+    moment ICE finds a path. Next: `create_offer`.
     """
 
     def __init__(
@@ -224,25 +208,34 @@ class PeerConnection:
         certificate: DtlsCertificate | None = None,
         channel_label: str = DEFAULT_CHANNEL,
         ice_check_timeout: float = 15.0,
+        setup_timeout: float = 10.0,
     ) -> None:
-        if not local_addresses:
-            raise ConfigError("local_addresses", "give at least one bound (ip, port)")
-        if input_rate not in _RESAMPLER_RATES:
-            raise ConfigError("input_rate", f"must be one of {_RESAMPLER_RATES}")
-        if output_rate not in _RESAMPLER_RATES:
-            raise ConfigError("output_rate", f"must be one of {_RESAMPLER_RATES}")
+        rates = f"one of {_RESAMPLER_RATES}"
+        require("local_addresses", bool(local_addresses), "at least one bound (ip, port)", [])
+        require("input_rate", input_rate in _RESAMPLER_RATES, rates, input_rate)
+        require("output_rate", output_rate in _RESAMPLER_RATES, rates, output_rate)
+        label = channel_label.encode() if isinstance(channel_label, str) else b""
+        require("channel_label", 0 < len(label) <= 65535, "1-65535 bytes of text", channel_label)
+        positive = "a positive number of seconds"
+        require("ice_check_timeout", ice_check_timeout > 0, positive, ice_check_timeout)
+        require("setup_timeout", setup_timeout > 0, positive, setup_timeout)
         self._rng = rng if rng is not None else random.SystemRandom()
         rng = self._rng
         candidates = []
-        for i, (host, port) in enumerate(local_addresses):
+        for i, entry in enumerate(local_addresses):
+            ok = isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], int)
+            host, port = entry if ok else ("", 0)
             if _ip_text(host) is None or not 0 < port < 65536:
-                raise ConfigError("local_addresses", f"entry {i} is not an (ip, port) pair")
+                raise ConfigError(
+                    "local_addresses", f"entry {i} must be an (ip, port) pair, not {entry!r}"
+                )
             # Earlier sockets are preferred: RFC 8445 local preference, unique per socket.
             candidates.append(host_candidate(host, port, local_preference=65535 - i))
         self.local_candidates = tuple(candidates)
         self.input_rate = input_rate
         self.output_rate = output_rate
         self.channel_label = channel_label
+        self.setup_timeout = setup_timeout
         self.certificate = certificate if certificate is not None else DtlsCertificate.generate()
         self.local_ssrc: int = rng.getrandbits(32)
         self._ufrag = "".join(rng.choice(_ICE_ALPHABET) for _ in range(8))
@@ -269,6 +262,7 @@ class PeerConnection:
         self._state = PeerState.NEW
         self._now = 0.0
         self._closing = False
+        self._setup_deadline: float | None = None  # CONNECTED by then, or FAILED
         self._manager: DataChannelManager | None = None
         self._channel: DataChannel | None = None
         self._early: deque[str | bytes] = deque()
@@ -337,6 +331,7 @@ class PeerConnection:
             certificate=self.certificate,
             remote_fingerprint=answer.fingerprint.value,
             mtu=DTLS_MTU,
+            handshake_timeout=self.setup_timeout,
         )
         self._set_state(PeerState.CHECKING)
         self.ice.set_remote(
@@ -372,16 +367,14 @@ class PeerConnection:
             if self.dtls is None:
                 self.stats["before_answer"] += 1
                 return
-            self.dtls.receive_datagram(data, now)
+            self.dtls.receive_datagram(data, addr, now)
         else:  # RTP or RTCP
             receiver = self.audio_receiver
             if receiver is None:
                 self.stats["before_keys"] += 1
                 return
-            if is_rtcp(data):
-                receiver.receive_rtcp(data)  # reports are parsed and counted, not used yet
-            else:
-                self._queue_audio(receiver.receive_rtp(data, now))
+            receiver.receive_data(data, now)
+            self._drain_audio(receiver)
         self._process(now)
 
     def handle_timer(self, now: float) -> None:
@@ -394,13 +387,16 @@ class PeerConnection:
         self.ice.handle_timer(now)
         if self.dtls is not None:
             self.dtls.handle_timer(now)
-        if self.sctp is not None:
-            self.sctp.handle_timer(now)
+        if self._manager is not None:
+            self._manager.handle_timer(now)
         receiver = self.audio_receiver
-        if receiver is not None and (due := receiver.get_timer()) is not None and due <= now:
-            # Only when due: JitterBuffer.handle_timer asserts before its first packet.
-            self._queue_audio(receiver.handle_timer(now))
+        if receiver is not None:
+            receiver.handle_timer(now)
+            self._drain_audio(receiver)
         self._process(now)
+        deadline = self._setup_deadline
+        if deadline is not None and now >= deadline and self._state is PeerState.CHECKING:
+            self._fail(self._setup_failure())
 
     def get_timer(self) -> float | None:
         """When `handle_timer` must run next (same clock as ``now``), or None."""
@@ -409,22 +405,25 @@ class PeerConnection:
         times = [self.ice.get_timer()]
         if self.dtls is not None:
             times.append(self.dtls.get_timer())
-        if self.sctp is not None:
-            times.append(self.sctp.get_timer())
+        if self._manager is not None:
+            times.append(self._manager.get_timer())
         if self.audio_receiver is not None:
             times.append(self.audio_receiver.get_timer())
+        if self._state is PeerState.CHECKING:
+            times.append(self._setup_deadline)
         return min((t for t in times if t is not None), default=None)
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Route]]:
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Route]]:
         """Drain the outgoing datagrams: send each ``data`` from socket ``route.local``
-        to ``route.remote``, in order."""
+        to ``route.remote``, in order, at ``now``."""
+        self._now = max(self._now, now)
         self._flush()
         out = list(self._out)
         self._out.clear()
         return out
 
     def next_event(self) -> PeerEvent | None:
-        """The next `AudioFrame`, `ChannelOpen`, `ChannelMessage`, `ChannelClosed` or
+        """The next `AudioFrame`, `ChannelOpened`, `ChannelMessage`, `ChannelClosed` or
         `ConnectionStateChanged`, or None. Call until None, then `datagrams_to_send`
         (reading messages reopens the SCTP receive window)."""
         if not self._events:
@@ -440,39 +439,42 @@ class PeerConnection:
 
     def send_audio(
         self, pcm: bytes | bytearray | memoryview, sample_rate: int | None = None
-    ) -> int:
+    ) -> None:
         """Send PCM16 mono at ``sample_rate`` (default ``input_rate``) as Opus RTP.
 
-        Returns the number of 20 ms packets queued (a partial frame waits for more PCM).
-        Before the connection is up the audio is dropped and counted. Raises
-        `ConfigError` for a rate other than 8, 16, 24 or 48 kHz. Next: `datagrams_to_send`.
+        Every complete 20 ms frame becomes one packet (a partial frame waits for more
+        PCM; ``stats["audio_packets_sent"]`` counts them). Before SRTP keys exist, or
+        once the connection failed or closed, the audio is dropped and counted. Raises `ConfigError` for a rate other than 8,
+        16, 24 or 48 kHz. Next: `datagrams_to_send`.
         """
         rate = self.input_rate if sample_rate is None else sample_rate
         if rate not in _RESAMPLER_RATES:
             raise ConfigError("sample_rate", f"must be one of {_RESAMPLER_RATES}, not {rate}")
         sender = self.audio_sender
-        if sender is None or self._state is not PeerState.CONNECTED or self._selected is None:
+        live = self._state in (PeerState.CHECKING, PeerState.CONNECTED)
+        if sender is None or not live or self._selected is None:
             self.stats["audio_bytes_dropped"] += len(pcm)
-            return 0
+            return
         if rate != self.input_rate:
             resampler = self._resamplers.get(rate)
             if resampler is None:
                 resampler = self._resamplers[rate] = Resampler(rate, self.input_rate)
             pcm = resampler.process(bytes(pcm))
-        packets = sender.send_pcm(pcm)
+        sender.send_pcm(pcm)
         route = self._selected
+        packets = sender.data_to_send()
         for packet in packets:
             self._emit(packet, route)
-        return len(packets)
+        self.stats["audio_packets_sent"] += len(packets)
 
-    def send_message(self, data: str | bytes, now: float | None = None) -> None:
-        """Send one message on the default channel (``oai-events``): ``str`` as text.
+    def send_message(self, data: str | bytes, now: float) -> None:
+        """Send one message at ``now`` on the default channel (``oai-events``): ``str``
+        as text.
 
         Before the channel is open at most 50 messages wait (in order); the 51st raises
         `DataChannelQueueFull` and nothing queued is lost. Raises `LocalProtocolError`
         once the connection failed or closed, or for a message over the peer's
-        ``max-message-size``. Next: `datagrams_to_send` (``now`` times SCTP's
-        retransmission timer; default the last time seen).
+        ``max-message-size``. Next: `datagrams_to_send`.
         """
         if self._state in (PeerState.FAILED, PeerState.CLOSED):
             raise LocalProtocolError(
@@ -486,17 +488,16 @@ class PeerConnection:
                 f"message of {size} bytes exceeds the peer's max-message-size "
                 f"({self._remote_max_message}); split it"
             )
-        if now is not None:
-            self._now = max(self._now, now)
+        self._now = max(self._now, now)
         if self._channel is None:
             if len(self._early) >= MAX_EARLY_MESSAGES:
                 raise DataChannelQueueFull(
                     f"data channel {self.channel_label!r} has {len(self._early)} messages "
-                    f"pending (limit {MAX_EARLY_MESSAGES}); wait for ChannelOpen"
+                    f"pending (limit {MAX_EARLY_MESSAGES}); wait for ChannelOpened"
                 )
             self._early.append(data)
             return
-        self._channel.send(data)
+        self._channel.send(data, self._now)
         self._flush()
 
     def close(self) -> None:
@@ -507,7 +508,7 @@ class PeerConnection:
         if self._state is PeerState.CLOSED:
             return
         self._closing = True
-        if self.sctp is not None and self.sctp.state is not State.TERMINATED:
+        if self.sctp is not None and self.sctp.state is not SctpState.TERMINATED:
             self.sctp.abort("peer connection closed")
         self._flush()
         if self.dtls is not None:
@@ -543,12 +544,12 @@ class PeerConnection:
     def _shutdown(self) -> None:
         """Stop every timer after a failure or the peer's hang-up (nothing more is sent)."""
         self._closing = True
-        if self.sctp is not None and self.sctp.state is not State.TERMINATED:
+        if self.sctp is not None and self.sctp.state is not SctpState.TERMINATED:
             self.sctp.abort("peer connection ended")
-            self.sctp.packets_to_send()  # discarded: DTLS is gone or going
-        if self.dtls is not None and self.dtls.state in ("new", "handshaking", "connected"):
+            self.sctp.data_to_send()  # discarded: DTLS is gone or going
+        if self.dtls is not None and self.dtls.state not in _DTLS_ENDED:
             self.dtls.close()
-            self.dtls.datagrams_to_send()
+            self.dtls.datagrams_to_send(self._now)  # discarded
         self.ice.close()
         self._early.clear()
         self._held.clear()
@@ -567,13 +568,15 @@ class PeerConnection:
         key = (local, (_ip_text(remote[0]), remote[1]))
         return any(p.route == key for p in self.ice.checklist)
 
-    def _queue_audio(self, frames: list[bytes]) -> None:
-        for pcm in frames:
+    def _drain_audio(self, receiver: AudioReceiver) -> None:
+        while (event := receiver.next_event()) is not None:
+            if not isinstance(event, AudioFrame):
+                continue  # RTCP reports: parsed and counted by the receiver, not used yet
             if self._audio_queued >= MAX_QUEUED_AUDIO_FRAMES:
                 self.stats["audio_frames_dropped"] += 1
                 continue
             self._audio_queued += 1
-            self._events.append(AudioFrame(pcm, self.output_rate))
+            self._events.append(event)
 
     def _emit(self, data: bytes, route: Route) -> None:
         if len(self._out) >= MAX_OUT_DATAGRAMS:
@@ -601,6 +604,8 @@ class PeerConnection:
             self._selected = event.route
             while self._held:
                 self._emit(self._held.popleft(), event.route)
+            if self._setup_deadline is None and self._state is PeerState.CHECKING:
+                self._setup_deadline = now + self.setup_timeout
             if self.dtls is not None and not self._closing:
                 self.dtls.start(now)
         elif event.state is IceState.FAILED:
@@ -610,8 +615,8 @@ class PeerConnection:
         if isinstance(event, DtlsConnected):
             self._on_dtls_connected(event, now)
         elif isinstance(event, DtlsApplicationData):
-            if self.sctp is not None:
-                self.sctp.receive_packet(event.data, now)
+            if self._manager is not None:
+                self._manager.receive_data(event.data, now)
             else:
                 self.stats["before_keys"] += 1
         elif isinstance(event, DtlsFailed):
@@ -647,12 +652,11 @@ class PeerConnection:
             mtu=max(256, self.dtls.max_application_data),
         )
         self._manager = DataChannelManager(self.sctp, is_client=is_client)
-        self._channel = self._manager.open_channel(self.channel_label)
+        self._channel = self._manager.open_channel(self.channel_label, now)
         while self._early:
-            self._channel.send(self._early.popleft())  # <= 50 into an empty pending queue
+            self._channel.send(self._early.popleft(), now)  # <= 50 into an empty queue
         # Both sides send INIT (RFC 8841 section 9.3); SCTP resolves the collision.
-        self.sctp.connect(now)
-        self._set_state(PeerState.CONNECTED)
+        self._manager.connect(now)
 
     def _drain_sctp(self) -> None:
         manager = self._manager
@@ -660,22 +664,38 @@ class PeerConnection:
             return
         # Stop reading while too many messages wait, so SCTP's window pushes back; an
         # association that ended is drained whole so its failure is seen at once.
-        ended = self.sctp is not None and self.sctp.state is State.TERMINATED
+        ended = self.sctp is not None and self.sctp.state is SctpState.TERMINATED
         while ended or self._messages_queued < MAX_QUEUED_MESSAGES:
             event = manager.next_event()
             if event is None:
                 return
-            if isinstance(event, _DcMessage):
+            if isinstance(event, ChannelMessage):
                 self._messages_queued += 1
-                self._events.append(ChannelMessage(event.channel.label, event.data))
-            elif isinstance(event, _DcOpened):
-                self._events.append(ChannelOpen(event.channel.label))
-            elif isinstance(event, _DcClosed):
-                self._events.append(ChannelClosed(event.channel.label, event.unsent))
+                self._events.append(event)
+            elif isinstance(event, ChannelOpened):
+                if event.channel is self._channel and self._state is PeerState.CHECKING:
+                    self._setup_deadline = None
+                    self._set_state(PeerState.CONNECTED)
+                self._events.append(event)
+            elif isinstance(event, ChannelClosed):
+                self._events.append(event)
             elif isinstance(event, AssociationFailed):
                 self._fail(f"SCTP failed: {event.reason}")
             elif isinstance(event, AssociationClosed):
                 self._remote_closed("the peer shut the SCTP association down")
+
+    def _setup_failure(self) -> str:
+        """Why the connection is not up ``setup_timeout`` after ICE found a path."""
+        within = f"within {self.setup_timeout:g} s"
+        if self.dtls is None or not self.dtls.is_connected:
+            return f"the DTLS handshake did not complete {within}"
+        if self.sctp is None or self.sctp.state is not SctpState.ESTABLISHED:
+            return (
+                f"the peer completed the DTLS handshake but never answered SCTP {within}: "
+                "it most likely refused our DTLS certificate (a fingerprint check failed "
+                "on its side)"
+            )
+        return f"the data channel {self.channel_label!r} was not acknowledged {within}"
 
     def _drain_all(self) -> None:
         if self._manager is not None:
@@ -683,21 +703,21 @@ class PeerConnection:
                 pass
 
     def _flush(self) -> None:
-        sctp, dtls = self.sctp, self.dtls
-        if sctp is not None and dtls is not None and dtls.is_connected:
-            for packet in sctp.packets_to_send(self._now):
+        manager, dtls = self._manager, self.dtls
+        if manager is not None and dtls is not None and dtls.is_connected:
+            for packet in manager.data_to_send():
                 if not dtls.is_connected:
                     break  # DTLS failed on the previous packet: DtlsFailed follows
                 dtls.send_application_data(packet)
         self._flush_dtls()
-        for data, route in self.ice.datagrams_to_send():
+        for data, route in self.ice.datagrams_to_send(self._now):
             self._emit(data, route)
 
     def _flush_dtls(self) -> None:
         dtls = self.dtls
         if dtls is None:
             return
-        for datagram in dtls.datagrams_to_send():
+        for datagram in dtls.datagrams_to_send(self._now):
             if self._selected is not None:
                 self._emit(datagram, self._selected)
             else:

@@ -22,7 +22,9 @@ skipping types we do not use (SDES, APP, feedback, XR). RTP and RTCP share the
 port (rtcp-mux, RFC 5761); :func:`is_rtcp` tells them apart.
 
 State: the packetizer's counters and the depacketizer's latched SSRC; both
-change only in the methods that document it.
+change only in the methods that document it. These are codecs, not sans-IO
+machines: no events, no timers, each call returns its result (the media
+pipelines in ``webrtc.media`` are the machines built on them).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import struct
 from dataclasses import dataclass, field
 
 from adk_realtime.sansio.errors import ProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 
 __all__ = [
     "NTP_UNIX_OFFSET",
@@ -191,10 +194,12 @@ class RtpPacketizer:
         samples_per_packet: int = 960,
         rng: random.Random | None = None,
     ) -> None:
-        if not 0 <= payload_type <= 127:
-            raise ValueError(f"payload_type must be 0..127, not {payload_type}")
-        if clock_rate <= 0 or samples_per_packet <= 0:
-            raise ValueError("clock_rate and samples_per_packet must be positive")
+        require("payload_type", 0 <= payload_type <= 127, "0-127", payload_type)
+        require("ssrc", ssrc is None or 0 <= ssrc < 2**32, "None or a 32-bit number", ssrc)
+        require("clock_rate", clock_rate > 0, "a positive rate in Hz", clock_rate)
+        require(
+            "samples_per_packet", samples_per_packet > 0, "a positive count", samples_per_packet
+        )
         rng = rng if rng is not None else random.SystemRandom()
         self.ssrc: int = rng.getrandbits(32) if ssrc is None else ssrc & 0xFFFFFFFF
         self.payload_type = payload_type
@@ -281,6 +286,12 @@ class RtpDepacketizer:
     """
 
     def __init__(self, payload_type: int | None = None) -> None:
+        require(
+            "payload_type",
+            payload_type is None or 0 <= payload_type <= 127,
+            "None or 0-127",
+            payload_type,
+        )
         self.payload_type = payload_type
         self.ssrc: int | None = None
         self.stats: dict[str, int] = {"accepted": 0, "foreign_ssrc": 0, "wrong_payload_type": 0}

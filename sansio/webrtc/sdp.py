@@ -19,6 +19,8 @@ fingerprint) raises `SdpError` naming what is missing. Parsing builds new frozen
 objects only, so nothing is left half-updated. `parse_offer` runs the same parser
 without the answer-only checks (the tests round-trip our own offer through it).
 
+A stateless codec (text in, frozen objects out, and back), not a sans-IO machine.
+
 Unknown attributes are ignored, as RFC 8866 asks. TCP candidates, candidates of
 other components, candidates whose address is not an IP literal (mDNS names) and
 unusable ones (0.0.0.0, ::, port 0) are kept apart in ``ignored_candidates``: our
@@ -235,12 +237,8 @@ class RtpCodec:
     @property
     def parameters(self) -> dict[str, str]:
         """The ``a=fmtp`` parameters as a dict (``minptime=10;useinbandfec=1``)."""
-        params: dict[str, str] = {}
-        for item in self.fmtp.split(";"):
-            key, _, val = item.strip().partition("=")
-            if key:
-                params[key] = val
-        return params
+        pairs = (item.strip().partition("=") for item in self.fmtp.split(";"))
+        return {key: val for key, _, val in pairs if key}
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,28 +332,11 @@ def build_offer(
     Raises `ConfigError` (a ``ValueError``) naming the bad argument. Next: send the
     offer, then feed the reply to `parse_answer`.
     """
-    if not (4 <= len(ice_ufrag) <= 256 and _ICE_CHARS.fullmatch(ice_ufrag)):
-        raise ConfigError("ice_ufrag", "must be 4-256 characters of [A-Za-z0-9+/]")
-    if not (22 <= len(ice_pwd) <= 256 and _ICE_CHARS.fullmatch(ice_pwd)):
-        raise ConfigError("ice_pwd", "must be 22-256 characters of [A-Za-z0-9+/]")
-    if not (_FINGERPRINT.fullmatch(fingerprint_sha256) and len(fingerprint_sha256) == 95):
-        raise ConfigError("fingerprint_sha256", "must be 32 hex pairs joined by ':'")
-    if not 0 <= audio_ssrc < 2**32:
-        raise ConfigError("audio_ssrc", "must fit in 32 bits")
-    if not (0 < len(cname) <= 255 and cname.isascii() and cname.isprintable() and " " not in cname):
-        raise ConfigError("cname", "must be 1-255 printable ASCII characters without spaces")
-    if not 0 <= session_id < 2**63:
-        raise ConfigError("session_id", "must be 0 <= session_id < 2**63")
-    if not 0 < sctp_port < 65536:
-        raise ConfigError("sctp_port", "must be 1-65535")
-    if max_message_size < 0:
-        raise ConfigError("max_message_size", "must be >= 0 (0 means no limit)")
-    for candidate in candidates:
-        try:
-            _parse_candidate(candidate.to_sdp())
-        except ValueError as exc:
-            raise ConfigError("candidates", f"{candidate!r} is invalid: {exc}") from None
-
+    _check_offer_arguments(
+        ice_ufrag=ice_ufrag, ice_pwd=ice_pwd, fingerprint_sha256=fingerprint_sha256,
+        candidates=candidates, audio_ssrc=audio_ssrc, cname=cname, session_id=session_id,
+        sctp_port=sctp_port, max_message_size=max_message_size,
+    )  # fmt: skip
     # The default destination (m=/c=) is the best UDP candidate (RFC 8839 section 4.2.1.1).
     udp = [c for c in candidates if c.transport == "udp" and c.component == 1]
     best = max(udp, key=lambda c: c.priority, default=None)
@@ -403,6 +384,36 @@ def build_offer(
         *candidate_lines,
     ]
     return "\r\n".join(lines) + "\r\n"
+
+
+def _check_offer_arguments(
+    *, ice_ufrag: str, ice_pwd: str, fingerprint_sha256: str, candidates: list[IceCandidate],
+    audio_ssrc: int, cname: str, session_id: int, sctp_port: int, max_message_size: int,
+) -> None:  # fmt: skip
+    """Raise `ConfigError` naming the first bad `build_offer` argument and its value."""
+    checks: tuple[tuple[str, bool, str, object], ...] = (
+        ("ice_ufrag", 4 <= len(ice_ufrag) <= 256 and bool(_ICE_CHARS.fullmatch(ice_ufrag)),
+         "4-256 characters of [A-Za-z0-9+/]", ice_ufrag),
+        ("ice_pwd", 22 <= len(ice_pwd) <= 256 and bool(_ICE_CHARS.fullmatch(ice_pwd)),
+         "22-256 characters of [A-Za-z0-9+/] (a credential: its length shown)", len(ice_pwd)),
+        ("fingerprint_sha256", len(fingerprint_sha256) == 95
+         and bool(_FINGERPRINT.fullmatch(fingerprint_sha256)),
+         "32 hex pairs joined by ':'", fingerprint_sha256),
+        ("audio_ssrc", 0 <= audio_ssrc < 2**32, "a 32-bit number", audio_ssrc),
+        ("cname", 0 < len(cname) <= 255 and cname.isascii() and cname.isprintable()
+         and " " not in cname, "1-255 printable ASCII characters without spaces", cname),
+        ("session_id", 0 <= session_id < 2**63, "0 <= session_id < 2**63", session_id),
+        ("sctp_port", 0 < sctp_port < 65536, "1-65535", sctp_port),
+        ("max_message_size", max_message_size >= 0, ">= 0 (0 means no limit)", max_message_size),
+    )  # fmt: skip
+    for name, ok, requirement, value in checks:
+        if not ok:
+            raise ConfigError(name, f"must be {requirement}, not {value!r}")
+    for candidate in candidates:
+        try:
+            _parse_candidate(candidate.to_sdp())
+        except ValueError as exc:
+            raise ConfigError("candidates", f"{candidate!r} is invalid: {exc}") from None
 
 
 def _ip_version(address: str) -> int | None:
@@ -522,6 +533,109 @@ def _setup(line: _Line, value: str | None) -> str:
     return value
 
 
+@dataclass(slots=True)
+class _MediaAttributes:
+    """What one m-section's attribute lines say, gathered line by line."""
+
+    ice_ufrag: str | None  # the session-level values until the section overrides them
+    ice_pwd: str | None
+    setup: str | None
+    mid: str | None = None
+    direction: str = "sendrecv"  # RFC 8866 section 6.7: the default
+    rtcp_mux: bool = False
+    end_of_candidates: bool = False
+    fingerprints: list[Fingerprint] = field(default_factory=list)
+    rtpmaps: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    fmtps: dict[int, str] = field(default_factory=dict)
+    ssrcs: list[int] = field(default_factory=list)
+    cname: str | None = None
+    candidates: list[IceCandidate] = field(default_factory=list)
+    sctp_port: int | None = None
+    max_message_size: int | None = None
+
+
+def _read_media_attribute(
+    attrs: _MediaAttributes, line: _Line, name: str, value: str | None
+) -> None:
+    """Take one ``a=`` line of an m-section; ValueError (or SdpError) if it is malformed."""
+    if name == "mid":
+        attrs.mid = _need(line, value)
+    elif name in _DIRECTIONS:
+        attrs.direction = name
+    elif name == "rtcp-mux":
+        attrs.rtcp_mux = True
+    elif name == "ice-ufrag":
+        attrs.ice_ufrag = _need(line, value)
+    elif name == "ice-pwd":
+        attrs.ice_pwd = _need(line, value)
+    elif name == "fingerprint":
+        attrs.fingerprints.append(_fingerprint(line, _need(line, value)))
+    elif name == "setup":
+        attrs.setup = _setup(line, value)
+    elif name == "rtpmap":
+        pt, mapping = _rtpmap(_need(line, value))
+        attrs.rtpmaps.setdefault(pt, mapping)
+    elif name == "fmtp":
+        pt_text, _, params = _need(line, value).partition(" ")
+        attrs.fmtps.setdefault(_uint(pt_text, "payload type", 127), params.strip())
+    elif name == "ssrc":
+        _ssrc(attrs, _need(line, value))
+    elif name == "candidate":
+        attrs.candidates.append(_parse_candidate(_need(line, value)))
+    elif name == "end-of-candidates":
+        attrs.end_of_candidates = True
+    elif name == "sctp-port":
+        attrs.sctp_port = _uint(_need(line, value), "sctp-port", 65535)
+    elif name == "sctpmap" and attrs.sctp_port is None:
+        # draft-ietf-mmusic-sctp-sdp-05 form: 'a=sctpmap:5000 webrtc-datachannel 1024'
+        attrs.sctp_port = _uint(_need(line, value).partition(" ")[0], "sctpmap port", 65535)
+    elif name == "max-message-size":
+        attrs.max_message_size = _uint(_need(line, value), "max-message-size", 2**64 - 1)
+
+
+def _rtpmap(value: str) -> tuple[int, tuple[str, int, int]]:
+    """``<pt> <name>/<clock rate>[/<channels>]`` as (pt, (name, clock rate, channels))."""
+    pt_text, _, encoding = value.partition(" ")
+    pt = _uint(pt_text, "payload type", 127)
+    enc = encoding.strip().split("/")
+    if len(enc) not in (2, 3) or not enc[0]:
+        raise ValueError("expected '<pt> <name>/<clock rate>[/<channels>]'")
+    clock = _uint(enc[1], "clock rate", 2**32 - 1)
+    channels = _uint(enc[2], "channels", 255) if len(enc) == 3 else 1
+    return pt, (enc[0], clock, channels)
+
+
+def _ssrc(attrs: _MediaAttributes, value: str) -> None:
+    """``<ssrc> <attribute>[:<value>]``: note the SSRC, and the first one's CNAME."""
+    ssrc_text, _, ssrc_attr = value.partition(" ")
+    ssrc = _uint(ssrc_text, "ssrc", 2**32 - 1)
+    if ssrc not in attrs.ssrcs:
+        attrs.ssrcs.append(ssrc)
+    key, _, ssrc_value = ssrc_attr.partition(":")
+    if key == "cname" and attrs.cname is None and ssrc == attrs.ssrcs[0]:
+        attrs.cname = ssrc_value
+
+
+def _audio_codecs(
+    formats: tuple[str, ...], attrs: _MediaAttributes, m_line: _Line
+) -> tuple[RtpCodec, ...]:
+    """The codecs of an audio m-line's formats: rtpmap'd or static; others skipped."""
+    codecs: list[RtpCodec] = []
+    for fmt in formats:
+        if not (fmt.isascii() and fmt.isdigit() and len(fmt) <= 3):
+            raise m_line.fail(f"payload type {fmt!r} is not a number")
+        pt = int(fmt)
+        if pt in attrs.rtpmaps:
+            enc_name, clock, channels = attrs.rtpmaps[pt]
+        elif pt in _STATIC_AUDIO:
+            enc_name, clock = _STATIC_AUDIO[pt]
+            channels = 1
+        else:
+            continue  # a dynamic payload type without rtpmap: unusable, skip
+        codecs.append(RtpCodec(pt, enc_name, clock, channels, attrs.fmtps.get(pt, "")))
+    return tuple(codecs)
+
+
 def _parse_media(raw: _RawSection, session: _Session) -> MediaDescription:
     assert raw.m_line is not None
     m_line = raw.m_line
@@ -534,116 +648,44 @@ def _parse_media(raw: _RawSection, session: _Session) -> MediaDescription:
         raise m_line.fail(str(exc)) from None
     kind, protocol, formats = bits[0], bits[2], tuple(bits[3:])
 
-    mid: str | None = None
-    direction = "sendrecv"  # RFC 8866 section 6.7: the default
-    rtcp_mux = end_of_candidates = False
-    ufrag, pwd, setup = session.ice_ufrag, session.ice_pwd, session.setup
-    fingerprints = list(session.fingerprints)
-    media_fingerprints: list[Fingerprint] = []
-    rtpmaps: dict[int, tuple[str, int, int]] = {}
-    fmtps: dict[int, str] = {}
-    ssrcs: list[int] = []
-    cname: str | None = None
-    candidates: list[IceCandidate] = []
-    sctp_port: int | None = None
-    max_message_size: int | None = None
-
+    attrs = _MediaAttributes(session.ice_ufrag, session.ice_pwd, session.setup)
     for line in raw.lines:
         if line.text[0] != "a":
             continue
         name, value = _attr(line)
         try:
-            if name == "mid":
-                mid = _need(line, value)
-            elif name in _DIRECTIONS:
-                direction = name
-            elif name == "rtcp-mux":
-                rtcp_mux = True
-            elif name == "ice-ufrag":
-                ufrag = _need(line, value)
-            elif name == "ice-pwd":
-                pwd = _need(line, value)
-            elif name == "fingerprint":
-                media_fingerprints.append(_fingerprint(line, _need(line, value)))
-            elif name == "setup":
-                setup = _setup(line, value)
-            elif name == "rtpmap":
-                pt_text, _, encoding = _need(line, value).partition(" ")
-                pt = _uint(pt_text, "payload type", 127)
-                enc = encoding.strip().split("/")
-                if len(enc) not in (2, 3) or not enc[0]:
-                    raise ValueError("expected '<pt> <name>/<clock rate>[/<channels>]'")
-                clock = _uint(enc[1], "clock rate", 2**32 - 1)
-                channels = _uint(enc[2], "channels", 255) if len(enc) == 3 else 1
-                rtpmaps.setdefault(pt, (enc[0], clock, channels))
-            elif name == "fmtp":
-                pt_text, _, params = _need(line, value).partition(" ")
-                fmtps.setdefault(_uint(pt_text, "payload type", 127), params.strip())
-            elif name == "ssrc":
-                ssrc_text, _, ssrc_attr = _need(line, value).partition(" ")
-                ssrc = _uint(ssrc_text, "ssrc", 2**32 - 1)
-                if ssrc not in ssrcs:
-                    ssrcs.append(ssrc)
-                key, _, ssrc_value = ssrc_attr.partition(":")
-                if key == "cname" and cname is None and ssrc == ssrcs[0]:
-                    cname = ssrc_value
-            elif name == "candidate":
-                candidates.append(_parse_candidate(_need(line, value)))
-            elif name == "end-of-candidates":
-                end_of_candidates = True
-            elif name == "sctp-port":
-                sctp_port = _uint(_need(line, value), "sctp-port", 65535)
-            elif name == "sctpmap" and sctp_port is None:
-                # draft-ietf-mmusic-sctp-sdp-05 form: 'a=sctpmap:5000 webrtc-datachannel 1024'
-                sctp_port = _uint(_need(line, value).partition(" ")[0], "sctpmap port", 65535)
-            elif name == "max-message-size":
-                max_message_size = _uint(_need(line, value), "max-message-size", 2**64 - 1)
+            _read_media_attribute(attrs, line, name, value)
         except ValueError as exc:
             raise line.fail(str(exc)) from None
 
-    if media_fingerprints:
-        fingerprints = media_fingerprints  # media-level attributes override session ones
+    # Media-level fingerprints override the session's.
+    fingerprints = attrs.fingerprints or list(session.fingerprints)
+    sctp_port = attrs.sctp_port
     if sctp_port is None and protocol in ("DTLS/SCTP",) and formats:
         try:
             sctp_port = _uint(formats[0], "sctp port", 65535)
         except ValueError as exc:
             raise m_line.fail(str(exc)) from None
-
-    codecs: list[RtpCodec] = []
-    if kind == "audio":
-        for fmt in formats:
-            if not (fmt.isascii() and fmt.isdigit() and len(fmt) <= 3):
-                raise m_line.fail(f"payload type {fmt!r} is not a number")
-            pt = int(fmt)
-            if pt in rtpmaps:
-                enc_name, clock, channels = rtpmaps[pt]
-            elif pt in _STATIC_AUDIO:
-                enc_name, clock = _STATIC_AUDIO[pt]
-                channels = 1
-            else:
-                continue  # a dynamic payload type without rtpmap: unusable, skip
-            codecs.append(RtpCodec(pt, enc_name, clock, channels, fmtps.get(pt, "")))
-
     return MediaDescription(
         kind=kind,
         port=port,
         protocol=protocol,
         formats=formats,
-        mid=mid,
+        mid=attrs.mid,
         rejected=port == 0,
-        direction=direction,
-        rtcp_mux=rtcp_mux,
-        codecs=tuple(codecs),
-        ssrcs=tuple(ssrcs),
-        cname=cname,
-        ice_ufrag=ufrag,
-        ice_pwd=pwd,
+        direction=attrs.direction,
+        rtcp_mux=attrs.rtcp_mux,
+        codecs=_audio_codecs(formats, attrs, m_line) if kind == "audio" else (),
+        ssrcs=tuple(attrs.ssrcs),
+        cname=attrs.cname,
+        ice_ufrag=attrs.ice_ufrag,
+        ice_pwd=attrs.ice_pwd,
         fingerprints=tuple(fingerprints),
-        setup=setup,
-        candidates=tuple(candidates),
-        end_of_candidates=end_of_candidates,
+        setup=attrs.setup,
+        candidates=tuple(attrs.candidates),
+        end_of_candidates=attrs.end_of_candidates,
         sctp_port=sctp_port,
-        max_message_size=max_message_size,
+        max_message_size=attrs.max_message_size,
     )
 
 

@@ -19,6 +19,8 @@ calls libsrtp through pylibsrtp's cffi binding directly; if a future pylibsrtp
 changes those internals we fall back to its public (copying) methods.
 
 No state machine: a session is ready once constructed and never changes state.
+It is a codec (each call returns its result), not a sans-IO machine; the media
+pipelines in ``webrtc.media`` are the machines that use it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pylibsrtp
+
+from adk_realtime.sansio.errors import ConfigError
+from adk_realtime.sansio.webrtc._checks import require
 
 __all__ = ["SRTP_PROFILES", "SRTP_TRAILER_MAX", "SrtpKeys", "SrtpSession"]
 
@@ -89,14 +94,15 @@ class SrtpSession:
     def __init__(self, keys: SrtpKeys, *, use_fast_path: bool = True) -> None:
         profile = _PYLIBSRTP_PROFILE.get(keys.profile)
         if profile is None:
-            raise ValueError(f"unsupported SRTP profile {keys.profile!r}")
+            raise ConfigError(
+                "keys.profile",
+                f"unsupported SRTP profile {keys.profile!r}; use one of {sorted(SRTP_PROFILES)}",
+            )
         key_len, salt_len = SRTP_PROFILES[keys.profile]
-        for name, value in (("local", keys.local), ("remote", keys.remote)):
-            if len(value) != key_len + salt_len:
-                raise ValueError(
-                    f"{name} SRTP key+salt must be {key_len + salt_len} bytes for "
-                    f"{keys.profile}, got {len(value)}"
-                )
+        for name, value in (("keys.local", keys.local), ("keys.remote", keys.remote)):
+            # key material: shown by its length only
+            wanted = f"{key_len + salt_len} bytes of key+salt for {keys.profile}"
+            require(name, len(value) == key_len + salt_len, wanted, f"{len(value)} bytes")
         self.profile = keys.profile
         self._tx = pylibsrtp.Session(
             pylibsrtp.Policy(

@@ -12,8 +12,8 @@ from adk_realtime.sansio.webrtc.sctp.association import (
     SctpBufferFull as SctpBufferFull,
     SctpError as SctpError,
     SctpEvent as SctpEvent,
+    SctpState as SctpState,
     SctpStats as SctpStats,
-    State as State,
     StreamReset as StreamReset,
 )
 
@@ -27,7 +27,7 @@ __all__ = [
     "SctpBufferFull",
     "SctpError",
     "SctpEvent",
+    "SctpState",
     "SctpStats",
-    "State",
     "StreamReset",
 ]

@@ -9,25 +9,18 @@ SCTP packet. Nothing here reads a clock; every input carries ``now``.
 Driving loop (what a driver does, in this order, forever)::
 
     assoc.connect(now)                          # once, on the DTLS client (both may)
-    assoc.receive_packet(dtls_plaintext, now)   # for each DTLS record received
+    assoc.receive_data(dtls_plaintext, now)     # for each DTLS record received
     assoc.handle_timer(now)                     # when now >= assoc.get_timer()
+    assoc.send(stream_id, data, ppid, now)      # commands carry the time they happen
     while (ev := assoc.next_event()) is not None: ...
-    for pkt in assoc.packets_to_send(now): dtls.send(pkt)
+    for pkt in assoc.data_to_send(): dtls.send(pkt)
 
-States (RFC 4960 4) and what moves between them; ``_TRANSITIONS`` below is the
-whole table, and ``_set_state`` refuses anything not in it. CLOSED is "no
-association yet"; TERMINATED is RFC CLOSED after an association existed (the
-object is then inert: make a new one to reconnect).
+Every input and command carries ``now``; ``data_to_send`` stamps what it
+transmits (RTT sample, T3) with the latest of them, which is the time of the
+call that produced the output.
 
-    CLOSED --connect--> COOKIE-WAIT --INIT-ACK--> COOKIE-ECHOED --COOKIE-ACK--> ESTABLISHED
-    COOKIE-ECHOED --ERROR(stale cookie)--> COOKIE-WAIT (INIT again)
-    CLOSED / COOKIE-WAIT / COOKIE-ECHOED --valid COOKIE-ECHO--> ESTABLISHED
-    ESTABLISHED --shutdown()--> SHUTDOWN-PENDING --all data acked--> SHUTDOWN-SENT
-    ESTABLISHED / SHUTDOWN-PENDING --SHUTDOWN--> SHUTDOWN-RECEIVED --all acked--> SHUTDOWN-ACK-SENT
-    SHUTDOWN-SENT --SHUTDOWN (both closing)--> SHUTDOWN-ACK-SENT
-    SHUTDOWN-SENT / SHUTDOWN-ACK-SENT --SHUTDOWN-ACK--> TERMINATED (we send SHUTDOWN-COMPLETE)
-    SHUTDOWN-ACK-SENT --SHUTDOWN-COMPLETE--> TERMINATED
-    any state --ABORT sent or received, too many retransmissions--> TERMINATED
+States: RFC 4960 4, defined in ``states`` (the table, the one function reading
+it); ``_set_state`` is the only place here that changes state.
 
 Deliberate deviations, for lossy paths: an ack of new data drops the T3
 back-off at once (RFC 4960 waits for a fresh RTT sample, which Karn's rule can
@@ -36,24 +29,26 @@ heartbeat, so a side that only sends SACKs is not declared dead by heartbeats.
 
 The responder keeps no state before its cookie comes back, and simultaneous
 INITs converge because each side answers every INIT with its one tag (see
-``sctp_handshake``).
+``handshake``).
 
-This file owns the states (the table above; their names live in
-``sctp_states``), chunk dispatch, the timers (T2-shutdown, T3-rtx, delayed SACK,
-heartbeat, RE-CONFIG) and packet assembly. Around it: ``sctp_handshake`` (INIT
-to COOKIE-ACK and the T1 timer, a mixin of the association), ``sctp_chunks``
-(wire codec, CRC32c, state cookie), ``sctp_queues`` (send queue with congestion
-control; receive queue with reassembly), ``sctp_reconfig`` (stream-reset
-bookkeeping) and ``sctp_events`` (events, counters).
+This file owns the association's life (``_set_state``), chunk dispatch, the
+timers (T2-shutdown, T3-rtx, delayed SACK, heartbeat, RE-CONFIG) and packet
+assembly. Around it, each a piece with explicit inputs and outputs that never
+touches the association: ``handshake`` (INIT to COOKIE-ACK and T1: decides each
+step, which ``_apply_setup`` carries out), ``chunks`` (wire codec, CRC32c, state
+cookie), ``queues`` (send queue with congestion control; receive queue with
+reassembly), ``reconfig`` (stream-reset bookkeeping, whose outcomes
+``_apply_reconfig`` carries out), ``path`` (RTO, error counter, heartbeats),
+``states`` (the state machine's table) and ``events`` (events, counters).
 """
 
 from __future__ import annotations
 
 import random
-import struct
 from collections import deque
 
-from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
+from adk_realtime.sansio.errors import LocalProtocolError
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.sctp.chunks import (
     CAUSE_STALE_COOKIE,
     CAUSE_USER_ABORT,
@@ -74,8 +69,10 @@ from adk_realtime.sansio.webrtc.sctp.chunks import (
     ShutdownAckChunk,
     ShutdownChunk,
     ShutdownCompleteChunk,
+    StateCookie,
     UnknownChunk,
     encode_packet,
+    pack_chunks,
     parse_packet,
 )
 from adk_realtime.sansio.webrtc.sctp.events import (
@@ -89,10 +86,19 @@ from adk_realtime.sansio.webrtc.sctp.events import (
     SctpStats,
     StreamReset,
 )
-from adk_realtime.sansio.webrtc.sctp.handshake import HandshakeMixin
+from adk_realtime.sansio.webrtc.sctp.handshake import Handshake, SetupStep
+from adk_realtime.sansio.webrtc.sctp.path import PathMonitor
 from adk_realtime.sansio.webrtc.sctp.queues import InboundQueue, OutboundQueue
 from adk_realtime.sansio.webrtc.sctp.reconfig import ReconfigOutcome, StreamResetter
-from adk_realtime.sansio.webrtc.sctp.states import State, Trigger as _T
+from adk_realtime.sansio.webrtc.sctp.states import (
+    DATA_IN_STATES,
+    DATA_OUT_STATES,
+    SEND_STATES,
+    UP_STATES,
+    SctpState,
+    Trigger as _T,
+    next_state,
+)
 
 __all__ = [
     "AssociationClosed",
@@ -104,46 +110,15 @@ __all__ = [
     "SctpBufferFull",
     "SctpError",
     "SctpEvent",
+    "SctpState",
     "SctpStats",
-    "State",
     "StreamReset",
 ]
 
 _M32 = 0xFFFFFFFF
 
 
-# --- states ----------------------------------------------------------------------------
-# The names are in sctp_states so that sctp_handshake can use them without a cycle.
-
-S = State
-_TRANSITIONS: dict[tuple[State, _T], State] = {
-    (S.CLOSED, _T.CONNECT): S.COOKIE_WAIT,
-    (S.COOKIE_WAIT, _T.INIT_ACK): S.COOKIE_ECHOED,
-    (S.CLOSED, _T.COOKIE_ECHO): S.ESTABLISHED,
-    (S.COOKIE_WAIT, _T.COOKIE_ECHO): S.ESTABLISHED,
-    (S.COOKIE_ECHOED, _T.COOKIE_ECHO): S.ESTABLISHED,
-    (S.COOKIE_ECHOED, _T.COOKIE_ACK): S.ESTABLISHED,
-    (S.COOKIE_ECHOED, _T.STALE_COOKIE): S.COOKIE_WAIT,
-    (S.ESTABLISHED, _T.SHUTDOWN_CALLED): S.SHUTDOWN_PENDING,
-    (S.SHUTDOWN_PENDING, _T.DRAINED): S.SHUTDOWN_SENT,
-    (S.ESTABLISHED, _T.SHUTDOWN_IN): S.SHUTDOWN_RECEIVED,
-    (S.SHUTDOWN_PENDING, _T.SHUTDOWN_IN): S.SHUTDOWN_RECEIVED,
-    (S.SHUTDOWN_SENT, _T.SHUTDOWN_IN): S.SHUTDOWN_ACK_SENT,
-    (S.SHUTDOWN_RECEIVED, _T.DRAINED): S.SHUTDOWN_ACK_SENT,
-    (S.SHUTDOWN_SENT, _T.SHUTDOWN_ACK_IN): S.TERMINATED,
-    (S.SHUTDOWN_ACK_SENT, _T.SHUTDOWN_ACK_IN): S.TERMINATED,
-    (S.SHUTDOWN_ACK_SENT, _T.SHUTDOWN_COMPLETE_IN): S.TERMINATED,
-    **{(s, _T.END): S.TERMINATED for s in State if s is not S.TERMINATED},
-}
-del S
-
-_SEND_STATES = {State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED, State.ESTABLISHED}
-_DATA_OUT_STATES = {State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_RECEIVED}
-_DATA_IN_STATES = {State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT}
-_UP_STATES = _DATA_OUT_STATES | {State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT}
-
-
-class SctpAssociation(HandshakeMixin):
+class SctpAssociation:
     """One SCTP association (see the module docstring for the driving loop).
 
     ``rng`` supplies the verification tag, initial TSN and cookie secret: pass
@@ -171,14 +146,14 @@ class SctpAssociation(HandshakeMixin):
         heartbeat_interval: float = 30.0,
         cookie_lifetime: float = 60.0,
     ) -> None:
-        if not 256 <= mtu <= 65535:
-            raise ConfigError("mtu", f"must be between 256 and 65535, got {mtu}")
-        if max_buffered < max_message_size or receive_window < max_message_size:
-            raise ConfigError(
-                "max_buffered", "max_buffered and receive_window must be >= max_message_size"
-            )
-        if not 1 <= streams <= 65535:
-            raise ConfigError("streams", f"must be between 1 and 65535, got {streams}")
+        require("mtu", 256 <= mtu <= 65535, "256-65535 bytes", mtu)
+        require("local_port", 0 < local_port < 65536, "1-65535", local_port)
+        require("remote_port", 0 < remote_port < 65536, "1-65535", remote_port)
+        require("max_message_size", max_message_size > 0, "a positive size", max_message_size)
+        at_least = f"at least max_message_size ({max_message_size})"
+        require("max_buffered", max_buffered >= max_message_size, at_least, max_buffered)
+        require("receive_window", receive_window >= max_message_size, at_least, receive_window)
+        require("streams", 1 <= streams <= 65535, "1-65535", streams)
         self.is_client = is_client
         self.local_port = local_port
         self.remote_port = remote_port
@@ -191,16 +166,21 @@ class SctpAssociation(HandshakeMixin):
         self._mtu = mtu
         self._window = receive_window
         self._streams = streams
-        self._rto_initial, self._rto_min, self._rto_max = rto_initial, rto_min, rto_max
-        self._max_retrans = max_retransmits
-        self._max_init = max_init_retransmits
-        self._hb_interval = heartbeat_interval
-        self._cookie_life = cookie_lifetime
         self._local_tag = rng.getrandbits(32) or 1
         self._initial_tsn = rng.getrandbits(32)
-        self._secret = rng.getrandbits(256).to_bytes(32, "big")
-        self._hb_nonce = rng.getrandbits(64)
-        self._state = State.CLOSED
+        secret = rng.getrandbits(256).to_bytes(32, "big")
+        self._path = PathMonitor(
+            rto_initial=rto_initial, rto_min=rto_min, rto_max=rto_max,
+            max_retransmits=max_retransmits, heartbeat_interval=heartbeat_interval,
+            nonce=rng.getrandbits(64),
+        )  # fmt: skip
+        self._setup = Handshake(
+            local_tag=self._local_tag, initial_tsn=self._initial_tsn, secret=secret,
+            window=receive_window, streams=streams, rto_initial=rto_initial, rto_max=rto_max,
+            max_init_retransmits=max_init_retransmits, cookie_lifetime=cookie_lifetime,
+            stats=self.stats,
+        )  # fmt: skip
+        self._state = SctpState.CLOSED
         self._now = 0.0
         self._events: deque[SctpEvent] = deque()
         self._packets: list[bytes] = []  # fully built packets (INIT, INIT-ACK, ABORT, ...)
@@ -213,20 +193,9 @@ class SctpAssociation(HandshakeMixin):
         self.inbound_streams = streams
         self._out = OutboundQueue(initial_tsn=self._initial_tsn, mtu=mtu, peer_rwnd=receive_window)
         self._in: InboundQueue | None = None
-        # timers and retransmission state
-        self._rto = rto_initial
-        self._rto_base = rto_initial  # RTO from the RTT estimate, before any back-off
-        self._srtt: float | None = None
-        self._rttvar = 0.0
-        self._error_count = 0
-        self._t1_rto = rto_initial
-        self._t1_tries = 0
-        self._t1_chunk = b""  # INIT packet or COOKIE-ECHO chunk being retried
-        self._stale_restarts = 0
         self._t2_chunk = b""
         self._sack_needed = False
         self._data_packets_unacked = 0
-        self._hb_outstanding = False
         self._low_armed = False
         self._refused = 0
         self._resets = StreamResetter(self._initial_tsn)
@@ -234,7 +203,7 @@ class SctpAssociation(HandshakeMixin):
     # --- public properties -------------------------------------------------------------
 
     @property
-    def state(self) -> State:
+    def state(self) -> SctpState:
         """Current association state."""
         return self._state
 
@@ -254,7 +223,7 @@ class SctpAssociation(HandshakeMixin):
     @property
     def rto(self) -> float:
         """Current retransmission timeout (seconds)."""
-        return self._rto
+        return self._path.rto
 
     @property
     def peer_supports_reconfig(self) -> bool:
@@ -269,26 +238,28 @@ class SctpAssociation(HandshakeMixin):
     # --- commands ----------------------------------------------------------------------
 
     def connect(self, now: float) -> None:
-        """Start the handshake by sending INIT. Then call ``packets_to_send(now)``.
+        """Start the handshake by sending INIT. Then call ``data_to_send()``.
 
         Call on the DTLS client; the DTLS server may call it too (WebRTC peers
         often both do) and the INIT collision is resolved by the cookies. A call
         once the handshake is under way (or done) does nothing.
         """
-        if self._state in (State.COOKIE_WAIT, State.COOKIE_ECHOED, State.ESTABLISHED):
+        if self._state in (SctpState.COOKIE_WAIT, SctpState.COOKIE_ECHOED, SctpState.ESTABLISHED):
             return
         self._now = now
         self._set_state(_T.CONNECT)
-        self._send_init(now)
+        self._apply_setup(self._setup.start(now))
 
-    def send(self, stream_id: int, data: bytes, ppid: int, *, ordered: bool = True) -> None:
-        """Queue one message; then call ``packets_to_send()``.
+    def send(
+        self, stream_id: int, data: bytes, ppid: int, now: float, *, ordered: bool = True
+    ) -> None:
+        """Queue one message at time ``now``; then call ``data_to_send()``.
 
         Raises :class:`SctpBufferFull` (nothing queued) if ``buffered_amount``
         would exceed ``max_buffered``; wait for :class:`BufferedAmountLow`.
         Messages queued before the association is up go out once it is.
         """
-        if self._state not in _SEND_STATES:
+        if self._state not in SEND_STATES:
             raise LocalProtocolError(
                 f"cannot send on an association in state {self._state.value}; "
                 "open a new association"
@@ -308,6 +279,7 @@ class SctpAssociation(HandshakeMixin):
             raise LocalProtocolError(
                 f"message of {n} bytes exceeds max_message_size ({self.max_message_size})"
             )
+        self._now = now
         if self._out.buffered + n > self.max_buffered:
             self._refused = n
             raise SctpBufferFull(
@@ -318,45 +290,47 @@ class SctpAssociation(HandshakeMixin):
         if self._out.buffered > self.buffered_amount_low_threshold:
             self._low_armed = True
 
-    def reset_streams(self, stream_ids: list[int] | tuple[int, ...]) -> None:
-        """Reset our outgoing streams (RFC 6525), e.g. to close data channels.
+    def reset_streams(self, stream_ids: list[int] | tuple[int, ...], now: float) -> None:
+        """Reset our outgoing streams (RFC 6525) at ``now``, e.g. to close data channels.
 
         The peer sees a ``StreamReset``; sending on these streams is refused
-        until the peer confirms. Then call ``packets_to_send()``.
+        until the peer confirms. Then call ``data_to_send()``.
         """
-        if self._state is not State.ESTABLISHED:
+        if self._state is not SctpState.ESTABLISHED:
             raise LocalProtocolError(f"cannot reset streams in state {self._state.value}")
         if not self._peer_reconfig:
             raise LocalProtocolError("the peer did not advertise RE-CONFIG; cannot reset streams")
         for sid in stream_ids:
             if not 0 <= sid < self.outbound_streams:
                 raise LocalProtocolError(f"stream id {sid} out of range")
+        self._now = now
         self._resets.add(stream_ids)
         self._next_reconfig()
 
-    def shutdown(self) -> None:
-        """Close gracefully once all queued data is acknowledged.
+    def shutdown(self, now: float) -> None:
+        """Close gracefully (from ``now``) once all queued data is acknowledged.
 
-        Keep driving the loop (``packets_to_send``, timers) until ``AssociationClosed``.
+        Keep driving the loop (``data_to_send``, timers) until ``AssociationClosed``.
         """
-        if self._state is State.ESTABLISHED:
+        self._now = now
+        if self._state is SctpState.ESTABLISHED:
             self._set_state(_T.SHUTDOWN_CALLED)
             self._progress_shutdown()
-        elif self._state in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED):
+        elif self._state in (SctpState.CLOSED, SctpState.COOKIE_WAIT, SctpState.COOKIE_ECHOED):
             self._terminate(AssociationClosed(), abort_reason="shutdown before established")
 
     def abort(self, reason: str = "") -> None:
         """End now, dropping queued data; emits AssociationClosed.
 
-        Call ``packets_to_send()`` once more to get the ABORT packet out.
+        Call ``data_to_send()`` once more to get the ABORT packet out.
         """
-        if self._state is not State.TERMINATED:
+        if self._state is not SctpState.TERMINATED:
             self._terminate(AssociationClosed(), abort_reason=reason or "user abort")
 
     # --- outputs -----------------------------------------------------------------------
 
     def next_event(self) -> SctpEvent | None:
-        """The next event, or None. Call ``packets_to_send()`` after draining events."""
+        """The next event, or None. Call ``data_to_send()`` after draining events."""
         if not self._events:
             return None
         ev = self._events.popleft()
@@ -370,27 +344,29 @@ class SctpAssociation(HandshakeMixin):
 
     def get_timer(self) -> float | None:
         """When ``handle_timer`` should next be called (monotonic seconds), or None."""
-        return min(self._timers.values(), default=None)
+        t1 = self._setup.t1_at
+        earliest = min(self._timers.values(), default=None)
+        if t1 is None or (earliest is not None and earliest < t1):
+            return earliest
+        return t1
 
-    def packets_to_send(self, now: float | None = None) -> list[bytes]:
+    def data_to_send(self) -> list[bytes]:
         """SCTP packets to send now, in order, each to become one DTLS record.
 
-        Pass ``now`` when calling outside ``receive_packet``/``handle_timer``
-        (after ``send``, say): it times the RTT sample and the T3 timer.
+        What goes out is timed (RTT sample, T3) at the ``now`` of the latest input
+        or command, the one that produced it.
         """
-        if now is not None:
-            self._now = now
         now = self._now
         out = self._packets
         self._packets = []
-        if self._peer_tag is not None and self._state is not State.TERMINATED:
+        if self._peer_tag is not None and self._state is not SctpState.TERMINATED:
             data = []
-            if self._state in _DATA_OUT_STATES:
+            if self._state in DATA_OUT_STATES:
                 data = self._out.transmit(now)
                 self.stats.retransmissions = self._out.retransmissions
                 if data:
-                    self._timers.setdefault("t3", now + self._rto)
-                    self._timers["hb"] = now + self._hb_interval + self._rto
+                    self._timers.setdefault("t3", now + self._path.rto)
+                    self._timers["hb"] = self._path.next_heartbeat(now)
             chunks: list[bytes] = []
             if self._in is not None and (self._sack_needed or (data and "sack" in self._timers)):
                 chunks.append(self._in.make_sack((self._mtu - 32) // 4).encode())
@@ -400,95 +376,75 @@ class SctpAssociation(HandshakeMixin):
             chunks += self._control
             self._control.clear()
             chunks += [c.wire for c in data]
-            out += self._pack(chunks)
+            ports = (self.local_port, self.remote_port)
+            out += pack_chunks(*ports, self._peer_tag, chunks, self._mtu)
         self.stats.packets_sent += len(out)
         return out
-
-    def _pack(self, chunks: list[bytes]) -> list[bytes]:
-        assert self._peer_tag is not None
-        packets: list[bytes] = []
-        cur: list[bytes] = []
-        size = 12
-        for c in chunks:
-            if cur and size + len(c) > self._mtu:
-                packets.append(
-                    encode_packet(self.local_port, self.remote_port, self._peer_tag, cur)
-                )
-                cur, size = [], 12
-            cur.append(c)
-            size += len(c)
-        if cur:
-            packets.append(encode_packet(self.local_port, self.remote_port, self._peer_tag, cur))
-        return packets
 
     # --- timers ------------------------------------------------------------------------
 
     def handle_timer(self, now: float) -> None:
-        """Run every timer due at ``now``; then drain events and call ``packets_to_send``."""
+        """Run every timer due at ``now``; then drain events and call ``data_to_send``."""
         self._now = now
-        for name, when in sorted(self._timers.items(), key=lambda kv: kv[1]):
-            if when <= now and self._timers.get(name) == when:
+        due = [(name, when) for name, when in self._timers.items() if when <= now]
+        t1 = self._setup.t1_at
+        if t1 is not None and t1 <= now:
+            due.append(("t1", t1))
+        for name, when in sorted(due, key=lambda item: item[1]):
+            if name == "t1":
+                if self._setup.t1_at == when:
+                    self._apply_setup(self._setup.on_t1(self._state, now))
+            elif self._timers.get(name) == when:
                 del self._timers[name]
                 getattr(self, "_on_" + name)(now)
-                if self._state is State.TERMINATED:
-                    return
+            if self._state is SctpState.TERMINATED:
+                return
 
     def _count_error(self, what: str) -> bool:
         """Association error counter (RFC 4960 8.1); True if the association failed."""
-        self._error_count += 1
-        if self._error_count > self._max_retrans:
-            self._fail(
-                f"{what}: no acknowledgement after {self._max_retrans} retransmissions "
-                f"(RTO reached {self._rto:g} s)"
-            )
-            return True
-        return False
+        reason = self._path.count_error(what)
+        if reason is not None:
+            self._fail(reason)
+        return reason is not None
 
     def _on_t2(self, now: float) -> None:
-        self._rto = min(self._rto * 2, self._rto_max)
+        self._path.back_off()
         if not self._count_error("shutdown"):
             self._control.append(self._t2_chunk)
-            self._timers["t2"] = now + self._rto
+            self._timers["t2"] = now + self._path.rto
 
     def _on_t3(self, now: float) -> None:
         self.stats.t3_expirations += 1
-        self._rto = min(self._rto * 2, self._rto_max)
+        self._path.back_off()
         if self._count_error("data"):
             return
         self._out.on_t3_expiry()
-        self._timers["t3"] = now + self._rto
+        self._timers["t3"] = now + self._path.rto
 
     def _on_sack(self, now: float) -> None:
         self._sack_needed = True
 
     def _on_hb(self, now: float) -> None:
-        if self._state is not State.ESTABLISHED:
+        if self._state is not SctpState.ESTABLISHED:
             return
-        if self._hb_outstanding and self._count_error("heartbeat"):
+        if self._path.heartbeat_outstanding and self._count_error("heartbeat"):
             return
-        self._hb_nonce = (self._hb_nonce + 1) & 0xFFFFFFFFFFFFFFFF
-        self._hb_outstanding = True
-        self._control.append(HeartbeatChunk(struct.pack("!dQ", now, self._hb_nonce)).encode())
+        self._control.append(self._path.heartbeat(now))
         self.stats.heartbeats_sent += 1
-        self._timers["hb"] = now + self._hb_interval + self._rto
+        self._timers["hb"] = self._path.next_heartbeat(now)
 
     def _on_reconfig(self, now: float) -> None:
         chunk = self._resets.retransmission()
-        if chunk is None or self._state is not State.ESTABLISHED:
+        if chunk is None or self._state is not SctpState.ESTABLISHED:
             return
         if not self._count_error("stream reset"):
             self._control.append(chunk.encode())
-            self._timers["reconfig"] = now + self._rto
+            self._timers["reconfig"] = now + self._path.rto
 
     # --- state helpers -----------------------------------------------------------------
 
     def _set_state(self, trigger: _T) -> None:
-        new = _TRANSITIONS.get((self._state, trigger))
-        if new is None:
-            raise LocalProtocolError(
-                f"{trigger.name.lower()} is not allowed in state {self._state.value}"
-            )
-        self._state = new
+        self._state = next_state(self._state, trigger)
 
     def _terminate(self, event: SctpEvent, *, abort_reason: str | None) -> None:
         if abort_reason is not None and self._peer_tag is not None:
@@ -497,6 +453,7 @@ class SctpAssociation(HandshakeMixin):
             )
         self._set_state(_T.END)
         self._timers.clear()
+        self._setup.stop()
         self._control.clear()
         self._events.append(event)
 
@@ -511,22 +468,13 @@ class SctpAssociation(HandshakeMixin):
     def _fail(self, reason: str) -> None:
         self._terminate(AssociationFailed(reason), abort_reason=reason)
 
-    def _rtt_sample(self, r: float) -> None:
-        if self._srtt is None:
-            self._srtt, self._rttvar = r, r / 2
-        else:
-            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - r)
-            self._srtt = 0.875 * self._srtt + 0.125 * r
-        self._rto = min(max(self._srtt + 4 * self._rttvar, self._rto_min), self._rto_max)
-        self._rto_base = self._rto
-
     def _progress_shutdown(self) -> None:
         if self._out.outstanding or self._in is None:
             return
-        if self._state is State.SHUTDOWN_PENDING:
+        if self._state is SctpState.SHUTDOWN_PENDING:
             self._set_state(_T.DRAINED)
             self._t2_chunk = ShutdownChunk(self._in.cum & _M32).encode()
-        elif self._state is State.SHUTDOWN_RECEIVED:
+        elif self._state is SctpState.SHUTDOWN_RECEIVED:
             self._set_state(_T.DRAINED)
             self._t2_chunk = ShutdownAckChunk().encode()
         else:
@@ -534,20 +482,20 @@ class SctpAssociation(HandshakeMixin):
         self._timers.pop("t3", None)
         self._timers.pop("hb", None)
         self._control.append(self._t2_chunk)
-        self._timers["t2"] = self._now + self._rto
+        self._timers["t2"] = self._now + self._path.rto
 
     # --- input -------------------------------------------------------------------------
 
-    def receive_packet(self, data: bytes, now: float) -> None:
+    def receive_data(self, data: bytes, now: float) -> None:
         """Feed one SCTP packet (one DTLS record's plaintext).
 
         Bad packets are dropped and counted in ``stats``; this never raises
         for anything the peer sends. Then drain ``next_event()``, call
-        ``packets_to_send()`` and re-arm the timer from ``get_timer()``.
+        ``data_to_send()`` and re-arm the timer from ``get_timer()``.
         """
         self._now = now
         self.stats.packets_received += 1
-        if self._state is State.TERMINATED:
+        if self._state is SctpState.TERMINATED:
             self._after_close(data)
             return
         try:
@@ -568,8 +516,8 @@ class SctpAssociation(HandshakeMixin):
             self.stats.bad_vtag += 1
             return
         if "hb" in self._timers:  # we heard from the peer: no need to probe it yet
-            self._timers["hb"] = now + self._hb_interval + self._rto
-            self._hb_outstanding = False
+            self._timers["hb"] = self._path.next_heartbeat(now)
+            self._path.heard_from_peer()
         had_data = False
         for chunk in pkt.chunks:
             if self._ended():
@@ -595,7 +543,7 @@ class SctpAssociation(HandshakeMixin):
             self._send_alone(pkt.verification_tag, ShutdownCompleteChunk(FLAG_T))
 
     def _ended(self) -> bool:
-        return self._state is State.TERMINATED
+        return self._state is SctpState.TERMINATED
 
     def _vtag_ok(self, vtag: int, chunks: tuple[Chunk, ...]) -> bool:
         first = chunks[0]
@@ -618,10 +566,10 @@ class SctpAssociation(HandshakeMixin):
         if (done := self._resets.check_deferred(inq.cum)) is not None:
             self._apply_reconfig(done)
         if had_data:
-            if self._state is State.SHUTDOWN_SENT:
+            if self._state is SctpState.SHUTDOWN_SENT:
                 self._sack_needed = True
                 self._control.append(self._t2_chunk)
-                self._timers["t2"] = now + self._rto
+                self._timers["t2"] = now + self._path.rto
             elif inq.above or inq.duplicates or self._data_packets_unacked >= 1:
                 self._sack_needed = True  # gaps, duplicates, or every second packet
             else:
@@ -633,6 +581,7 @@ class SctpAssociation(HandshakeMixin):
     def _closed(self, trigger: _T) -> bool:
         self._set_state(trigger)
         self._timers.clear()
+        self._setup.stop()
         self._events.append(AssociationClosed())
         return False  # nothing after this in the packet matters
 
@@ -646,7 +595,7 @@ class SctpAssociation(HandshakeMixin):
             self._events.append(BufferedAmountLow(b))
 
     def _on_data(self, chunk: DataChunk) -> bool:
-        if self._state not in _DATA_IN_STATES or self._in is None:
+        if self._state not in DATA_IN_STATES or self._in is None:
             self.stats.ignored_chunks += 1
             return True
         self.stats.data_chunks_received += 1
@@ -666,25 +615,28 @@ class SctpAssociation(HandshakeMixin):
         """Handle one non-DATA chunk; False stops processing the rest of the packet."""
         st = self._state
         if isinstance(chunk, SackChunk):
-            if st in _DATA_OUT_STATES:
+            if st in DATA_OUT_STATES:
                 self._on_sack_chunk(chunk, now)
             else:
                 self.stats.ignored_chunks += 1
         elif type(chunk) is InitChunk:
-            self._on_init(chunk, now)
+            return self._apply_setup(self._setup.on_init(chunk, st, now))
         elif isinstance(chunk, InitAckChunk):
-            self._on_init_ack(chunk, now)
+            step = self._setup.on_init_ack(chunk, st, self._path.rto, now)
+            return self._apply_setup(step, _T.INIT_ACK)
         elif isinstance(chunk, CookieEchoChunk):
-            return self._on_cookie_echo(chunk, vtag, now)
+            step = self._setup.on_cookie_echo(chunk, vtag, st, self._peer_tag, now)
+            return self._apply_setup(step, _T.COOKIE_ECHO)
         elif isinstance(chunk, CookieAckChunk):
-            self._on_cookie_ack()
+            return self._apply_setup(self._setup.on_cookie_ack(st), _T.COOKIE_ACK)
         elif isinstance(chunk, HeartbeatAckChunk):
-            self._on_heartbeat_ack(chunk, now)
+            if not self._path.heartbeat_ack(chunk.info, now):
+                self.stats.ignored_chunks += 1
         elif isinstance(chunk, HeartbeatChunk):
-            if st in _UP_STATES:
+            if st in UP_STATES:
                 self._control.append(HeartbeatAckChunk(chunk.info).encode())
         elif isinstance(chunk, AbortChunk):
-            if st is State.CLOSED:  # no association to tear down (RFC 4960 8.4)
+            if st is SctpState.CLOSED:  # no association to tear down (RFC 4960 8.4)
                 self.stats.ignored_chunks += 1
                 return False
             reason = f"peer aborted the association: {chunk.describe()}"
@@ -693,17 +645,19 @@ class SctpAssociation(HandshakeMixin):
         elif isinstance(chunk, ShutdownChunk):
             self._on_shutdown(chunk)
         elif isinstance(chunk, ShutdownAckChunk):
-            if st in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT):
+            if st in (SctpState.SHUTDOWN_SENT, SctpState.SHUTDOWN_ACK_SENT):
                 self._send_alone(None, ShutdownCompleteChunk(0))
                 return self._closed(_T.SHUTDOWN_ACK_IN)
             self.stats.ignored_chunks += 1
         elif isinstance(chunk, ShutdownCompleteChunk):
-            if st is State.SHUTDOWN_ACK_SENT:
+            if st is SctpState.SHUTDOWN_ACK_SENT:
                 return self._closed(_T.SHUTDOWN_COMPLETE_IN)
             self.stats.ignored_chunks += 1
         elif isinstance(chunk, ErrorChunk):
-            if st is State.COOKIE_ECHOED and any(c == CAUSE_STALE_COOKIE for c, _ in chunk.causes):
-                return self._on_stale_cookie(now)
+            if st is SctpState.COOKIE_ECHOED and any(
+                c == CAUSE_STALE_COOKIE for c, _ in chunk.causes
+            ):
+                return self._apply_setup(self._setup.on_stale_cookie(now), _T.STALE_COOKIE)
             self.stats.ignored_chunks += 1
         elif isinstance(chunk, ReconfigChunk):
             self._on_reconfig_chunk(chunk)
@@ -713,6 +667,48 @@ class SctpAssociation(HandshakeMixin):
             ctype = chunk.type if isinstance(chunk, UnknownChunk) else 192
             return bool(ctype & 0x80)  # 00/01: stop processing this packet; 10/11: skip
         return True
+
+    # --- setup (the handshake decides, this applies) ------------------------------------
+
+    def _apply_setup(self, step: SetupStep, trigger: _T | None = None) -> bool:
+        """Carry out a handshake step; ``trigger`` is the transition its input stands
+        for. False drops the rest of the packet."""
+        peer = step.adopt
+        if peer is not None and (peer.peer_tag != self._peer_tag or self._in is None):
+            self._adopt_peer(peer)
+        if step.advance:
+            assert trigger is not None
+            self._set_state(trigger)
+        if step.restart:
+            self._in = None  # a fresh cookie brings the peer's parameters again
+        if step.established:
+            self._established()
+        for vtag, chunk in step.alone:
+            self._send_alone(vtag, chunk)
+        self._control += step.bundle
+        if step.failed is not None:
+            self._fail(step.failed)
+            return False
+        return step.proceed
+
+    def _adopt_peer(self, peer: StateCookie) -> None:
+        self._peer_tag = peer.peer_tag
+        self._peer_reconfig = peer.peer_reconfig
+        self.outbound_streams = min(self._streams, peer.peer_mis)
+        self.inbound_streams = min(self._streams, peer.peer_os)
+        self._out.peer_rwnd = self._out.ssthresh = peer.peer_rwnd
+        self._in = InboundQueue(
+            peer_initial_tsn=peer.peer_tsn,
+            window=self._window,
+            max_message_size=self.max_message_size,
+        )
+        self._resets.peer_expected = peer.peer_tsn
+
+    def _established(self) -> None:
+        self._setup.stop()
+        self._path.peer_alive()
+        self._timers["hb"] = self._path.next_heartbeat(self._now)
+        self._events.append(AssociationEstablished())
 
     # --- data-path control -------------------------------------------------------------
 
@@ -726,43 +722,31 @@ class SctpAssociation(HandshakeMixin):
         if acked or sack.a_rwnd == 0:
             # New data acked; or the peer answers our zero-window probes, which must
             # not count as errors: its application may hold the window shut for long.
-            self._error_count = 0
+            self._path.peer_alive()
         if timed is not None:
-            self._rtt_sample(now - timed)
+            self._path.rtt_sample(now - timed)
         elif acked:
             # The peer is acking new data again: drop the T3 back-off now rather than
             # wait for an RTT sample, which Karn's rule may withhold for many round
             # trips on a lossy path (what TCP stacks and dcSCTP do too).
-            self._rto = self._rto_base
+            self._path.end_back_off()
         if not self._out.sent:
             self._timers.pop("t3", None)
         elif self._out.cum_acked > before:
-            self._timers["t3"] = now + self._rto
-
-    def _on_heartbeat_ack(self, chunk: HeartbeatAckChunk, now: float) -> None:
-        if len(chunk.info) != 16:
-            self.stats.ignored_chunks += 1
-            return
-        sent_at, nonce = struct.unpack("!dQ", chunk.info)
-        if nonce != self._hb_nonce or not self._hb_outstanding or sent_at > now:
-            self.stats.ignored_chunks += 1
-            return
-        self._hb_outstanding = False
-        self._error_count = 0
-        self._rtt_sample(now - sent_at)
+            self._timers["t3"] = now + self._path.rto
 
     def _on_shutdown(self, chunk: ShutdownChunk) -> None:
         st = self._state
-        if st not in (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT):
+        if st not in (SctpState.ESTABLISHED, SctpState.SHUTDOWN_PENDING, SctpState.SHUTDOWN_SENT):
             self.stats.ignored_chunks += 1
             return
         rwnd = self._out.peer_rwnd + self._out.flight
         self._on_sack_chunk(SackChunk(chunk.cumulative_tsn, rwnd), self._now)
         self._set_state(_T.SHUTDOWN_IN)
-        if st is State.SHUTDOWN_SENT:  # both closing at once
+        if st is SctpState.SHUTDOWN_SENT:  # both closing at once
             self._t2_chunk = ShutdownAckChunk().encode()
             self._control.append(self._t2_chunk)
-            self._timers["t2"] = self._now + self._rto
+            self._timers["t2"] = self._now + self._path.rto
 
     # --- RE-CONFIG (RFC 6525) ----------------------------------------------------------
 
@@ -770,10 +754,10 @@ class SctpAssociation(HandshakeMixin):
         chunk = self._resets.next_request(self._out.next_tsn - 1)
         if chunk is not None:
             self._control.append(chunk.encode())
-            self._timers["reconfig"] = self._now + self._rto
+            self._timers["reconfig"] = self._now + self._path.rto
 
     def _on_reconfig_chunk(self, chunk: ReconfigChunk) -> None:
-        if self._state is not State.ESTABLISHED or self._in is None:
+        if self._state is not SctpState.ESTABLISHED or self._in is None:
             self.stats.ignored_chunks += 1
             return
         self._apply_reconfig(self._resets.on_chunk(chunk, self._in.cum))
@@ -790,7 +774,7 @@ class SctpAssociation(HandshakeMixin):
         self.stats.reconfig_refused += out.refused
         self.stats.malformed += out.malformed
         if out.retry_later:
-            self._timers["reconfig"] = self._now + self._rto  # ask again later
+            self._timers["reconfig"] = self._now + self._path.rto  # ask again later
         if out.finished:
             self._timers.pop("reconfig", None)
             self._next_reconfig()

@@ -51,6 +51,7 @@ __all__ = [
     "crc32c",
     "crc32c_python",
     "encode_packet",
+    "pack_chunks",
     "parse_packet",
 ]
 
@@ -621,3 +622,20 @@ def encode_packet(src: int, dst: int, vtag: int, chunks: Iterable[bytes]) -> byt
         buf += c
     struct.pack_into("<I", buf, 8, crc32c(buf))
     return bytes(buf)
+
+
+def pack_chunks(src: int, dst: int, vtag: int, chunks: list[bytes], mtu: int) -> list[bytes]:
+    """Encoded chunks, in order, bundled into as few packets of at most ``mtu`` bytes as
+    they go (a chunk bigger than that goes alone)."""
+    packets: list[bytes] = []
+    current: list[bytes] = []
+    size = 12
+    for chunk in chunks:
+        if current and size + len(chunk) > mtu:
+            packets.append(encode_packet(src, dst, vtag, current))
+            current, size = [], 12
+        current.append(chunk)
+        size += len(chunk)
+    if current:
+        packets.append(encode_packet(src, dst, vtag, current))
+    return packets

@@ -2,18 +2,24 @@
 
 Theory of operation
 -------------------
-The four-way handshake, as a mixin the association inherits: ``sctp`` owns the
-states and the transition table and dispatches each chunk here; this module
-says what each handshake chunk does and which transition it asks for.
+:class:`Handshake` decides and the association acts. Each method takes one
+handshake input (a chunk, or the T1 timer) with the facts it needs about the
+association (its state, the peer it adopted, its RTO, the time) and returns a
+:class:`SetupStep`: the packets to send, whether to adopt the peer's parameters,
+whether to make the state transition that input stands for, whether the
+association is now up or has failed. It never reads or writes the association;
+the association owns the states and the transition table, and applies each step
+in one place (``SctpAssociation._apply_setup``). What the handshake keeps is its
+own: the cookie secret and T1 (when it is due, its back-off, what it resends).
 
     initiator                               responder (keeps no state yet)
-    connect: INIT (tag 0) ---------------->  _on_init: INIT-ACK + sealed cookie
-    _on_init_ack: COOKIE-ECHO <------------
-                          ---------------->  _on_cookie_echo: open cookie, ESTABLISHED
-    _on_cookie_ack: ESTABLISHED <---------  COOKIE-ACK
+    start: INIT (tag 0) ------------------>  on_init: INIT-ACK + sealed cookie
+    on_init_ack: COOKIE-ECHO <-------------
+                          ---------------->  on_cookie_echo: open cookie, ESTABLISHED
+    on_cookie_ack: ESTABLISHED <-----------  COOKIE-ACK
 
-The cookie (``sctp_chunks.StateCookie``) carries the peer's INIT parameters,
-a timestamp and an HMAC under our secret, so the responder adopts the peer only
+The cookie (``chunks.StateCookie``) carries the peer's INIT parameters, a
+timestamp and an HMAC under our secret, so the responder adopts the peer only
 when its own cookie comes back. Both sides answer every INIT with their one
 verification tag, so simultaneous INITs (RFC 4960 5.2.1/5.2.4 cases B and D)
 converge. T1 retries the INIT or COOKIE-ECHO with exponential back-off; a stale
@@ -24,9 +30,9 @@ fresh INIT a few times at most (5.2.6).
 from __future__ import annotations
 
 import struct
-from collections import deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
+from adk_realtime.sansio.webrtc._checks import require
 from adk_realtime.sansio.webrtc.sctp.chunks import (
     CAUSE_STALE_COOKIE,
     PARAM_STATE_COOKIE,
@@ -41,70 +47,102 @@ from adk_realtime.sansio.webrtc.sctp.chunks import (
     SctpError,
     StateCookie,
 )
-from adk_realtime.sansio.webrtc.sctp.events import AssociationEstablished, SctpEvent, SctpStats
-from adk_realtime.sansio.webrtc.sctp.queues import InboundQueue, OutboundQueue
-from adk_realtime.sansio.webrtc.sctp.reconfig import StreamResetter
-from adk_realtime.sansio.webrtc.sctp.states import State, Trigger
+from adk_realtime.sansio.webrtc.sctp.events import SctpStats
+from adk_realtime.sansio.webrtc.sctp.states import ANSWERS_INIT, SETTING_UP, SctpState
 
-__all__ = ["HandshakeMixin"]
+__all__ = ["Handshake", "SetupStep"]
 
 _M32 = 0xFFFFFFFF
-_SETTING_UP = (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED)
-_ANSWERS_INIT = (*_SETTING_UP, State.ESTABLISHED)
+_MAX_STALE_RESTARTS = 3
 
 
-class HandshakeMixin:
-    """INIT / INIT-ACK / COOKIE-ECHO / COOKIE-ACK handling and the T1 timer.
+@dataclass(slots=True)
+class SetupStep:
+    """What one handshake input asks of the association, applied in field order."""
 
-    Not usable alone: :class:`~adk_realtime.sansio.webrtc.sctp.SctpAssociation`
-    provides the attributes and helpers declared below and calls these methods.
+    adopt: StateCookie | None = None  # the peer's tag, TSN, window and streams (if new)
+    advance: bool = False  # make the state transition this input stands for
+    restart: bool = False  # forget the inbound queue: a fresh INIT is going out
+    established: bool = False  # the association is up (after the transition)
+    alone: list[tuple[int, Chunk]] = field(default_factory=list)  # (tag, chunk): a packet each
+    bundle: list[bytes] = field(default_factory=list)  # chunks for the next ordinary packet
+    failed: str | None = None  # give up with this reason
+    proceed: bool = True  # False: drop the rest of the packet
+
+
+class Handshake:
+    """INIT / INIT-ACK / COOKIE-ECHO / COOKIE-ACK decisions and the T1 timer.
+
+    ``stats`` is the association's counter block: dropped handshake chunks are
+    counted there. Inputs return a :class:`SetupStep` for the association to apply;
+    ``t1_at`` says when :meth:`on_t1` is due (None: not running).
     """
 
-    if TYPE_CHECKING:  # provided by SctpAssociation
-        stats: SctpStats
-        max_message_size: int
-        outbound_streams: int
-        inbound_streams: int
-        _state: State
-        _now: float
-        _events: deque[SctpEvent]
-        _packets: list[bytes]
-        _control: list[bytes]
-        _timers: dict[str, float]
-        _window: int
-        _streams: int
-        _rto: float
-        _rto_initial: float
-        _rto_max: float
-        _max_init: int
-        _hb_interval: float
-        _cookie_life: float
-        _local_tag: int
-        _initial_tsn: int
-        _secret: bytes
-        _peer_tag: int | None
-        _peer_reconfig: bool
-        _out: OutboundQueue
-        _in: InboundQueue | None
-        _resets: StreamResetter
-        _error_count: int
-        _t1_rto: float
-        _t1_tries: int
-        _t1_chunk: bytes
-        _stale_restarts: int
-
-        def _set_state(self, trigger: Trigger) -> None: ...
-        def _send_alone(self, vtag: int | None, chunk: Chunk) -> bytes: ...
-        def _fail(self, reason: str) -> None: ...
-
-    # --- sending our side --------------------------------------------------------------
-
-    def _send_init(self, now: float) -> None:
-        """Send INIT in a packet of its own (tag 0) and arm T1 afresh."""
-        self._t1_chunk = self._send_alone(0, self._our_init(InitChunk))
+    def __init__(
+        self,
+        *,
+        local_tag: int,
+        initial_tsn: int,
+        secret: bytes,
+        window: int,
+        streams: int,
+        rto_initial: float,
+        rto_max: float,
+        max_init_retransmits: int,
+        cookie_lifetime: float,
+        stats: SctpStats,
+    ) -> None:
+        retries = max_init_retransmits
+        require("max_init_retransmits", retries >= 0, "0 or more", retries)
+        positive = "a positive number of seconds"
+        require("cookie_lifetime", cookie_lifetime > 0, positive, cookie_lifetime)
+        self.local_tag = local_tag
+        self.t1_at: float | None = None
+        self._initial_tsn = initial_tsn
+        self._secret = secret
+        self._window = window
+        self._streams = streams
+        self._rto_initial = rto_initial
+        self._rto_max = rto_max
+        self._max_init = max_init_retransmits
+        self._cookie_life = cookie_lifetime
+        self._stats = stats
+        self._t1_rto = rto_initial
         self._t1_tries = 0
-        self._t1_rto = self._rto_initial
-        self._timers["t1"] = now + self._t1_rto
+        self._t1_alone: Chunk | None = None  # INIT being retried (a packet of its own)
+        self._t1_bundled = b""  # or the COOKIE-ECHO being retried
+        self._stale_restarts = 0
+
+    # --- our side ----------------------------------------------------------------------
+
+    def start(self, now: float) -> SetupStep:
+        """Send INIT in a packet of its own (tag 0) and arm T1 afresh."""
+        init = self._our_init(InitChunk)
+        self._t1_alone, self._t1_bundled = init, b""
+        self._arm(now, self._rto_initial)
+        return SetupStep(alone=[(0, init)])
+
+    def stop(self) -> None:
+        """Stop T1 (the association is up, or gone)."""
+        self.t1_at = None
+
+    def on_t1(self, state: SctpState, now: float) -> SetupStep:
+        """T1 fired: resend the INIT or COOKIE-ECHO, or fail after too many tries."""
+        self._t1_tries += 1
+        if self._t1_tries > self._max_init:
+            self.t1_at = None
+            what = "INIT" if state is SctpState.COOKIE_WAIT else "COOKIE-ECHO"
+            return SetupStep(failed=f"no answer to {what} after {self._max_init} retransmissions")
+        self._t1_rto = min(self._t1_rto * 2, self._rto_max)
+        self.t1_at = now + self._t1_rto
+        if self._t1_alone is not None:
+            return SetupStep(alone=[(0, self._t1_alone)])
+        return SetupStep(bundle=[self._t1_bundled])
+
+    def _arm(self, now: float, rto: float) -> None:
+        self._t1_tries = 0
+        self._t1_rto = rto
+        self.t1_at = now + rto
 
     def _our_init(self, cls: type[InitChunk], cookie: bytes | None = None) -> InitChunk:
         params: tuple[tuple[int, bytes], ...] = (
@@ -113,112 +151,87 @@ class HandshakeMixin:
         if cookie is not None:
             params = ((PARAM_STATE_COOKIE, cookie), *params)
         tsn = self._initial_tsn & _M32
-        return cls(self._local_tag, self._window, self._streams, self._streams, tsn, params)
-
-    def _on_t1(self, now: float) -> None:
-        self._t1_tries += 1
-        if self._t1_tries > self._max_init:
-            what = "INIT" if self._state is State.COOKIE_WAIT else "COOKIE-ECHO"
-            self._fail(f"no answer to {what} after {self._max_init} retransmissions")
-            return
-        self._t1_rto = min(self._t1_rto * 2, self._rto_max)
-        if self._state is State.COOKIE_WAIT:
-            self._packets.append(self._t1_chunk)
-        else:
-            self._control.append(self._t1_chunk)
-        self._timers["t1"] = now + self._t1_rto
+        return cls(self.local_tag, self._window, self._streams, self._streams, tsn, params)
 
     # --- the peer's chunks -------------------------------------------------------------
 
-    def _on_init(self, init: InitChunk, now: float) -> None:
-        if self._state not in _ANSWERS_INIT:  # shutting down or terminated
-            self.stats.ignored_chunks += 1
-            return
+    def on_init(self, init: InitChunk, state: SctpState, now: float) -> SetupStep:
+        """Answer an INIT with INIT-ACK and a sealed cookie; no state is kept."""
+        if state not in ANSWERS_INIT:  # shutting down or terminated
+            self._stats.ignored_chunks += 1
+            return SetupStep()
         # One tag for the life of this object: the answer is the same whether we are
         # idle, mid-handshake (collision, RFC 4960 5.2.1) or seeing a stale duplicate.
-        cookie = StateCookie.for_init(init, self._local_tag, now).seal(self._secret)
-        self._send_alone(init.initiate_tag, self._our_init(InitAckChunk, cookie))
+        cookie = StateCookie.for_init(init, self.local_tag, now).seal(self._secret)
+        return SetupStep(alone=[(init.initiate_tag, self._our_init(InitAckChunk, cookie))])
 
-    def _on_init_ack(self, ack: InitAckChunk, now: float) -> None:
+    def on_init_ack(self, ack: InitAckChunk, state: SctpState, rto: float, now: float) -> SetupStep:
+        """Our INIT was answered: adopt the peer, echo its cookie (T1 at the current RTO)."""
         cookie = ack.param(PARAM_STATE_COOKIE)
-        if self._state is not State.COOKIE_WAIT or cookie is None:
-            self.stats.ignored_chunks += 1
-            return
-        self._adopt_peer(StateCookie.for_init(ack, self._local_tag, now))
-        self._set_state(Trigger.INIT_ACK)
-        self._t1_chunk = CookieEchoChunk(cookie).encode()
-        self._control.append(self._t1_chunk)
-        self._t1_tries = 0
-        self._t1_rto = self._rto
-        self._timers["t1"] = now + self._t1_rto
+        if state is not SctpState.COOKIE_WAIT or cookie is None:
+            self._stats.ignored_chunks += 1
+            return SetupStep()
+        echo = CookieEchoChunk(cookie).encode()
+        self._t1_alone, self._t1_bundled = None, echo
+        self._arm(now, rto)
+        peer = StateCookie.for_init(ack, self.local_tag, now)
+        return SetupStep(adopt=peer, advance=True, bundle=[echo])
 
-    def _on_cookie_echo(self, echo: CookieEchoChunk, vtag: int, now: float) -> bool:
-        """False stops processing the rest of the packet (the cookie was refused)."""
+    def on_cookie_echo(
+        self,
+        echo: CookieEchoChunk,
+        vtag: int,
+        state: SctpState,
+        peer_tag: int | None,
+        now: float,
+    ) -> SetupStep:
+        """Our cookie came back: adopt the peer it names and answer COOKIE-ACK.
+
+        ``peer_tag`` is the peer the association already has (None if none). A
+        refused cookie drops the rest of the packet.
+        """
         try:
             cookie = StateCookie.open(echo.cookie, self._secret)
         except SctpError:
-            self.stats.bad_cookie += 1
-            return False
-        if cookie.local_tag != self._local_tag or vtag != cookie.local_tag:
-            self.stats.bad_vtag += 1
-            return False
-        peer = cookie.peer_tag
+            self._stats.bad_cookie += 1
+            return SetupStep(proceed=False)
+        if cookie.local_tag != self.local_tag or vtag != cookie.local_tag:
+            self._stats.bad_vtag += 1
+            return SetupStep(proceed=False)
         if now - cookie.timestamp > self._cookie_life:
-            self.stats.stale_cookie += 1
+            self._stats.stale_cookie += 1
             late = now - cookie.timestamp - self._cookie_life
             staleness = struct.pack("!I", min(int(late * 1e6), _M32))
-            self._send_alone(peer, ErrorChunk(((CAUSE_STALE_COOKIE, staleness),)))
-            return False
-        st = self._state
-        if st in _SETTING_UP:
-            if self._peer_tag != peer or self._in is None:
-                self._adopt_peer(cookie)
-            self._set_state(Trigger.COOKIE_ECHO)
-            self._established()
-        elif peer != self._peer_tag:
+            error = ErrorChunk(((CAUSE_STALE_COOKIE, staleness),))
+            return SetupStep(alone=[(cookie.peer_tag, error)], proceed=False)
+        ack = CookieAckChunk().encode()  # fresh or duplicate (case D)
+        if state in SETTING_UP:
+            self.t1_at = None
+            return SetupStep(adopt=cookie, advance=True, established=True, bundle=[ack])
+        if cookie.peer_tag != peer_tag:
             # The peer restarted (RFC 4960 5.2.4 case A): not supported here.
-            self.stats.ignored_chunks += 1
-            return False
-        self._control.append(CookieAckChunk().encode())  # fresh or duplicate (case D)
-        return True
+            self._stats.ignored_chunks += 1
+            return SetupStep(proceed=False)
+        return SetupStep(bundle=[ack])
 
-    def _on_cookie_ack(self) -> None:
-        if self._state is State.COOKIE_ECHOED:
-            self._set_state(Trigger.COOKIE_ACK)
-            self._established()
-        else:
-            self.stats.ignored_chunks += 1
+    def on_cookie_ack(self, state: SctpState) -> SetupStep:
+        """Our COOKIE-ECHO was accepted: the association is up."""
+        if state is not SctpState.COOKIE_ECHOED:
+            self._stats.ignored_chunks += 1
+            return SetupStep()
+        self.t1_at = None
+        return SetupStep(advance=True, established=True)
 
-    def _on_stale_cookie(self, now: float) -> bool:
-        """The peer found our cookie stale; always False (drop the rest of the packet)."""
-        # RFC 4960 5.2.6 option 1: start over with a fresh INIT (a few times at most:
-        # a cookie goes stale only when COOKIE-ECHO was lost for about a minute).
+    def on_stale_cookie(self, now: float) -> SetupStep:
+        """The peer found our cookie stale: start over with a fresh INIT (RFC 4960 5.2.6
+        option 1), a few times at most; the rest of the packet is dropped."""
+        # A cookie goes stale only when COOKIE-ECHO was lost for about a minute.
         self._stale_restarts += 1
-        if self._stale_restarts > 3:
-            self._fail("the peer rejected our state cookie as stale 4 times")
-            return False
-        self._set_state(Trigger.STALE_COOKIE)
-        self._in = None
-        self._send_init(now)
-        return False
-
-    # --- becoming established ----------------------------------------------------------
-
-    def _adopt_peer(self, peer: StateCookie) -> None:
-        self._peer_tag = peer.peer_tag
-        self._peer_reconfig = peer.peer_reconfig
-        self.outbound_streams = min(self._streams, peer.peer_mis)
-        self.inbound_streams = min(self._streams, peer.peer_os)
-        self._out.peer_rwnd = self._out.ssthresh = peer.peer_rwnd
-        self._in = InboundQueue(
-            peer_initial_tsn=peer.peer_tsn,
-            window=self._window,
-            max_message_size=self.max_message_size,
-        )
-        self._resets.peer_expected = peer.peer_tsn
-
-    def _established(self) -> None:
-        self._timers.pop("t1", None)
-        self._error_count = 0
-        self._timers["hb"] = self._now + self._hb_interval + self._rto
-        self._events.append(AssociationEstablished())
+        if self._stale_restarts > _MAX_STALE_RESTARTS:
+            self.t1_at = None
+            reason = f"the peer rejected our state cookie as stale {self._stale_restarts} times"
+            return SetupStep(failed=reason, proceed=False)
+        step = self.start(now)
+        step.advance = step.restart = True
+        step.proceed = False
+        return step

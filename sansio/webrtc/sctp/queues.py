@@ -1,6 +1,6 @@
 """SCTP data path: the send queue with congestion control, and the receive queue.
 
-Theory of operation. The association (``sctp.py``) owns the lifecycle; these two
+Theory of operation. The association (``association.py``) owns the lifecycle; these two
 classes own the bytes once the association is up, and neither knows about
 packets, timers or states:
 
@@ -213,11 +213,37 @@ class OutboundQueue:
             if start == 0 or end < start or cum + end > highest_sent:
                 return False, 0, None
         flight_before = self.flight
+        cum_advanced = cum > self.cum_acked
+        acked_bytes, htna, timed = self._ack_cumulative(cum)
+        gap_bytes, gap_htna, highest_reported = self._ack_gaps(sack, cum)
+        acked_bytes += gap_bytes
+        htna = max(htna, gap_htna)
+        if timed is not None:
+            self._rtt = None
+        # Miss indications (RFC 4960 7.2.4, with the HTNA rule; in fast recovery a
+        # SACK that advances the cumulative ack counts every reported gap).
+        limit = htna
+        if self.fast_recovery_exit is not None and cum_advanced:
+            limit = max(limit, highest_reported)
+        fast = self._miss_indications(limit)
+        if self.fast_recovery_exit is not None and cum >= self.fast_recovery_exit:
+            self.fast_recovery_exit = None
+        if acked_bytes and self.fast_recovery_exit is None:
+            self._grow_cwnd(acked_bytes, cum_advanced, flight_before)
+        if self.flight == 0:
+            self.partial_bytes_acked = 0
+        if fast:
+            self._fast_retransmit(fast)
+        self.peer_rwnd = max(0, sack.a_rwnd - self.flight)
+        return True, acked_bytes, timed
+
+    def _ack_cumulative(self, cum: int) -> tuple[int, int, float | None]:
+        """Drop every chunk up to ``cum``: (newly acked bytes, highest TSN newly acked or
+        -1, send time of the timed chunk if it was among them)."""
         acked_bytes = 0
-        htna = -1  # highest TSN newly acknowledged
+        htna = -1
         timed: float | None = None
         sent = self.sent
-        cum_advanced = cum > self.cum_acked
         while sent and sent[0].tsn <= cum:
             c = sent.popleft()
             if not c.acked:
@@ -234,68 +260,73 @@ class OutboundQueue:
             else:
                 del self.stream_buffered[c.stream_id]
         self.cum_acked = cum
+        return acked_bytes, htna, timed
+
+    def _ack_gaps(self, sack: SackChunk, cum: int) -> tuple[int, int, int]:
+        """Mark the chunks the gap-ack blocks cover: (newly acked bytes, highest TSN
+        newly acked or -1, highest TSN reported)."""
+        acked_bytes = 0
+        htna = -1
         highest_reported = cum
-        if sent:
-            base = sent[0].tsn
-            for start, end in sack.gaps:
-                highest_reported = max(highest_reported, cum + end)
-                for tsn in range(cum + start, cum + end + 1):
-                    c = sent[tsn - base]
-                    if not c.acked:
-                        c.acked = True
-                        acked_bytes += c.size
-                        htna = max(htna, tsn)
-                        if c.in_flight:
-                            c.in_flight = False
-                            self.flight -= c.size
-                        c.rtx = False
-        if timed is not None:
-            self._rtt = None
-        # Miss indications (RFC 4960 7.2.4, with the HTNA rule; in fast recovery a
-        # SACK that advances the cumulative ack counts every reported gap).
-        limit = htna
-        if self.fast_recovery_exit is not None and cum_advanced:
-            limit = max(limit, highest_reported)
+        sent = self.sent
+        if not sent:
+            return acked_bytes, htna, highest_reported
+        base = sent[0].tsn
+        for start, end in sack.gaps:
+            highest_reported = max(highest_reported, cum + end)
+            for tsn in range(cum + start, cum + end + 1):
+                c = sent[tsn - base]
+                if not c.acked:
+                    c.acked = True
+                    acked_bytes += c.size
+                    htna = max(htna, tsn)
+                    if c.in_flight:
+                        c.in_flight = False
+                        self.flight -= c.size
+                    c.rtx = False
+        return acked_bytes, htna, highest_reported
+
+    def _miss_indications(self, limit: int) -> list[OutChunk]:
+        """Count a miss for every unacked chunk in flight below ``limit``; the ones at
+        three misses that were not fast-retransmitted yet."""
         fast: list[OutChunk] = []
-        for c in sent:
+        for c in self.sent:
             if c.tsn >= limit:
                 break
             if not c.acked and c.in_flight:
                 c.misses += 1
                 if c.misses >= 3 and not c.fast_done:
                     fast.append(c)
-        # Congestion control (7.2.1, 7.2.2): grow only when the window was in use.
-        if self.fast_recovery_exit is not None and cum >= self.fast_recovery_exit:
-            self.fast_recovery_exit = None
-        if acked_bytes and self.fast_recovery_exit is None:
-            if self.cwnd <= self.ssthresh:
-                if cum_advanced and flight_before >= self.cwnd:
-                    self.cwnd += min(acked_bytes, self.mtu)
-            else:
-                self.partial_bytes_acked += acked_bytes
-                if self.partial_bytes_acked >= self.cwnd and flight_before >= self.cwnd:
-                    self.partial_bytes_acked -= self.cwnd
-                    self.cwnd += self.mtu
-        if self.flight == 0:
+        return fast
+
+    def _grow_cwnd(self, acked_bytes: int, cum_advanced: bool, flight_before: int) -> None:
+        """Congestion control (RFC 4960 7.2.1, 7.2.2): grow only when the window was in use."""
+        if self.cwnd <= self.ssthresh:
+            if cum_advanced and flight_before >= self.cwnd:
+                self.cwnd += min(acked_bytes, self.mtu)
+        else:
+            self.partial_bytes_acked += acked_bytes
+            if self.partial_bytes_acked >= self.cwnd and flight_before >= self.cwnd:
+                self.partial_bytes_acked -= self.cwnd
+                self.cwnd += self.mtu
+
+    def _fast_retransmit(self, fast: list[OutChunk]) -> None:
+        """Enter fast recovery (once) and queue ``fast`` for the next transmit (7.2.4)."""
+        if self.fast_recovery_exit is None:
+            self.ssthresh = max(self.cwnd // 2, 4 * self.mtu)
+            self.cwnd = self.ssthresh
             self.partial_bytes_acked = 0
-        if fast:
-            if self.fast_recovery_exit is None:
-                self.ssthresh = max(self.cwnd // 2, 4 * self.mtu)
-                self.cwnd = self.ssthresh
-                self.partial_bytes_acked = 0
-                self.fast_recovery_exit = sent[-1].tsn
-            for c in fast:
-                c.fast_done = True
-                c.in_flight = False
-                c.rtx = True
-                self.flight -= c.size
-                heapq.heappush(self._rtx_heap, (c.tsn, c))
-                if self._rtt is not None and self._rtt[0] == c.tsn:
-                    self._rtt = None
-            self.fast_retransmissions += len(fast)
-            self._fast_burst = True
-        self.peer_rwnd = max(0, sack.a_rwnd - self.flight)
-        return True, acked_bytes, timed
+            self.fast_recovery_exit = self.sent[-1].tsn
+        for c in fast:
+            c.fast_done = True
+            c.in_flight = False
+            c.rtx = True
+            self.flight -= c.size
+            heapq.heappush(self._rtx_heap, (c.tsn, c))
+            if self._rtt is not None and self._rtt[0] == c.tsn:
+                self._rtt = None
+        self.fast_retransmissions += len(fast)
+        self._fast_burst = True
 
     def on_t3_expiry(self) -> int:
         """T3-rtx fired: mark every unacked chunk for retransmission; returns how many."""
