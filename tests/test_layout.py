@@ -57,3 +57,27 @@ def test_the_readme_folder_map_matches_the_package() -> None:
         for p in (root / layer).rglob("__init__.py")
     }
     assert packages <= listed, f"folders missing from README's map: {packages - listed}"
+
+
+def test_rooms_stay_small() -> None:
+    """No module over ~800 lines anywhere; no function in sansio/ over ~80 (docstring included)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    big_modules = []
+    long_functions = []
+    for layer in ("sansio", "drivers", "agent"):
+        for path in (root / layer).rglob("*.py"):
+            text = path.read_text()
+            if text.count("\n") > 800:
+                big_modules.append(str(path.relative_to(root)))
+            if layer != "sansio":
+                continue
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if length > 80:
+                        long_functions.append(f"{path.relative_to(root)}:{node.name} ({length})")
+    assert big_modules == []
+    assert long_functions == []

@@ -548,7 +548,8 @@ async def test_webrtc_events_dropped_before_the_channel_opens_are_counted_and_lo
         closed = False
 
         def __init__(self) -> None:
-            self.events: list[Any] = [*frames, p.ChannelOpen("oai-events")]
+            channel: Any = SimpleNamespace(label="oai-events")  # what ChannelOpened reads
+            self.events: list[Any] = [*frames, p.ChannelOpened(channel)]
 
         async def next_event(self) -> Any:
             return self.events.pop(0)
