@@ -81,3 +81,19 @@ def test_rooms_stay_small() -> None:
                         long_functions.append(f"{path.relative_to(root)}:{node.name} ({length})")
     assert big_modules == []
     assert long_functions == []
+
+
+def test_class_names_are_unique_across_the_package() -> None:
+    """A traceback or an ``isinstance`` reads one name as one thing (events above all)."""
+    import ast
+    from collections import defaultdict
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    where: dict[str, list[str]] = defaultdict(list)
+    for layer in ("sansio", "drivers", "agent"):
+        for path in sorted((root / layer).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                    where[node.name].append(str(path.relative_to(root)))
+    assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}
