@@ -290,13 +290,13 @@ async def converse(
     meter: Console | None,
     timeout: float,
 ) -> tuple[float | None, bool]:
-    """Connect, speak ``pcm`` at real-time pace and wait for the answer, for at most
-    ``timeout`` seconds in all. Returns when the speech started (None: it did not) and
-    whether the time ran out."""
+    """Connect, speak ``pcm`` at real-time pace and wait for the answer: ``timeout`` seconds
+    plus the time the speech takes, in all. Returns when the speech started (None: it did
+    not) and whether the time ran out."""
     started: float | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(runner.run)
-        with anyio.move_on_after(timeout) as waiting:
+        with anyio.move_on_after(timeout + len(pcm) / (2 * rate)) as waiting:
             await runner.wait_connected()
             started = anyio.current_time()
             await stream_audio(runner, pcm, rate, meter, pace=True)
@@ -510,7 +510,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--output", default="demo_reply.wav", help="where to write the reply (default: %(default)s)"
     )
-    demo.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    demo.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="wait this long for the answer after the question (%(default)s s)",
+    )
     demo.add_argument(
         "--json", action="store_true", help="machine-readable events, one JSON object a line"
     )
@@ -535,12 +540,17 @@ def main(argv: list[str] | None = None) -> int:
         "--model", help="model name (default gpt-realtime / gemini-live-2.5-flash-native-audio)"
     )
     talk.add_argument("--base-url", help="another endpoint (a proxy, or `adk-realtime sim`)")
-    talk.add_argument("--input", help="a 16-bit WAV to send instead of the microphone")
+    talk.add_argument(
+        "--input", help="a 16-bit WAV (any sample rate) to send instead of the microphone"
+    )
     talk.add_argument(
         "--output", default="reply.wav", help="where --input mode writes the reply (%(default)s)"
     )
     talk.add_argument(
-        "--timeout", type=float, default=60.0, help="--input mode: wait this long for the answer"
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="--input mode: wait this long for the answer after the input (%(default)s s)",
     )
     talk.add_argument(
         "--json", action="store_true", help="machine-readable events, one JSON object a line"
