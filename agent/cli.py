@@ -473,7 +473,8 @@ async def run_talk(args: argparse.Namespace) -> int:
             if handler.audio:
                 write_wav(out, bytes(handler.audio))
                 console.event("info", f"wrote the part received to {out}")
-            hint = "" if handler.user_transcript else "; was there speech in the --input WAV?"
+            heard = handler.user_transcript or not timed_out
+            hint = "" if heard else "; was there speech in the --input WAV?"
             raise SystemExit(no_answer(handler, args.timeout, timed_out) + hint)
         write_wav(out, bytes(handler.audio))
         console.event("info", f"wrote {out}")
