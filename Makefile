@@ -1,14 +1,40 @@
-# The two commands: `make test` and `make demo`. Both bootstrap .venv themselves.
+# The two commands: `make test` and `make demo`. Both bootstrap .venv themselves:
+# `make demo` installs the core and the console extra only (`.[cli]`, a dozen packages);
+# `make test` installs the whole dev toolchain (`.[dev]`) into the same .venv.
+# Afterwards run things from there: .venv/bin/adk-realtime, .venv/bin/python, or
+# `source .venv/bin/activate` first.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.deps-stamp
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Strict editable mode links the modules that exist at install time, so the install is
+# redone when one is added, removed or renamed: $(MODULES) is the list it depends on.
+MODULES := $(sort $(wildcard agent/*.py drivers/*.py sansio/*.py sansio/*/*.py sansio/*/*/*.py))
+EDITABLE := --config-settings editable_mode=strict
 
 .PHONY: test demo lint typecheck pytest fuzz fuzz-smoke bench bench-smoke install sysdeps clean
 
+# pip >= 23.1 passes editable_mode to the build; older ones are upgraded, newer ones kept.
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/python -c 'import pip, sys; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (23, 1))' \
+	  || $(BIN)/pip install -q --upgrade pip
+
+# Rewritten only when the list changes: its date is the last time a module came or went.
+$(VENV)/modules.txt: FORCE | $(BIN)/python
+	@echo '$(MODULES)' | cmp -s - $@ || echo '$(MODULES)' > $@
+FORCE:
+
+# The demo's install: the core and the console extra (rich).
+$(VENV)/.cli-stamp: pyproject.toml $(VENV)/modules.txt | $(BIN)/python
+	$(BIN)/pip install -q -e '.[cli]' $(EDITABLE)
+	touch $@
+
+# Everything `make test` uses; it includes the console extra.
+$(VENV)/.dev-stamp: pyproject.toml $(VENV)/modules.txt | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]' $(EDITABLE)
+	touch $@ $(VENV)/.cli-stamp
 
 # libopus is the one system library (opuslib loads it); install it on Debian when missing.
 sysdeps:
@@ -19,14 +45,7 @@ sysdeps:
 	  else echo "libopus not found: install it (Debian: apt-get install libopus0, macOS: brew install opus)"; fi; \
 	fi
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=strict
-	touch $(STAMP)
-
-# Re-link on every run (strict editable mode links files that exist at install time).
-install: sysdeps $(STAMP)
-	@$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=strict 2>$(VENV)/relink.log \
-	  || (cat $(VENV)/relink.log; exit 1)
+install: sysdeps $(VENV)/.dev-stamp
 
 lint: install
 	$(BIN)/ruff check .
@@ -60,8 +79,13 @@ bench: install
 	$(BIN)/pip install -q 'matplotlib>=3.7'
 	$(BIN)/python bench/run_all.py --plot bench/out
 
-demo: install
+demo: $(VENV)/.cli-stamp
 	$(BIN)/adk-realtime demo
+	@echo
+	@echo "adk-realtime is installed in $(VENV), not on your PATH. Run it from there:"
+	@echo "  $(BIN)/adk-realtime demo --question 'Hello'   (and: sim, talk; --help for each)"
+	@echo "  $(BIN)/python examples/realtime_tools.py"
+	@echo "or activate it once per shell: source $(BIN)/activate, then adk-realtime ... / python ..."
 
 clean:
 	rm -rf $(VENV) build *.egg-info

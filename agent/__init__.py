@@ -186,9 +186,34 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
     )
 
 __all__ = sorted(_EXPORTS)
+__version__: str  # the package's version (a module __getattr__ fills it in on first use)
+
+
+def _version() -> str:
+    """The installed distribution's version; from a source tree that was never
+    installed, the one ``pyproject.toml`` declares; else ``0+unknown``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("adk-realtime")
+    except metadata.PackageNotFoundError:
+        pass
+    import tomllib
+    from pathlib import Path
+
+    try:
+        with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
+            project = tomllib.load(f).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return "0+unknown"
+    version = project.get("version") if project.get("name") == "adk-realtime" else None
+    return version if isinstance(version, str) else "0+unknown"
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # computed on first use: importing stays cheap
+        version = globals()["__version__"] = _version()
+        return version
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'adk_realtime' has no attribute {name!r}")
@@ -198,4 +223,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"__version__"})

@@ -16,7 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from adk_realtime.sansio.config import RealtimeConfig, VadConfig, VadMode
+from adk_realtime.sansio.config import (
+    RealtimeConfig,
+    VadConfig,
+    VadMode,
+    did_you_mean,
+    keyword_hints,
+)
 from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.tools import FunctionTool, Tool, ToolContext, tool_definition
 
@@ -84,6 +90,7 @@ def _as_tool(tool: Tool | Callable[..., Any], agent_name: str) -> Tool:
 class RealtimeAgent:
     """A voice agent. See the module docstring for the two ways to build one."""
 
+    @keyword_hints("RealtimeAgent")  # instructions=, handoffs=... get "did you mean"
     def __init__(
         self,
         name: str,
@@ -360,3 +367,12 @@ class RealtimeAgentBuilder:
     def build(self) -> RealtimeAgent:
         """Check and build; a missing model or duplicate tool names raise ``ConfigError``."""
         return RealtimeAgent(self._name, tools=self._tools, sub_agents=self._subs, **self._kw)
+
+    if not TYPE_CHECKING:  # at run time only: type checkers keep flagging unknown methods
+
+        def __getattr__(self, name: str) -> Any:
+            message = f"RealtimeAgentBuilder has no method {name!r}"
+            hint = did_you_mean(name, dir(type(self)))
+            if hint is not None:
+                message += f"; did you mean {hint if '(' in hint else f'.{hint}()'}?"
+            raise AttributeError(message, name=name, obj=self)

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
+import socket
+import ssl
 import sys
 import wave
 from dataclasses import dataclass, field
@@ -24,11 +27,13 @@ from typing import Any
 import anyio
 import numpy as np
 
+import adk_realtime
 from adk_realtime.agent import RealtimeAgent
 from adk_realtime.models import RealtimeModel
 from adk_realtime.runner import AudioInterrupted, EventHandler, RealtimeRunner
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.errors import ConnectionClosed, RealtimeError
+from adk_realtime.sansio.audio import SUPPORTED_RATES
+from adk_realtime.sansio.errors import AuthError, ConnectionClosed, RealtimeError
 from adk_realtime.tools import function_tool
 
 CHUNK_MS = 20
@@ -73,7 +78,8 @@ class Console:
             try:
                 from rich.console import Console as RichConsole
 
-                self._rich = RichConsole(highlight=False)
+                # soft_wrap: long lines (URLs, JSON) are left for the terminal to wrap, whole
+                self._rich = RichConsole(highlight=False, soft_wrap=True)
             except ImportError:
                 self._rich = None
 
@@ -118,22 +124,27 @@ class Console:
 
 @dataclass
 class DemoHandler(EventHandler):
+    """Shows the conversation; ``done`` is set once the model has answered (a response
+    ended with speech after its last tool call) or the connection ended."""
+
     console: Console
     audio: bytearray = field(default_factory=bytearray)
     transcript: list[str] = field(default_factory=list)
     user_transcript: list[str] = field(default_factory=list)
     tool_calls: list[tuple[str, str]] = field(default_factory=list)
     responses_with_audio: int = 0
+    answered: bool = False
     first_audio_at: float | None = None
     speech_stopped_at: float | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
     _line: list[str] = field(default_factory=list)
     _audio_this_response: bool = False
+    _spoke_after_tools: bool = False
 
     def on_audio(self, audio: bytes, item_id: str) -> None:
         if self.first_audio_at is None:
             self.first_audio_at = anyio.current_time()
-        self._audio_this_response = True
+        self._audio_this_response = self._spoke_after_tools = True
         self.audio += audio
 
     def on_transcript(self, text: str, item_id: str) -> None:
@@ -152,6 +163,7 @@ class DemoHandler(EventHandler):
 
     def on_tool_call(self, name: str, arguments: str, call_id: str) -> None:
         self.tool_calls.append((name, arguments))
+        self._spoke_after_tools = False  # the answer is what the model says after the result
         self.console.event("tool", f"{name}({arguments})")
 
     def on_response_done(self, event: ev.ResponseDone) -> None:
@@ -163,28 +175,72 @@ class DemoHandler(EventHandler):
         if self._audio_this_response:
             self.responses_with_audio += 1
             self._audio_this_response = False
-            if self.tool_calls:
-                self.done.set()
+        if self._spoke_after_tools:
+            self.answered = True
+            self.done.set()
 
     def on_interrupted(self, event: AudioInterrupted) -> None:
         self.console.event("info", f"interrupted {event.item_id} at {event.played_ms} ms")
 
     def on_error(self, error: ev.Error | BaseException) -> None:
-        self.console.event("error", str(error))
+        # A failure (an exception) ends the run and main() reports it, once, on stderr;
+        # here only the provider's error events, which the conversation survives.
+        if not isinstance(error, BaseException):
+            self.console.event("error", str(error))
 
     def on_disconnect(self, reason: str) -> None:
         self.done.set()
 
 
+def check_writable(path: Path, option: str) -> None:
+    """Fail now, before any exchange, if ``path`` cannot be written (and create nothing)."""
+    try:
+        if path.exists():
+            with path.open("ab"):
+                pass
+        else:
+            with path.open("xb"):
+                pass
+            path.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SystemExit(
+            f"{option} {path}: cannot write there ({reason}); give another path"
+        ) from None
+
+
 def write_wav(path: Path, pcm: bytes, rate: int = 24000) -> None:
-    with wave.open(str(path), "wb") as out:
+    with path.open("wb") as f, wave.open(f, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes(pcm)
 
 
-def read_wav(path: Path) -> tuple[bytes, int]:
+def resample_clip(pcm: bytes, src: int, dst: int) -> bytes:
+    """Convert a whole PCM16 clip between any two rates (band-limited, through the FFT).
+
+    For WAV files at rates the streaming resampler does not take (44.1 kHz, 22.05 kHz,
+    32 kHz...); the whole file is in memory anyway.
+    """
+    x = np.frombuffer(pcm, "<i2").astype(np.float64)
+    n = len(x)
+    m = round(n * dst / src)
+    if n == 0 or m == 0:
+        return b""
+    spectrum = np.fft.rfft(x)
+    bins = m // 2 + 1
+    if bins <= len(spectrum):
+        spectrum = spectrum[:bins]  # drop what the new rate cannot carry
+    else:
+        spectrum = np.concatenate([spectrum, np.zeros(bins - len(spectrum), complex)])
+    y = np.fft.irfft(spectrum, n=m) * (m / n)
+    return np.clip(np.rint(y), -32768, 32767).astype("<i2").tobytes()
+
+
+def read_wav(path: Path, console: Console | None = None) -> tuple[bytes, int]:
+    """A 16-bit PCM WAV as mono PCM16 at a rate ``send_audio`` takes (others are resampled
+    to 24 kHz)."""
     if not path.is_file():
         raise SystemExit(f"{path}: no such file (give a 16-bit PCM WAV with --input)")
     try:
@@ -199,7 +255,11 @@ def read_wav(path: Path) -> tuple[bytes, int]:
         if src.getnchannels() > 1:
             samples = np.frombuffer(frames, "<i2").reshape(-1, src.getnchannels())
             frames = samples.mean(axis=1).astype("<i2").tobytes()
-        return frames, rate
+    if rate not in SUPPORTED_RATES:
+        frames, old, rate = resample_clip(frames, rate, 24000), rate, 24000
+        if console is not None:
+            console.event("info", f"{path.name}: {old} Hz audio resampled to {rate} Hz")
+    return frames, rate
 
 
 async def stream_audio(
@@ -222,12 +282,48 @@ async def stream_audio(
 # ------------------------------------------------------------------ demo
 
 
+async def converse(
+    runner: RealtimeRunner,
+    handler: DemoHandler,
+    pcm: bytes,
+    rate: int,
+    meter: Console | None,
+    timeout: float,
+) -> tuple[float | None, bool]:
+    """Connect, speak ``pcm`` at real-time pace and wait for the answer: ``timeout`` seconds
+    plus the time the speech takes, in all. Returns when the speech started (None: it did
+    not) and whether the time ran out."""
+    started: float | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        with anyio.move_on_after(timeout + len(pcm) / (2 * rate)) as waiting:
+            await runner.wait_connected()
+            started = anyio.current_time()
+            await stream_audio(runner, pcm, rate, meter, pace=True)
+            await handler.done.wait()
+        if waiting.cancelled_caught:
+            tg.cancel_scope.cancel()
+        else:
+            await runner.close()
+    return started, waiting.cancelled_caught
+
+
+def no_answer(handler: DemoHandler, timeout: float, timed_out: bool) -> str:
+    if not timed_out:
+        return "the connection ended before the model answered"
+    if handler.audio:
+        return f"the answer did not finish within {timeout:g} s (--timeout)"
+    return f"no answer within {timeout:g} s (--timeout)"
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     from adk_realtime.drivers.simulator import run_simulator
     from adk_realtime.gemini import GeminiLiveBackend, GeminiRealtimeModel
     from adk_realtime.openai import OpenAIRealtimeModel
     from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
 
+    out = Path(args.output)
+    check_writable(out, "--output")
     console = Console(args.json)
     async with run_simulator() as server:
         model: RealtimeModel
@@ -248,22 +344,18 @@ async def run_demo(args: argparse.Namespace) -> int:
         question = spoken + bytes(rate * 2 * 800 // 1000)
         console.event("user", f"(speaking) {args.question}")
         started = anyio.current_time()
-        with anyio.fail_after(args.timeout):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(runner.run)
-                await runner.wait_connected()
-                speech_end_at = anyio.current_time() + len(spoken) / (rate * 2)
-                meter = None if args.json else console
-                await stream_audio(runner, question, rate, meter, pace=True)
-                await handler.done.wait()
-                await runner.close()
-    out = Path(args.output)
+        meter = None if args.json else console
+        speaking_at, timed_out = await converse(
+            runner, handler, question, rate, meter, args.timeout
+        )
+    if not handler.answered:
+        raise SystemExit(no_answer(handler, args.timeout, timed_out))
     write_wav(out, bytes(handler.audio))
     heard = SpeechRecognizer(24000)
     heard.feed(bytes(handler.audio))
     # From the end of the user's speech (the provider's VAD event, or where the
     # spoken question ended when the provider sends none) to the first reply audio.
-    end_of_speech = handler.speech_stopped_at or speech_end_at
+    end_of_speech = handler.speech_stopped_at or (speaking_at or started) + len(spoken) / (rate * 2)
     latency = (
         (handler.first_audio_at - end_of_speech) * 1000 if handler.first_audio_at else float("nan")
     )
@@ -277,35 +369,75 @@ async def run_demo(args: argparse.Namespace) -> int:
         wav=str(out),
         tool_calls=len(handler.tool_calls),
     )
-    if not handler.tool_calls or not handler.audio:
-        console.event("error", "the exchange did not complete (no tool call or no audio)")
+    if args.question == DEMO_QUESTION and not handler.tool_calls:
+        console.event("error", "the model answered without calling get_weather")
         return 1
     return 0
 
 
+def sim_tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server context of ``sim --tls-cert/--tls-key``; a mistake exits with one line."""
+    if cert is None:
+        if key is not None:
+            raise SystemExit("--tls-key needs --tls-cert too (the certificate, PEM)")
+        return None
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if path is not None and not Path(path).is_file():
+            raise SystemExit(f"{option} {path}: no such file (give a PEM file)")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        if key is None:
+            raise SystemExit(
+                f"--tls-cert {cert}: no certificate with its private key in it "
+                f"({exc.reason or exc}); give the key with --tls-key KEY.pem"
+            ) from None
+        raise SystemExit(
+            f"--tls-cert {cert} / --tls-key {key}: cannot load them ({exc.reason or exc}); "
+            "give a PEM certificate and its own private key"
+        ) from None
+    return ctx
+
+
+def cannot_serve(host: str, port: int, exc: OSError) -> str:
+    """One line for a failed ``sim`` listen, with the advice that fits the cause."""
+    where = f"cannot serve on {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: unknown host name {host!r} (give --host an address, e.g. 127.0.0.1)"
+    if exc.errno == errno.EADDRINUSE:
+        advice = "pick another port with --port, or --port 0 for any free one"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        advice = (
+            f"{host} is not an address of this machine: --host 127.0.0.1 serves this machine "
+            "only, 0.0.0.0 every network interface"
+        )
+    elif exc.errno == errno.EACCES:
+        advice = "ports below 1024 need privileges: pick another with --port"
+    else:
+        advice = "check --host and --port"
+    return f"{where}: {exc.strerror or exc} ({advice})"
+
+
 async def run_sim(args: argparse.Namespace) -> int:
-    import ssl
-
     from adk_realtime.drivers.simulator import run_simulator
+    from adk_realtime.sansio.sim.hub import SimulatorHub
 
-    ctx = None
-    if args.tls_cert:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    ctx = sim_tls_context(args.tls_cert, args.tls_key)
+    hub = SimulatorHub(api_key=args.api_key)
     async with contextlib.AsyncExitStack() as stack:
         try:
             server = await stack.enter_async_context(
-                run_simulator(args.host, args.port, ssl_context=ctx)
+                run_simulator(args.host, args.port, ssl_context=ctx, hub=hub)
             )
         except OSError as exc:
-            raise SystemExit(
-                f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc} "
-                "(pick another port with --port, or --port 0 for any free one)"
-            ) from None
+            raise SystemExit(cannot_serve(args.host, args.port, exc)) from None
         scheme = "wss" if ctx else "ws"
         print(f"simulator listening on {scheme}://{args.host}:{server.port}", flush=True)
         print(f"  OpenAI: base_url={scheme}://{args.host}:{server.port}/v1", flush=True)
         print(f"  Gemini: base_url={scheme}://{args.host}:{server.port}", flush=True)
+        if args.api_key:
+            print("  clients must present the key given with --api-key", flush=True)
         await anyio.sleep_forever()
     return 0
 
@@ -332,17 +464,20 @@ async def run_talk(args: argparse.Namespace) -> int:
     handler = DemoHandler(console)
     runner = RealtimeRunner(agent=build_assistant(model), event_handler=handler)
     if args.input:
-        pcm, rate = read_wav(Path(args.input))
+        out = Path(args.output)
+        pcm, rate = read_wav(Path(args.input), console)
+        check_writable(out, "--output")
         pcm += bytes(rate * 2)  # a second of silence ends the turn
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(runner.run)
-            await runner.wait_connected()
-            await stream_audio(runner, pcm, rate, console, pace=True)
-            with anyio.move_on_after(args.timeout):
-                await handler.done.wait()
-            await runner.close()
-        write_wav(Path(args.output), bytes(handler.audio))
-        console.event("info", f"wrote {args.output}")
+        _, timed_out = await converse(runner, handler, pcm, rate, console, args.timeout)
+        if not handler.answered:
+            if handler.audio:
+                write_wav(out, bytes(handler.audio))
+                console.event("info", f"wrote the part received to {out}")
+            heard = handler.user_transcript or not timed_out
+            hint = "" if heard else "; was there speech in the --input WAV?"
+            raise SystemExit(no_answer(handler, args.timeout, timed_out) + hint)
+        write_wav(out, bytes(handler.audio))
+        console.event("info", f"wrote {out}")
         return 0
     try:
         import sounddevice  # noqa: F401
@@ -361,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="adk-realtime", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
+    parser.add_argument(
+        "--version", action="version", version=f"adk-realtime {adk_realtime.__version__}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="offline spoken exchange with a tool call (no key needed)")
     demo.add_argument(
@@ -373,7 +511,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--output", default="demo_reply.wav", help="where to write the reply (default: %(default)s)"
     )
-    demo.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    demo.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="wait this long for the answer after the question (%(default)s s)",
+    )
     demo.add_argument(
         "--json", action="store_true", help="machine-readable events, one JSON object a line"
     )
@@ -384,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sim.add_argument("--tls-cert", help="serve wss:// with this certificate (PEM)")
     sim.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    sim.add_argument(
+        "--api-key", help="accept only this key (default: any), to try a client's AuthError"
+    )
     talk = sub.add_parser("talk", help="talk to a real provider (key from the environment)")
     talk.add_argument(
         "--provider",
@@ -395,12 +541,17 @@ def main(argv: list[str] | None = None) -> int:
         "--model", help="model name (default gpt-realtime / gemini-live-2.5-flash-native-audio)"
     )
     talk.add_argument("--base-url", help="another endpoint (a proxy, or `adk-realtime sim`)")
-    talk.add_argument("--input", help="a 16-bit WAV to send instead of the microphone")
+    talk.add_argument(
+        "--input", help="a 16-bit WAV (any sample rate) to send instead of the microphone"
+    )
     talk.add_argument(
         "--output", default="reply.wav", help="where --input mode writes the reply (%(default)s)"
     )
     talk.add_argument(
-        "--timeout", type=float, default=60.0, help="--input mode: wait this long for the answer"
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="--input mode: wait this long for the answer after the input (%(default)s s)",
     )
     talk.add_argument(
         "--json", action="store_true", help="machine-readable events, one JSON object a line"
@@ -430,10 +581,23 @@ def main(argv: list[str] | None = None) -> int:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
         if isinstance(error, SystemExit):
+            if isinstance(error.code, str):  # a message: one line, naming the command
+                raise SystemExit(f"adk-realtime {args.command}: {error.code}") from None
             raise error from None
         what = "timed out" if isinstance(error, TimeoutError) else str(error)
-        print(f"adk-realtime {args.command}: {what or type(error).__name__}", file=sys.stderr)
+        what = " ".join(what.split()) or type(error).__name__  # one line, whatever the server sent
+        print(f"adk-realtime {args.command}: {what}{_advice(args, error)}", file=sys.stderr)
         return 1
+
+
+def _advice(args: argparse.Namespace, error: BaseException) -> str:
+    """What to do about a failure of ``talk`` (the other commands need no key or network)."""
+    if args.command != "talk":
+        return ""
+    if isinstance(error, AuthError):
+        env = "GOOGLE_API_KEY" if args.provider == "gemini" else "OPENAI_API_KEY"
+        return f" (check the key in {env})"
+    return ""
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

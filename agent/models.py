@@ -79,4 +79,8 @@ async def websocket_link(
         body = redact(exc.body.decode("utf-8", "replace"), *secrets)[:2000]  # redact, then cut
         if exc.status in (401, 403):
             raise AuthError(exc.status, body or "credentials refused") from None
-        raise RealtimeError(f"WebSocket handshake refused (HTTP {exc.status}): {body}") from None
+        where = f"{exc.url}: " if exc.url else ""
+        hint = " (no such endpoint: check the base URL)" if exc.status == 404 else ""
+        raise RealtimeError(
+            f"{where}WebSocket handshake refused (HTTP {exc.status}){hint}: {body}"
+        ) from None

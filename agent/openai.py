@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import importlib
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -26,6 +27,23 @@ from adk_realtime.session import (
 )
 
 DEFAULT_BASE_URL = openai_wire.DEFAULT_BASE_URL
+
+
+# What the webrtc extra brings (libopus is checked, with its own advice, when a codec is made).
+_WEBRTC_MODULES = ("cryptography", "OpenSSL", "pylibsrtp", "aioice")
+
+
+def _require_webrtc_extra() -> None:
+    """Fail now, naming the extra, rather than at connect time naming one of its modules."""
+    for name in _WEBRTC_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ModuleNotFoundError(
+                f"transport='webrtc' needs the webrtc extra (no module {name!r}): "
+                "pip install 'adk-realtime[webrtc]'",
+                name=name,
+            ) from exc
 
 
 class OpenAIRealtimeModel(RealtimeModel):
@@ -59,6 +77,8 @@ class OpenAIRealtimeModel(RealtimeModel):
             raise ValueError("OpenAIRealtimeModel needs an API key (got an empty value)")
         if transport not in ("websocket", "webrtc"):
             raise ValueError(f"transport must be 'websocket' or 'webrtc', got {transport!r}")
+        if transport == "webrtc":
+            _require_webrtc_extra()
         self._api_key = api_key
         self.model_id = model
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")

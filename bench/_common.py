@@ -21,20 +21,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+SMOKE = False  # set by parse_args(): a smoke run judges no goal and says so
+
 
 def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None):
     """``--smoke`` (seconds-long run that only keeps the code working) and ``--plot DIR``."""
+    global SMOKE
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--smoke", action="store_true", help="tiny run, figures meaningless")
     parser.add_argument("--plot", metavar="DIR", help="write a PNG here (needs matplotlib)")
     if extra is not None:
         extra(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    SMOKE = args.smoke
+    return args
+
+
+def judged(text: str) -> str:
+    """``text`` (a goal and its verdict) in a real run; nothing in a smoke run, whose
+    figures come from a few hundred iterations on whatever the machine is doing."""
+    return "" if SMOKE else text
 
 
 def summary(name: str, text: str) -> None:
-    """Print the one line ``bench/run_all.py`` collects."""
-    print(f"SUMMARY {name}: {text}", flush=True)
+    """Print the one line ``bench/run_all.py`` collects (marked as such in a smoke run)."""
+    label = f"{name} (smoke run, figures not meaningful)" if SMOKE else name
+    print(f"SUMMARY {label}: {text}", flush=True)
 
 
 def note(text: str) -> None:

@@ -280,12 +280,12 @@ def main() -> int:
             f"{k} {c.si(v)} ev/s ({1e6 / v:.2f} us/ev)" for k, v in rates.items() if v
         )
         c.note(f"{label}: {detail}")
-    goal = "met" if od["ours"] >= 3 * od["sdk"] else "MISSED"
+    goal = c.judged(f" [goal >=3x {'met' if od['ours'] >= 3 * od['sdk'] else 'MISSED'}]")
     c.summary(
         "codec",
         f"openai decode {c.si(od['ours'])} ev/s vs SDK {c.si(od['sdk'])} "
         f"({c.ratio(od['ours'], od['sdk'])}), strict {c.si(od['strict'])} "
-        f"({c.ratio(od['ours'], od['strict'])}) [goal >=3x {goal}]; "
+        f"({c.ratio(od['ours'], od['strict'])}){goal}; "
         f"encode {c.si(oe['ours'])} vs SDK {c.si(oe['sdk'])} ({c.ratio(oe['ours'], oe['sdk'])}), "
         f"model {c.si(oe['model'])} ({c.ratio(oe['ours'], oe['model'])}); "
         f"gemini decode {c.si(gd['ours'])} vs SDK {c.si(gd['sdk'])} "

@@ -135,12 +135,13 @@ def main() -> int:
             f" transient peak {r['peak_bytes']:.0f} B/frame,"
             f" send {r['send_us']:.1f} us, receive {r['recv_us']:.1f} us (median)"
         )
-    print(
-        f"SUMMARY media_alloc: {native['net_blocks']:.1f} allocated blocks/frame net, "
+    c.summary(
+        "media_alloc",
+        f"{native['net_blocks']:.1f} allocated blocks/frame net, "
         f"{native['send_us']:.1f} us/frame send, {native['recv_us']:.1f} us/frame receive "
         f"(24 kHz, 20 ms, Opus at 24 kHz; at 48 kHz with resampling: "
         f"{resampled['net_blocks']:.1f} blocks, {resampled['send_us']:.1f} us send, "
-        f"{resampled['recv_us']:.1f} us receive)"
+        f"{resampled['recv_us']:.1f} us receive)",
     )
 
     def draw(plt: Any) -> None:

@@ -35,9 +35,15 @@ def main() -> int:
                 f"bench {bench.stem} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}\n"
             )
         summaries.extend(lines)
+    if args.smoke:
+        print(
+            "bench smoke run: each benchmark ran for a second or so to show it still works; "
+            "its figures are not measurements and no goal is judged (`make bench` measures)"
+        )
     for line in summaries:
         print(line)
-    print(f"bench: {len(summaries)} summaries, {len(failed)} failed")
+    kind = "smoke runs" if args.smoke else "summaries"
+    print(f"bench: {len(summaries)} {kind}, {len(failed)} failed")
     return 1 if failed else 0
 
 

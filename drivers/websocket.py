@@ -110,13 +110,21 @@ class HandshakeRejected(RealtimeError):
     """
 
     def __init__(
-        self, status: int, headers: Headers, body: bytes, *, redact: Sequence[str] = ()
+        self,
+        status: int,
+        headers: Headers,
+        body: bytes,
+        *,
+        redact: Sequence[str] = (),
+        url: str = "",
     ) -> None:
         # A server may echo a credential, whole or just its token ("Bearer <token>").
         # Cut it out before shortening the text: a cut would keep the start of a key.
         snippet = redact_secrets(body.decode("utf-8", "replace"), secret_parts(redact))
         snippet = snippet[:300].strip()
         message = f"WebSocket handshake rejected with HTTP {status}"
+        if url:
+            message = f"{url}: {message}"
         location = next((v for k, v in headers if k.lower() == "location"), None)
         if 300 <= status < 400 and location:
             message += (
@@ -124,6 +132,7 @@ class HandshakeRejected(RealtimeError):
                 "connect to that URL)"
             )
         super().__init__(f"{message}: {snippet}" if snippet else message)
+        self.url = url  # where the request went, credentials in its query hidden
         self.status = status
         self.headers = headers
         self.body = body
@@ -516,7 +525,9 @@ class WebSocketConnection:
                 if isinstance(event, Accepted):
                     return  # messages that came along stay queued for the reader
                 if isinstance(event, Rejected):
-                    raise HandshakeRejected(event.status, event.headers, event.body, redact=redact)
+                    raise HandshakeRejected(
+                        event.status, event.headers, event.body, redact=redact, url=self._label
+                    )
                 if isinstance(event, Closed):
                     raise ConnectError(
                         f"{self._label}: the server closed the connection during the handshake"
@@ -558,8 +569,21 @@ class _Url:
 
     @property
     def label(self) -> str:
-        path = redact_target(self.target)
+        """The URL for errors and logs: query values hidden, except the public ones."""
+        path, sep, query = self.target.partition("?")
+        if sep:
+            shown = []
+            for part in query.split("&"):
+                name = part.partition("=")[0]
+                if part:
+                    shown.append(part if name.lower() in _PUBLIC_QUERY else f"{name}=<redacted>")
+            path += "?" + "&".join(shown)
         return f"{'wss' if self.secure else 'ws'}://{self.host_header}{path}"
+
+
+# Query parameters whose values errors and logs show (a model name is not a secret);
+# any other value may be a credential (``key=``, ``access_token=``...) and is hidden.
+_PUBLIC_QUERY = frozenset({"model", "api-version", "deployment", "intent"})
 
 
 def _parse_url(url: str) -> _Url:

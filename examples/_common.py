@@ -30,7 +30,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
+try:
+    import anyio
+
+    import adk_realtime  # noqa: F401
+except ImportError as exc:  # e.g. `python3 examples/x.py` with the system Python
+    raise SystemExit(
+        f"{sys.executable} has no {exc.name or 'adk_realtime'!r}: run the examples with "
+        ".venv/bin/python (after `make demo`), or `pip install -e .` into this Python first"
+    ) from None
 
 from adk_realtime.gemini import GeminiLiveBackend, GeminiRealtimeModel
 from adk_realtime.models import RealtimeModel

@@ -27,6 +27,7 @@ import argparse
 import os
 import sys
 
+import _common  # noqa: F401  (first: it says how to run the examples if anyio is missing)
 import anyio
 from _common import (
     RATE,

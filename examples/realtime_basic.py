@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import _common  # noqa: F401  (first: it says how to run the examples if anyio is missing)
 import anyio
 from _common import open_model, parser, run, say
 

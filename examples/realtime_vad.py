@@ -24,6 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _common  # noqa: F401  (first: it says how to run the examples if anyio is missing)
 import anyio
 from _common import (
     RATE,

@@ -9,13 +9,107 @@ when the object is built (and by ``with_*`` copies): a bad value raises
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
+import functools
+import inspect
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from adk_realtime.sansio.errors import ConfigError
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_T = TypeVar("_T")
+
+# Keywords of neighbouring libraries (the OpenAI Agents SDK, Google ADK, the providers'
+# own session objects) and what they are called here: a keyword name, or advice.
+NEIGHBOUR_KEYWORDS: Mapping[str, str] = {
+    "instructions": "instruction",
+    "system_instruction": "instruction",
+    "system_prompt": "instruction",
+    "handoffs": "sub_agents",
+    "handoff": "sub_agent",
+    "agents": "sub_agents",
+    "starting_agent": "RealtimeRunner(agent=...)",
+    "turn_detection": "vad",
+    "realtime_input_config": "vad",
+    "input_audio_transcription": "input_transcription",
+    "output_audio_transcription": "output_transcription",
+    "response_modalities": "modalities",
+    "output_modalities": "modalities",
+    "max_response_output_tokens": "max_output_tokens",
+    "max_tokens": "max_output_tokens",
+    "voice_name": "voice",
+    "speech_config": "voice",
+    "functions": "tools",
+    "function": "tool",
+}
+
+
+def did_you_mean(name: str, accepted: Iterable[str]) -> str | None:
+    """What ``name`` (a keyword or method that does not exist) most likely meant, if anything:
+    the name a neighbouring library's habit maps to, or the closest accepted one."""
+    names = [n for n in accepted if not n.startswith("_")]
+    hint = NEIGHBOUR_KEYWORDS.get(name)
+    if hint is not None and not hint.isidentifier():
+        return hint  # advice, e.g. where the setting lives instead
+    bare = name.removeprefix("with_").removeprefix("set_")  # builder habits: with_voice()
+    for candidate in (hint, name, bare):
+        if candidate is None:
+            continue
+        if candidate in names:
+            return candidate
+        close = difflib.get_close_matches(candidate, names, n=1, cutoff=0.75)
+        if close:
+            return close[0]
+    return _ELSEWHERE.get(hint or "")
+
+
+# Where a setting lives when the object it was given to has no such keyword.
+_ELSEWHERE: Mapping[str, str] = {
+    "sub_agents": "RealtimeAgent(sub_agents=[...])",
+    "sub_agent": "RealtimeAgent(sub_agents=[...])",
+    "instruction": "RealtimeAgent(instruction=...) or RealtimeConfig(instruction=...)",
+}
+
+
+def unexpected_keyword(owner: str, name: str, accepted: Iterable[str]) -> TypeError:
+    """The ``TypeError`` Python raises for an unknown keyword, plus "did you mean ...?"."""
+    message = f"{owner}() got an unexpected keyword argument {name!r}"
+    hint = did_you_mean(name, accepted)
+    if hint is not None:
+        message += f"; did you mean {hint if '(' in hint else repr(hint)}?"
+    return TypeError(message)
+
+
+def keyword_hints(owner: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Wrap a function (an ``__init__``) so an unknown keyword gets a "did you mean" error."""
+
+    def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        params = inspect.signature(fn).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return fn
+        accepted = frozenset(p.name for p in params if p.kind is not p.POSITIONAL_ONLY)
+
+        @functools.wraps(fn)
+        def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            for key in kwargs:
+                if key not in accepted:
+                    raise unexpected_keyword(owner, key, accepted - {"self"})
+            return fn(*args, **kwargs)
+
+        return checked
+
+    return wrap
+
+
+def _with_keyword_hints(cls: type[_T]) -> type[_T]:
+    """Class decorator (outside ``@dataclass``): the generated ``__init__`` gets hints."""
+    cls.__init__ = keyword_hints(cls.__name__)(cls.__init__)  # type: ignore[method-assign]
+    return cls
 
 
 class VadMode(enum.Enum):
@@ -74,6 +168,7 @@ class AudioFormat:
 _EAGERNESS = ("low", "medium", "high", "auto")
 
 
+@_with_keyword_hints
 @dataclass(frozen=True, slots=True)
 class VadConfig:
     """Turn detection. ``None`` fields mean "the provider's default"."""
@@ -156,9 +251,40 @@ class ToolDefinition:
             raise ConfigError("tools.parameters", "must be a JSON-schema object (dict)")
 
 
+_TOOL_DICT_KEYS = frozenset({"type", "name", "description", "parameters"})
+
+
+def _tool_from_dict(spec: dict[str, Any]) -> ToolDefinition:
+    """An OpenAI-style function tool, ``{"type": "function", "name": ..., "description": ...,
+    "parameters": {...}}`` (or Chat Completions' ``{"type": "function", "function": {...}}``)."""
+    if spec.get("type", "function") != "function":
+        raise ConfigError(
+            "tools", f"only function tools are supported, got type {spec.get('type')!r}"
+        )
+    if isinstance(spec.get("function"), dict) and set(spec) <= {"type", "function"}:
+        spec = {"type": "function", **spec["function"]}
+        spec.pop("strict", None)  # Chat Completions only; the realtime APIs have no such flag
+    unknown = sorted(set(spec) - _TOOL_DICT_KEYS)
+    if unknown:
+        raise ConfigError(
+            "tools",
+            f"unknown key(s) {', '.join(map(repr, unknown))} in a tool dict "
+            "(a function tool has type, name, description and parameters)",
+        )
+    if "name" not in spec:
+        raise ConfigError("tools.name", "a tool dict needs a 'name'")
+    parameters = spec.get("parameters")
+    return ToolDefinition(
+        spec["name"],
+        spec.get("description", ""),
+        {"type": "object", "properties": {}} if parameters is None else parameters,
+    )
+
+
 _MODALITIES = ("text", "audio")
 
 
+@_with_keyword_hints
 @dataclass(frozen=True, slots=True)
 class RealtimeConfig:
     """Provider-neutral session configuration.
@@ -206,8 +332,14 @@ class RealtimeConfig:
                     "modalities", f"must be a non-empty subset of {_MODALITIES}, got {mods!r}"
                 )
         if isinstance(self.tools, str | bytes | dict) or not isinstance(self.tools, Iterable):
-            raise ConfigError("tools", f"must be a tuple of ToolDefinition, got {self.tools!r:.60}")
-        object.__setattr__(self, "tools", tuple(self.tools))
+            raise ConfigError(
+                "tools", f"must be a list of ToolDefinition (or dicts), got {self.tools!r:.60}"
+            )
+        object.__setattr__(
+            self,
+            "tools",
+            tuple(_tool_from_dict(t) if isinstance(t, dict) else t for t in self.tools),
+        )
         for tool in self.tools:
             if not isinstance(tool, ToolDefinition):
                 raise ConfigError("tools", f"expected ToolDefinition, got {type(tool).__name__}")

@@ -313,6 +313,17 @@ def test_help_lists_the_provider_options(example: str) -> None:
     assert helped.stderr == ""
 
 
+@pytest.mark.parametrize("example", [*FOUR, "livekit_agent.py"])
+def test_an_example_run_by_a_python_without_the_package_says_how_to_run_it(example: str) -> None:
+    # `python -S`: no site-packages, as the system python3 after `make demo` (was: a
+    # ModuleNotFoundError traceback for anyio)
+    env = {k: v for k, v in clean_env().items() if k != "PYTHONPATH"}
+    result = run_example("-S", str(EXAMPLES / example), env=env)
+    assert result.returncode == 1 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "has no 'anyio'" in result.stderr and ".venv/bin/python" in result.stderr
+
+
 def test_base_url_without_a_real_provider_is_refused() -> None:
     result = run_example(str(EXAMPLES / "realtime_basic.py"), "--base-url", "ws://127.0.0.1:9")
     assert result.returncode != 0 and result.stdout == ""

@@ -72,9 +72,12 @@ def test_readme_has_the_reference_snippets() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_block_runs(
-    index: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_readme_block_runs(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_block(index, monkeypatch)
+
+
+def run_block(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run README block ``index`` (its ``main()`` too) against the simulator."""
     code = BLOCKS[index]
     compiled = compile(code, f"README.md block {index}", "exec")
     if "# readme: compile-only" in code:
@@ -158,7 +161,7 @@ def test_the_prose_claims_about_config_and_handlers_hold() -> None:
     ("command", "options"),
     [
         ("demo", ["--provider", "--question", "--output", "--timeout", "--json"]),
-        ("sim", ["--host", "--port", "--tls-cert", "--tls-key"]),
+        ("sim", ["--host", "--port", "--tls-cert", "--tls-key", "--api-key"]),
         (
             "talk",
             ["--provider", "--model", "--base-url", "--input", "--output", "--timeout", "--json"],
@@ -178,3 +181,43 @@ def test_the_command_line_options_the_readme_lists_exist(
     for option in options:
         assert option in help_text, option
         assert option in section, option
+
+
+def block_with(needle: str) -> int:
+    return next(i for i, code in enumerate(BLOCKS) if needle in code)
+
+
+def test_the_quick_start_uses_the_default_ga_model() -> None:
+    import inspect
+
+    from adk_realtime.openai import OpenAIRealtimeModel
+
+    default = inspect.signature(OpenAIRealtimeModel).parameters["model"].default
+    assert default == "gpt-realtime"
+    quick_start = README.read_text().split("## Quick start")[1].split("\n## ")[0]
+    assert f'"{default}")' in quick_start
+    assert "preview" not in quick_start  # the beta dialect is the table's second row, not the start
+
+
+@pytest.mark.parametrize("needle", ["class Printer(EventHandler)", "GeminiLiveBackend.Public(os"])
+def test_the_snippets_that_say_hello_show_the_answer(
+    needle: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_block(block_with(needle), monkeypatch)
+    assert "Hello! I am the offline simulator. How can I help?" in capsys.readouterr().out
+
+
+def test_the_readme_and_make_demo_say_how_to_run_what_was_installed() -> None:
+    """After `make demo` or `make test`, `adk-realtime` is not on PATH and the system
+    python lacks the dependencies: both the README and `make demo` say where they are."""
+    top = README.read_text().split("## Install")[0]
+    for how in (
+        ".venv/bin/adk-realtime",
+        ".venv/bin/python examples/",
+        "source .venv/bin/activate",
+    ):
+        assert how in top, how
+    makefile = (README.parent / "Makefile").read_text()
+    demo = makefile.split("\ndemo:")[1].split("\n\n")[0]
+    for how in ("$(BIN)/adk-realtime", "$(BIN)/python examples/", "source $(BIN)/activate"):
+        assert how in demo, how
