@@ -68,6 +68,7 @@ from adk_realtime.sansio.websocket.connection import (
     WebSocketClient,
     WebSocketServer,
     check_close_args,
+    check_text_message,
     redact_target,
 )
 from adk_realtime.sansio.websocket.events import redact_secrets, secret_parts
@@ -235,9 +236,14 @@ class WebSocketConnection:
         """Queue one message (``str``: text, bytes-like: binary) for the writer.
 
         Waits while ``send_queue_size`` messages are already queued; raises
-        :class:`ConnectionClosed` once the connection is closing or closed.
+        :class:`ConnectionClosed` once the connection is closing or closed, and
+        :class:`LocalProtocolError` for a ``str`` that is not valid Unicode (a
+        lone surrogate has no UTF-8 form): that message is refused here, nothing
+        is sent and the connection stays open.
         """
-        if not isinstance(message, str | bytes | bytearray | memoryview):
+        if isinstance(message, str):
+            check_text_message(message)
+        elif not isinstance(message, bytes | bytearray | memoryview):
             raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
         if self._close_info is not None or self._close_requested is not None:
             raise self._closed_error()

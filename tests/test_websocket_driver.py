@@ -34,7 +34,7 @@ from adk_realtime.drivers.websocket import (
     open_websocket,
     serve,
 )
-from adk_realtime.sansio.errors import ConnectionClosed, MessageTooBig
+from adk_realtime.sansio.errors import ConnectionClosed, LocalProtocolError, MessageTooBig
 
 pytestmark = pytest.mark.anyio
 
@@ -150,6 +150,18 @@ async def test_echo_text_and_binary(server: ThreadedServer) -> None:
         await ws.send(b"\x00\x01\x02")
         assert await ws.receive() == "hello"
         assert await ws.receive() == b"\x00\x01\x02"
+    assert ws.close_code == 1000
+
+
+async def test_a_text_with_a_lone_surrogate_is_refused_by_send_and_the_connection_stays_up(
+    server: ThreadedServer,
+) -> None:
+    """The writer task would fail to encode it later and take the connection down (1006)."""
+    async with open_websocket(url(server, "/echo")) as ws:
+        with pytest.raises(LocalProtocolError, match=r"lone surrogate '\\ud800' at index 3"):
+            await ws.send("abc\ud800")
+        await ws.send("still open \U0001f600")  # a real astral character is text
+        assert await ws.receive() == "still open \U0001f600"
     assert ws.close_code == 1000
 
 

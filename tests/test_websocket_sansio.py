@@ -371,6 +371,15 @@ def test_no_keepalive_when_ping_interval_is_none() -> None:
     assert client.get_timer() == 25.0
 
 
+def test_a_text_with_a_lone_surrogate_is_refused_and_nothing_is_queued() -> None:
+    client = open_client()
+    with pytest.raises(LocalProtocolError, match=r"lone surrogate '\\udfff' at index 0"):
+        client.send_message("\udfff tail")
+    assert client.data_to_send() == b"" and client.state is WsState.OPEN
+    client.send_message("caf\u00e9")
+    assert [payload for _, payload in parse_frames(client.data_to_send())] == ["café".encode()]
+
+
 # -- close -------------------------------------------------------------------------
 
 
