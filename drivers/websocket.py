@@ -92,7 +92,10 @@ __all__ = [
 log = logging.getLogger("adk_realtime.drivers.websocket")
 
 _READ_SIZE = 65536
-_WRITE_BATCH = 64  # messages encoded per socket write
+_WRITE_BATCH = 64  # messages encoded per socket write...
+# ...and at most about this many bytes, so that a ping waits for one short write at most
+# (its pong deadline runs from when it was queued) even while large messages go out.
+_WRITE_BATCH_BYTES = 256 * 1024
 _TRANSPORT_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 # A peer's close that is not a failure (1005: its close frame carried no code).
 _NORMAL_CLOSE_CODES = (1000, 1001, 1005)
@@ -378,11 +381,14 @@ class WebSocketConnection:
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return
             batch = [first]
-            while len(batch) < _WRITE_BATCH:
+            size = 0 if isinstance(first, _CloseRequest) else len(first)
+            while len(batch) < _WRITE_BATCH and size < _WRITE_BATCH_BYTES:
                 try:
-                    batch.append(self._send_rx.receive_nowait())
+                    item = self._send_rx.receive_nowait()
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
+                batch.append(item)
+                size += 0 if isinstance(item, _CloseRequest) else len(item)
             for item in batch:
                 if isinstance(item, _CloseRequest):
                     self._proto.close(item.code, item.reason, now=anyio.current_time())
