@@ -472,6 +472,7 @@ class WebSocketConnection:
 
     async def _close_transport(self) -> None:
         self._send_rx.close()  # blocked senders get ConnectionClosed
+        self._send_tx.close()
         with anyio.move_on_after(1.0):
             try:
                 await self._stream.aclose()
@@ -684,7 +685,12 @@ async def _open_client(
                 close_timeout=close_timeout,
                 label=where.label,
             )
-            await conn._client_handshake(redact=[v for _, v in headers])
+            try:
+                await conn._client_handshake(redact=[v for _, v in headers])
+            except BaseException:
+                conn._send_tx.close()  # the connection never ran: release its send queue
+                conn._send_rx.close()
+                raise
             return conn
     except TimeoutError:
         if stream is not None:

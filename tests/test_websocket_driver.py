@@ -240,6 +240,25 @@ async def test_a_401_raises_handshake_rejected_without_leaking_the_key(
     assert ("content-type", "text/plain; charset=utf-8") in info.value.headers
 
 
+async def test_no_connection_leaves_an_unclosed_send_queue_behind(server: ThreadedServer) -> None:
+    """Neither a finished connection nor a refused handshake: each left its send queue
+    open, and anyio warned (ResourceWarning) when it was collected."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        async with open_websocket(url(server, "/echo")) as ws:
+            await ws.send("hi")
+            assert await ws.receive() == "hi"
+        del ws
+        with pytest.raises(HandshakeRejected):
+            async with open_websocket(url(server, "/reject")):
+                pass
+        gc.collect()
+    assert [str(w.message) for w in seen if "MemoryObject" in str(w.message)] == []
+
+
 async def test_a_closed_port_is_a_clear_connect_error() -> None:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
