@@ -23,7 +23,13 @@ resumable), the supervisor closes the old link and opens a new one with the
 latest resumption handle, all inside its own task, while commands sent
 meanwhile wait in a bounded hold buffer (``max_held_messages``; when it is
 full the sender waits, nothing is dropped). A :class:`SessionResumed` event
-tells the app it happened.
+tells the app it happened. A close by which the provider refuses what we sent
+(1009 message too big, 1007, 1008...: ``REFUSAL_CLOSE_CODES``) is never
+resumed: the app gets it as :class:`ConnectionClosed`.
+
+No message larger than the provider accepts is ever sent: the protocol splits
+audio and refuses other commands over ``capabilities.max_message_size`` with
+``MessageTooLargeToSend`` (``send_raw`` checks too), before anything is queued.
 
 The event queue is bounded too: when the app stops reading, the supervisor
 stops reading the socket, and TCP pushes back on the provider.
@@ -51,12 +57,19 @@ from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, DecodeError, RealtimeError
+from adk_realtime.sansio.json_fields import check_size
 from adk_realtime.sansio.protocol import ProviderCapabilities, RealtimeProtocol
 
 log = logging.getLogger("adk_realtime.session")
 
 # How long to wait for the provider's first answer (Gemini setupComplete).
 SETUP_TIMEOUT = 15.0
+
+# Close codes by which a peer refuses what it was sent (RFC 6455, 7.4.1: protocol error,
+# unacceptable or inconsistent data, policy, message too big, extension). A resumed
+# connection would only be sent the same again, so such a close is never resumed: the
+# app gets the error.
+REFUSAL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
 
 
 class Link(Protocol):
@@ -421,7 +434,12 @@ class RealtimeSession:
             await self._send_wire(message)
 
     async def send_raw(self, message: str) -> None:
-        """Send one wire message as-is (escape hatch for provider features not modelled)."""
+        """Send one wire message as-is (escape hatch for provider features not modelled).
+
+        Raises :class:`~adk_realtime.sansio.errors.MessageTooLargeToSend` (sending
+        nothing) for a message over ``capabilities.max_message_size``.
+        """
+        check_size(message, self._caps.max_message_size, "send_raw's message")
         await self._send_wire(message)
 
     async def close(self) -> None:
@@ -521,7 +539,8 @@ class RealtimeSession:
                         raise
                     if self._closing:
                         break
-                    if not (self._can_resume() or self._reconnect_requested):
+                    refused = exc.code in REFUSAL_CLOSE_CODES  # never hidden by a resumption
+                    if refused or not (self._can_resume() or self._reconnect_requested):
                         error = exc
                         break
                     resumed_link = True
