@@ -333,7 +333,9 @@ class RealtimeSession:
         The audio is resampled to what the provider wants (24 kHz OpenAI, 16 kHz
         Gemini) and G.711-encoded when the session's input format says so.
         ``sample_rate`` (8000, 16000, 24000 or 48000; else ``ConfigError``) defaults
-        to the provider's input rate (24 kHz on a WebRTC session).
+        to the provider's input rate (24 kHz on a WebRTC session). Any length may be
+        sent: more than a second of audio goes as several messages of at most a second
+        each (never one over ``capabilities.max_message_size``), in order.
         """
         if sample_rate is not None and (
             isinstance(sample_rate, bool) or sample_rate not in _audio.SUPPORTED_RATES
