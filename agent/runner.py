@@ -67,7 +67,12 @@ from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, MessageTooLargeToSend
 from adk_realtime.session import RealtimeSession, SessionOptions
-from adk_realtime.tool_runner import DEFAULT_TOOL_TIMEOUT, ToolTimeoutError, run_tool_call
+from adk_realtime.tool_runner import (
+    DEFAULT_TOOL_TIMEOUT,
+    ToolTimeoutError,
+    check_time_limits,
+    run_tool_call,
+)
 from adk_realtime.tools import FunctionTool, Tool, check_tool_timeout, maybe_await, tool_definition
 
 log = logging.getLogger("adk_realtime.runner")
@@ -220,6 +225,7 @@ class RealtimeRunner:
         names = [t.name for t in self.extra_tools]
         if len(names) != len(set(names)):
             raise ConfigError("tools", "duplicate extra tool names")
+        check_time_limits(self.extra_tools, agent)  # a tool's bad ``timeout`` fails here
         self.playback = playback or PlaybackTracker()
         self._own_playback = playback is None  # sized to the session's output format
         self.metrics = RunnerMetrics()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,18 @@ def time_limit(tool: Tool | None, default: float) -> float:
     own: Any = getattr(tool, "timeout", None)  # optional on the Tool protocol
     limit = check_tool_timeout(own, f"{getattr(tool, 'name', 'tool')}.timeout")
     return default if limit is None else limit
+
+
+def check_time_limits(tools: Iterable[Tool], agent: RealtimeAgent | None) -> None:
+    """Raise ``ConfigError`` if ``tools``, or a tool of ``agent`` or of an agent below
+    it, has a ``timeout`` that is not a number of seconds > 0 (or ``None``)."""
+    agents = [agent] if agent is not None else []
+    while agents:
+        current = agents.pop()
+        tools = [*tools, *current.tools]
+        agents.extend(current.sub_agents)
+    for tool in tools:
+        time_limit(tool, DEFAULT_TOOL_TIMEOUT)
 
 
 async def run_tool_call(
@@ -129,4 +142,11 @@ async def _execute(
         return json.dumps({"error": f"{type(exc).__name__}: {exc}"}), True
 
 
-__all__ = ["DEFAULT_TOOL_TIMEOUT", "ToolOutcome", "ToolTimeoutError", "run_tool_call", "time_limit"]
+__all__ = [
+    "DEFAULT_TOOL_TIMEOUT",
+    "ToolOutcome",
+    "ToolTimeoutError",
+    "check_time_limits",
+    "run_tool_call",
+    "time_limit",
+]
