@@ -198,6 +198,8 @@ class AgentRun:
 
     ``runner`` is the :class:`RealtimeRunner` doing the work (its ``metrics``,
     ``send_audio``...); ``ctx`` reaches it too (``ctx.send_text``, ``ctx.close``).
+    ``buffer_size``: agent events kept for a consumer that falls behind (1024);
+    beyond it only model audio is dropped, and other events make the runner wait.
     """
 
     def __init__(

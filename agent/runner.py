@@ -417,7 +417,8 @@ class RealtimeRunner:
             now = anyio.current_time()
             self.playback.on_audio(event.item_id, len(event.delta), now)
             self._audio_since_response = self._audio_produced = True
-            await self._first_output(now)
+            if self._turn_started is not None:  # (the hot path: no coroutine otherwise)
+                await self._first_output(now)
             for output in self._audio_outputs:
                 output.play(event.delta, event.item_id)
             await maybe_await(handler.on_audio(event.delta, event.item_id))
@@ -428,7 +429,8 @@ class RealtimeRunner:
             if agent is not None and agent.on_transcript is not None:
                 await maybe_await(agent.on_transcript(event.delta, event.item_id))
         elif isinstance(event, ev.TextDelta):
-            await self._first_output(anyio.current_time())
+            if self._turn_started is not None:
+                await self._first_output(anyio.current_time())
             await maybe_await(handler.on_text(event.delta, event.item_id))
         elif isinstance(event, ev.InputTranscriptDelta):
             self._input_transcript_items.add(event.item_id)
