@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "adk_realtime.sansio.errors",
     "AuthError": "adk_realtime.sansio.errors",
     "ConnectionClosed": "adk_realtime.sansio.errors",
+    "MessageTooLargeToSend": "adk_realtime.sansio.errors",
     # session and models
     "RealtimeSession": "adk_realtime.session",
     "SessionOptions": "adk_realtime.session",
@@ -52,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "AgentEnded": "adk_realtime.runner",
     "ToolCallStarted": "adk_realtime.runner",
     "ToolCallCompleted": "adk_realtime.runner",
+    "ToolCallTimedOut": "adk_realtime.agent_events",
+    "ToolTimeoutError": "adk_realtime.tool_runner",
+    "AgentRun": "adk_realtime.agent_run",
     "TurnMetrics": "adk_realtime.runner",
     "AudioInterrupted": "adk_realtime.runner",
     "Handoff": "adk_realtime.runner",
@@ -82,6 +86,8 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         RealtimeAgentBuilder as RealtimeAgentBuilder,
         RefuseTool as RefuseTool,
     )
+    from adk_realtime.agent_events import ToolCallTimedOut as ToolCallTimedOut
+    from adk_realtime.agent_run import AgentRun as AgentRun
     from adk_realtime.gemini import (
         GeminiLiveBackend as GeminiLiveBackend,
         GeminiRealtimeModel as GeminiRealtimeModel,
@@ -121,6 +127,7 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         AuthError as AuthError,
         ConfigError as ConfigError,
         ConnectionClosed as ConnectionClosed,
+        MessageTooLargeToSend as MessageTooLargeToSend,
         ProtocolError as ProtocolError,
         RealtimeError as RealtimeError,
     )
@@ -175,6 +182,7 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         RealtimeSession as RealtimeSession,
         SessionOptions as SessionOptions,
     )
+    from adk_realtime.tool_runner import ToolTimeoutError as ToolTimeoutError
     from adk_realtime.tools import (
         FunctionTool as FunctionTool,
         Tool as Tool,

@@ -269,10 +269,16 @@ class RealtimeAgent:
         return config.replace(**changes)
 
     def run(self, ctx: RunContext) -> AsyncIterator[AgentEvent]:
-        """Run this agent in a :class:`RealtimeRunner` and yield its agent events."""
-        from adk_realtime.runner import run_agent  # lazily: runner imports this module (cycle)
+        """Run this agent in a :class:`RealtimeRunner` and iterate its agent events.
 
-        return run_agent(self, ctx)
+        Returns an :class:`~adk_realtime.agent_run.AgentRun`: iterate it from any task
+        or cancel scope; ``aclose()`` it (or use it as ``async with``) to end the run
+        early. Only model audio is dropped when the consumer falls far behind (counted
+        in ``metrics.dropped_audio_events``); other events wait for it.
+        """
+        from adk_realtime.agent_run import AgentRun  # lazily: agent_run imports this module
+
+        return AgentRun(self, ctx)
 
 
 class RealtimeAgentBuilder:

@@ -141,7 +141,12 @@ class GeminiRealtimeModel(RealtimeModel):
     def connect(
         self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
     ) -> AbstractAsyncContextManager[RealtimeSession]:
-        """``async with model.connect(config) as session:`` — waits for ``setupComplete``."""
+        """``async with model.connect(config) as session:`` — waits for ``setupComplete``.
+
+        ``options`` (:class:`SessionOptions`) tune the session: queue sizes, resumption,
+        the setup timeout and the WebSocket keepalive (``keepalive_interval``,
+        ``keepalive_timeout``).
+        """
         return self._connect(config or RealtimeConfig(), options)
 
     @asynccontextmanager
@@ -154,7 +159,11 @@ class GeminiRealtimeModel(RealtimeModel):
         async def factory(_handle: str | None) -> AsyncIterator[Link]:
             headers = await backend.headers()  # fresh token on every (re)connect
             async with websocket_link(
-                backend.url(), headers, ssl_context=self._ssl_context, secrets=backend.secrets()
+                backend.url(),
+                headers,
+                ssl_context=self._ssl_context,
+                secrets=backend.secrets(),
+                options=options,
             ) as link:
                 yield link
 

@@ -26,7 +26,8 @@ class RealtimeModel(abc.ABC):
     def connect(
         self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
     ) -> AbstractAsyncContextManager[RealtimeSession]:
-        """Open a session; the context manager closes it on exit."""
+        """Open a session; the context manager closes it on exit. ``options`` tune it
+        (:class:`SessionOptions`: queue sizes, resumption, keepalive)."""
 
     @property
     def input_sample_rate(self) -> int:
@@ -61,18 +62,27 @@ async def websocket_link(
     ssl_context: ssl.SSLContext | None = None,
     secrets: Sequence[str | None] = (),
     max_message_size: int = 16 * 2**20,
+    options: SessionOptions | None = None,
 ) -> AsyncIterator[Link]:
     """Open a WebSocket link; map handshake 401/403 to :class:`AuthError`.
 
     ``http://``/``https://`` URLs (as the providers' HTTP SDKs spell their base
-    URLs) mean ``ws://``/``wss://``.
+    URLs) mean ``ws://``/``wss://``. The keepalive comes from ``options``
+    (``keepalive_interval``, ``keepalive_timeout``; the defaults of
+    :class:`SessionOptions` without it).
     """
     from adk_realtime.drivers import websocket as _ws
 
     url = websocket_url(url)
+    options = options or SessionOptions()
     try:
         async with _ws.open_websocket(
-            url, headers=headers, ssl_context=ssl_context, max_message_size=max_message_size
+            url,
+            headers=headers,
+            ssl_context=ssl_context,
+            max_message_size=max_message_size,
+            ping_interval=options.keepalive_interval,
+            pong_timeout=options.keepalive_timeout,
         ) as conn:
             yield conn
     except _ws.HandshakeRejected as exc:

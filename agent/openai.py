@@ -127,7 +127,11 @@ class OpenAIRealtimeModel(RealtimeModel):
     def connect(
         self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
     ) -> AbstractAsyncContextManager[RealtimeSession]:
-        """``async with model.connect(config) as session:`` — sends ``session.update`` first."""
+        """``async with model.connect(config) as session:`` — sends ``session.update`` first.
+
+        ``options`` (:class:`SessionOptions`) tune the session: queue sizes, and over the
+        WebSocket transport the keepalive (``keepalive_interval``, ``keepalive_timeout``).
+        """
         return self._connect(config or RealtimeConfig(), options)
 
     @asynccontextmanager
@@ -146,7 +150,6 @@ class OpenAIRealtimeModel(RealtimeModel):
                 config,
                 factory,
                 provider=self.provider,
-                options=options,
                 media=True,
                 link_stats=stats,
             )
@@ -154,7 +157,11 @@ class OpenAIRealtimeModel(RealtimeModel):
 
             def factory(_handle: str | None) -> AbstractAsyncContextManager[Link]:
                 return websocket_link(
-                    self.url, self.headers(), ssl_context=self._ssl_context, secrets=[self._api_key]
+                    self.url,
+                    self.headers(),
+                    ssl_context=self._ssl_context,
+                    secrets=[self._api_key],
+                    options=options,
                 )
 
             session = RealtimeSession(

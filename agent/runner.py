@@ -10,7 +10,10 @@ What differs between providers is decided by ``session.capabilities`` (see
   active agent's callbacks, in order, on the pump task (keep them quick);
 * a ``FunctionCallDone`` starts a tool task in the runner's task group (at
   most ``max_concurrent_tools`` run at once; sync tools run in a worker
-  thread), so a slow tool never stalls audio. OpenAI gets exactly one
+  thread), so a slow tool never stalls audio. Each call has a time limit
+  (``tool_timeout``, 30 s, or the tool's own ``timeout``; see
+  :mod:`adk_realtime.tool_runner`): past it the model gets an error output and
+  the turn goes on. OpenAI gets exactly one
   ``response.create`` after *all* tool outputs of a response were sent;
   Gemini continues by itself after ``toolResponse``, and its
   ``toolCallCancellation`` cancels the running task;
@@ -27,7 +30,9 @@ What differs between providers is decided by ``session.capabilities`` (see
   the interrupted item still in flight is not passed on.
 
 Other tasks talk to a running runner with ``send_audio``, ``send_text``,
-``interrupt`` and ``close``.
+``interrupt`` and ``close``. The agent events (:mod:`adk_realtime.agent_events`)
+go to ``agent_event_sink``; ``agent.run(ctx)`` (:mod:`adk_realtime.agent_run`)
+runs a runner in a task of its own and iterates them.
 """
 
 from __future__ import annotations
@@ -35,109 +40,42 @@ from __future__ import annotations
 import collections
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
 import numpy as np
 
-from adk_realtime.agent import (
-    TRANSFER_TOOL_NAME,
-    CallbackContext,
-    RealtimeAgent,
-    RefuseTool,
+from adk_realtime.agent import TRANSFER_TOOL_NAME, CallbackContext, RealtimeAgent
+from adk_realtime.agent_events import (
+    AgentEnded as AgentEnded,
+    AgentEvent as AgentEvent,
+    AgentStarted as AgentStarted,
+    AudioInterrupted as AudioInterrupted,
+    Handoff as Handoff,
+    RealtimeEvent as RealtimeEvent,
+    RunnerMetrics as RunnerMetrics,
+    ToolCallCompleted as ToolCallCompleted,
+    ToolCallStarted as ToolCallStarted,
+    ToolCallTimedOut as ToolCallTimedOut,
+    TurnMetrics as TurnMetrics,
 )
-from adk_realtime.drivers._errors import single_error
 from adk_realtime.models import RealtimeModel
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig
-from adk_realtime.sansio.errors import ConfigError, ConnectionClosed
+from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, MessageTooLargeToSend
 from adk_realtime.session import RealtimeSession, SessionOptions
-from adk_realtime.tools import (
-    FunctionTool,
-    Tool,
-    ToolContext,
-    encode_tool_output,
-    maybe_await,
-    tool_definition,
+from adk_realtime.tool_runner import (
+    DEFAULT_TOOL_TIMEOUT,
+    ToolTimeoutError,
+    check_time_limits,
+    run_tool_call,
 )
+from adk_realtime.tools import FunctionTool, Tool, check_tool_timeout, maybe_await, tool_definition
 
 log = logging.getLogger("adk_realtime.runner")
-
-# ----------------------------------------------------------------- agent events
-
-
-@dataclass(frozen=True, slots=True)
-class RealtimeEvent:
-    """A provider event, as the runner saw it."""
-
-    event: ev.ServerEvent
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStarted:
-    agent: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class AgentEnded:
-    agent: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Handoff:
-    from_agent: str
-    to_agent: str
-    voice_kept: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallStarted:
-    call_id: str
-    name: str
-    arguments: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallCompleted:
-    call_id: str
-    name: str
-    output: str
-    error: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AudioInterrupted:
-    """The user barged in: stop playing ``item_id``; ``played_ms`` is what was heard."""
-
-    item_id: str
-    played_ms: int
-    truncated: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TurnMetrics:
-    """Latency of one turn: end of user speech (or text sent) to first model audio/text."""
-
-    first_response_ms: float
-    usage: ev.Usage | None = None
-
-
-AgentEvent = (
-    RealtimeEvent
-    | AgentStarted
-    | AgentEnded
-    | Handoff
-    | ToolCallStarted
-    | ToolCallCompleted
-    | AudioInterrupted
-    | TurnMetrics
-)
-
 
 # ----------------------------------------------------------------- handler
 
@@ -237,21 +175,20 @@ class RunContext:
 MAX_TURN_LATENCIES = 1024
 
 
-@dataclass
-class RunnerMetrics:
-    turns: list[float] = field(default_factory=list)  # recent first-response latencies, ms
-    turn_count: int = 0  # every turn measured, also those no longer in ``turns``
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    tool_calls: int = 0
-    interruptions: int = 0
-    handoffs: int = 0
-    dropped_agent_events: int = 0
+AgentEventSink = Callable[[AgentEvent], Awaitable[None] | None]
+"""Gets every agent event, on the task that made it; may return an awaitable, which the
+runner awaits before going on (back-pressure, as ``agent.run(ctx)``'s buffer does)."""
 
 
 class RealtimeRunner:
-    """Runs a conversation. ``await runner.run()`` until it ends; other tasks send input."""
+    """Runs a conversation. ``await runner.run()`` until it ends; other tasks send input.
+
+    ``tool_timeout``: seconds a tool call may take unless the tool sets its own
+    ``timeout`` (30 s; ``math.inf``: no limit); on expiry the model gets an error
+    output, ``on_error`` gets a ``ToolTimeoutError`` and the agent events a
+    ``ToolCallTimedOut`` (see :mod:`adk_realtime.tool_runner`).
+    ``agent_event_sink``: see :data:`AgentEventSink`.
+    """
 
     def __init__(
         self,
@@ -265,7 +202,8 @@ class RealtimeRunner:
         playback: PlaybackTracker | None = None,
         session_options: SessionOptions | None = None,
         context: RunContext | None = None,
-        agent_event_sink: Callable[[AgentEvent], Any] | None = None,
+        agent_event_sink: AgentEventSink | None = None,
+        tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
     ) -> None:
         if model is None and agent is not None:
             model = agent.model
@@ -273,6 +211,9 @@ class RealtimeRunner:
             raise ConfigError("model", "RealtimeRunner needs a model (or an agent with one)")
         if max_concurrent_tools < 1:
             raise ConfigError("max_concurrent_tools", "must be at least 1")
+        if check_tool_timeout(tool_timeout, "tool_timeout") is None:
+            raise ConfigError("tool_timeout", "must be a number of seconds (math.inf: no limit)")
+        self.tool_timeout = float(tool_timeout)
         self.model = model
         self.root_agent = agent
         self.active_agent = agent
@@ -284,6 +225,7 @@ class RealtimeRunner:
         names = [t.name for t in self.extra_tools]
         if len(names) != len(set(names)):
             raise ConfigError("tools", "duplicate extra tool names")
+        check_time_limits(self.extra_tools, agent)  # a tool's bad ``timeout`` fails here
         self.playback = playback or PlaybackTracker()
         self._own_playback = playback is None  # sized to the session's output format
         self.metrics = RunnerMetrics()
@@ -446,15 +388,17 @@ class RealtimeRunner:
             )
         return config
 
-    def _emit(self, event: AgentEvent) -> None:
+    async def _emit(self, event: AgentEvent) -> None:
         if self._sink is not None:
-            self._sink(event)
+            waiting = self._sink(event)
+            if waiting is not None:
+                await waiting  # the sink's buffer is full of events that must not drop
 
     async def _agent_callback(self, agent: RealtimeAgent | None, when: str, reason: str) -> None:
         if agent is None:
             return
         callback = agent.before_agent_callback if when == "before" else agent.after_agent_callback
-        self._emit((AgentStarted if when == "before" else AgentEnded)(agent.name, reason))
+        await self._emit((AgentStarted if when == "before" else AgentEnded)(agent.name, reason))
         if callback is not None:
             await maybe_await(callback(CallbackContext(agent.name, self.context.state, reason)))
 
@@ -464,14 +408,17 @@ class RealtimeRunner:
         handler = self.handler
         agent = self.active_agent
         if self._sink is not None:
-            self._sink(RealtimeEvent(event))
+            waiting = self._sink(RealtimeEvent(event))
+            if waiting is not None:
+                await waiting
         if isinstance(event, ev.AudioDelta):  # the hot path first
             if self._silenced and event.item_id in self._silenced:
                 return  # in flight when the user barged in: already flushed, never play it
             now = anyio.current_time()
             self.playback.on_audio(event.item_id, len(event.delta), now)
             self._audio_since_response = self._audio_produced = True
-            self._first_output(now)
+            if self._turn_started is not None:  # (the hot path: no coroutine otherwise)
+                await self._first_output(now)
             for output in self._audio_outputs:
                 output.play(event.delta, event.item_id)
             await maybe_await(handler.on_audio(event.delta, event.item_id))
@@ -482,7 +429,8 @@ class RealtimeRunner:
             if agent is not None and agent.on_transcript is not None:
                 await maybe_await(agent.on_transcript(event.delta, event.item_id))
         elif isinstance(event, ev.TextDelta):
-            self._first_output(anyio.current_time())
+            if self._turn_started is not None:
+                await self._first_output(anyio.current_time())
             await maybe_await(handler.on_text(event.delta, event.item_id))
         elif isinstance(event, ev.InputTranscriptDelta):
             self._input_transcript_items.add(event.item_id)
@@ -529,7 +477,7 @@ class RealtimeRunner:
                 return  # an expected race the provider reports (e.g. a cancel after the end)
             await maybe_await(handler.on_error(event))
 
-    def _first_output(self, now: float) -> None:
+    async def _first_output(self, now: float) -> None:
         if self._turn_started is not None:
             latency = (now - self._turn_started) * 1000.0
             self._turn_started = None
@@ -538,7 +486,7 @@ class RealtimeRunner:
             self.metrics.turn_count += 1
             if len(turns) > MAX_TURN_LATENCIES:
                 del turns[: len(turns) - MAX_TURN_LATENCIES // 2]  # amortised: trim in halves
-            self._emit(TurnMetrics(latency))
+            await self._emit(TurnMetrics(latency))
 
     def _account_usage(self, usage: ev.Usage | None) -> None:
         if usage is None:
@@ -583,7 +531,7 @@ class RealtimeRunner:
         if item_id:
             self._silenced.append(item_id)
         event = AudioInterrupted(item_id, played_ms or 0, truncated)
-        self._emit(event)
+        await self._emit(event)
         for output in self._audio_outputs:
             output.interrupt()
         await maybe_await(self.handler.on_interrupted(event))
@@ -604,7 +552,7 @@ class RealtimeRunner:
     async def _start_tool(self, session: RealtimeSession, call: ev.FunctionCallDone) -> None:
         self.metrics.tool_calls += 1
         await maybe_await(self.handler.on_tool_call(call.name, call.arguments, call.call_id))
-        self._emit(ToolCallStarted(call.call_id, call.name, call.arguments))
+        await self._emit(ToolCallStarted(call.call_id, call.name, call.arguments))
         if call.response_id:
             self._open_calls.setdefault(call.response_id, set()).add(call.call_id)
         scope = anyio.CancelScope()
@@ -624,8 +572,7 @@ class RealtimeRunner:
     async def _run_tool_and_answer(
         self, session: RealtimeSession, call: ev.FunctionCallDone, scope: anyio.CancelScope
     ) -> None:
-        output: str | None = None
-        error = False
+        outcome = None
         with scope:
             if (
                 call.name == TRANSFER_TOOL_NAME
@@ -635,50 +582,38 @@ class RealtimeRunner:
                 await self._handoff(session, call)
                 return
             async with self._limiter:
-                output, error = await self._execute(call)
+                tool, agent, state = (
+                    self._find_tool(call.name),
+                    self.active_agent,
+                    self.context.state,
+                )
+                outcome = await run_tool_call(call, tool, agent, state, self.tool_timeout)
         self._tool_scopes.pop(call.call_id, None)
-        if scope.cancelled_caught or output is None:
+        if scope.cancelled_caught or outcome is None:
             self._close_call(call)
             return  # cancelled by the provider: its result must not be sent
-        self._emit(ToolCallCompleted(call.call_id, call.name, output, error))
-        await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
+        if outcome.timed_out is not None:
+            self.metrics.tool_timeouts += 1
+            await self._emit(ToolCallTimedOut(call.call_id, call.name, outcome.timed_out))
+            timeout = ToolTimeoutError(call.name, call.call_id, outcome.timed_out)
+            await maybe_await(self.handler.on_error(timeout))
+        await self._answer(session, call, outcome.output, outcome.error)
         await self._call_finished(session, call)
 
-    async def _execute(self, call: ev.FunctionCallDone) -> tuple[str, bool]:
-        agent = self.active_agent
+    async def _answer(
+        self, session: RealtimeSession, call: ev.FunctionCallDone, output: str, error: bool
+    ) -> None:
+        """Send ``output`` for ``call``; one too large to send becomes an error output (and
+        ``on_error`` is told), so the model is never left without an answer."""
         try:
-            arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-            if not isinstance(arguments, dict):
-                raise ValueError("arguments are not a JSON object")
-        except ValueError as exc:
-            return json.dumps({"error": f"invalid arguments for {call.name}: {exc}"}), True
-        ctx = ToolContext(
-            call.call_id, call.name, arguments, agent.name if agent else "", self.context.state
-        )
-        tool = self._find_tool(call.name)
-        if tool is None:
-            return json.dumps({"error": f"unknown tool {call.name!r}"}), True
-        try:
-            result: Any = None
-            substituted = False
-            if agent is not None and agent.before_tool_callback is not None:
-                pre = await maybe_await(agent.before_tool_callback(ctx))
-                if isinstance(pre, RefuseTool):
-                    raise pre
-                if pre is not None:
-                    result, substituted = pre, True
-            if not substituted:
-                result = await tool.call(ctx.arguments, ctx)
-            if agent is not None and agent.after_tool_callback is not None:
-                post = await maybe_await(agent.after_tool_callback(ctx, result))
-                if post is not None:
-                    result = post
-            return encode_tool_output(result), False
-        except RefuseTool as exc:
-            return json.dumps({"error": f"tool call refused: {exc.reason}"}), True
-        except Exception as exc:
-            log.warning("tool %s failed: %s: %s", call.name, type(exc).__name__, exc)
-            return json.dumps({"error": f"{type(exc).__name__}: {exc}"}), True
+            await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
+        except MessageTooLargeToSend as exc:
+            await maybe_await(self.handler.on_error(exc))
+            what = f"{exc.size} bytes; the provider takes at most {exc.limit}"
+            output = json.dumps({"error": f"the result of {call.name} is too large ({what})"})
+            error = True
+            await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
+        await self._emit(ToolCallCompleted(call.call_id, call.name, output, error))
 
     def _close_call(self, call: ev.FunctionCallDone) -> None:
         if call.response_id and call.response_id in self._open_calls:
@@ -716,7 +651,7 @@ class RealtimeRunner:
             output = json.dumps(
                 {"error": f"unknown agent {target_name!r}; available agents: {known}"}
             )
-            self._emit(ToolCallCompleted(call.call_id, call.name, output, True))
+            await self._emit(ToolCallCompleted(call.call_id, call.name, output, True))
             await session.send_tool_response(ev.ToolResponse(call.call_id, output, call.name))
             await self._call_finished(session, call)
             return
@@ -746,8 +681,8 @@ class RealtimeRunner:
             await session.send_tool_response(answer)  # on the connection that asked
             await session.update_session(config)  # may reconnect, resuming the conversation
         self.metrics.handoffs += 1
-        self._emit(ToolCallCompleted(call.call_id, call.name, output))
-        self._emit(Handoff(current.name, target.name, voice_kept))
+        await self._emit(ToolCallCompleted(call.call_id, call.name, output))
+        await self._emit(Handoff(current.name, target.name, voice_kept))
         await maybe_await(self.handler.on_handoff(current.name, target.name))
         await self._agent_callback(target, "before", "handoff")
         self._tool_scopes.pop(call.call_id, None)
@@ -785,49 +720,10 @@ class RealtimeRunnerBuilder:
         self._kw["max_concurrent_tools"] = n
         return self
 
+    def tool_timeout(self, seconds: float) -> RealtimeRunnerBuilder:
+        """Seconds a tool call may take unless the tool sets its own ``timeout``."""
+        self._kw["tool_timeout"] = seconds
+        return self
+
     def build(self) -> RealtimeRunner:
         return RealtimeRunner(tools=self._tools, **self._kw)
-
-
-async def run_agent(agent: RealtimeAgent, ctx: RunContext) -> AsyncIterator[AgentEvent]:
-    """``agent.run(ctx)``: run ``agent`` and yield its agent events until the session ends.
-
-    The event stream holds 1024 events; if the consumer falls that far behind,
-    further events are counted in ``runner.metrics.dropped_agent_events`` (the
-    event handler still sees everything) rather than stalling the audio pump.
-    Leaving the loop early and closing the generator (``async with
-    contextlib.aclosing(agent.run(ctx))``) ends the run and its session.
-    """
-    send, receive = anyio.create_memory_object_stream[AgentEvent](1024)
-    runner: RealtimeRunner | None = None
-
-    def sink(event: AgentEvent) -> None:
-        try:
-            send.send_nowait(event)
-        except anyio.WouldBlock:
-            assert runner is not None
-            runner.metrics.dropped_agent_events += 1
-        except anyio.BrokenResourceError:
-            pass  # the consumer left (``aclose()``); the run is being cancelled
-
-    runner = RealtimeRunner(
-        agent=agent, event_handler=ctx.event_handler, context=ctx, agent_event_sink=sink
-    )
-
-    async def drive() -> None:
-        assert runner is not None
-        async with send:
-            await runner.run()
-
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(drive)
-            try:
-                async with receive:
-                    async for item in receive:
-                        yield item
-            except GeneratorExit:
-                # The consumer stopped early (``break`` + ``aclose()``): end the run quietly.
-                tg.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        raise single_error(group) from None

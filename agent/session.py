@@ -23,7 +23,13 @@ resumable), the supervisor closes the old link and opens a new one with the
 latest resumption handle, all inside its own task, while commands sent
 meanwhile wait in a bounded hold buffer (``max_held_messages``; when it is
 full the sender waits, nothing is dropped). A :class:`SessionResumed` event
-tells the app it happened.
+tells the app it happened. A close by which the provider refuses what we sent
+(1009 message too big, 1007, 1008...: ``REFUSAL_CLOSE_CODES``) is never
+resumed: the app gets it as :class:`ConnectionClosed`.
+
+No message larger than the provider accepts is ever sent: the protocol splits
+audio and refuses other commands over ``capabilities.max_message_size`` with
+``MessageTooLargeToSend`` (``send_raw`` checks too), before anything is queued.
 
 The event queue is bounded too: when the app stops reading, the supervisor
 stops reading the socket, and TCP pushes back on the provider.
@@ -51,12 +57,19 @@ from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, DecodeError, RealtimeError
+from adk_realtime.sansio.json_fields import check_size
 from adk_realtime.sansio.protocol import ProviderCapabilities, RealtimeProtocol
 
 log = logging.getLogger("adk_realtime.session")
 
 # How long to wait for the provider's first answer (Gemini setupComplete).
 SETUP_TIMEOUT = 15.0
+
+# Close codes by which a peer refuses what it was sent (RFC 6455, 7.4.1: protocol error,
+# unacceptable or inconsistent data, policy, message too big, extension). A resumed
+# connection would only be sent the same again, so such a close is never resumed: the
+# app gets the error.
+REFUSAL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
 
 
 class Link(Protocol):
@@ -92,14 +105,58 @@ class LinkStats:
     channel, beyond what it keeps)."""
 
 
+# Keepalive of a WebSocket link: a ping after this many seconds, its pong due this many
+# seconds later; a provider that stops answering is noticed within their sum (15 s).
+KEEPALIVE_INTERVAL = 10.0
+KEEPALIVE_TIMEOUT = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class SessionOptions:
-    """Tunables of a session; the defaults suit a voice conversation."""
+    """Tunables of a session; the defaults suit a voice conversation.
+
+    ``event_queue_size``: events decoded but not yet read by the app; when it is
+    full the session stops reading the link (TCP pushes back on the provider).
+
+    ``max_held_messages``: commands held while no link is up (reconnecting);
+    when it is full the sender waits.
+
+    ``resume``: reconnect with the resumption handle where the provider offers one.
+
+    ``setup_timeout``: seconds to wait for the provider's setup acknowledgement.
+
+    ``keepalive_interval``: seconds between WebSocket pings (``None``: no pings);
+    ``keepalive_timeout``: seconds a ping's pong may take. A provider that stops
+    answering without closing (a half-dead connection) is noticed within
+    ``keepalive_interval + keepalive_timeout`` (15 s by default): the session
+    ends with :class:`ConnectionClosed` (1011, "pong timeout"), or resumes where
+    the provider allows it. While the app is not reading (back-pressure) the
+    clock stops, so a slow app is not taken for a dead provider. WebSocket
+    transport only: a WebRTC peer has its own liveness checks.
+    """
 
     event_queue_size: int = 256
     max_held_messages: int = 1024
     resume: bool = True
     setup_timeout: float = SETUP_TIMEOUT
+    keepalive_interval: float | None = KEEPALIVE_INTERVAL
+    keepalive_timeout: float = KEEPALIVE_TIMEOUT
+
+    def __post_init__(self) -> None:
+        interval = self.keepalive_interval
+        if interval is not None and not (_is_number(interval) and interval > 0):
+            raise ConfigError(
+                "keepalive_interval", f"must be a number of seconds > 0 or None, got {interval!r}"
+            )
+        if not (_is_number(self.keepalive_timeout) and self.keepalive_timeout > 0):
+            raise ConfigError(
+                "keepalive_timeout",
+                f"must be a number of seconds > 0, got {self.keepalive_timeout!r}",
+            )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 class _Closed:
@@ -276,7 +333,9 @@ class RealtimeSession:
         The audio is resampled to what the provider wants (24 kHz OpenAI, 16 kHz
         Gemini) and G.711-encoded when the session's input format says so.
         ``sample_rate`` (8000, 16000, 24000 or 48000; else ``ConfigError``) defaults
-        to the provider's input rate (24 kHz on a WebRTC session).
+        to the provider's input rate (24 kHz on a WebRTC session). Any length may be
+        sent: more than a second of audio goes as several messages of at most a second
+        each (never one over ``capabilities.max_message_size``), in order.
         """
         if sample_rate is not None and (
             isinstance(sample_rate, bool) or sample_rate not in _audio.SUPPORTED_RATES
@@ -377,7 +436,12 @@ class RealtimeSession:
             await self._send_wire(message)
 
     async def send_raw(self, message: str) -> None:
-        """Send one wire message as-is (escape hatch for provider features not modelled)."""
+        """Send one wire message as-is (escape hatch for provider features not modelled).
+
+        Raises :class:`~adk_realtime.sansio.errors.MessageTooLargeToSend` (sending
+        nothing) for a message over ``capabilities.max_message_size``.
+        """
+        check_size(message, self._caps.max_message_size, "send_raw's message")
         await self._send_wire(message)
 
     async def close(self) -> None:
@@ -477,7 +541,8 @@ class RealtimeSession:
                         raise
                     if self._closing:
                         break
-                    if not (self._can_resume() or self._reconnect_requested):
+                    refused = exc.code in REFUSAL_CLOSE_CODES  # never hidden by a resumption
+                    if refused or not (self._can_resume() or self._reconnect_requested):
                         error = exc
                         break
                     resumed_link = True

@@ -4,6 +4,13 @@
 the JSON schema of its parameters comes from the type hints, its description
 from the docstring (the first paragraph; ``Args:`` lines describe parameters).
 Sync functions run in a worker thread so they never block the event pump.
+
+Every call has a time limit: the tool's ``timeout`` if it has one, else the
+runner's ``tool_timeout`` (30 s by default). When it expires, an async tool is
+cancelled; a sync tool's thread cannot be stopped (Python cannot kill a
+thread): it is abandoned, runs on to its end, and its result is discarded;
+nothing waits for it, not even ``runner.close()``. Either way the model gets an
+error output saying the call timed out, and the conversation goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import anyio
 import anyio.to_thread
 
 from adk_realtime.sansio.config import ToolDefinition
+from adk_realtime.sansio.errors import ConfigError
 
 
 @dataclass
@@ -39,7 +47,11 @@ class ToolContext:
 
 @runtime_checkable
 class Tool(Protocol):
-    """Anything with a name, a description, JSON-schema parameters and ``call``."""
+    """Anything with a name, a description, JSON-schema parameters and ``call``.
+
+    A tool may also have a ``timeout`` attribute: seconds a call may take (``None``:
+    the runner's ``tool_timeout``; ``math.inf``: no limit).
+    """
 
     name: str
     description: str
@@ -63,8 +75,13 @@ class FunctionTool:
         *,
         name: str | None = None,
         description: str | None = None,
+        timeout: float | None = None,
     ) -> None:
+        """``timeout``: seconds one call may take before the model is told it timed out
+        (see the module docstring for what happens to the call); ``None`` (the default)
+        uses the runner's ``tool_timeout``, ``math.inf`` means no limit."""
         self.func = func
+        self.timeout = check_tool_timeout(timeout, "timeout")
         self.name = name or func.__name__
         doc_summary, arg_docs = _parse_docstring(inspect.getdoc(func) or "")
         self.description = description if description is not None else doc_summary
@@ -134,7 +151,7 @@ def function_tool(func: Callable[..., Any], /) -> FunctionTool: ...
 
 @typing.overload
 def function_tool(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, timeout: float | None = None
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 
 
@@ -144,11 +161,27 @@ def function_tool(
     *,
     name: str | None = None,
     description: str | None = None,
+    timeout: float | None = None,
 ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
-    """Make a tool from a function: ``@function_tool`` or ``@function_tool(name="x")``."""
+    """Make a tool from a function: ``@function_tool`` or ``@function_tool(name="x")``.
+
+    ``timeout`` (seconds, see :class:`FunctionTool`) overrides the runner's
+    ``tool_timeout`` for this tool: ``@function_tool(timeout=120)``.
+    """
     if func is None:
-        return lambda f: FunctionTool(f, name=name, description=description)
-    return FunctionTool(func, name=name, description=description)
+        return lambda f: FunctionTool(f, name=name, description=description, timeout=timeout)
+    return FunctionTool(func, name=name, description=description, timeout=timeout)
+
+
+def check_tool_timeout(value: float | None, field_name: str) -> float | None:
+    """``value`` if it is a timeout in seconds (> 0, ``math.inf`` for none) or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(
+            field_name, f"must be a number of seconds > 0 (math.inf: no limit), got {value!r}"
+        )
+    return float(value)
 
 
 # ---------------------------------------------------------------- schema

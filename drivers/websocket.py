@@ -68,6 +68,7 @@ from adk_realtime.sansio.websocket.connection import (
     WebSocketClient,
     WebSocketServer,
     check_close_args,
+    check_text_message,
     redact_target,
 )
 from adk_realtime.sansio.websocket.events import redact_secrets, secret_parts
@@ -91,7 +92,10 @@ __all__ = [
 log = logging.getLogger("adk_realtime.drivers.websocket")
 
 _READ_SIZE = 65536
-_WRITE_BATCH = 64  # messages encoded per socket write
+_WRITE_BATCH = 64  # messages encoded per socket write...
+# ...and at most about this many bytes, so that a ping waits for one short write at most
+# (its pong deadline runs from when it was queued) even while large messages go out.
+_WRITE_BATCH_BYTES = 256 * 1024
 _TRANSPORT_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 # A peer's close that is not a failure (1005: its close frame carried no code).
 _NORMAL_CLOSE_CODES = (1000, 1001, 1005)
@@ -244,9 +248,14 @@ class WebSocketConnection:
         """Queue one message (``str``: text, bytes-like: binary) for the writer.
 
         Waits while ``send_queue_size`` messages are already queued; raises
-        :class:`ConnectionClosed` once the connection is closing or closed.
+        :class:`ConnectionClosed` once the connection is closing or closed, and
+        :class:`LocalProtocolError` for a ``str`` that is not valid Unicode (a
+        lone surrogate has no UTF-8 form): that message is refused here, nothing
+        is sent and the connection stays open.
         """
-        if not isinstance(message, str | bytes | bytearray | memoryview):
+        if isinstance(message, str):
+            check_text_message(message)
+        elif not isinstance(message, bytes | bytearray | memoryview):
             raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
         if self._close_info is not None or self._close_requested is not None:
             raise self._closed_error()
@@ -381,11 +390,14 @@ class WebSocketConnection:
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return
             batch = [first]
-            while len(batch) < _WRITE_BATCH:
+            size = 0 if isinstance(first, _CloseRequest) else len(first)
+            while len(batch) < _WRITE_BATCH and size < _WRITE_BATCH_BYTES:
                 try:
-                    batch.append(self._send_rx.receive_nowait())
+                    item = self._send_rx.receive_nowait()
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
+                batch.append(item)
+                size += 0 if isinstance(item, _CloseRequest) else len(item)
             for item in batch:
                 if isinstance(item, _CloseRequest):
                     self._proto.close(item.code, item.reason, now=anyio.current_time())
@@ -469,6 +481,7 @@ class WebSocketConnection:
 
     async def _close_transport(self) -> None:
         self._send_rx.close()  # blocked senders get ConnectionClosed
+        self._send_tx.close()
         with anyio.move_on_after(1.0):
             try:
                 await self._stream.aclose()
@@ -696,7 +709,12 @@ async def _open_client(
                 close_timeout=close_timeout,
                 label=where.label,
             )
-            await conn._client_handshake(redact=[v for _, v in headers])
+            try:
+                await conn._client_handshake(redact=[v for _, v in headers])
+            except BaseException:
+                conn._send_tx.close()  # the connection never ran: release its send queue
+                conn._send_rx.close()
+                raise
             return conn
     except TimeoutError:
         if stream is not None:

@@ -36,6 +36,22 @@ class MessageTooBig(ProtocolError):
     """An incoming message exceeded the configured maximum size."""
 
 
+class MessageTooLargeToSend(LocalProtocolError):
+    """A command would make a message larger than the provider accepts in one message
+    (``ProviderCapabilities.max_message_size``); nothing was queued or sent.
+
+    ``size`` and ``limit`` are in bytes of the message's UTF-8 text.
+    """
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{what} would make a message of {size} bytes, over the provider's limit of "
+            f"{limit} bytes; nothing was sent (make it shorter, or send it in parts)"
+        )
+        self.size = size
+        self.limit = limit
+
+
 class AuthError(RealtimeError):
     """The provider refused the credentials (HTTP 401/403). Never carries the key."""
 

@@ -36,22 +36,26 @@ names the message (``"Gemini message"``) and ``name`` is the dotted path
 
 Writing: :func:`dumps` is the one JSON encoder of the codecs' messages,
 :func:`deep_merge` applies ``RealtimeConfig.extra`` to a message being built,
-and :func:`check_text` refuses text that cannot be sent (a lone surrogate)
-before anything is queued.
+:func:`check_text` refuses text that cannot be sent (a lone surrogate) and
+:func:`check_size` a message larger than the provider takes, both before
+anything is queued; :func:`base64_pieces` cuts audio for messages of a bounded size.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
-from adk_realtime.sansio.errors import DecodeError, LocalProtocolError
+from adk_realtime.sansio.errors import DecodeError, LocalProtocolError, MessageTooLargeToSend
 
 __all__ = [
     "FieldError",
     "JsonObject",
+    "base64_pieces",
+    "check_size",
     "check_text",
     "deep_merge",
     "dumps",
@@ -287,3 +291,23 @@ def check_text(value: Any, name: str) -> str:
             f"{name} is not valid Unicode text: a lone surrogate {value[where]!r} at index {where}"
         ) from None
     return value
+
+
+def check_size(message: str, limit: int, what: str) -> str:
+    """``message`` if its UTF-8 text fits in ``limit`` bytes; else
+    :class:`MessageTooLargeToSend` naming ``what`` (call it before any state changes)."""
+    size = len(message) if message.isascii() else len(message.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise MessageTooLargeToSend(what, size, limit)
+    return message
+
+
+def base64_pieces(audio: bytes | bytearray | memoryview, piece: int) -> Iterator[str]:
+    """``audio`` as base64 text, one string per ``piece`` bytes of it (the last may be
+    shorter; empty audio gives one empty string). ``piece`` must keep samples whole."""
+    view = audio if isinstance(audio, bytes | bytearray) else memoryview(audio).cast("B")
+    if len(view) <= piece:
+        yield binascii.b2a_base64(view, newline=False).decode("ascii")
+        return
+    for start in range(0, len(view), piece):
+        yield binascii.b2a_base64(view[start : start + piece], newline=False).decode("ascii")

@@ -89,6 +89,12 @@ class ProviderCapabilities:
     answering the call, so the follow-up runs with it (OpenAI); if False answer first,
     then reconfigure (Gemini: the answer goes out on the connection that asked)."""
 
+    max_message_size: int
+    """The largest client message the provider accepts, in bytes of its text (a wire
+    fact: a larger one makes the provider close the connection, 1009). The protocol's
+    commands never queue a larger message: ``send_audio`` splits audio into several
+    messages, the other commands raise ``MessageTooLargeToSend`` and queue nothing."""
+
 
 class RealtimeProtocol(Protocol):
     """What the session layer needs from a provider protocol.

@@ -68,7 +68,11 @@ Script = Callable[[ScriptConn], Awaitable[None]]
 
 
 class FakeServer:
-    """``with FakeServer(script) as server: ... server.url ...``"""
+    """``with FakeServer(script) as server: ... server.url ...``
+
+    ``max_size`` limits the size of one message from the client, as a provider does
+    (``None``: no limit); a larger one is closed with 1009.
+    """
 
     def __init__(
         self,
@@ -76,8 +80,10 @@ class FakeServer:
         *,
         ssl_context: ssl.SSLContext | None = None,
         reject: tuple[int, str] | None = None,
+        max_size: int | None = None,
     ) -> None:
         self.script = script
+        self.max_size = max_size  # the largest message taken (websockets closes with 1009)
         self.ssl_context = ssl_context
         self.reject = reject
         self.connections: list[Connection] = []
@@ -102,6 +108,7 @@ class FakeServer:
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
         if self.errors and exc[0] is None:
             raise self.errors[0]
 
@@ -112,7 +119,7 @@ class FakeServer:
             0,
             ssl=self.ssl_context,
             process_request=self._process_request,
-            max_size=None,
+            max_size=self.max_size,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 

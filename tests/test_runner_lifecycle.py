@@ -305,6 +305,27 @@ async def test_leaving_agent_run_early_ends_the_run_quietly(
     assert handler.calls == ["disconnect"]
 
 
+async def test_agent_run_read_under_per_event_timeouts_and_left_early_against_the_simulator(
+    anyio_backend: str, simulator: Any
+) -> None:
+    """Each read in a scope of its own, then ``break`` inside one: the run used to hold a
+    task group across ``yield`` and corrupt the caller's cancel scopes."""
+    handler = Lifecycle()
+    ctx = RunContext(event_handler=handler)
+    run = RealtimeAgent("a", model_for("openai", simulator)).run(ctx)
+    audio = 0
+    while audio < 3:
+        with anyio.fail_after(10):
+            event = await run.__anext__()
+            if isinstance(event, AgentStarted):
+                await ctx.send_text("hello")
+            if isinstance(event, RealtimeEvent) and isinstance(event.event, ev.AudioDelta):
+                audio += 1
+    with anyio.fail_after(10):
+        await run.aclose()  # mid-answer
+    assert handler.calls == ["disconnect"]
+
+
 async def test_audio_still_in_flight_after_barge_in_is_not_played(anyio_backend: str) -> None:
     ev_ = lambda t, **kw: example_server_event("ga", t, **kw)  # noqa: E731
 

@@ -611,3 +611,84 @@ async def test_send_text_with_a_lone_surrogate_is_refused(
     assert protocol.data_to_send() == []  # nothing was queued
     await session.send_text("fine \U0001f600")  # a real astral character is text
     assert len(session._held) == 1  # (held: the session has no link yet)
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+async def test_a_large_send_audio_reaches_a_peer_with_a_message_limit_intact(
+    anyio_backend: str, provider: str
+) -> None:
+    """3 MB of audio in one call used to be one 4 MB message: the peer (1 MiB per message
+    at most, as a provider has its limit) closed with 1009 and the audio was lost."""
+    rate = 24000 if provider == "openai" else 16000
+    audio = (np.sin(np.arange(1_500_000) / 5) * 8000).astype("<i2").tobytes()
+    received = bytearray()
+
+    async def script(conn: ScriptConn) -> None:
+        if provider == "gemini":
+            await conn.recv()
+            await conn.send({"setupComplete": {}})
+        while len(received) < len(audio):
+            msg = await conn.recv()
+            if msg.get("type") == "input_audio_buffer.append":
+                received.extend(base64.b64decode(msg["audio"]))
+            elif "realtimeInput" in msg and "audio" in msg["realtimeInput"]:
+                received.extend(base64.b64decode(msg["realtimeInput"]["audio"]["data"]))
+        await conn.close(1000, "all heard")
+
+    with FakeServer(script, max_size=2**20) as server:
+        if provider == "openai":
+            model: Any = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
+        else:
+            model = GeminiRealtimeModel(GeminiLiveBackend.Public(GEMINI_KEY, base_url=server.url))
+        with anyio.fail_after(20):
+            async with model.connect(RealtimeConfig()) as session:
+                await session.send_audio(audio, sample_rate=rate)
+                with pytest.raises(ConnectionClosed) as info:
+                    async for _event in session:
+                        pass
+    assert (info.value.code, info.value.reason) == (1000, "all heard")
+    assert bytes(received) == audio
+
+
+async def test_gemini_close_1009_is_not_hidden_behind_a_resumption(anyio_backend: str) -> None:
+    """A close that refuses what we sent ends the session with that error: resuming would
+    hide it (and whatever was refused would be lost without a word)."""
+
+    async def script(conn: ScriptConn) -> None:
+        await conn.recv()
+        await conn.send({"setupComplete": {}})
+        if conn.index == 0:
+            await conn.send({"sessionResumptionUpdate": {"newHandle": "h-1", "resumable": True}})
+            await conn.recv_until(lambda m: "realtimeInput" in m)
+            await conn.close(1009, "message too big")
+        else:
+            await conn.close(1000, "resumed")
+
+    with FakeServer(script) as server:
+        model = GeminiRealtimeModel(GeminiLiveBackend.Public(GEMINI_KEY, base_url=server.url))
+        with anyio.fail_after(10):
+            async with model.connect(RealtimeConfig()) as session:
+                await session.send_audio(np.zeros(320, np.int16), sample_rate=16000)
+                with pytest.raises(ConnectionClosed) as info:
+                    async for _event in session:
+                        pass
+    assert (info.value.code, info.value.reason) == (1009, "message too big")
+    assert len(server.connections) == 1
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+async def test_send_raw_over_the_providers_limit_is_refused_before_sending(
+    anyio_backend: str, provider: str
+) -> None:
+    from adk_realtime.sansio.errors import MessageTooLargeToSend
+    from adk_realtime.sansio.gemini.protocol import GeminiProtocol
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+
+    protocol = OpenAIProtocol() if provider == "openai" else GeminiProtocol("gemini-live")
+    session = _unstarted_session(protocol)
+    limit = protocol.capabilities.max_message_size
+    with pytest.raises(MessageTooLargeToSend, match="send_raw"):
+        await session.send_raw('{"x":"' + "\u00e9" * (limit // 2) + '"}')  # 2 bytes each
+    assert len(session._held) == 0
+    await session.send_raw('{"x":"' + "x" * (limit // 2) + '"}')
+    assert len(session._held) == 1  # (held: the session has no link yet)

@@ -331,3 +331,55 @@ def test_a_tool_result_holding_nan_is_sent_as_valid_json() -> None:
     oracles_gemini.validate_client(message)
     [response] = strict(message)["toolResponse"]["functionResponses"]
     assert response["response"] == {"result": strict(output)}
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), True, "30"])
+def test_a_tool_timeout_that_is_not_seconds_is_refused_where_it_is_set(bad: Any) -> None:
+    from adk_realtime import RealtimeRunner
+
+    def lookup() -> str:
+        """Looks up."""
+        return "x"
+
+    with pytest.raises(ConfigError, match="timeout"):
+        FunctionTool(lookup, timeout=bad)
+    with pytest.raises(ConfigError, match="timeout"):
+        function_tool(timeout=bad)(lookup)
+    with pytest.raises(ConfigError, match="tool_timeout"):
+        RealtimeRunner(model=FakeModel(), tool_timeout=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="tool_timeout"):
+        RealtimeRunner.builder().model(FakeModel()).tool_timeout(bad).build()  # type: ignore[arg-type]
+
+    class CustomTool:  # a Tool of one's own may carry a timeout too
+        name = "custom"
+        description = "custom"
+        timeout = bad
+
+        @property
+        def parameters(self) -> dict[str, Any]:
+            return {"type": "object", "properties": {}}
+
+        async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
+            return None
+
+    sub = RealtimeAgent("sub", FakeModel(), tools=[CustomTool()])  # type: ignore[arg-type, list-item]
+    root = RealtimeAgent("root", FakeModel(), sub_agents=[sub])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"custom\.timeout"):
+        RealtimeRunner(agent=root)  # found before the run, not when the model calls it
+
+
+def test_tool_timeouts_default_to_the_runners_and_inf_means_none() -> None:
+    import math
+
+    from adk_realtime import RealtimeRunner
+    from adk_realtime.tool_runner import DEFAULT_TOOL_TIMEOUT, time_limit
+
+    def lookup() -> str:
+        """Looks up."""
+        return "x"
+
+    assert DEFAULT_TOOL_TIMEOUT == 30.0
+    assert RealtimeRunner(model=FakeModel()).tool_timeout == 30.0  # type: ignore[arg-type]
+    assert time_limit(FunctionTool(lookup), 12.0) == 12.0
+    assert time_limit(function_tool(timeout=2)(lookup), 12.0) == 2.0
+    assert time_limit(FunctionTool(lookup, timeout=math.inf), 12.0) == math.inf

@@ -34,7 +34,7 @@ from adk_realtime.drivers.websocket import (
     open_websocket,
     serve,
 )
-from adk_realtime.sansio.errors import ConnectionClosed, MessageTooBig
+from adk_realtime.sansio.errors import ConnectionClosed, LocalProtocolError, MessageTooBig
 
 pytestmark = pytest.mark.anyio
 
@@ -153,6 +153,18 @@ async def test_echo_text_and_binary(server: ThreadedServer) -> None:
     assert ws.close_code == 1000
 
 
+async def test_a_text_with_a_lone_surrogate_is_refused_by_send_and_the_connection_stays_up(
+    server: ThreadedServer,
+) -> None:
+    """The writer task would fail to encode it later and take the connection down (1006)."""
+    async with open_websocket(url(server, "/echo")) as ws:
+        with pytest.raises(LocalProtocolError, match=r"lone surrogate '\\ud800' at index 3"):
+            await ws.send("abc\ud800")
+        await ws.send("still open \U0001f600")  # a real astral character is text
+        assert await ws.receive() == "still open \U0001f600"
+    assert ws.close_code == 1000
+
+
 async def test_handshake_sends_the_given_headers(server: ThreadedServer) -> None:
     headers = [("Authorization", f"Bearer {SECRET}"), ("OpenAI-Beta", "realtime=v1")]
     async with open_websocket(url(server, "/headers?model=x"), headers=headers) as ws:
@@ -226,6 +238,25 @@ async def test_a_401_raises_handshake_rejected_without_leaking_the_key(
     assert SECRET not in str(info.value)  # ...the message does not
     assert SECRET not in repr(info.value)
     assert ("content-type", "text/plain; charset=utf-8") in info.value.headers
+
+
+async def test_no_connection_leaves_an_unclosed_send_queue_behind(server: ThreadedServer) -> None:
+    """Neither a finished connection nor a refused handshake: each left its send queue
+    open, and anyio warned (ResourceWarning) when it was collected."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        async with open_websocket(url(server, "/echo")) as ws:
+            await ws.send("hi")
+            assert await ws.receive() == "hi"
+        del ws
+        with pytest.raises(HandshakeRejected):
+            async with open_websocket(url(server, "/reject")):
+                pass
+        gc.collect()
+    assert [str(w.message) for w in seen if "MemoryObject" in str(w.message)] == []
 
 
 async def test_a_closed_port_is_a_clear_connect_error() -> None:

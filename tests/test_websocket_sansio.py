@@ -28,6 +28,7 @@ from adk_realtime.sansio.websocket.connection import (
     WsEvent,
     WsState,
 )
+from adk_realtime.session import SessionOptions
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -364,11 +365,56 @@ def test_a_missed_pong_ends_the_connection_with_1011() -> None:
     assert client.get_timer() is None and client.close_code == 1011
 
 
+@pytest.mark.parametrize(
+    "options",
+    [SessionOptions(), SessionOptions(keepalive_interval=2.0, keepalive_timeout=0.5)],
+    ids=["defaults", "settable"],
+)
+def test_a_silent_peer_is_noticed_within_the_session_keepalive_limit(
+    options: SessionOptions,
+) -> None:
+    """The session's keepalive options drive the machine: by default a peer that stops
+    answering is noticed within 15 s (a ping at 10 s, its pong due 5 s later)."""
+    limit = (options.keepalive_interval or 0.0) + options.keepalive_timeout
+    assert limit <= 15.0
+    client = open_client(
+        ping_interval=options.keepalive_interval, pong_timeout=options.keepalive_timeout
+    )
+    now = 0.0
+    while client.state is WsState.OPEN:
+        timer = client.get_timer()
+        assert timer is not None
+        now = timer
+        client.handle_timer(now)  # the peer answers nothing
+    assert events(client) == [Closed(1011, "pong timeout")]
+    assert now == limit
+
+
+def test_session_keepalive_options_are_checked() -> None:
+    for bad in (
+        {"keepalive_interval": 0},
+        {"keepalive_timeout": -1.0},
+        {"keepalive_timeout": None},
+    ):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            SessionOptions(**bad)  # type: ignore[arg-type]
+    assert SessionOptions(keepalive_interval=None).keepalive_interval is None  # no pings
+
+
 def test_no_keepalive_when_ping_interval_is_none() -> None:
     client = open_client(ping_interval=None)
     assert client.get_timer() is None
     client.ping(5.0)  # an explicit ping still arms the pong deadline
     assert client.get_timer() == 25.0
+
+
+def test_a_text_with_a_lone_surrogate_is_refused_and_nothing_is_queued() -> None:
+    client = open_client()
+    with pytest.raises(LocalProtocolError, match=r"lone surrogate '\\udfff' at index 0"):
+        client.send_message("\udfff tail")
+    assert client.data_to_send() == b"" and client.state is WsState.OPEN
+    client.send_message("caf\u00e9")
+    assert [payload for _, payload in parse_frames(client.data_to_send())] == ["café".encode()]
 
 
 # -- close -------------------------------------------------------------------------

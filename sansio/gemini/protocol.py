@@ -71,7 +71,6 @@ is here.
 
 from __future__ import annotations
 
-import binascii
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -82,6 +81,8 @@ from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfi
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
 from adk_realtime.sansio.gemini.wire import (
+    MAX_AUDIO_MS_PER_MESSAGE,
+    MAX_MESSAGE_SIZE,
     FunctionCall,
     InputTranscription,
     ModelAudio,
@@ -100,7 +101,13 @@ from adk_realtime.sansio.gemini.wire import (
     realtime_input_config,
     tool_output,
 )
-from adk_realtime.sansio.json_fields import check_text, deep_merge, dumps
+from adk_realtime.sansio.json_fields import (
+    base64_pieces,
+    check_size,
+    check_text,
+    deep_merge,
+    dumps,
+)
 from adk_realtime.sansio.protocol import ProviderCapabilities
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -119,6 +126,7 @@ CAPABILITIES = ProviderCapabilities(
     server_handles_barge_in=True,  # the server stops and says `interrupted`
     voice_locked_after_audio=False,
     reconfigure_before_tool_output=False,
+    max_message_size=MAX_MESSAGE_SIZE,
 )
 """What Gemini Live can do (one transport: the WebSocket)."""
 
@@ -126,6 +134,7 @@ INPUT_AUDIO_FORMAT = AudioFormat.pcm16(16000)
 OUTPUT_AUDIO_FORMAT = AudioFormat.pcm16(24000)
 INPUT_MIME_TYPE = "audio/pcm;rate=16000"
 _OUTPUT_BYTES_PER_MS = 48  # 24 kHz * 2 bytes
+_AUDIO_PIECE = 32 * MAX_AUDIO_MS_PER_MESSAGE  # bytes of 16 kHz PCM16 per message at most
 
 # Unanswered tool calls remembered; beyond this the server is misbehaving.
 MAX_PENDING_TOOL_CALLS = 1024
@@ -309,6 +318,7 @@ class GeminiProtocol:
             text = dumps({"setup": setup})
         except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError("extra", f"not JSON-serialisable: {exc}") from None
+        check_size(text, MAX_MESSAGE_SIZE, "the setup (instruction, tools)")
         ric = setup.get("realtimeInputConfig")
         aad = ric.get("automaticActivityDetection") if isinstance(ric, dict) else None
         self.manual_activity = isinstance(aad, dict) and aad.get("disabled") is True
@@ -383,7 +393,9 @@ class GeminiProtocol:
     # -------------------------------------------------------------- commands
 
     def send_audio(self, audio: bytes | bytearray | memoryview) -> None:
-        """Queue one ``realtimeInput.audio`` message carrying ``audio`` (PCM16, 16 kHz).
+        """Queue ``realtimeInput.audio`` messages carrying ``audio`` (PCM16, 16 kHz): one,
+        or for more than ``MAX_AUDIO_MS_PER_MESSAGE`` of audio one per that much, so no
+        message nears ``capabilities.max_message_size``.
 
         With manual activity (VAD off) and no activity open, ``activityStart``
         goes first: the audio opens the user's turn (end it with ``AudioCommit``).
@@ -391,9 +403,8 @@ class GeminiProtocol:
         if self.manual_activity and not self.activity_open:
             self.activity_open = True
             self._out.append(_ACTIVITY_START)
-        self._out.append(
-            _AUDIO_HEAD + binascii.b2a_base64(audio, newline=False).decode("ascii") + _AUDIO_TAIL
-        )
+        for text in base64_pieces(audio, _AUDIO_PIECE):
+            self._out.append(_AUDIO_HEAD + text + _AUDIO_TAIL)
 
     def send_event(self, event: ClientEvent) -> None:
         """Queue one command as 0, 1 or more messages.
@@ -505,6 +516,7 @@ class GeminiProtocol:
             else:
                 items.append({"id": response.call_id, "name": name, "response": result})
         message = dumps({"toolResponse": {"functionResponses": items}})
+        check_size(message, MAX_MESSAGE_SIZE, "ToolResponse.output")
         for response in responses:
             self._pending.pop(response.call_id, None)
             self._made_up_ids.discard(response.call_id)
@@ -530,7 +542,7 @@ class GeminiProtocol:
             "turns": [{"role": "user" if user else "model", "parts": [{"text": text}]}],
             "turnComplete": user,
         }
-        message = dumps({"clientContent": content})
+        message = check_size(dumps({"clientContent": content}), MAX_MESSAGE_SIZE, "ItemCreate.text")
         self._client_turn_open = not user
         return message
 

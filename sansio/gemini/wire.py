@@ -73,6 +73,13 @@ __all__ = [
 PUBLIC_BASE_URL = "wss://generativelanguage.googleapis.com"
 DEFAULT_VOICE = "Puck"  # a prebuilt voice every Live model offers
 EPHEMERAL_TOKEN_PREFIX = "auth_tokens/"  # an ephemeral token, not an API key
+# The largest client message sent to Gemini Live. Google publishes no limit for the
+# WebSocket; 4 MiB is the default request size of its gRPC services behind it (and more
+# text than a Live session's context window holds), so a message within it is taken.
+MAX_MESSAGE_SIZE = 4 * 2**20
+# Audio per realtimeInput message at most: a large buffer goes as many messages of a
+# second each (43 KiB of JSON at 16 kHz), so other messages interleave with it.
+MAX_AUDIO_MS_PER_MESSAGE = 1000
 
 # Keys of Gemini's own (OpenAPI-subset) Schema. A tool schema using only these
 # goes in ``parameters``; anything else (``$ref``, ``additionalProperties``,

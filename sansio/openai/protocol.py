@@ -111,6 +111,8 @@ from adk_realtime.sansio.events import (
     Unknown,
 )
 from adk_realtime.sansio.json_fields import (
+    base64_pieces,
+    check_size,
     check_text,
     dumps as _dumps,
     fail,
@@ -248,9 +250,11 @@ class OpenAIProtocol:
             server_handles_barge_in=False,
             voice_locked_after_audio=True,
             reconfigure_before_tool_output=True,
+            max_message_size=wire.MAX_MESSAGE_SIZE,
         )
         self._input_format = wire.PCM16_24K
         self._output_format = wire.PCM16_24K
+        self._audio_piece = wire.bytes_per_ms(self._input_format) * wire.MAX_AUDIO_MS_PER_MESSAGE
         self._handlers: dict[str, _Handler] = {
             etype: getattr(self, name) for etype, name in _ROUTES.items()
         }
@@ -407,15 +411,19 @@ class OpenAIProtocol:
             clear_transcription=self._sent_transcription and not fresh,
         )
         try:
-            return _dumps({"type": "session.update", "session": session})
+            text = _dumps({"type": "session.update", "session": session})
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 "session", f"not JSON-serialisable ({exc}); check extra and tool parameters"
             ) from None
+        return check_size(text, wire.MAX_MESSAGE_SIZE, "the session.update (instructions, tools)")
 
     def _note_sent(self, config: RealtimeConfig) -> None:
         if config.input_audio_format is not None:
             self._input_format = wire.wire_format(config.input_audio_format)
+            self._audio_piece = (
+                wire.bytes_per_ms(self._input_format) * wire.MAX_AUDIO_MS_PER_MESSAGE
+            )
         if config.output_audio_format is not None:
             self._output_format = wire.wire_format(config.output_audio_format)
             self._received.bytes_per_ms = wire.bytes_per_ms(self._output_format)
@@ -423,15 +431,14 @@ class OpenAIProtocol:
         self._sent_transcription = config.input_transcription
 
     def send_audio(self, audio: bytes | bytearray | memoryview) -> None:
-        """Queue one ``input_audio_buffer.append`` carrying ``audio`` (in :attr:`input_audio_format`).
+        """Queue ``input_audio_buffer.append`` messages carrying ``audio`` (in
+        :attr:`input_audio_format`): one, or for more than ``wire.MAX_AUDIO_MS_PER_MESSAGE``
+        of audio one per that much, so no message nears ``capabilities.max_message_size``.
 
         The hot path: base64 plus string concatenation, no JSON encoder.
         """
-        self._out.append(
-            '{"type":"input_audio_buffer.append","audio":"'
-            + binascii.b2a_base64(audio, newline=False).decode("ascii")
-            + '"}'
-        )
+        for text in base64_pieces(audio, self._audio_piece):
+            self._out.append('{"type":"input_audio_buffer.append","audio":"' + text + '"}')
 
     def send_event(self, event: ClientEvent) -> None:
         """Queue the messages for one client command, in order.
@@ -457,7 +464,8 @@ class OpenAIProtocol:
             if event.instructions is not None:
                 instructions = check_text(event.instructions, "ResponseCreate.instructions")
                 msg["response"] = {"instructions": instructions}
-            self._out.append(_dumps(msg))
+            limit = wire.MAX_MESSAGE_SIZE
+            self._out.append(check_size(_dumps(msg), limit, "ResponseCreate.instructions"))
         elif isinstance(event, ResponseCancel):
             msg = {"type": "response.cancel"}
             if event.response_id is not None:
@@ -511,7 +519,8 @@ class OpenAIProtocol:
             )
         text = check_text(event.text, "ItemCreate.text")
         item = wire.message_item(text, event.role, self._dialect)
-        return _dumps({"type": "conversation.item.create", "item": item})
+        message = _dumps({"type": "conversation.item.create", "item": item})
+        return check_size(message, wire.MAX_MESSAGE_SIZE, "ItemCreate.text")
 
     def _tool_output(self, response: ToolResponse) -> str:
         # The function_call_output item answering response.call_id; the call leaves pending.
@@ -522,7 +531,7 @@ class OpenAIProtocol:
             "type": "conversation.item.create",
             "item": wire.function_output_item(response.call_id, response.output),
         }
-        text = _dumps(msg)
+        text = check_size(_dumps(msg), wire.MAX_MESSAGE_SIZE, "ToolResponse.output")
         self._calls.pop(response.call_id, None)
         return text
 

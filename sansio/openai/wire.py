@@ -50,6 +50,14 @@ BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active"})
 
 _BETA_MODEL_PREFIXES = ("gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview")
 
+# The largest client event OpenAI accepts ("up to a maximum of 15 MiB", the API
+# reference of input_audio_buffer.append); a larger message is closed with 1009.
+MAX_MESSAGE_SIZE = 15 * 2**20
+# Audio per input_audio_buffer.append at most: a large buffer goes as many messages of a
+# second each (64 KiB of JSON for 24 kHz PCM16), far below the limit, so commands and
+# keepalive pings interleave with it.
+MAX_AUDIO_MS_PER_MESSAGE = 1000
+
 # Used when input transcription is on and no model was named.
 DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 

@@ -76,6 +76,7 @@ from adk_realtime.sansio.websocket.events import (
     WsEvent,
     accept_close_1014,
     check_close_args,
+    check_text_message,
     is_secret_header,
     redact_headers,
     redact_secrets,
@@ -96,6 +97,7 @@ __all__ = [
     "WsEvent",
     "WsState",
     "check_close_args",
+    "check_text_message",
     "is_secret_header",
     "redact_headers",
     "redact_target",
@@ -279,8 +281,9 @@ class _WebSocketBase:
     def send_message(self, data: str | bytes) -> None:
         """Queue one message (``str`` as text, bytes-like as binary); then ``data_to_send()``.
 
-        Raises :class:`LocalProtocolError` unless the connection is open: once
-        you have seen (or caused) a close, stop sending.
+        Raises :class:`LocalProtocolError` unless the connection is open (once
+        you have seen or caused a close, stop sending), and for a ``str`` that
+        is not valid Unicode (a lone surrogate); nothing is queued then.
         """
         if self._state is not WsState.OPEN:
             raise LocalProtocolError(
@@ -289,6 +292,7 @@ class _WebSocketBase:
             )
         event: wse.Event
         if isinstance(data, str):
+            check_text_message(data)
             event = wse.TextMessage(data=data)
         elif isinstance(data, bytes | bytearray | memoryview):
             event = wse.BytesMessage(data=bytes(data) if isinstance(data, memoryview) else data)

@@ -29,6 +29,7 @@ __all__ = [
     "WsEvent",
     "accept_close_1014",
     "check_close_args",
+    "check_text_message",
     "is_secret_header",
     "redact_headers",
     "redact_secrets",
@@ -165,6 +166,24 @@ class Closed:
 
 
 WsEvent = Accepted | Rejected | ConnectRequest | Message | Closed
+
+
+def check_text_message(text: str) -> None:
+    """Raise :class:`LocalProtocolError` unless ``text`` can go out as a text message.
+
+    A text message is UTF-8 on the wire; a ``str`` holding a lone surrogate
+    (``"\\ud800"``) has no UTF-8 form. ASCII text (every JSON message the
+    protocols build) is recognised in constant time.
+    """
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LocalProtocolError(
+            "a text message must be valid Unicode: it holds a lone surrogate "
+            f"{text[exc.start]!r} at index {exc.start}; nothing was sent"
+        ) from None
 
 
 def accept_close_1014(ws: WSConnection) -> None:
