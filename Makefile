@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 MODULES := $(sort $(wildcard agent/*.py drivers/*.py sansio/*.py sansio/*/*.py sansio/*/*/*.py))
 EDITABLE := --config-settings editable_mode=strict
 
-.PHONY: test demo lint typecheck pytest fuzz fuzz-smoke bench bench-smoke install sysdeps clean
+.PHONY: test demo lint typecheck pytest fuzz fuzz-smoke soak bench bench-smoke install sysdeps clean
 
 # pip >= 23.1 passes editable_mode to the build; older ones are upgraded, newer ones kept.
 $(BIN)/python:
@@ -73,6 +73,10 @@ test: install
 
 fuzz: install
 	$(BIN)/python fuzz/run_all.py
+
+# A long conversation against the simulator: client memory must level off (a few minutes).
+soak: install
+	$(BIN)/python fuzz/soak_memory.py --turns 300
 
 # Full runs; each benchmark also draws bench/out/bench_<name>.png (matplotlib is the `bench` extra).
 bench: install

@@ -64,7 +64,7 @@ from adk_realtime.agent_events import (
 from adk_realtime.models import RealtimeModel
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.config import RealtimeConfig
+from adk_realtime.sansio.config import RealtimeConfig, keyword_hints
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, MessageTooLargeToSend
 from adk_realtime.session import RealtimeSession, SessionOptions
 from adk_realtime.tool_runner import (
@@ -190,6 +190,7 @@ class RealtimeRunner:
     ``agent_event_sink``: see :data:`AgentEventSink`.
     """
 
+    @keyword_hints("RealtimeRunner")  # starting_agent=, instructions=... get a "did you mean"
     def __init__(
         self,
         model: RealtimeModel | None = None,

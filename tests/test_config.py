@@ -207,3 +207,10 @@ def test_webrtc_transport_without_the_extra_says_which_extra_to_install(
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'adk-realtime\[webrtc\]'") as info:
         OpenAIRealtimeModel("sk-test", transport="webrtc")
     assert info.value.name == module
+
+
+def test_runner_keywords_from_other_frameworks_get_a_did_you_mean() -> None:
+    from adk_realtime import RealtimeRunner
+
+    with pytest.raises(TypeError, match=r"did you mean RealtimeRunner\(agent=\.\.\.\)"):
+        RealtimeRunner(starting_agent=object())  # type: ignore[call-arg]
