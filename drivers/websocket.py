@@ -369,12 +369,7 @@ class WebSocketConnection:
                     self._wake("_timer_wake")
             if self._close_info is not None:
                 break
-            try:
-                data = await self._stream.receive(_READ_SIZE)
-            except anyio.EndOfStream:
-                data = b""
-            except _TRANSPORT_ERRORS:
-                data = b""
+            data = await self._read_chunk()
             try:
                 self._proto.receive_data(data, anyio.current_time())
             except ProtocolError as exc:
@@ -517,13 +512,15 @@ class WebSocketConnection:
 
     # -- handshakes (before the tasks start) ---------------------------------
 
-    async def _read_into_machine(self) -> None:
+    async def _read_chunk(self) -> bytes:
+        """The next bytes from the socket; ``b""`` (end of stream) for EOF or a dead transport."""
         try:
-            data = await self._stream.receive(_READ_SIZE)
-        except anyio.EndOfStream:
-            data = b""
-        except _TRANSPORT_ERRORS:
-            data = b""
+            return await self._stream.receive(_READ_SIZE)
+        except (anyio.EndOfStream, *_TRANSPORT_ERRORS):
+            return b""
+
+    async def _read_into_machine(self) -> None:
+        data = await self._read_chunk()
         try:
             self._proto.receive_data(data, anyio.current_time())
         finally:
