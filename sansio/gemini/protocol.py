@@ -72,6 +72,7 @@ is here.
 from __future__ import annotations
 
 import json
+from binascii import b2a_base64
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -403,6 +404,9 @@ class GeminiProtocol:
         if self.manual_activity and not self.activity_open:
             self.activity_open = True
             self._out.append(_ACTIVITY_START)
+        if type(audio) is bytes and len(audio) <= _AUDIO_PIECE:  # the usual 20-100 ms
+            self._out.append(_AUDIO_HEAD + b2a_base64(audio, newline=False).decode() + _AUDIO_TAIL)
+            return
         for text in base64_pieces(audio, _AUDIO_PIECE):
             self._out.append(_AUDIO_HEAD + text + _AUDIO_TAIL)
 

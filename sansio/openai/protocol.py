@@ -437,6 +437,10 @@ class OpenAIProtocol:
 
         The hot path: base64 plus string concatenation, no JSON encoder.
         """
+        if type(audio) is bytes and len(audio) <= self._audio_piece:  # the usual 20-100 ms
+            text = binascii.b2a_base64(audio, newline=False).decode("ascii")
+            self._out.append('{"type":"input_audio_buffer.append","audio":"' + text + '"}')
+            return
         for text in base64_pieces(audio, self._audio_piece):
             self._out.append('{"type":"input_audio_buffer.append","audio":"' + text + '"}')
 
