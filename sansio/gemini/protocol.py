@@ -72,7 +72,6 @@ is here.
 from __future__ import annotations
 
 import json
-from binascii import b2a_base64
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -103,11 +102,11 @@ from adk_realtime.sansio.gemini.wire import (
     tool_output,
 )
 from adk_realtime.sansio.json_fields import (
-    base64_pieces,
     check_size,
     check_text,
     deep_merge,
     dumps,
+    queue_audio_messages,
 )
 from adk_realtime.sansio.protocol import ProviderCapabilities
 from adk_realtime.sansio.received_audio import ReceivedAudio
@@ -404,11 +403,7 @@ class GeminiProtocol:
         if self.manual_activity and not self.activity_open:
             self.activity_open = True
             self._out.append(_ACTIVITY_START)
-        if type(audio) is bytes and len(audio) <= _AUDIO_PIECE:  # the usual 20-100 ms
-            self._out.append(_AUDIO_HEAD + b2a_base64(audio, newline=False).decode() + _AUDIO_TAIL)
-            return
-        for text in base64_pieces(audio, _AUDIO_PIECE):
-            self._out.append(_AUDIO_HEAD + text + _AUDIO_TAIL)
+        queue_audio_messages(self._out, audio, _AUDIO_PIECE, _AUDIO_HEAD, _AUDIO_TAIL)
 
     def send_event(self, event: ClientEvent) -> None:
         """Queue one command as 0, 1 or more messages.

@@ -111,7 +111,6 @@ from adk_realtime.sansio.events import (
     Unknown,
 )
 from adk_realtime.sansio.json_fields import (
-    base64_pieces,
     check_size,
     check_text,
     dumps as _dumps,
@@ -120,6 +119,7 @@ from adk_realtime.sansio.json_fields import (
     opt_int,
     opt_str,
     opt_str_or_none,
+    queue_audio_messages,
     req_dict,
     req_str,
 )
@@ -206,6 +206,9 @@ class _Call:
         self.name = name
         self.item_id = item_id
         self.arguments: list[str] = []
+
+
+_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
 
 
 class OpenAIProtocol:
@@ -437,12 +440,7 @@ class OpenAIProtocol:
 
         The hot path: base64 plus string concatenation, no JSON encoder.
         """
-        if type(audio) is bytes and len(audio) <= self._audio_piece:  # the usual 20-100 ms
-            text = binascii.b2a_base64(audio, newline=False).decode("ascii")
-            self._out.append('{"type":"input_audio_buffer.append","audio":"' + text + '"}')
-            return
-        for text in base64_pieces(audio, self._audio_piece):
-            self._out.append('{"type":"input_audio_buffer.append","audio":"' + text + '"}')
+        queue_audio_messages(self._out, audio, self._audio_piece, _APPEND_HEAD, '"}')
 
     def send_event(self, event: ClientEvent) -> None:
         """Queue the messages for one client command, in order.
