@@ -212,6 +212,8 @@ class RoomSpeaker:
         self._batch_frames = max(self._prebuffer_frames, 20)  # frames per capture_frame call
         self._generation = 0  # bumped by interrupt(): a capture in flight is stale
         self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()  # set while nothing waits in the queue
+        self._drained.set()
         self._writer: asyncio.Task[None] | None = None
         self._resampler = Resampler(PROVIDER_OUTPUT_RATE, self.rate)
         self._odd: dict[str, bytes] = {}  # item id -> a dangling byte of an odd-length delta
@@ -247,6 +249,7 @@ class RoomSpeaker:
     def interrupt(self) -> None:
         """Barge-in: drop everything queued so the room stops hearing the old answer."""
         self._queue.clear()
+        self._drained.set()
         self._primed = False
         self._partial.clear()
         self._odd.clear()
@@ -260,6 +263,14 @@ class RoomSpeaker:
     async def flush(self) -> None:
         """Push the last partial frame (end of an answer) into the source and play it."""
         self.end_of_response()
+
+    async def wait_drained(self) -> None:
+        """Return once every queued frame has been handed to the source (or dropped).
+
+        Playback must have started (pre-buffer full, or :meth:`end_of_response`), else
+        this waits for that too.
+        """
+        await self._drained.wait()
 
     async def aclose(self) -> None:
         """Stop the writer (what is still queued is not played)."""
@@ -309,6 +320,7 @@ class RoomSpeaker:
             return
         self._overflowing = False
         self._queue.append(data)
+        self._drained.clear()
         if not self._primed and len(self._queue) >= self._prebuffer_frames:
             self._primed = True
         if self._primed:
@@ -342,6 +354,7 @@ class RoomSpeaker:
                 self.frames_captured += count
             if not self._queue:
                 self._primed = False  # ran dry: buffer again before the next frames
+                self._drained.set()
             self._wakeup.clear()
             await self._wakeup.wait()
 

@@ -310,8 +310,7 @@ def test_playback_waits_for_the_prebuffer_or_the_end_of_the_answer() -> None:
         await asyncio.sleep(0)
         assert speaker.frames_captured == 0 and len(speaker._queue) == 5
         speaker.end_of_response()  # the answer ended: play what there is
-        while speaker._queue:
-            await asyncio.sleep(0)
+        await asyncio.wait_for(speaker.wait_drained(), 5)
         await asyncio.wait_for(source.wait_for_playout(), 5)
         assert speaker.frames_captured == 5
         await speaker.aclose()
@@ -350,14 +349,12 @@ def test_the_speaker_hands_the_source_its_prebuffer_in_one_capture() -> None:
         source = GatedSource()
         speaker = RoomSpeaker(source, prebuffer_ms=150)  # type: ignore[arg-type]
         speaker.play(tone(24000, 0.3), "a")  # 30 frames, queued before the writer runs
-        while speaker._queue:
-            await asyncio.sleep(0)
+        await asyncio.wait_for(speaker.wait_drained(), 5)
         assert source.captures == [24000 * 20 // 100, 24000 * 10 // 100]  # 200 ms, then 100
         assert speaker.frames_captured == 30
         speaker.play(tone(24000, 0.05), "b")  # a short answer: all of it at its end
         speaker.end_of_response()
-        while speaker._queue:
-            await asyncio.sleep(0)
+        await asyncio.wait_for(speaker.wait_drained(), 5)
         assert source.captures[2:] == [24000 * 5 // 100] and speaker.frames_captured == 35
         await speaker.aclose()
 
@@ -374,8 +371,9 @@ def test_a_capture_in_flight_at_barge_in_is_cleared_when_it_lands() -> None:
         speaker.interrupt()
         assert source.clears == 1 and not speaker._queue
         source.gate.set()  # the old answer's capture lands after the clear...
-        while source.clears < 2:
-            await asyncio.sleep(0)
+        async with asyncio.timeout(5):  # bounded: a missed clear fails, never hangs
+            while source.clears < 2:
+                await asyncio.sleep(0)
         assert source.clears == 2  # ...and is cleared again: the room never plays it
         assert speaker.frames_captured == 0
         await speaker.aclose()
@@ -511,8 +509,7 @@ def test_frames_the_room_refuses_are_dropped_counted_and_logged(
         with caplog.at_level(logging.WARNING, "adk_realtime.livekit"):
             speaker.play(tone(24000, 0.03), "a")
             speaker.end_of_response()
-            while speaker._queue:
-                await asyncio.sleep(0)
+            await asyncio.wait_for(speaker.wait_drained(), 5)
         assert speaker.dropped_frames == 3 and speaker.frames_captured == 0
         warnings = [r for r in caplog.records if "refused" in r.getMessage()]
         assert len(warnings) == 1 and "source disposed" in warnings[0].getMessage()
