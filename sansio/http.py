@@ -64,6 +64,8 @@ __all__ = [
     "HttpStatusError",
     "HttpUrl",
     "ResponseTooLarge",
+    "bearer_header",
+    "check_status",
     "client_secret_request",
     "multipart_body",
     "parse_url",
@@ -308,7 +310,9 @@ class HttpExchange:
 # ---------------------------------------------------------------------------- OpenAI calls
 
 
-def _bearer(token: str) -> tuple[str, str]:
+def bearer_header(token: str) -> tuple[str, str]:
+    """The ``Authorization: Bearer`` header for ``token``; `ConfigError` (without the token)
+    if it is empty or holds control characters."""
     if not token or any(c in token for c in "\r\n\x00"):
         raise ConfigError("api_key", "the API key or token is empty or has control characters")
     return ("Authorization", f"Bearer {token}")
@@ -361,7 +365,11 @@ def unified_call_request(
         ],
         rng=rng,
     )
-    headers = [_bearer(api_key), ("Content-Type", content_type), ("Accept", "application/sdp")]
+    headers = [
+        bearer_header(api_key),
+        ("Content-Type", content_type),
+        ("Accept", "application/sdp"),
+    ]
     return HttpExchange("POST", url.target, headers, body, url=url)
 
 
@@ -372,7 +380,7 @@ def client_secret_request(
     run it and read the token with `read_client_secret`."""
     url = parse_url(client_secrets_url)
     body = json.dumps({"session": dict(session)}).encode()
-    headers = [_bearer(api_key), ("Content-Type", "application/json")]
+    headers = [bearer_header(api_key), ("Content-Type", "application/json")]
     return HttpExchange("POST", url.target, headers, body, url=url)
 
 
@@ -380,7 +388,7 @@ def sdp_call_request(calls_url: str, *, sdp: str, token: str) -> HttpExchange:
     """``POST calls_url`` with the offer as ``application/sdp`` and an ephemeral token
     (or an API key, with the model in the URL query). Next: `read_call_answer`."""
     url = parse_url(calls_url)
-    headers = [_bearer(token), ("Content-Type", "application/sdp")]
+    headers = [bearer_header(token), ("Content-Type", "application/sdp")]
     return HttpExchange("POST", url.target, headers, sdp.encode(), url=url)
 
 
@@ -419,7 +427,11 @@ def _error_message(response: HttpResponse, secrets: Sequence[str]) -> str:
     return text[:300].strip() or "no details"
 
 
-def _check_status(response: HttpResponse, ok: tuple[int, ...], secrets: Sequence[str]) -> None:
+def check_status(
+    response: HttpResponse, ok: tuple[int, ...], *, secrets: Sequence[str] = ()
+) -> None:
+    """Return if ``response.status`` is in ``ok``; else raise `AuthError` (401/403) or
+    `HttpStatusError` with the server's message, ``secrets`` cut out of it."""
     if response.status in ok:
         return
     message = _error_message(response, secrets)
@@ -435,7 +447,7 @@ def read_call_answer(response: HttpResponse, *, secrets: Sequence[str] = ()) -> 
     `HttpError` for a body that is not SDP text. ``secrets`` are cut out of messages.
     Next: `PeerConnection.set_answer(answer.sdp, now)`.
     """
-    _check_status(response, (200, 201), secrets)
+    check_status(response, (200, 201), secrets=secrets)
     try:
         sdp = response.body.decode("utf-8").lstrip("\ufeff \t\r\n")
     except UnicodeDecodeError:
@@ -455,7 +467,7 @@ def read_client_secret(response: HttpResponse, *, secrets: Sequence[str] = ()) -
     Accepts the GA shape ``{"value": ...}`` and the older ``{"client_secret":
     {"value": ...}}``. Raises like `read_call_answer`.
     """
-    _check_status(response, (200, 201), secrets)
+    check_status(response, (200, 201), secrets=secrets)
     data = response.json()
     value = data.get("value") if isinstance(data, dict) else None
     if value is None and isinstance(data, dict) and isinstance(data.get("client_secret"), dict):

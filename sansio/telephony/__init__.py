@@ -1,0 +1,1 @@
+"""Telephony: the sans-IO parts of phone calls (carriers, webhook signatures, SIP)."""
