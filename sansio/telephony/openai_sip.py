@@ -34,7 +34,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError
@@ -367,4 +367,5 @@ def call_websocket_url(call_id: str, base_url: str = DEFAULT_REALTIME_URL) -> st
     """The Realtime WebSocket of an accepted call: ``wss://api.openai.com/v1/realtime?
     call_id=...`` under ``base_url`` (bearer: the API key, as for any Realtime socket)."""
     _call_segment(call_id)  # the same checks
-    return f"{base_url.rstrip('/')}/realtime?call_id={quote(call_id, safe='')}"
+    # Form-encoded, as the SDK's realtime client writes its query.
+    return f"{base_url.rstrip('/')}/realtime?{urlencode({'call_id': call_id})}"
