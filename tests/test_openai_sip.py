@@ -171,6 +171,14 @@ def test_accept_body_by_hand_for_one_config() -> None:
     }
 
 
+def test_an_explicit_model_wins_over_one_in_the_session() -> None:
+    config = RealtimeConfig(extra={"model": "gpt-realtime-mini"})
+    assert accept_session(config, model="gpt-realtime")["model"] == "gpt-realtime"
+    assert accept_session(config)["model"] == "gpt-realtime-mini"
+    exchange = accept_call_request(CALL_ID, {"model": "a"}, api_key=KEY, model="b")
+    assert json.loads(our_request(exchange)[1])["model"] == "b"
+
+
 def test_accept_takes_a_ready_session_mapping() -> None:
     session = {"instructions": "hi", "audio": {"output": {"voice": "cedar"}}}
     theirs = sdk_request(

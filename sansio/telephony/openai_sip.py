@@ -195,9 +195,8 @@ def sip_uri_user(value: str | None) -> str | None:
 def _field(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = obj.get(key)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise IncomingCallError(
-            f"{where}{key} is missing or not a {kind.__name__}", INCOMING_CALL_EVENT
-        )
+        name = "string" if kind is str else "integer"
+        raise IncomingCallError(f"{where}{key} is missing or not a {name}", INCOMING_CALL_EVENT)
     return value
 
 
@@ -286,8 +285,14 @@ def _call_request(
 def accept_session(config: RealtimeConfig, *, model: str | None = None) -> dict[str, Any]:
     """The body of an accept: ``model`` (when given) and the GA session object of
     ``config`` (``type: "realtime"``, instructions, audio, tools...)."""
-    session = session_object(config, "ga")
-    return {"model": model, **session} if model is not None else session
+    return _with_model(session_object(config, "ga"), model)
+
+
+def _with_model(body: Mapping[str, Any], model: str | None) -> dict[str, Any]:
+    # An explicit model wins over one in the session (or in RealtimeConfig.extra).
+    if model is None:
+        return dict(body)
+    return {"model": model, **{k: v for k, v in body.items() if k != "model"}}
 
 
 def accept_call_request(
@@ -308,9 +313,7 @@ def accept_call_request(
     if isinstance(session, RealtimeConfig):
         body = accept_session(session, model=model)
     elif isinstance(session, Mapping):
-        body = {"type": "realtime", **session}
-        if model is not None:
-            body = {"model": model, **body}
+        body = _with_model({"type": "realtime", **session}, model)
     else:
         raise ConfigError("session", "must be a RealtimeConfig or a session mapping")
     return _call_request(call_id, "accept", api_key, base_url, body)
