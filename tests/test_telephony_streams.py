@@ -215,7 +215,12 @@ def test_no_timers(carrier: str) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"mark_every_frames": 0}, {"mark_every_frames": 1.5}, {"max_pending_marks": 0}],
+    [
+        {"mark_every_frames": 0},
+        {"mark_every_frames": 1.5},
+        {"max_pending_marks": 0},
+        {"max_tracked_responses": True},
+    ],
 )
 def test_bad_configuration_names_the_field(carrier: str, options: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match=next(iter(options))):

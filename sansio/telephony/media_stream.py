@@ -219,10 +219,13 @@ class CarrierMediaStream:
         max_pending_marks: int = 4096,
         max_tracked_responses: int = 64,
     ) -> None:
-        if type(mark_every_frames) is not int or mark_every_frames <= 0:
-            raise ConfigError(
-                "mark_every_frames", f"must be a positive int, got {mark_every_frames!r}"
-            )
+        for field, value in (
+            ("mark_every_frames", mark_every_frames),
+            ("max_pending_marks", max_pending_marks),
+            ("max_tracked_responses", max_tracked_responses),
+        ):
+            if type(value) is not int or value <= 0:
+                raise ConfigError(field, f"must be a positive int, got {value!r}")
         self.ledger = PlaybackLedger(max_pending_marks, max_tracked_responses)
         """The playback books (read-only use: the codec keeps them)."""
         self.marks_skipped = 0
