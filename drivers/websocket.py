@@ -45,7 +45,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict, Unpack
-from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -72,6 +71,7 @@ from adk_realtime.sansio.websocket.connection import (
     redact_target,
 )
 from adk_realtime.sansio.websocket.events import redact_secrets, secret_parts
+from adk_realtime.sansio.websocket.url import parse_websocket_url
 
 if TYPE_CHECKING:  # websocket_server imports this module: a runtime import would be a cycle
     from adk_realtime.drivers.websocket_server import Handler, WebSocketServerHandle, serve
@@ -569,54 +569,6 @@ class WebSocketConnection:
 # -- client ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Url:
-    secure: bool
-    host: str
-    port: int
-    host_header: str
-    target: str
-
-    @property
-    def label(self) -> str:
-        """The URL for errors and logs: query values hidden, except the public ones."""
-        path, sep, query = self.target.partition("?")
-        if sep:
-            shown = []
-            for part in query.split("&"):
-                name = part.partition("=")[0]
-                if part:
-                    shown.append(part if name.lower() in _PUBLIC_QUERY else f"{name}=<redacted>")
-            path += "?" + "&".join(shown)
-        return f"{'wss' if self.secure else 'ws'}://{self.host_header}{path}"
-
-
-# Query parameters whose values errors and logs show (a model name is not a secret);
-# any other value may be a credential (``key=``, ``access_token=``...) and is hidden.
-_PUBLIC_QUERY = frozenset({"model", "api-version", "deployment", "intent"})
-
-
-def _parse_url(url: str) -> _Url:
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss"):
-        raise ConfigError(
-            "url", f"a WebSocket URL starts with ws:// or wss://, got {parts.scheme!r}"
-        )
-    host = parts.hostname
-    if not host:
-        raise ConfigError("url", "the URL has no host")
-    secure = parts.scheme == "wss"
-    try:
-        port = parts.port or (443 if secure else 80)
-    except ValueError:
-        raise ConfigError("url", "the URL's port is not a number in 1-65535") from None
-    name = f"[{host}]" if ":" in host else host
-    default = 443 if secure else 80
-    host_header = name if port == default else f"{name}:{port}"
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Url(secure, host, port, host_header, target)
-
-
 class ClientOptions(TypedDict, total=False):
     """The keyword options of :func:`connect` and :func:`open_websocket`; all optional.
 
@@ -655,7 +607,7 @@ async def _open_client(
     receive_queue_size: int = 64,
 ) -> WebSocketConnection:
     """Connect and handshake; the defaults of every :class:`ClientOptions` live here."""
-    where = _parse_url(url)
+    where = parse_websocket_url(url)
     proto = WebSocketClient(
         where.host_header,
         where.target,

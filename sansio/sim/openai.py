@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from adk_realtime.sansio.config import AudioEncoding
@@ -57,6 +58,13 @@ from adk_realtime.sansio.sim.openai_config import (
     render_session,
     text,
 )
+from adk_realtime.sansio.sim.openai_items import (
+    SimItem,
+    input_rate,
+    item_turns,
+    item_wire,
+    parse_item,
+)
 from adk_realtime.sansio.sim.speech import EnergyVad, SpeechRecognizer
 
 __all__ = ["OpenAISimSession"]
@@ -70,22 +78,6 @@ _RATE_LIMITS = [
 
 
 @dataclass(slots=True)
-class _Item:
-    id: str
-    type: str  # message | function_call | function_call_output
-    role: str = ""
-    part: str = ""  # input_text | input_audio | output_audio | output_text
-    text: str = ""  # the text, or the transcript of audio
-    full_text: str = ""  # what an assistant audio item says in full (truncation cuts text)
-    show_transcript: bool = True
-    name: str = ""
-    call_id: str = ""
-    arguments: str = ""
-    status: str = "completed"
-    audio_ms: float = 0.0
-
-
-@dataclass(slots=True)
 class _Response:
     id: str
     modalities: list[str]
@@ -94,8 +86,8 @@ class _Response:
     metadata: Any
     in_conversation: bool
     max_output_tokens: Any
-    output: list[_Item] = field(default_factory=list)
-    item: _Item | None = None  # the message being spoken/written
+    output: list[SimItem] = field(default_factory=list)
+    item: SimItem | None = None  # the message being spoken/written
     playout: Playout | None = None
 
 
@@ -118,10 +110,12 @@ class OpenAISimSession(SimSessionBase):
         self.model, self.beta, self.webrtc = model, beta, webrtc
         self.session_id = self._new_id("sess_")
         self.conversation_id = self._new_id("conv_")
-        self.items: list[_Item] = []
+        self.items: list[SimItem] = []
         self.cfg = default_config(beta)
         self._resp: _Response | None = None
-        self._playing: tuple[str, _Item, float, float] | None = None  # webrtc: resp, item, t0, end
+        self._playing: tuple[str, SimItem, float, float] | None = (
+            None  # webrtc: resp, item, t0, end
+        )
         self._buffer_ms = 0.0
         self._speech_item: str | None = None
         self._audio_spoken = False
@@ -143,7 +137,7 @@ class OpenAISimSession(SimSessionBase):
         return beta if self.beta else ga
 
     def _rate(self) -> int:
-        return 24000 if self.cfg["in_format"] is AudioEncoding.PCM16 else 8000
+        return input_rate(self.cfg["in_format"])
 
     def _make_ears(self, origin_ms: float) -> None:
         td = self.cfg["turn_detection"] or {}
@@ -166,27 +160,8 @@ class OpenAISimSession(SimSessionBase):
         self._emit("error", error=error)
 
     # -- wire shapes ---------------------------------------------------------------------------------
-    def _item_wire(self, item: _Item) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": item.id, "object": "realtime.item", "type": item.type}
-        out["status"] = item.status
-        if item.type == "function_call":
-            out.update(name=item.name, call_id=item.call_id, arguments=item.arguments)
-            return out
-        if item.type == "function_call_output":
-            out.update(call_id=item.call_id, output=item.text)
-            return out
-        out["role"] = item.role
-        part = item.part
-        if self.beta:
-            part = {"output_audio": "audio", "output_text": "text"}.get(part, part)
-        if not part or (item.role == "assistant" and item.status == "in_progress"):
-            out["content"] = []
-        elif part in ("input_audio", "audio", "output_audio"):
-            transcript = item.text if item.show_transcript else None
-            out["content"] = [{"type": part, "transcript": transcript}]
-        else:
-            out["content"] = [{"type": part, "text": item.text}]
-        return out
+    def _item_wire(self, item: SimItem) -> dict[str, Any]:
+        return item_wire(item, self.beta)
 
     def _response_wire(
         self, r: _Response, status: str, details: Any = None, usage: Any = None
@@ -231,7 +206,7 @@ class OpenAISimSession(SimSessionBase):
             "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
         }
 
-    def _announce(self, item: _Item, *, done: bool) -> None:
+    def _announce(self, item: SimItem, *, done: bool) -> None:
         """conversation.item.created (beta) or conversation.item.added/.done (GA)."""
         if self.beta and done:
             return
@@ -241,7 +216,7 @@ class OpenAISimSession(SimSessionBase):
         kind = "conversation.item.done" if done else kind
         self._emit(kind, previous_item_id=previous, item=self._item_wire(item))
 
-    def _add_item(self, item: _Item, after: str | None = None) -> None:
+    def _add_item(self, item: SimItem, after: str | None = None) -> None:
         index = len(self.items)
         if after is not None:
             index = next(n for n, it in enumerate(self.items) if it.id == after) + 1
@@ -251,19 +226,7 @@ class OpenAISimSession(SimSessionBase):
 
     def turns(self) -> list[Turn]:
         """The conversation as the brain sees it."""
-        out: list[Turn] = []
-        names = {i.call_id: i.name for i in self.items if i.type == "function_call"}
-        for i in self.items:
-            if i.type == "function_call":
-                out.append(
-                    Turn("function_call", name=i.name, call_id=i.call_id, arguments=i.arguments)
-                )
-            elif i.type == "function_call_output":
-                name = names.get(i.call_id, "")
-                out.append(Turn("function_result", text=i.text, name=name, call_id=i.call_id))
-            elif i.role in ("user", "assistant", "system"):
-                out.append(Turn(i.role, text=i.text))  # type: ignore[arg-type]
-        return out
+        return item_turns(self.items)
 
     # -- dispatch --------------------------------------------------------------------------------------
     def _on_message(self, message: str | bytes, now: float) -> None:
@@ -354,7 +317,7 @@ class OpenAISimSession(SimSessionBase):
         heard = self._ears.text
         self._ears.reset()
         self._buffer_ms = 0.0
-        item = _Item(item_id, "message", "user", "input_audio", heard, show_transcript=False)
+        item = SimItem(item_id, "message", "user", "input_audio", heard, show_transcript=False)
         self._add_item(item)
         previous = self.items[-2].id if len(self.items) > 1 else None
         self._emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
@@ -388,7 +351,7 @@ class OpenAISimSession(SimSessionBase):
         self._emit("input_audio_buffer.cleared")
 
     # -- conversation items ---------------------------------------------------------------------------
-    def _find(self, item_id: Any, param: str = "item_id") -> _Item:
+    def _find(self, item_id: Any, param: str = "item_id") -> SimItem:
         for item in self.items:
             if item.id == item_id:
                 return item
@@ -397,72 +360,14 @@ class OpenAISimSession(SimSessionBase):
         )
 
     def _item_create(self, event: dict[str, Any], now: float) -> None:
-        raw = obj(event.get("item"), "item")
         after = event.get("previous_item_id")
         if after is not None:
             self._find(after, "previous_item_id")
-        item_id = raw.get("id") or self._new_id("item_")
-        if not isinstance(item_id, str) or any(i.id == item_id for i in self.items):
-            msg = f"Item id is invalid or already in use: {str(item_id)[:64]}"
-            raise ClientError(msg, "invalid_value", "item.id")
-        kind = raw.get("type", "message")
-        if kind == "function_call_output":
-            call_id = text(raw.get("call_id"), "item.call_id")
-            if not any(i.type == "function_call" and i.call_id == call_id for i in self.items):
-                msg = f"Tool call ID '{call_id[:64]}' not found in conversation."
-                raise ClientError(msg, "invalid_value", "item.call_id")
-            item = _Item(
-                item_id, kind, call_id=call_id, text=text(raw.get("output"), "item.output")
-            )
-        elif kind == "function_call":
-            item = _Item(item_id, kind, name=text(raw.get("name"), "item.name"))
-            item.call_id = text(raw.get("call_id"), "item.call_id")
-            item.arguments = text(raw.get("arguments", ""), "item.arguments")
-        elif kind == "message":
-            role = raw.get("role")
-            if role not in ("user", "assistant", "system"):
-                msg = "Invalid 'item.role': use 'user', 'assistant' or 'system'."
-                raise ClientError(msg, "invalid_value", "item.role")
-            content = raw.get("content")
-            if not isinstance(content, list):
-                msg = "Invalid type for 'item.content': expected an array."
-                raise ClientError(msg, "invalid_type", "item.content")
-            item = _Item(item_id, kind, role)
-            for n, c in enumerate(content):
-                self._read_content(item, obj(c, f"item.content[{n}]"), n)
-            item.full_text = item.text
-        else:
-            msg = f"Invalid value: {str(kind)[:40]!r}. Supported values are: 'message', 'function_call' and 'function_call_output'."
-            raise ClientError(msg, "invalid_value", "item.type")
+        new_id = partial(self._new_id, "item_")
+        item = parse_item(event.get("item"), self.items, self.cfg["in_format"], new_id)
         self._add_item(item, after)
         self._announce(item, done=False)
         self._announce(item, done=True)
-
-    def _read_content(self, item: _Item, c: dict[str, Any], n: int) -> None:
-        where = f"item.content[{n}]"
-        ctype = c.get("type")
-        assistant = item.role == "assistant"
-        if ctype in ("input_text", "text", "output_text"):
-            item.part = "output_text" if assistant else "input_text"
-            item.text += text(c.get("text"), f"{where}.text")
-        elif ctype in ("input_audio", "audio", "output_audio"):
-            item.part = "output_audio" if assistant else "input_audio"
-            if "audio" in c:
-                audio = b64decode_any(text(c.get("audio"), f"{where}.audio"))
-                if audio is None:
-                    msg = "Invalid 'audio'. Expected base64-encoded audio bytes."
-                    raise ClientError(msg, "invalid_value", f"{where}.audio")
-                ears = SpeechRecognizer(self._rate())
-                samples = pcm_to_float(audio, self.cfg["in_format"])
-                ears.feed_samples(samples)
-                item.text += ears.text
-                item.audio_ms += samples.size * 1000 / self._rate()
-            else:
-                item.text += text(c.get("transcript"), f"{where}.transcript", optional=True)
-        elif ctype != "input_image":
-            raise ClientError(
-                f"Invalid content type at '{where}.type'.", "invalid_value", f"{where}.type"
-            )
 
     def _item_delete(self, event: dict[str, Any], now: float) -> None:
         item = self._find(event.get("item_id"))
@@ -605,7 +510,7 @@ class OpenAISimSession(SimSessionBase):
             return
         audio = "audio" in r.modalities
         part = "output_audio" if audio else "output_text"
-        item = _Item(self._new_id("item_"), "message", "assistant", part, status="in_progress")
+        item = SimItem(self._new_id("item_"), "message", "assistant", part, status="in_progress")
         item.full_text = reply.text
         r.item = item
         r.output.append(item)
@@ -630,7 +535,7 @@ class OpenAISimSession(SimSessionBase):
 
     def _emit_call(self, r: _Response, call: CallTool, index: int) -> None:
         args = json.dumps(dict(call.arguments))
-        item = _Item(self._new_id("item_"), "function_call", name=call.name, status="in_progress")
+        item = SimItem(self._new_id("item_"), "function_call", name=call.name, status="in_progress")
         item.call_id = self._new_id("call_", 16)
         r.output.append(item)
         self.stats.tool_calls += 1
