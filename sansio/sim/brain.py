@@ -7,6 +7,7 @@ and Gemini sessions translate their wire items to turns and back; nothing here k
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +121,13 @@ class SimulatorBrain:
     3. "what did I say" / "repeat": quote the previous user turn;
     4. a phrase of ``replies`` (case-insensitive substring) gives its canned answer;
     5. nothing was understood: say so; otherwise echo: "You said: <text>".
+
+    Before rule 2, a question about the conversation itself is answered from it alone:
+    "what city did I ask about" / "which city ...": "You asked about <Place>." where Place is the
+    latest place in an earlier user turn (a capitalised name after "in", as the weather tool's
+    argument is read) or in an earlier tool call's place argument; without one: "You have not
+    asked about a city yet." (so a follow-up after a rollover is right only if the history was
+    replayed).
     """
 
     def __init__(self, replies: Mapping[str, str] | None = None) -> None:
@@ -141,6 +149,9 @@ class SimulatorBrain:
             results = [t for t in since if t.role == "function_result"]
             return Say(self._answer_with_results(results, history))
         text = history[last_user].text.strip() if last_user >= 0 else ""
+        if _asks_which_city(text):
+            place = _latest_place(history[:last_user])
+            return Say(f"You asked about {place}." if place else _NO_CITY_YET)
         already_called = any(t.role == "function_call" for t in since)
         if text and not already_called:
             calls = self._plan_calls(text, tools)
@@ -202,6 +213,51 @@ class SimulatorBrain:
 
 
 _CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\balso\b)\s*", re.I)
+_NO_CITY_YET = "You have not asked about a city yet."
+_PLACE_AFTER_IN = re.compile(r"\bin\s+([^?.!,;]+)")
+
+
+def _asks_which_city(text: str) -> bool:
+    low = text.lower()
+    return "what city did i ask" in low or "which city" in low
+
+
+def _latest_place(turns: Sequence[Turn]) -> str | None:
+    """The latest place named in these turns: by the user after "in", or in a tool call."""
+    for turn in reversed(turns):
+        place = None
+        if turn.role == "user":
+            place = _last_place_in(turn.text)
+        elif turn.role == "function_call":
+            place = _place_argument(turn.arguments)
+        if place:
+            return place
+    return None
+
+
+def _last_place_in(text: str) -> str | None:
+    """The last capitalised name after "in" in ``text`` ("in Paris and in London": London)."""
+    found = None
+    for clause in _CLAUSE.split(text):
+        for match in _PLACE_AFTER_IN.finditer(clause):
+            place = _TRAILING.sub("", match.group(1)).strip()
+            if place[:1].isupper():
+                found = place
+    return found
+
+
+def _place_argument(arguments: str) -> str | None:
+    try:
+        args = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return None
+    if not isinstance(args, dict):
+        return None
+    for key, value in args.items():
+        if isinstance(key, str) and key.lower() in _PLACE_PARAMS and isinstance(value, str):
+            if value.strip():
+                return value.strip()
+    return None
 
 
 def _has_place_param(tool: ToolSpec) -> bool:

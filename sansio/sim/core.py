@@ -25,7 +25,7 @@ import json
 import random
 import re
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,13 +43,21 @@ from adk_realtime.sansio.sim.brain import (
     Turn,
     tool_calls,
 )
-from adk_realtime.sansio.sim.speech import char_end_times, synthesize_speech
+from adk_realtime.sansio.sim.ledger import InputLedger
+from adk_realtime.sansio.sim.speech import (
+    EnergyVad,
+    SpeechRecognizer,
+    char_end_times,
+    synthesize_speech,
+)
 
 __all__ = [
     "CallTool",
     "CallTools",
+    "InputLedger",
     "Reply",
     "ResumptionRegistry",
+    "ResumptionState",
     "Say",
     "SimSessionBase",
     "SimSessionClosed",
@@ -139,14 +147,25 @@ class SimSettings:
     brain: SimulatorBrain
     pace: float = 1.0
     chunk_ms: int = 100
-    go_away_after: float | None = None
+    session_max_seconds: float | None = None
+    go_away_after: float | None = None  # the older spelling of the cap: warn then, end later
     go_away_time_left: float = 1.0
+    drop_after: float | None = None
     openai_session_extras: bool = False
+    ledger: InputLedger | None = None
     max_outbox: int = 50_000
     render_cache: OrderedDict[tuple[str, AudioEncoding | None, int, int], SpeechRender] = field(
         default_factory=OrderedDict
     )
     render_cache_size: int = 256
+
+    def session_limit(self) -> float | None:
+        """Seconds from open to the end of every session (the cap), or None for no cap."""
+        if self.session_max_seconds is not None:
+            return self.session_max_seconds
+        if self.go_away_after is not None:
+            return self.go_away_after + self.go_away_time_left
+        return None
 
     def render(self, text: str, encoding: AudioEncoding | None, sample_rate: int) -> SpeechRender:
         """Rendered speech for ``text`` (None: a text reply), cached (bounded LRU) across sessions."""
@@ -162,22 +181,32 @@ class SimSettings:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class ResumptionState:
+    """What a resumption handle restores: the conversation and, for transparent resumption,
+    ``listening``: the input rate, ears, VAD and manual-activity flag as they were (copies), so
+    mid-utterance audio already consumed is neither lost nor heard twice."""
+
+    turns: tuple[Turn, ...]
+    listening: tuple[int, SpeechRecognizer, EnergyVad, bool] | None = None
+
+
 class ResumptionRegistry:
-    """Bounded LRU map of resumption handle -> conversation snapshot (oldest evicted first)."""
+    """Bounded LRU map of resumption handle -> :class:`ResumptionState` (oldest evicted first)."""
 
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[Turn, ...]] = OrderedDict()
+        self._entries: OrderedDict[str, ResumptionState] = OrderedDict()
 
-    def store(self, handle: str, history: Sequence[Turn]) -> None:
-        """Remember ``history`` under ``handle``; evicts the oldest handle when full."""
-        self._entries[handle] = tuple(history)
+    def store(self, handle: str, state: ResumptionState) -> None:
+        """Remember ``state`` under ``handle``; evicts the oldest handle when full."""
+        self._entries[handle] = state
         self._entries.move_to_end(handle)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def lookup(self, handle: str) -> tuple[Turn, ...] | None:
-        """The snapshot stored under ``handle``, or None if unknown or evicted."""
+    def lookup(self, handle: str) -> ResumptionState | None:
+        """The state stored under ``handle``, or None if unknown or evicted."""
         return self._entries.get(handle)
 
     def __len__(self) -> int:
@@ -289,10 +318,15 @@ class SimSessionClosed:
     Everything the session queued before it ended is already in :meth:`SimSessionBase.data_to_send`:
     send that first. After :meth:`SimSessionBase.connection_lost` the code is 1006 and there is
     no socket left to close.
+
+    ``drop=True`` is the abrupt-drop fault (``drop_after``): send what is queued, then end the
+    connection as a network failure would, without a close frame (the client sees 1006); the
+    code is 1006 and the reason only says why.
     """
 
     code: int
     reason: str
+    drop: bool = False
 
 
 class SimSessionBase:
@@ -304,13 +338,22 @@ class SimSessionBase:
        as a text frame, then read :meth:`next_event` until it returns None;
     2. feed each received frame to :meth:`receive_data` with the current monotonic time;
     3. sleep until :meth:`get_timer` (if not None) and then call :meth:`handle_timer`;
-    4. on :class:`SimSessionClosed`, close the socket with its code and reason; call
-       :meth:`connection_lost` when the peer goes away first.
+    4. on :class:`SimSessionClosed`, close the socket with its code and reason (``drop``: end
+       it with no close frame instead); call :meth:`connection_lost` when the peer goes away
+       first.
     """
 
     kind: ClassVar[str] = ""
 
-    def __init__(self, settings: SimSettings, now: float, seed: int) -> None:
+    def __init__(
+        self,
+        settings: SimSettings,
+        now: float,
+        seed: int,
+        *,
+        wall_now: float | None = None,
+        drop_after: float | None = None,
+    ) -> None:
         self._settings = settings
         self._rng = random.Random(seed)
         self._out: list[str] = []
@@ -318,11 +361,24 @@ class SimSessionBase:
         self._ended = False
         self.stats = SimStats()
         self.opened_at = now
-        self._expire_at = (
-            now + settings.go_away_after if settings.go_away_after is not None else None
+        # Unix time minus session time: ``expires_at`` is reported in wall-clock seconds.
+        self._wall_offset = (wall_now - now) if wall_now is not None else 0.0
+        limit = settings.session_limit()
+        self._end_at = now + limit if limit is not None else None
+        self._warn_left = min(settings.go_away_time_left, limit) if limit is not None else 0.0
+        warns = self._end_at is not None and self._warns_before_end()
+        self._warn_at = (
+            self._end_at - self._warn_left if warns and self._end_at is not None else None
         )
-        self._close_at: float | None = None
+        self._drop_at = now + drop_after if drop_after is not None else None
         self.history: list[Turn] = []
+
+    @property
+    def expires_at(self) -> int | None:
+        """Unix seconds when the session cap falls (``wall_now`` at open + the cap), or None."""
+        if self._end_at is None:
+            return None
+        return int(self._end_at + self._wall_offset)
 
     # -- public driving API --
     def receive_data(self, data: str | bytes, now: float) -> None:
@@ -350,7 +406,8 @@ class SimSessionBase:
         """When :meth:`handle_timer` must next be called (monotonic seconds), or None."""
         if self._ended:
             return None
-        times = [t for t in (self._next_due(), self._expire_at, self._close_at) if t is not None]
+        candidates = (self._next_due(), self._warn_at, self._end_at, self._drop_at)
+        times = [t for t in candidates if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
@@ -360,13 +417,18 @@ class SimSessionBase:
         """
         if self._ended:
             return
-        if self._close_at is not None and now >= self._close_at:
-            self._close(1000, "session expired")
+        drop, end = self._drop_at, self._end_at
+        if drop is not None and now >= drop and (end is None or drop <= end):
+            self._pump(drop)  # output due before the drop still goes out
+            self._close(1006, "connection dropped (simulated network failure)", drop=True)
             return
-        if self._expire_at is not None and now >= self._expire_at:
-            self._expire_at = None
-            self._close_at = now + self._settings.go_away_time_left
-            self._on_expiry(now, self._settings.go_away_time_left)
+        if end is not None and now >= end:
+            self._pump(end)
+            self._on_session_end(now)
+            return
+        if self._warn_at is not None and now >= self._warn_at:
+            self._warn_at = None
+            self._on_expiry(now, self._warn_left)
         self._pump(now)
 
     def connection_lost(self) -> None:
@@ -381,8 +443,21 @@ class SimSessionBase:
     def _on_message(self, message: str | bytes, now: float) -> None:
         raise NotImplementedError
 
+    def _warns_before_end(self) -> bool:
+        """Whether the session warns ``go_away_time_left`` before its cap (:meth:`_on_expiry`)."""
+        return True
+
     def _on_expiry(self, now: float, time_left: float) -> None:
+        """The cap falls in ``time_left`` seconds: warn the client."""
         raise NotImplementedError
+
+    def _on_session_end(self, now: float) -> None:
+        """The cap fell: end the session."""
+        self._close(1000, "session expired")
+
+    def _release_input(self) -> bytes:
+        """The session is ending: give up the input audio received but not committed."""
+        return b""
 
     def _next_due(self) -> float | None:
         return None
@@ -400,13 +475,18 @@ class SimSessionBase:
             self._out.clear()
             self._close(1011, "outbox overflow: call data_to_send() after every call")
 
-    def _close(self, code: int, reason: str) -> None:
-        """End the session once: queue the close event; later input and timers are ignored."""
+    def _close(self, code: int, reason: str, *, drop: bool = False) -> None:
+        """End the session once: queue the close event; later input and timers are ignored.
+
+        Input audio not yet committed is discarded (the ledger, when on, records it)."""
         if not self._ended:
             self._ended = True
+            uncommitted = self._release_input()
+            if self._settings.ledger is not None:
+                self._settings.ledger.discard(uncommitted)
             # A close frame's reason is at most 123 bytes.
             short = reason.encode("utf-8", "replace")[:123].decode("utf-8", "ignore")
-            self._events.append(SimSessionClosed(code, short))
+            self._events.append(SimSessionClosed(code, short, drop))
 
     def _new_id(self, prefix: str, length: int = 20) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -17,8 +17,11 @@ At most one response is active, as on the real service:
     active --speech_started (interrupt_response) | response.cancel | truncate--> idle (cancelled)
 
 Input audio goes through the energy VAD (when ``turn_detection`` is set) and the tone-code
-recognizer, both in input-audio time; speech stop commits the buffer as a user item whose
-transcript is what the recognizer heard, then (``create_response``) starts a response.
+recognizer, both in input-audio time (ms from the connection's first append); speech stop
+commits the buffer *up to* ``speech_stopped.audio_end_ms`` as a user item whose transcript is
+what the recognizer heard (the rest stays buffered for the next turn; see ``openai_items.py``),
+then (``create_response``) starts a response. A session cap (``session_max_seconds``) shows
+in ``session.expires_at`` and ends the session with a ``session_expired`` error and a 1001 close.
 With ``transport="webrtc"`` the session also plays the server's output audio buffer:
 ``output_audio_buffer.started/stopped/cleared`` and the ``output_audio_buffer.clear`` command.
 """
@@ -59,6 +62,7 @@ from adk_realtime.sansio.sim.openai_config import (
     text,
 )
 from adk_realtime.sansio.sim.openai_items import (
+    InputAudioBuffer,
     SimItem,
     input_rate,
     item_turns,
@@ -105,8 +109,10 @@ class OpenAISimSession(SimSessionBase):
         model: str,
         beta: bool,
         webrtc: bool = False,
+        wall_now: float | None = None,
+        drop_after: float | None = None,
     ) -> None:
-        super().__init__(settings, now, seed)
+        super().__init__(settings, now, seed, wall_now=wall_now, drop_after=drop_after)
         self.model, self.beta, self.webrtc = model, beta, webrtc
         self.session_id = self._new_id("sess_")
         self.conversation_id = self._new_id("conv_")
@@ -116,14 +122,15 @@ class OpenAISimSession(SimSessionBase):
         self._playing: tuple[str, SimItem, float, float] | None = (
             None  # webrtc: resp, item, t0, end
         )
-        self._buffer_ms = 0.0
+        self._input = InputAudioBuffer()
         self._speech_item: str | None = None
         self._audio_spoken = False
         self._make_ears(0.0)
-        session = render_session(self.cfg, beta, model, self.session_id)
+        session = self._session_object()
         if settings.openai_session_extras and not beta:
             # Real servers add these; the SDK's session type does not declare them.
-            session.update({"id": self.session_id, "object": "realtime.session", "expires_at": 0})
+            session.update({"id": self.session_id, "object": "realtime.session"})
+            session.setdefault("expires_at", 0)
         self._emit("session.created", session=session)
         if beta:
             conv = {"id": self.conversation_id, "object": "realtime.conversation"}
@@ -257,10 +264,39 @@ class OpenAISimSession(SimSessionBase):
         except ClientError as err:
             self._error(err, event_id)
 
+    def _session_object(self) -> dict[str, Any]:
+        """The session of ``session.created``/``.updated``; with a cap, ``expires_at`` (unix s),
+        which the real service sends and the SDK's session types do not declare."""
+        session = render_session(self.cfg, self.beta, self.model, self.session_id)
+        if self._settings.session_max_seconds is not None:
+            session["expires_at"] = self.expires_at
+        return session
+
+    def _warns_before_end(self) -> bool:
+        # Only the older go_away_after spelling warns ahead; the real service errs at the cap.
+        return self._settings.go_away_after is not None
+
     def _on_expiry(self, now: float, time_left: float) -> None:
         minutes = (now - self.opened_at) / 60
         msg = f"Your session hit the maximum duration of {minutes:g} minutes."
         self._error(ClientError(msg, "session_expired"), None)
+
+    def _on_session_end(self, now: float) -> None:
+        if self._settings.go_away_after is not None:
+            super()._on_session_end(now)  # the error came go_away_time_left ago: close 1000
+            return
+        # As the real service: the error, then a close 1001 ("going away") saying the same.
+        minutes = (self._settings.session_max_seconds or 0.0) / 60
+        msg = f"Your session hit the maximum duration of {minutes:g} minutes."
+        self._error(ClientError(msg, "session_expired"), None)
+        self._close(1001, msg)
+
+    def _release_input(self) -> bytes:
+        return self._input.take_all()
+
+    def _ledger_commit(self, audio: bytes) -> None:
+        if self._settings.ledger is not None:
+            self._settings.ledger.commit(audio)
 
     def _session_update(self, event: dict[str, Any], now: float) -> None:
         cfg = parse_update(event.get("session"), self.cfg, self.beta)
@@ -271,9 +307,8 @@ class OpenAISimSession(SimSessionBase):
         changed = any(cfg[k] != self.cfg[k] for k in ears)
         self.cfg = cfg
         if changed:
-            self._make_ears(self._vad.audio_ms)
-        session = render_session(self.cfg, self.beta, self.model, self.session_id)
-        self._emit("session.updated", session=session)
+            self._make_ears(self._input.end_ms)  # the new VAD's frame 0 is the next byte
+        self._emit("session.updated", session=self._session_object())
 
     # -- input audio ---------------------------------------------------------------------------------
     def _append(self, event: dict[str, Any], now: float) -> None:
@@ -282,17 +317,23 @@ class OpenAISimSession(SimSessionBase):
             msg = "Invalid 'audio'. Expected base64-encoded audio bytes, but got a value that could not be decoded."
             raise ClientError(msg, "invalid_value", "audio")
         samples = pcm_to_float(audio, self.cfg["in_format"])
-        ms = samples.size * 1000 / self._rate()
-        self.stats.audio_received_ms += ms
-        self._buffer_ms += ms
-        self._ears.feed_samples(samples)
-        if self.cfg["turn_detection"] is None:
-            return
-        for vad_event in self._vad.feed(samples):
+        self.stats.audio_received_ms += samples.size * 1000 / self._rate()
+        start_ms = self._input.end_ms
+        overflow = self._input.append(audio, self.cfg["in_format"])
+        if overflow and self._settings.ledger is not None:
+            self._settings.ledger.clear(overflow, overflow=True)
+        vad_events = self._vad.feed(samples) if self.cfg["turn_detection"] is not None else []
+        fed = 0  # samples of this append the ears have heard: a turn hears up to its cut only
+        for vad_event in vad_events:
             if vad_event.kind == "start":
                 self._speech_started(vad_event.ms, now)
-            else:
-                self._speech_stopped(vad_event.ms, now)
+                continue
+            cut = round((vad_event.ms - start_ms) * self._rate() / 1000)
+            cut = min(max(cut, fed), samples.size)
+            self._ears.feed_samples(samples[fed:cut])
+            fed = cut
+            self._speech_stopped(vad_event.ms, now)
+        self._ears.feed_samples(samples[fed:])
 
     def _speech_started(self, ms: int, now: float) -> None:
         self._speech_item = self._new_id("item_")
@@ -309,14 +350,15 @@ class OpenAISimSession(SimSessionBase):
         item_id = self._speech_item or self._new_id("item_")
         self._speech_item = None
         self._emit("input_audio_buffer.speech_stopped", audio_end_ms=ms, item_id=item_id)
-        self._commit_buffer(item_id)
+        # The turn is the buffer up to audio_end_ms; what came after stays for the next one.
+        self._commit_buffer(item_id, self._input.take_until(ms))
         if self.cfg["turn_detection"]["create_response"] and self._resp is None:
             self._start_response({}, now)
 
-    def _commit_buffer(self, item_id: str) -> None:
+    def _commit_buffer(self, item_id: str, audio: bytes) -> None:
         heard = self._ears.text
         self._ears.reset()
-        self._buffer_ms = 0.0
+        self._ledger_commit(audio)
         item = SimItem(item_id, "message", "user", "input_audio", heard, show_transcript=False)
         self._add_item(item)
         previous = self.items[-2].id if len(self.items) > 1 else None
@@ -332,21 +374,23 @@ class OpenAISimSession(SimSessionBase):
             self._emit(kind, **where, transcript=heard, usage=usage)
 
     def _commit(self, event: dict[str, Any], now: float) -> None:
-        if self._buffer_ms < 100:
+        if self._input.ms < 100:
             msg = (
                 "Error committing input audio buffer: buffer too small. Expected at least 100ms "
-                f"of audio, but buffer only has {self._buffer_ms:.2f}ms of audio."
+                f"of audio, but buffer only has {self._input.ms:.2f}ms of audio."
             )
             raise ClientError(msg, "input_audio_buffer_commit_empty")
         item_id = self._speech_item or self._new_id("item_")
         self._speech_item = None
         self._vad.force_stop()
-        self._commit_buffer(item_id)
+        self._commit_buffer(item_id, self._input.take_all())
 
     def _clear(self, event: dict[str, Any], now: float) -> None:
         self._ears.reset()
         self._vad.reset_state()
-        self._buffer_ms = 0.0
+        cleared = self._input.take_all()
+        if self._settings.ledger is not None:
+            self._settings.ledger.clear(cleared)
         self._speech_item = None
         self._emit("input_audio_buffer.cleared")
 

@@ -13,6 +13,7 @@ once, in order.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from adk_realtime.sansio.sim.core import b64decode_any, pcm_to_float
 from adk_realtime.sansio.sim.openai_config import ClientError, obj, text
 from adk_realtime.sansio.sim.speech import SpeechRecognizer
 
-__all__ = ["SimItem", "input_rate", "item_turns", "item_wire", "parse_item"]
+__all__ = ["InputAudioBuffer", "SimItem", "input_rate", "item_turns", "item_wire", "parse_item"]
 
 
 @dataclass(slots=True)
@@ -161,3 +162,77 @@ def _read_content(item: SimItem, c: dict[str, Any], n: int, in_format: AudioEnco
 def input_rate(encoding: AudioEncoding) -> int:
     """The sample rate of input audio in ``encoding`` (PCM16 at 24 kHz, G.711 at 8 kHz)."""
     return 24000 if encoding is AudioEncoding.PCM16 else 8000
+
+
+class InputAudioBuffer:
+    """The audio appended and not yet committed, in input-audio time.
+
+    Each append is kept as it came, with its encoding's bytes per ms and sample width, so a
+    cut at a time lands on the right byte even if the format changed mid-buffer.
+    ``start_ms`` is the input-audio time of the first byte held, ``end_ms`` of the next one to
+    come (the whole input so far); at most ``max_bytes`` are held: past that the oldest audio
+    is given up (:meth:`append` returns it) rather than kept without bound.
+    """
+
+    def __init__(self, max_bytes: int = 32 * 2**20) -> None:
+        self._chunks: deque[tuple[bytes, float, int]] = deque()  # audio, bytes per ms, width
+        self._held = 0
+        self.max_bytes = max_bytes
+        self.start_ms = 0.0
+        self.ms = 0.0
+
+    @property
+    def end_ms(self) -> float:
+        return self.start_ms + self.ms
+
+    def append(self, audio: bytes, encoding: AudioEncoding) -> bytes:
+        """Hold ``audio``; returns the oldest audio given up to stay within ``max_bytes``."""
+        width = 2 if encoding is AudioEncoding.PCM16 else 1
+        per_ms = input_rate(encoding) * width / 1000
+        self._chunks.append((audio, per_ms, width))
+        self._held += len(audio)
+        self.ms += len(audio) / per_ms
+        over = self._held - self.max_bytes
+        return self._take(self.start_ms + self._ms_of_first(over)) if over > 0 else b""
+
+    def take_until(self, end_ms: float) -> bytes:
+        """Remove and return the audio from the start up to input-audio time ``end_ms``."""
+        return self._take(end_ms)
+
+    def take_all(self) -> bytes:
+        """Remove and return everything held."""
+        return self._take(self.end_ms)
+
+    def _ms_of_first(self, size: int) -> float:
+        """The duration of the first ``size`` bytes held."""
+        ms = 0.0
+        for chunk, per_ms, _ in self._chunks:
+            part = min(size, len(chunk))
+            ms += part / per_ms
+            size -= part
+            if size <= 0:
+                break
+        return ms
+
+    def _take(self, end_ms: float) -> bytes:
+        taken: list[bytes] = []
+        while self._chunks and self.start_ms < end_ms - 1e-6:
+            chunk, per_ms, width = self._chunks[0]
+            chunk_ms = len(chunk) / per_ms
+            if self.start_ms + chunk_ms <= end_ms + 1e-6:
+                self._chunks.popleft()
+                part = chunk
+            else:
+                cut = int((end_ms - self.start_ms) * per_ms + 1e-6)
+                cut -= cut % width
+                if cut == 0:
+                    break
+                part = chunk[:cut]
+                self._chunks[0] = (chunk[cut:], per_ms, width)
+            taken.append(part)
+            self._held -= len(part)
+            self.start_ms += len(part) / per_ms
+            self.ms -= len(part) / per_ms
+        if not self._chunks:
+            self.ms = 0.0  # no rounding residue once empty
+        return b"".join(taken)
