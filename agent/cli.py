@@ -33,7 +33,7 @@ from adk_realtime.models import RealtimeModel
 from adk_realtime.runner import AudioInterrupted, EventHandler, RealtimeRunner
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.audio import SUPPORTED_RATES
-from adk_realtime.sansio.errors import AuthError, ConnectionClosed, RealtimeError
+from adk_realtime.sansio.errors import AuthError, ConfigError, ConnectionClosed, RealtimeError
 from adk_realtime.tools import function_tool
 
 CHUNK_MS = 20
@@ -424,7 +424,16 @@ async def run_sim(args: argparse.Namespace) -> int:
     from adk_realtime.sansio.sim.hub import SimulatorHub
 
     ctx = sim_tls_context(args.tls_cert, args.tls_key)
-    hub = SimulatorHub(api_key=args.api_key)
+    try:
+        hub = SimulatorHub(
+            api_key=args.api_key,
+            session_max_seconds=args.session_max_seconds,
+            drop_after=args.drop_after,
+            drops=args.drops,
+        )
+    except ConfigError as exc:
+        option = "--" + exc.field.replace("_", "-")
+        raise SystemExit(f"{option}: {str(exc).partition(': ')[2]}") from None
     async with contextlib.AsyncExitStack() as stack:
         try:
             server = await stack.enter_async_context(
@@ -529,6 +538,23 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--tls-key", help="the certificate's private key (PEM)")
     sim.add_argument(
         "--api-key", help="accept only this key (default: any), to try a client's AuthError"
+    )
+    sim.add_argument(
+        "--session-max-seconds",
+        type=float,
+        metavar="S",
+        help="end every session S seconds after it opens, as the providers' session cap does "
+        "(OpenAI: expires_at, then a session_expired error and close; Gemini: goAway, close)",
+    )
+    sim.add_argument(
+        "--drop-after",
+        type=float,
+        metavar="S",
+        help="fault: drop the first --drops sessions S seconds after they open, with no close "
+        "frame (the client sees 1006), to try a client's reconnect",
+    )
+    sim.add_argument(
+        "--drops", type=int, default=1, metavar="N", help="how many sessions --drop-after drops (1)"
     )
     talk = sub.add_parser("talk", help="talk to a real provider (key from the environment)")
     talk.add_argument(

@@ -12,7 +12,10 @@ This module only moves messages and time: every protocol decision is in
 :mod:`adk_realtime.sansio.sim.hub`. Per connection it runs the session's driving loop:
 feed each frame to ``receive_data(frame, now)``, send ``data_to_send()`` in order, sleep
 until ``get_timer()`` and call ``handle_timer(now)``, and close the socket when ``next_event()``
-gives a ``SimSessionClosed``.
+gives a ``SimSessionClosed`` (one with ``drop=True`` is the abrupt-drop fault: what was
+queued is sent, then the connection ends without a close frame, see
+:meth:`WebSocketConnection.drop`). Sessions get the wall clock at open (``wall_clock``) for
+OpenAI's ``expires_at``.
 
     async with run_simulator(hub=SimulatorHub(pace=1.0)) as server:
         ...  # server.openai_base_url, server.gemini_base_url, server.port
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from adk_realtime.drivers.websocket import WebSocketConnection, serve
-from adk_realtime.sansio.errors import ConnectionClosed
+from adk_realtime.sansio.errors import ConfigError, ConnectionClosed
 from adk_realtime.sansio.sim.hub import SimSession, SimSessionClosed, SimulatorHub
 from adk_realtime.sansio.websocket.connection import Headers
 
@@ -62,6 +66,29 @@ class SimulatorServer:
         if not self.active_sessions:
             self._idle.set()
             self._idle = anyio.Event()
+
+    # -- the hub's input audio ledger (SimulatorHub(record_input=True)) --
+    def input_ledger(self) -> bytes:
+        """Every input audio byte committed to a turn, in order (:meth:`SimulatorHub.input_ledger`)."""
+        return self.hub.input_ledger()
+
+    def input_ledger_count(self) -> int:
+        """How many bytes :meth:`input_ledger` holds."""
+        return self.hub.input_ledger_count()
+
+    def input_ledger_sha256(self) -> str:
+        """The hex SHA-256 of :meth:`input_ledger`."""
+        return self.hub.input_ledger_sha256()
+
+    @property
+    def discarded_input(self) -> list[bytes]:
+        """What each ended session held uncommitted, one entry per session."""
+        return self.hub.discarded_input
+
+    @property
+    def session_max_seconds(self) -> float | None:
+        """The hub's session cap (seconds), or None."""
+        return self.hub.settings.session_max_seconds
 
     @property
     def url(self) -> str:
@@ -140,7 +167,10 @@ async def _serve_session(
     if ended is not None and not peer_gone:
         with contextlib.suppress(ConnectionClosed):
             await flush()
-            await ws.aclose(ended.code, ended.reason)
+            if ended.drop:
+                await ws.drop()  # the fault: no close frame, the client sees 1006
+            else:
+                await ws.aclose(ended.code, ended.reason)
 
 
 @asynccontextmanager
@@ -151,16 +181,33 @@ async def run_simulator(
     ssl_context: ssl.SSLContext | None = None,
     hub: SimulatorHub | None = None,
     clock: Callable[[], float] = anyio.current_time,
+    wall_clock: Callable[[], float] = time.time,
     max_message_size: int = 16 * 2**20,
+    session_max_seconds: float | None = None,
+    drop_after: float | None = None,
+    drops: int = 1,
+    record_input: bool = False,
 ) -> AsyncIterator[SimulatorServer]:
     """Listen on ``host:port`` (0: a free port) and serve simulated sessions until exit.
 
     ``hub`` (default: a new :class:`SimulatorHub`) decides what the model says and how fast;
     keep it to inspect stats or to share resumption handles between servers. ``clock`` is the
-    monotonic time the sessions are driven with. Leaving the block stops listening and closes
-    every session (1001).
+    monotonic time the sessions are driven with, ``wall_clock`` the unix time (OpenAI's
+    ``expires_at``). ``session_max_seconds``, ``drop_after``, ``drops`` and ``record_input``
+    make the default hub with them (see :class:`SimulatorHub`); with your own ``hub``, give
+    them to it instead. Leaving the block stops listening and closes every session (1001).
     """
-    hub = hub if hub is not None else SimulatorHub()
+    faults = (session_max_seconds, drop_after, drops, record_input) != (None, None, 1, False)
+    if hub is not None and faults:
+        msg = "give session_max_seconds, drop_after, drops and record_input to the hub you pass"
+        raise ConfigError("hub", msg)
+    if hub is None:
+        hub = SimulatorHub(
+            session_max_seconds=session_max_seconds,
+            drop_after=drop_after,
+            drops=drops,
+            record_input=record_input,
+        )
     state: SimulatorServer | None = None
 
     def reject(target: str, headers: Headers) -> tuple[int, str] | None:
@@ -179,7 +226,9 @@ async def run_simulator(
         if kind is None:  # reject() already refused these; keep the types honest
             await ws.aclose(1008, "no such endpoint")
             return
-        session = hub.open_session(kind, path=target, headers=ws.request_headers, now=clock())
+        session = hub.open_session(
+            kind, path=target, headers=ws.request_headers, now=clock(), wall_now=wall_clock()
+        )
         state.active_sessions += 1
         state.sessions_served += 1
         state._sessions.add(session)

@@ -45,7 +45,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict, Unpack
-from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -72,6 +71,7 @@ from adk_realtime.sansio.websocket.connection import (
     redact_target,
 )
 from adk_realtime.sansio.websocket.events import redact_secrets, secret_parts
+from adk_realtime.sansio.websocket.url import parse_websocket_url
 
 if TYPE_CHECKING:  # websocket_server imports this module: a runtime import would be a cycle
     from adk_realtime.drivers.websocket_server import Handler, WebSocketServerHandle, serve
@@ -152,7 +152,14 @@ class _CloseRequest:
     reason: str
 
 
-_Outgoing = str | bytes | _CloseRequest
+class _DropRequest:
+    """In the send queue: what precedes it is written, then the write side is shut."""
+
+    def __init__(self) -> None:
+        self.written = anyio.Event()
+
+
+_Outgoing = str | bytes | _CloseRequest | _DropRequest
 
 
 class WebSocketConnection:
@@ -193,6 +200,8 @@ class WebSocketConnection:
         self._error: ProtocolError | None = None
         self._finishing = False
         self._scope: anyio.CancelScope | None = None
+        self._dropping = False  # drop() was called: nothing more may be sent
+        self._dropped = False  # the write side is shut: read and discard until the peer's EOF
 
     def __repr__(self) -> str:
         return f"WebSocketConnection({self._label}, state={self._proto.state.value})"
@@ -257,7 +266,7 @@ class WebSocketConnection:
             check_text_message(message)
         elif not isinstance(message, bytes | bytearray | memoryview):
             raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
-        if self._close_info is not None or self._close_requested is not None:
+        if self._close_info is not None or self._close_requested is not None or self._dropping:
             raise self._closed_error()
         if not isinstance(message, str | bytes):
             message = bytes(message)  # the caller may reuse its buffer once we return
@@ -313,6 +322,40 @@ class WebSocketConnection:
             await self._done.wait()
         if not self._done.is_set():
             await self._abort("aclose timed out")
+
+    async def drop(self) -> None:
+        """End the connection as a network failure would: no closing handshake.
+
+        Messages already queued are written first; then the write side is shut (TCP FIN; TLS
+        cannot half-close, so there the socket is closed), so the peer reads everything sent,
+        then the end of the stream without a close frame (1006 on its side). What the peer
+        sends afterwards is read and discarded until it closes (``close_timeout`` at most).
+        For fault injection (the simulator's ``drop_after``). Idempotent.
+        """
+        if self._close_info is not None or self._close_requested is not None or self._dropping:
+            await self._done.wait()
+            return
+        self._dropping = True
+        request = _DropRequest()
+        with anyio.move_on_after(self._close_timeout):
+            try:
+                await self._send_tx.send(request)
+                await request.written.wait()
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # the connection ended meanwhile
+            await self._done.wait()
+        if not self._done.is_set():
+            await self._abort("dropped; the peer did not close")
+
+    async def _shut_write(self) -> None:
+        async with self._write_lock:  # after any write under way
+            self._dropped = True
+            try:
+                await self._stream.send_eof()
+            except NotImplementedError:
+                await anyio.aclose_forcefully(self._stream)
+            except _TRANSPORT_ERRORS:
+                pass  # already gone: the reader sees the end
 
     async def __aenter__(self) -> WebSocketConnection:
         return self
@@ -370,6 +413,8 @@ class WebSocketConnection:
             if self._close_info is not None:
                 break
             data = await self._read_chunk()
+            if self._dropped and data:
+                continue  # dropped: the peer's bytes go nowhere until its end of stream
             try:
                 self._proto.receive_data(data, anyio.current_time())
             except ProtocolError as exc:
@@ -385,15 +430,20 @@ class WebSocketConnection:
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return
             batch = [first]
-            size = 0 if isinstance(first, _CloseRequest) else len(first)
+            size = len(first) if isinstance(first, str | bytes) else 0
             while len(batch) < _WRITE_BATCH and size < _WRITE_BATCH_BYTES:
                 try:
                     item = self._send_rx.receive_nowait()
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
                 batch.append(item)
-                size += 0 if isinstance(item, _CloseRequest) else len(item)
+                size += len(item) if isinstance(item, str | bytes) else 0
             for item in batch:
+                if isinstance(item, _DropRequest):
+                    await self._flush()
+                    await self._shut_write()
+                    item.written.set()
+                    return
                 if isinstance(item, _CloseRequest):
                     self._proto.close(item.code, item.reason, now=anyio.current_time())
                 else:
@@ -451,7 +501,7 @@ class WebSocketConnection:
 
     async def _flush(self) -> None:
         """Write what the machine queued; a dead socket is fed to it as EOF."""
-        if not self._proto.has_data_to_send:
+        if self._dropped or not self._proto.has_data_to_send:
             return  # the common case on the read path: no lock, no checkpoint
         async with self._write_lock:
             data = self._proto.data_to_send()
@@ -504,6 +554,8 @@ class WebSocketConnection:
             code, reason = self._close_info
         elif self._close_requested is not None:
             code, reason = self._close_requested.code, "closed by this side"
+        elif self._dropping:
+            code, reason = 1006, "dropped by this side"
         else:  # pragma: no cover - callers check first
             code, reason = None, "closed"
         exc = ConnectionClosed(code, reason)
@@ -569,54 +621,6 @@ class WebSocketConnection:
 # -- client ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Url:
-    secure: bool
-    host: str
-    port: int
-    host_header: str
-    target: str
-
-    @property
-    def label(self) -> str:
-        """The URL for errors and logs: query values hidden, except the public ones."""
-        path, sep, query = self.target.partition("?")
-        if sep:
-            shown = []
-            for part in query.split("&"):
-                name = part.partition("=")[0]
-                if part:
-                    shown.append(part if name.lower() in _PUBLIC_QUERY else f"{name}=<redacted>")
-            path += "?" + "&".join(shown)
-        return f"{'wss' if self.secure else 'ws'}://{self.host_header}{path}"
-
-
-# Query parameters whose values errors and logs show (a model name is not a secret);
-# any other value may be a credential (``key=``, ``access_token=``...) and is hidden.
-_PUBLIC_QUERY = frozenset({"model", "api-version", "deployment", "intent"})
-
-
-def _parse_url(url: str) -> _Url:
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss"):
-        raise ConfigError(
-            "url", f"a WebSocket URL starts with ws:// or wss://, got {parts.scheme!r}"
-        )
-    host = parts.hostname
-    if not host:
-        raise ConfigError("url", "the URL has no host")
-    secure = parts.scheme == "wss"
-    try:
-        port = parts.port or (443 if secure else 80)
-    except ValueError:
-        raise ConfigError("url", "the URL's port is not a number in 1-65535") from None
-    name = f"[{host}]" if ":" in host else host
-    default = 443 if secure else 80
-    host_header = name if port == default else f"{name}:{port}"
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Url(secure, host, port, host_header, target)
-
-
 class ClientOptions(TypedDict, total=False):
     """The keyword options of :func:`connect` and :func:`open_websocket`; all optional.
 
@@ -655,7 +659,7 @@ async def _open_client(
     receive_queue_size: int = 64,
 ) -> WebSocketConnection:
     """Connect and handshake; the defaults of every :class:`ClientOptions` live here."""
-    where = _parse_url(url)
+    where = parse_websocket_url(url)
     proto = WebSocketClient(
         where.host_header,
         where.target,

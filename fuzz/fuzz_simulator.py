@@ -98,6 +98,18 @@ _GEMINI = [
         }
     },
     {"setup": {"model": "m"}},
+    {
+        "clientContent": {
+            "turns": [
+                {
+                    "role": "model",
+                    "parts": [{"functionCall": {"id": "c1", "name": "f", "args": {}}}],
+                },
+                {"role": "user", "parts": [{"functionResponse": {"id": "c1", "name": "f"}}]},
+            ],
+            "turnComplete": True,
+        }
+    },
 ]
 _SETUP = {
     "setup": {
@@ -108,6 +120,14 @@ _SETUP = {
         "sessionResumption": {},
         "inputAudioTranscription": {},
         "outputAudioTranscription": {},
+    }
+}
+# Transparent resumption and seeded history (historyConfig).
+_SETUP_CONTINUITY = {
+    "setup": {
+        **_SETUP["setup"],
+        "sessionResumption": {"transparent": True},
+        "historyConfig": {"initialHistoryInClientContent": True},
     }
 }
 
@@ -200,7 +220,13 @@ def _drain(session: SimSession, seen: list[str]) -> bool:
 
 def TestOneInput(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    hub = SimulatorHub(pace=fdp.PickValueInList([0.0, 1.0]), go_away_after=5.0)
+    cap = {"go_away_after": 5.0} if fdp.ConsumeBool() else {"session_max_seconds": 6.0}
+    hub = SimulatorHub(
+        pace=fdp.PickValueInList([0.0, 1.0]),
+        drop_after=fdp.PickValueInList([None, 2.0]),
+        record_input=fdp.ConsumeBool(),
+        **cap,  # type: ignore[arg-type]
+    )
     which = fdp.ConsumeIntInRange(0, 2)
     now = 0.0
     seen: list[str] = []
@@ -208,7 +234,8 @@ def TestOneInput(data: bytes) -> None:
         session: SimSession = hub.open_session("gemini", path="/ws/x", now=now)
         templates = _GEMINI
         if fdp.ConsumeBool():
-            session.receive_data(_encode(_SETUP, fdp), now)
+            setup = _SETUP_CONTINUITY if fdp.ConsumeBool() else _SETUP
+            session.receive_data(_encode(setup, fdp), now)
     else:
         model = "gpt-realtime" if which == 0 else "gpt-4o-realtime-preview"
         beta = [("OpenAI-Beta", "realtime=v1")] if which == 1 else []

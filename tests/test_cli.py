@@ -414,6 +414,9 @@ def test_sim_api_key_makes_a_wrong_key_fail_with_an_auth_error(tmp_path: Path) -
         (["--tls-cert", "CERT", "--tls-key", "/nonexistent/key.pem"], r"--tls-key /nonexistent/key\.pem: no such file"),
         (["--host", "192.0.2.1"], r"192\.0\.2\.1 is not an address of this machine.*--host 127\.0\.0\.1"),
         (["--host", "no-such-host.invalid"], r"unknown host name 'no-such-host\.invalid'"),
+        (["--session-max-seconds", "0"], r"--session-max-seconds: must be a number of seconds > 0"),
+        (["--drop-after", "-1"], r"--drop-after: must be a number of seconds >= 0"),
+        (["--drops", "-2"], r"--drops: a count of sessions >= 0"),
     ],
 )  # fmt: skip
 def test_sim_mistakes_give_one_line_with_the_right_advice(
@@ -446,3 +449,29 @@ def test_demo_output_into_a_missing_directory_fails_before_the_exchange() -> Non
     assert proc.stdout == ""  # no simulator, no exchange
     assert proc.stderr.startswith("adk-realtime demo: --output /nonexistent/x.wav: cannot write")
     assert len(proc.stderr.splitlines()) == 1  # no "Exception ignored in: <Wave_write...>"
+
+
+def test_sim_drop_and_cap_options_reach_the_sessions() -> None:
+    import anyio
+
+    from adk_realtime.drivers.websocket import open_websocket
+    from adk_realtime.sansio.errors import ConnectionClosed
+
+    async def check(port: int) -> None:
+        url = f"ws://127.0.0.1:{port}/v1/realtime?model=gpt-realtime"
+        async with open_websocket(url) as ws:  # the first session: dropped after 0.2 s
+            assert "expires_at" in json.loads(await ws.receive())["session"]
+            with anyio.fail_after(10), pytest.raises(ConnectionClosed) as dropped:
+                while True:
+                    await ws.receive()
+        async with open_websocket(url) as ws:  # the second: capped after 0.6 s
+            await ws.receive()
+            with anyio.fail_after(10):
+                error = json.loads(await ws.receive())
+                with pytest.raises(ConnectionClosed) as capped:
+                    await ws.receive()
+        assert dropped.value.code == 1006 and capped.value.code == 1001
+        assert error["error"]["code"] == "session_expired"
+
+    with sim_process("--drop-after", "0.2", "--session-max-seconds", "0.6") as port:
+        anyio.run(check, port)

@@ -597,3 +597,43 @@ async def test_leaving_serve_closes_open_connections_with_1001() -> None:
         with anyio.fail_after(1), pytest.raises(ConnectionClosed) as info:
             await ws.receive()
         assert info.value.code == 1001
+
+
+async def test_drop_sends_what_was_queued_then_ends_without_a_close_frame() -> None:
+    """``drop()``: the peer reads every message queued before it, then 1006 (no close frame),
+    even while it is still sending (its bytes are read and discarded, so no reset eats the
+    tail); our side reads 1006 too and refuses to send more."""
+    n = 300
+    after: list[Any] = []
+
+    async def handler(ws: WebSocketConnection) -> None:
+        assert await ws.receive() == "go"
+        for i in range(n):
+            await ws.send(f"{i:06d}" + "x" * 1024)
+        await ws.drop()
+        after.append(ws.close_code)
+        with pytest.raises(ConnectionClosed):
+            await ws.send("too late")
+        after.append(True)
+        finished.set()
+
+    finished = anyio.Event()
+    async with serve(handler) as srv:
+
+        async def client() -> tuple[int, Any, Any]:
+            got = 0
+            async with ws_connect(srv.url) as ws:
+                await ws.send("go")
+                try:
+                    async for _ in ws:
+                        got += 1
+                        await ws.send("still talking")
+                except websockets.ConnectionClosedError as exc:
+                    return got, exc.rcvd, exc.sent
+            raise AssertionError("the connection closed cleanly")
+
+        got, rcvd, sent = await in_asyncio_thread(client)
+        with anyio.fail_after(10):
+            await finished.wait()
+    assert (got, rcvd, sent) == (n, None, None)
+    assert after == [1006, True]

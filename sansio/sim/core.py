@@ -1,5 +1,6 @@
-"""What both wire sides of the simulator share: the scripted brain, settings, the resumption
-registry, speech rendering and the session base class (outbox, timers, ids, session expiry).
+"""What both wire sides of the simulator share: settings, the resumption registry, speech
+rendering and the session base class (outbox, timers, ids, session expiry). The brain and the
+conversation model live in ``brain.py`` and are re-exported here.
 
 Theory of operation
 -------------------
@@ -11,10 +12,9 @@ audio chunks (``chunk_ms`` each), and chunk *k* of a reply started at ``t0`` is 
 ``t0 + k * chunk_ms * pace``; ``get_timer()`` returns the earliest due time. ``pace = 1`` is real
 time (the load benchmark), ``pace = 0`` emits a whole reply at once (fast tests).
 
-The brain is wire-neutral: it sees the conversation as a list of :class:`Turn` and the tools as
-:class:`ToolSpec`, and answers :class:`Say`, :class:`CallTool` or :class:`CallTools` (parallel
-calls). The OpenAI and Gemini sessions (``openai.py``, ``gemini.py``) translate their
-wire items to turns and back.
+The brain (``brain.py``) is wire-neutral: it sees the conversation as a list of :class:`Turn` and
+the tools as :class:`ToolSpec`. The OpenAI and Gemini sessions (``openai.py``, ``gemini.py``)
+translate their wire items to turns and back.
 """
 
 from __future__ import annotations
@@ -25,21 +25,39 @@ import json
 import random
 import re
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
 from adk_realtime.sansio.audio import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from adk_realtime.sansio.config import AudioEncoding
-from adk_realtime.sansio.sim.speech import char_end_times, synthesize_speech
+from adk_realtime.sansio.sim.brain import (
+    CallTool,
+    CallTools,
+    Reply,
+    Say,
+    SimulatorBrain,
+    ToolSpec,
+    Turn,
+    tool_calls,
+)
+from adk_realtime.sansio.sim.ledger import InputLedger
+from adk_realtime.sansio.sim.speech import (
+    EnergyVad,
+    SpeechRecognizer,
+    char_end_times,
+    synthesize_speech,
+)
 
 __all__ = [
     "CallTool",
     "CallTools",
+    "InputLedger",
     "Reply",
     "ResumptionRegistry",
+    "ResumptionState",
     "Say",
     "SimSessionBase",
     "SimSessionClosed",
@@ -52,254 +70,6 @@ __all__ = [
     "Turn",
     "tool_calls",
 ]
-
-# --- conversation model and brain --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One conversation entry as the brain sees it.
-
-    ``role``: "user", "assistant", "system", "function_call" (``name``, ``call_id``,
-    ``arguments`` JSON) or "function_result" (``text`` is the output; ``name``/``call_id``).
-    """
-
-    role: Literal["user", "assistant", "system", "function_call", "function_result"]
-    text: str = ""
-    name: str = ""
-    call_id: str = ""
-    arguments: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ToolSpec:
-    """A function the client declared: its name, description and JSON-schema parameters."""
-
-    name: str
-    description: str = ""
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    """The brain wants to say ``text`` (spoken or written, per the session's modality)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallTool:
-    """The brain wants to call tool ``name`` with ``arguments``."""
-
-    name: str
-    arguments: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class CallTools:
-    """The brain wants several tools called at once (parallel function calls, one response)."""
-
-    calls: tuple[CallTool, ...]
-
-
-Reply = Say | CallTool | CallTools
-
-
-def tool_calls(reply: Reply) -> tuple[CallTool, ...]:
-    """The calls a reply asks for (none for :class:`Say`)."""
-    if isinstance(reply, CallTool):
-        return (reply,)
-    return reply.calls if isinstance(reply, CallTools) else ()
-
-
-_STOP_WORDS = frozenset(
-    "get set the fetch lookup look find check call run do make to for and query current info "
-    "data tool function api by of from with create update list a an my".split()
-)
-_PLACE_PARAMS = frozenset({"city", "location", "place", "town", "country", "where", "region"})
-_TEXT_PARAMS = frozenset({"query", "text", "question", "input", "message", "prompt", "q", "topic"})
-_TRAILING = re.compile(r"\b(today|tomorrow|tonight|now|right now|please|currently)\b.*$", re.I)
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-DEFAULT_REPLIES: Mapping[str, str] = {
-    "hello": "Hello! I am the offline simulator. How can I help?",
-    "how are you": "I am fine, thank you.",
-    "your name": "I am the adk-realtime simulator.",
-    "goodbye": "Goodbye!",
-    "bye": "Goodbye!",
-}
-
-
-def _keywords(tool_name: str) -> list[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", tool_name)
-    words = [w.lower() for w in re.split(r"[\s_\-.]+", spaced) if len(w) >= 3]
-    useful = [w for w in words if w not in _STOP_WORDS]
-    return useful or words
-
-
-class SimulatorBrain:
-    """Deterministic scripted replies; subclass and override :meth:`reply` for other scripts.
-
-    Rules, first match wins:
-
-    1. the latest turns are tool results (after the last user turn): say an answer that
-       quotes them ("Here is the weather: <output>.");
-    2. the last user turn names a tool's keyword (``get_weather`` -> "weather"): call that
-       tool, with arguments read from the text by the tool's JSON schema (a place parameter
-       takes the words after "in", numbers take the first number, enums the value named).
-       Several tools named, or several places for one ("in Paris and in London"), give
-       parallel calls (:class:`CallTools`), one per clause;
-    3. "what did I say" / "repeat": quote the previous user turn;
-    4. a phrase of ``replies`` (case-insensitive substring) gives its canned answer;
-    5. nothing was understood: say so; otherwise echo: "You said: <text>".
-    """
-
-    def __init__(self, replies: Mapping[str, str] | None = None) -> None:
-        self.replies = dict(DEFAULT_REPLIES if replies is None else replies)
-
-    def reply(
-        self,
-        history: Sequence[Turn],
-        tools: Sequence[ToolSpec],
-        instructions: str | None = None,
-    ) -> Reply:
-        """Decide the next model output for ``history`` (oldest first)."""
-        last_user = max((i for i, t in enumerate(history) if t.role == "user"), default=-1)
-        since = history[last_user + 1 :]
-        last_result = max(
-            (i for i, t in enumerate(since) if t.role == "function_result"), default=-1
-        )
-        if last_result >= 0 and not any(t.role == "assistant" for t in since[last_result:]):
-            results = [t for t in since if t.role == "function_result"]
-            return Say(self._answer_with_results(results, history))
-        text = history[last_user].text.strip() if last_user >= 0 else ""
-        already_called = any(t.role == "function_call" for t in since)
-        if text and not already_called:
-            calls = self._plan_calls(text, tools)
-            if len(calls) == 1:
-                return calls[0]
-            if calls:
-                return CallTools(tuple(calls))
-        low = text.lower()
-        if "what did i say" in low or low.startswith("repeat"):
-            earlier = [t.text for t in history[:last_user] if t.role == "user" and t.text]
-            return Say(f"Earlier you said: {earlier[-1]}" if earlier else "This is our first turn.")
-        for phrase, answer in self.replies.items():
-            if re.search(rf"\b{re.escape(phrase.lower())}\b", low):
-                return Say(answer)
-        if not text:
-            return Say("Sorry, I could not make out what you said.")
-        return Say(f"You said: {text}")
-
-    def _pick_tool(self, text: str, tools: Sequence[ToolSpec]) -> ToolSpec | None:
-        low = text.lower()
-        for tool in tools:
-            if any(k in low for k in _keywords(tool.name)):
-                return tool
-        return None
-
-    def _plan_calls(self, text: str, tools: Sequence[ToolSpec]) -> list[CallTool]:
-        """The calls ``text`` asks for: one per clause naming a tool or another place for it."""
-        first = self._pick_tool(text, tools)
-        if first is None:
-            return []
-        clauses = [c for c in _CLAUSE.split(text) if c.strip()]
-        calls: list[CallTool] = []
-        current: ToolSpec | None = None
-        for clause in clauses:
-            tool = self._pick_tool(clause, tools)
-            if tool is not None:
-                current = tool
-                calls.append(CallTool(tool.name, _arguments_for(tool, clause)))
-            elif current is not None and _has_place_param(current):
-                place = _bare_place(clause)
-                if place is not None:
-                    calls.append(CallTool(current.name, _arguments_for(current, f"in {place}")))
-        if len(calls) <= 1:  # one call: read its arguments from the whole turn, as before
-            return [CallTool(first.name, _arguments_for(first, text))]
-        unique: list[CallTool] = []
-        for call in calls:
-            if call not in unique:
-                unique.append(call)
-        return unique
-
-    def _answer_with_results(self, results: Sequence[Turn], history: Sequence[Turn]) -> str:
-        names = {t.call_id: t.name for t in history if t.role == "function_call"}
-        parts = []
-        for result in results:
-            name = result.name or names.get(result.call_id, "")
-            topic = " ".join(_keywords(name)) if name else "result"
-            parts.append(f"Here is the {topic}: {result.text}")
-        return ". ".join(parts) + "."
-
-
-_CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\balso\b)\s*", re.I)
-
-
-def _has_place_param(tool: ToolSpec) -> bool:
-    props = tool.parameters.get("properties") if isinstance(tool.parameters, Mapping) else None
-    return isinstance(props, Mapping) and any(
-        isinstance(k, str) and k.lower() in _PLACE_PARAMS for k in props
-    )
-
-
-def _bare_place(clause: str) -> str | None:
-    """A clause that is only a place ("in London", "Berlin?"): the place, else None."""
-    words = re.sub(r"^(?:what about|how about|in|at|for|near)\s+", "", clause.strip(), flags=re.I)
-    words = _TRAILING.sub("", words.strip(" ?.!")).strip()
-    if not words or not words[0].isupper() or len(words.split()) > 4:
-        return None
-    return words
-
-
-def _schema_type(schema: Mapping[str, Any]) -> str:
-    t = schema.get("type", "string")
-    if isinstance(t, list):
-        t = next((x for x in t if x != "null"), "string")
-    return str(t).lower()
-
-
-def _place_after_preposition(text: str) -> str | None:
-    match = re.search(r"\b(?:in|at|for|near)\s+([^?.!,;]+)", text, re.I)
-    if not match:
-        return None
-    place = _TRAILING.sub("", match.group(1)).strip()
-    return place or None
-
-
-def _arguments_for(tool: ToolSpec, text: str) -> dict[str, Any]:
-    props = tool.parameters.get("properties") if isinstance(tool.parameters, Mapping) else None
-    if not isinstance(props, Mapping):
-        return {}
-    required = tool.parameters.get("required") or []
-    args: dict[str, Any] = {}
-    low = text.lower()
-    for name, schema in props.items():
-        if not isinstance(name, str) or not isinstance(schema, Mapping):
-            continue
-        kind = _schema_type(schema)
-        needed = name in required
-        enum = schema.get("enum")
-        value: Any = None
-        if isinstance(enum, list) and enum:
-            value = next((e for e in enum if str(e).lower() in low), enum[0] if needed else None)
-        elif kind in ("number", "integer"):
-            match = _NUMBER.search(text)
-            if match:
-                value = float(match.group()) if kind == "number" else int(float(match.group()))
-            elif needed:
-                value = 0
-        elif kind == "boolean":
-            value = True if needed else None
-        elif kind == "string":
-            if name.lower() in _PLACE_PARAMS:
-                value = _place_after_preposition(text) or (text if needed else None)
-            elif name.lower() in _TEXT_PARAMS or needed:
-                value = text
-        if value is not None:
-            args[name] = value
-    return args
-
 
 # --- speech rendering ----------------------------------------------------------------------------
 
@@ -377,14 +147,25 @@ class SimSettings:
     brain: SimulatorBrain
     pace: float = 1.0
     chunk_ms: int = 100
-    go_away_after: float | None = None
+    session_max_seconds: float | None = None
+    go_away_after: float | None = None  # the older spelling of the cap: warn then, end later
     go_away_time_left: float = 1.0
+    drop_after: float | None = None
     openai_session_extras: bool = False
+    ledger: InputLedger | None = None
     max_outbox: int = 50_000
     render_cache: OrderedDict[tuple[str, AudioEncoding | None, int, int], SpeechRender] = field(
         default_factory=OrderedDict
     )
     render_cache_size: int = 256
+
+    def session_limit(self) -> float | None:
+        """Seconds from open to the end of every session (the cap), or None for no cap."""
+        if self.session_max_seconds is not None:
+            return self.session_max_seconds
+        if self.go_away_after is not None:
+            return self.go_away_after + self.go_away_time_left
+        return None
 
     def render(self, text: str, encoding: AudioEncoding | None, sample_rate: int) -> SpeechRender:
         """Rendered speech for ``text`` (None: a text reply), cached (bounded LRU) across sessions."""
@@ -400,22 +181,32 @@ class SimSettings:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class ResumptionState:
+    """What a resumption handle restores: the conversation and, for transparent resumption,
+    ``listening``: the input rate, ears, VAD and manual-activity flag as they were (copies), so
+    mid-utterance audio already consumed is neither lost nor heard twice."""
+
+    turns: tuple[Turn, ...]
+    listening: tuple[int, SpeechRecognizer, EnergyVad, bool] | None = None
+
+
 class ResumptionRegistry:
-    """Bounded LRU map of resumption handle -> conversation snapshot (oldest evicted first)."""
+    """Bounded LRU map of resumption handle -> :class:`ResumptionState` (oldest evicted first)."""
 
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[Turn, ...]] = OrderedDict()
+        self._entries: OrderedDict[str, ResumptionState] = OrderedDict()
 
-    def store(self, handle: str, history: Sequence[Turn]) -> None:
-        """Remember ``history`` under ``handle``; evicts the oldest handle when full."""
-        self._entries[handle] = tuple(history)
+    def store(self, handle: str, state: ResumptionState) -> None:
+        """Remember ``state`` under ``handle``; evicts the oldest handle when full."""
+        self._entries[handle] = state
         self._entries.move_to_end(handle)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def lookup(self, handle: str) -> tuple[Turn, ...] | None:
-        """The snapshot stored under ``handle``, or None if unknown or evicted."""
+    def lookup(self, handle: str) -> ResumptionState | None:
+        """The state stored under ``handle``, or None if unknown or evicted."""
         return self._entries.get(handle)
 
     def __len__(self) -> int:
@@ -527,10 +318,15 @@ class SimSessionClosed:
     Everything the session queued before it ended is already in :meth:`SimSessionBase.data_to_send`:
     send that first. After :meth:`SimSessionBase.connection_lost` the code is 1006 and there is
     no socket left to close.
+
+    ``drop=True`` is the abrupt-drop fault (``drop_after``): send what is queued, then end the
+    connection as a network failure would, without a close frame (the client sees 1006); the
+    code is 1006 and the reason only says why.
     """
 
     code: int
     reason: str
+    drop: bool = False
 
 
 class SimSessionBase:
@@ -542,13 +338,22 @@ class SimSessionBase:
        as a text frame, then read :meth:`next_event` until it returns None;
     2. feed each received frame to :meth:`receive_data` with the current monotonic time;
     3. sleep until :meth:`get_timer` (if not None) and then call :meth:`handle_timer`;
-    4. on :class:`SimSessionClosed`, close the socket with its code and reason; call
-       :meth:`connection_lost` when the peer goes away first.
+    4. on :class:`SimSessionClosed`, close the socket with its code and reason (``drop``: end
+       it with no close frame instead); call :meth:`connection_lost` when the peer goes away
+       first.
     """
 
     kind: ClassVar[str] = ""
 
-    def __init__(self, settings: SimSettings, now: float, seed: int) -> None:
+    def __init__(
+        self,
+        settings: SimSettings,
+        now: float,
+        seed: int,
+        *,
+        wall_now: float | None = None,
+        drop_after: float | None = None,
+    ) -> None:
         self._settings = settings
         self._rng = random.Random(seed)
         self._out: list[str] = []
@@ -556,11 +361,24 @@ class SimSessionBase:
         self._ended = False
         self.stats = SimStats()
         self.opened_at = now
-        self._expire_at = (
-            now + settings.go_away_after if settings.go_away_after is not None else None
+        # Unix time minus session time: ``expires_at`` is reported in wall-clock seconds.
+        self._wall_offset = (wall_now - now) if wall_now is not None else 0.0
+        limit = settings.session_limit()
+        self._end_at = now + limit if limit is not None else None
+        self._warn_left = min(settings.go_away_time_left, limit) if limit is not None else 0.0
+        warns = self._end_at is not None and self._warns_before_end()
+        self._warn_at = (
+            self._end_at - self._warn_left if warns and self._end_at is not None else None
         )
-        self._close_at: float | None = None
+        self._drop_at = now + drop_after if drop_after is not None else None
         self.history: list[Turn] = []
+
+    @property
+    def expires_at(self) -> int | None:
+        """Unix seconds when the session cap falls (``wall_now`` at open + the cap), or None."""
+        if self._end_at is None:
+            return None
+        return int(self._end_at + self._wall_offset)
 
     # -- public driving API --
     def receive_data(self, data: str | bytes, now: float) -> None:
@@ -588,7 +406,8 @@ class SimSessionBase:
         """When :meth:`handle_timer` must next be called (monotonic seconds), or None."""
         if self._ended:
             return None
-        times = [t for t in (self._next_due(), self._expire_at, self._close_at) if t is not None]
+        candidates = (self._next_due(), self._warn_at, self._end_at, self._drop_at)
+        times = [t for t in candidates if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
@@ -598,13 +417,18 @@ class SimSessionBase:
         """
         if self._ended:
             return
-        if self._close_at is not None and now >= self._close_at:
-            self._close(1000, "session expired")
+        drop, end = self._drop_at, self._end_at
+        if drop is not None and now >= drop and (end is None or drop <= end):
+            self._pump(drop)  # output due before the drop still goes out
+            self._close(1006, "connection dropped (simulated network failure)", drop=True)
             return
-        if self._expire_at is not None and now >= self._expire_at:
-            self._expire_at = None
-            self._close_at = now + self._settings.go_away_time_left
-            self._on_expiry(now, self._settings.go_away_time_left)
+        if end is not None and now >= end:
+            self._pump(end)
+            self._on_session_end(now)
+            return
+        if self._warn_at is not None and now >= self._warn_at:
+            self._warn_at = None
+            self._on_expiry(now, self._warn_left)
         self._pump(now)
 
     def connection_lost(self) -> None:
@@ -619,8 +443,21 @@ class SimSessionBase:
     def _on_message(self, message: str | bytes, now: float) -> None:
         raise NotImplementedError
 
+    def _warns_before_end(self) -> bool:
+        """Whether the session warns ``go_away_time_left`` before its cap (:meth:`_on_expiry`)."""
+        return True
+
     def _on_expiry(self, now: float, time_left: float) -> None:
+        """The cap falls in ``time_left`` seconds: warn the client."""
         raise NotImplementedError
+
+    def _on_session_end(self, now: float) -> None:
+        """The cap fell: end the session."""
+        self._close(1000, "session expired")
+
+    def _release_input(self) -> bytes:
+        """The session is ending: give up the input audio received but not committed."""
+        return b""
 
     def _next_due(self) -> float | None:
         return None
@@ -638,13 +475,18 @@ class SimSessionBase:
             self._out.clear()
             self._close(1011, "outbox overflow: call data_to_send() after every call")
 
-    def _close(self, code: int, reason: str) -> None:
-        """End the session once: queue the close event; later input and timers are ignored."""
+    def _close(self, code: int, reason: str, *, drop: bool = False) -> None:
+        """End the session once: queue the close event; later input and timers are ignored.
+
+        Input audio not yet committed is discarded (the ledger, when on, records it)."""
         if not self._ended:
             self._ended = True
+            uncommitted = self._release_input()
+            if self._settings.ledger is not None:
+                self._settings.ledger.discard(uncommitted)
             # A close frame's reason is at most 123 bytes.
             short = reason.encode("utf-8", "replace")[:123].decode("utf-8", "ignore")
-            self._events.append(SimSessionClosed(code, short))
+            self._events.append(SimSessionClosed(code, short, drop))
 
     def _new_id(self, prefix: str, length: int = 20) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

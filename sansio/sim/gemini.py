@@ -22,6 +22,22 @@ A user turn ends when the energy VAD hears speech stop (automatic activity detec
 ``clientContent`` with ``turnComplete``. What the user said is what the tone-code recognizer heard.
 With ``sessionResumption`` in setup, the conversation is stored in the hub's registry under a
 fresh handle after every turn; a later ``setup`` carrying that handle continues it.
+
+Transparent resumption (``sessionResumption.transparent``): every ``sessionResumptionUpdate``
+also carries ``lastConsumedClientMessageIndex``, the index of the last client message of *this
+connection* the update covers, counting the ``setup`` as 0 (a resumed connection counts from
+its own setup again). An update comes after setup, before each ``turnComplete``, and whenever
+25 client messages have arrived since the last one while the session is idle (none while the
+model speaks or waits for tool responses: the real service says ``resumable: false`` then). Its
+handle also keeps the ears mid-utterance, so a client that resumes and re-sends the messages
+after the index has every message heard exactly once. The input ledger (``record_input``)
+commits the audio an update covers; without transparent resumption, what was heard when a
+user audio turn ends.
+
+Seeded history (``historyConfig.initialHistoryInClientContent``): after setup, ``clientContent``
+turns (text, ``functionCall`` and ``functionResponse`` parts) are remembered as history, until
+one with ``turnComplete``, and start no model turn; ``realtimeInput`` or ``toolResponse`` before
+that closes the socket (1008).
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ from adk_realtime.sansio.config import AudioEncoding
 from adk_realtime.sansio.sim.core import (
     Playout,
     ResumptionRegistry,
+    ResumptionState,
     Say,
     SimSessionBase,
     SimSettings,
@@ -74,6 +91,7 @@ _RATES = (8000, 16000, 24000, 48000)
 _SENSITIVITY = {"START_SENSITIVITY_HIGH": 0.3, "START_SENSITIVITY_LOW": 0.7}
 _END_SILENCE_MS = {"END_SENSITIVITY_HIGH": 300, "END_SENSITIVITY_LOW": 1000}
 _MAX_TURNS = 1000
+_UPDATE_EVERY = 25  # transparent resumption: an update at least every this many client messages
 
 
 class _Reject(Exception):
@@ -143,8 +161,10 @@ class GeminiSimSession(SimSessionBase):
         seed: int,
         *,
         path: str = "",
+        wall_now: float | None = None,
+        drop_after: float | None = None,
     ) -> None:
-        super().__init__(settings, now, seed)
+        super().__init__(settings, now, seed, wall_now=wall_now, drop_after=drop_after)
         self._registry = registry
         self.path = path
         self.ready = False
@@ -155,6 +175,7 @@ class GeminiSimSession(SimSessionBase):
         self.auto_vad = True
         self.interrupts = True
         self.resumption = False
+        self.transparent = False  # sessionResumption.transparent: updates say what was consumed
         self.input_transcription = False
         self.output_transcription = False
         self.resumed_from: str | None = None
@@ -166,7 +187,10 @@ class GeminiSimSession(SimSessionBase):
         self._activity = False  # manual mode: between activityStart and activityEnd
         self._gen: _Generation | None = None
         self._pending: dict[str, str] = {}  # tool call id -> name
-        self._client_messages = 0
+        self._client_messages = 0  # the setup is message 0 (lastConsumedClientMessageIndex)
+        self._since_update = 0  # client messages since the last sessionResumptionUpdate
+        self._history_phase = False  # historyConfig: clientContent is history until turnComplete
+        self._unconsumed: list[bytes] = []  # the ledger's: audio not yet consumed (committed)
 
     # -- dispatch -------------------------------------------------------------------------------------
     def _on_message(self, message: str | bytes, now: float) -> None:
@@ -197,6 +221,7 @@ class GeminiSimSession(SimSessionBase):
                     "A client message must set exactly one of setup, clientContent, realtimeInput, toolResponse.",
                 )
             self._client_messages += 1
+            self._since_update += 1
             ((kind, body),) = msg.items()
             if not self.ready:
                 if kind != "setup":
@@ -204,6 +229,13 @@ class GeminiSimSession(SimSessionBase):
                 self._setup(_dict(body, "setup"))
             elif kind == "setup":
                 raise _Reject(1008, "setup was already received on this connection.")
+            elif self._history_phase and kind in ("realtimeInput", "toolResponse"):
+                raise _Reject(
+                    1008,
+                    f"{kind} before the initial history ended: with history_config."
+                    "initial_history_in_client_content, send client_content turns ending "
+                    "with turn_complete first.",
+                )
             elif kind == "clientContent":
                 self._client_content(_dict(body, "clientContent"), now)
             elif kind == "realtimeInput":
@@ -212,6 +244,8 @@ class GeminiSimSession(SimSessionBase):
                 self._context_update(_dict(body, "contextUpdate"))
             else:
                 self._tool_response(_dict(body, "toolResponse"), now)
+            if self._since_update >= _UPDATE_EVERY and self._resumable_now():
+                self._resumption_update()  # so a client never holds many unacknowledged messages
         except _Reject as rej:
             self.stats.errors += 1
             self._close(rej.code, rej.reason)
@@ -243,16 +277,18 @@ class GeminiSimSession(SimSessionBase):
             "setup.realtimeInputConfig.automaticActivityDetection",
         )
         resumption = setup.get("sessionResumption")
-        history: list[Turn] = []
-        if resumption is not None:
-            handle = _dict(resumption, "setup.sessionResumption").get("handle")
-            if handle is not None:
-                snapshot = self._registry.lookup(handle) if isinstance(handle, str) else None
-                if snapshot is None:
-                    raise _Reject(1008, "The session resumption handle is unknown or has expired.")
-                history = list(snapshot)
-                self.resumed_from = handle
+        handle, resumed, transparent = self._resumption_of(resumption)
+        initial_history = _flag(
+            _dict(setup.get("historyConfig"), "setup.historyConfig"),
+            "initialHistoryInClientContent",
+            "setup.history_config.initial_history_in_client_content",
+        )
         # Everything checked: apply.
+        self.resumed_from = handle
+        if resumed is not None and resumed.listening is not None and transparent:
+            rate, ears, vad, activity = resumed.listening
+            self._rate, self._ears, self._vad = rate, ears.clone(), vad.clone()
+            self._activity = activity  # go on hearing the utterance the last connection began
         self.model = model
         self.audio_out = "AUDIO" in (m.upper() for m in mods)
         self.instructions = _text_of(setup.get("systemInstruction"))
@@ -266,13 +302,30 @@ class GeminiSimSession(SimSessionBase):
         self._vad_settings = (threshold, prefix, silence)
         self._vad.configure(*self._vad_settings)
         self.resumption = resumption is not None
+        self.transparent = transparent
+        self._history_phase = initial_history
         self.input_transcription = setup.get("inputAudioTranscription") is not None
         self.output_transcription = setup.get("outputAudioTranscription") is not None
-        self.history = history
+        self.history = list(resumed.turns) if resumed is not None else []
         self.ready = True
         self._send({"setupComplete": {}})
         if self.resumption:
             self._resumption_update()
+
+    def _resumption_of(self, resumption: Any) -> tuple[str | None, ResumptionState | None, bool]:
+        """setup.sessionResumption: its handle and the state it restores (None, None: a new
+        conversation), and whether it asks for transparent resumption."""
+        if resumption is None:
+            return None, None, False
+        body = _dict(resumption, "setup.sessionResumption")
+        transparent = _flag(body, "transparent", "setup.session_resumption.transparent")
+        handle = body.get("handle")
+        if handle is None:
+            return None, None, transparent
+        state = self._registry.lookup(handle) if isinstance(handle, str) else None
+        if state is None:
+            raise _Reject(1008, "The session resumption handle is unknown or has expired.")
+        return handle, state, transparent
 
     def _context_update(self, body: dict[str, Any]) -> None:
         """``contextUpdate``: new system instruction and/or tools for the following turns."""
@@ -342,6 +395,8 @@ class GeminiSimSession(SimSessionBase):
         return rate, data
 
     def _hear(self, rate: int, audio: bytes, now: float) -> None:
+        if self._settings.ledger is not None:
+            self._unconsumed.append(audio)
         if rate != self._rate:
             self._rate = rate
             self._ears = SpeechRecognizer(rate)
@@ -361,6 +416,8 @@ class GeminiSimSession(SimSessionBase):
     def _end_user_audio_turn(self, now: float) -> None:
         text = self._ears.text
         self._ears.reset()
+        if not self.transparent:
+            self._consume()  # without resumption indices, a user turn is the commit point
         if self.input_transcription and text:
             self._send({"serverContent": {"inputTranscription": {"text": text}}})
         self._user_turn(text, now)
@@ -369,6 +426,11 @@ class GeminiSimSession(SimSessionBase):
         turns = body.get("turns") or []
         if not isinstance(turns, list):
             raise _Reject(1007, "Invalid value at 'client_content.turns': expected a list.")
+        if self._history_phase:  # seeded history: remembered, no model turn
+            self._remember(*_history_turns(turns))
+            if body.get("turnComplete"):
+                self._history_phase = False
+            return
         parsed = []
         for n, turn in enumerate(turns):
             t = _dict(turn, f"client_content.turns[{n}]")
@@ -494,11 +556,36 @@ class GeminiSimSession(SimSessionBase):
             ],
         }
 
+    def _resumable_now(self) -> bool:
+        """Transparent resumption, idle: a handle now loses nothing (the real service says
+        ``resumable: false`` while generating or calling tools; this sends no update then)."""
+        return self.transparent and self.ready and self._gen is None and not self._pending
+
     def _resumption_update(self) -> None:
         handle = self._new_id("", 32)
-        self._registry.store(handle, self.history)
+        listening = None
+        if self.transparent:
+            listening = (self._rate, self._ears.clone(), self._vad.clone(), self._activity)
+        self._registry.store(handle, ResumptionState(tuple(self.history), listening))
         self.latest_handle = handle
-        self._send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
+        update: dict[str, Any] = {"newHandle": handle, "resumable": True}
+        if self.transparent:
+            # Every client message so far is consumed; int64 is a string in proto3 JSON.
+            update["lastConsumedClientMessageIndex"] = str(self._client_messages - 1)
+            self._since_update = 0
+            self._consume()
+        self._send({"sessionResumptionUpdate": update})
+
+    def _consume(self) -> None:
+        """The audio received so far reached the conversation: commit it to the ledger."""
+        if self._settings.ledger is not None and self._unconsumed:
+            self._settings.ledger.commit(b"".join(self._unconsumed))
+        self._unconsumed.clear()
+
+    def _release_input(self) -> bytes:
+        audio = b"".join(self._unconsumed)
+        self._unconsumed.clear()
+        return audio
 
 
 def _parse_tools(raw_tools: Any, where: str) -> list[ToolSpec]:
@@ -523,6 +610,65 @@ def _parse_tools(raw_tools: Any, where: str) -> list[ToolSpec]:
                 )
             )
     return tools
+
+
+def _flag(body: dict[str, Any], key: str, where: str) -> bool:
+    """An optional boolean field (absent: False)."""
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise _Reject(1007, f"Invalid value at '{where}': expected a boolean.")
+    return value
+
+
+def _history_turns(contents: list[Any]) -> list[Turn]:
+    """``clientContent.turns`` of seeded history: text, ``functionCall`` and
+    ``functionResponse`` parts as the brain's turns, in order."""
+    out: list[Turn] = []
+    for n, content in enumerate(contents):
+        c = _dict(content, f"client_content.turns[{n}]")
+        role = c.get("role", "user")
+        if role not in ("user", "model"):
+            raise _Reject(
+                1007, f"Invalid value at 'client_content.turns[{n}].role': user or model."
+            )
+        parts = c.get("parts") or []
+        if not isinstance(parts, list):
+            raise _Reject(1007, f"Invalid value at 'client_content.turns[{n}].parts'.")
+        said = ""
+        for k, raw in enumerate(parts):
+            where = f"client_content.turns[{n}].parts[{k}]"
+            part = _dict(raw, where)
+            if isinstance(part.get("text"), str):
+                said += part["text"]
+                continue
+            turn = _function_part(part, where)
+            if turn is not None:
+                if said:
+                    out.append(Turn("assistant" if role == "model" else "user", text=said))
+                    said = ""
+                out.append(turn)
+        if said or not parts:
+            out.append(Turn("assistant" if role == "model" else "user", text=said))
+    return out
+
+
+def _function_part(part: dict[str, Any], where: str) -> Turn | None:
+    """A ``functionCall`` or ``functionResponse`` part as a turn (None: another kind of part)."""
+    for key, role in (("functionCall", "function_call"), ("functionResponse", "function_result")):
+        if key not in part:
+            continue
+        body = _dict(part[key], f"{where}.{key}")
+        name, call_id = body.get("name"), body.get("id") or ""
+        if not isinstance(name, str) or not name or not isinstance(call_id, str):
+            raise _Reject(1007, f"Invalid value at '{where}.{key}': a name (and a string id).")
+        if role == "function_call":
+            args = body.get("args") or {}
+            if not isinstance(args, dict):
+                raise _Reject(1007, f"Invalid value at '{where}.{key}.args': expected an object.")
+            return Turn("function_call", name=name, call_id=call_id, arguments=json.dumps(args))
+        text = _output_text(body.get("response"))
+        return Turn("function_result", text=text, name=name, call_id=call_id)
+    return None
 
 
 def _non_negative_int(value: Any, default: int) -> int:

@@ -17,9 +17,10 @@ messages and time, nothing else:
         SimSessionClosed(code, reason) -> close the socket with that code and reason
 
 The hub owns what outlives one connection: the brain (the script that decides replies), the
-settings (pace, chunk size, session expiry), a cache of rendered speech, and the bounded
-registry of Gemini resumption handles (a reconnect presenting a handle resumes the
-conversation). It holds no global state: run as many hubs as you like.
+settings (pace, chunk size, the session cap, the drop fault), a cache of rendered speech, the
+bounded registry of Gemini resumption handles (a reconnect presenting a handle resumes the
+conversation) and, opt-in, the input audio ledger (``ledger.py``). It holds no global state:
+run as many hubs as you like.
 
 How the simulated model talks and listens is in ``speech.py`` (a tone code that carries
 text inside audio); the two wire protocols are in ``openai.py`` and ``gemini.py``.
@@ -32,9 +33,11 @@ from collections.abc import Iterable, Mapping
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
+from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.sim.core import (
     CallTool,
     CallTools,
+    InputLedger,
     Reply,
     ResumptionRegistry,
     Say,
@@ -59,6 +62,7 @@ __all__ = [
     "CallTools",
     "EnergyVad",
     "GeminiSimSession",
+    "InputLedger",
     "OpenAISimSession",
     "Reply",
     "Say",
@@ -102,10 +106,25 @@ class SimulatorHub:
 
     ``brain`` decides what the model says (default: :class:`SimulatorBrain`'s script).
     ``pace`` scales output timing: 1.0 real time, 0 everything at once. ``chunk_ms`` is the audio
-    per delta message. ``go_away_after`` (seconds) ends every session after that long: Gemini
-    sends ``goAway`` with ``timeLeft = go_away_time_left`` and closes (1000) that much later;
-    OpenAI sends a ``session_expired`` error and closes likewise. ``api_key``, when set, is the
-    only key :meth:`authorize` accepts. ``seed`` makes every id and handle reproducible.
+    per delta message. ``api_key``, when set, is the only key :meth:`authorize` accepts. ``seed``
+    makes every id and handle reproducible.
+
+    Session cap, ``session_max_seconds`` (seconds from open; None: no cap), as the real services
+    end a session: OpenAI's ``session.created``/``session.updated`` carry ``session.expires_at``
+    (unix seconds: ``wall_now`` at open plus the cap); at the cap OpenAI sends an ``error``
+    (``session_expired``, "Your session hit the maximum duration of N minutes.") and closes
+    1001 with that message; Gemini sends ``goAway`` with ``timeLeft`` ``go_away_time_left``
+    before the cap and closes (1000) at it. ``go_away_after`` is the older spelling (give one of
+    the two): the warning at ``go_away_after`` and the close ``go_away_time_left`` later, for
+    both protocols (OpenAI: the error, then 1000), and no ``expires_at``.
+
+    Abrupt drop, ``drop_after`` (seconds from open): the first ``drops`` sessions opened end
+    like a network failure, the queued output sent and then no close frame (the client sees
+    1006); what they had received and not committed is discarded.
+
+    ``record_input`` keeps the input audio ledger (:class:`InputLedger`, see
+    :meth:`input_ledger`): every input byte committed to a turn, in order, across sessions, and
+    what each ended session discarded.
     """
 
     def __init__(
@@ -114,8 +133,12 @@ class SimulatorHub:
         brain: SimulatorBrain | None = None,
         pace: float = 1.0,
         chunk_ms: int = 100,
+        session_max_seconds: float | None = None,
         go_away_after: float | None = None,
         go_away_time_left: float = 1.0,
+        drop_after: float | None = None,
+        drops: int = 1,
+        record_input: bool = False,
         api_key: str | None = None,
         seed: int = 0,
         max_resumable: int = 4096,
@@ -123,14 +146,27 @@ class SimulatorHub:
     ) -> None:
         if pace < 0 or chunk_ms <= 0:
             raise ValueError("pace must be >= 0 and chunk_ms > 0")
+        _check_seconds("session_max_seconds", session_max_seconds, positive=True)
+        _check_seconds("go_away_after", go_away_after)
+        _check_seconds("go_away_time_left", go_away_time_left)
+        _check_seconds("drop_after", drop_after)
+        if session_max_seconds is not None and go_away_after is not None:
+            msg = "give session_max_seconds (the cap) or its older spelling, not both"
+            raise ConfigError("go_away_after", msg)
+        if not isinstance(drops, int) or isinstance(drops, bool) or drops < 0:
+            raise ConfigError("drops", f"a count of sessions >= 0, got {drops!r}")
         self.settings = SimSettings(
             brain=brain if brain is not None else SimulatorBrain(),
             pace=pace,
             chunk_ms=chunk_ms,
+            session_max_seconds=session_max_seconds,
             go_away_after=go_away_after,
             go_away_time_left=go_away_time_left,
+            drop_after=drop_after,
             openai_session_extras=openai_session_extras,
+            ledger=InputLedger() if record_input else None,
         )
+        self.drops = drops
         self.registry = ResumptionRegistry(max_resumable)
         self._api_key = api_key
         self._rng = random.Random(seed)
@@ -138,6 +174,32 @@ class SimulatorHub:
 
     def __repr__(self) -> str:
         return f"SimulatorHub(pace={self.settings.pace}, sessions_opened={self.sessions_opened})"
+
+    # -- the input audio ledger (record_input=True) --
+    @property
+    def ledger(self) -> InputLedger:
+        """The input audio ledger; :class:`ConfigError` if the hub does not record input."""
+        if self.settings.ledger is None:
+            msg = "this hub records no input audio: make it with SimulatorHub(record_input=True)"
+            raise ConfigError("record_input", msg)
+        return self.settings.ledger
+
+    def input_ledger(self) -> bytes:
+        """Every input audio byte committed to a turn, in commit order, across sessions."""
+        return self.ledger.data()
+
+    def input_ledger_count(self) -> int:
+        """How many bytes :meth:`input_ledger` holds."""
+        return self.ledger.size
+
+    def input_ledger_sha256(self) -> str:
+        """The hex SHA-256 of :meth:`input_ledger`."""
+        return self.ledger.sha256()
+
+    @property
+    def discarded_input(self) -> list[bytes]:
+        """What each ended session held uncommitted, one entry per session (the last 1024)."""
+        return list(self.ledger.discarded)
 
     @staticmethod
     def route(path: str) -> Kind | None:
@@ -185,23 +247,48 @@ class SimulatorHub:
         headers: Headers = (),
         now: float,
         transport: Literal["websocket", "webrtc"] = "websocket",
+        wall_now: float | None = None,
     ) -> SimSession:
         """Start a session for an accepted connection; then send its ``data_to_send()``.
+
+        ``now`` is the session clock (monotonic seconds); ``wall_now`` the unix time at that
+        moment, for OpenAI's ``expires_at`` (default: ``now`` read as unix time).
 
         OpenAI: the model comes from ``?model=`` (default ``gpt-realtime``); the beta dialect is
         used when the ``OpenAI-Beta: realtime=v1`` header is present, whatever the model, as on
         the real service (the official SDK's GA client talks GA to ``gpt-4o-realtime-preview*``).
         ``transport="webrtc"`` adds the output-audio-buffer events of WebRTC sessions.
         """
+        if kind not in ("openai", "gemini"):
+            raise ValueError(f"unknown simulator kind {kind!r}: use 'openai' or 'gemini'")
         self.sessions_opened += 1
         seed = self._rng.getrandbits(64)
+        # The first ``drops`` sessions opened (either protocol) get the drop fault.
+        drop = self.settings.drop_after if self.sessions_opened <= self.drops else None
         if kind == "openai":
             query = parse_qs(urlsplit(path).query)
             model = query.get("model", ["gpt-realtime"])[0]
             beta = "realtime=v1" in _headers(headers).get("openai-beta", "")
+            webrtc = transport == "webrtc"
             return OpenAISimSession(
-                self.settings, now, seed, model=model, beta=beta, webrtc=transport == "webrtc"
+                self.settings,
+                now,
+                seed,
+                model=model,
+                beta=beta,
+                webrtc=webrtc,
+                wall_now=wall_now,
+                drop_after=drop,
             )
-        if kind == "gemini":
-            return GeminiSimSession(self.settings, self.registry, now, seed, path=path)
-        raise ValueError(f"unknown simulator kind {kind!r}: use 'openai' or 'gemini'")
+        return GeminiSimSession(
+            self.settings, self.registry, now, seed, path=path, wall_now=wall_now, drop_after=drop
+        )
+
+
+def _check_seconds(name: str, value: float | None, *, positive: bool = False) -> None:
+    if value is None:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    if not ok or value < 0 or (positive and value == 0) or value == float("inf"):
+        want = "> 0" if positive else ">= 0"
+        raise ConfigError(name, f"must be a number of seconds {want}, got {value!r}")

@@ -17,8 +17,11 @@ At most one response is active, as on the real service:
     active --speech_started (interrupt_response) | response.cancel | truncate--> idle (cancelled)
 
 Input audio goes through the energy VAD (when ``turn_detection`` is set) and the tone-code
-recognizer, both in input-audio time; speech stop commits the buffer as a user item whose
-transcript is what the recognizer heard, then (``create_response``) starts a response.
+recognizer, both in input-audio time (ms from the connection's first append); speech stop
+commits the buffer *up to* ``speech_stopped.audio_end_ms`` as a user item whose transcript is
+what the recognizer heard (the rest stays buffered for the next turn; see ``openai_items.py``),
+then (``create_response``) starts a response. A session cap (``session_max_seconds``) shows
+in ``session.expires_at`` and ends the session with a ``session_expired`` error and a 1001 close.
 With ``transport="webrtc"`` the session also plays the server's output audio buffer:
 ``output_audio_buffer.started/stopped/cleared`` and the ``output_audio_buffer.clear`` command.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from adk_realtime.sansio.config import AudioEncoding
@@ -57,6 +61,14 @@ from adk_realtime.sansio.sim.openai_config import (
     render_session,
     text,
 )
+from adk_realtime.sansio.sim.openai_items import (
+    InputAudioBuffer,
+    SimItem,
+    input_rate,
+    item_turns,
+    item_wire,
+    parse_item,
+)
 from adk_realtime.sansio.sim.speech import EnergyVad, SpeechRecognizer
 
 __all__ = ["OpenAISimSession"]
@@ -70,22 +82,6 @@ _RATE_LIMITS = [
 
 
 @dataclass(slots=True)
-class _Item:
-    id: str
-    type: str  # message | function_call | function_call_output
-    role: str = ""
-    part: str = ""  # input_text | input_audio | output_audio | output_text
-    text: str = ""  # the text, or the transcript of audio
-    full_text: str = ""  # what an assistant audio item says in full (truncation cuts text)
-    show_transcript: bool = True
-    name: str = ""
-    call_id: str = ""
-    arguments: str = ""
-    status: str = "completed"
-    audio_ms: float = 0.0
-
-
-@dataclass(slots=True)
 class _Response:
     id: str
     modalities: list[str]
@@ -94,8 +90,8 @@ class _Response:
     metadata: Any
     in_conversation: bool
     max_output_tokens: Any
-    output: list[_Item] = field(default_factory=list)
-    item: _Item | None = None  # the message being spoken/written
+    output: list[SimItem] = field(default_factory=list)
+    item: SimItem | None = None  # the message being spoken/written
     playout: Playout | None = None
 
 
@@ -113,23 +109,28 @@ class OpenAISimSession(SimSessionBase):
         model: str,
         beta: bool,
         webrtc: bool = False,
+        wall_now: float | None = None,
+        drop_after: float | None = None,
     ) -> None:
-        super().__init__(settings, now, seed)
+        super().__init__(settings, now, seed, wall_now=wall_now, drop_after=drop_after)
         self.model, self.beta, self.webrtc = model, beta, webrtc
         self.session_id = self._new_id("sess_")
         self.conversation_id = self._new_id("conv_")
-        self.items: list[_Item] = []
+        self.items: list[SimItem] = []
         self.cfg = default_config(beta)
         self._resp: _Response | None = None
-        self._playing: tuple[str, _Item, float, float] | None = None  # webrtc: resp, item, t0, end
-        self._buffer_ms = 0.0
+        self._playing: tuple[str, SimItem, float, float] | None = (
+            None  # webrtc: resp, item, t0, end
+        )
+        self._input = InputAudioBuffer()
         self._speech_item: str | None = None
         self._audio_spoken = False
         self._make_ears(0.0)
-        session = render_session(self.cfg, beta, model, self.session_id)
+        session = self._session_object()
         if settings.openai_session_extras and not beta:
             # Real servers add these; the SDK's session type does not declare them.
-            session.update({"id": self.session_id, "object": "realtime.session", "expires_at": 0})
+            session.update({"id": self.session_id, "object": "realtime.session"})
+            session.setdefault("expires_at", 0)
         self._emit("session.created", session=session)
         if beta:
             conv = {"id": self.conversation_id, "object": "realtime.conversation"}
@@ -143,7 +144,7 @@ class OpenAISimSession(SimSessionBase):
         return beta if self.beta else ga
 
     def _rate(self) -> int:
-        return 24000 if self.cfg["in_format"] is AudioEncoding.PCM16 else 8000
+        return input_rate(self.cfg["in_format"])
 
     def _make_ears(self, origin_ms: float) -> None:
         td = self.cfg["turn_detection"] or {}
@@ -166,27 +167,8 @@ class OpenAISimSession(SimSessionBase):
         self._emit("error", error=error)
 
     # -- wire shapes ---------------------------------------------------------------------------------
-    def _item_wire(self, item: _Item) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": item.id, "object": "realtime.item", "type": item.type}
-        out["status"] = item.status
-        if item.type == "function_call":
-            out.update(name=item.name, call_id=item.call_id, arguments=item.arguments)
-            return out
-        if item.type == "function_call_output":
-            out.update(call_id=item.call_id, output=item.text)
-            return out
-        out["role"] = item.role
-        part = item.part
-        if self.beta:
-            part = {"output_audio": "audio", "output_text": "text"}.get(part, part)
-        if not part or (item.role == "assistant" and item.status == "in_progress"):
-            out["content"] = []
-        elif part in ("input_audio", "audio", "output_audio"):
-            transcript = item.text if item.show_transcript else None
-            out["content"] = [{"type": part, "transcript": transcript}]
-        else:
-            out["content"] = [{"type": part, "text": item.text}]
-        return out
+    def _item_wire(self, item: SimItem) -> dict[str, Any]:
+        return item_wire(item, self.beta)
 
     def _response_wire(
         self, r: _Response, status: str, details: Any = None, usage: Any = None
@@ -231,7 +213,7 @@ class OpenAISimSession(SimSessionBase):
             "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
         }
 
-    def _announce(self, item: _Item, *, done: bool) -> None:
+    def _announce(self, item: SimItem, *, done: bool) -> None:
         """conversation.item.created (beta) or conversation.item.added/.done (GA)."""
         if self.beta and done:
             return
@@ -241,7 +223,7 @@ class OpenAISimSession(SimSessionBase):
         kind = "conversation.item.done" if done else kind
         self._emit(kind, previous_item_id=previous, item=self._item_wire(item))
 
-    def _add_item(self, item: _Item, after: str | None = None) -> None:
+    def _add_item(self, item: SimItem, after: str | None = None) -> None:
         index = len(self.items)
         if after is not None:
             index = next(n for n, it in enumerate(self.items) if it.id == after) + 1
@@ -251,19 +233,7 @@ class OpenAISimSession(SimSessionBase):
 
     def turns(self) -> list[Turn]:
         """The conversation as the brain sees it."""
-        out: list[Turn] = []
-        names = {i.call_id: i.name for i in self.items if i.type == "function_call"}
-        for i in self.items:
-            if i.type == "function_call":
-                out.append(
-                    Turn("function_call", name=i.name, call_id=i.call_id, arguments=i.arguments)
-                )
-            elif i.type == "function_call_output":
-                name = names.get(i.call_id, "")
-                out.append(Turn("function_result", text=i.text, name=name, call_id=i.call_id))
-            elif i.role in ("user", "assistant", "system"):
-                out.append(Turn(i.role, text=i.text))  # type: ignore[arg-type]
-        return out
+        return item_turns(self.items)
 
     # -- dispatch --------------------------------------------------------------------------------------
     def _on_message(self, message: str | bytes, now: float) -> None:
@@ -294,10 +264,39 @@ class OpenAISimSession(SimSessionBase):
         except ClientError as err:
             self._error(err, event_id)
 
+    def _session_object(self) -> dict[str, Any]:
+        """The session of ``session.created``/``.updated``; with a cap, ``expires_at`` (unix s),
+        which the real service sends and the SDK's session types do not declare."""
+        session = render_session(self.cfg, self.beta, self.model, self.session_id)
+        if self._settings.session_max_seconds is not None:
+            session["expires_at"] = self.expires_at
+        return session
+
+    def _warns_before_end(self) -> bool:
+        # Only the older go_away_after spelling warns ahead; the real service errs at the cap.
+        return self._settings.go_away_after is not None
+
     def _on_expiry(self, now: float, time_left: float) -> None:
         minutes = (now - self.opened_at) / 60
         msg = f"Your session hit the maximum duration of {minutes:g} minutes."
         self._error(ClientError(msg, "session_expired"), None)
+
+    def _on_session_end(self, now: float) -> None:
+        if self._settings.go_away_after is not None:
+            super()._on_session_end(now)  # the error came go_away_time_left ago: close 1000
+            return
+        # As the real service: the error, then a close 1001 ("going away") saying the same.
+        minutes = (self._settings.session_max_seconds or 0.0) / 60
+        msg = f"Your session hit the maximum duration of {minutes:g} minutes."
+        self._error(ClientError(msg, "session_expired"), None)
+        self._close(1001, msg)
+
+    def _release_input(self) -> bytes:
+        return self._input.take_all()
+
+    def _ledger_commit(self, audio: bytes) -> None:
+        if self._settings.ledger is not None:
+            self._settings.ledger.commit(audio)
 
     def _session_update(self, event: dict[str, Any], now: float) -> None:
         cfg = parse_update(event.get("session"), self.cfg, self.beta)
@@ -308,9 +307,8 @@ class OpenAISimSession(SimSessionBase):
         changed = any(cfg[k] != self.cfg[k] for k in ears)
         self.cfg = cfg
         if changed:
-            self._make_ears(self._vad.audio_ms)
-        session = render_session(self.cfg, self.beta, self.model, self.session_id)
-        self._emit("session.updated", session=session)
+            self._make_ears(self._input.end_ms)  # the new VAD's frame 0 is the next byte
+        self._emit("session.updated", session=self._session_object())
 
     # -- input audio ---------------------------------------------------------------------------------
     def _append(self, event: dict[str, Any], now: float) -> None:
@@ -319,17 +317,23 @@ class OpenAISimSession(SimSessionBase):
             msg = "Invalid 'audio'. Expected base64-encoded audio bytes, but got a value that could not be decoded."
             raise ClientError(msg, "invalid_value", "audio")
         samples = pcm_to_float(audio, self.cfg["in_format"])
-        ms = samples.size * 1000 / self._rate()
-        self.stats.audio_received_ms += ms
-        self._buffer_ms += ms
-        self._ears.feed_samples(samples)
-        if self.cfg["turn_detection"] is None:
-            return
-        for vad_event in self._vad.feed(samples):
+        self.stats.audio_received_ms += samples.size * 1000 / self._rate()
+        start_ms = self._input.end_ms
+        overflow = self._input.append(audio, self.cfg["in_format"])
+        if overflow and self._settings.ledger is not None:
+            self._settings.ledger.clear(overflow, overflow=True)
+        vad_events = self._vad.feed(samples) if self.cfg["turn_detection"] is not None else []
+        fed = 0  # samples of this append the ears have heard: a turn hears up to its cut only
+        for vad_event in vad_events:
             if vad_event.kind == "start":
                 self._speech_started(vad_event.ms, now)
-            else:
-                self._speech_stopped(vad_event.ms, now)
+                continue
+            cut = round((vad_event.ms - start_ms) * self._rate() / 1000)
+            cut = min(max(cut, fed), samples.size)
+            self._ears.feed_samples(samples[fed:cut])
+            fed = cut
+            self._speech_stopped(vad_event.ms, now)
+        self._ears.feed_samples(samples[fed:])
 
     def _speech_started(self, ms: int, now: float) -> None:
         self._speech_item = self._new_id("item_")
@@ -346,15 +350,16 @@ class OpenAISimSession(SimSessionBase):
         item_id = self._speech_item or self._new_id("item_")
         self._speech_item = None
         self._emit("input_audio_buffer.speech_stopped", audio_end_ms=ms, item_id=item_id)
-        self._commit_buffer(item_id)
+        # The turn is the buffer up to audio_end_ms; what came after stays for the next one.
+        self._commit_buffer(item_id, self._input.take_until(ms))
         if self.cfg["turn_detection"]["create_response"] and self._resp is None:
             self._start_response({}, now)
 
-    def _commit_buffer(self, item_id: str) -> None:
+    def _commit_buffer(self, item_id: str, audio: bytes) -> None:
         heard = self._ears.text
         self._ears.reset()
-        self._buffer_ms = 0.0
-        item = _Item(item_id, "message", "user", "input_audio", heard, show_transcript=False)
+        self._ledger_commit(audio)
+        item = SimItem(item_id, "message", "user", "input_audio", heard, show_transcript=False)
         self._add_item(item)
         previous = self.items[-2].id if len(self.items) > 1 else None
         self._emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
@@ -369,26 +374,28 @@ class OpenAISimSession(SimSessionBase):
             self._emit(kind, **where, transcript=heard, usage=usage)
 
     def _commit(self, event: dict[str, Any], now: float) -> None:
-        if self._buffer_ms < 100:
+        if self._input.ms < 100:
             msg = (
                 "Error committing input audio buffer: buffer too small. Expected at least 100ms "
-                f"of audio, but buffer only has {self._buffer_ms:.2f}ms of audio."
+                f"of audio, but buffer only has {self._input.ms:.2f}ms of audio."
             )
             raise ClientError(msg, "input_audio_buffer_commit_empty")
         item_id = self._speech_item or self._new_id("item_")
         self._speech_item = None
         self._vad.force_stop()
-        self._commit_buffer(item_id)
+        self._commit_buffer(item_id, self._input.take_all())
 
     def _clear(self, event: dict[str, Any], now: float) -> None:
         self._ears.reset()
         self._vad.reset_state()
-        self._buffer_ms = 0.0
+        cleared = self._input.take_all()
+        if self._settings.ledger is not None:
+            self._settings.ledger.clear(cleared)
         self._speech_item = None
         self._emit("input_audio_buffer.cleared")
 
     # -- conversation items ---------------------------------------------------------------------------
-    def _find(self, item_id: Any, param: str = "item_id") -> _Item:
+    def _find(self, item_id: Any, param: str = "item_id") -> SimItem:
         for item in self.items:
             if item.id == item_id:
                 return item
@@ -397,72 +404,14 @@ class OpenAISimSession(SimSessionBase):
         )
 
     def _item_create(self, event: dict[str, Any], now: float) -> None:
-        raw = obj(event.get("item"), "item")
         after = event.get("previous_item_id")
         if after is not None:
             self._find(after, "previous_item_id")
-        item_id = raw.get("id") or self._new_id("item_")
-        if not isinstance(item_id, str) or any(i.id == item_id for i in self.items):
-            msg = f"Item id is invalid or already in use: {str(item_id)[:64]}"
-            raise ClientError(msg, "invalid_value", "item.id")
-        kind = raw.get("type", "message")
-        if kind == "function_call_output":
-            call_id = text(raw.get("call_id"), "item.call_id")
-            if not any(i.type == "function_call" and i.call_id == call_id for i in self.items):
-                msg = f"Tool call ID '{call_id[:64]}' not found in conversation."
-                raise ClientError(msg, "invalid_value", "item.call_id")
-            item = _Item(
-                item_id, kind, call_id=call_id, text=text(raw.get("output"), "item.output")
-            )
-        elif kind == "function_call":
-            item = _Item(item_id, kind, name=text(raw.get("name"), "item.name"))
-            item.call_id = text(raw.get("call_id"), "item.call_id")
-            item.arguments = text(raw.get("arguments", ""), "item.arguments")
-        elif kind == "message":
-            role = raw.get("role")
-            if role not in ("user", "assistant", "system"):
-                msg = "Invalid 'item.role': use 'user', 'assistant' or 'system'."
-                raise ClientError(msg, "invalid_value", "item.role")
-            content = raw.get("content")
-            if not isinstance(content, list):
-                msg = "Invalid type for 'item.content': expected an array."
-                raise ClientError(msg, "invalid_type", "item.content")
-            item = _Item(item_id, kind, role)
-            for n, c in enumerate(content):
-                self._read_content(item, obj(c, f"item.content[{n}]"), n)
-            item.full_text = item.text
-        else:
-            msg = f"Invalid value: {str(kind)[:40]!r}. Supported values are: 'message', 'function_call' and 'function_call_output'."
-            raise ClientError(msg, "invalid_value", "item.type")
+        new_id = partial(self._new_id, "item_")
+        item = parse_item(event.get("item"), self.items, self.cfg["in_format"], new_id)
         self._add_item(item, after)
         self._announce(item, done=False)
         self._announce(item, done=True)
-
-    def _read_content(self, item: _Item, c: dict[str, Any], n: int) -> None:
-        where = f"item.content[{n}]"
-        ctype = c.get("type")
-        assistant = item.role == "assistant"
-        if ctype in ("input_text", "text", "output_text"):
-            item.part = "output_text" if assistant else "input_text"
-            item.text += text(c.get("text"), f"{where}.text")
-        elif ctype in ("input_audio", "audio", "output_audio"):
-            item.part = "output_audio" if assistant else "input_audio"
-            if "audio" in c:
-                audio = b64decode_any(text(c.get("audio"), f"{where}.audio"))
-                if audio is None:
-                    msg = "Invalid 'audio'. Expected base64-encoded audio bytes."
-                    raise ClientError(msg, "invalid_value", f"{where}.audio")
-                ears = SpeechRecognizer(self._rate())
-                samples = pcm_to_float(audio, self.cfg["in_format"])
-                ears.feed_samples(samples)
-                item.text += ears.text
-                item.audio_ms += samples.size * 1000 / self._rate()
-            else:
-                item.text += text(c.get("transcript"), f"{where}.transcript", optional=True)
-        elif ctype != "input_image":
-            raise ClientError(
-                f"Invalid content type at '{where}.type'.", "invalid_value", f"{where}.type"
-            )
 
     def _item_delete(self, event: dict[str, Any], now: float) -> None:
         item = self._find(event.get("item_id"))
@@ -605,7 +554,7 @@ class OpenAISimSession(SimSessionBase):
             return
         audio = "audio" in r.modalities
         part = "output_audio" if audio else "output_text"
-        item = _Item(self._new_id("item_"), "message", "assistant", part, status="in_progress")
+        item = SimItem(self._new_id("item_"), "message", "assistant", part, status="in_progress")
         item.full_text = reply.text
         r.item = item
         r.output.append(item)
@@ -630,7 +579,7 @@ class OpenAISimSession(SimSessionBase):
 
     def _emit_call(self, r: _Response, call: CallTool, index: int) -> None:
         args = json.dumps(dict(call.arguments))
-        item = _Item(self._new_id("item_"), "function_call", name=call.name, status="in_progress")
+        item = SimItem(self._new_id("item_"), "function_call", name=call.name, status="in_progress")
         item.call_id = self._new_id("call_", 16)
         r.output.append(item)
         self.stats.tool_calls += 1

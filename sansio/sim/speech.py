@@ -30,6 +30,7 @@ Everything here is pure numpy: no I/O, no clocks.
 from __future__ import annotations
 
 import codecs
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -190,6 +191,15 @@ class SpeechRecognizer:
         self._done: list[str] = []
         self._current = ""
 
+    def clone(self) -> SpeechRecognizer:
+        """An independent copy that continues from exactly this point (a resumed session's
+        ears). The constant tables are shared; the decoding state is copied."""
+        twin = copy.copy(self)
+        twin._done = list(self._done)
+        twin._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        twin._decoder.setstate(self._decoder.getstate())
+        return twin
+
     @property
     def text(self) -> str:
         """The text understood so far (finished utterances and the one in progress)."""
@@ -336,6 +346,11 @@ class EnergyVad:
         self._level = threshold_to_power(threshold)
         self.prefix_padding_ms = max(0, int(prefix_padding_ms))
         self.silence_duration_ms = max(self.FRAME_MS, int(silence_duration_ms))
+
+    def clone(self) -> EnergyVad:
+        """An independent copy that continues from exactly this point (its state is immutable
+        values and arrays that are replaced, never changed in place)."""
+        return copy.copy(self)
 
     @property
     def audio_ms(self) -> int:
