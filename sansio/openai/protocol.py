@@ -16,7 +16,7 @@ Two dialects share one decoder: GA (``gpt-realtime*``) and beta
 understood, the dialect only changes what the commands queue (shapes live in
 :mod:`adk_realtime.sansio.openai.wire`).
 
-All state that decoding touches lives in this file, in four pieces:
+All state is created here (``__init__``), in four pieces:
 
 * ``response_id``: set by ``response.created``, cleared by its ``response.done``.
 * ``current_item_id``: the output item the model is producing (``response.output_item.added``,
@@ -31,42 +31,18 @@ All state that decoding touches lives in this file, in four pieces:
   ``...arguments.done`` carries no ``name``, so it comes from here. A call
   leaves when its tool output is sent (at most ``MAX_PENDING_CALLS`` are kept).
 
-Every message is validated completely before any state changes (or any
-event is queued), so a ``DecodeError`` leaves the object as it was. Fields an event is meaningless
-without (``delta``, ``call_id``, ``item``, ...) are required; other fields
-default when absent or null; any field present with the wrong JSON type is an
-error naming the event type and the field.
-
-Server message -> unified event (and state change), see ``_ROUTES``::
-
-    session.created / session.updated             SessionCreated / SessionUpdated
-    response.created                              ResponseCreated      response_id := id
-    response.done                                 ResponseDone(+Usage) response_id := None
-    response.output_item.added                    Unknown              current item; pending call
-    response.output_audio.delta (beta audio.)     AudioDelta           audio bytes per item
-    response.output_audio.done                    AudioDone
-    response.output_text.delta/.done (text.)      TextDelta / TextDone
-    response.output_audio_transcript.* (audio_transcript.*)  TranscriptDelta / TranscriptDone
-    conversation.item.input_audio_transcription.delta/completed  InputTranscriptDelta / Done
-    response.function_call_arguments.delta        FunctionCallDelta    arguments accumulate
-    response.function_call_arguments.done         FunctionCallDone     name from pending (beta)
-    input_audio_buffer.speech_started/stopped     SpeechStarted / SpeechStopped
-    input_audio_buffer.committed / cleared        AudioCommitted / AudioCleared
-    output_audio_buffer.cleared                   OutputAudioCleared
-    conversation.item.added/created/done          ItemCreated
-    conversation.item.truncated / deleted         ItemTruncated / ItemDeleted
-    rate_limits.updated                           RateLimitsUpdated
-    error                                         Error(code or type, message, event_id)
-    anything else                                 Unknown(type, raw)
+Decoding lives in :mod:`adk_realtime.sansio.openai.server_messages` (the
+handlers, mixed into :class:`OpenAIProtocol`, and the table of server message
+-> unified event); every message is validated completely before any state
+changes (or any event is queued), so a ``DecodeError`` leaves the object as it
+was. The commands (what we send) are here.
 """
 
 from __future__ import annotations
 
-import binascii
 import json
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -75,39 +51,15 @@ from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolEr
 from adk_realtime.sansio.events import (
     AudioAppend,
     AudioClear,
-    AudioCleared,
     AudioCommit,
-    AudioCommitted,
-    AudioDelta,
-    AudioDone,
     ClientEvent,
-    Error,
-    FunctionCallDelta,
-    FunctionCallDone,
-    InputTranscriptDelta,
-    InputTranscriptDone,
     ItemCreate,
-    ItemCreated,
-    ItemDeleted,
     ItemTruncate,
-    ItemTruncated,
-    OutputAudioCleared,
-    RateLimitsUpdated,
     ResponseCancel,
     ResponseCreate,
-    ResponseCreated,
-    ResponseDone,
     ServerEvent,
-    SessionCreated,
     SessionUpdate,
-    SessionUpdated,
-    SpeechStarted,
-    SpeechStopped,
-    TextDelta,
-    TextDone,
     ToolResponse,
-    TranscriptDelta,
-    TranscriptDone,
     Unknown,
 )
 from adk_realtime.sansio.json_fields import (
@@ -115,16 +67,16 @@ from adk_realtime.sansio.json_fields import (
     check_text,
     dumps as _dumps,
     fail,
-    invalid,
-    opt_int,
-    opt_str,
-    opt_str_or_none,
     queue_audio_messages,
-    req_dict,
-    req_str,
 )
 from adk_realtime.sansio.openai import wire as wire
-from adk_realtime.sansio.openai.wire import Dialect, Transport, dialect_for_model, usage_of
+from adk_realtime.sansio.openai.server_messages import (
+    _ROUTES,
+    MAX_PENDING_CALLS,
+    PendingCall,
+    ServerMessageHandlers,
+)
+from adk_realtime.sansio.openai.wire import Dialect, Transport, dialect_for_model
 from adk_realtime.sansio.protocol import ProviderCapabilities
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -143,75 +95,15 @@ __all__ = [
 MAX_TRACKED_ITEMS = 64
 """Output items whose received audio is remembered (older ones are forgotten)."""
 
-MAX_PENDING_CALLS = 64
-"""Unanswered function calls remembered (the oldest is forgotten beyond this)."""
 
-# Wire type -> handler method. Both dialects' names are always accepted.
-_ROUTES: dict[str, str] = {
-    "session.created": "_on_session_created",
-    "session.updated": "_on_session_updated",
-    "response.created": "_on_response_created",
-    "response.done": "_on_response_done",
-    "response.output_item.added": "_on_output_item_added",
-    "response.output_audio.delta": "_on_audio_delta",
-    "response.audio.delta": "_on_audio_delta",
-    "response.output_audio.done": "_on_audio_done",
-    "response.audio.done": "_on_audio_done",
-    "response.output_text.delta": "_on_text_delta",
-    "response.text.delta": "_on_text_delta",
-    "response.output_text.done": "_on_text_done",
-    "response.text.done": "_on_text_done",
-    "response.output_audio_transcript.delta": "_on_transcript_delta",
-    "response.audio_transcript.delta": "_on_transcript_delta",
-    "response.output_audio_transcript.done": "_on_transcript_done",
-    "response.audio_transcript.done": "_on_transcript_done",
-    "conversation.item.input_audio_transcription.delta": "_on_input_transcript_delta",
-    "conversation.item.input_audio_transcription.completed": "_on_input_transcript_done",
-    "response.function_call_arguments.delta": "_on_function_delta",
-    "response.function_call_arguments.done": "_on_function_done",
-    "input_audio_buffer.speech_started": "_on_speech_started",
-    "input_audio_buffer.speech_stopped": "_on_speech_stopped",
-    "input_audio_buffer.committed": "_on_committed",
-    "input_audio_buffer.cleared": "_on_cleared",
-    "output_audio_buffer.cleared": "_on_output_cleared",
-    "conversation.item.added": "_on_item_created",
-    "conversation.item.created": "_on_item_created",
-    "conversation.item.done": "_on_item_created",
-    "conversation.item.truncated": "_on_item_truncated",
-    "conversation.item.deleted": "_on_item_deleted",
-    "rate_limits.updated": "_on_rate_limits",
-    "error": "_on_error",
-}
+_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
+
 
 _Msg = dict[str, Any]
 _Handler = Callable[[_Msg, str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class PendingCall:
-    """A function call the model made that has not been answered yet."""
-
-    call_id: str
-    name: str
-    arguments: str
-    item_id: str = ""
-
-
-class _Call:
-    """Mutable bookkeeping behind :class:`PendingCall` (arguments arrive in chunks)."""
-
-    __slots__ = ("arguments", "item_id", "name")
-
-    def __init__(self, name: str, item_id: str) -> None:
-        self.name = name
-        self.item_id = item_id
-        self.arguments: list[str] = []
-
-
-_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
-
-
-class OpenAIProtocol:
+class OpenAIProtocol(ServerMessageHandlers):
     """The OpenAI Realtime protocol state machine (implements ``RealtimeProtocol``).
 
     Driving loop: connect to :attr:`url_path` with :meth:`handshake_headers`
@@ -272,7 +164,7 @@ class OpenAIProtocol:
         self._response_id: str | None = None
         self._current_item_id: str | None = None
         self._received.clear()
-        self._calls: dict[str, _Call] = {}
+        self._calls = {}
         # What earlier session.updates turned on, so a later one can turn it off.
         self._sent_tools = False
         self._sent_transcription = False
@@ -593,199 +485,6 @@ class OpenAIProtocol:
     def next_event(self) -> ServerEvent | None:
         """The next decoded event, or ``None`` when every received message has been handled."""
         return self._events.popleft() if self._events else None
-
-    # -- audio and text ------------------------------------------------
-
-    def _on_audio_delta(self, msg: _Msg, etype: str) -> None:
-        delta = msg.get("delta")
-        item_id = msg.get("item_id")
-        if type(delta) is not str:
-            fail(etype, "delta", "a base64 string", delta)
-        if type(item_id) is not str:
-            fail(etype, "item_id", "a string", item_id)
-        response_id = opt_str(msg, "response_id", etype)
-        content_index = opt_int(msg, "content_index", etype)
-        try:
-            audio = binascii.a2b_base64(delta, strict_mode=True)
-        except (binascii.Error, ValueError):
-            audio = None
-        if audio is None:
-            invalid(etype, "delta", "is not valid base64")
-        self._received.add(item_id, len(audio))
-        if item_id:
-            self._current_item_id = item_id
-        self._push(AudioDelta(audio, item_id, response_id, content_index))
-
-    def _on_audio_done(self, msg: _Msg, etype: str) -> None:
-        self._push(AudioDone(opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)))
-
-    def _on_text_delta(self, msg: _Msg, etype: str) -> None:
-        delta = req_str(msg, "delta", etype)
-        item_id = opt_str(msg, "item_id", etype)
-        event = TextDelta(delta, item_id, opt_str(msg, "response_id", etype))
-        if item_id:
-            self._current_item_id = item_id
-        self._push(event)
-
-    def _on_text_done(self, msg: _Msg, etype: str) -> None:
-        text = req_str(msg, "text", etype)
-        self._push(
-            TextDone(text, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype))
-        )
-
-    def _on_transcript_delta(self, msg: _Msg, etype: str) -> None:
-        delta = req_str(msg, "delta", etype)
-        self._push(
-            TranscriptDelta(
-                delta, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
-            )
-        )
-
-    def _on_transcript_done(self, msg: _Msg, etype: str) -> None:
-        transcript = req_str(msg, "transcript", etype)
-        self._push(
-            TranscriptDone(
-                transcript, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
-            )
-        )
-
-    def _on_input_transcript_delta(self, msg: _Msg, etype: str) -> None:
-        # The SDK types leave ``delta`` optional here.
-        self._push(
-            InputTranscriptDelta(opt_str(msg, "delta", etype), opt_str(msg, "item_id", etype))
-        )
-
-    def _on_input_transcript_done(self, msg: _Msg, etype: str) -> None:
-        transcript = req_str(msg, "transcript", etype)
-        self._push(InputTranscriptDone(transcript, opt_str(msg, "item_id", etype)))
-
-    # -- responses and items ---------------------------------------------
-
-    def _on_session_created(self, msg: _Msg, etype: str) -> None:
-        session = req_dict(msg, "session", etype)
-        session_id = opt_str_or_none(session, "id", etype + " session")
-        self._push(SessionCreated(session, session_id))
-
-    def _on_session_updated(self, msg: _Msg, etype: str) -> None:
-        self._push(SessionUpdated(req_dict(msg, "session", etype)))
-
-    def _on_response_created(self, msg: _Msg, etype: str) -> None:
-        response = req_dict(msg, "response", etype)
-        response_id = opt_str(response, "id", etype + " response")
-        self._response_id = response_id or None
-        self._push(ResponseCreated(response_id))
-
-    def _on_response_done(self, msg: _Msg, etype: str) -> None:
-        response = req_dict(msg, "response", etype)
-        where = etype + " response"
-        response_id = opt_str(response, "id", where)
-        status = opt_str(response, "status", where, "completed")
-        usage = usage_of(response, etype)
-        if self._response_id == response_id or not response_id:
-            self._response_id = None
-        self._push(ResponseDone(response_id, status, usage, response))
-
-    def _on_output_item_added(self, msg: _Msg, etype: str) -> None:
-        item = req_dict(msg, "item", etype)
-        where = etype + " item"
-        item_id = opt_str(item, "id", where)
-        if item.get("type") == "function_call":
-            call_id = req_str(item, "call_id", where)
-            name = opt_str(item, "name", where)
-            self._remember_call(call_id, name, item_id)
-        if item_id:
-            self._current_item_id = item_id
-        self._push(Unknown(etype, msg))
-
-    def _remember_call(self, call_id: str, name: str, item_id: str) -> _Call:
-        call = self._calls.get(call_id)
-        if call is None:
-            if len(self._calls) >= MAX_PENDING_CALLS:
-                del self._calls[next(iter(self._calls))]
-            call = self._calls[call_id] = _Call(name, item_id)
-        else:
-            call.name = call.name or name
-            call.item_id = call.item_id or item_id
-        return call
-
-    def _on_function_delta(self, msg: _Msg, etype: str) -> None:
-        call_id = req_str(msg, "call_id", etype)
-        delta = req_str(msg, "delta", etype)
-        item_id = opt_str(msg, "item_id", etype)
-        response_id = opt_str(msg, "response_id", etype)
-        self._remember_call(call_id, "", item_id).arguments.append(delta)
-        self._push(FunctionCallDelta(call_id, delta, item_id, response_id))
-
-    def _on_function_done(self, msg: _Msg, etype: str) -> None:
-        call_id = req_str(msg, "call_id", etype)
-        arguments = req_str(msg, "arguments", etype)
-        name = opt_str(msg, "name", etype)  # GA has it; beta does not
-        item_id = opt_str(msg, "item_id", etype)
-        response_id = opt_str(msg, "response_id", etype)
-        call = self._remember_call(call_id, name, item_id)
-        call.arguments = [arguments]
-        self._push(FunctionCallDone(call_id, name or call.name, arguments, item_id, response_id))
-
-    def _on_item_created(self, msg: _Msg, etype: str) -> None:
-        item = req_dict(msg, "item", etype)
-        self._push(ItemCreated(opt_str(item, "id", etype + " item"), item))
-
-    def _on_item_truncated(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            ItemTruncated(
-                req_str(msg, "item_id", etype),
-                opt_int(msg, "content_index", etype),
-                opt_int(msg, "audio_end_ms", etype),
-            )
-        )
-
-    def _on_item_deleted(self, msg: _Msg, etype: str) -> None:
-        self._push(ItemDeleted(req_str(msg, "item_id", etype)))
-
-    # -- input buffer, output buffer, limits, errors -----------------------
-
-    def _on_speech_started(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            SpeechStarted(opt_int(msg, "audio_start_ms", etype), opt_str(msg, "item_id", etype))
-        )
-
-    def _on_speech_stopped(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            SpeechStopped(opt_int(msg, "audio_end_ms", etype), opt_str(msg, "item_id", etype))
-        )
-
-    def _on_committed(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            AudioCommitted(
-                opt_str(msg, "item_id", etype), opt_str_or_none(msg, "previous_item_id", etype)
-            )
-        )
-
-    def _on_cleared(self, msg: _Msg, etype: str) -> None:
-        self._push(AudioCleared())
-
-    def _on_output_cleared(self, msg: _Msg, etype: str) -> None:
-        self._push(OutputAudioCleared(opt_str(msg, "response_id", etype)))
-
-    def _on_rate_limits(self, msg: _Msg, etype: str) -> None:
-        limits = msg.get("rate_limits")
-        if type(limits) is not list:
-            fail(etype, "rate_limits", "an array", limits)
-        for limit in limits:
-            if type(limit) is not dict:
-                fail(etype, "rate_limits[]", "an object", limit)
-        self._push(RateLimitsUpdated(tuple(limits)))
-
-    def _on_error(self, msg: _Msg, etype: str) -> None:
-        error = req_dict(msg, "error", etype)
-        where = etype + " error"
-        message = opt_str(error, "message", where)
-        code = opt_str_or_none(error, "code", where)
-        kind = opt_str_or_none(error, "type", where)
-        opt_str_or_none(error, "event_id", where)  # the failed client event; we set none
-        event_id = opt_str_or_none(msg, "event_id", etype)
-        benign = code in wire.BENIGN_ERROR_CODES
-        self._push(Error(code if code is not None else kind, message, event_id, benign))
 
 
 def _item_id(item_id: str) -> str:
