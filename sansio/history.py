@@ -108,6 +108,7 @@ __all__ = [
     "HistoryItem",
     "HistoryLimits",
     "HistoryMessage",
+    "Role",
 ]
 
 HISTORY_VERSION = 1

@@ -70,6 +70,14 @@ class ProviderCapabilities:
     """A connection that ends can be resumed on a new one: reconnect and ``start`` again
     while ``resumable`` (the setup carries ``resumption_handle``)."""
 
+    rollover: bool
+    """A connection that ends can be replaced by a fresh provider session that ``start``
+    seeds from the conversation record (``protocol.history``): the items, the input
+    audio not yet committed, and a new response where one was cut off. The session
+    layer rolls over on ``GoAway`` (OpenAI's ``session_expired``) or an unexpected
+    close, and drops the messages it held for the old connection: ``start`` queues
+    what they carried."""
+
     setup_acknowledgement: bool
     """After ``start``, nothing else may be sent until ``SessionCreated`` arrives."""
 

@@ -121,6 +121,7 @@ CAPABILITIES = ProviderCapabilities(
     explicit_activity=True,  # activityStart/activityEnd with VAD off
     tool_call_cancellation=True,
     resumption=True,
+    rollover=False,  # it resumes instead (the server keeps the conversation)
     setup_acknowledgement=True,  # nothing before setupComplete
     response_after_tool_outputs=False,
     server_handles_barge_in=True,  # the server stops and says `interrupted`

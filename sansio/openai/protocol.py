@@ -46,13 +46,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
+from adk_realtime.sansio.config import AudioFormat, RealtimeConfig, VadMode
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import (
     AudioAppend,
     AudioClear,
     AudioCommit,
     ClientEvent,
+    Error,
     ItemCreate,
     ItemTruncate,
     ResponseCancel,
@@ -62,6 +63,13 @@ from adk_realtime.sansio.events import (
     ToolResponse,
     Unknown,
 )
+from adk_realtime.sansio.history import (
+    ConversationRecord,
+    History,
+    HistoryFunctionOutput,
+    HistoryLimits,
+    HistoryMessage,
+)
 from adk_realtime.sansio.json_fields import (
     check_size,
     check_text,
@@ -70,6 +78,12 @@ from adk_realtime.sansio.json_fields import (
     queue_audio_messages,
 )
 from adk_realtime.sansio.openai import wire as wire
+from adk_realtime.sansio.openai.conversation import (
+    DEFAULT_MAX_REPLAY_MS,
+    InputAudioLog,
+    normalize_ids,
+    replay_messages,
+)
 from adk_realtime.sansio.openai.server_messages import (
     _ROUTES,
     MAX_PENDING_CALLS,
@@ -120,6 +134,8 @@ class OpenAIProtocol(ServerMessageHandlers):
         *,
         dialect: Dialect | None = None,
         transport: Transport = "websocket",
+        history_limits: HistoryLimits | None = None,
+        max_replay_ms: int = DEFAULT_MAX_REPLAY_MS,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError("model", f"must be a non-empty string, got {model!r}")
@@ -140,6 +156,7 @@ class OpenAIProtocol(ServerMessageHandlers):
             explicit_activity=False,
             tool_call_cancellation=False,
             resumption=False,
+            rollover=True,  # start() on a fresh session replays the record
             setup_acknowledgement=False,
             response_after_tool_outputs=True,
             server_handles_barge_in=False,
@@ -158,13 +175,29 @@ class OpenAIProtocol(ServerMessageHandlers):
         self._out: list[str] = []
         # Audio received per output item, in the output format it arrived in.
         self._received = ReceivedAudio(wire.bytes_per_ms(self._output_format), MAX_TRACKED_ITEMS)
+        # The conversation, across connections: the record, the input audio no
+        # committed turn holds yet, and whether a response is wanted (a rollover
+        # asks for it again).
+        self._record = ConversationRecord(history_limits)
+        self._input = InputAudioLog(max_replay_ms, self._input_format)
+        self._started = False
+        self._response_wanted = False
+        self._auto_response = True  # server VAD answers a committed turn by itself
+        self._call_aliases: dict[str, str] = {}  # seeded call ids OpenAI would refuse
+        self._local_ids = 0
+        self._calls = {}
         self._reset_conversation()
 
     def _reset_conversation(self) -> None:
+        # Per connection. Calls whose arguments were complete stay answerable.
         self._response_id: str | None = None
         self._current_item_id: str | None = None
+        self._expires_at: float | None = None
         self._received.clear()
-        self._calls = {}
+        self._calls = {call_id: call for call_id, call in self._calls.items() if call.done}
+        # Items we created without an id, waiting for the server's id.
+        self._provisional: deque[tuple[str, tuple[str, ...]]] = deque(maxlen=MAX_PENDING_CALLS)
+        self._vad_end_ms: int | None = None  # speech_stopped's, until its commit
         # What earlier session.updates turned on, so a later one can turn it off.
         self._sent_tools = False
         self._sent_transcription = False
@@ -241,6 +274,26 @@ class OpenAIProtocol(ServerMessageHandlers):
         return self._received.ms(item_id)
 
     @property
+    def history(self) -> History:
+        """The conversation so far, as a snapshot (see :mod:`adk_realtime.sansio.history`).
+
+        Save it and give it to :meth:`seed` of a new protocol to continue the
+        conversation elsewhere."""
+        return self._record.snapshot()
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the provider ends this session (unix seconds, ``session.expires_at`` of
+        ``session.created`` / ``session.updated``); ``None`` when not said (or 0)."""
+        return self._expires_at
+
+    @property
+    def input_audio_dropped_ms(self) -> int:
+        """Milliseconds of input audio the replay buffer let go (over ``max_replay_ms``)
+        before a commit point covered it, so far; a rollover cannot re-send those."""
+        return self._input.dropped_ms
+
+    @property
     def pending_calls(self) -> Mapping[str, PendingCall]:
         """Function calls not yet answered, by ``call_id`` (a snapshot)."""
         return {
@@ -271,17 +324,77 @@ class OpenAIProtocol(ServerMessageHandlers):
     # ------------------------------------------------------------------
 
     def start(self, config: RealtimeConfig) -> None:
-        """Queue the first message of a fresh connection: one ``session.update``.
+        """Queue the first messages of a fresh session: a ``session.update``, then the
+        conversation record as ``conversation.item.create`` messages (the :meth:`seed`
+        on a first connection).
 
-        This also forgets the previous connection's conversation state
-        (response, items, pending calls), since a new connection is a new
-        conversation. Send it before any audio; expect ``SessionCreated`` and
-        ``SessionUpdated``.
+        On a later connection (a rollover: the old one ended, or the session
+        expired) it continues the conversation: after the items, the input audio
+        not yet committed as appends, then a ``response.create`` if a response was
+        wanted when the old connection ended (requested or in progress with no
+        ``response.done``, or a turn committed by server VAD not yet answered).
+        Function calls whose arguments never completed leave the record (nobody
+        can answer them); complete ones stay answerable. If input audio had to be
+        let go (``max_replay_ms``), the next event is
+        ``Error(code="input_audio_dropped", benign=True)``.
+
+        Per-connection state (response, audio received, ``expires_at``) resets.
+        Send the messages before any audio; expect ``SessionCreated``. Raises
+        (queuing nothing) ``ConfigError`` / ``LocalProtocolError`` for a bad
+        config and ``MessageTooLargeToSend`` for a record item no message can carry.
         """
         text = self._session_update(config, fresh=True)
+        rollover = self._started
+        unfinished = [c.item_id for c in self._calls.values() if not c.done and c.item_id]
+        items = [i for i in self._record.snapshot() if i.item_id not in unfinished]
+        replay = replay_messages(items, self._dialect, wire.MAX_MESSAGE_SIZE)
+        # Nothing below raises.
+        for item_id in unfinished:
+            self._record.delete(item_id)
+        respond = rollover and self._response_wanted
+        audio, lost_ms = self._input.restart() if rollover else (b"", 0)
         self._reset_conversation()
         self._note_sent(config)
+        self._started = True
         self._out.append(text)
+        self._out.extend(replay)
+        if audio:
+            queue_audio_messages(self._out, audio, self._audio_piece, _APPEND_HEAD, '"}')
+        if respond:
+            self._out.append('{"type":"response.create"}')
+        if lost_ms:
+            message = (
+                f"{lost_ms} ms of input audio not yet in a user turn could not be sent again "
+                "on the new session (over max_replay_ms)"
+            )
+            self._push(Error("input_audio_dropped", message, None, True))
+
+    def seed(self, history: History) -> None:
+        """Make ``history`` the start of the conversation; :meth:`start` replays it.
+
+        Call it once, before the first :meth:`start`. Item and call ids OpenAI would
+        refuse (over 32 characters, or other than letters, digits, ``_`` and ``-``)
+        are replaced by stable ones derived from them (``history`` shows them); a
+        ``ToolResponse`` may still name a call by the id given here. Raises
+        ``LocalProtocolError`` after ``start``, ``ConfigError`` for something else
+        than a ``History`` and ``MessageTooLargeToSend`` for a call or output no
+        message can carry (a long text is split over several items); the record is
+        then unchanged.
+        """
+        if self._started:
+            raise LocalProtocolError("seed() goes before the first start()")
+        if not isinstance(history, History):
+            raise ConfigError("history", f"must be a History, got {type(history).__name__}")
+        normalized, aliases = normalize_ids(history)
+        replay_messages(normalized, self._dialect, wire.MAX_MESSAGE_SIZE)  # fits, or raises
+        self._record.load(normalized)
+        self._call_aliases = aliases
+
+    def note_heard(self, item_id: str, audio_end_ms: int) -> None:
+        """The listener heard only ``audio_end_ms`` of assistant item ``item_id``: cut its
+        transcript in the record to that (queues nothing; ``ItemTruncate`` does the same
+        and also tells the server). Raises ``LocalProtocolError`` for bad values."""
+        self._cut(_item_id(item_id), _end_ms(audio_end_ms))
 
     def update_session(self, config: RealtimeConfig) -> None:
         """Queue a ``session.update`` applying ``config``; then expect ``SessionUpdated``.
@@ -319,9 +432,13 @@ class OpenAIProtocol(ServerMessageHandlers):
             self._audio_piece = (
                 wire.bytes_per_ms(self._input_format) * wire.MAX_AUDIO_MS_PER_MESSAGE
             )
+            self._input.set_format(self._input_format)
         if config.output_audio_format is not None:
             self._output_format = wire.wire_format(config.output_audio_format)
             self._received.bytes_per_ms = wire.bytes_per_ms(self._output_format)
+        if config.vad is not None:
+            vad = config.vad
+            self._auto_response = vad.mode is not VadMode.NONE and vad.create_response is not False
         self._sent_tools = bool(config.tools)
         self._sent_transcription = config.input_transcription
 
@@ -333,6 +450,8 @@ class OpenAIProtocol(ServerMessageHandlers):
         The hot path: base64 plus string concatenation, no JSON encoder.
         """
         queue_audio_messages(self._out, audio, self._audio_piece, _APPEND_HEAD, '"}')
+        # Kept until a commit point covers it, for a rollover to send again.
+        self._input.append(audio if type(audio) is bytes else bytes(audio))
 
     def send_event(self, event: ClientEvent) -> None:
         """Queue the messages for one client command, in order.
@@ -349,8 +468,10 @@ class OpenAIProtocol(ServerMessageHandlers):
             self.update_session(event.config)
         elif isinstance(event, AudioCommit):
             self._out.append('{"type":"input_audio_buffer.commit"}')
+            self._input.commit_all()
         elif isinstance(event, AudioClear):
             self._out.append('{"type":"input_audio_buffer.clear"}')
+            self._input.clear()
         elif isinstance(event, ItemCreate):
             self._out.append(self._item_create(event))
         elif isinstance(event, ResponseCreate):
@@ -360,11 +481,13 @@ class OpenAIProtocol(ServerMessageHandlers):
                 msg["response"] = {"instructions": instructions}
             limit = wire.MAX_MESSAGE_SIZE
             self._out.append(check_size(_dumps(msg), limit, "ResponseCreate.instructions"))
+            self._response_wanted = True
         elif isinstance(event, ResponseCancel):
             msg = {"type": "response.cancel"}
             if event.response_id is not None:
                 msg["response_id"] = event.response_id
             self._out.append(_dumps(msg))
+            self._response_wanted = False
         elif isinstance(event, ItemTruncate):
             self._out.append(self._truncate(event))
         else:
@@ -381,6 +504,7 @@ class OpenAIProtocol(ServerMessageHandlers):
         self._out.append('{"type":"response.cancel"}')
         if self._capabilities.output_audio_clear:
             self._out.append('{"type":"output_audio_buffer.clear"}')
+        self._response_wanted = False
 
     def clear_output_audio(self) -> None:
         """Queue ``output_audio_buffer.clear`` (WebRTC/SIP only): drop model audio not yet played.
@@ -390,8 +514,10 @@ class OpenAIProtocol(ServerMessageHandlers):
         self._out.append('{"type":"output_audio_buffer.clear"}')
 
     def delete_item(self, item_id: str) -> None:
-        """Queue ``conversation.item.delete`` for ``item_id``; expect ``ItemDeleted``."""
+        """Queue ``conversation.item.delete`` for ``item_id``; expect ``ItemDeleted``. The
+        item leaves the record now (a call with its outputs)."""
         self._out.append(_dumps({"type": "conversation.item.delete", "item_id": _item_id(item_id)}))
+        self._record.delete(item_id)
 
     def retrieve_item(self, item_id: str) -> None:
         """Queue ``conversation.item.retrieve`` for ``item_id``; the answer arrives as
@@ -414,27 +540,37 @@ class OpenAIProtocol(ServerMessageHandlers):
         text = check_text(event.text, "ItemCreate.text")
         item = wire.message_item(text, event.role, self._dialect)
         message = _dumps({"type": "conversation.item.create", "item": item})
-        return check_size(message, wire.MAX_MESSAGE_SIZE, "ItemCreate.text")
+        message = check_size(message, wire.MAX_MESSAGE_SIZE, "ItemCreate.text")
+        local_id = self._local_id()
+        self._record.put(HistoryMessage(local_id, event.role, text))
+        self._provisional.append((local_id, ("message", event.role, text)))
+        return message
 
     def _tool_output(self, response: ToolResponse) -> str:
         # The function_call_output item answering response.call_id; the call leaves pending.
         if not isinstance(response.call_id, str):
             raise LocalProtocolError("ToolResponse.call_id must be a string")
         check_text(response.output, "ToolResponse.output")
+        call_id = self._call_aliases.get(response.call_id, response.call_id)
         msg = {
             "type": "conversation.item.create",
-            "item": wire.function_output_item(response.call_id, response.output),
+            "item": wire.function_output_item(call_id, response.output),
         }
         text = check_size(_dumps(msg), wire.MAX_MESSAGE_SIZE, "ToolResponse.output")
-        self._calls.pop(response.call_id, None)
+        self._calls.pop(call_id, None)
+        local_id = self._local_id()
+        if self._record.put(HistoryFunctionOutput(local_id, call_id, response.output)):
+            self._provisional.append((local_id, ("function_call_output", call_id)))
         return text
 
+    def _local_id(self) -> str:
+        # An id for an item we create, until the server says its own (``local_`` ids
+        # never look like the server's ``item_`` ones).
+        self._local_ids += 1
+        return f"local_{self._local_ids}"
+
     def _truncate(self, event: ItemTruncate) -> str:
-        end_ms = event.audio_end_ms
-        if type(end_ms) is not int or end_ms < 0:
-            raise LocalProtocolError(
-                f"ItemTruncate.audio_end_ms must be a non-negative int, got {end_ms!r}"
-            )
+        end_ms = _end_ms(event.audio_end_ms, "ItemTruncate.audio_end_ms")
         if type(event.content_index) is not int or event.content_index < 0:
             raise LocalProtocolError(
                 f"ItemTruncate.content_index must be a non-negative int, got {event.content_index!r}"
@@ -443,7 +579,7 @@ class OpenAIProtocol(ServerMessageHandlers):
         # received is the most that can have been played.
         if event.item_id in self._received:
             end_ms = min(end_ms, self._received.ms(event.item_id))
-        return _dumps(
+        text = _dumps(
             {
                 "type": "conversation.item.truncate",
                 "item_id": _item_id(event.item_id),
@@ -451,6 +587,8 @@ class OpenAIProtocol(ServerMessageHandlers):
                 "audio_end_ms": end_ms,
             }
         )
+        self._cut(event.item_id, end_ms)  # the record keeps what was heard
+        return text
 
     # ------------------------------------------------------------------
     # Input (messages -> events)
@@ -491,6 +629,12 @@ def _item_id(item_id: str) -> str:
     if not isinstance(item_id, str) or not item_id:
         raise LocalProtocolError(f"item_id must be a non-empty string, got {item_id!r}")
     return item_id
+
+
+def _end_ms(end_ms: int, name: str = "audio_end_ms") -> int:
+    if type(end_ms) is not int or end_ms < 0:
+        raise LocalProtocolError(f"{name} must be a non-negative int, got {end_ms!r}")
+    return end_ms
 
 
 if TYPE_CHECKING:

@@ -36,6 +36,7 @@ Server message -> unified event (and state change)::
 from __future__ import annotations
 
 import binascii
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from adk_realtime.sansio.events import (
     Error,
     FunctionCallDelta,
     FunctionCallDone,
+    GoAway,
     InputTranscriptDelta,
     InputTranscriptDone,
     ItemCreated,
@@ -69,6 +71,14 @@ from adk_realtime.sansio.events import (
     TranscriptDone,
     Unknown,
 )
+from adk_realtime.sansio.history import (
+    ConversationRecord,
+    HistoryFunctionCall,
+    HistoryFunctionOutput,
+    HistoryItem,
+    HistoryMessage,
+    Role,
+)
 from adk_realtime.sansio.json_fields import (
     fail,
     invalid,
@@ -79,6 +89,7 @@ from adk_realtime.sansio.json_fields import (
     req_str,
 )
 from adk_realtime.sansio.openai import wire as wire
+from adk_realtime.sansio.openai.conversation import InputAudioLog
 from adk_realtime.sansio.openai.wire import usage_of
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -141,12 +152,13 @@ class PendingCall:
 class _Call:
     """Mutable bookkeeping behind :class:`PendingCall` (arguments arrive in chunks)."""
 
-    __slots__ = ("arguments", "item_id", "name")
+    __slots__ = ("arguments", "done", "item_id", "name")
 
     def __init__(self, name: str, item_id: str) -> None:
         self.name = name
         self.item_id = item_id
         self.arguments: list[str] = []
+        self.done = False  # its arguments are complete (FunctionCallDone was given)
 
 
 class ServerMessageHandlers:
@@ -163,6 +175,13 @@ class ServerMessageHandlers:
     _current_item_id: str | None
     _received: ReceivedAudio
     _calls: dict[str, _Call]
+    _record: ConversationRecord
+    _input: InputAudioLog
+    _expires_at: float | None
+    _vad_end_ms: int | None
+    _response_wanted: bool
+    _auto_response: bool
+    _provisional: deque[tuple[str, tuple[str, ...]]]
 
     # -- audio and text ------------------------------------------------
 
@@ -195,54 +214,83 @@ class ServerMessageHandlers:
         event = TextDelta(delta, item_id, opt_str(msg, "response_id", etype))
         if item_id:
             self._current_item_id = item_id
+            self._message(item_id, "assistant")
+            self._record.append_text(item_id, delta)
         self._push(event)
 
     def _on_text_done(self, msg: _Msg, etype: str) -> None:
         text = req_str(msg, "text", etype)
-        self._push(
-            TextDone(text, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype))
-        )
+        item_id = opt_str(msg, "item_id", etype)
+        event = TextDone(text, item_id, opt_str(msg, "response_id", etype))
+        if item_id:
+            self._message(item_id, "assistant")
+            self._record.set_text(item_id, text)
+        self._push(event)
 
     def _on_transcript_delta(self, msg: _Msg, etype: str) -> None:
         delta = req_str(msg, "delta", etype)
-        self._push(
-            TranscriptDelta(
-                delta, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
-            )
-        )
+        item_id = opt_str(msg, "item_id", etype)
+        event = TranscriptDelta(delta, item_id, opt_str(msg, "response_id", etype))
+        if item_id:
+            # Anchored at the audio received so far: where these words are (the cut).
+            self._message(item_id, "assistant")
+            self._record.append_text(item_id, delta, audio_ms=self._received.ms(item_id))
+        self._push(event)
 
     def _on_transcript_done(self, msg: _Msg, etype: str) -> None:
         transcript = req_str(msg, "transcript", etype)
-        self._push(
-            TranscriptDone(
-                transcript, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
-            )
-        )
+        item_id = opt_str(msg, "item_id", etype)
+        event = TranscriptDone(transcript, item_id, opt_str(msg, "response_id", etype))
+        if item_id:
+            self._message(item_id, "assistant")
+            self._record.set_text(item_id, transcript, spoken=True)
+        self._push(event)
 
     def _on_input_transcript_delta(self, msg: _Msg, etype: str) -> None:
         # The SDK types leave ``delta`` optional here.
-        self._push(
-            InputTranscriptDelta(opt_str(msg, "delta", etype), opt_str(msg, "item_id", etype))
-        )
+        delta = opt_str(msg, "delta", etype)
+        item_id = opt_str(msg, "item_id", etype)
+        if item_id:
+            self._message(item_id, "user", spoken=True)
+            self._record.append_text(item_id, delta)
+        self._push(InputTranscriptDelta(delta, item_id))
 
     def _on_input_transcript_done(self, msg: _Msg, etype: str) -> None:
         transcript = req_str(msg, "transcript", etype)
-        self._push(InputTranscriptDone(transcript, opt_str(msg, "item_id", etype)))
+        item_id = opt_str(msg, "item_id", etype)
+        if item_id:
+            self._message(item_id, "user", spoken=True)
+            self._record.set_text(item_id, transcript, spoken=True)
+        self._push(InputTranscriptDone(transcript, item_id))
+
+    def _message(self, item_id: str, role: Role, *, spoken: bool = False) -> None:
+        """Make sure the record has message ``item_id`` (at the end when new)."""
+        if item_id not in self._record:
+            self._record.put(HistoryMessage(item_id, role, "", spoken))
+
+    def _cut(self, item_id: str, audio_end_ms: int) -> None:
+        """Cut ``item_id``'s transcript at what the listener heard (the record's cut)."""
+        self._record.cut(item_id, audio_end_ms, self._received.ms(item_id))
 
     # -- responses and items ---------------------------------------------
 
     def _on_session_created(self, msg: _Msg, etype: str) -> None:
         session = req_dict(msg, "session", etype)
         session_id = opt_str_or_none(session, "id", etype + " session")
+        self._expires_at = _expires_at(session, etype)
         self._push(SessionCreated(session, session_id))
 
     def _on_session_updated(self, msg: _Msg, etype: str) -> None:
-        self._push(SessionUpdated(req_dict(msg, "session", etype)))
+        session = req_dict(msg, "session", etype)
+        if "expires_at" in session:
+            self._expires_at = _expires_at(session, etype)
+        self._push(SessionUpdated(session))
 
     def _on_response_created(self, msg: _Msg, etype: str) -> None:
         response = req_dict(msg, "response", etype)
         response_id = opt_str(response, "id", etype + " response")
         self._response_id = response_id or None
+        self._response_wanted = True  # until its response.done (a rollover asks again)
         self._push(ResponseCreated(response_id))
 
     def _on_response_done(self, msg: _Msg, etype: str) -> None:
@@ -253,6 +301,7 @@ class ServerMessageHandlers:
         usage = usage_of(response, etype)
         if self._response_id == response_id or not response_id:
             self._response_id = None
+            self._response_wanted = False
         self._push(ResponseDone(response_id, status, usage, response))
 
     def _on_output_item_added(self, msg: _Msg, etype: str) -> None:
@@ -263,6 +312,11 @@ class ServerMessageHandlers:
             call_id = req_str(item, "call_id", where)
             name = opt_str(item, "name", where)
             self._remember_call(call_id, name, item_id)
+            if item_id and item_id not in self._record:
+                self._record.put(HistoryFunctionCall(item_id, call_id, name or "?", ""))
+        elif item_id and item.get("type", "message") == "message":
+            role = item.get("role")
+            self._message(item_id, role if role in ("user", "system") else "assistant")
         if item_id:
             self._current_item_id = item_id
         self._push(Unknown(etype, msg))
@@ -294,23 +348,46 @@ class ServerMessageHandlers:
         response_id = opt_str(msg, "response_id", etype)
         call = self._remember_call(call_id, name, item_id)
         call.arguments = [arguments]
+        call.done = True
+        # The record's call gets its final arguments (under the item id we know).
+        record_id = item_id or call.item_id or call_id
+        self._record.put(
+            HistoryFunctionCall(record_id, call_id, name or call.name or "?", arguments)
+        )
         self._push(FunctionCallDone(call_id, name or call.name, arguments, item_id, response_id))
 
     def _on_item_created(self, msg: _Msg, etype: str) -> None:
         item = req_dict(msg, "item", etype)
-        self._push(ItemCreated(opt_str(item, "id", etype + " item"), item))
+        item_id = opt_str(item, "id", etype + " item")
+        if item_id and item_id not in self._record:
+            self._note_item(item_id, item)
+        self._push(ItemCreated(item_id, item))
+
+    def _note_item(self, item_id: str, item: _Msg) -> None:
+        """Record an item the server announces: one we created (it gives our provisional
+        id its own), or one we had not heard of (a user's committed speech...)."""
+        recorded = item_from_server(item_id, item)
+        if recorded is None:
+            return
+        key = provisional_key(recorded)
+        for n, (local_id, wanted) in enumerate(self._provisional):
+            if wanted == key:
+                del self._provisional[n]
+                self._record.rename(local_id, item_id)
+                return
+        self._record.put(recorded)
 
     def _on_item_truncated(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            ItemTruncated(
-                req_str(msg, "item_id", etype),
-                opt_int(msg, "content_index", etype),
-                opt_int(msg, "audio_end_ms", etype),
-            )
-        )
+        item_id = req_str(msg, "item_id", etype)
+        audio_end_ms = opt_int(msg, "audio_end_ms", etype)
+        event = ItemTruncated(item_id, opt_int(msg, "content_index", etype), audio_end_ms)
+        self._cut(item_id, audio_end_ms)  # (the server may truncate by itself: WebRTC)
+        self._push(event)
 
     def _on_item_deleted(self, msg: _Msg, etype: str) -> None:
-        self._push(ItemDeleted(req_str(msg, "item_id", etype)))
+        item_id = req_str(msg, "item_id", etype)
+        self._record.delete(item_id)
+        self._push(ItemDeleted(item_id))
 
     # -- input buffer, output buffer, limits, errors -----------------------
 
@@ -320,18 +397,28 @@ class ServerMessageHandlers:
         )
 
     def _on_speech_stopped(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            SpeechStopped(opt_int(msg, "audio_end_ms", etype), opt_str(msg, "item_id", etype))
-        )
+        audio_end_ms = opt_int(msg, "audio_end_ms", etype)
+        event = SpeechStopped(audio_end_ms, opt_str(msg, "item_id", etype))
+        self._vad_end_ms = audio_end_ms  # the commit that follows ends the turn there
+        self._push(event)
 
     def _on_committed(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            AudioCommitted(
-                opt_str(msg, "item_id", etype), opt_str_or_none(msg, "previous_item_id", etype)
-            )
-        )
+        item_id = opt_str(msg, "item_id", etype)
+        event = AudioCommitted(item_id, opt_str_or_none(msg, "previous_item_id", etype))
+        if self._vad_end_ms is not None:
+            # Server VAD: the turn holds the input up to speech_stopped's audio_end_ms,
+            # and the server answers it by itself where create_response is on.
+            self._input.commit_to(self._vad_end_ms)
+            self._vad_end_ms = None
+            if self._auto_response:
+                self._response_wanted = True
+        if item_id:
+            self._message(item_id, "user", spoken=True)
+        self._push(event)
 
     def _on_cleared(self, msg: _Msg, etype: str) -> None:
+        self._input.clear()
+        self._vad_end_ms = None
         self._push(AudioCleared())
 
     def _on_output_cleared(self, msg: _Msg, etype: str) -> None:
@@ -354,5 +441,60 @@ class ServerMessageHandlers:
         kind = opt_str_or_none(error, "type", where)
         opt_str_or_none(error, "event_id", where)  # the failed client event; we set none
         event_id = opt_str_or_none(msg, "event_id", etype)
+        if code == wire.SESSION_EXPIRED_CODE:
+            # The session hit its maximum duration and the server closes it: the
+            # conversation goes on on a fresh session (a rollover), not an error.
+            self._push(GoAway(0.0))
+            return
         benign = code in wire.BENIGN_ERROR_CODES
         self._push(Error(code if code is not None else kind, message, event_id, benign))
+
+
+def _expires_at(session: _Msg, etype: str) -> float | None:
+    """``session.expires_at`` in unix seconds; ``None`` when absent, null or 0."""
+    value = session.get("expires_at")
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+        fail(etype + " session", "expires_at", "a non-negative number", value)
+    return float(value) or None
+
+
+def _text_of(value: Any) -> str:
+    return value if type(value) is str else ""
+
+
+def item_from_server(item_id: str, item: _Msg) -> HistoryItem | None:
+    """A server's conversation item as a history item (read leniently: a field of an
+    unexpected shape reads as empty), or ``None`` for a kind the record does not keep."""
+    kind = item.get("type", "message")
+    if kind in ("function_call", "function_call_output"):
+        call_id = _text_of(item.get("call_id"))
+        if not call_id:
+            return None
+        if kind == "function_call_output":
+            return HistoryFunctionOutput(item_id, call_id, _text_of(item.get("output")))
+        name = _text_of(item.get("name")) or "?"
+        return HistoryFunctionCall(item_id, call_id, name, _text_of(item.get("arguments")))
+    if kind != "message":
+        return None
+    role = item.get("role")
+    texts: list[str] = []
+    spoken = False
+    content = item.get("content")
+    for part in content if type(content) is list else ():
+        if type(part) is dict:
+            spoken = spoken or part.get("type") in ("input_audio", "audio", "output_audio")
+            texts.append(_text_of(part.get("text")) or _text_of(part.get("transcript")))
+    return HistoryMessage(
+        item_id, role if role in ("user", "system") else "assistant", "".join(texts), spoken
+    )
+
+
+def provisional_key(item: HistoryItem) -> tuple[str, ...]:
+    """What matches an item we created (without an id) with the server's announcement."""
+    if isinstance(item, HistoryMessage):
+        return ("message", item.role, item.text)
+    if isinstance(item, HistoryFunctionOutput):
+        return ("function_call_output", item.call_id)
+    return ("function_call", item.call_id)
