@@ -43,18 +43,20 @@ Cut at what the listener heard
 
     * every transcript delta is anchored at the milliseconds of the item's
       audio received when it arrived (the protocol passes them to
-      :meth:`~ConversationRecord.append_text`). Delta *k* (characters
-      ``s_k`` onwards, arriving at ``a_k`` ms) is taken to be voiced from
-      ``a_k`` until the next delta's anchor, the last one until ``audio_ms``:
-      the character position is the piecewise-linear function of audio
-      position through the points ``(a_k, s_k)``, ending at
-      ``(audio_ms, len(text))``. The model's transcript and its audio are
-      generated together, so the audio received when a delta arrives marks
-      where its words are in the audio, whatever the network did to the
-      timing; anchoring keeps the error within one delta, where a single
-      proportion over the whole item would smear pauses and speech-rate
-      changes over all of it. Without deltas (a transcript set whole) it is
-      the plain proportion ``heard_ms / audio_ms``;
+      :meth:`~ConversationRecord.append_text`), which gives a point "the first
+      *c* characters are the first *m* ms of audio". OpenAI's transcript is the
+      text the model voices, so it runs ahead of the audio: a delta arriving at
+      *m* ms starts there (*c* = the characters before it). Gemini's output
+      transcription is made from the audio, so it runs behind: a chunk
+      arriving at *m* ms ends there (*c* = the characters through it,
+      ``transcript_lags=True``). The character position is the piecewise-linear
+      function of audio position through ``(0, 0)``, these points and
+      ``(audio_ms, len(text))``. The audio received when a delta arrives marks
+      where its words are, whatever the network did to the timing; anchoring
+      keeps the error within one delta, where a single proportion over the
+      whole item would smear pauses and speech-rate changes over all of it.
+      Without deltas (a transcript set whole) it is the plain proportion
+      ``heard_ms / audio_ms``;
     * the character count is rounded *down* to a word boundary (text without
       any whitespace, such as Chinese or Japanese, is cut at the character);
     * the message is marked ``truncated`` and is final from then on: text
@@ -65,9 +67,8 @@ Cut at what the listener heard
       word was heard, and keeps the item id the provider still knows.
       Messages without text are not replayed.
 
-    A model's transcript usually runs a little ahead of its audio, so the
-    estimate may keep the start of a word the listener did not quite hear;
-    the rounding down to a whole word absorbs most of that.
+    The estimate may keep the start of a word the listener did not quite
+    hear; the rounding down to a whole word absorbs most of that.
 
 JSON
     :meth:`History.to_json` / :meth:`History.from_json` use a stable shape,
@@ -399,11 +400,13 @@ def word_floor(text: str, keep: int) -> str:
 def heard_chars(anchors: list[tuple[int, int]], length: int, heard_ms: int, audio_ms: int) -> int:
     """How many of ``length`` transcript characters ``heard_ms`` of audio covers.
 
-    ``anchors`` are ``(first character of a delta, ms of audio received when it
-    arrived)`` in arrival order; ``audio_ms`` is the item's audio received in all.
-    The position is piecewise linear through ``(ms, char)`` points, ending at
-    ``(audio_ms, length)``; see the module docstring.
+    ``anchors`` are ``(characters, ms)`` points in arrival order: the first
+    *characters* are the first *ms* of audio; ``audio_ms`` is the item's audio
+    received in all. The position is piecewise linear through ``(0, 0)``, the
+    points and ``(audio_ms, length)``; see the module docstring.
     """
+    if heard_ms <= 0:
+        return 0
     points = [(ms, char) for char, ms in anchors] or [(0, 0)]
     end_ms = max(audio_ms, points[-1][0])
     if heard_ms >= end_ms:
@@ -426,7 +429,7 @@ class _Entry:
     def __init__(self, item: HistoryItem) -> None:
         self.item = item  # up to date unless ``stale`` (message text only)
         self.parts: list[str] = [item.text] if isinstance(item, HistoryMessage) else []
-        self.anchors: list[tuple[int, int]] = []  # (first char of a delta, ms received)
+        self.anchors: list[tuple[int, int]] = []  # (characters, ms of audio) points
         self.cut_text: str | None = None  # what a cut kept: the text is final
         self.size = _size(item)
         self.stale = False
@@ -563,10 +566,19 @@ class ConversationRecord:
         self._touch(item.item_id)
         return True
 
-    def append_text(self, item_id: str, delta: str, *, audio_ms: int | None = None) -> None:
+    def append_text(
+        self,
+        item_id: str,
+        delta: str,
+        *,
+        audio_ms: int | None = None,
+        transcript_lags: bool = False,
+    ) -> None:
         """Add ``delta`` to the text of message ``item_id`` (nothing if it is unknown,
         not a message, or already cut). ``audio_ms``: the item's audio received when
-        the delta arrived (anchors the cut); the message becomes ``spoken``."""
+        the delta arrived, which anchors the cut at the delta's start, or at its end
+        when the transcript runs behind the audio (``transcript_lags``); the message
+        becomes ``spoken``."""
         entry = self._entries.get(item_id)
         if entry is None or not delta:
             return
@@ -578,7 +590,8 @@ class ConversationRecord:
             return
         delta = _clean(delta)
         if audio_ms is not None:
-            entry.anchors.append((entry.size, max(0, audio_ms)))
+            chars = entry.size + len(delta) if transcript_lags else entry.size
+            entry.anchors.append((chars, max(0, audio_ms)))
             if not item.spoken:
                 entry.item = HistoryMessage(
                     item.item_id, item.role, item.text, True, item.truncated

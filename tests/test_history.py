@@ -362,6 +362,23 @@ def test_deltas_anchor_the_cut_where_their_words_are_in_the_audio() -> None:
     # The plain proportion would have given 2000/3000 of 31 = 20 characters.
 
 
+def test_a_transcript_made_from_the_audio_is_anchored_at_its_end() -> None:
+    # Gemini's output transcription runs behind the audio: "Hello there. " arrives
+    # after 1000 ms of audio, "How are you?" after 2000 ms. Heard 1500 ms: 13 + half
+    # of 12 = 19 characters, "Hello there. How ar", rounded down to a word.
+    record = ConversationRecord()
+    record.put(HistoryMessage("turn-1", "assistant", ""))
+    record.append_text("turn-1", "Hello there. ", audio_ms=1000, transcript_lags=True)
+    record.append_text("turn-1", "How are you?", audio_ms=2000, transcript_lags=True)
+    record.cut("turn-1", 1500, 2000)
+    assert record.get("turn-1").text == "Hello there. How"  # type: ignore[union-attr]
+
+
+def test_nothing_heard_keeps_nothing_even_with_text_anchored_at_zero() -> None:
+    assert heard_chars([(18, 0)], 18, 0, 1000) == 0
+    assert heard_chars([(18, 0)], 18, 1, 1000) == 18
+
+
 def test_a_barge_in_cuts_the_transcript_to_what_was_heard() -> None:
     record = ConversationRecord()
     record.put(HistoryMessage("item_a", "assistant", ""))
