@@ -148,6 +148,14 @@ def test_items_we_create_take_the_id_the_server_gives_them(dialect: str) -> None
     ]
 
 
+def test_a_response_item_never_takes_the_place_of_one_we_created() -> None:
+    p = proto()
+    started(p, RealtimeConfig())
+    encode(p, ev.ItemCreate(text="", role="assistant"))
+    srv(p, "conversation.item.added", item=output_item("item_r"))  # a response's own item
+    assert [i.item_id for i in p.history] == ["local_1", "item_r"]
+
+
 def test_speech_without_a_transcript_is_an_empty_spoken_user_message() -> None:
     p = proto()
     started(p, RealtimeConfig())

@@ -199,6 +199,19 @@ def test_audio_a_commit_covered_is_not_lost_when_it_left_the_buffer() -> None:
     assert p.next_event() is None  # nothing lost: the turn holds the rest
 
 
+def test_audio_in_a_format_the_new_session_does_not_take_is_not_replayed() -> None:
+    p = proto()
+    started(p, RealtimeConfig())
+    audio(p, pcm(100, 1))
+    sent = [
+        json.loads(m)
+        for m in started(p, RealtimeConfig(input_audio_format=AudioFormat.g711_ulaw()))
+    ]
+    assert appended(sent) == b""
+    error = p.next_event()
+    assert isinstance(error, ev.Error) and error.code == "input_audio_dropped"
+
+
 def test_a_cleared_buffer_is_not_replayed() -> None:
     p = proto()
     started(p, RealtimeConfig())

@@ -352,6 +352,8 @@ class OpenAIProtocol(ServerMessageHandlers):
         for item_id in unfinished:
             self._record.delete(item_id)
         respond = rollover and self._response_wanted
+        if config.input_audio_format is not None:  # audio kept in another format cannot go
+            self._input.set_format(wire.wire_format(config.input_audio_format))
         audio, lost_ms = self._input.restart() if rollover else (b"", 0)
         self._reset_conversation()
         self._note_sent(config)

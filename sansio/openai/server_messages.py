@@ -369,12 +369,13 @@ class ServerMessageHandlers:
         recorded = item_from_server(item_id, item)
         if recorded is None:
             return
-        key = provisional_key(recorded)
-        for n, (local_id, wanted) in enumerate(self._provisional):
-            if wanted == key:
-                del self._provisional[n]
-                self._record.rename(local_id, item_id)
-                return
+        if _as_we_send_it(item):
+            key = provisional_key(recorded)
+            for n, (local_id, wanted) in enumerate(self._provisional):
+                if wanted == key:
+                    del self._provisional[n]
+                    self._record.rename(local_id, item_id)
+                    return
         self._record.put(recorded)
 
     def _on_item_truncated(self, msg: _Msg, etype: str) -> None:
@@ -488,6 +489,20 @@ def item_from_server(item_id: str, item: _Msg) -> HistoryItem | None:
             texts.append(_text_of(part.get("text")) or _text_of(part.get("transcript")))
     return HistoryMessage(
         item_id, role if role in ("user", "system") else "assistant", "".join(texts), spoken
+    )
+
+
+def _as_we_send_it(item: _Msg) -> bool:
+    """True for an item shaped like the ones ``ItemCreate`` sends: a text message (one
+    text part) or a function call output, so a response's own items never match."""
+    if item.get("type") == "function_call_output":
+        return True
+    content = item.get("content")
+    return (
+        type(content) is list
+        and len(content) == 1
+        and type(content[0]) is dict
+        and content[0].get("type") in ("input_text", "text", "output_text")
     )
 
 
