@@ -497,12 +497,6 @@ class ConversationRecord:
         entry = self._entries.get(item_id)
         return None if entry is None else entry.current()
 
-    def last(self) -> HistoryItem | None:
-        """The newest item, or ``None``."""
-        if not self._entries:
-            return None
-        return self._entries[next(reversed(self._entries))].current()
-
     def call(self, call_id: str) -> HistoryFunctionCall | None:
         """The call ``call_id`` while it is in the record, else ``None``."""
         item_id = self._call_items.get(call_id)

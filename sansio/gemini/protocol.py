@@ -59,6 +59,10 @@ need) until answered or cancelled by ``toolCallCancellation``. A call the
 server sent without an id (older Vertex models) gets a made-up one,
 ``turn-N-call-K``, which its answer leaves out.
 
+The conversation record (``history``) is kept by
+:mod:`adk_realtime.sansio.gemini.conversation`, which also builds the history a
+setup without a resumption handle replays once ``setupComplete`` arrives.
+
 Decoding accepts camelCase and snake_case keys, text or binary frames, and
 audio in standard or URL-safe base64. A bad message raises
 :class:`~adk_realtime.sansio.errors.DecodeError` naming the field, and leaves

@@ -31,6 +31,12 @@ All state is created here (``__init__``), in four pieces:
   ``...arguments.done`` carries no ``name``, so it comes from here. A call
   leaves when its tool output is sent (at most ``MAX_PENDING_CALLS`` are kept).
 
+Across connections it keeps the conversation: the record (``history``, see
+:mod:`adk_realtime.sansio.history`), the input audio no commit point covered yet,
+and whether a response is wanted. ``start()`` on a protocol that already ran a
+connection rolls over onto the fresh session with them
+(:mod:`adk_realtime.sansio.openai.conversation`).
+
 Decoding lives in :mod:`adk_realtime.sansio.openai.server_messages` (the
 handlers, mixed into :class:`OpenAIProtocol`, and the table of server message
 -> unified event); every message is validated completely before any state
