@@ -18,7 +18,9 @@ Driving loop::
     for msg in proto.data_to_send():
         transport.send(msg)
     if proto.capabilities.setup_acknowledgement:
-        ...                                  # read until SessionCreated before sending more
+        ...                                  # read until SessionCreated, then send
+        ...                                  # data_to_send() (a new Gemini conversation's
+        ...                                  # history) before anything else
     proto.send_event(client_event)           # a command queues 0, 1 or more messages
     for msg in proto.data_to_send():
         transport.send(msg)
@@ -35,6 +37,7 @@ from typing import Protocol
 
 from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
 from adk_realtime.sansio.events import ClientEvent, ServerEvent
+from adk_realtime.sansio.history import History
 
 __all__ = ["ProviderCapabilities", "RealtimeProtocol"]
 
@@ -69,6 +72,14 @@ class ProviderCapabilities:
     resumption: bool
     """A connection that ends can be resumed on a new one: reconnect and ``start`` again
     while ``resumable`` (the setup carries ``resumption_handle``)."""
+
+    rollover: bool
+    """A connection that ends can be replaced by a fresh provider session that ``start``
+    seeds from the conversation record (``protocol.history``): the items, the input
+    audio not yet committed, and a new response where one was cut off. The session
+    layer rolls over on ``GoAway`` (OpenAI's ``session_expired``) or an unexpected
+    close, and drops the messages it held for the old connection: ``start`` queues
+    what they carried."""
 
     setup_acknowledgement: bool
     """After ``start``, nothing else may be sent until ``SessionCreated`` arrives."""
@@ -128,12 +139,20 @@ class RealtimeProtocol(Protocol):
         """True while the provider says this conversation can be resumed on a new connection."""
         ...
 
+    @property
+    def history(self) -> History:
+        """The conversation so far (a snapshot of the protocol's record): save it, or give
+        it to :meth:`seed` of another protocol to continue the conversation."""
+        ...
+
     # -- input and events
 
     def receive_data(self, data: str | bytes, now: float) -> None:
         """Decode one received message; raises ``DecodeError`` and queues nothing on bad input.
 
-        Then read its events with :meth:`next_event`. Decoding never queues messages.
+        Then read its events with :meth:`next_event`. Decoding queues no message but
+        one: the history of a new conversation that may only follow the setup's
+        acknowledgement (Gemini); send :meth:`data_to_send` after ``SessionCreated``.
         """
         ...
 
@@ -158,11 +177,23 @@ class RealtimeProtocol(Protocol):
     # -- commands (each queues messages; collect them with data_to_send)
 
     def start(self, config: RealtimeConfig) -> None:
-        """Queue the first message of a fresh connection (OpenAI session.update, Gemini setup).
+        """Queue the first messages of a fresh connection (OpenAI session.update, Gemini setup).
 
-        Next: send it; with ``capabilities.setup_acknowledgement`` wait for
-        ``SessionCreated`` before sending anything else.
+        A new provider conversation gets the record (the :meth:`seed`, or the
+        conversation so far: ``capabilities.rollover``) replayed; a resumed one does not.
+        Next: send them; with ``capabilities.setup_acknowledgement`` wait for
+        ``SessionCreated``, then send :meth:`data_to_send` before anything else.
         """
+        ...
+
+    def seed(self, history: History) -> None:
+        """Make ``history`` the start of the conversation (before the first :meth:`start`,
+        which replays it). ``ConfigError`` for a history the provider cannot take."""
+        ...
+
+    def note_heard(self, item_id: str, audio_end_ms: int) -> None:
+        """The listener heard only ``audio_end_ms`` of the assistant's item ``item_id``
+        (a barge-in): cut its transcript in the record there. Queues nothing."""
         ...
 
     def update_session(self, config: RealtimeConfig) -> None:

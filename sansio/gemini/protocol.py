@@ -59,6 +59,10 @@ need) until answered or cancelled by ``toolCallCancellation``. A call the
 server sent without an id (older Vertex models) gets a made-up one,
 ``turn-N-call-K``, which its answer leaves out.
 
+The conversation record (``history``) is kept by
+:mod:`adk_realtime.sansio.gemini.conversation`, which also builds the history a
+setup without a resumption handle replays once ``setupComplete`` arrives.
+
 Decoding accepts camelCase and snake_case keys, text or binary frames, and
 audio in standard or URL-safe base64. A bad message raises
 :class:`~adk_realtime.sansio.errors.DecodeError` naming the field, and leaves
@@ -80,6 +84,7 @@ from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
+from adk_realtime.sansio.gemini.conversation import GeminiConversation, replay_messages
 from adk_realtime.sansio.gemini.wire import (
     MAX_AUDIO_MS_PER_MESSAGE,
     MAX_MESSAGE_SIZE,
@@ -97,10 +102,12 @@ from adk_realtime.sansio.gemini.wire import (
     UsageReport,
     function_declaration,
     load_message,
+    normalize_model,
     parse_message,
     realtime_input_config,
     tool_output,
 )
+from adk_realtime.sansio.history import History, HistoryLimits
 from adk_realtime.sansio.json_fields import (
     check_size,
     check_text,
@@ -121,6 +128,7 @@ CAPABILITIES = ProviderCapabilities(
     explicit_activity=True,  # activityStart/activityEnd with VAD off
     tool_call_cancellation=True,
     resumption=True,
+    rollover=False,  # it resumes instead (the server keeps the conversation)
     setup_acknowledgement=True,  # nothing before setupComplete
     response_after_tool_outputs=False,
     server_handles_barge_in=True,  # the server stops and says `interrupted`
@@ -150,27 +158,6 @@ _AUDIO_HEAD = '{"realtimeInput":{"audio":{"data":"'
 _AUDIO_TAIL = '","mimeType":"' + INPUT_MIME_TYPE + '"}}}'
 
 
-def normalize_model(
-    model: str, vertex_project: str | None = None, vertex_location: str | None = None
-) -> str:
-    """The model's resource name: ``models/{m}``, or the Vertex publisher path."""
-    if not isinstance(model, str) or not model.strip() or any(c.isspace() for c in model):
-        raise ConfigError(
-            "model", f"must be a model name like 'gemini-live-2.5-flash', got {model!r}"
-        )
-    if (vertex_project is None) != (vertex_location is None):
-        raise ConfigError("vertex_location", "Vertex needs both vertex_project and vertex_location")
-    if vertex_project is None or vertex_location is None:
-        if model.startswith(("models/", "tunedModels/")):
-            return model
-        return f"models/{model}"
-    if model.startswith("projects/"):
-        return model
-    # "models/x" and "publishers/google/models/x" name the same model as "x".
-    name = model.rpartition("models/")[2] if model.startswith(("models/", "publishers/")) else model
-    return f"projects/{vertex_project}/locations/{vertex_location}/publishers/google/models/{name}"
-
-
 class GeminiProtocol:
     """Gemini Live codec and conversation state; see the module docstring.
 
@@ -190,6 +177,8 @@ class GeminiProtocol:
         vertex_location: str | None = None,
         context_window_compression: bool | Mapping[str, Any] = True,
         resumption_handle: str | None = None,
+        resume_handle: str | None = None,
+        history_limits: HistoryLimits | None = None,
     ) -> None:
         self.model = normalize_model(model, vertex_project, vertex_location)
         self.vertex = vertex_project is not None
@@ -201,12 +190,16 @@ class GeminiProtocol:
             self._compression = dict(context_window_compression)
         else:
             raise ConfigError("context_window_compression", "must be a bool or a dict")
+        field = "resumption_handle"
+        if resume_handle is not None:
+            # The handle of a conversation to resume, maybe saved by another process.
+            if resumption_handle is not None and resumption_handle != resume_handle:
+                raise ConfigError("resume_handle", "differs from resumption_handle")
+            field, resumption_handle = "resume_handle", resume_handle
         if resumption_handle is not None and (
             not isinstance(resumption_handle, str) or not resumption_handle
         ):
-            raise ConfigError(
-                "resumption_handle", f"must be a non-empty string, got {resumption_handle!r}"
-            )
+            raise ConfigError(field, f"must be a non-empty string, got {resumption_handle!r}")
         # Resumption: the latest usable handle (the next start() resumes from it),
         # and whether resuming now is possible.
         self.resumption_handle: str | None = resumption_handle
@@ -235,6 +228,11 @@ class GeminiProtocol:
         self._made_up_count = 0
         self._events: deque[ServerEvent] = deque()
         self._out: list[str] = []
+        # The conversation record, and the history a new conversation gets once
+        # setupComplete arrives.
+        self._conversation = GeminiConversation(history_limits)
+        self._history_due: list[str] = []
+        self._started = False
 
     def __repr__(self) -> str:
         return f"GeminiProtocol(model={self.model!r}, turn={self._item_id!r})"
@@ -265,6 +263,11 @@ class GeminiProtocol:
     def turn_open(self) -> bool:
         """True between the first output of a model turn and its ``turnComplete``."""
         return self._turn_open
+
+    @property
+    def history(self) -> History:
+        """The conversation so far, as a snapshot (see :mod:`adk_realtime.sansio.history`)."""
+        return self._conversation.record.snapshot()
 
     @property
     def pending_tool_calls(self) -> dict[str, str]:
@@ -310,10 +313,22 @@ class GeminiProtocol:
         (open activity, unfinished client turn, open model turn, ``resumable``;
         the handle is kept). Raises ``ConfigError`` (queuing nothing) for a
         config Gemini cannot take or an ``extra`` that is not JSON-serialisable.
+
+        Without a handle the server starts a new conversation: if the record (the
+        :meth:`seed`, or the conversation so far) has anything to replay, the setup
+        asks for ``historyConfig.initialHistoryInClientContent`` and receiving
+        ``setupComplete`` queues the history as ``clientContent`` messages: send
+        :meth:`data_to_send` right after ``SessionCreated``, before anything else.
+        A resumed conversation is not replayed (the server has it).
         """
         if not isinstance(config, RealtimeConfig):
             raise ConfigError("config", f"expected RealtimeConfig, got {type(config).__name__}")
         setup = self._setup_object(config, self.resumption_handle)
+        history: list[str] = []
+        if self.resumption_handle is None:
+            history = replay_messages(self._conversation.record.snapshot(), MAX_MESSAGE_SIZE)
+            if history:
+                setup["historyConfig"] = {"initialHistoryInClientContent": True}
         try:
             text = dumps({"setup": setup})
         except (TypeError, ValueError, RecursionError) as exc:
@@ -332,7 +347,36 @@ class GeminiProtocol:
         self._usage = None
         self._input_transcript.clear()
         self._output_transcript.clear()
+        self._conversation.close_user()
+        self._history_due = history
+        self._started = True
         self._out.append(text)
+
+    def seed(self, history: History) -> None:
+        """Make ``history`` the start of the conversation; :meth:`start` replays it (on a
+        new server conversation, after ``setupComplete``, see :meth:`start`).
+
+        Call it once, before the first :meth:`start`. Raises ``LocalProtocolError``
+        after ``start`` and ``ConfigError`` for something else than a ``History`` or
+        call arguments that are not a JSON object (the record is then unchanged).
+        """
+        if self._started:
+            raise LocalProtocolError("seed() goes before the first start()")
+        if not isinstance(history, History):
+            raise ConfigError("history", f"must be a History, got {type(history).__name__}")
+        self._conversation.seed(history)
+
+    def note_heard(self, item_id: str, audio_end_ms: int) -> None:
+        """The listener heard only ``audio_end_ms`` of model turn ``item_id``: cut its
+        transcript in the record to that. Queues nothing (Gemini has no truncation
+        message; ``ItemTruncate`` does the same). ``LocalProtocolError`` for bad values."""
+        if not isinstance(item_id, str) or not item_id:
+            raise LocalProtocolError(f"item_id must be a non-empty string, got {item_id!r}")
+        if type(audio_end_ms) is not int or audio_end_ms < 0:
+            raise LocalProtocolError(
+                f"audio_end_ms must be a non-negative int, got {audio_end_ms!r}"
+            )
+        self._conversation.record.cut(item_id, audio_end_ms, self._received.ms(item_id))
 
     def _setup_object(
         self, config: RealtimeConfig, resumption_handle: str | None
@@ -413,7 +457,7 @@ class GeminiProtocol:
         a system-role item, or a tool result for an unknown-and-unnamed or
         cancelled call. ``AudioClear``, ``ResponseCancel`` and ``ItemTruncate``
         queue nothing: Gemini drives interruption itself and keeps no per-item
-        audio to truncate.
+        audio to truncate (``ItemTruncate`` cuts the record, as :meth:`note_heard`).
         """
         if isinstance(event, ev.AudioAppend):
             self.send_audio(event.audio)
@@ -433,7 +477,9 @@ class GeminiProtocol:
             if self._client_turn_open:
                 self._client_turn_open = False
                 self._out.append(_TURN_COMPLETE)
-        elif isinstance(event, ev.AudioClear | ev.ResponseCancel | ev.ItemTruncate):
+        elif isinstance(event, ev.ItemTruncate):
+            self.note_heard(event.item_id, event.audio_end_ms)  # the record only
+        elif isinstance(event, ev.AudioClear | ev.ResponseCancel):
             pass
         elif isinstance(event, ev.SessionUpdate):
             self.update_session(event.config)
@@ -519,6 +565,7 @@ class GeminiProtocol:
         for response in responses:
             self._pending.pop(response.call_id, None)
             self._made_up_ids.discard(response.call_id)
+            self._conversation.output(response.call_id, response.output)
         return message
 
     def _item_message(self, item: ev.ItemCreate) -> str:
@@ -543,6 +590,7 @@ class GeminiProtocol:
         }
         message = check_size(dumps({"clientContent": content}), MAX_MESSAGE_SIZE, "ItemCreate.text")
         self._client_turn_open = not user
+        self._conversation.user_text(text, item.role)
         return message
 
     # --------------------------------------------------------------- receive
@@ -577,6 +625,7 @@ class GeminiProtocol:
                     events.append(ev.AudioDelta(data, self._item_id, self._item_id))
                 case ModelText(text=text):
                     self._open_turn(events)
+                    self._conversation.model_output(self._item_id, text, None)
                     events.append(ev.TextDelta(text, self._item_id, self._item_id))
                 case InputTranscription():
                     self._on_input_transcription(op)
@@ -586,6 +635,7 @@ class GeminiProtocol:
                     self._usage = usage
                 case ModelInterrupted():
                     self._interrupted = True
+                    self._conversation.close_user()  # the user's new speech comes next
                     events.append(ev.Interrupted())
                 case TurnEnded():
                     self._on_turn_ended()
@@ -598,13 +648,22 @@ class GeminiProtocol:
                     if resumable and handle:
                         self.resumption_handle = handle
                     events.append(ev.SessionResumptionUpdate(handle, resumable))
+                case ev.SessionCreated():
+                    # The history of a new conversation goes first (see start()).
+                    self._out.extend(self._history_due)
+                    self._history_due = []
+                    events.append(op)
                 case _:
                     events.append(op)  # a ready event: needs no state
 
     def _on_input_transcription(self, op: InputTranscription) -> None:
+        answering = self._turn_open and not self._interrupted
+        self._conversation.heard_input(op.text, answering=answering)
         if op.text:
             self._input_transcript.append(op.text)
             self._events.append(ev.InputTranscriptDelta(op.text))
+        if op.finished:
+            self._conversation.close_user()
         if op.finished and self._input_transcript:
             self._events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
             self._input_transcript.clear()
@@ -612,6 +671,8 @@ class GeminiProtocol:
     def _on_output_transcription(self, op: OutputTranscription) -> None:
         if op.text:
             self._open_turn(self._events)
+            heard = self._received.ms(self._item_id)  # anchors the text in the audio
+            self._conversation.model_output(self._item_id, op.text, heard)
             self._output_transcript.append(op.text)
             self._events.append(ev.TranscriptDelta(op.text, self._item_id, self._item_id))
         if op.finished and self._output_transcript:
@@ -633,6 +694,7 @@ class GeminiProtocol:
             events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
             self._output_transcript.clear()
         status = "cancelled" if interrupted or self._interrupted else "completed"
+        self._conversation.close_user()
         events.append(ev.TurnComplete())
         events.append(ev.ResponseDone(self._item_id, status, self._usage))
         self._turn_open = False
@@ -641,6 +703,7 @@ class GeminiProtocol:
 
     def _on_tool_calls(self, calls: tuple[FunctionCall, ...]) -> None:
         self._open_turn(self._events)
+        recorded: list[tuple[str, FunctionCall]] = []
         for call in calls:
             call_id = call.call_id
             if not call_id:
@@ -649,11 +712,13 @@ class GeminiProtocol:
                 self._made_up_ids.add(call_id)
             self._pending[call_id] = call.name
             self._cancelled.pop(call_id, None)
+            recorded.append((call_id, call))
             self._events.append(
                 ev.FunctionCallDone(
                     call_id, call.name, call.arguments, self._item_id, self._item_id
                 )
             )
+        self._conversation.calls(self._item_id, recorded)
 
     def _on_tool_cancellation(self, call_ids: tuple[str, ...]) -> None:
         for call_id in call_ids:
@@ -662,13 +727,17 @@ class GeminiProtocol:
             self._cancelled[call_id] = None
         while len(self._cancelled) > _MAX_CANCELLED:
             del self._cancelled[next(iter(self._cancelled))]
+        self._conversation.cancelled(call_ids)
         self._events.append(ev.ToolCallCancelled(call_ids))
 
     def _open_turn(self, events: deque[ServerEvent]) -> None:
         if self._turn_open:
             return
         self._turn += 1
+        while f"turn-{self._turn}" in self._conversation.record:  # (a seeded id)
+            self._turn += 1
         self._item_id = f"turn-{self._turn}"
+        self._conversation.turn_opened()
         self._turn_open = True
         self._interrupted = False
         self._received.clear()

@@ -30,7 +30,7 @@ from typing import Any
 
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, VadMode
-from adk_realtime.sansio.errors import DecodeError, LocalProtocolError
+from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ServerEvent, Usage
 from adk_realtime.sansio.json_fields import (
     expect_dict,
@@ -62,6 +62,7 @@ __all__ = [
     "UsageReport",
     "function_declaration",
     "load_message",
+    "normalize_model",
     "parse_message",
     "public_endpoint_url",
     "realtime_input_config",
@@ -254,6 +255,27 @@ def vertex_endpoint_url(location: str, base_url: str | None = None) -> str:
 # ---------------------------------------------------------------------------
 # Setup helpers
 # ---------------------------------------------------------------------------
+
+
+def normalize_model(
+    model: str, vertex_project: str | None = None, vertex_location: str | None = None
+) -> str:
+    """The model's resource name: ``models/{m}``, or the Vertex publisher path."""
+    if not isinstance(model, str) or not model.strip() or any(c.isspace() for c in model):
+        raise ConfigError(
+            "model", f"must be a model name like 'gemini-live-2.5-flash', got {model!r}"
+        )
+    if (vertex_project is None) != (vertex_location is None):
+        raise ConfigError("vertex_location", "Vertex needs both vertex_project and vertex_location")
+    if vertex_project is None or vertex_location is None:
+        if model.startswith(("models/", "tunedModels/")):
+            return model
+        return f"models/{model}"
+    if model.startswith("projects/"):
+        return model
+    # "models/x" and "publishers/google/models/x" name the same model as "x".
+    name = model.rpartition("models/")[2] if model.startswith(("models/", "publishers/")) else model
+    return f"projects/{vertex_project}/locations/{vertex_location}/publishers/google/models/{name}"
 
 
 def function_declaration(tool: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ Two dialects share one decoder: GA (``gpt-realtime*``) and beta
 understood, the dialect only changes what the commands queue (shapes live in
 :mod:`adk_realtime.sansio.openai.wire`).
 
-All state that decoding touches lives in this file, in four pieces:
+All state is created here (``__init__``), in four pieces:
 
 * ``response_id``: set by ``response.created``, cleared by its ``response.done``.
 * ``current_item_id``: the output item the model is producing (``response.output_item.added``,
@@ -31,100 +31,72 @@ All state that decoding touches lives in this file, in four pieces:
   ``...arguments.done`` carries no ``name``, so it comes from here. A call
   leaves when its tool output is sent (at most ``MAX_PENDING_CALLS`` are kept).
 
-Every message is validated completely before any state changes (or any
-event is queued), so a ``DecodeError`` leaves the object as it was. Fields an event is meaningless
-without (``delta``, ``call_id``, ``item``, ...) are required; other fields
-default when absent or null; any field present with the wrong JSON type is an
-error naming the event type and the field.
+Across connections it keeps the conversation: the record (``history``, see
+:mod:`adk_realtime.sansio.history`), the input audio no commit point covered yet,
+and whether a response is wanted. ``start()`` on a protocol that already ran a
+connection rolls over onto the fresh session with them
+(:mod:`adk_realtime.sansio.openai.conversation`).
 
-Server message -> unified event (and state change), see ``_ROUTES``::
-
-    session.created / session.updated             SessionCreated / SessionUpdated
-    response.created                              ResponseCreated      response_id := id
-    response.done                                 ResponseDone(+Usage) response_id := None
-    response.output_item.added                    Unknown              current item; pending call
-    response.output_audio.delta (beta audio.)     AudioDelta           audio bytes per item
-    response.output_audio.done                    AudioDone
-    response.output_text.delta/.done (text.)      TextDelta / TextDone
-    response.output_audio_transcript.* (audio_transcript.*)  TranscriptDelta / TranscriptDone
-    conversation.item.input_audio_transcription.delta/completed  InputTranscriptDelta / Done
-    response.function_call_arguments.delta        FunctionCallDelta    arguments accumulate
-    response.function_call_arguments.done         FunctionCallDone     name from pending (beta)
-    input_audio_buffer.speech_started/stopped     SpeechStarted / SpeechStopped
-    input_audio_buffer.committed / cleared        AudioCommitted / AudioCleared
-    output_audio_buffer.cleared                   OutputAudioCleared
-    conversation.item.added/created/done          ItemCreated
-    conversation.item.truncated / deleted         ItemTruncated / ItemDeleted
-    rate_limits.updated                           RateLimitsUpdated
-    error                                         Error(code or type, message, event_id)
-    anything else                                 Unknown(type, raw)
+Decoding lives in :mod:`adk_realtime.sansio.openai.server_messages` (the
+handlers, mixed into :class:`OpenAIProtocol`, and the table of server message
+-> unified event); every message is validated completely before any state
+changes (or any event is queued), so a ``DecodeError`` leaves the object as it
+was. The commands (what we send) are here.
 """
 
 from __future__ import annotations
 
-import binascii
 import json
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
+from adk_realtime.sansio.config import AudioFormat, RealtimeConfig, VadMode
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import (
     AudioAppend,
     AudioClear,
-    AudioCleared,
     AudioCommit,
-    AudioCommitted,
-    AudioDelta,
-    AudioDone,
     ClientEvent,
     Error,
-    FunctionCallDelta,
-    FunctionCallDone,
-    InputTranscriptDelta,
-    InputTranscriptDone,
     ItemCreate,
-    ItemCreated,
-    ItemDeleted,
     ItemTruncate,
-    ItemTruncated,
-    OutputAudioCleared,
-    RateLimitsUpdated,
     ResponseCancel,
     ResponseCreate,
-    ResponseCreated,
-    ResponseDone,
     ServerEvent,
-    SessionCreated,
     SessionUpdate,
-    SessionUpdated,
-    SpeechStarted,
-    SpeechStopped,
-    TextDelta,
-    TextDone,
     ToolResponse,
-    TranscriptDelta,
-    TranscriptDone,
     Unknown,
+)
+from adk_realtime.sansio.history import (
+    ConversationRecord,
+    History,
+    HistoryFunctionOutput,
+    HistoryLimits,
+    HistoryMessage,
 )
 from adk_realtime.sansio.json_fields import (
     check_size,
     check_text,
     dumps as _dumps,
     fail,
-    invalid,
-    opt_int,
-    opt_str,
-    opt_str_or_none,
     queue_audio_messages,
-    req_dict,
-    req_str,
 )
 from adk_realtime.sansio.openai import wire as wire
-from adk_realtime.sansio.openai.wire import Dialect, Transport, dialect_for_model, usage_of
+from adk_realtime.sansio.openai.conversation import (
+    DEFAULT_MAX_REPLAY_MS,
+    InputAudioLog,
+    normalize_ids,
+    replay_messages,
+)
+from adk_realtime.sansio.openai.server_messages import (
+    _ROUTES,
+    MAX_PENDING_CALLS,
+    PendingCall,
+    ServerMessageHandlers,
+)
+from adk_realtime.sansio.openai.wire import Dialect, Transport, dialect_for_model
 from adk_realtime.sansio.protocol import ProviderCapabilities
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -143,75 +115,15 @@ __all__ = [
 MAX_TRACKED_ITEMS = 64
 """Output items whose received audio is remembered (older ones are forgotten)."""
 
-MAX_PENDING_CALLS = 64
-"""Unanswered function calls remembered (the oldest is forgotten beyond this)."""
 
-# Wire type -> handler method. Both dialects' names are always accepted.
-_ROUTES: dict[str, str] = {
-    "session.created": "_on_session_created",
-    "session.updated": "_on_session_updated",
-    "response.created": "_on_response_created",
-    "response.done": "_on_response_done",
-    "response.output_item.added": "_on_output_item_added",
-    "response.output_audio.delta": "_on_audio_delta",
-    "response.audio.delta": "_on_audio_delta",
-    "response.output_audio.done": "_on_audio_done",
-    "response.audio.done": "_on_audio_done",
-    "response.output_text.delta": "_on_text_delta",
-    "response.text.delta": "_on_text_delta",
-    "response.output_text.done": "_on_text_done",
-    "response.text.done": "_on_text_done",
-    "response.output_audio_transcript.delta": "_on_transcript_delta",
-    "response.audio_transcript.delta": "_on_transcript_delta",
-    "response.output_audio_transcript.done": "_on_transcript_done",
-    "response.audio_transcript.done": "_on_transcript_done",
-    "conversation.item.input_audio_transcription.delta": "_on_input_transcript_delta",
-    "conversation.item.input_audio_transcription.completed": "_on_input_transcript_done",
-    "response.function_call_arguments.delta": "_on_function_delta",
-    "response.function_call_arguments.done": "_on_function_done",
-    "input_audio_buffer.speech_started": "_on_speech_started",
-    "input_audio_buffer.speech_stopped": "_on_speech_stopped",
-    "input_audio_buffer.committed": "_on_committed",
-    "input_audio_buffer.cleared": "_on_cleared",
-    "output_audio_buffer.cleared": "_on_output_cleared",
-    "conversation.item.added": "_on_item_created",
-    "conversation.item.created": "_on_item_created",
-    "conversation.item.done": "_on_item_created",
-    "conversation.item.truncated": "_on_item_truncated",
-    "conversation.item.deleted": "_on_item_deleted",
-    "rate_limits.updated": "_on_rate_limits",
-    "error": "_on_error",
-}
+_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
+
 
 _Msg = dict[str, Any]
 _Handler = Callable[[_Msg, str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class PendingCall:
-    """A function call the model made that has not been answered yet."""
-
-    call_id: str
-    name: str
-    arguments: str
-    item_id: str = ""
-
-
-class _Call:
-    """Mutable bookkeeping behind :class:`PendingCall` (arguments arrive in chunks)."""
-
-    __slots__ = ("arguments", "item_id", "name")
-
-    def __init__(self, name: str, item_id: str) -> None:
-        self.name = name
-        self.item_id = item_id
-        self.arguments: list[str] = []
-
-
-_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
-
-
-class OpenAIProtocol:
+class OpenAIProtocol(ServerMessageHandlers):
     """The OpenAI Realtime protocol state machine (implements ``RealtimeProtocol``).
 
     Driving loop: connect to :attr:`url_path` with :meth:`handshake_headers`
@@ -228,6 +140,8 @@ class OpenAIProtocol:
         *,
         dialect: Dialect | None = None,
         transport: Transport = "websocket",
+        history_limits: HistoryLimits | None = None,
+        max_replay_ms: int = DEFAULT_MAX_REPLAY_MS,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError("model", f"must be a non-empty string, got {model!r}")
@@ -248,6 +162,7 @@ class OpenAIProtocol:
             explicit_activity=False,
             tool_call_cancellation=False,
             resumption=False,
+            rollover=True,  # start() on a fresh session replays the record
             setup_acknowledgement=False,
             response_after_tool_outputs=True,
             server_handles_barge_in=False,
@@ -266,13 +181,29 @@ class OpenAIProtocol:
         self._out: list[str] = []
         # Audio received per output item, in the output format it arrived in.
         self._received = ReceivedAudio(wire.bytes_per_ms(self._output_format), MAX_TRACKED_ITEMS)
+        # The conversation, across connections: the record, the input audio no
+        # committed turn holds yet, and whether a response is wanted (a rollover
+        # asks for it again).
+        self._record = ConversationRecord(history_limits)
+        self._input = InputAudioLog(max_replay_ms, self._input_format)
+        self._started = False
+        self._response_wanted = False
+        self._auto_response = True  # server VAD answers a committed turn by itself
+        self._call_aliases: dict[str, str] = {}  # seeded call ids OpenAI would refuse
+        self._local_ids = 0
+        self._calls = {}
         self._reset_conversation()
 
     def _reset_conversation(self) -> None:
+        # Per connection. Calls whose arguments were complete stay answerable.
         self._response_id: str | None = None
         self._current_item_id: str | None = None
+        self._expires_at: float | None = None
         self._received.clear()
-        self._calls: dict[str, _Call] = {}
+        self._calls = {call_id: call for call_id, call in self._calls.items() if call.done}
+        # Items we created without an id, waiting for the server's id.
+        self._provisional: deque[tuple[str, tuple[str, ...]]] = deque(maxlen=MAX_PENDING_CALLS)
+        self._vad_end_ms: int | None = None  # speech_stopped's, until its commit
         # What earlier session.updates turned on, so a later one can turn it off.
         self._sent_tools = False
         self._sent_transcription = False
@@ -349,6 +280,26 @@ class OpenAIProtocol:
         return self._received.ms(item_id)
 
     @property
+    def history(self) -> History:
+        """The conversation so far, as a snapshot (see :mod:`adk_realtime.sansio.history`).
+
+        Save it and give it to :meth:`seed` of a new protocol to continue the
+        conversation elsewhere."""
+        return self._record.snapshot()
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the provider ends this session (unix seconds, ``session.expires_at`` of
+        ``session.created`` / ``session.updated``); ``None`` when not said (or 0)."""
+        return self._expires_at
+
+    @property
+    def input_audio_dropped_ms(self) -> int:
+        """Milliseconds of input audio the replay buffer let go (over ``max_replay_ms``)
+        before a commit point covered it, so far; a rollover cannot re-send those."""
+        return self._input.dropped_ms
+
+    @property
     def pending_calls(self) -> Mapping[str, PendingCall]:
         """Function calls not yet answered, by ``call_id`` (a snapshot)."""
         return {
@@ -379,17 +330,79 @@ class OpenAIProtocol:
     # ------------------------------------------------------------------
 
     def start(self, config: RealtimeConfig) -> None:
-        """Queue the first message of a fresh connection: one ``session.update``.
+        """Queue the first messages of a fresh session: a ``session.update``, then the
+        conversation record as ``conversation.item.create`` messages (the :meth:`seed`
+        on a first connection).
 
-        This also forgets the previous connection's conversation state
-        (response, items, pending calls), since a new connection is a new
-        conversation. Send it before any audio; expect ``SessionCreated`` and
-        ``SessionUpdated``.
+        On a later connection (a rollover: the old one ended, or the session
+        expired) it continues the conversation: after the items, the input audio
+        not yet committed as appends, then a ``response.create`` if a response was
+        wanted when the old connection ended (requested or in progress with no
+        ``response.done``, or a turn committed by server VAD not yet answered).
+        Function calls whose arguments never completed leave the record (nobody
+        can answer them); complete ones stay answerable. If input audio had to be
+        let go (``max_replay_ms``), the next event is
+        ``Error(code="input_audio_dropped", benign=True)``.
+
+        Per-connection state (response, audio received, ``expires_at``) resets.
+        Send the messages before any audio; expect ``SessionCreated``. Raises
+        (queuing nothing) ``ConfigError`` / ``LocalProtocolError`` for a bad
+        config and ``MessageTooLargeToSend`` for a record item no message can carry.
         """
         text = self._session_update(config, fresh=True)
+        rollover = self._started
+        unfinished = [c.item_id for c in self._calls.values() if not c.done and c.item_id]
+        items = [i for i in self._record.snapshot() if i.item_id not in unfinished]
+        replay = replay_messages(items, self._dialect, wire.MAX_MESSAGE_SIZE)
+        # Nothing below raises.
+        for item_id in unfinished:
+            self._record.delete(item_id)
+        respond = rollover and self._response_wanted
+        if config.input_audio_format is not None:  # audio kept in another format cannot go
+            self._input.set_format(wire.wire_format(config.input_audio_format))
+        audio, lost_ms = self._input.restart() if rollover else (b"", 0)
         self._reset_conversation()
         self._note_sent(config)
+        self._started = True
         self._out.append(text)
+        self._out.extend(replay)
+        if audio:
+            queue_audio_messages(self._out, audio, self._audio_piece, _APPEND_HEAD, '"}')
+        if respond:
+            self._out.append('{"type":"response.create"}')
+        if lost_ms:
+            message = (
+                f"{lost_ms} ms of input audio not yet in a user turn could not be sent again "
+                "on the new session (over max_replay_ms)"
+            )
+            self._push(Error("input_audio_dropped", message, None, True))
+
+    def seed(self, history: History) -> None:
+        """Make ``history`` the start of the conversation; :meth:`start` replays it.
+
+        Call it once, before the first :meth:`start`. Item and call ids OpenAI would
+        refuse (over 32 characters, or other than letters, digits, ``_`` and ``-``)
+        are replaced by stable ones derived from them (``history`` shows them); a
+        ``ToolResponse`` may still name a call by the id given here. Raises
+        ``LocalProtocolError`` after ``start``, ``ConfigError`` for something else
+        than a ``History`` and ``MessageTooLargeToSend`` for a call or output no
+        message can carry (a long text is split over several items); the record is
+        then unchanged.
+        """
+        if self._started:
+            raise LocalProtocolError("seed() goes before the first start()")
+        if not isinstance(history, History):
+            raise ConfigError("history", f"must be a History, got {type(history).__name__}")
+        normalized, aliases = normalize_ids(history)
+        replay_messages(normalized, self._dialect, wire.MAX_MESSAGE_SIZE)  # fits, or raises
+        self._record.load(normalized)
+        self._call_aliases = aliases
+
+    def note_heard(self, item_id: str, audio_end_ms: int) -> None:
+        """The listener heard only ``audio_end_ms`` of assistant item ``item_id``: cut its
+        transcript in the record to that (queues nothing; ``ItemTruncate`` does the same
+        and also tells the server). Raises ``LocalProtocolError`` for bad values."""
+        self._cut(_item_id(item_id), _end_ms(audio_end_ms))
 
     def update_session(self, config: RealtimeConfig) -> None:
         """Queue a ``session.update`` applying ``config``; then expect ``SessionUpdated``.
@@ -427,9 +440,13 @@ class OpenAIProtocol:
             self._audio_piece = (
                 wire.bytes_per_ms(self._input_format) * wire.MAX_AUDIO_MS_PER_MESSAGE
             )
+            self._input.set_format(self._input_format)
         if config.output_audio_format is not None:
             self._output_format = wire.wire_format(config.output_audio_format)
             self._received.bytes_per_ms = wire.bytes_per_ms(self._output_format)
+        if config.vad is not None:
+            vad = config.vad
+            self._auto_response = vad.mode is not VadMode.NONE and vad.create_response is not False
         self._sent_tools = bool(config.tools)
         self._sent_transcription = config.input_transcription
 
@@ -441,6 +458,8 @@ class OpenAIProtocol:
         The hot path: base64 plus string concatenation, no JSON encoder.
         """
         queue_audio_messages(self._out, audio, self._audio_piece, _APPEND_HEAD, '"}')
+        # Kept until a commit point covers it, for a rollover to send again.
+        self._input.append(audio if type(audio) is bytes else bytes(audio))
 
     def send_event(self, event: ClientEvent) -> None:
         """Queue the messages for one client command, in order.
@@ -457,8 +476,10 @@ class OpenAIProtocol:
             self.update_session(event.config)
         elif isinstance(event, AudioCommit):
             self._out.append('{"type":"input_audio_buffer.commit"}')
+            self._input.commit_all()
         elif isinstance(event, AudioClear):
             self._out.append('{"type":"input_audio_buffer.clear"}')
+            self._input.clear()
         elif isinstance(event, ItemCreate):
             self._out.append(self._item_create(event))
         elif isinstance(event, ResponseCreate):
@@ -468,11 +489,13 @@ class OpenAIProtocol:
                 msg["response"] = {"instructions": instructions}
             limit = wire.MAX_MESSAGE_SIZE
             self._out.append(check_size(_dumps(msg), limit, "ResponseCreate.instructions"))
+            self._response_wanted = True
         elif isinstance(event, ResponseCancel):
             msg = {"type": "response.cancel"}
             if event.response_id is not None:
                 msg["response_id"] = event.response_id
             self._out.append(_dumps(msg))
+            self._response_wanted = False
         elif isinstance(event, ItemTruncate):
             self._out.append(self._truncate(event))
         else:
@@ -489,6 +512,7 @@ class OpenAIProtocol:
         self._out.append('{"type":"response.cancel"}')
         if self._capabilities.output_audio_clear:
             self._out.append('{"type":"output_audio_buffer.clear"}')
+        self._response_wanted = False
 
     def clear_output_audio(self) -> None:
         """Queue ``output_audio_buffer.clear`` (WebRTC/SIP only): drop model audio not yet played.
@@ -498,8 +522,10 @@ class OpenAIProtocol:
         self._out.append('{"type":"output_audio_buffer.clear"}')
 
     def delete_item(self, item_id: str) -> None:
-        """Queue ``conversation.item.delete`` for ``item_id``; expect ``ItemDeleted``."""
+        """Queue ``conversation.item.delete`` for ``item_id``; expect ``ItemDeleted``. The
+        item leaves the record now (a call with its outputs)."""
         self._out.append(_dumps({"type": "conversation.item.delete", "item_id": _item_id(item_id)}))
+        self._record.delete(item_id)
 
     def retrieve_item(self, item_id: str) -> None:
         """Queue ``conversation.item.retrieve`` for ``item_id``; the answer arrives as
@@ -522,27 +548,37 @@ class OpenAIProtocol:
         text = check_text(event.text, "ItemCreate.text")
         item = wire.message_item(text, event.role, self._dialect)
         message = _dumps({"type": "conversation.item.create", "item": item})
-        return check_size(message, wire.MAX_MESSAGE_SIZE, "ItemCreate.text")
+        message = check_size(message, wire.MAX_MESSAGE_SIZE, "ItemCreate.text")
+        local_id = self._local_id()
+        self._record.put(HistoryMessage(local_id, event.role, text))
+        self._provisional.append((local_id, ("message", event.role, text)))
+        return message
 
     def _tool_output(self, response: ToolResponse) -> str:
         # The function_call_output item answering response.call_id; the call leaves pending.
         if not isinstance(response.call_id, str):
             raise LocalProtocolError("ToolResponse.call_id must be a string")
         check_text(response.output, "ToolResponse.output")
+        call_id = self._call_aliases.get(response.call_id, response.call_id)
         msg = {
             "type": "conversation.item.create",
-            "item": wire.function_output_item(response.call_id, response.output),
+            "item": wire.function_output_item(call_id, response.output),
         }
         text = check_size(_dumps(msg), wire.MAX_MESSAGE_SIZE, "ToolResponse.output")
-        self._calls.pop(response.call_id, None)
+        self._calls.pop(call_id, None)
+        local_id = self._local_id()
+        if self._record.put(HistoryFunctionOutput(local_id, call_id, response.output)):
+            self._provisional.append((local_id, ("function_call_output", call_id)))
         return text
 
+    def _local_id(self) -> str:
+        # An id for an item we create, until the server says its own (``local_`` ids
+        # never look like the server's ``item_`` ones).
+        self._local_ids += 1
+        return f"local_{self._local_ids}"
+
     def _truncate(self, event: ItemTruncate) -> str:
-        end_ms = event.audio_end_ms
-        if type(end_ms) is not int or end_ms < 0:
-            raise LocalProtocolError(
-                f"ItemTruncate.audio_end_ms must be a non-negative int, got {end_ms!r}"
-            )
+        end_ms = _end_ms(event.audio_end_ms, "ItemTruncate.audio_end_ms")
         if type(event.content_index) is not int or event.content_index < 0:
             raise LocalProtocolError(
                 f"ItemTruncate.content_index must be a non-negative int, got {event.content_index!r}"
@@ -551,7 +587,7 @@ class OpenAIProtocol:
         # received is the most that can have been played.
         if event.item_id in self._received:
             end_ms = min(end_ms, self._received.ms(event.item_id))
-        return _dumps(
+        text = _dumps(
             {
                 "type": "conversation.item.truncate",
                 "item_id": _item_id(event.item_id),
@@ -559,6 +595,8 @@ class OpenAIProtocol:
                 "audio_end_ms": end_ms,
             }
         )
+        self._cut(event.item_id, end_ms)  # the record keeps what was heard
+        return text
 
     # ------------------------------------------------------------------
     # Input (messages -> events)
@@ -594,204 +632,17 @@ class OpenAIProtocol:
         """The next decoded event, or ``None`` when every received message has been handled."""
         return self._events.popleft() if self._events else None
 
-    # -- audio and text ------------------------------------------------
-
-    def _on_audio_delta(self, msg: _Msg, etype: str) -> None:
-        delta = msg.get("delta")
-        item_id = msg.get("item_id")
-        if type(delta) is not str:
-            fail(etype, "delta", "a base64 string", delta)
-        if type(item_id) is not str:
-            fail(etype, "item_id", "a string", item_id)
-        response_id = opt_str(msg, "response_id", etype)
-        content_index = opt_int(msg, "content_index", etype)
-        try:
-            audio = binascii.a2b_base64(delta, strict_mode=True)
-        except (binascii.Error, ValueError):
-            audio = None
-        if audio is None:
-            invalid(etype, "delta", "is not valid base64")
-        self._received.add(item_id, len(audio))
-        if item_id:
-            self._current_item_id = item_id
-        self._push(AudioDelta(audio, item_id, response_id, content_index))
-
-    def _on_audio_done(self, msg: _Msg, etype: str) -> None:
-        self._push(AudioDone(opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)))
-
-    def _on_text_delta(self, msg: _Msg, etype: str) -> None:
-        delta = req_str(msg, "delta", etype)
-        item_id = opt_str(msg, "item_id", etype)
-        event = TextDelta(delta, item_id, opt_str(msg, "response_id", etype))
-        if item_id:
-            self._current_item_id = item_id
-        self._push(event)
-
-    def _on_text_done(self, msg: _Msg, etype: str) -> None:
-        text = req_str(msg, "text", etype)
-        self._push(
-            TextDone(text, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype))
-        )
-
-    def _on_transcript_delta(self, msg: _Msg, etype: str) -> None:
-        delta = req_str(msg, "delta", etype)
-        self._push(
-            TranscriptDelta(
-                delta, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
-            )
-        )
-
-    def _on_transcript_done(self, msg: _Msg, etype: str) -> None:
-        transcript = req_str(msg, "transcript", etype)
-        self._push(
-            TranscriptDone(
-                transcript, opt_str(msg, "item_id", etype), opt_str(msg, "response_id", etype)
-            )
-        )
-
-    def _on_input_transcript_delta(self, msg: _Msg, etype: str) -> None:
-        # The SDK types leave ``delta`` optional here.
-        self._push(
-            InputTranscriptDelta(opt_str(msg, "delta", etype), opt_str(msg, "item_id", etype))
-        )
-
-    def _on_input_transcript_done(self, msg: _Msg, etype: str) -> None:
-        transcript = req_str(msg, "transcript", etype)
-        self._push(InputTranscriptDone(transcript, opt_str(msg, "item_id", etype)))
-
-    # -- responses and items ---------------------------------------------
-
-    def _on_session_created(self, msg: _Msg, etype: str) -> None:
-        session = req_dict(msg, "session", etype)
-        session_id = opt_str_or_none(session, "id", etype + " session")
-        self._push(SessionCreated(session, session_id))
-
-    def _on_session_updated(self, msg: _Msg, etype: str) -> None:
-        self._push(SessionUpdated(req_dict(msg, "session", etype)))
-
-    def _on_response_created(self, msg: _Msg, etype: str) -> None:
-        response = req_dict(msg, "response", etype)
-        response_id = opt_str(response, "id", etype + " response")
-        self._response_id = response_id or None
-        self._push(ResponseCreated(response_id))
-
-    def _on_response_done(self, msg: _Msg, etype: str) -> None:
-        response = req_dict(msg, "response", etype)
-        where = etype + " response"
-        response_id = opt_str(response, "id", where)
-        status = opt_str(response, "status", where, "completed")
-        usage = usage_of(response, etype)
-        if self._response_id == response_id or not response_id:
-            self._response_id = None
-        self._push(ResponseDone(response_id, status, usage, response))
-
-    def _on_output_item_added(self, msg: _Msg, etype: str) -> None:
-        item = req_dict(msg, "item", etype)
-        where = etype + " item"
-        item_id = opt_str(item, "id", where)
-        if item.get("type") == "function_call":
-            call_id = req_str(item, "call_id", where)
-            name = opt_str(item, "name", where)
-            self._remember_call(call_id, name, item_id)
-        if item_id:
-            self._current_item_id = item_id
-        self._push(Unknown(etype, msg))
-
-    def _remember_call(self, call_id: str, name: str, item_id: str) -> _Call:
-        call = self._calls.get(call_id)
-        if call is None:
-            if len(self._calls) >= MAX_PENDING_CALLS:
-                del self._calls[next(iter(self._calls))]
-            call = self._calls[call_id] = _Call(name, item_id)
-        else:
-            call.name = call.name or name
-            call.item_id = call.item_id or item_id
-        return call
-
-    def _on_function_delta(self, msg: _Msg, etype: str) -> None:
-        call_id = req_str(msg, "call_id", etype)
-        delta = req_str(msg, "delta", etype)
-        item_id = opt_str(msg, "item_id", etype)
-        response_id = opt_str(msg, "response_id", etype)
-        self._remember_call(call_id, "", item_id).arguments.append(delta)
-        self._push(FunctionCallDelta(call_id, delta, item_id, response_id))
-
-    def _on_function_done(self, msg: _Msg, etype: str) -> None:
-        call_id = req_str(msg, "call_id", etype)
-        arguments = req_str(msg, "arguments", etype)
-        name = opt_str(msg, "name", etype)  # GA has it; beta does not
-        item_id = opt_str(msg, "item_id", etype)
-        response_id = opt_str(msg, "response_id", etype)
-        call = self._remember_call(call_id, name, item_id)
-        call.arguments = [arguments]
-        self._push(FunctionCallDone(call_id, name or call.name, arguments, item_id, response_id))
-
-    def _on_item_created(self, msg: _Msg, etype: str) -> None:
-        item = req_dict(msg, "item", etype)
-        self._push(ItemCreated(opt_str(item, "id", etype + " item"), item))
-
-    def _on_item_truncated(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            ItemTruncated(
-                req_str(msg, "item_id", etype),
-                opt_int(msg, "content_index", etype),
-                opt_int(msg, "audio_end_ms", etype),
-            )
-        )
-
-    def _on_item_deleted(self, msg: _Msg, etype: str) -> None:
-        self._push(ItemDeleted(req_str(msg, "item_id", etype)))
-
-    # -- input buffer, output buffer, limits, errors -----------------------
-
-    def _on_speech_started(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            SpeechStarted(opt_int(msg, "audio_start_ms", etype), opt_str(msg, "item_id", etype))
-        )
-
-    def _on_speech_stopped(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            SpeechStopped(opt_int(msg, "audio_end_ms", etype), opt_str(msg, "item_id", etype))
-        )
-
-    def _on_committed(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            AudioCommitted(
-                opt_str(msg, "item_id", etype), opt_str_or_none(msg, "previous_item_id", etype)
-            )
-        )
-
-    def _on_cleared(self, msg: _Msg, etype: str) -> None:
-        self._push(AudioCleared())
-
-    def _on_output_cleared(self, msg: _Msg, etype: str) -> None:
-        self._push(OutputAudioCleared(opt_str(msg, "response_id", etype)))
-
-    def _on_rate_limits(self, msg: _Msg, etype: str) -> None:
-        limits = msg.get("rate_limits")
-        if type(limits) is not list:
-            fail(etype, "rate_limits", "an array", limits)
-        for limit in limits:
-            if type(limit) is not dict:
-                fail(etype, "rate_limits[]", "an object", limit)
-        self._push(RateLimitsUpdated(tuple(limits)))
-
-    def _on_error(self, msg: _Msg, etype: str) -> None:
-        error = req_dict(msg, "error", etype)
-        where = etype + " error"
-        message = opt_str(error, "message", where)
-        code = opt_str_or_none(error, "code", where)
-        kind = opt_str_or_none(error, "type", where)
-        opt_str_or_none(error, "event_id", where)  # the failed client event; we set none
-        event_id = opt_str_or_none(msg, "event_id", etype)
-        benign = code in wire.BENIGN_ERROR_CODES
-        self._push(Error(code if code is not None else kind, message, event_id, benign))
-
 
 def _item_id(item_id: str) -> str:
     if not isinstance(item_id, str) or not item_id:
         raise LocalProtocolError(f"item_id must be a non-empty string, got {item_id!r}")
     return item_id
+
+
+def _end_ms(end_ms: int, name: str = "audio_end_ms") -> int:
+    if type(end_ms) is not int or end_ms < 0:
+        raise LocalProtocolError(f"{name} must be a non-negative int, got {end_ms!r}")
+    return end_ms
 
 
 if TYPE_CHECKING:

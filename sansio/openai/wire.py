@@ -48,6 +48,11 @@ DEFAULT_VOICE = "alloy"  # a voice every Realtime model offers
 # happens on every barge-in that lands between two responses.
 BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active"})
 
+# The error a session gets when it hits its maximum duration ("Your session hit the
+# maximum duration of 60 minutes."); the server closes the connection right after.
+# It decodes as GoAway(time_left=0): the conversation goes on on a fresh session.
+SESSION_EXPIRED_CODE = "session_expired"
+
 _BETA_MODEL_PREFIXES = ("gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview")
 
 # The largest client event OpenAI accepts ("up to a maximum of 15 MiB", the API
