@@ -299,6 +299,12 @@ class RealtimeSession:
         ``model.connect(config, history=...)`` seeds a new session with it)."""
         return self.protocol.history
 
+    def note_heard(self, item_id: str, audio_end_ms: int) -> None:
+        """Record that the listener heard only ``audio_end_ms`` of the assistant's
+        ``item_id`` (a barge-in): the history's transcript is cut there. Nothing is sent
+        (``truncate`` also tells the provider, where it keeps audio)."""
+        self.protocol.note_heard(item_id, audio_end_ms)
+
     @property
     def resumption_handle(self) -> str | None:
         """The latest handle the provider gave to resume this conversation (Gemini), for
