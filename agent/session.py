@@ -27,6 +27,19 @@ tells the app it happened. A close by which the provider refuses what we sent
 (1009 message too big, 1007, 1008...: ``REFUSAL_CLOSE_CODES``) is never
 resumed: the app gets it as :class:`ConnectionClosed`.
 
+Where the provider cannot resume by handle (OpenAI), the session *rolls over*
+instead (``capabilities.rollover``): ahead of the provider's ``expires_at``
+(``SessionOptions.rollover_margin``, at a moment no response is in progress when one
+comes), on the provider's session-expired notice (decoded as ``GoAway``) or when the
+connection drops (any close but a normal 1000/1005 or a refusal), it opens a new
+connection and ``start()`` seeds it from the protocol's record: the session config,
+the conversation as items, the input audio the old session had not committed, and a
+new ``response.create`` when a response was cut. Failed attempts are retried
+(``reconnect_attempts``, exponential ``reconnect_backoff``). Commands sent meanwhile
+are held as for a resumption; where the protocol's ``start()`` re-sends what it
+recorded (``capabilities.replays_unconfirmed``), held copies of such messages are
+dropped so each goes exactly once. The app sees one ``SessionResumed`` per switch.
+
 No message larger than the provider accepts is ever sent: the protocol splits
 audio and refuses other commands over ``capabilities.max_message_size`` with
 ``MessageTooLargeToSend`` (``send_raw`` checks too), before anything is queued.
@@ -147,7 +160,6 @@ class RealtimeSession:
         # protocol's record holds what it says, so a rollover's start() re-sends it anyway.
         self._held: collections.deque[tuple[int, str, bool]] = collections.deque()
         self._generation = 0  # protocol.start() calls so far: which connection encodes
-        self._restarted = False  # start() already queued the next link's first messages
         self._rollover_requested = False
         self._response_open = False
         self._quiet = anyio.Event()  # set when no response is in progress
@@ -402,16 +414,16 @@ class RealtimeSession:
         except ConnectionClosed:
             if self._closing:
                 raise
-            if self._caps.rollover and self._options.rollover and recorded:
-                return  # in the protocol's record: the replacement connection gets it
+            if self._caps.replays_unconfirmed and recorded and self._will_replace():
+                return  # in the protocol's record: the next connection's start() re-sends it
             if self._caps.resumption and self._options.resume:
                 await self._hold(message, generation, recorded)  # re-sent on the resumed link
                 return
             raise
 
     def _covered(self, generation: int, recorded: bool) -> bool:
-        """Whether a rollover's ``start()`` since this message was encoded re-sends it."""
-        return recorded and self._caps.rollover and generation < self._generation
+        """Whether a ``start()`` since this message was encoded re-sends it."""
+        return recorded and self._caps.replays_unconfirmed and generation < self._generation
 
     async def _hold(self, message: str, generation: int, recorded: bool) -> None:
         while len(self._held) >= self._options.max_held_messages and not self._closed:
@@ -446,8 +458,6 @@ class RealtimeSession:
                 try:
                     if started and failures:
                         await anyio.sleep(self._backoff(failures))
-                    if started and self._can_roll_over():
-                        self._restart_for_rollover()  # on every attempt: re-covers held ones
                     async with self._factory(handle) as link:
                         await self._start_link(link, handle)
                         if not started:
@@ -457,7 +467,7 @@ class RealtimeSession:
                             self.resumptions += 1
                             await self._events.put(ev.SessionResumed(handle=handle))
                         await self._flush_held(link)
-                        if self._generation > 1 and self._can_roll_over():  # a rollover
+                        if self._generation > 1 and self._can_roll_over():
                             self.rollovers += 1
                         ready, failures = True, 0
                         again = await self._serve_link(link)
@@ -530,30 +540,21 @@ class RealtimeSession:
             and self.protocol.resumption_handle is not None
         )
 
+    def _will_replace(self) -> bool:
+        return (self._caps.resumption and self._options.resume) or self._can_roll_over()
+
     def _can_roll_over(self) -> bool:
         return self._caps.rollover and self._options.rollover
 
-    def _restart_for_rollover(self) -> None:
-        """Start the protocol for the replacement connection now: it queues the session
-        config, the conversation record and the input audio not yet committed. Held
-        messages it covers are dropped; later commands encode for the new connection."""
-        self._link = None
-        self._generation += 1
-        self.protocol.start(self.config)
-        fresh = [(self._generation, m, True) for m in self.protocol.data_to_send()]
-        kept = [held for held in self._held if not held[2]]  # the app's raw messages
-        self._held = collections.deque(fresh + kept)
-        self._restarted = True
-        self._response_open = False
-        self._quiet = anyio.Event()
-        self._quiet.set()
-
     async def _start_link(self, link: Link, handle: str | None) -> None:
-        if self._restarted:  # a rollover: start() ran, its messages are first in _held
-            self._restarted = False
-            return
-        # The protocol's start resumes from its own latest handle (the one passed here).
+        # The protocol's start resumes from its own latest handle (the one passed here),
+        # or (rollover) seeds the new connection from its record.
         self._generation += 1
+        if self._caps.replays_unconfirmed:
+            # start() re-sends what the protocol recorded; held copies would go twice.
+            self._held = collections.deque(held for held in self._held if not held[2])
+        self._response_open = False
+        self._quiet.set()
         self.protocol.start(self.config)
         for message in self.protocol.data_to_send():
             await link.send(message)
