@@ -19,6 +19,12 @@ _EXPORTS: dict[str, str] = {
     "AudioEncoding": "adk_realtime.sansio.config",
     "ToolDefinition": "adk_realtime.sansio.config",
     "ToolResponse": "adk_realtime.sansio.events",
+    "History": "adk_realtime.sansio.history",
+    "HistoryMessage": "adk_realtime.sansio.history",
+    "HistoryFunctionCall": "adk_realtime.sansio.history",
+    "HistoryFunctionOutput": "adk_realtime.sansio.history",
+    "HistoryItem": "adk_realtime.sansio.history",
+    "HistoryLimits": "adk_realtime.sansio.history",
     "ServerEvent": "adk_realtime.sansio.events",
     "ClientEvent": "adk_realtime.sansio.events",
     "RealtimeError": "adk_realtime.sansio.errors",
@@ -177,6 +183,14 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         TurnComplete as TurnComplete,
         Unknown as Unknown,
         Usage as Usage,
+    )
+    from adk_realtime.sansio.history import (
+        History as History,
+        HistoryFunctionCall as HistoryFunctionCall,
+        HistoryFunctionOutput as HistoryFunctionOutput,
+        HistoryItem as HistoryItem,
+        HistoryLimits as HistoryLimits,
+        HistoryMessage as HistoryMessage,
     )
     from adk_realtime.session import (
         RealtimeSession as RealtimeSession,

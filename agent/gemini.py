@@ -27,6 +27,7 @@ from adk_realtime.models import RealtimeModel, websocket_link
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.gemini import wire as gemini_wire
 from adk_realtime.sansio.gemini.protocol import INPUT_AUDIO_FORMAT, GeminiProtocol
+from adk_realtime.sansio.history import History
 from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
 
 PUBLIC_BASE_URL = gemini_wire.PUBLIC_BASE_URL
@@ -129,29 +130,41 @@ class GeminiRealtimeModel(RealtimeModel):
     def input_sample_rate(self) -> int:
         return INPUT_AUDIO_FORMAT.sample_rate
 
-    def _protocol(self) -> GeminiProtocol:
+    def _protocol(self, resume_handle: str | None = None) -> GeminiProtocol:
         if isinstance(self.backend, _Vertex):
             return GeminiProtocol(
                 self.model_id,
                 vertex_project=self.backend.project,
                 vertex_location=self.backend.location,
+                resume_handle=resume_handle,
             )
-        return GeminiProtocol(self.model_id)
+        return GeminiProtocol(self.model_id, resume_handle=resume_handle)
 
     def connect(
-        self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
+        self,
+        config: RealtimeConfig | None = None,
+        *,
+        options: SessionOptions | None = None,
+        history: History | None = None,
+        resume_handle: str | None = None,
     ) -> AbstractAsyncContextManager[RealtimeSession]:
         """``async with model.connect(config) as session:`` — waits for ``setupComplete``.
 
         ``options`` (:class:`SessionOptions`) tune the session: queue sizes, resumption,
         the setup timeout and the WebSocket keepalive (``keepalive_interval``,
-        ``keepalive_timeout``).
+        ``keepalive_timeout``). ``resume_handle`` (``session.resumption_handle`` of an
+        earlier session, from any process) resumes that conversation on the server;
+        ``history`` instead seeds a new one (sent as the initial ``clientContent``).
         """
-        return self._connect(config or RealtimeConfig(), options)
+        return self._connect(config or RealtimeConfig(), options, history, resume_handle)
 
     @asynccontextmanager
     async def _connect(
-        self, config: RealtimeConfig, options: SessionOptions | None
+        self,
+        config: RealtimeConfig,
+        options: SessionOptions | None,
+        history: History | None,
+        resume_handle: str | None,
     ) -> AsyncIterator[RealtimeSession]:
         backend = self.backend
 
@@ -168,11 +181,12 @@ class GeminiRealtimeModel(RealtimeModel):
                 yield link
 
         session = RealtimeSession(
-            self._protocol(),
+            self._protocol(resume_handle),
             config,
             factory,
             provider=self.provider,
             options=options,
+            history=history,
         )
         async with open_session(session) as opened:
             yield opened

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.errors import AuthError, RealtimeError
+from adk_realtime.sansio.history import History
 from adk_realtime.session import Link, RealtimeSession, SessionOptions
 
 # Header names whose values must never be logged or shown.
@@ -24,10 +25,21 @@ class RealtimeModel(abc.ABC):
 
     @abc.abstractmethod
     def connect(
-        self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
+        self,
+        config: RealtimeConfig | None = None,
+        *,
+        options: SessionOptions | None = None,
+        history: History | None = None,
+        resume_handle: str | None = None,
     ) -> AbstractAsyncContextManager[RealtimeSession]:
         """Open a session; the context manager closes it on exit. ``options`` tune it
-        (:class:`SessionOptions`: queue sizes, resumption, keepalive)."""
+        (:class:`SessionOptions`: queue sizes, resumption, rollover, keepalive).
+
+        ``history`` seeds the new conversation with an earlier one (``session.history``,
+        possibly saved with ``to_json()`` and loaded with ``History.from_json``).
+        ``resume_handle`` resumes a conversation the provider kept (Gemini:
+        ``session.resumption_handle``, from this or another process); a provider without
+        resumption handles raises ``ConfigError`` for it."""
 
     @property
     def input_sample_rate(self) -> int:

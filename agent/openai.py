@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from adk_realtime.models import RealtimeModel, websocket_link
 from adk_realtime.sansio.config import RealtimeConfig
+from adk_realtime.sansio.errors import ConfigError
+from adk_realtime.sansio.history import History
 from adk_realtime.sansio.openai import wire as openai_wire
 from adk_realtime.sansio.openai.protocol import OpenAIProtocol, dialect_for_model
 from adk_realtime.session import (
@@ -125,18 +127,33 @@ class OpenAIRealtimeModel(RealtimeModel):
         return headers
 
     def connect(
-        self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
+        self,
+        config: RealtimeConfig | None = None,
+        *,
+        options: SessionOptions | None = None,
+        history: History | None = None,
+        resume_handle: str | None = None,
     ) -> AbstractAsyncContextManager[RealtimeSession]:
         """``async with model.connect(config) as session:`` — sends ``session.update`` first.
 
-        ``options`` (:class:`SessionOptions`) tune the session: queue sizes, and over the
-        WebSocket transport the keepalive (``keepalive_interval``, ``keepalive_timeout``).
+        ``options`` (:class:`SessionOptions`) tune the session: queue sizes, the rollover
+        (a replacement session before ``expires_at`` or after a drop, seeded with the
+        conversation so far) and over the WebSocket transport the keepalive.
+        ``history`` seeds the conversation (``conversation.item.create`` per item before
+        anything else). OpenAI has no resumption handles: ``resume_handle`` raises
+        ``ConfigError`` (seed with ``history`` instead).
         """
-        return self._connect(config or RealtimeConfig(), options)
+        if resume_handle is not None:
+            raise ConfigError(
+                "resume_handle",
+                "OpenAI Realtime sessions cannot be resumed by handle; "
+                "pass history=session.history to carry a conversation over",
+            )
+        return self._connect(config or RealtimeConfig(), options, history)
 
     @asynccontextmanager
     async def _connect(
-        self, config: RealtimeConfig, options: SessionOptions | None
+        self, config: RealtimeConfig, options: SessionOptions | None, history: History | None
     ) -> AsyncIterator[RealtimeSession]:
         protocol = self._protocol()
         if self.transport == "webrtc":
@@ -152,6 +169,8 @@ class OpenAIRealtimeModel(RealtimeModel):
                 provider=self.provider,
                 media=True,
                 link_stats=stats,
+                options=options,
+                history=history,
             )
         else:
 
@@ -165,7 +184,7 @@ class OpenAIRealtimeModel(RealtimeModel):
                 )
 
             session = RealtimeSession(
-                protocol, config, factory, provider=self.provider, options=options
+                protocol, config, factory, provider=self.provider, options=options, history=history
             )
         async with open_session(session) as opened:
             yield opened

@@ -63,9 +63,11 @@ from adk_realtime.agent_events import (
 )
 from adk_realtime.models import RealtimeModel
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
+from adk_realtime.runner_builder import RealtimeRunnerBuilder as RealtimeRunnerBuilder
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, keyword_hints
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, MessageTooLargeToSend
+from adk_realtime.sansio.history import History
 from adk_realtime.session import RealtimeSession, SessionOptions
 from adk_realtime.tool_runner import (
     DEFAULT_TOOL_TIMEOUT,
@@ -205,7 +207,14 @@ class RealtimeRunner:
         context: RunContext | None = None,
         agent_event_sink: AgentEventSink | None = None,
         tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
+        history: History | None = None,
+        resume_handle: str | None = None,
     ) -> None:
+        if history is not None and not isinstance(history, History):
+            raise ConfigError(
+                "history",
+                f"must be a History (History.from_json(...)), got {type(history).__name__}",
+            )
         if model is None and agent is not None:
             model = agent.model
         if model is None:
@@ -255,6 +264,10 @@ class RealtimeRunner:
         self._closing = False
         self._failure = ""  # why the run failed, for wait_connected()
         self._audio_outputs: list[AudioOutput] = []  # notified next to the handler
+        self._seed_history = history
+        self._resume_handle = resume_handle
+        self._final_history: History | None = None
+        self._final_handle: str | None = None
 
     @staticmethod
     def builder() -> RealtimeRunnerBuilder:
@@ -263,6 +276,24 @@ class RealtimeRunner:
     @property
     def session(self) -> RealtimeSession | None:
         return self._session
+
+    @property
+    def history(self) -> History:
+        """The conversation so far (read-only; after the run, as it ended). Save it with
+        ``to_json()``; seed a new runner with ``RealtimeRunner(..., history=...)``."""
+        if self._session is not None:
+            return self._session.history
+        if self._final_history is not None:
+            return self._final_history
+        return self._seed_history if self._seed_history is not None else History(())
+
+    @property
+    def resumption_handle(self) -> str | None:
+        """The latest handle to resume this conversation on the provider (Gemini), for
+        ``RealtimeRunner(..., resume_handle=...)`` in this or another process."""
+        if self._session is not None:
+            return self._session.resumption_handle
+        return self._final_handle
 
     # -------------------------------------------------------------- input API
 
@@ -338,7 +369,12 @@ class RealtimeRunner:
         reason = "closed"
         started = ended = False
         try:
-            async with self.model.connect(config, options=self._session_options) as session:
+            async with self.model.connect(
+                config,
+                options=self._session_options,
+                history=self._seed_history,
+                resume_handle=self._resume_handle,
+            ) as session:
                 self._session = session
                 if self._own_playback:
                     self.playback.bytes_per_ms = session.output_bytes_per_ms
@@ -372,6 +408,9 @@ class RealtimeRunner:
             reason = f"error: {type(exc).__name__}"
             raise
         finally:
+            if self._session is not None:
+                self._final_history = self._session.history
+                self._final_handle = self._session.resumption_handle
             self._session = None
             self._connected.set()
             self._finished.set()
@@ -468,6 +507,8 @@ class RealtimeRunner:
                 await self._maybe_follow_up(session, event.response_id)
         elif isinstance(event, ev.Interrupted):
             await self._surface_interruption(truncated=False)
+        elif isinstance(event, ev.SessionResumed):
+            self._carry_over_responses()
         elif isinstance(event, ev.ToolCallCancelled):
             for call_id in event.call_ids:
                 scope = self._tool_scopes.pop(call_id, None)
@@ -477,6 +518,19 @@ class RealtimeRunner:
             if event.benign:
                 return  # an expected race the provider reports (e.g. a cancel after the end)
             await maybe_await(handler.on_error(event))
+
+    def _carry_over_responses(self) -> None:
+        """A new connection carries the conversation on: responses cut by the switch never
+        get their ``ResponseDone``. Calls still running answer on the new connection (their
+        calls are in its replayed record) and one follow-up comes once all are in; a
+        response whose calls were all answered was asked for again by the protocol."""
+        self._response_active = False
+        for response_id, calls in list(self._open_calls.items()):
+            if calls:
+                self._done_responses.add(response_id)
+            else:
+                del self._open_calls[response_id]
+                self._done_responses.discard(response_id)
 
     async def _first_output(self, now: float) -> None:
         if self._turn_started is not None:
@@ -514,8 +568,10 @@ class RealtimeRunner:
         if self._response_active and reason == "speech":
             await session.cancel_response()  # (an app interrupt() sends its own)
         if caps.truncation and played > 0:
-            await session.truncate(item, played)
+            await session.truncate(item, played)  # (the record is cut at it too)
             truncated = True
+        else:
+            session.note_heard(item, played)  # the record keeps what was heard
         self.metrics.interruptions += 1
         self.playback.forget(item)
         await self._surface_interruption(truncated=truncated, item_id=item, played_ms=played)
@@ -528,6 +584,8 @@ class RealtimeRunner:
             played_ms = self.playback.played_ms(item_id, anyio.current_time()) if item_id else 0
             if item_id:
                 self.playback.forget(item_id)
+                if self._session is not None:
+                    self._session.note_heard(item_id, played_ms)
             self.metrics.interruptions += 1
         if item_id:
             self._silenced.append(item_id)
@@ -688,43 +746,3 @@ class RealtimeRunner:
         await self._agent_callback(target, "before", "handoff")
         self._tool_scopes.pop(call.call_id, None)
         await self._call_finished(session, call)
-
-
-class RealtimeRunnerBuilder:
-    """``RealtimeRunner.builder().model(m).agent(a).event_handler(h).build()``."""
-
-    def __init__(self) -> None:
-        self._kw: dict[str, Any] = {}
-        self._tools: list[Tool | Callable[..., Any]] = []
-
-    def model(self, model: RealtimeModel) -> RealtimeRunnerBuilder:
-        self._kw["model"] = model
-        return self
-
-    def agent(self, agent: RealtimeAgent) -> RealtimeRunnerBuilder:
-        self._kw["agent"] = agent
-        return self
-
-    def config(self, config: RealtimeConfig) -> RealtimeRunnerBuilder:
-        self._kw["config"] = config
-        return self
-
-    def event_handler(self, handler: EventHandler) -> RealtimeRunnerBuilder:
-        self._kw["event_handler"] = handler
-        return self
-
-    def tool(self, tool: Tool | Callable[..., Any]) -> RealtimeRunnerBuilder:
-        self._tools.append(tool)
-        return self
-
-    def max_concurrent_tools(self, n: int) -> RealtimeRunnerBuilder:
-        self._kw["max_concurrent_tools"] = n
-        return self
-
-    def tool_timeout(self, seconds: float) -> RealtimeRunnerBuilder:
-        """Seconds a tool call may take unless the tool sets its own ``timeout``."""
-        self._kw["tool_timeout"] = seconds
-        return self
-
-    def build(self) -> RealtimeRunner:
-        return RealtimeRunner(tools=self._tools, **self._kw)

@@ -27,6 +27,19 @@ tells the app it happened. A close by which the provider refuses what we sent
 (1009 message too big, 1007, 1008...: ``REFUSAL_CLOSE_CODES``) is never
 resumed: the app gets it as :class:`ConnectionClosed`.
 
+Where the provider cannot resume by handle (OpenAI), the session *rolls over*
+instead (``capabilities.rollover``): ahead of the provider's ``expires_at``
+(``SessionOptions.rollover_margin``, at a moment no response is in progress when one
+comes), on the provider's session-expired notice (decoded as ``GoAway``) or when the
+connection drops (any close but a normal 1000/1005 or a refusal), it opens a new
+connection and ``start()`` seeds it from the protocol's record: the session config,
+the conversation as items, the input audio the old session had not committed, and a
+new ``response.create`` when a response was cut. Failed attempts are retried
+(``reconnect_attempts``, exponential ``reconnect_backoff``). Commands sent meanwhile
+are held as for a resumption; where the protocol's ``start()`` re-sends what it
+recorded (``capabilities.replays_unconfirmed``), held copies of such messages are
+dropped so each goes exactly once. The app sees one ``SessionResumed`` per switch.
+
 No message larger than the provider accepts is ever sent: the protocol splits
 audio and refuses other commands over ``capabilities.max_message_size`` with
 ``MessageTooLargeToSend`` (``send_raw`` checks too), before anything is queued.
@@ -43,6 +56,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -57,13 +71,19 @@ from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed, DecodeError, RealtimeError
+from adk_realtime.sansio.history import History
 from adk_realtime.sansio.json_fields import check_size
 from adk_realtime.sansio.protocol import ProviderCapabilities, RealtimeProtocol
+from adk_realtime.session_options import (
+    KEEPALIVE_INTERVAL as KEEPALIVE_INTERVAL,
+    KEEPALIVE_TIMEOUT as KEEPALIVE_TIMEOUT,
+    SETUP_TIMEOUT as SETUP_TIMEOUT,
+    SessionOptions as SessionOptions,
+)
+from adk_realtime.session_queue import EventQueue, QueueEnd
 
 log = logging.getLogger("adk_realtime.session")
 
-# How long to wait for the provider's first answer (Gemini setupComplete).
-SETUP_TIMEOUT = 15.0
 
 # Close codes by which a peer refuses what it was sent (RFC 6455, 7.4.1: protocol error,
 # unacceptable or inconsistent data, policy, message too big, extension). A resumed
@@ -105,138 +125,6 @@ class LinkStats:
     channel, beyond what it keeps)."""
 
 
-# Keepalive of a WebSocket link: a ping after this many seconds, its pong due this many
-# seconds later; a provider that stops answering is noticed within their sum (15 s).
-KEEPALIVE_INTERVAL = 10.0
-KEEPALIVE_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOptions:
-    """Tunables of a session; the defaults suit a voice conversation.
-
-    ``event_queue_size``: events decoded but not yet read by the app; when it is
-    full the session stops reading the link (TCP pushes back on the provider).
-
-    ``max_held_messages``: commands held while no link is up (reconnecting);
-    when it is full the sender waits.
-
-    ``resume``: reconnect with the resumption handle where the provider offers one.
-
-    ``setup_timeout``: seconds to wait for the provider's setup acknowledgement.
-
-    ``keepalive_interval``: seconds between WebSocket pings (``None``: no pings);
-    ``keepalive_timeout``: seconds a ping's pong may take. A provider that stops
-    answering without closing (a half-dead connection) is noticed within
-    ``keepalive_interval + keepalive_timeout`` (15 s by default): the session
-    ends with :class:`ConnectionClosed` (1011, "pong timeout"), or resumes where
-    the provider allows it. While the app is not reading (back-pressure) the
-    clock stops, so a slow app is not taken for a dead provider. WebSocket
-    transport only: a WebRTC peer has its own liveness checks.
-    """
-
-    event_queue_size: int = 256
-    max_held_messages: int = 1024
-    resume: bool = True
-    setup_timeout: float = SETUP_TIMEOUT
-    keepalive_interval: float | None = KEEPALIVE_INTERVAL
-    keepalive_timeout: float = KEEPALIVE_TIMEOUT
-
-    def __post_init__(self) -> None:
-        interval = self.keepalive_interval
-        if interval is not None and not (_is_number(interval) and interval > 0):
-            raise ConfigError(
-                "keepalive_interval", f"must be a number of seconds > 0 or None, got {interval!r}"
-            )
-        if not (_is_number(self.keepalive_timeout) and self.keepalive_timeout > 0):
-            raise ConfigError(
-                "keepalive_timeout",
-                f"must be a number of seconds > 0, got {self.keepalive_timeout!r}",
-            )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
-
-
-class _Closed:
-    """Terminal marker in the event queue."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
-
-
-class _EventQueue:
-    """The bounded FIFO from the supervisor to the app.
-
-    Unlike an anyio memory stream (whose ``receive`` always checkpoints first) it
-    takes no event-loop trip when an item is ready, and makes an ``anyio.Event``
-    only when a side actually has to wait. Measured on the latency bench's
-    session iterator: about 12 % less CPU per received event.
-    """
-
-    __slots__ = ("_closed", "_items", "_readable", "_size", "_writable")
-
-    def __init__(self, size: int) -> None:
-        self._items: collections.deque[ev.ServerEvent | _Closed] = collections.deque()
-        self._size = size
-        self._closed = False
-        self._readable: anyio.Event | None = None  # set when an item arrives or on close
-        self._writable: anyio.Event | None = None  # set when an item leaves or on close
-
-    def put_nowait(self, item: ev.ServerEvent | _Closed) -> bool:
-        """Queue ``item``; False (nothing queued) when full. Raises once closed."""
-        if self._closed:
-            raise anyio.ClosedResourceError
-        if len(self._items) >= self._size:
-            return False
-        self._items.append(item)
-        if self._readable is not None:
-            self._readable.set()
-            self._readable = None
-        return True
-
-    async def put(self, item: ev.ServerEvent | _Closed) -> None:
-        """Queue ``item``, waiting while the queue is full (the app is behind)."""
-        while not self.put_nowait(item):
-            if self._writable is None:
-                self._writable = anyio.Event()
-            await self._writable.wait()
-
-    def put_last(self, item: _Closed) -> None:
-        """Queue the terminal marker, even past the bound (nothing is dropped), and close."""
-        if self._closed:
-            return
-        self._items.append(item)
-        if self._readable is not None:
-            self._readable.set()
-            self._readable = None
-        self.close()
-
-    async def get(self) -> ev.ServerEvent | _Closed:
-        """The next item; raises ``anyio.EndOfStream`` once closed and drained."""
-        while not self._items:
-            if self._closed:
-                raise anyio.EndOfStream
-            if self._readable is None:
-                self._readable = anyio.Event()
-            await self._readable.wait()
-        item = self._items.popleft()
-        if self._writable is not None:
-            self._writable.set()
-            self._writable = None
-        return item
-
-    def close(self) -> None:
-        self._closed = True
-        for event in (self._readable, self._writable):
-            if event is not None:
-                event.set()
-        self._readable = self._writable = None
-
-
 class RealtimeSession:
     """A live conversation. Get one from ``async with model.connect(config) as session``.
 
@@ -255,7 +143,10 @@ class RealtimeSession:
         options: SessionOptions | None = None,
         media: bool = False,
         link_stats: LinkStats | None = None,
+        history: History | None = None,
     ) -> None:
+        if history is not None:
+            protocol.seed(history)  # start() replays it to the provider
         self.protocol = protocol
         self.config = config
         self.provider = provider  # a label for logs and repr; decisions go by capabilities
@@ -265,17 +156,25 @@ class RealtimeSession:
         self._media = media
         self.link_stats = link_stats if link_stats is not None else LinkStats()
         self._link: Link | None = None
-        self._held: collections.deque[str] = collections.deque()
+        # Messages waiting for a link: (generation, message, recorded). ``recorded``: the
+        # protocol's record holds what it says, so a rollover's start() re-sends it anyway.
+        self._held: collections.deque[tuple[int, str, bool]] = collections.deque()
+        self._generation = 0  # protocol.start() calls so far: which connection encodes
+        self._rollover_requested = False
+        self._response_open = False
+        self._quiet = anyio.Event()  # set when no response is in progress
+        self._session_info = anyio.Event()  # set when SessionCreated/Updated arrives
         self._held_drained = anyio.Event()
-        self._events = _EventQueue(self._options.event_queue_size)
+        self._events = EventQueue(self._options.event_queue_size)
         self._resamplers: dict[int, Any] = {}
         self._closing = False
         self._closed = False
-        self._terminal: _Closed | None = None
+        self._terminal: QueueEnd | None = None
         self._done = anyio.Event()
         self._nowait_streak = 0
         self._reconnect_requested = False
         self.resumptions = 0
+        self.rollovers = 0
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -301,13 +200,13 @@ class RealtimeSession:
             item = await self._events.get()
         except anyio.EndOfStream:
             return None
-        if isinstance(item, _Closed):
+        if isinstance(item, QueueEnd):
             self._terminal = item
             self._finish(item)
             return None
         return item
 
-    def _finish(self, item: _Closed) -> None:
+    def _finish(self, item: QueueEnd) -> None:
         if item.error is not None:
             raise item.error
         return None
@@ -406,6 +305,25 @@ class RealtimeSession:
         """What the provider can do over this session's transport."""
         return self._caps
 
+    @property
+    def history(self) -> History:
+        """The conversation so far (a read-only snapshot; ``History.to_json()`` saves it,
+        ``model.connect(config, history=...)`` seeds a new session with it)."""
+        return self.protocol.history
+
+    def note_heard(self, item_id: str, audio_end_ms: int) -> None:
+        """Record that the listener heard only ``audio_end_ms`` of the assistant's
+        ``item_id`` (a barge-in): the history's transcript is cut there. Nothing is sent
+        (``truncate`` also tells the provider, where it keeps audio)."""
+        self.protocol.note_heard(item_id, audio_end_ms)
+
+    @property
+    def resumption_handle(self) -> str | None:
+        """The latest handle the provider gave to resume this conversation (Gemini), for
+        ``model.connect(config, resume_handle=...)`` in this or another process; None
+        where the provider has none (OpenAI: seed with :attr:`history` instead)."""
+        return self.protocol.resumption_handle
+
     async def update_session(self, config: RealtimeConfig) -> None:
         """Change instructions, tools, voice, VAD... Applied live where the provider can
         (OpenAI); otherwise (Gemini) the session reconnects, resuming the conversation,
@@ -432,8 +350,9 @@ class RealtimeSession:
     async def _send_queued(self) -> None:
         # What the last command queued; no await between the command and here,
         # so no other task's messages are mixed in.
+        generation = self._generation
         for message in self.protocol.data_to_send():
-            await self._send_wire(message)
+            await self._send_wire(message, generation)
 
     async def send_raw(self, message: str) -> None:
         """Send one wire message as-is (escape hatch for provider features not modelled).
@@ -442,7 +361,7 @@ class RealtimeSession:
         nothing) for a message over ``capabilities.max_message_size``.
         """
         check_size(message, self._caps.max_message_size, "send_raw's message")
-        await self._send_wire(message)
+        await self._send_wire(message, self._generation, recorded=False)
 
     async def close(self) -> None:
         """Close the session; ``next_event()`` returns ``None`` afterwards."""
@@ -481,30 +400,40 @@ class RealtimeSession:
             await self._held_drained.wait()
         return self._link
 
-    async def _send_wire(self, message: str) -> None:
+    async def _send_wire(self, message: str, generation: int, *, recorded: bool = True) -> None:
         if self._closed:
             raise ConnectionClosed(None, "session is closed")
         link = self._link
         if link is None or self._held:
             # Reconnecting (or still flushing what was held): keep order, bound memory.
-            await self._hold(message)
+            if not self._covered(generation, recorded):
+                await self._hold(message, generation, recorded)
             return
         try:
             await link.send(message)
         except ConnectionClosed:
-            if self._caps.resumption and self._options.resume and not self._closing:
-                await self._hold(message)  # re-sent on the resumed connection
+            if self._closing:
+                raise
+            if self._caps.replays_unconfirmed and recorded and self._will_replace():
+                return  # in the protocol's record: the next connection's start() re-sends it
+            if self._caps.resumption and self._options.resume:
+                await self._hold(message, generation, recorded)  # re-sent on the resumed link
                 return
             raise
 
-    async def _hold(self, message: str) -> None:
+    def _covered(self, generation: int, recorded: bool) -> bool:
+        """Whether a ``start()`` since this message was encoded re-sends it."""
+        return recorded and self._caps.replays_unconfirmed and generation < self._generation
+
+    async def _hold(self, message: str, generation: int, recorded: bool) -> None:
         while len(self._held) >= self._options.max_held_messages and not self._closed:
             await self._held_drained.wait()
-        self._held.append(message)
+        if not self._covered(generation, recorded):  # (a rollover may start while waiting)
+            self._held.append((generation, message, recorded))
 
     async def _flush_held(self, link: Link) -> None:
         while self._held:
-            await link.send(self._held[0])
+            await link.send(self._held[0][1])
             self._held.popleft()
         self._link = link
         event, self._held_drained = self._held_drained, anyio.Event()
@@ -521,11 +450,14 @@ class RealtimeSession:
         started = False
         handle: str | None = None
         error: BaseException | None = None
+        failures = 0  # consecutive attempts to replace a link that did not get it ready
         try:
             while True:
-                self._reconnect_requested = False
-                resumed_link = False
+                self._reconnect_requested = self._rollover_requested = False
+                ready = again = False
                 try:
+                    if started and failures:
+                        await anyio.sleep(self._backoff(failures))
                     async with self._factory(handle) as link:
                         await self._start_link(link, handle)
                         if not started:
@@ -535,26 +467,39 @@ class RealtimeSession:
                             self.resumptions += 1
                             await self._events.put(ev.SessionResumed(handle=handle))
                         await self._flush_held(link)
-                        resumed_link = await self._pump(link)
+                        if self._generation > 1 and self._can_roll_over():
+                            self.rollovers += 1
+                        ready, failures = True, 0
+                        again = await self._serve_link(link)
                 except ConnectionClosed as exc:
                     if not started:
                         raise
                     if self._closing:
                         break
-                    refused = exc.code in REFUSAL_CLOSE_CODES  # never hidden by a resumption
-                    if refused or not (self._can_resume() or self._reconnect_requested):
+                    again = self._replace_after(exc)
+                    if not again:
                         error = exc
                         break
-                    resumed_link = True
+                except Exception as exc:  # a replacement link failed to open (refused, TLS...)
+                    if not started or self._closing or ready:
+                        raise
+                    again = True
+                    error = exc
                 finally:
                     self._link = None
-                if self._closing or not resumed_link:
+                if self._closing or not again:
                     break
+                failures = 0 if ready else failures + 1
+                if failures > self._options.reconnect_attempts:
+                    break  # ``error`` holds the last failure
+                error = None
                 handle = self.protocol.resumption_handle
                 log.info(
-                    "session %s: reconnecting (resumption handle %s)",
+                    "session %s: reconnecting (%s)",
                     self.provider,
-                    "set" if handle else "none",
+                    "rollover"
+                    if self._can_roll_over()
+                    else f"handle {'set' if handle else 'none'}",
                 )
         except BaseException as exc:
             if not started:
@@ -567,10 +512,25 @@ class RealtimeSession:
         finally:
             self._closed = True
             self._done.set()
-            ready, self._held_drained = self._held_drained, anyio.Event()
-            ready.set()
+            ready_event, self._held_drained = self._held_drained, anyio.Event()
+            ready_event.set()
             # The terminal marker always gets in (the app may not be reading).
-            self._events.put_last(_Closed(error))
+            self._events.put_last(QueueEnd(error))
+
+    def _backoff(self, failures: int) -> float:
+        opts = self._options
+        return float(min(opts.reconnect_backoff * 2 ** (failures - 1), opts.reconnect_backoff_max))
+
+    def _replace_after(self, exc: ConnectionClosed) -> bool:
+        """Whether a link that closed with ``exc`` is replaced (resumed or rolled over)."""
+        if exc.code in REFUSAL_CLOSE_CODES:
+            return False  # never hidden by a resumption: the provider refused what we sent
+        if self._reconnect_requested or self._rollover_requested:
+            return True
+        if self._can_resume():
+            return True
+        # A normal end (1000, or 1005: no code) is the provider ending the conversation.
+        return self._can_roll_over() and exc.code not in (1000, 1005)
 
     def _can_resume(self) -> bool:
         return (
@@ -580,8 +540,21 @@ class RealtimeSession:
             and self.protocol.resumption_handle is not None
         )
 
+    def _will_replace(self) -> bool:
+        return (self._caps.resumption and self._options.resume) or self._can_roll_over()
+
+    def _can_roll_over(self) -> bool:
+        return self._caps.rollover and self._options.rollover
+
     async def _start_link(self, link: Link, handle: str | None) -> None:
-        # The protocol's start resumes from its own latest handle (the one passed here).
+        # The protocol's start resumes from its own latest handle (the one passed here),
+        # or (rollover) seeds the new connection from its record.
+        self._generation += 1
+        if self._caps.replays_unconfirmed:
+            # start() re-sends what the protocol recorded; held copies would go twice.
+            self._held = collections.deque(held for held in self._held if not held[2])
+        self._response_open = False
+        self._quiet.set()
         self.protocol.start(self.config)
         for message in self.protocol.data_to_send():
             await link.send(message)
@@ -600,7 +573,10 @@ class RealtimeSession:
                             await self._events.put(event)
                         event = self.protocol.next_event()
                     if got_setup:
-                        return
+                        break
+            # What the acknowledgement let the protocol send (e.g. a seeded history).
+            for message in self.protocol.data_to_send():
+                await link.send(message)
 
     def _receive(self, data: str | bytes | ev.AudioDelta) -> ev.ServerEvent | None:
         """Feed one received message to the protocol. Returns the event to deliver first:
@@ -616,26 +592,74 @@ class RealtimeSession:
             return ev.Error(code="decode_error", message=str(exc))
         return protocol.next_event()
 
+    async def _serve_link(self, link: Link) -> bool:
+        """Pump the link (watching the provider's session cap where the session rolls
+        over). True means "replace the link"."""
+        if not self._can_roll_over():
+            return await self._pump(link)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._roll_over_before_expiry, link)
+            try:
+                return await self._pump(link)
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _roll_over_before_expiry(self, link: Link) -> None:
+        """Replace ``link`` ahead of the provider's ``expires_at``, at a quiet moment."""
+        opened_wall = time.time()
+        while self.protocol.expires_at is None:
+            await self._session_info.wait()
+            self._session_info = anyio.Event()
+        expires = self.protocol.expires_at
+        left = expires - time.time()
+        margin = min(self._options.rollover_margin, max(expires - opened_wall, 0.0) / 4)
+        now = anyio.current_time()
+        await anyio.sleep_until(now + left - margin)
+        with anyio.move_on_after(max(left - margin / 3 - (anyio.current_time() - now), 0.0)):
+            await self._quiet.wait()  # let a response in progress finish first
+        log.info("session %s: rolling over before the session cap", self.provider)
+        self._link = None  # commands wait from now; start() re-sends what they record
+        self._rollover_requested = True
+        with anyio.move_on_after(2):
+            await link.aclose(1000, "session rollover")
+
+    def _note_lifecycle(self, event: ev.ServerEvent) -> None:
+        if isinstance(event, ev.ResponseCreated):
+            self._response_open = True
+            if self._quiet.is_set():
+                self._quiet = anyio.Event()
+        elif isinstance(event, ev.ResponseDone):
+            self._response_open = False
+            self._quiet.set()
+        else:  # SessionCreated / SessionUpdated: expires_at may be known now
+            self._session_info.set()
+
     async def _pump(self, link: Link) -> bool:
-        """Read until the link ends. True means "reconnect with the handle"."""
+        """Read until the link ends. True means "reconnect (resume or roll over)"."""
         put_nowait = self._events.put_nowait
         next_event = self.protocol.next_event
+        lifecycle = _LIFECYCLE
         while True:
             event = self._receive(await link.receive())
-            resume = False
+            replace = False
             while event is not None:
-                if isinstance(event, ev.GoAway) and self._can_resume():
+                if type(event) in lifecycle:
+                    self._note_lifecycle(event)
+                elif isinstance(event, ev.GoAway) and (self._can_resume() or self._can_roll_over()):
                     # Hold commands *before* the app sees GoAway, so nothing it
                     # sends in reaction goes to the connection that is ending.
                     self._link = None
-                    resume = True
+                    replace = True
                 if not put_nowait(event):  # no event-loop trip while the queue has room
                     await self._events.put(event)  # the app is behind: wait (TCP pushes back)
                 event = next_event()
-            if resume:
+            if replace:
                 with anyio.move_on_after(2):
                     await link.aclose(1000, "resuming after goAway")
                 return True
+
+
+_LIFECYCLE = frozenset({ev.ResponseCreated, ev.ResponseDone, ev.SessionCreated, ev.SessionUpdated})
 
 
 def _to_pcm16_bytes(pcm: bytes | bytearray | memoryview | np.ndarray) -> bytes:

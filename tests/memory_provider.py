@@ -25,6 +25,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from adk_realtime.models import RealtimeModel
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.errors import ConnectionClosed
+from adk_realtime.sansio.history import History
 from adk_realtime.sansio.openai.protocol import OpenAIProtocol
 from adk_realtime.sansio.protocol import RealtimeProtocol
 from adk_realtime.session import Link, RealtimeSession, SessionOptions, open_session
@@ -162,16 +163,26 @@ class ScriptedModel(RealtimeModel):
         self.errors: list[BaseException] = []
 
     def connect(
-        self, config: RealtimeConfig | None = None, *, options: SessionOptions | None = None
+        self,
+        config: RealtimeConfig | None = None,
+        *,
+        options: SessionOptions | None = None,
+        history: History | None = None,
+        resume_handle: str | None = None,
     ) -> AbstractAsyncContextManager[RealtimeSession]:
-        return self._connect(config or RealtimeConfig(), options)
+        return self._connect(config or RealtimeConfig(), options, history)
 
     @asynccontextmanager
     async def _connect(
-        self, config: RealtimeConfig, options: SessionOptions | None
+        self, config: RealtimeConfig, options: SessionOptions | None, history: History | None
     ) -> AsyncIterator[RealtimeSession]:
         session = RealtimeSession(
-            self._make_protocol(), config, self._link, provider=self.provider, options=options
+            self._make_protocol(),
+            config,
+            self._link,
+            provider=self.provider,
+            options=options,
+            history=history,
         )
         async with open_session(session) as opened:
             yield opened

@@ -487,7 +487,7 @@ async def test_http_base_urls_mean_websocket_for_both_providers(anyio_backend: s
 async def test_event_queue_is_bounded_waits_for_room_and_always_takes_the_end_marker(
     anyio_backend: str,
 ) -> None:
-    from adk_realtime.session import _Closed, _EventQueue
+    from adk_realtime.session_queue import EventQueue as _EventQueue, QueueEnd as _Closed
 
     queue = _EventQueue(2)
     assert queue.put_nowait(SessionCreated()) and queue.put_nowait(SessionCreated())
