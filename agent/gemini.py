@@ -110,7 +110,12 @@ class GeminiRealtimeModel(RealtimeModel):
         *,
         base_url: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        transparent_resumption: bool | None = None,
     ) -> None:
+        """``transparent_resumption``: ask the server which client messages each
+        resumption handle covers and send the rest again on the resumed connection, so no
+        input audio is lost at a ``goAway`` or a drop. The API offers it on Vertex only;
+        None (the default) turns it on there."""
         if not isinstance(backend, _Public | _Vertex):
             raise TypeError(
                 "backend must be GeminiLiveBackend.Public(...) or GeminiLiveBackend.Vertex(...)"
@@ -122,6 +127,7 @@ class GeminiRealtimeModel(RealtimeModel):
         self.backend = backend
         self.model_id = model
         self._ssl_context = ssl_context
+        self.transparent_resumption = transparent_resumption
 
     def __repr__(self) -> str:
         return f"GeminiRealtimeModel({self.backend!r}, model={self.model_id!r})"
@@ -137,8 +143,13 @@ class GeminiRealtimeModel(RealtimeModel):
                 vertex_project=self.backend.project,
                 vertex_location=self.backend.location,
                 resume_handle=resume_handle,
+                transparent_resumption=self.transparent_resumption,
             )
-        return GeminiProtocol(self.model_id, resume_handle=resume_handle)
+        return GeminiProtocol(
+            self.model_id,
+            resume_handle=resume_handle,
+            transparent_resumption=self.transparent_resumption,
+        )
 
     def connect(
         self,

@@ -85,6 +85,10 @@ from adk_realtime.session_queue import EventQueue, QueueEnd
 log = logging.getLogger("adk_realtime.session")
 
 
+# A replacement link that dies sooner than this after it was ready counts as a failed
+# attempt (a provider that crash-loops must not be reconnected to forever).
+HEALTHY_LINK_SECONDS = 2.0
+
 # Close codes by which a peer refuses what it was sent (RFC 6455, 7.4.1: protocol error,
 # unacceptable or inconsistent data, policy, message too big, extension). A resumed
 # connection would only be sent the same again, so such a close is never resumed: the
@@ -450,11 +454,12 @@ class RealtimeSession:
         started = False
         handle: str | None = None
         error: BaseException | None = None
-        failures = 0  # consecutive attempts to replace a link that did not get it ready
+        failures = 0  # consecutive replacement links that failed or died at once
         try:
             while True:
                 self._reconnect_requested = self._rollover_requested = False
-                ready = again = False
+                ready_at: float | None = None
+                error = None
                 try:
                     if started and failures:
                         await anyio.sleep(self._backoff(failures))
@@ -469,30 +474,32 @@ class RealtimeSession:
                         await self._flush_held(link)
                         if self._generation > 1 and self._can_roll_over():
                             self.rollovers += 1
-                        ready, failures = True, 0
-                        again = await self._serve_link(link)
+                        ready_at = anyio.current_time()
+                        if not await self._serve_link(link):
+                            break
+                        failures = 0  # it ended the way it should (goAway: resume, roll over)
                 except ConnectionClosed as exc:
                     if not started:
                         raise
                     if self._closing:
                         break
-                    again = self._replace_after(exc)
-                    if not again:
-                        error = exc
-                        break
-                except Exception as exc:  # a replacement link failed to open (refused, TLS...)
-                    if not started or self._closing or ready:
-                        raise
-                    again = True
                     error = exc
+                    if not self._replace_after(exc):
+                        break
+                    asked = self._rollover_requested or self._reconnect_requested
+                    lived = 0.0 if ready_at is None else anyio.current_time() - ready_at
+                    failures = 0 if asked or lived >= HEALTHY_LINK_SECONDS else failures + 1
+                except Exception as exc:  # a replacement link failed to open (refused, TLS...)
+                    if not started or self._closing or ready_at is not None:
+                        raise
+                    error = exc
+                    failures += 1
                 finally:
                     self._link = None
-                if self._closing or not again:
+                if self._closing:
                     break
-                failures = 0 if ready else failures + 1
                 if failures > self._options.reconnect_attempts:
-                    break  # ``error`` holds the last failure
-                error = None
+                    break  # ``error`` is the last failure
                 handle = self.protocol.resumption_handle
                 log.info(
                     "session %s: reconnecting (%s)",
@@ -597,12 +604,16 @@ class RealtimeSession:
         over). True means "replace the link"."""
         if not self._can_roll_over():
             return await self._pump(link)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._roll_over_before_expiry, link)
-            try:
-                return await self._pump(link)
-            finally:
-                tg.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._roll_over_before_expiry, link)
+                try:
+                    replace = await self._pump(link)
+                finally:
+                    tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise single_error(group) from None  # the pump's ConnectionClosed, as itself
+        return replace
 
     async def _roll_over_before_expiry(self, link: Link) -> None:
         """Replace ``link`` ahead of the provider's ``expires_at``, at a quiet moment."""
@@ -656,7 +667,21 @@ class RealtimeSession:
             if replace:
                 with anyio.move_on_after(2):
                     await link.aclose(1000, "resuming after goAway")
+                    await self._drain(link)
                 return True
+
+    async def _drain(self, link: Link) -> None:
+        """Read what the provider sent before its close answer: a last resumption update
+        there says which of our messages it took (transparent resumption)."""
+        while True:
+            try:
+                data = await link.receive()
+            except ConnectionClosed:
+                return
+            event = self._receive(data)
+            while event is not None:
+                await self._events.put(event)
+                event = self.protocol.next_event()
 
 
 _LIFECYCLE = frozenset({ev.ResponseCreated, ev.ResponseDone, ev.SessionCreated, ev.SessionUpdated})

@@ -81,6 +81,12 @@ class ProviderCapabilities:
     close, and drops the messages it held for the old connection: ``start`` queues
     what they carried."""
 
+    replays_unconfirmed: bool
+    """``start`` on a new connection re-sends, from the protocol's own record, every
+    message of the previous connection the provider may not have taken (OpenAI: the
+    conversation and the input audio not yet committed). Messages encoded before that
+    ``start`` must not also be re-sent by the session: it drops its held copies."""
+
     setup_acknowledgement: bool
     """After ``start``, nothing else may be sent until ``SessionCreated`` arrives."""
 
@@ -132,6 +138,11 @@ class RealtimeProtocol(Protocol):
     @property
     def resumption_handle(self) -> str | None:
         """The handle the next :meth:`start` resumes from (``None``: a new conversation)."""
+        ...
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the provider ends this session (unix seconds), once it said so; else None."""
         ...
 
     @property

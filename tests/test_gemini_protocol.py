@@ -203,7 +203,10 @@ def test_every_setup_in_the_config_matrix_is_sdk_valid(
         max_output_tokens=256,
     )
     setup = setup_of(setup_message(proto, config, handle))
-    assert setup["sessionResumption"] == ({} if handle is None else {"handle": handle})
+    resumption: dict[str, Any] = {} if handle is None else {"handle": handle}
+    if vertex:  # transparent resumption is a Vertex feature, on by default there
+        resumption["transparent"] = True
+    assert setup["sessionResumption"] == resumption
     audio = modalities is None or "audio" in modalities
     assert setup["generationConfig"]["responseModalities"] == ["AUDIO" if audio else "TEXT"]
     assert ("inputAudioTranscription" in setup) == transcribe

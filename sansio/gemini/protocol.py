@@ -78,6 +78,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adk_realtime.sansio import events as ev
@@ -85,6 +86,7 @@ from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfi
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
 from adk_realtime.sansio.gemini.conversation import GeminiConversation, replay_messages
+from adk_realtime.sansio.gemini.replay import DEFAULT_MAX_REPLAY_BYTES, ClientMessageLog
 from adk_realtime.sansio.gemini.wire import (
     MAX_AUDIO_MS_PER_MESSAGE,
     MAX_MESSAGE_SIZE,
@@ -129,6 +131,7 @@ CAPABILITIES = ProviderCapabilities(
     tool_call_cancellation=True,
     resumption=True,
     rollover=False,  # it resumes instead (the server keeps the conversation)
+    replays_unconfirmed=False,
     setup_acknowledgement=True,  # nothing before setupComplete
     response_after_tool_outputs=False,
     server_handles_barge_in=True,  # the server stops and says `interrupted`
@@ -178,6 +181,8 @@ class GeminiProtocol:
         context_window_compression: bool | Mapping[str, Any] = True,
         resumption_handle: str | None = None,
         resume_handle: str | None = None,
+        transparent_resumption: bool | None = None,
+        max_replay_bytes: int = DEFAULT_MAX_REPLAY_BYTES,
         history_limits: HistoryLimits | None = None,
     ) -> None:
         self.model = normalize_model(model, vertex_project, vertex_location)
@@ -204,6 +209,19 @@ class GeminiProtocol:
         # and whether resuming now is possible.
         self.resumption_handle: str | None = resumption_handle
         self.resumable = False
+        # Transparent resumption (Vertex only, as the API offers it): what a resumed
+        # connection sends again (see replay.py).
+        if transparent_resumption is None:
+            transparent_resumption = self.vertex
+        if not isinstance(transparent_resumption, bool):
+            raise ConfigError("transparent_resumption", "must be a bool or None")
+        self.transparent_resumption = transparent_resumption
+        self._log = ClientMessageLog(max_replay_bytes)
+        self._capabilities = (
+            replace(CAPABILITIES, replays_unconfirmed=True)
+            if transparent_resumption
+            else CAPABILITIES
+        )
         # Input side.
         self.manual_activity = False  # VadMode.NONE: we send activityStart/End
         self.activity_open = False
@@ -241,8 +259,14 @@ class GeminiProtocol:
 
     @property
     def capabilities(self) -> ProviderCapabilities:
-        """What Gemini Live can do: see :data:`CAPABILITIES`."""
-        return CAPABILITIES
+        """What Gemini Live can do: see :data:`CAPABILITIES` (``replays_unconfirmed`` with
+        transparent resumption)."""
+        return self._capabilities
+
+    @property
+    def expires_at(self) -> float | None:
+        """Always None: Gemini announces the end of a connection with ``goAway`` instead."""
+        return None
 
     @property
     def input_audio_format(self) -> AudioFormat:
@@ -290,9 +314,12 @@ class GeminiProtocol:
     # ------------------------------------------------------ output and timers
 
     def data_to_send(self) -> list[str]:
-        """The messages queued by commands since the last call; send each as one text frame."""
+        """The messages queued by commands since the last call; send each as one text frame,
+        in this order (transparent resumption numbers them so)."""
         out = self._out
         self._out = []
+        if self.transparent_resumption and out:
+            self._log.sent(out)
         return out
 
     def get_timer(self) -> float | None:
@@ -334,6 +361,10 @@ class GeminiProtocol:
         except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError("extra", f"not JSON-serialisable: {exc}") from None
         check_size(text, MAX_MESSAGE_SIZE, "the setup (instruction, tools)")
+        # What the last connection's server did not take: a resumed state lacks it.
+        unconsumed = self._log.restart()
+        if self.resumption_handle is not None:
+            history = unconsumed
         ric = setup.get("realtimeInputConfig")
         aad = ric.get("automaticActivityDetection") if isinstance(ric, dict) else None
         self.manual_activity = isinstance(aad, dict) and aad.get("disabled") is True
@@ -416,9 +447,12 @@ class GeminiProtocol:
             setup["inputAudioTranscription"] = {}
         if config.output_transcription and audio:
             setup["outputAudioTranscription"] = {}
-        setup["sessionResumption"] = (
+        resumption: dict[str, Any] = (
             {} if resumption_handle is None else {"handle": resumption_handle}
         )
+        if self.transparent_resumption:
+            resumption["transparent"] = True
+        setup["sessionResumption"] = resumption
         if self._compression is not None:
             setup["contextWindowCompression"] = json.loads(json.dumps(self._compression))
         if config.extra:
@@ -643,7 +677,9 @@ class GeminiProtocol:
                     self._on_tool_calls(calls)
                 case ToolCancellation(call_ids=call_ids):
                     self._on_tool_cancellation(call_ids)
-                case ResumptionUpdate(handle=handle, resumable=resumable):
+                case ResumptionUpdate(handle=handle, resumable=resumable, last_consumed=index):
+                    if index is not None:
+                        self._log.consumed(index)
                     self.resumable = resumable
                     if resumable and handle:
                         self.resumption_handle = handle

@@ -175,6 +175,8 @@ class ResumptionUpdate:
 
     handle: str | None
     resumable: bool
+    last_consumed: int | None = None
+    """``lastConsumedClientMessageIndex`` (transparent resumption), if the server sent it."""
 
 
 StateOp = (
@@ -474,7 +476,10 @@ def parse_message(msg: dict[str, Any]) -> list[Op]:
             if handle is not None:
                 handle = expect_str(handle, _W, f"{key}.newHandle") or None
             resumable = lax_bool(body.get("resumable"), _W, f"{key}.resumable")
-            ops.append(ResumptionUpdate(handle, resumable))
+            consumed = proto_get(
+                body, "lastConsumedClientMessageIndex", "last_consumed_client_message_index"
+            )
+            ops.append(ResumptionUpdate(handle, resumable, _message_index(consumed, key)))
         else:  # voiceActivity / voiceActivityDetectionSignal
             body = expect_dict(value, _W, key)
             if camel == "voiceActivity":
@@ -595,3 +600,14 @@ def _parse_usage(body: dict[str, Any], where: str) -> Usage:
         proto_get(body, "totalTokenCount", "total_token_count"), _W, f"{where}.totalTokenCount"
     )
     return Usage(prompt, output, total or prompt + output)
+
+
+def _message_index(value: object, key: str) -> int | None:
+    """An int64 index, as a JSON number or (proto3 JSON) a string of digits."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    fail(_W, f"{key}.lastConsumedClientMessageIndex", "a non-negative integer", value)

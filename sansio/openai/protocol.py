@@ -163,6 +163,7 @@ class OpenAIProtocol(ServerMessageHandlers):
             tool_call_cancellation=False,
             resumption=False,
             rollover=True,  # start() on a fresh session replays the record
+            replays_unconfirmed=True,
             setup_acknowledgement=False,
             response_after_tool_outputs=True,
             server_handles_barge_in=False,
@@ -187,6 +188,7 @@ class OpenAIProtocol(ServerMessageHandlers):
         self._record = ConversationRecord(history_limits)
         self._input = InputAudioLog(max_replay_ms, self._input_format)
         self._started = False
+        self._replayed_ids: set[str] = set()
         self._response_wanted = False
         self._auto_response = True  # server VAD answers a committed turn by itself
         self._call_aliases: dict[str, str] = {}  # seeded call ids OpenAI would refuse
@@ -362,6 +364,8 @@ class OpenAIProtocol(ServerMessageHandlers):
             self._input.set_format(wire.wire_format(config.input_audio_format))
         audio, lost_ms = self._input.restart() if rollover else (b"", 0)
         self._reset_conversation()
+        # Items the new session holds as text: a truncate of their old audio only cuts the record.
+        self._replayed_ids = {i.item_id for i in items} if rollover else set()
         self._note_sent(config)
         self._started = True
         self._out.append(text)
@@ -497,7 +501,9 @@ class OpenAIProtocol(ServerMessageHandlers):
             self._out.append(_dumps(msg))
             self._response_wanted = False
         elif isinstance(event, ItemTruncate):
-            self._out.append(self._truncate(event))
+            truncate = self._truncate(event)
+            if truncate is not None:
+                self._out.append(truncate)
         else:
             raise LocalProtocolError(f"OpenAIProtocol cannot encode {type(event).__name__}")
 
@@ -577,12 +583,16 @@ class OpenAIProtocol(ServerMessageHandlers):
         self._local_ids += 1
         return f"local_{self._local_ids}"
 
-    def _truncate(self, event: ItemTruncate) -> str:
+    def _truncate(self, event: ItemTruncate) -> str | None:
         end_ms = _end_ms(event.audio_end_ms, "ItemTruncate.audio_end_ms")
         if type(event.content_index) is not int or event.content_index < 0:
             raise LocalProtocolError(
                 f"ItemTruncate.content_index must be a non-negative int, got {event.content_index!r}"
             )
+        if event.item_id in self._replayed_ids and event.item_id not in self._received:
+            # Its audio played on an earlier session; this one holds it as text.
+            self._cut(event.item_id, end_ms)
+            return None
         # The server rejects a truncation past the audio it sent; what we have
         # received is the most that can have been played.
         if event.item_id in self._received:
