@@ -85,8 +85,9 @@ from adk_realtime.session_queue import EventQueue, QueueEnd
 log = logging.getLogger("adk_realtime.session")
 
 
-# A replacement link that dies sooner than this after it was ready counts as a failed
-# attempt (a provider that crash-loops must not be reconnected to forever).
+# A replacement link that dies sooner than this after it was ready, or that never
+# delivered a message, counts as a failed attempt (a provider that crash-loops or
+# accepts and then stays silent must not be reconnected to forever).
 HEALTHY_LINK_SECONDS = 2.0
 
 # Close codes by which a peer refuses what it was sent (RFC 6455, 7.4.1: protocol error,
@@ -179,6 +180,7 @@ class RealtimeSession:
         self._reconnect_requested = False
         self.resumptions = 0
         self.rollovers = 0
+        self._link_messages = 0  # messages read on the current link (a dead one reads none)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -475,6 +477,7 @@ class RealtimeSession:
                         if self._generation > 1 and self._can_roll_over():
                             self.rollovers += 1
                         ready_at = anyio.current_time()
+                        self._link_messages = 0
                         if not await self._serve_link(link):
                             break
                         failures = 0  # it ended the way it should (goAway: resume, roll over)
@@ -488,7 +491,8 @@ class RealtimeSession:
                         break
                     asked = self._rollover_requested or self._reconnect_requested
                     lived = 0.0 if ready_at is None else anyio.current_time() - ready_at
-                    failures = 0 if asked or lived >= HEALTHY_LINK_SECONDS else failures + 1
+                    healthy = lived >= HEALTHY_LINK_SECONDS and self._link_messages > 0
+                    failures = 0 if asked or healthy else failures + 1
                 except Exception as exc:  # a replacement link failed to open (refused, TLS...)
                     if not started or self._closing or ready_at is not None:
                         raise
@@ -652,6 +656,7 @@ class RealtimeSession:
         lifecycle = _LIFECYCLE
         while True:
             event = self._receive(await link.receive())
+            self._link_messages += 1
             replace = False
             while event is not None:
                 if type(event) in lifecycle:

@@ -85,7 +85,10 @@ def _model(provider: str) -> OpenAIRealtimeModel | GeminiRealtimeModel:
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
 @pytest.mark.parametrize(
     ("options", "limit"),
-    [(None, 15.0), (SessionOptions(keepalive_interval=2.0, keepalive_timeout=1.0), 3.0)],
+    [
+        (SessionOptions(rollover=False), 15.0),
+        (SessionOptions(keepalive_interval=2.0, keepalive_timeout=1.0, rollover=False), 3.0),
+    ],
     ids=["defaults", "settable"],
 )
 async def test_a_provider_that_stops_answering_is_noticed_within_the_keepalive_limit(
@@ -96,7 +99,8 @@ async def test_a_provider_that_stops_answering_is_noticed_within_the_keepalive_l
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The whole stack (model, session, WebSocket driver and machine) over an in-memory
-    socket: the peer goes silent after the setup; the session ends with 1011 in time."""
+    socket: the peer goes silent after the setup; the session ends with 1011 in time.
+    (Without rollover: with it, OpenAI would replace the dead connection instead.)"""
     setup_reply = json.dumps({"setupComplete": {}}) if provider == "gemini" else None
     async with anyio.create_task_group() as tg:
 

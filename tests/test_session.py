@@ -28,6 +28,7 @@ from adk_realtime import (
     RealtimeConfig,
     ResponseDone,
     SessionCreated,
+    SessionOptions,
     SessionResumed,
     TextDelta,
     ToolResponse,
@@ -211,7 +212,7 @@ async def test_server_close_mid_response_surfaces_within_one_second(anyio_backen
 
     with FakeServer(script) as server:
         model = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
-        async with model.connect() as session:
+        async with model.connect(options=SessionOptions(rollover=False)) as session:
             await session.create_response()
             with anyio.fail_after(1), pytest.raises(ConnectionClosed) as info:
                 async for _ in session:
@@ -227,11 +228,47 @@ async def test_dropped_socket_surfaces_within_one_second(anyio_backend: str) -> 
 
     with FakeServer(script) as server:
         model = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
-        async with model.connect() as session:
+        async with model.connect(options=SessionOptions(rollover=False)) as session:
             await session.create_response()
             with anyio.fail_after(1), pytest.raises(ConnectionClosed):
                 async for _ in session:
                     pass
+
+
+async def test_a_dropped_openai_socket_rolls_over_and_asks_again(anyio_backend: str) -> None:
+    """By default the drop is not the end: a new connection gets the session config, then
+    the response the app had asked for (it never started) is asked for again."""
+    seen: list[list[str]] = []
+
+    async def script(conn: ScriptConn) -> None:
+        await conn.send(example_server_event("ga", "session.created"))
+        got: list[str] = []
+        seen.append(got)
+        while True:
+            message = await conn.recv()
+            got.append(message["type"])
+            if message["type"] == "response.create":
+                break
+        if conn.index == 0:
+            conn.abort()
+            return
+        await conn.send(example_server_event("ga", "response.created"))
+        await conn.send(example_server_event("ga", "response.done"))
+        await conn.close(1000, "done")
+
+    with FakeServer(script) as server:
+        model = OpenAIRealtimeModel(API_KEY, base_url=f"{server.url}/v1")
+        events: list[Any] = []
+        async with model.connect() as session:
+            await session.create_response()
+            with anyio.fail_after(5):
+                async for event in session:
+                    events.append(event)
+                    if isinstance(event, ResponseDone):
+                        break
+            assert session.rollovers == 1
+    assert [type(e) for e in events if isinstance(e, SessionResumed)] == [SessionResumed]
+    assert seen[1] == ["session.update", "response.create"]
 
 
 # ------------------------------------------------------------------ Gemini
