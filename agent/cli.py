@@ -7,6 +7,8 @@
 * ``adk-realtime talk --provider openai|gemini`` — the same assistant against a
   real provider (key from ``OPENAI_API_KEY`` / ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY``), with the
   microphone and speaker (``audio`` extra) or ``--input``/``--output`` WAV files.
+* ``adk-realtime phone serve|call`` — the assistant on the telephone (Twilio, Telnyx,
+  Plivo) and a simulated caller: see :mod:`adk_realtime.cli_phone`.
 """
 
 from __future__ import annotations
@@ -556,8 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     talk.add_argument(
         "--json", action="store_true", help="machine-readable events, one JSON object a line"
     )
+    # Lazy: cli_phone builds on this module's pieces (an eager import would be a cycle).
+    from adk_realtime.cli_phone import add_phone_commands, run_phone
+
+    add_phone_commands(sub)
     args = parser.parse_args(argv)
-    runners = {"demo": run_demo, "sim": run_sim, "talk": run_talk}
+    runners = {"demo": run_demo, "sim": run_sim, "talk": run_talk, "phone": run_phone}
     try:
         return anyio.run(runners[args.command], args)
     except BaseException as exc:  # sorted out below: a clear line instead of a traceback
