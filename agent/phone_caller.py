@@ -75,6 +75,7 @@ _CARRIERS: dict[str, type[SimulatedCarrier]] = {
 }
 _RATE = 8000
 _LEAD_MS = 300  # silence before the caller speaks, as after "hello?" on a real line
+_LINGER_S = 1.0  # after stop, how long the server has to close its side
 
 
 class PhoneCallError(RealtimeError):
@@ -300,6 +301,7 @@ class _Line:
         self.send_lock = anyio.Lock()
         self.ws: _Sendable | None = None
         self.server_close: int | None = None  # the close code, when the server hung up
+        self.server_gone = anyio.Event()
 
     async def run(self, ws: _Sendable, question: str) -> None:
         self.ws = ws
@@ -315,6 +317,10 @@ class _Line:
                 machine.handle_timer(anyio.current_time())
                 self._decide()
                 await self._flush()
+            # After ``stop`` the carrier has nothing more to say: the server closes first
+            # (within a second), so the two sides never close over each other.
+            with anyio.move_on_after(_LINGER_S):
+                await self.server_gone.wait()
             tg.cancel_scope.cancel()
 
     async def _read(self, ws: _Sendable, scope: anyio.CancelScope) -> None:
@@ -325,7 +331,9 @@ class _Line:
                 await self._flush()
         except ConnectionClosed as exc:
             self._server_hung_up(exc)
-            scope.cancel()
+            self.server_gone.set()
+            if self.server_close is not None:
+                scope.cancel()  # the server hung up on the caller: the call is over
 
     def _server_hung_up(self, exc: ConnectionClosed) -> None:
         """The server ended the call: nothing more can be sent (``stop`` included)."""

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import h11
 
@@ -290,7 +289,7 @@ class HttpServerExchange:
             self._raw.clear()
             return
         self._raw.clear()
-        if not urlsplit(self._target).path.startswith("/"):
+        if not self._target.startswith("/"):  # origin form only: no proxy, no OPTIONS *
             raise BadRequest(400, "the request target is not an absolute path")
         length = next((v for k, v in self._headers if k == "content-length"), None)
         if length is not None and length.isdigit() and int(length) > self.max_body_size:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from adk_realtime.phone_caller import spoken_ulaw
 from adk_realtime.sansio.errors import ConnectionClosed
 from adk_realtime.sansio.telephony.events import DtmfReceived, StreamStarted
@@ -39,6 +41,14 @@ class GreetingBridge:
     greeting: str = GREETING
     calls: list[BridgedCall] = field(default_factory=list)
     kwargs: list[dict[str, Any]] = field(default_factory=list)
+    finished: int = 0
+    _changed: anyio.Event | None = None
+
+    async def wait_finished(self, count: int) -> None:
+        """Until ``count`` calls have ended here (the server may still be unwinding)."""
+        while self.finished < count:
+            self._changed = anyio.Event()
+            await self._changed.wait()
 
     async def __call__(
         self,
@@ -69,6 +79,10 @@ class GreetingBridge:
                     await socket.send(out)
         except ConnectionClosed:
             pass
+        finally:
+            self.finished += 1
+            if self._changed is not None:
+                self._changed.set()
         record.heard_ms, record.sent_ms = stream.heard_ms, stream.sent_ms
         return record
 
