@@ -86,9 +86,9 @@ class PhoneCallError(RealtimeError):
 class CallResult:
     """What happened on the call, from the caller's side.
 
-    ``audio`` is what the caller heard (PCM16 mono, ``sample_rate`` 8000), the answer's
-    frames in the order they played; ``transcript`` is that audio decoded by the
-    simulator's speech decoder. ``heard_ms``/``dropped_ms``: audio played, and dropped
+    ``audio`` is what the caller heard (PCM16 mono, ``sample_rate`` 8000) from the first
+    of the answer on, the silences between answers included; ``transcript`` is that
+    audio decoded by the simulator's speech decoder. ``heard_ms``/``dropped_ms``: audio played, and dropped
     unplayed by a ``clear`` (barge-in); ``marks_returned``: marks sent back.
     ``server_hung_up``: the server closed the stream before the caller hung up (with
     ``close_code``).
@@ -297,7 +297,8 @@ class _Line:
         self.ears = SpeechRecognizer(_RATE)
         self.dropped_ms = 0
         self.last_heard_ms = 0  # stream time of the latest frame of answer played
-        self.question_done_ms: int | None = None
+        self.talking = True  # the question is queued
+        self.spoke_until_ms = 0  # stream time the caller's latest utterance ended
         self.send_lock = anyio.Lock()
         self.ws: _Sendable | None = None
         self.server_close: int | None = None  # the close code, when the server hung up
@@ -343,27 +344,30 @@ class _Line:
         self.machine.data_to_send()  # the stop it queued has nowhere to go
 
     def _decide(self) -> None:
-        """The caller's turn-taking: DTMF after the question, barge-in, hanging up."""
+        """The caller's turn-taking: DTMF after the question, barge-in, hanging up once
+        the answer to what it last said has played and the line is quiet (or none came)."""
         machine = self.machine
         now_ms = machine.played_ms
-        if self.question_done_ms is None and not machine.speaking:
-            self.question_done_ms = now_ms
+        if machine.speaking:
+            return
+        if self.talking:  # an utterance has just gone out whole
+            self.talking = False
+            self.spoke_until_ms = now_ms
             if self.dtmf:
                 machine.press(self.dtmf)
-        heard = machine.heard_ms
-        if self.interrupt_with and heard >= self.interrupt_after_ms and not machine.speaking:
+                self.dtmf = ""
+        if self.interrupt_with and machine.heard_ms >= self.interrupt_after_ms:
             machine.say(spoken_ulaw(self.interrupt_with))
             self.interrupt_with = None
+            self.talking = True
             return
-        if self.question_done_ms is None or machine.speaking or self.interrupt_with:
-            return
-        if heard == 0:
-            if now_ms - self.question_done_ms >= self.answer_timeout_ms:
+        if machine.queued_ms or machine.pending_marks:
+            return  # the answer is still playing
+        if self.last_heard_ms > self.spoke_until_ms:
+            if now_ms - self.last_heard_ms >= self.quiet_ms:
                 machine.hang_up()
-            return
-        quiet = machine.queued_ms == 0 and machine.pending_marks == 0
-        if quiet and now_ms - self.last_heard_ms >= self.quiet_ms:
-            machine.hang_up()
+        elif now_ms - self.spoke_until_ms >= self.answer_timeout_ms:
+            machine.hang_up()  # no answer to what the caller said
 
     async def _flush(self) -> None:
         assert self.ws is not None
@@ -375,7 +379,9 @@ class _Line:
                 self._server_hung_up(exc)
             while (event := self.machine.next_event()) is not None:
                 if isinstance(event, FramePlayed):
-                    pcm = ulaw_decode(event.payload)
+                    # What the ear gets is a timeline: the silence between answers counts.
+                    gap_ms = event.at_ms - self.last_heard_ms if self.heard else 0
+                    pcm = bytes(gap_ms * _RATE // 1000 * 2) + ulaw_decode(event.payload)
                     self.heard += pcm
                     self.ears.feed(pcm)
                     self.last_heard_ms = event.at_ms + 20
