@@ -24,15 +24,23 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from adk_realtime.cli import DEMO_QUESTION, Console, build_assistant, cannot_serve, check_writable
+from adk_realtime.cli_common import (
+    DEMO_QUESTION,
+    Console,
+    build_assistant,
+    cannot_serve,
+    check_writable,
+)
 from adk_realtime.models import RealtimeModel
-from adk_realtime.phone_caller import CarrierName
 from adk_realtime.runner import EventHandler
 from adk_realtime.sansio import events as ev
+
+if TYPE_CHECKING:  # the phone modules load when a phone command runs
+    from adk_realtime.phone_caller import CarrierName
 
 __all__ = ["add_phone_commands", "run_phone"]
 

@@ -299,7 +299,8 @@ class CarrierRoutes:
             if route == _MEDIA_PATHS[carrier] or route.startswith(_MEDIA_PATHS[carrier] + "/"):
                 reply = HttpReply.text(426, "Upgrade Required", ("Upgrade", "websocket"))
                 return Routed(reply, label, carrier)
-        return Routed(HttpReply.text(404, "Not Found"), label)
+        # Not a route of ours: the path is anyone's text (a number, a token), so not logged.
+        return Routed(HttpReply.text(404, "Not Found"), f"{request.method} <unknown path>")
 
     def _webhook(
         self,
@@ -448,7 +449,7 @@ class CarrierRoutes:
             ),
             None,
         )
-        label = f"GET {_MEDIA_PATHS[carrier] if carrier else route} (upgrade)"
+        label = f"GET {_MEDIA_PATHS[carrier] if carrier else '<unknown path>'} (upgrade)"
         if carrier is None:
             return Routed(HttpReply.text(404, "Not Found"), label)
         token = route[len(_MEDIA_PATHS[carrier]) + 1 :]
