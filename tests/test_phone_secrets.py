@@ -105,7 +105,9 @@ async def test_a_whole_call_and_every_refusal_leave_no_secret_or_number_behind(
         # The media token is hunted in the server's logs below; the dialling side's own
         # errors name the URL it dialled (a spent, expiring token), as any client's do.
         media_token = urlsplit(media).path.rsplit("/", 1)[1]
-        signed = [("X-Twilio-Signature", RequestValidator(TWILIO_TOKEN).compute_signature(media, {}))]
+        signed = [
+            ("X-Twilio-Signature", RequestValidator(TWILIO_TOKEN).compute_signature(media, {}))
+        ]
         carrier = SimulatedTwilio(stream_id="MZ1", call_id="CA1", custom_parameters=form)
         async with open_websocket(media, headers=signed) as ws:
             carrier.start(0.0)
@@ -142,7 +144,9 @@ async def test_the_results_and_requests_a_user_holds_show_no_number(
             quiet_ms=300,
         )
     hunt.show("result", result)
-    hunt.show("request", HttpRequest("POST", f"/x?from={CALLER}", (("from", CALLER),), CALLER.encode()))
+    hunt.show(
+        "request", HttpRequest("POST", f"/x?from={CALLER}", (("from", CALLER),), CALLER.encode())
+    )
     hunt.show("reply", HttpReply(200, CALLER.encode()))
     hunt.show("carrier", SimulatedTwilio(stream_id="s", call_id="c", caller=CALLER))
     hunt.assert_clean()
