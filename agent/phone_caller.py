@@ -229,8 +229,8 @@ async def call(
     """Call the phone server at ``url`` and ask ``question`` (see the module docstring).
 
     ``url`` is the carrier's webhook (``http(s)://.../twilio/voice``) or a media stream
-    (``ws(s)://.../twilio/media``, then ``parameters`` are the stream's custom
-    parameters). ``auth_token`` signs as Twilio or Plivo do; ``telnyx_private_key``
+    (``ws(s)://.../twilio/media``, then the stream's custom parameters are ``caller``,
+    ``called`` and ``parameters``). ``auth_token`` signs as Twilio or Plivo do; ``telnyx_private_key``
     (a 32-byte Ed25519 seed) as Telnyx does. ``dtmf`` keys are pressed after the
     question. ``interrupt_with`` is said once ``interrupt_after_ms`` of the answer has
     been heard (barge-in). The call ends ``quiet_ms`` after the answer stopped playing,
@@ -248,7 +248,7 @@ async def call(
             url, carrier, form, auth_token, telnyx_private_key, connect_timeout, ssl_context
         )
     else:
-        stream_url, params = url, {"From": caller, "To": called}
+        stream_url, params = url, {"caller": caller, "called": called}
     params |= dict(parameters or {})
     machine = _CARRIERS[carrier](
         stream_id=("MZ" if carrier == "twilio" else "") + secrets.token_hex(16),

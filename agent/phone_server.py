@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from adk_realtime.drivers.asgi import AsgiApp, asgi_app
 from adk_realtime.drivers.websocket_server import WebSocketServerHandle, serve
-from adk_realtime.sansio.errors import ConfigError
+from adk_realtime.sansio.errors import ConfigError, RealtimeError
 from adk_realtime.sansio.http_server import DEFAULT_MAX_REQUEST_BODY, HttpReply, HttpRequest
 from adk_realtime.sansio.telephony.media_stream import CarrierMediaStream
 from adk_realtime.sansio.telephony.plivo import PlivoAudioStream
@@ -137,6 +137,9 @@ class PhoneServer:
             "carriers": None if carriers is None else tuple(carriers),
             "token_ttl": token_ttl,
             "max_body_size": max_body_size,
+            # The numbers go to the stream under the names the bridge reads them by.
+            "caller_parameter": getattr(options, "caller_parameter", "caller"),
+            "called_parameter": getattr(options, "called_parameter", "called"),
         }
         self._routes: CarrierRoutes | None = None
         if public_url is not None:
@@ -223,11 +226,7 @@ class PhoneServer:
             # Two upgrades passed check_upgrade together; only one fits.
             await socket.aclose(1013, "the server is at its call limit; try again later")
             return
-        stream = (
-            _STREAMS[carrier]()
-            if self.options is None
-            else _STREAMS[carrier](mark_every_frames=self.options.mark_every_frames)
-        )
+        stream = _STREAMS[carrier]()  # the bridge sets its mark interval from the options
         bridge = self._bridge or _default_bridge()
         self.active_calls += 1
         log.info("%s call started (%d up)", carrier, self.active_calls)
@@ -241,6 +240,8 @@ class PhoneServer:
                 event_handler=self.event_handler,
                 runner_kwargs=self.runner_kwargs,
             )
+        except RealtimeError as exc:  # no start in time, a stream it cannot speak, a hang-up
+            log.warning("%s call did not go through: %s", carrier, exc)
         finally:
             self.active_calls -= 1
             self.calls_served += 1

@@ -110,7 +110,11 @@ def test_a_signed_twilio_webhook_is_answered_with_a_stream_carrying_the_caller()
     assert routed.reply is not None and routed.reply.content_type.startswith("text/xml")
     read = read_stream_instruction(routed.reply.body)
     assert read.url.startswith("wss://agent.example.com/phone/twilio/media/")
-    assert read.parameters == {"From": CALLER, "To": CALLED, "CallSid": TWILIO_FORM["CallSid"]}
+    assert read.parameters == {
+        "caller": CALLER,
+        "called": CALLED,
+        "CallSid": TWILIO_FORM["CallSid"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -182,7 +186,7 @@ def test_a_telnyx_webhook_signed_with_ed25519_gets_texml_and_its_token_opens_the
     _url, path = media_path(routed)
     read = read_stream_instruction(routed.reply.body)  # type: ignore[union-attr]
     assert read.attributes["bidirectionalMode"] == "rtp"
-    assert read.parameters == {"From": CALLER, "To": CALLED, "CallSid": "v3:abc"}
+    assert read.parameters == {"caller": CALLER, "called": CALLED, "CallSid": "v3:abc"}
     # Telnyx does not sign the upgrade: the webhook's token is what lets it in.
     assert core.check_upgrade(path, [], NOW + 1, FREE).reply is None
     assert "used already" in refused(core.check_upgrade(path, [], NOW + 1, FREE))
@@ -214,7 +218,11 @@ def test_a_plivo_answer_signed_by_plivos_code_gets_a_mulaw_stream_once() -> None
     url, path = media_path(routed)
     read = read_stream_instruction(routed.reply.body)  # type: ignore[union-attr]
     assert read.attributes["contentType"] == "audio/x-mulaw;rate=8000"
-    assert read.parameters == {"From": "14155550100", "To": "18005550199", "CallUUID": "1234abcd"}
+    assert read.parameters == {
+        "caller": "14155550100",
+        "called": "18005550199",
+        "CallUUID": "1234abcd",
+    }
     assert "seen before" in refused(core.answer(request, NOW, FREE, nonce()))  # a replay
     # The upgrade: a GET, signed over the stream's URL (https:// spelling, as Plivo's SDK
     # checks it, or wss://), with a new nonce.
@@ -347,3 +355,14 @@ def test_the_plivo_nonces_remembered_are_bounded_oldest_first() -> None:
         assert answer(n).refusal is None
     assert answer("3").refusal and answer("2").refusal
     assert answer("1").refusal is None  # pushed out by newer ones: the bound's price
+
+
+def test_the_numbers_go_under_the_names_the_bridge_reads_and_names_are_checked() -> None:
+    core = routes(caller_parameter="From", called_parameter="To")
+    read = read_stream_instruction(
+        core.answer(twilio_post(TWILIO_FORM), NOW, FREE, nonce()).reply.body  # type: ignore[union-attr]
+    )
+    assert read.parameters == {"From": CALLER, "To": CALLED, "CallSid": TWILIO_FORM["CallSid"]}
+    for bad in ("caller-number", "", "numéro"):
+        with pytest.raises(ConfigError, match="caller_parameter"):
+            routes(caller_parameter=bad)

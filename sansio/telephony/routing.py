@@ -36,9 +36,11 @@ Which carriers are served: ``carriers`` if given; else the ones whose secret is
 set; else (no secret at all: a development server) all three, unverified. A
 carrier not served is a 404. When the call ``load`` is full a webhook answers with
 the carrier's busy refusal (``<Reject reason="busy">``, Plivo's ``<Hangup>``) and
-an upgrade with 503. Caller data reaches the stream as parameters: ``From``,
-``To`` and the call's id (``CallSid``; ``CallUUID`` for Plivo, letters and digits
-only, as Plivo requires), so the agent knows who calls.
+an upgrade with 503. Caller data reaches the stream as parameters, so the agent
+knows who calls: the webhook's ``From`` and ``To`` under the names the call bridge
+reads (``caller_parameter``, ``called_parameter``: ``caller`` and ``called``) and the
+call's id (``CallSid``; ``CallUUID`` for Plivo, whose values keep their letters and
+digits only, as Plivo requires).
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ class CarrierRoutes:
         telnyx_tolerance: float = DEFAULT_TOLERANCE,
         max_body_size: int = DEFAULT_MAX_REQUEST_BODY,
         max_remembered: int = 10_000,
+        caller_parameter: str = "caller",
+        called_parameter: str = "called",
     ) -> None:
         parts = urlsplit(public_url) if isinstance(public_url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -234,10 +238,19 @@ class CarrierRoutes:
         self.carriers: tuple[Carrier, ...] = (
             tuple(chosen) if chosen or carriers is not None else CARRIERS
         )
+        for name, value in (
+            ("caller_parameter", caller_parameter),
+            ("called_parameter", called_parameter),
+        ):
+            if not (isinstance(value, str) and value.isascii() and value.isalnum()):
+                # Plivo's extraHeaders take letters and digits only; the others take any.
+                raise ConfigError(name, "must be a name of ASCII letters and digits")
         self.verified: frozenset[Carrier] = frozenset(c for c in self.carriers if secrets[c])
         self._base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self._prefix = parts.path.rstrip("/")
         self._stream_key = stream_key
+        self._caller_name = caller_parameter
+        self._called_name = called_parameter
         self._twilio_token = twilio_auth_token
         self._telnyx_key = telnyx_public_key
         self._plivo_token = plivo_auth_token
@@ -323,14 +336,15 @@ class CarrierRoutes:
             return Routed(_markup(_BUSY[carrier]()), label, carrier)
         params = dict(form)
         media = self._media_url(carrier, now, nonce)
+        call_id = "CallUUID" if carrier == "plivo" else "CallSid"
+        sources = [(self._caller_name, "From"), (self._called_name, "To"), (call_id, call_id)]
+        pairs = [(name, params.get(field, "")) for name, field in sources]
         if carrier == "plivo":
-            names = ("From", "To", "CallUUID")
-            extra = [(k, plivo_extra_header_text(params.get(k, ""))) for k in names]
-            document = plivo_stream(media, [(k, v) for k, v in extra if v])
+            extra = [(name, plivo_extra_header_text(value)) for name, value in pairs]
+            document = plivo_stream(media, [(name, value) for name, value in extra if value])
         else:
-            pairs = [(k, params[k]) for k in ("From", "To", "CallSid") if params.get(k)]
             build = twilio_connect_stream if carrier == "twilio" else telnyx_connect_stream
-            document = build(media, pairs)
+            document = build(media, [(name, value) for name, value in pairs if value])
         return Routed(_markup(document), label, carrier)
 
     def _verified_form(
