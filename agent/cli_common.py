@@ -75,6 +75,7 @@ class Console:
             return
         styles = {
             "user": "bold cyan",
+            "caller": "bold cyan",
             "assistant": "bold green",
             "tool": "bold yellow",
             "info": "dim",
@@ -85,7 +86,7 @@ class Console:
         if self._rich is not None:
             from rich.markup import escape
 
-            style = styles.get(kind, "")
+            style = styles.get(kind, "default")  # "[]" would be a markup error in rich
             self._rich.print(f"[{style}]{escape(label)}[/{style}] {escape(text)}")
         else:
             print(f"{label} {text}", flush=True)

@@ -231,7 +231,7 @@ class PhoneServer:
         self.active_calls += 1
         log.info("%s call started (%d up)", carrier, self.active_calls)
         try:
-            await bridge(
+            summary = await bridge(
                 socket,
                 stream,
                 self.model,
@@ -240,6 +240,8 @@ class PhoneServer:
                 event_handler=self.event_handler,
                 runner_kwargs=self.runner_kwargs,
             )
+            if getattr(summary, "ended_by", None) == "model_error":
+                log.warning("%s call ended, the model failed: %s", carrier, summary.error)
         except RealtimeError as exc:  # no start in time, a stream it cannot speak, a hang-up
             log.warning("%s call did not go through: %s", carrier, exc)
         finally:
