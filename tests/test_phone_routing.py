@@ -283,6 +283,7 @@ def test_other_requests_get_what_http_says(
 ) -> None:
     routed = routes().answer(HttpRequest(method, target), NOW, FREE, nonce())
     assert routed.reply is not None and routed.reply.status == status
+    assert "abc" not in routed.route and "nowhere" not in routed.route  # logged: no token
     assert dict(routed.reply.headers).get("Allow") == allow
 
 
@@ -327,6 +328,8 @@ def test_the_served_carriers_are_those_with_a_secret_unless_chosen() -> None:
         ({"carriers": ["sip"]}, "carriers"),
         ({"token_ttl": 0}, "token_ttl"),
         ({"max_remembered": 0}, "max_remembered"),
+        ({"telnyx_public_key": "not a key"}, "telnyx_public_key"),
+        ({"telnyx_public_key": b"short"}, "telnyx_public_key"),
     ],
 )
 def test_bad_settings_are_config_errors_naming_the_field(

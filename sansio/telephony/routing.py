@@ -49,6 +49,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ _MEDIA_PATHS: dict[Carrier, str] = {c: f"/{c}/media" for c in CARRIERS}
 _MAC_BYTES = 16
 _TOKEN_BYTES = 4 + TOKEN_NONCE_BYTES + _MAC_BYTES  # expiry, nonce, MAC
 _FORBIDDEN = HttpReply.text(403, "Forbidden")
+_BASE64_KEY = re.compile(r"[A-Za-z0-9+/]{43}=")  # 32 bytes in standard base64
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,16 @@ class CarrierRoutes:
         ):
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(name, "must be the account's auth token (a non-empty string)")
+        if telnyx_public_key is not None:
+            raw = telnyx_public_key
+            if isinstance(raw, str):
+                raw = base64.b64decode(raw, validate=True) if _BASE64_KEY.fullmatch(raw) else b""
+            if not isinstance(raw, bytes) or len(raw) != 32:
+                raise ConfigError(
+                    "telnyx_public_key",
+                    "must be the account's Ed25519 public key: its base64 text as the Telnyx "
+                    "portal shows it, or the 32 raw bytes",
+                )
         if not (isinstance(token_ttl, int | float) and token_ttl > 0):
             raise ConfigError("token_ttl", "must be a positive number of seconds")
         if type(max_remembered) is not int or max_remembered < 1:
@@ -311,7 +323,8 @@ class CarrierRoutes:
                 return self._webhook(carrier, request, route, label, now, load, nonce)
             if route == _MEDIA_PATHS[carrier] or route.startswith(_MEDIA_PATHS[carrier] + "/"):
                 reply = HttpReply.text(426, "Upgrade Required", ("Upgrade", "websocket"))
-                return Routed(reply, label, carrier)
+                media = f"{request.method} {_MEDIA_PATHS[carrier]}"  # the token stays out
+                return Routed(reply, media, carrier)
         # Not a route of ours: the path is anyone's text (a number, a token), so not logged.
         return Routed(HttpReply.text(404, "Not Found"), f"{request.method} <unknown path>")
 
