@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +35,7 @@ from adk_realtime.sansio.telephony.simulated_carrier import FramePlayed, Simulat
 from tests.phone_fakes import GREETING, AgentFactory, GreetingBridge
 
 TOKEN = "twilio-token-for-the-phone-server-tests"
+TELNYX_SEED = bytes(range(1, 33))
 PLIVO_TOKEN = "plivo-token-for-the-phone-server-tests"
 CALLER, CALLED = "+14155550100", "+18005550199"
 FAST = {"question": "Hi", "quiet_ms": 300, "answer_timeout": 10.0}
@@ -63,6 +65,23 @@ async def post(url: str, form: dict[str, str], headers: list[tuple[str, str]]) -
     head = [("Content-Type", "application/x-www-form-urlencoded"), *headers]
     exchange = HttpExchange("POST", where.target, head, urlencode(form).encode(), url=where)
     return await http_request(exchange, timeout=10)
+
+
+def telnyx_key() -> str:
+    from adk_realtime.sansio.telephony.signatures import telnyx_public_key
+
+    return telnyx_public_key(TELNYX_SEED)
+
+
+async def post_stale_telnyx(base: str) -> int:
+    """A Telnyx webhook signed correctly, but six minutes ago (a replay): 403."""
+    from adk_realtime.sansio.telephony.signatures import telnyx_signature
+
+    form = {"CallSid": "v3:x", "From": CALLER}
+    stamp = int(time.time()) - 360
+    signature = telnyx_signature(TELNYX_SEED, stamp, urlencode(form))
+    headers = [("telnyx-timestamp", str(stamp)), ("telnyx-signature-ed25519", signature)]
+    return (await post(f"{base}/telnyx/voice", form, headers)).status
 
 
 def twilio_form() -> dict[str, str]:
@@ -122,8 +141,11 @@ async def test_forged_stale_and_missing_signatures_are_403_and_start_nothing(
     anyio_backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="adk_realtime.phone")
-    server, bridge, factory = make_server(None, twilio_auth_token=TOKEN)
+    server, bridge, factory = make_server(
+        None, twilio_auth_token=TOKEN, telnyx_public_key=telnyx_key()
+    )
     async with serve_phone(server, "127.0.0.1", 0) as where:
+        assert await post_stale_telnyx(f"http://127.0.0.1:{where.port}") == 403
         webhook = f"http://127.0.0.1:{where.port}/twilio/voice"
         form = twilio_form()
         good = RequestValidator(TOKEN).compute_signature(webhook, form)
@@ -292,6 +314,7 @@ async def check_asgi_front_end(
     forged = RequestValidator("another").compute_signature(webhook, form)
     assert (await post(webhook, form, [("X-Twilio-Signature", forged)])).status == 403
     assert (await post(webhook, form, [])).status == 403
+    assert await post_stale_telnyx(f"http://127.0.0.1:{port}{prefix}") == 403
     good = RequestValidator(TOKEN).compute_signature(webhook, form)
     answer = await post(webhook, form, [("X-Twilio-Signature", good)])
     url = read_stream_instruction(answer.body).url
@@ -318,7 +341,9 @@ async def test_the_asgi_app_under_uvicorn_with_websockets_as_the_carrier(
 ) -> None:
     sock = listening_socket()
     port = sock.getsockname()[1]
-    server, bridge, factory = make_server(port, twilio_auth_token=TOKEN)
+    server, bridge, factory = make_server(
+        port, twilio_auth_token=TOKEN, telnyx_public_key=telnyx_key()
+    )
     async with uvicorn_serving(server.asgi_app, sock):
         await check_asgi_front_end(port, server, bridge, factory)
 
@@ -327,7 +352,9 @@ async def test_the_asgi_app_under_uvicorn_with_websockets_as_the_carrier(
 async def test_the_asgi_app_under_hypercorn_asyncio(anyio_backend: str) -> None:
     sock = listening_socket()
     port = sock.getsockname()[1]
-    server, bridge, factory = make_server(port, twilio_auth_token=TOKEN)
+    server, bridge, factory = make_server(
+        port, twilio_auth_token=TOKEN, telnyx_public_key=telnyx_key()
+    )
     async with hypercorn_serving(server.asgi_app, sock, "asyncio"):
         await check_asgi_front_end(port, server, bridge, factory)
 
@@ -356,7 +383,10 @@ async def test_mounted_in_starlette_under_a_prefix(anyio_backend: str) -> None:
     sock = listening_socket()
     port = sock.getsockname()[1]
     server, bridge, factory = make_server(
-        port, twilio_auth_token=TOKEN, public_url=f"http://127.0.0.1:{port}/phone"
+        port,
+        twilio_auth_token=TOKEN,
+        telnyx_public_key=telnyx_key(),
+        public_url=f"http://127.0.0.1:{port}/phone",
     )
 
     async def home(request: Any) -> PlainTextResponse:
