@@ -7,119 +7,42 @@
 * ``adk-realtime talk --provider openai|gemini`` — the same assistant against a
   real provider (key from ``OPENAI_API_KEY`` / ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY``), with the
   microphone and speaker (``audio`` extra) or ``--input``/``--output`` WAV files.
+* ``adk-realtime phone serve|call`` — the assistant on the telephone (Twilio, Telnyx,
+  Plivo) and a simulated caller: see :mod:`adk_realtime.cli_phone`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import json
 import os
-import socket
 import ssl
 import sys
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 import numpy as np
 
 import adk_realtime
-from adk_realtime.agent import RealtimeAgent
+from adk_realtime.cli_common import (
+    DEMO_QUESTION as DEMO_QUESTION,
+    Console as Console,
+    build_assistant as build_assistant,
+    cannot_serve as cannot_serve,
+    check_writable as check_writable,
+    get_weather as get_weather,
+)
+from adk_realtime.cli_phone import add_phone_commands, run_phone
 from adk_realtime.models import RealtimeModel
 from adk_realtime.runner import AudioInterrupted, EventHandler, RealtimeRunner
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.audio import SUPPORTED_RATES
 from adk_realtime.sansio.errors import AuthError, ConfigError, ConnectionClosed, RealtimeError
-from adk_realtime.tools import function_tool
 
 CHUNK_MS = 20
-DEMO_QUESTION = "What is the weather in Paris?"
-
-
-@function_tool
-def get_weather(city: str) -> dict[str, Any]:
-    """Current weather for a city.
-
-    Args:
-        city: The city name, e.g. Paris.
-    """
-    table = {"paris": (18, "sunny"), "london": (12, "cloudy"), "tokyo": (22, "clear")}
-    temp, sky = table.get(city.strip().lower(), (20, "mild"))
-    return {"city": city, "temperature_c": temp, "conditions": sky}
-
-
-def build_assistant(model: RealtimeModel) -> RealtimeAgent:
-    return (
-        RealtimeAgent.builder("voice_assistant")
-        .model(model)
-        .instruction("You are a helpful voice assistant. Use get_weather for weather questions.")
-        .voice(model.default_voice)
-        .server_vad()
-        .tool(get_weather)
-        .input_transcription()
-        .build()
-    )
-
-
 # ------------------------------------------------------------------ output
-
-
-class Console:
-    """Prints the live view: plain lines (rich when installed) or JSON lines."""
-
-    def __init__(self, json_mode: bool) -> None:
-        self.json_mode = json_mode
-        self._rich: Any = None
-        if not json_mode:
-            try:
-                from rich.console import Console as RichConsole
-
-                # soft_wrap: long lines (URLs, JSON) are left for the terminal to wrap, whole
-                self._rich = RichConsole(highlight=False, soft_wrap=True)
-            except ImportError:
-                self._rich = None
-
-    def event(self, kind: str, text: str = "", **data: Any) -> None:
-        if self.json_mode:
-            print(json.dumps({"event": kind, "text": text, **data}), flush=True)
-            return
-        styles = {
-            "user": "bold cyan",
-            "assistant": "bold green",
-            "tool": "bold yellow",
-            "info": "dim",
-            "error": "bold red",
-        }
-        label = f"[{kind}]"
-        self._clear_meter()
-        if self._rich is not None:
-            from rich.markup import escape
-
-            style = styles.get(kind, "")
-            self._rich.print(f"[{style}]{escape(label)}[/{style}] {escape(text)}")
-        else:
-            print(f"{label} {text}", flush=True)
-
-    _meter_shown = False
-
-    def level(self, rms_db: float) -> None:
-        """A one-line input level meter, redrawn in place (terminals only)."""
-        if self.json_mode or not sys.stderr.isatty():
-            return
-        bars = max(0, min(30, int((rms_db + 60) / 2)))
-        sys.stderr.write(f"\r  mic {'#' * bars}{' ' * (30 - bars)} {rms_db:6.1f} dBFS")
-        sys.stderr.flush()
-        self._meter_shown = True
-
-    def _clear_meter(self) -> None:
-        if self._meter_shown:
-            sys.stderr.write("\r" + " " * 50 + "\r")
-            sys.stderr.flush()
-            self._meter_shown = False
 
 
 @dataclass
@@ -190,23 +113,6 @@ class DemoHandler(EventHandler):
 
     def on_disconnect(self, reason: str) -> None:
         self.done.set()
-
-
-def check_writable(path: Path, option: str) -> None:
-    """Fail now, before any exchange, if ``path`` cannot be written (and create nothing)."""
-    try:
-        if path.exists():
-            with path.open("ab"):
-                pass
-        else:
-            with path.open("xb"):
-                pass
-            path.unlink()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise SystemExit(
-            f"{option} {path}: cannot write there ({reason}); give another path"
-        ) from None
 
 
 def write_wav(path: Path, pcm: bytes, rate: int = 24000) -> None:
@@ -400,25 +306,6 @@ def sim_tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     return ctx
 
 
-def cannot_serve(host: str, port: int, exc: OSError) -> str:
-    """One line for a failed ``sim`` listen, with the advice that fits the cause."""
-    where = f"cannot serve on {host}:{port}"
-    if isinstance(exc, socket.gaierror):
-        return f"{where}: unknown host name {host!r} (give --host an address, e.g. 127.0.0.1)"
-    if exc.errno == errno.EADDRINUSE:
-        advice = "pick another port with --port, or --port 0 for any free one"
-    elif exc.errno == errno.EADDRNOTAVAIL:
-        advice = (
-            f"{host} is not an address of this machine: --host 127.0.0.1 serves this machine "
-            "only, 0.0.0.0 every network interface"
-        )
-    elif exc.errno == errno.EACCES:
-        advice = "ports below 1024 need privileges: pick another with --port"
-    else:
-        advice = "check --host and --port"
-    return f"{where}: {exc.strerror or exc} ({advice})"
-
-
 async def run_sim(args: argparse.Namespace) -> int:
     from adk_realtime.drivers.simulator import run_simulator
     from adk_realtime.sansio.sim.hub import SimulatorHub
@@ -582,8 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     talk.add_argument(
         "--json", action="store_true", help="machine-readable events, one JSON object a line"
     )
+    add_phone_commands(sub)
     args = parser.parse_args(argv)
-    runners = {"demo": run_demo, "sim": run_sim, "talk": run_talk}
+    runners = {"demo": run_demo, "sim": run_sim, "talk": run_talk, "phone": run_phone}
     try:
         return anyio.run(runners[args.command], args)
     except BaseException as exc:  # sorted out below: a clear line instead of a traceback

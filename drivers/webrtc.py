@@ -42,6 +42,7 @@ import anyio
 import anyio.abc
 
 from adk_realtime.drivers._errors import single_error
+from adk_realtime.drivers.http_client import HttpConnectError, http_request as _http_request
 from adk_realtime.sansio.errors import ConfigError, RealtimeError
 from adk_realtime.sansio.http import HttpExchange, HttpResponse
 from adk_realtime.sansio.webrtc.peer import PeerConnection, PeerEvent, PeerState
@@ -60,10 +61,9 @@ __all__ = [
 log = logging.getLogger("adk_realtime.drivers.webrtc")
 
 MAX_WRITE_QUEUE = 2048
-_READ_SIZE = 65536
 
 
-class SignallingError(RealtimeError):
+class SignallingError(HttpConnectError):
     """The HTTP(S) offer/answer exchange could not be carried out (connect, TLS, timeout)."""
 
 
@@ -135,46 +135,10 @@ async def http_request(
     connection, TLS or the whole exchange (``timeout`` seconds) fails; errors in the
     reply come from the exchange (`HttpError`).
     """
-    url = exchange.url
-    if url is None:
-        raise SignallingError("the HTTP exchange has no URL to connect to")
-    if url.secure and ssl_context is None:
-        ssl_context = ssl.create_default_context()  # verification on, SNI = host
     try:
-        with anyio.fail_after(timeout):
-            stream: anyio.abc.ByteStream
-            if url.secure:
-                stream = await anyio.connect_tcp(
-                    url.host, url.port, tls=True, ssl_context=ssl_context, tls_hostname=url.host
-                )
-            else:
-                stream = await anyio.connect_tcp(url.host, url.port)
-            async with stream:
-                await stream.send(exchange.data_to_send())
-                while True:
-                    try:
-                        data = await stream.receive(_READ_SIZE)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError):
-                        data = b""
-                    exchange.receive_data(data, anyio.current_time())
-                    response = exchange.next_event()
-                    if response is not None:
-                        return response
-    except TimeoutError:
-        raise SignallingError(
-            f"HTTP {exchange.method} to {url.authority} timed out after {timeout:g} s"
-        ) from None
-    except ssl.SSLError as exc:
-        raise SignallingError(f"TLS with {url.authority} failed: {exc.reason}") from None
-    except (anyio.EndOfStream, anyio.BrokenResourceError):
-        # the peer hung up during the TLS handshake (a plain-HTTP server, say)
-        raise SignallingError(
-            f"TLS with {url.authority} failed: the connection closed during the handshake"
-        ) from None
-    except OSError as exc:
-        raise SignallingError(
-            f"cannot reach {url.authority}: {exc.strerror or exc.__class__.__name__}"
-        ) from None
+        return await _http_request(exchange, ssl_context=ssl_context, timeout=timeout)
+    except HttpConnectError as exc:
+        raise SignallingError(str(exc)) from None
 
 
 class WebRTCPeer:

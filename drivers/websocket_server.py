@@ -7,10 +7,17 @@ answer the upgrade (``reject`` may refuse it), then runs the connection's
 reader, writer and timer tasks next to ``handler(ws)``. The handler's end
 closes the connection: 1000 when it returned, 1011 when it raised, 1001 when
 the server is shutting down. Every protocol decision stays in the sans-IO machine.
+
+With an ``http_handler`` the same port answers plain HTTP too (a webhook POST, a
+health check): :class:`~adk_realtime.sansio.http_server.HttpServerExchange` reads the
+first request; an upgrade goes on as above (the bytes already read are fed to the
+WebSocket machine), anything else is answered with ``http_handler(request)`` and the
+connection is closed. Without one, every request must be an upgrade, as before.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,15 +34,27 @@ from adk_realtime.drivers.websocket import (
     WebSocketConnection,
 )
 from adk_realtime.sansio.errors import ConnectionClosed, ProtocolError
+from adk_realtime.sansio.http_server import (
+    DEFAULT_MAX_REQUEST_BODY,
+    HttpReply,
+    HttpRequest,
+    HttpServerExchange,
+    UpgradeRequested,
+)
 from adk_realtime.sansio.websocket.connection import DEFAULT_MAX_MESSAGE_SIZE, WebSocketServer
 
-__all__ = ["Handler", "WebSocketServerHandle", "serve"]
+__all__ = ["Handler", "HttpHandler", "WebSocketServerHandle", "serve"]
 
 # The client's logger: server records kept the name they had before the split.
 log = logging.getLogger("adk_realtime.drivers.websocket")
 
 Handler = Callable[[WebSocketConnection], Awaitable[None]]
 """``handler(ws)``: talks to one accepted connection; its return closes it (1000)."""
+
+HttpHandler = Callable[[HttpRequest], HttpReply | Awaitable[HttpReply]]
+"""``http_handler(request)``: the answer to one plain (not upgrade) request."""
+
+_READ_SIZE = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +86,18 @@ async def serve(
     handshake_timeout: float = 10.0,
     send_queue_size: int = 64,
     receive_queue_size: int = 64,
+    http_handler: HttpHandler | None = None,
+    max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
 ) -> AsyncIterator[WebSocketServerHandle]:
     """Listen on ``host:port`` (0: any free port) and run ``handler(ws)`` per connection.
 
     ``reject(target, headers)`` may return ``(status, body)`` to refuse an
     upgrade (sync or async). When the handler returns the connection is closed
-    with 1000 (1011 if it raised). Leaving the ``async with`` stops listening
-    and cancels every handler.
+    with 1000 (1011 if it raised). ``http_handler(request)`` (sync or async)
+    answers requests that are not upgrades, whose body is read up to
+    ``max_request_body`` bytes (413 beyond); it raising is answered with 500.
+    ``handshake_timeout`` bounds the reading of a request. Leaving the ``async
+    with`` stops listening and cancels every handler.
     """
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)
@@ -92,6 +116,12 @@ async def serve(
                 pong_timeout=pong_timeout,
                 close_timeout=close_timeout,
             )
+            if http_handler is not None:
+                with anyio.fail_after(handshake_timeout):
+                    upgrade = await _read_request(stream, http_handler, max_request_body)
+                if upgrade is None:
+                    return  # a plain request, answered
+                await _feed_upgrade(stream, proto, upgrade)
             conn = WebSocketConnection(
                 stream,
                 proto,
@@ -139,6 +169,50 @@ async def serve(
             await listener.aclose()
     if body_error is not None:
         raise body_error
+
+
+async def _read_request(
+    stream: anyio.abc.ByteStream, http_handler: HttpHandler, max_body: int
+) -> UpgradeRequested | None:
+    """Read the connection's first request: an upgrade is returned, anything else is
+    answered with ``http_handler`` (None then)."""
+    exchange = HttpServerExchange(max_body_size=max_body)
+    while True:
+        try:
+            data = await stream.receive(_READ_SIZE)
+        except anyio.EndOfStream:
+            data = b""
+        try:
+            exchange.receive_data(data, anyio.current_time())
+        finally:
+            if out := exchange.data_to_send():  # a 100 Continue, or the answer to a bad request
+                await stream.send(out)
+        event = exchange.next_event()
+        if isinstance(event, UpgradeRequested):
+            return event
+        if event is not None:
+            request = event
+            break
+    try:
+        answer = http_handler(request)
+        reply = await answer if inspect.isawaitable(answer) else answer
+    except Exception:
+        log.exception("HTTP handler %r failed", getattr(http_handler, "__name__", http_handler))
+        reply = HttpReply.text(500, "Internal Server Error")
+    exchange.respond(reply)
+    await stream.send(exchange.data_to_send())
+    return None
+
+
+async def _feed_upgrade(
+    stream: anyio.abc.ByteStream, proto: WebSocketServer, upgrade: UpgradeRequested
+) -> None:
+    """Give the WebSocket machine the bytes the HTTP reading took in (it reads the rest)."""
+    try:
+        proto.receive_data(upgrade.data, anyio.current_time())
+    finally:
+        if out := proto.data_to_send():  # the 400 of a bad upgrade request
+            await stream.send(out)
 
 
 async def _run_handler(conn: WebSocketConnection, handler: Handler) -> None:

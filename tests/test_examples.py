@@ -103,6 +103,14 @@ RUNS: dict[str, list[str]] = {
     "handoff-gemini": ["realtime_handoff.py", "--sim-api", "gemini", "--sim-pace", "0"],
     "livekit-selftest": ["livekit_agent.py", "--selftest"],
 }
+# The phone example needs the call bridge (adk_realtime.call_bridge) to hold its call.
+HAS_BRIDGE = importlib.util.find_spec("adk_realtime.call_bridge") is not None
+PHONE_RUNS: dict[str, list[str]] = {
+    "phone-twilio": ["realtime_phone.py", "--output", "{tmp}/phone.wav"],
+    "phone-plivo": ["realtime_phone.py", "--carrier", "plivo", "--output", "{tmp}/phone-plivo.wav"],
+}
+if HAS_BRIDGE:
+    RUNS.update(PHONE_RUNS)
 
 
 class Launched:
@@ -284,13 +292,35 @@ def test_livekit_selftest_carries_the_reply_through_the_sdk_objects(launched: La
     assert bridged > 40 and played > 50  # > 0.8 s in (20 ms chunks), > 0.5 s out (10 ms)
 
 
+@pytest.mark.skipif(
+    not HAS_BRIDGE,
+    reason="adk_realtime.call_bridge (the call bridge) is not in this branch yet: the phone "
+    "example holds its call once it lands",
+)
+@pytest.mark.parametrize("run", list(PHONE_RUNS))
+def test_a_phone_call_through_the_phone_server_to_the_weather_agent(
+    launched: Launched, run: str
+) -> None:
+    result = launched.result(run)
+    assert result.kind("caller") == ["(dials and says) What is the weather in Paris?"]
+    assert [name for name, _ in tool_calls(result)] == ["get_weather"]
+    (heard,) = result.kind("heard")
+    assert "sunny" in heard  # the tool's result, spoken back over the phone
+    wav = launched.tmp / ("phone.wav" if run == "phone-twilio" else "phone-plivo.wav")
+    pcm, rate = read_wav(wav)
+    ears = SpeechRecognizer(rate)
+    ears.feed(pcm)
+    assert rate == 8000 and ears.text == heard
+
+
 # ---------------------------------------------------------------- failures users meet first
 
 
 FOUR = ["realtime_basic.py", "realtime_vad.py", "realtime_tools.py", "realtime_handoff.py"]
+FIVE = [*FOUR, "realtime_phone.py"]
 
 
-@pytest.mark.parametrize("example", FOUR)
+@pytest.mark.parametrize("example", FIVE)
 @pytest.mark.parametrize(
     ("provider", "variables"),
     [("openai", ["OPENAI_API_KEY"]), ("gemini", ["GOOGLE_API_KEY", "GEMINI_API_KEY"])],
@@ -305,7 +335,7 @@ def test_a_real_provider_without_a_key_exits_with_a_clear_message(
     assert result.stdout == ""  # nothing was started
 
 
-@pytest.mark.parametrize("example", [*FOUR, "livekit_agent.py"])
+@pytest.mark.parametrize("example", [*FIVE, "livekit_agent.py"])
 def test_help_lists_the_provider_options(example: str) -> None:
     helped = run_example(str(EXAMPLES / example), "--help").check()
     for flag in ("--provider", "--model", "--base-url", "--timeout", "--sim-api"):
@@ -313,7 +343,7 @@ def test_help_lists_the_provider_options(example: str) -> None:
     assert helped.stderr == ""
 
 
-@pytest.mark.parametrize("example", [*FOUR, "livekit_agent.py"])
+@pytest.mark.parametrize("example", [*FIVE, "livekit_agent.py"])
 def test_an_example_run_by_a_python_without_the_package_says_how_to_run_it(example: str) -> None:
     # `python -S`: no site-packages, as the system python3 after `make demo` (was: a
     # ModuleNotFoundError traceback for anyio)

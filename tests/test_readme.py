@@ -126,6 +126,8 @@ adk_realtime.sansio.sim.speech.synthesize_speech adk_realtime.sansio.sim.speech.
 adk_realtime.sansio.webrtc.datachannel.DataChannelQueueFull
 adk_realtime.livekit.join_room adk_realtime.livekit.make_token adk_realtime.livekit.RoomAgent
 adk_realtime.livekit.BridgeHandle.wait adk_realtime.livekit.BridgeHandle.stop
+adk_realtime.phone_server.PhoneServer adk_realtime.phone_server.serve_phone
+adk_realtime.phone_server.PhoneServer.asgi_app adk_realtime.phone_caller.call
 """.split()
 
 
@@ -166,6 +168,16 @@ def test_the_prose_claims_about_config_and_handlers_hold() -> None:
             "talk",
             ["--provider", "--model", "--base-url", "--input", "--output", "--timeout", "--json"],
         ),
+        (
+            "phone serve",
+            "--port --host --provider --base-url --model --public-url --twilio-auth-token "
+            "--telnyx-public-key --plivo-auth-token --max-calls".split(),
+        ),
+        (
+            "phone call",
+            "--question --wav --carrier --twilio-auth-token --plivo-auth-token "
+            "--telnyx-private-key --dtmf --interrupt-with --timeout --json".split(),
+        ),
     ],
 )
 def test_the_command_line_options_the_readme_lists_exist(
@@ -174,7 +186,7 @@ def test_the_command_line_options_the_readme_lists_exist(
     from adk_realtime.cli import main
 
     with pytest.raises(SystemExit):
-        main([command, "--help"])
+        main([*command.split(), "--help"])
     help_text = capsys.readouterr().out
     section = README.read_text().split("## The simulator and the command line")[1]
     section = section.split(f"`adk-realtime {command}")[1].split("\n\n")[0]

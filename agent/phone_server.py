@@ -1,0 +1,323 @@
+"""Serve phone calls: the carriers' webhooks and media streams in front of a voice agent.
+
+:class:`PhoneServer` holds a model, an agent (or a factory that picks one per call)
+and the carriers' secrets. It has one routing core
+(:class:`~adk_realtime.sansio.telephony.routing.CarrierRoutes`: verify, answer with
+markup, check the media upgrade) and two front ends that call the same three methods,
+:meth:`PhoneServer.handle_http`, :meth:`PhoneServer.check_upgrade` and
+:meth:`PhoneServer.handle_media`:
+
+* our own anyio server (asyncio or trio): ``async with serve_phone(server, host,
+  port) as where: ...``;
+* ASGI: :attr:`PhoneServer.asgi_app` runs under uvicorn or hypercorn and mounts in
+  Starlette/FastAPI (``Mount("/phone", app=server.asgi_app)``; then give
+  ``public_url="https://host/phone"``).
+
+Each accepted media stream becomes one call: the carrier's codec
+(:class:`~adk_realtime.sansio.telephony.twilio.TwilioMediaStream` and its siblings)
+joined to one runner by :func:`adk_realtime.call_bridge.bridge_call`.
+
+    server = PhoneServer(model, agent, public_url="https://abc.ngrok.app",
+                         twilio_auth_token=os.environ["TWILIO_AUTH_TOKEN"])
+    async with serve_phone(server, "0.0.0.0", 8080):
+        await anyio.sleep_forever()
+
+Refusals are logged (``adk_realtime.phone``: the route and the reason, never a
+secret, a token, a caller's number or a query) and answered without detail.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from adk_realtime.drivers.asgi import AsgiApp, asgi_app
+from adk_realtime.drivers.websocket_server import WebSocketServerHandle, serve
+from adk_realtime.sansio.errors import ConfigError, RealtimeError
+from adk_realtime.sansio.http_server import DEFAULT_MAX_REQUEST_BODY, HttpReply, HttpRequest
+from adk_realtime.sansio.telephony.media_stream import CarrierMediaStream
+from adk_realtime.sansio.telephony.plivo import PlivoAudioStream
+from adk_realtime.sansio.telephony.routing import (
+    TOKEN_NONCE_BYTES,
+    CallLoad,
+    Carrier,
+    CarrierRoutes,
+    PhoneUrls,
+    Routed,
+)
+from adk_realtime.sansio.telephony.signatures import Headers
+from adk_realtime.sansio.telephony.telnyx import TelnyxMediaStream
+from adk_realtime.sansio.telephony.twilio import TwilioMediaStream
+
+if TYPE_CHECKING:  # the bridge is imported when the first call comes
+    from adk_realtime.agent import RealtimeAgent
+    from adk_realtime.call_bridge import BridgeOptions
+    from adk_realtime.models import RealtimeModel
+    from adk_realtime.runner import EventHandler
+
+__all__ = ["BridgeCall", "MediaSocket", "PhoneServer", "serve_phone"]
+
+log = logging.getLogger("adk_realtime.phone")
+
+_STREAMS: dict[Carrier, type[CarrierMediaStream]] = {
+    "twilio": TwilioMediaStream,
+    "telnyx": TelnyxMediaStream,
+    "plivo": PlivoAudioStream,
+}
+
+
+class MediaSocket(Protocol):
+    """A media WebSocket as a front end hands it over: a call bridge's ``CarrierSocket``
+    (``send``, ``receive``, ``aclose``) and the target it was opened on."""
+
+    @property
+    def request_target(self) -> str: ...
+
+    async def send(self, message: str) -> None: ...
+
+    async def receive(self) -> str | bytes: ...
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+BridgeCall = Callable[..., Awaitable[Any]]
+"""What runs one call: ``bridge(socket, stream, model, agent, *, options, event_handler,
+runner_kwargs)``; :func:`adk_realtime.call_bridge.bridge_call` unless given."""
+
+
+class PhoneServer:
+    """Phone calls to a voice agent over Twilio, Telnyx and Plivo media streams.
+
+    ``agent`` is a ``RealtimeAgent`` or a function of the call's ``CallInfo`` that
+    returns one (or an awaitable of one). ``public_url`` is the server's address as the
+    carriers reach it (``https://abc.ngrok.app``, with any mount prefix); signatures
+    are checked over it, never over a Host header (without one, `serve_phone` uses the
+    address it binds: fine on loopback). Give a carrier's secret to verify its requests
+    (``twilio_auth_token``, ``telnyx_public_key``: the portal's base64 Ed25519 key,
+    ``plivo_auth_token``); with at least one secret only the carriers that have one are
+    served (``carriers`` chooses explicitly). ``options``, ``event_handler`` (shared by
+    every call) and ``runner_kwargs`` go to each call's bridge. ``max_calls`` bounds the
+    calls up at once: beyond it webhooks answer busy and upgrades 503. ``stream_key``
+    signs the per-call media tokens (random unless given: give the same bytes to every
+    worker process behind one address). ``clock`` is unix time (tests move it).
+    """
+
+    def __init__(
+        self,
+        model: RealtimeModel,
+        agent: RealtimeAgent | Callable[..., Any],
+        *,
+        public_url: str | None = None,
+        twilio_auth_token: str | None = None,
+        telnyx_public_key: str | bytes | None = None,
+        plivo_auth_token: str | None = None,
+        carriers: Iterable[Carrier] | None = None,
+        options: BridgeOptions | None = None,
+        max_calls: int | None = None,
+        event_handler: EventHandler | None = None,
+        runner_kwargs: Mapping[str, Any] | None = None,
+        stream_key: bytes | None = None,
+        max_body_size: int = DEFAULT_MAX_REQUEST_BODY,
+        token_ttl: float = 120.0,
+        clock: Callable[[], float] = time.time,
+        bridge: BridgeCall | None = None,
+    ) -> None:
+        if max_calls is not None and (type(max_calls) is not int or max_calls < 1):
+            raise ConfigError("max_calls", "must be a positive int, or None for no limit")
+        self._route_config: dict[str, Any] = {
+            "stream_key": stream_key or secrets.token_bytes(32),
+            "twilio_auth_token": twilio_auth_token,
+            "telnyx_public_key": telnyx_public_key,
+            "plivo_auth_token": plivo_auth_token,
+            "carriers": None if carriers is None else tuple(carriers),
+            "token_ttl": token_ttl,
+            "max_body_size": max_body_size,
+            # The numbers go to the stream under the names the bridge reads them by.
+            "caller_parameter": getattr(options, "caller_parameter", "caller"),
+            "called_parameter": getattr(options, "called_parameter", "called"),
+        }
+        self._routes: CarrierRoutes | None = None
+        if public_url is not None:
+            self.use_public_url(public_url)
+        self.model = model
+        self.agent = agent
+        self.options = options
+        self.max_calls = max_calls
+        self.event_handler = event_handler
+        self.runner_kwargs = dict(runner_kwargs or {})
+        self.max_body_size = max_body_size
+        self.active_calls = 0
+        """Calls being bridged now."""
+        self.calls_served = 0
+        """Calls that ended (however they ended)."""
+        self._clock = clock
+        self._bridge = bridge
+
+    def __repr__(self) -> str:
+        where = self._routes.urls.health.rsplit("/", 1)[0] if self._routes else None
+        return f"PhoneServer({where!r}, active_calls={self.active_calls})"
+
+    def use_public_url(self, public_url: str) -> None:
+        """Set where the carriers reach this server (see the class docstring); before the
+        first request. `serve_phone` calls it with the address it binds when no
+        ``public_url`` was given."""
+        routes = CarrierRoutes(public_url, **self._route_config)
+        unverified = [c for c in routes.carriers if c not in routes.verified]
+        if unverified:
+            log.warning(
+                "requests from %s are not verified (no secret given): anyone who reaches "
+                "this server can start calls on it",
+                ", ".join(unverified),
+            )
+        self._routes = routes
+
+    @property
+    def routes(self) -> CarrierRoutes:
+        """The routing core (its ``urls``, ``carriers``, ``verified``)."""
+        if self._routes is None:
+            raise ConfigError(
+                "public_url",
+                "not set: give PhoneServer(public_url=...) (where the carriers reach this "
+                "server), or serve it with serve_phone(), which uses the address it binds",
+            )
+        return self._routes
+
+    @property
+    def urls(self) -> PhoneUrls:
+        """Where to point each carrier (webhook and media URLs) and the health check."""
+        return self.routes.urls
+
+    @property
+    def load(self) -> CallLoad:
+        return CallLoad(self.active_calls, self.max_calls)
+
+    # -- the three entry points both front ends call --------------------------------
+
+    def handle_http(self, request: HttpRequest) -> HttpReply:
+        """The answer to a plain request (a webhook, the health check, anything else)."""
+        routed = self.routes.answer(
+            request, self._clock(), self.load, secrets.token_bytes(TOKEN_NONCE_BYTES)
+        )
+        self._log(routed)
+        assert routed.reply is not None
+        return routed.reply
+
+    def check_upgrade(self, target: str, headers: Headers) -> tuple[int, str] | None:
+        """A front end's ``reject`` callback: None lets the media upgrade go on, else
+        ``(status, body)`` refuses it (403 forged or replayed, 404, 503 full)."""
+        routed = self.routes.check_upgrade(target, headers, self._clock(), self.load)
+        self._log(routed)
+        if routed.reply is None:
+            return None
+        return routed.reply.status, routed.reply.body.decode("utf-8", "replace")
+
+    async def handle_media(self, socket: MediaSocket) -> None:
+        """Run the call on an accepted media WebSocket (``check_upgrade`` let it in)."""
+        carrier = self._carrier_of(socket.request_target)
+        if carrier is None:  # a front end that skipped check_upgrade
+            await socket.aclose(1008, "no media stream here")
+            return
+        if self.max_calls is not None and self.active_calls >= self.max_calls:
+            # Two upgrades passed check_upgrade together; only one fits.
+            await socket.aclose(1013, "the server is at its call limit; try again later")
+            return
+        stream = _STREAMS[carrier]()  # the bridge sets its mark interval from the options
+        bridge = self._bridge or _default_bridge()
+        self.active_calls += 1
+        log.info("%s call started (%d up)", carrier, self.active_calls)
+        try:
+            summary = await bridge(
+                socket,
+                stream,
+                self.model,
+                self.agent,
+                options=self.options,
+                event_handler=self.event_handler,
+                runner_kwargs=self.runner_kwargs,
+            )
+            if getattr(summary, "ended_by", None) == "model_error":
+                log.warning("%s call ended, the model failed: %s", carrier, summary.error)
+        except RealtimeError as exc:  # no start in time, a stream it cannot speak, a hang-up
+            log.warning("%s call did not go through: %s", carrier, exc)
+        finally:
+            self.active_calls -= 1
+            self.calls_served += 1
+            log.info("%s call ended (%d up)", carrier, self.active_calls)
+
+    # -- front ends ---------------------------------------------------------------------
+
+    @functools.cached_property
+    def asgi_app(self) -> AsgiApp:
+        """This server as an ASGI 3 application (http, websocket and lifespan scopes).
+
+        Raises `ConfigError` without a ``public_url``: an ASGI server's address is not
+        known here, and signatures are never checked over a Host header."""
+        self.routes  # noqa: B018  (raises without a public_url)
+        return asgi_app(
+            self.handle_media,
+            reject=self.check_upgrade,
+            http_handler=self.handle_http,
+            max_request_body=self.max_body_size,
+        )
+
+    # -- inside -------------------------------------------------------------------------
+
+    def _carrier_of(self, target: str) -> Carrier | None:
+        route = self.routes.route_of(target)
+        return next(
+            (c for c in self.routes.carriers if route.split("/")[1:3] == [c, "media"]), None
+        )
+
+    def _log(self, routed: Routed) -> None:
+        if routed.refusal is not None and routed.reply is not None:
+            status = routed.reply.status
+            if status == 403:
+                log.warning("refused %s (%d): %s", routed.route, status, routed.refusal)
+            else:
+                log.info("refused %s (%d): %s", routed.route, status, routed.refusal)
+        elif routed.reply is not None and routed.reply.status >= 400:
+            log.debug("answered %s with %d", routed.route, routed.reply.status)
+
+
+def _default_bridge() -> BridgeCall:
+    try:
+        from adk_realtime.call_bridge import bridge_call
+    except ImportError as exc:  # pragma: no cover - the bridge ships with the package
+        raise RuntimeError(
+            "adk_realtime.call_bridge is not available in this installation; it runs the "
+            "calls (or pass bridge= to PhoneServer)"
+        ) from exc
+    bridge: BridgeCall = bridge_call
+    return bridge
+
+
+@asynccontextmanager
+async def serve_phone(
+    server: PhoneServer,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    **serve_options: Any,
+) -> AsyncIterator[WebSocketServerHandle]:
+    """Run ``server`` on our own anyio server (asyncio or trio) at ``host:port`` (0: any
+    free port); yields where it listens. ``serve_options`` go to
+    :func:`~adk_realtime.drivers.websocket_server.serve` (``ssl_context``,
+    ``ping_interval``...). Leaving the block stops listening and ends every call."""
+    async with serve(
+        server.handle_media,
+        host,
+        port,
+        reject=server.check_upgrade,
+        http_handler=server.handle_http,
+        max_request_body=server.max_body_size,
+        **serve_options,
+    ) as handle:
+        if server._routes is None:
+            shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+            shown = f"[{shown}]" if ":" in shown else shown
+            server.use_public_url(f"http{'s' if handle.secure else ''}://{shown}:{handle.port}")
+        yield handle
