@@ -192,6 +192,7 @@ class TwilioCaller:
         self._marks_changed = anyio.Event()
         self._stopped = False
         self.frames_sent = 0
+        self.sent_audio = bytearray()  # everything the microphone sent, in order
 
     # -- what the test does --------------------------------------------------------
 
@@ -317,6 +318,7 @@ class TwilioCaller:
             except ConnectionClosed:
                 return
             self.frames_sent += 1
+            self.sent_audio += frame
             delay = t0 + chunk * FRAME_S - self.clock()
             if delay > 0:
                 await anyio.sleep(delay)  # the phone's own 20 ms clock
