@@ -50,6 +50,12 @@ class RealtimeModel(abc.ABC):
     def output_sample_rate(self) -> int:
         return 24000
 
+    @property
+    def accepts_g711(self) -> bool:
+        """Whether sessions take and give G.711 audio as configured (``AudioFormat.g711_ulaw``
+        in and out): a telephone bridge then passes the carrier's bytes through untouched."""
+        return False
+
 
 def redact(text: str, *secrets: str | None) -> str:
     """Remove every secret from ``text`` (server messages sometimes echo credentials)."""

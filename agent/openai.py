@@ -110,6 +110,12 @@ class OpenAIRealtimeModel(RealtimeModel):
     def __repr__(self) -> str:
         return f"OpenAIRealtimeModel(model={self.model_id!r}, dialect={self.dialect!r}, transport={self.transport!r}, base_url={self.base_url!r})"
 
+    @property
+    def accepts_g711(self) -> bool:
+        """True over the WebSocket transport (``audio/pcmu`` and ``audio/pcma`` both ways);
+        WebRTC carries Opus."""
+        return self.transport == "websocket"
+
     def _protocol(self) -> OpenAIProtocol:
         return OpenAIProtocol(self.model_id, dialect=self.dialect, transport=self.transport)
 

@@ -42,7 +42,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import numpy as np
@@ -76,6 +76,9 @@ from adk_realtime.tool_runner import (
     run_tool_call,
 )
 from adk_realtime.tools import FunctionTool, Tool, check_tool_timeout, maybe_await, tool_definition
+
+if TYPE_CHECKING:  # send_encoded_audio only passes it on to the session
+    from adk_realtime.sansio.config import AudioEncoding
 
 log = logging.getLogger("adk_realtime.runner")
 
@@ -121,6 +124,9 @@ class EventHandler:
 
     def on_disconnect(self, reason: str) -> Any:
         """The session ended (closed by us or by the provider)."""
+
+    def on_dtmf(self, digit: str) -> Any:
+        """The caller pressed a telephone key (``0-9 * # A-D``; a phone call's bridge)."""
 
 
 # ----------------------------------------------------------------- audio outputs
@@ -307,6 +313,14 @@ class RealtimeRunner:
     async def send_audio(self, pcm: bytes | np.ndarray, sample_rate: int | None = None) -> None:
         session = self._session or await self.wait_connected()
         await session.send_audio(pcm, sample_rate)
+
+    async def send_encoded_audio(
+        self, data: bytes | bytearray | memoryview, encoding: AudioEncoding
+    ) -> None:
+        """Send G.711 user audio (a carrier's payload): unchanged when the session takes
+        that encoding, else decoded and resampled (``RealtimeSession.send_encoded_audio``)."""
+        session = self._session or await self.wait_connected()
+        await session.send_encoded_audio(data, encoding)
 
     async def send_text(self, text: str, *, respond: bool = True) -> None:
         """Send a user text message and (by default) ask for a response."""

@@ -262,6 +262,32 @@ class RealtimeSession:
         self.protocol.send_audio(data)
         await self._send_queued()
 
+    async def send_encoded_audio(
+        self, data: bytes | bytearray | memoryview, encoding: AudioEncoding
+    ) -> None:
+        """Send user audio already encoded as G.711 (μ-law or A-law, 8 kHz), e.g. a
+        telephone carrier's payload.
+
+        When the session's input format is that encoding the bytes go to the provider
+        unchanged: no decoding, no resampling. Otherwise they are decoded and converted
+        as :meth:`send_audio` converts 8 kHz PCM (the same streaming resampler, so
+        consecutive chunks join without clicks). ``ConfigError`` for PCM16 (use
+        :meth:`send_audio`, which takes a sample rate).
+        """
+        if encoding is AudioEncoding.PCM16 or not isinstance(encoding, AudioEncoding):
+            raise ConfigError(
+                "encoding",
+                f"send_encoded_audio takes G.711 (use send_audio for PCM16), got {encoding!r}",
+            )
+        fmt = self.protocol.input_audio_format
+        if not self._media and fmt.encoding is encoding:
+            if data:
+                self.protocol.send_audio(data if isinstance(data, bytes) else bytes(data))
+                await self._send_queued()
+            return
+        decode = _audio.ulaw_decode if encoding is AudioEncoding.G711_ULAW else _audio.alaw_decode
+        await self.send_audio(decode(data), 8000)
+
     def _convert_input(
         self, pcm: bytes | memoryview | np.ndarray, src_rate: int, fmt: AudioFormat
     ) -> bytes:

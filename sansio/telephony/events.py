@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adk_realtime.sansio.config import AudioEncoding, AudioFormat
+
 __all__ = [
     "CarrierError",
     "DtmfReceived",
@@ -41,6 +43,18 @@ __all__ = [
     "StreamStopped",
     "TelephonyEvent",
 ]
+
+
+# The carriers' names of the G.711 encodings (Twilio and Plivo write MIME types, Telnyx the
+# RTP payload names).
+_G711_NAMES: Mapping[str, AudioEncoding] = {
+    "audio/x-mulaw": AudioEncoding.G711_ULAW,
+    "audio/pcmu": AudioEncoding.G711_ULAW,
+    "pcmu": AudioEncoding.G711_ULAW,
+    "audio/x-alaw": AudioEncoding.G711_ALAW,
+    "audio/pcma": AudioEncoding.G711_ALAW,
+    "pcma": AudioEncoding.G711_ALAW,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +93,16 @@ class StreamStarted:
     caller: str | None = field(default=None, repr=False)
     called: str | None = field(default=None, repr=False)
     client_state: str | None = field(default=None, repr=False)
+
+    @property
+    def audio_format(self) -> AudioFormat | None:
+        """The inbound audio as an :class:`AudioFormat`: G.711 μ-law or A-law at 8 kHz, one
+        channel, whatever the carrier calls it (``audio/x-mulaw``, ``PCMU``, ``audio/x-alaw``,
+        ``PCMA``); ``None`` for anything else (L16, G.722, Opus, another rate)."""
+        if self.sample_rate != 8000 or self.channels != 1:
+            return None
+        encoding = _G711_NAMES.get(self.encoding.lower())
+        return None if encoding is None else AudioFormat(encoding, 8000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -350,6 +350,20 @@ class CarrierMediaStream:
         """Marks placed whose echo has not come back."""
         return self.ledger.pending_marks
 
+    @property
+    def mark_every_frames(self) -> int:
+        """Automatic mark interval, in 20 ms frames (a bridge sets it from its options).
+
+        A change applies from the next frame on; ``ConfigError`` for a value that is
+        not a positive int (the stream is left as it was)."""
+        return self._mark_every
+
+    @mark_every_frames.setter
+    def mark_every_frames(self, value: int) -> None:
+        if type(value) is not int or value <= 0:
+            raise ConfigError("mark_every_frames", f"must be a positive int, got {value!r}")
+        self._mark_every = value
+
     def response_heard_ms(self, key: str) -> int:
         """Milliseconds of response ``key`` the caller is confirmed to have heard."""
         return self.ledger.response_heard_ms(key)
