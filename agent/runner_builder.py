@@ -11,7 +11,7 @@ from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.history import History
 from adk_realtime.tools import Tool
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (runner.py imports this module: a cycle at run time)
     from adk_realtime.runner import EventHandler, RealtimeRunner
 
 
@@ -57,6 +57,6 @@ class RealtimeRunnerBuilder:
         return self
 
     def build(self) -> RealtimeRunner:
-        from adk_realtime.runner import RealtimeRunner  # (runner.py imports this module)
+        from adk_realtime.runner import RealtimeRunner  # lazily: runner.py imports this module
 
         return RealtimeRunner(tools=self._tools, **self._kw)
