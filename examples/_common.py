@@ -127,10 +127,14 @@ def check_key(args: argparse.Namespace) -> str | None:
 
 
 @asynccontextmanager
-async def open_model(args: argparse.Namespace) -> AsyncIterator[RealtimeModel]:
+async def open_model(
+    args: argparse.Namespace, *, hub: Any = None, transparent_resumption: bool | None = None
+) -> AsyncIterator[RealtimeModel]:
     """The model to talk to: a real provider, or one pointed at an in-process simulator.
 
-    The simulator (when used) runs for the duration of the block.
+    The simulator (when used) runs for the duration of the block, with ``hub`` (a
+    ``SimulatorHub``; default: one at ``--sim-pace``). ``transparent_resumption`` is passed
+    to the simulator's Gemini model (the simulator offers it on the public path too).
     """
     key = check_key(args)
     if args.provider == "openai":
@@ -145,14 +149,16 @@ async def open_model(args: argparse.Namespace) -> AsyncIterator[RealtimeModel]:
     from adk_realtime.drivers.simulator import run_simulator
     from adk_realtime.sansio.sim.hub import SimulatorHub
 
-    async with run_simulator(hub=SimulatorHub(pace=args.sim_pace)) as server:
+    async with run_simulator(hub=hub or SimulatorHub(pace=args.sim_pace)) as server:
         say(
             "info", f"offline simulator on 127.0.0.1:{server.port}, speaking the {args.sim_api} API"
         )
         model: RealtimeModel
         if args.sim_api == "gemini":
             backend = GeminiLiveBackend.Public("sim-key", base_url=server.url)
-            model = GeminiRealtimeModel(backend, args.model or GEMINI_MODEL)
+            model = GeminiRealtimeModel(
+                backend, args.model or GEMINI_MODEL, transparent_resumption=transparent_resumption
+            )
         else:
             model = OpenAIRealtimeModel(
                 "sk-simulator", args.model or OPENAI_MODEL, base_url=server.openai_base_url

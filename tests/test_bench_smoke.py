@@ -82,6 +82,38 @@ def test_media_bench_round_trip_gives_back_20_ms_frames() -> None:
         assert all(len(pcm) == bench_media.FRAME_BYTES for pcm in out), opus_rate
 
 
+def test_rollover_bench_pairs_each_switch_with_the_link_that_ended_before_it() -> None:
+    import bench_rollover as br
+
+    call = br.Call(
+        probes=[
+            br.Probe(0.0, first_send=0.001, ended=1.000, how="receive"),
+            br.Probe(1.002, first_send=1.004, ended=2.000, how="receive"),
+            br.Probe(2.001, first_send=2.003),
+        ],
+        resumed_at=[1.010, 2.020],
+    )
+    ready, first = br.gaps(call, "receive")
+    assert ready == pytest.approx([10.0, 20.0]) and first == pytest.approx([4.0, 3.0])
+    with pytest.raises(AssertionError, match="not 'session rollover'"):
+        br.gaps(call, "session rollover")  # a switch of another kind is never counted
+
+
+def test_rollover_bench_switch_replays_the_conversation(anyio_backend: str) -> None:
+    """The measured OpenAI rollover does the whole job: the new link carries the session
+    update and every item of the conversation before SessionResumed is read."""
+    import anyio
+    import bench_rollover as br
+
+    from adk_realtime.sansio.sim.hub import SimulatorHub
+
+    hub = SimulatorHub(pace=0, session_max_seconds=1.0)
+    call = anyio.run(br.measure_switches, "openai", hub, 1, backend=anyio_backend)
+    assert len(call.resumed_at) == 1 and call.probes[0].how == "session rollover"
+    assert call.probes[1].sent >= 1 + br.ITEMS
+    assert br.gaps(call, "session rollover")[0][0] > 0
+
+
 def test_smoke_runs_say_so_and_judge_no_goal() -> None:
     """`make test` ends with the benchmarks' smoke runs: a newcomer read "goal MISSED" and
     "sustained 0 sessions" there as failures, from figures a smoke run cannot give."""

@@ -33,6 +33,7 @@ import pytest
 from adk_realtime.sansio.sim.speech import SpeechRecognizer
 from tests import oracles_openai
 from tests.fake_server import FakeServer, ScriptConn
+from tests.long_call_output import check_long_call, split_long_call
 from tests.oracles_openai import example_server_event
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -82,6 +83,8 @@ def run_example(*args: str, env: dict[str, str] | None = None, timeout: float = 
 
 # ---------------------------------------------------------------- the simulator examples
 
+LONG_CALL = ["--cap", "2.4", "--drop-after", "0.9", "--sim-pace", "0", "--save"]
+
 # name -> command line (relative to examples/). All of them run concurrently.
 RUNS: dict[str, list[str]] = {
     "basic-openai": ["realtime_basic.py"],
@@ -102,6 +105,12 @@ RUNS: dict[str, list[str]] = {
     "handoff-openai": ["realtime_handoff.py", "--sim-pace", "0"],
     "handoff-gemini": ["realtime_handoff.py", "--sim-api", "gemini", "--sim-pace", "0"],
     "livekit-selftest": ["livekit_agent.py", "--selftest"],
+    # Every session ends after 2.4 s and the first connection drops after 0.9 s.
+    "long-call-openai": ["realtime_long_call.py", *LONG_CALL, "{tmp}/history-openai.json"],
+    "long-call-gemini": [
+        "realtime_long_call.py",
+        *("--sim-api", "gemini", *LONG_CALL, "{tmp}/history-gemini.json"),
+    ],
 }
 # The phone example needs the call bridge (adk_realtime.call_bridge) to hold its call.
 HAS_BRIDGE = importlib.util.find_spec("adk_realtime.call_bridge") is not None
@@ -313,14 +322,30 @@ def test_a_phone_call_through_the_phone_server_to_the_weather_agent(
     assert rate == 8000 and ears.text == heard
 
 
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_a_long_call_crosses_a_drop_and_three_caps_and_its_saved_history_seeds_a_new_one(
+    launched: Launched, provider: str
+) -> None:
+    result = launched.result(f"long-call-{provider}")
+    check_long_call(result, provider, launched.tmp / f"history-{provider}.json", spoken=True)
+    call, _ = split_long_call(result)
+    # The simulator dropped the first connection; the call went on as session 2.
+    kind = "rollover" if provider == "openai" else "resumption"
+    dropped = call.index("[sim] connection 1 dropped, no close frame (--drop-after)")
+    assert call[dropped + 1] == f"[resumed] session 2 ({kind})"
+    assert [line for line in result.lines if line.startswith("[sim] ")] == [call[dropped]]
+    # The spoken questions were heard (input transcription: how a spoken turn is recorded).
+    assert result.kind("user").count("(heard) What city did I ask about?") == 2
+
+
 # ---------------------------------------------------------------- failures users meet first
 
 
 FOUR = ["realtime_basic.py", "realtime_vad.py", "realtime_tools.py", "realtime_handoff.py"]
-FIVE = [*FOUR, "realtime_phone.py"]
+PROVIDER_EXAMPLES = [*FOUR, "realtime_long_call.py", "realtime_phone.py"]
 
 
-@pytest.mark.parametrize("example", FIVE)
+@pytest.mark.parametrize("example", PROVIDER_EXAMPLES)
 @pytest.mark.parametrize(
     ("provider", "variables"),
     [("openai", ["OPENAI_API_KEY"]), ("gemini", ["GOOGLE_API_KEY", "GEMINI_API_KEY"])],
@@ -335,7 +360,7 @@ def test_a_real_provider_without_a_key_exits_with_a_clear_message(
     assert result.stdout == ""  # nothing was started
 
 
-@pytest.mark.parametrize("example", [*FIVE, "livekit_agent.py"])
+@pytest.mark.parametrize("example", [*PROVIDER_EXAMPLES, "livekit_agent.py"])
 def test_help_lists_the_provider_options(example: str) -> None:
     helped = run_example(str(EXAMPLES / example), "--help").check()
     for flag in ("--provider", "--model", "--base-url", "--timeout", "--sim-api"):
@@ -343,7 +368,7 @@ def test_help_lists_the_provider_options(example: str) -> None:
     assert helped.stderr == ""
 
 
-@pytest.mark.parametrize("example", [*FIVE, "livekit_agent.py"])
+@pytest.mark.parametrize("example", [*PROVIDER_EXAMPLES, "livekit_agent.py"])
 def test_an_example_run_by_a_python_without_the_package_says_how_to_run_it(example: str) -> None:
     # `python -S`: no site-packages, as the system python3 after `make demo` (was: a
     # ModuleNotFoundError traceback for anyio)

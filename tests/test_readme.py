@@ -128,6 +128,12 @@ adk_realtime.livekit.join_room adk_realtime.livekit.make_token adk_realtime.live
 adk_realtime.livekit.BridgeHandle.wait adk_realtime.livekit.BridgeHandle.stop
 adk_realtime.phone_server.PhoneServer adk_realtime.phone_server.serve_phone
 adk_realtime.phone_server.PhoneServer.asgi_app adk_realtime.phone_caller.call
+adk_realtime.RealtimeRunner.history adk_realtime.RealtimeRunner.resumption_handle
+adk_realtime.RealtimeRunnerBuilder.history adk_realtime.RealtimeSession.history
+adk_realtime.RealtimeSession.resumption_handle adk_realtime.RealtimeSession.note_heard
+adk_realtime.History.to_json adk_realtime.History.from_json adk_realtime.HistoryLimits
+adk_realtime.HistoryMessage adk_realtime.HistoryFunctionCall adk_realtime.HistoryFunctionOutput
+adk_realtime.SessionResumed adk_realtime.GoAway adk_realtime.SessionOptions
 """.split()
 
 
@@ -233,3 +239,43 @@ def test_the_readme_and_make_demo_say_how_to_run_what_was_installed() -> None:
     demo = makefile.split("\ndemo:")[1].split("\n\n")[0]
     for how in ("$(BIN)/adk-realtime", "$(BIN)/python examples/", "source $(BIN)/activate"):
         assert how in demo, how
+
+
+def test_the_long_call_snippet_carries_both_conversations_over(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # OpenAI seeded from the saved JSON, Gemini resumed by its handle: both remember.
+    run_block(block_with("resume_handle=runner.resumption_handle"), monkeypatch)
+    assert capsys.readouterr().out.count("Earlier you said: Hello!") == 2
+
+
+def test_the_long_call_section_states_the_defaults() -> None:
+    import dataclasses
+    import inspect
+
+    from adk_realtime import HistoryLimits, SessionOptions
+    from adk_realtime.gemini import GeminiRealtimeModel
+    from adk_realtime.sansio.openai.protocol import OpenAIProtocol
+    from adk_realtime.session import HEALTHY_LINK_SECONDS
+
+    section = README.read_text().split("## Long calls and history")[1].split("\n## ")[0]
+    section = " ".join(section.split())  # (lines wrap anywhere)
+    defaults = {f.name: f.default for f in dataclasses.fields(SessionOptions)}
+    for name in (
+        "rollover",
+        "resume",
+        "rollover_margin",
+        "reconnect_attempts",
+        "reconnect_backoff",
+        "reconnect_backoff_max",
+    ):
+        assert f"| `{name}` | `{defaults[name]!r}` |" in section, name
+    assert f"within {HEALTHY_LINK_SECONDS:g} s of being ready" in section
+    limits = HistoryLimits()
+    assert f"{limits.max_items} items and {limits.max_chars:,} characters".replace(",", " ") in (
+        section
+    )
+    replay = inspect.signature(OpenAIProtocol).parameters["max_replay_ms"].default
+    assert f"at most {replay // 1000} s of input audio" in section
+    transparent = inspect.signature(GeminiRealtimeModel).parameters["transparent_resumption"]
+    assert transparent.default is None and "transparent_resumption=None" in section
