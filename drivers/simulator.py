@@ -56,6 +56,7 @@ class SimulatorServer:
     sessions_served: int = 0
     _sessions: set[SimSession] = field(default_factory=set, repr=False)
     _idle: anyio.Event = field(default_factory=anyio.Event, repr=False)
+    _requests: anyio.Event = field(default_factory=anyio.Event, repr=False)
     _pokes: dict[SimSession, Callable[[], Awaitable[None]]] = field(
         default_factory=dict, repr=False
     )
@@ -81,6 +82,16 @@ class SimulatorServer:
         poke = self._pokes.get(session) if session is not None else None
         if poke is not None:
             await poke()
+
+    async def wait_call_requests(self, count: int) -> None:
+        """Until the simulator has taken ``count`` call-control requests in all
+        (``hub.calls.log``; returns at once when it has)."""
+        while len(self.hub.calls.log) < count:
+            await self._requests.wait()
+
+    def _request_taken(self) -> None:
+        self._requests.set()
+        self._requests = anyio.Event()
 
     # -- the hub's input audio ledger (SimulatorHub(record_input=True)) --
     def input_ledger(self) -> bytes:
@@ -275,6 +286,8 @@ async def run_simulator(
             poke = state._pokes.get(session) if state is not None else None
             if poke is not None:
                 await poke()
+        if state is not None:
+            state._request_taken()
         return HttpReply(status, body, "application/json")
 
     async with serve(
