@@ -175,6 +175,7 @@ class PhoneServer:
                 carriers = ()  # OpenAI SIP only: no unverified carrier routes
         self._openai_secret = openai_webhook_secret
         self._sip_tasks: anyio.abc.TaskGroup | None = None
+        self._sip_seen: dict[str, None] = {}  # call ids taken (webhooks come at least once)
         if max_calls is not None and (type(max_calls) is not int or max_calls < 1):
             raise ConfigError("max_calls", "must be a positive int, or None for no limit")
         self._route_config: dict[str, Any] = {
@@ -328,6 +329,12 @@ class PhoneServer:
         if self._sip_tasks is None:
             log.warning("refused %s (503): OpenAI SIP calls run under serve_phone only", label)
             return HttpReply.text(503, "Service Unavailable")
+        if call.call_id in self._sip_seen:
+            log.info("%s: a redelivered webhook for a call already taken", label)
+            return HttpReply.text(200, "OK")
+        self._sip_seen[call.call_id] = None
+        while len(self._sip_seen) > 4096:
+            del self._sip_seen[next(iter(self._sip_seen))]
         if self.max_calls is not None and self.active_calls >= self.max_calls:
             log.info("%s: at max_calls, rejecting the call (486)", label)
             self._sip_tasks.start_soon(self._reject_sip_call, call)
