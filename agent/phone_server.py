@@ -36,11 +36,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
+import anyio.abc
+
 from adk_realtime.drivers.asgi import AsgiApp, asgi_app
 from adk_realtime.drivers.websocket_server import WebSocketServerHandle, serve
 from adk_realtime.sansio.errors import ConfigError, RealtimeError
 from adk_realtime.sansio.http_server import DEFAULT_MAX_REQUEST_BODY, HttpReply, HttpRequest
 from adk_realtime.sansio.telephony.media_stream import CarrierMediaStream
+from adk_realtime.sansio.telephony.openai_sip import (
+    DEFAULT_API_URL,
+    IncomingCall,
+    IncomingCallError,
+    parse_incoming_call,
+)
 from adk_realtime.sansio.telephony.plivo import PlivoAudioStream
 from adk_realtime.sansio.telephony.routing import (
     TOKEN_NONCE_BYTES,
@@ -50,7 +59,12 @@ from adk_realtime.sansio.telephony.routing import (
     PhoneUrls,
     Routed,
 )
-from adk_realtime.sansio.telephony.signatures import Headers
+from adk_realtime.sansio.telephony.signatures import (
+    Headers,
+    SignatureError,
+    openai_webhook_signature,
+    verify_openai_webhook,
+)
 from adk_realtime.sansio.telephony.telnyx import TelnyxMediaStream
 from adk_realtime.sansio.telephony.twilio import TwilioMediaStream
 
@@ -58,9 +72,13 @@ if TYPE_CHECKING:  # the bridge is imported when the first call comes
     from adk_realtime.agent import RealtimeAgent
     from adk_realtime.call_bridge import BridgeOptions
     from adk_realtime.models import RealtimeModel
+    from adk_realtime.phone_openai_sip import SipSettings
     from adk_realtime.runner import EventHandler
 
-__all__ = ["BridgeCall", "MediaSocket", "PhoneServer", "serve_phone"]
+__all__ = ["OPENAI_SIP_PATH", "BridgeCall", "MediaSocket", "PhoneServer", "serve_phone"]
+
+OPENAI_SIP_PATH = "/openai/sip"
+"""Where OpenAI's SIP connector POSTs its ``realtime.call.incoming`` webhook."""
 
 log = logging.getLogger("adk_realtime.phone")
 
@@ -105,6 +123,14 @@ class PhoneServer:
     calls up at once: beyond it webhooks answer busy and upgrades 503. ``stream_key``
     signs the per-call media tokens (random unless given: give the same bytes to every
     worker process behind one address). ``clock`` is unix time (tests move it).
+
+    OpenAI's SIP connector: give ``openai_webhook_secret`` (the endpoint's ``whsec_...``)
+    and ``openai_api_key`` to serve ``POST /openai/sip``. A verified
+    ``realtime.call.incoming`` webhook is answered 200 at once; in the background the call
+    is accepted over REST (``openai_base_url``, the REST base, default
+    ``https://api.openai.com/v1``; the WebSocket base is the same with ``ws(s)://``) with
+    the agent's session and a runner attached to it by call id until it ends; at
+    ``max_calls`` it is rejected (486). Needs `serve_phone` (which holds the tasks).
     """
 
     def __init__(
@@ -126,7 +152,30 @@ class PhoneServer:
         token_ttl: float = 120.0,
         clock: Callable[[], float] = time.time,
         bridge: BridgeCall | None = None,
+        openai_webhook_secret: str | None = None,
+        openai_api_key: str | None = None,
+        openai_base_url: str = DEFAULT_API_URL,
     ) -> None:
+        self._sip: SipSettings | None = None
+        if openai_webhook_secret is not None:
+            openai_webhook_signature(openai_webhook_secret, "check", 0, b"")  # ConfigError if bad
+            if not isinstance(openai_api_key, str) or not openai_api_key:
+                raise ConfigError("openai_api_key", "OpenAI SIP calls need the project's API key")
+            from adk_realtime.phone_openai_sip import SipSettings
+
+            model_id = getattr(model, "model_id", None)
+            self._sip = SipSettings(
+                openai_api_key,
+                openai_base_url,
+                model_id if isinstance(model_id, str) else "gpt-realtime",
+            )
+            if carriers is None and not (
+                twilio_auth_token or telnyx_public_key or plivo_auth_token
+            ):
+                carriers = ()  # OpenAI SIP only: no unverified carrier routes
+        self._openai_secret = openai_webhook_secret
+        self._sip_tasks: anyio.abc.TaskGroup | None = None
+        self._sip_seen: dict[str, None] = {}  # call ids taken (webhooks come at least once)
         if max_calls is not None and (type(max_calls) is not int or max_calls < 1):
             raise ConfigError("max_calls", "must be a positive int, or None for no limit")
         self._route_config: dict[str, Any] = {
@@ -200,6 +249,8 @@ class PhoneServer:
 
     def handle_http(self, request: HttpRequest) -> HttpReply:
         """The answer to a plain request (a webhook, the health check, anything else)."""
+        if self._sip is not None and self.routes.route_of(request.target) == OPENAI_SIP_PATH:
+            return self._openai_sip_webhook(request)
         routed = self.routes.answer(
             request, self._clock(), self.load, secrets.token_bytes(TOKEN_NONCE_BYTES)
         )
@@ -248,6 +299,78 @@ class PhoneServer:
             self.active_calls -= 1
             self.calls_served += 1
             log.info("%s call ended (%d up)", carrier, self.active_calls)
+
+    @property
+    def openai_sip_url(self) -> str:
+        """Where to point the OpenAI project's webhook (``realtime.call.incoming``)."""
+        return self.urls.health.rsplit("/", 1)[0] + OPENAI_SIP_PATH
+
+    def _openai_sip_webhook(self, request: HttpRequest) -> HttpReply:
+        label = f"{request.method} {OPENAI_SIP_PATH}"
+        if request.method != "POST":
+            return HttpReply.text(405, "Method Not Allowed", ("Allow", "POST"))
+        if len(request.body) > self.max_body_size:
+            return HttpReply.text(413, "Content Too Large")
+        assert self._openai_secret is not None and self._sip is not None
+        try:
+            verify_openai_webhook(
+                self._openai_secret, request.body, request.headers, now=self._clock()
+            )
+            call = parse_incoming_call(request.body)
+        except SignatureError as exc:
+            log.warning("refused %s (403): %s", label, exc)
+            return HttpReply.text(403, "Forbidden")
+        except IncomingCallError as exc:
+            if exc.event_type is not None:  # a genuine webhook of another kind: not ours
+                log.info("%s: ignored a %s event", label, exc.event_type)
+                return HttpReply.text(200, "OK")
+            log.warning("refused %s (400): %s", label, exc)
+            return HttpReply.text(400, "Bad Request")
+        if self._sip_tasks is None:
+            log.warning("refused %s (503): OpenAI SIP calls run under serve_phone only", label)
+            return HttpReply.text(503, "Service Unavailable")
+        if call.call_id in self._sip_seen:
+            log.info("%s: a redelivered webhook for a call already taken", label)
+            return HttpReply.text(200, "OK")
+        self._sip_seen[call.call_id] = None
+        while len(self._sip_seen) > 4096:
+            del self._sip_seen[next(iter(self._sip_seen))]
+        if self.max_calls is not None and self.active_calls >= self.max_calls:
+            log.info("%s: at max_calls, rejecting the call (486)", label)
+            self._sip_tasks.start_soon(self._reject_sip_call, call)
+        else:
+            self.active_calls += 1  # counted now: the next webhook sees it
+            self._sip_tasks.start_soon(self._run_sip_call, call)
+        return HttpReply.text(200, "OK")
+
+    async def _run_sip_call(self, call: IncomingCall) -> None:
+        from adk_realtime.phone_openai_sip import run_openai_sip_call
+
+        assert self._sip is not None
+        log.info("%s call started (%d up)", "openai-sip", self.active_calls)
+        try:
+            await run_openai_sip_call(
+                call,
+                self._sip,
+                self.agent,
+                event_handler=self.event_handler,
+                runner_kwargs=self.runner_kwargs,
+            )
+        except (RealtimeError, TypeError) as exc:
+            log.warning("openai-sip call did not go through: %s", exc)
+        finally:
+            self.active_calls -= 1
+            self.calls_served += 1
+            log.info("openai-sip call ended (%d up)", self.active_calls)
+
+    async def _reject_sip_call(self, call: IncomingCall) -> None:
+        from adk_realtime.phone_openai_sip import reject_openai_sip_call
+
+        assert self._sip is not None
+        try:
+            await reject_openai_sip_call(call, self._sip)
+        except RealtimeError as exc:
+            log.warning("openai-sip call could not be rejected: %s", exc)
 
     # -- front ends ---------------------------------------------------------------------
 
@@ -307,17 +430,25 @@ async def serve_phone(
     free port); yields where it listens. ``serve_options`` go to
     :func:`~adk_realtime.drivers.websocket_server.serve` (``ssl_context``,
     ``ping_interval``...). Leaving the block stops listening and ends every call."""
-    async with serve(
-        server.handle_media,
-        host,
-        port,
-        reject=server.check_upgrade,
-        http_handler=server.handle_http,
-        max_request_body=server.max_body_size,
-        **serve_options,
-    ) as handle:
+    async with (
+        anyio.create_task_group() as calls,
+        serve(
+            server.handle_media,
+            host,
+            port,
+            reject=server.check_upgrade,
+            http_handler=server.handle_http,
+            max_request_body=server.max_body_size,
+            **serve_options,
+        ) as handle,
+    ):
         if server._routes is None:
             shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
             shown = f"[{shown}]" if ":" in shown else shown
             server.use_public_url(f"http{'s' if handle.secure else ''}://{shown}:{handle.port}")
-        yield handle
+        server._sip_tasks = calls  # OpenAI SIP calls run here, after their webhook's answer
+        try:
+            yield handle
+        finally:
+            server._sip_tasks = None
+            calls.cancel_scope.cancel()

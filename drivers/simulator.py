@@ -27,7 +27,7 @@ import contextlib
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -35,6 +35,7 @@ import anyio
 
 from adk_realtime.drivers.websocket import WebSocketConnection, serve
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed
+from adk_realtime.sansio.http_server import HttpReply, HttpRequest
 from adk_realtime.sansio.sim.hub import SimSession, SimSessionClosed, SimulatorHub
 from adk_realtime.sansio.websocket.connection import Headers
 
@@ -55,6 +56,10 @@ class SimulatorServer:
     sessions_served: int = 0
     _sessions: set[SimSession] = field(default_factory=set, repr=False)
     _idle: anyio.Event = field(default_factory=anyio.Event, repr=False)
+    _requests: anyio.Event = field(default_factory=anyio.Event, repr=False)
+    _pokes: dict[SimSession, Callable[[], Awaitable[None]]] = field(
+        default_factory=dict, repr=False
+    )
 
     async def wait_idle(self) -> None:
         """Until no session is being served (returns at once when none is)."""
@@ -66,6 +71,27 @@ class SimulatorServer:
         if not self.active_sessions:
             self._idle.set()
             self._idle = anyio.Event()
+
+    def ring(self, *, now: int, **call: str) -> tuple[str, bytes]:
+        """Ring a SIP call (:meth:`SimCalls.ring`): its id and the webhook body to deliver."""
+        return self.hub.calls.ring(now=now, **call)
+
+    async def hang_up(self, call_id: str) -> None:
+        """The caller hangs up ``call_id``: its attached session (if any) closes (1000)."""
+        session = self.hub.calls.hang_up(call_id)
+        poke = self._pokes.get(session) if session is not None else None
+        if poke is not None:
+            await poke()
+
+    async def wait_call_requests(self, count: int) -> None:
+        """Until the simulator has taken ``count`` call-control requests in all
+        (``hub.calls.log``; returns at once when it has)."""
+        while len(self.hub.calls.log) < count:
+            await self._requests.wait()
+
+    def _request_taken(self) -> None:
+        self._requests.set()
+        self._requests = anyio.Event()
 
     # -- the hub's input audio ledger (SimulatorHub(record_input=True)) --
     def input_ledger(self) -> bytes:
@@ -107,7 +133,10 @@ class SimulatorServer:
 
 
 async def _serve_session(
-    ws: WebSocketConnection, session: SimSession, clock: Callable[[], float]
+    ws: WebSocketConnection,
+    session: SimSession,
+    clock: Callable[[], float],
+    pokes: dict[SimSession, Callable[[], Awaitable[None]]],
 ) -> None:
     """Run one session's driving loop until either side closes."""
     send_lock = anyio.Lock()  # the outbox is FIFO: whoever takes from it sends before the next
@@ -127,6 +156,14 @@ async def _serve_session(
         nonlocal peer_gone
         peer_gone = True
         session.connection_lost()
+
+    async def poke() -> None:
+        # Something outside this connection changed the session (a hung-up call).
+        with contextlib.suppress(ConnectionClosed):
+            await flush()
+        timer_changed.set()
+
+    pokes[session] = poke
 
     async def timers(cancel: anyio.CancelScope) -> None:
         nonlocal timer_changed
@@ -161,6 +198,7 @@ async def _serve_session(
         except ConnectionClosed:
             pass  # the peer went away
         finally:
+            pokes.pop(session, None)
             if ended is None and not peer_gone:
                 lost()
             tg.cancel_scope.cancel()
@@ -233,10 +271,24 @@ async def run_simulator(
         state.sessions_served += 1
         state._sessions.add(session)
         try:
-            await _serve_session(ws, session, clock)
+            await _serve_session(ws, session, clock, state._pokes)
         finally:
             state._session_ended()
             state._sessions.discard(session)
+
+    async def http_handler(request: HttpRequest) -> HttpReply:
+        # OpenAI's SIP call control (POST /v1/realtime/calls/{id}/{action}); else 404.
+        ended: list[SimSession] = []
+        status, body = hub.handle_http(
+            request.method, request.target, request.headers, request.body, ended.append
+        )
+        for session in ended:
+            poke = state._pokes.get(session) if state is not None else None
+            if poke is not None:
+                await poke()
+        if state is not None:
+            state._request_taken()
+        return HttpReply(status, body, "application/json")
 
     async with serve(
         handler,
@@ -245,6 +297,7 @@ async def run_simulator(
         ssl_context=ssl_context,
         reject=reject,
         max_message_size=max_message_size,
+        http_handler=http_handler,
     ) as handle:
         state = SimulatorServer(handle.host, handle.port, handle.secure, hub)
         yield state

@@ -475,6 +475,10 @@ class SimSessionBase:
             self._out.clear()
             self._close(1011, "outbox overflow: call data_to_send() after every call")
 
+    def end(self, code: int = 1000, reason: str = "") -> None:
+        """End the session from outside (a hung-up call): as `_close`; flush it after."""
+        self._close(code, reason)
+
     def _close(self, code: int, reason: str, *, drop: bool = False) -> None:
         """End the session once: queue the close event; later input and timers are ignored.
 

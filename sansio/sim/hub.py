@@ -29,7 +29,7 @@ text inside audio); the two wire protocols are in ``openai.py`` and ``gemini.py`
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,6 +50,7 @@ from adk_realtime.sansio.sim.core import (
 )
 from adk_realtime.sansio.sim.gemini import GeminiSimSession
 from adk_realtime.sansio.sim.openai import OpenAISimSession
+from adk_realtime.sansio.sim.openai_calls import SimCalls
 from adk_realtime.sansio.sim.speech import (
     EnergyVad,
     SpeechRecognizer,
@@ -171,6 +172,8 @@ class SimulatorHub:
         self._api_key = api_key
         self._rng = random.Random(seed)
         self.sessions_opened = 0
+        self.calls = SimCalls(random.Random(seed + 1))
+        """OpenAI's SIP side: ring calls, see the call-control requests (``openai_calls.py``)."""
 
     def __repr__(self) -> str:
         return f"SimulatorHub(pace={self.settings.pace}, sessions_opened={self.sessions_opened})"
@@ -237,7 +240,33 @@ class SimulatorHub:
                 or auth.startswith("Token ")
                 or bool(query.get("access_token"))
             )
-        return None if ok else 401
+        if not ok:
+            return 401
+        call_id = SimCalls.call_id_of(path) if kind == "openai" else None
+        if call_id is not None and self.calls.attachable(call_id) is None:
+            return 404  # no such call, or not accepted, or attached already
+        return None
+
+    def handle_http(
+        self,
+        method: str,
+        target: str,
+        headers: Headers,
+        body: bytes,
+        on_end: Callable[[SimSession], None],
+    ) -> tuple[int, bytes]:
+        """A plain HTTP request (OpenAI's call-control REST): ``(status, JSON body)``.
+        ``on_end(session)`` gets each session a hangup ended (flush it)."""
+        if not self.calls.handles(target):
+            return (
+                404,
+                b'{"error": {"type": "invalid_request_error", "message": "No such endpoint."}}',
+            )
+        if self._api_key is not None and _headers(headers).get("authorization") != (
+            f"Bearer {self._api_key}"
+        ):
+            return 401, b'{"error": {"type": "invalid_request_error", "code": "invalid_api_key"}}'
+        return self.calls.answer(method, target, body, on_end)
 
     def open_session(
         self,
@@ -270,7 +299,13 @@ class SimulatorHub:
             model = query.get("model", ["gpt-realtime"])[0]
             beta = "realtime=v1" in _headers(headers).get("openai-beta", "")
             webrtc = transport == "webrtc"
-            return OpenAISimSession(
+            call_id = SimCalls.call_id_of(path)
+            call = self.calls.attachable(call_id) if call_id is not None else None
+            if call_id is not None and call is None:
+                raise ValueError("no accepted call to attach to: authorize() refuses these")
+            if call is not None:
+                model = call.model
+            session = OpenAISimSession(
                 self.settings,
                 now,
                 seed,
@@ -279,7 +314,11 @@ class SimulatorHub:
                 webrtc=webrtc,
                 wall_now=wall_now,
                 drop_after=drop,
+                cfg=call.cfg if call is not None else None,
             )
+            if call is not None:
+                call.session = session
+            return session
         return GeminiSimSession(
             self.settings, self.registry, now, seed, path=path, wall_now=wall_now, drop_after=drop
         )

@@ -111,13 +111,14 @@ class OpenAISimSession(SimSessionBase):
         webrtc: bool = False,
         wall_now: float | None = None,
         drop_after: float | None = None,
+        cfg: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(settings, now, seed, wall_now=wall_now, drop_after=drop_after)
         self.model, self.beta, self.webrtc = model, beta, webrtc
         self.session_id = self._new_id("sess_")
         self.conversation_id = self._new_id("conv_")
         self.items: list[SimItem] = []
-        self.cfg = default_config(beta)
+        self.cfg = dict(cfg) if cfg is not None else default_config(beta)  # a SIP call's accept
         self._resp: _Response | None = None
         self._playing: tuple[str, SimItem, float, float] | None = (
             None  # webrtc: resp, item, t0, end
