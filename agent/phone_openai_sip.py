@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adk_realtime.agent import RealtimeAgent
+from adk_realtime.call_bridge import CallInfo
 from adk_realtime.drivers.http_client import http_request
 from adk_realtime.openai import OpenAIRealtimeModel
 from adk_realtime.runner import EventHandler, RealtimeRunner, RunContext
@@ -62,25 +63,16 @@ class SipSettings:
         return f"SipSettings(base_url={self.base_url!r}, model={self.model!r})"
 
 
-def call_info(call: IncomingCall) -> Any:
-    """Who calls, for ``RunContext.state["call"]``: the call bridge's ``CallInfo``
-    (carrier ``"openai-sip"``, caller/called from the SIP From/To) when it is installed,
-    else a dict with the same fields."""
-    fields = {
-        "carrier": SIP_CARRIER,
-        "call_id": call.call_id,
-        "stream_id": call.call_id,
-        "caller": call.caller,
-        "called": call.callee,
-    }
-    try:
-        from adk_realtime.call_bridge import CallInfo  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return fields
-    try:
-        return CallInfo(**fields)
-    except TypeError:  # a bridge of another shape
-        return fields
+def call_info(call: IncomingCall) -> CallInfo:
+    """Who calls, for ``RunContext.state["call"]``: carrier ``"openai-sip"``, the call id
+    as the stream id, caller/called from the SIP From/To."""
+    return CallInfo(
+        carrier=SIP_CARRIER,
+        call_id=call.call_id,
+        stream_id=call.call_id,
+        caller=call.caller,
+        called=call.callee,
+    )
 
 
 async def _agent_for(agent: RealtimeAgent | Callable[..., Any], info: Any) -> RealtimeAgent:
