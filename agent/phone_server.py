@@ -430,8 +430,8 @@ async def serve_phone(
     free port); yields where it listens. ``serve_options`` go to
     :func:`~adk_realtime.drivers.websocket_server.serve` (``ssl_context``,
     ``ping_interval``...). Leaving the block stops listening and ends every call."""
+    # Listen first: a port in use is an OSError, not wrapped in the task group's group.
     async with (
-        anyio.create_task_group() as calls,
         serve(
             server.handle_media,
             host,
@@ -441,6 +441,7 @@ async def serve_phone(
             max_request_body=server.max_body_size,
             **serve_options,
         ) as handle,
+        anyio.create_task_group() as calls,
     ):
         if server._routes is None:
             shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)

@@ -26,6 +26,7 @@ from adk_realtime.openai import OpenAIRealtimeModel  # noqa: E402
 from adk_realtime.sansio import events as ev  # noqa: E402
 from adk_realtime.sansio.config import RealtimeConfig  # noqa: E402
 from adk_realtime.sansio.errors import AuthError, ConfigError, ConnectionClosed  # noqa: E402
+from adk_realtime.session import SessionOptions  # noqa: E402
 from adk_realtime.webrtc_link import WebRTCOptions  # noqa: E402
 from tests.fake_webrtc_server import KEY, TOKEN, FakeOpenAI  # noqa: E402
 
@@ -70,7 +71,9 @@ async def test_a_turn_over_webrtc_events_and_audio_both_ways_then_the_peer_vanis
     async with FakeOpenAI() as server:
         config = RealtimeConfig(instruction="You are a test.", voice="alloy")
         with anyio.fail_after(25):
-            async with model_for(server).connect(config) as session:
+            # (without rollover: with it, the vanished peer would be replaced by a new one)
+            options = SessionOptions(rollover=False)
+            async with model_for(server).connect(config, options=options) as session:
                 seen: list[Any] = []
                 audio: list[ev.AudioDelta] = []
                 async with anyio.create_task_group() as tg:
