@@ -148,10 +148,14 @@ class CarrierSpeaker:
         pacer = self.pacer
         while True:
             now = anyio.current_time()
-            pacer.poll(now)
-            message = pacer.next_message()
-            if message is not None:
-                await sink.send(message)
+            pacer.handle_timer(now)
+            messages = pacer.data_to_send()
+            if messages:
+                clears = pacer.clears
+                for message in messages:
+                    if pacer.clears != clears:
+                        break  # a barge-in meanwhile: the rest was dropped, its clear waits
+                    await sink.send(message)
                 continue
             if self._finishing and (pacer.idle or not self._drain):
                 if self._drain and pacer.playout_end > now:

@@ -485,8 +485,8 @@ def test_model_pcm_to_the_carrier_is_resampled_as_one_stream() -> None:
         speaker.end_of_response()
         out = b""
         while (due := speaker.pacer.get_timer()) is not None:  # the sender's clock
-            speaker.pacer.poll(due)
-            while (message := speaker.pacer.next_message()) is not None:
+            speaker.pacer.handle_timer(due)
+            for message in speaker.pacer.data_to_send():
                 decoded = json.loads(message)
                 if decoded["event"] == "media":
                     out += base64.b64decode(decoded["media"]["payload"])

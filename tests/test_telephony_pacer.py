@@ -29,10 +29,7 @@ def twilio() -> TwilioMediaStream:
 
 
 def take(pacer: OutboundPacer) -> list[dict[str, object]]:
-    out = []
-    while (message := pacer.next_message()) is not None:
-        out.append(json.loads(message))
-    return out
+    return [json.loads(message) for message in pacer.data_to_send()]
 
 
 def media(messages: list[dict[str, object]]) -> list[bytes]:
@@ -50,15 +47,15 @@ def audio(frames: int, fill: int = 0x10) -> bytes:
 def test_a_response_starts_max_ahead_at_once_then_one_frame_every_20_ms() -> None:
     pacer = OutboundPacer(twilio(), max_ahead_ms=100)
     pacer.push("r1", audio(20))
-    pacer.poll(10.0)
+    pacer.handle_timer(10.0)
     assert len(media(take(pacer))) == 5  # 100 ms at once
     assert pacer.ahead_ms(10.0) == pytest.approx(100)
     assert pacer.get_timer() == pytest.approx(10.02)
-    pacer.poll(10.019)
+    pacer.handle_timer(10.019)
     assert media(take(pacer)) == []  # not yet due
     for step in range(1, 16):
         now = 10.0 + 0.02 * step
-        pacer.poll(now)
+        pacer.handle_timer(now)
         assert len(media(take(pacer))) == 1
         assert 80 - 1e-6 <= pacer.ahead_ms(now) <= 100 + 1e-6
     assert pacer.frames_sent == 20 and pacer.queued_ms == 0
@@ -68,9 +65,9 @@ def test_a_response_starts_max_ahead_at_once_then_one_frame_every_20_ms() -> Non
 def test_a_late_wake_up_sends_what_is_due_without_exceeding_the_bound() -> None:
     pacer = OutboundPacer(twilio(), max_ahead_ms=100)
     pacer.push("r1", audio(50))
-    pacer.poll(0.0)
+    pacer.handle_timer(0.0)
     take(pacer)
-    pacer.poll(0.5)  # the sender slept 500 ms: the carrier ran dry at 0.1
+    pacer.handle_timer(0.5)  # the sender slept 500 ms: the carrier ran dry at 0.1
     assert len(media(take(pacer))) == 5  # it restarts 100 ms ahead, not 25 frames at once
     assert pacer.ahead_ms(0.5) == pytest.approx(100)
 
@@ -79,10 +76,10 @@ def test_the_end_of_a_response_pads_its_last_frame_and_marks_its_end() -> None:
     stream = twilio()
     pacer = OutboundPacer(stream, max_ahead_ms=100)
     pacer.push("r1", audio(2) + b"\x01" * 40)
-    pacer.poll(0.0)
+    pacer.handle_timer(0.0)
     assert len(media(take(pacer))) == 2  # the partial frame waits: more may come
     pacer.end_response()
-    pacer.poll(0.0)
+    pacer.handle_timer(0.0)
     messages = take(pacer)
     frames = media(messages)
     assert frames == [b"\x01" * 40 + b"\xff" * 120]
@@ -96,7 +93,7 @@ def test_a_response_ending_on_a_frame_boundary_gets_its_end_mark_at_once() -> No
     pacer = OutboundPacer(stream, max_ahead_ms=100, max_queued_ms=60_000)
     stream.mark_every_frames = 50
     pacer.push("r1", audio(2))
-    pacer.poll(0.0)
+    pacer.handle_timer(0.0)
     assert [m["event"] for m in take(pacer)] == ["media", "media"]
     pacer.end_response()
     assert [m["event"] for m in take(pacer)] == ["mark"]
@@ -107,7 +104,7 @@ def test_responses_follow_each_other_on_the_playback_timeline() -> None:
     pacer = OutboundPacer(stream, max_ahead_ms=1000)
     pacer.push("r1", audio(3, 1))
     pacer.push("r2", audio(2, 2))  # a new key ends r1
-    pacer.poll(0.0)
+    pacer.handle_timer(0.0)
     frames = media(take(pacer))
     assert [f[0] for f in frames] == [1, 1, 1, 2, 2]
     assert stream.response_sent_ms("r1") == 60
@@ -120,9 +117,9 @@ def test_interrupt_drops_every_unsent_frame_and_sends_only_the_clear() -> None:
     stream = twilio()
     pacer = OutboundPacer(stream, max_ahead_ms=100)
     pacer.push("r1", audio(50, 1))
-    pacer.poll(0.0)
+    pacer.handle_timer(0.0)
     take(pacer)
-    pacer.poll(0.02)  # one more frame, not yet taken by the sender
+    pacer.handle_timer(0.02)  # one more frame, not yet taken by the sender
     pacer.interrupt(0.03)
     assert [m["event"] for m in take(pacer)] == ["clear"]
     assert pacer.unsent_ms == 44 * 20
@@ -130,7 +127,7 @@ def test_interrupt_drops_every_unsent_frame_and_sends_only_the_clear() -> None:
     assert pacer.ahead_ms(0.03) == 0
     pacer.push("r2", audio(1, 2))  # the next response starts at once
     pacer.end_response()
-    pacer.poll(0.03)
+    pacer.handle_timer(0.03)
     assert media(take(pacer)) == [audio(1, 2)]
 
 
@@ -146,7 +143,7 @@ def test_nothing_is_sent_once_the_carrier_stopped() -> None:
     pacer = OutboundPacer(stream)
     pacer.push("r1", audio(3))
     stream.receive_data(json.dumps({"event": "stop", "streamSid": "S", "stop": {}}), 0.0)
-    pacer.poll(0.0)
+    pacer.handle_timer(0.0)
     pacer.push("r2", audio(3))
     pacer.interrupt(0.0)
     assert take(pacer) == [] and pacer.idle
@@ -230,12 +227,10 @@ def test_laws_of_the_pacer(ops: list[tuple[str, int, int]], max_ahead: int) -> N
             pacer.interrupt(now)
             cleared.update(fill_of.values())
             sent_after_clear.clear()
-        pacer.poll(now)
+        pacer.handle_timer(now)
         # Law 1: the carrier never holds more than max_ahead_ms by the send clock.
         assert pacer.ahead_ms(now) <= max_ahead + 1e-6
-        messages = []
-        while (message := pacer.next_message()) is not None:
-            messages.append(json.loads(message))
+        messages = [json.loads(message) for message in pacer.data_to_send()]
         for message in messages:
             if message["event"] == "media":
                 frame = base64.b64decode(message["media"]["payload"])
