@@ -69,6 +69,14 @@ _EXPORTS: dict[str, str] = {
     "FunctionTool": "adk_realtime.tools",
     "Tool": "adk_realtime.tools",
     "ToolContext": "adk_realtime.tools",
+    # phone calls
+    "bridge_call": "adk_realtime.call_bridge",
+    "BridgeOptions": "adk_realtime.call_bridge",
+    "CallInfo": "adk_realtime.call_bridge",
+    "CallSummary": "adk_realtime.call_bridge",
+    "CarrierSocket": "adk_realtime.call_bridge",
+    "CallStartError": "adk_realtime.call_bridge",
+    "CallStartTimeout": "adk_realtime.call_bridge",
 }
 
 # Every unified server/client event class is importable from the top too
@@ -94,6 +102,15 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
     )
     from adk_realtime.agent_events import ToolCallTimedOut as ToolCallTimedOut
     from adk_realtime.agent_run import AgentRun as AgentRun
+    from adk_realtime.call_bridge import (
+        BridgeOptions as BridgeOptions,
+        CallInfo as CallInfo,
+        CallStartError as CallStartError,
+        CallStartTimeout as CallStartTimeout,
+        CallSummary as CallSummary,
+        CarrierSocket as CarrierSocket,
+        bridge_call as bridge_call,
+    )
     from adk_realtime.gemini import (
         GeminiLiveBackend as GeminiLiveBackend,
         GeminiRealtimeModel as GeminiRealtimeModel,

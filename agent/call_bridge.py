@@ -56,6 +56,7 @@ shows them. A carrier message the codec cannot decode is logged and skipped
 
 from __future__ import annotations
 
+import collections
 import inspect
 import logging
 import types
@@ -280,6 +281,8 @@ _OWN_KEYWORDS = frozenset({"model", "agent", "event_handler"})
 # (see the module docstring): long enough for a busy event loop, short enough that
 # holding the caller's audio back costs nothing audible when no barge-in follows.
 _INPUT_HOLD_LIMIT = 0.1
+# Caller audio kept while the model connects, in carrier payloads (20 ms): three seconds.
+_EARLY_AUDIO = 150
 # Undecodable carrier messages logged at WARNING per call; later ones at DEBUG.
 _LOGGED_BAD_MESSAGES = 10
 
@@ -418,6 +421,7 @@ class _Call:
         self.carrier_errors = 0
         self._hold: anyio.Event | None = None  # set while the runner acts on a speech start
         self._model_gone = False  # the runner's session ended: nothing more to send it
+        self._early_audio: collections.deque[bytes] = collections.deque(maxlen=_EARLY_AUDIO)
         self._model_done = anyio.Event()
         self._speaker_done = anyio.Event()
         self._runner_scope = anyio.CancelScope()
@@ -590,11 +594,7 @@ class _Call:
             if event.track != "inbound":
                 return  # the far end's own audio, where a carrier streams both tracks
             self.audio_in_bytes += len(event.payload)
-            if not self._model_gone:
-                try:
-                    await self.runner.send_encoded_audio(event.payload, AudioEncoding.G711_ULAW)
-                except ConnectionClosed:
-                    self._model_gone = True
+            await self._to_model(event.payload)
         elif isinstance(event, MarkPlayed):
             if event.heard:
                 self.speaker.report_heard()
@@ -608,6 +608,24 @@ class _Call:
                 event.code,
                 event.title[:80],
             )
+
+    async def _to_model(self, payload: bytes) -> None:
+        """The caller's audio to the model; while it connects, the latest few seconds wait
+        here (the carrier's socket is read on: marks, ``stop`` and DTMF are not held up)."""
+        runner = self.runner
+        if self._model_gone:
+            return
+        if runner.session is None:
+            self._early_audio.append(payload)
+            return
+        try:
+            while self._early_audio:
+                await runner.send_encoded_audio(
+                    self._early_audio.popleft(), AudioEncoding.G711_ULAW
+                )
+            await runner.send_encoded_audio(payload, AudioEncoding.G711_ULAW)
+        except ConnectionClosed:
+            self._model_gone = True
 
     async def _on_dtmf(self, digit: str) -> None:
         self.dtmf.append(digit)

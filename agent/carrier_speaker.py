@@ -151,7 +151,10 @@ class CarrierSpeaker:
             pacer.handle_timer(now)
             messages = pacer.data_to_send()
             if messages:
+                clears = pacer.clears
                 for message in messages:
+                    if pacer.clears != clears:
+                        break  # a barge-in meanwhile: the rest was dropped, its clear waits
                     await sink.send(message)
                 continue
             if self._finishing and (pacer.idle or not self._drain):

@@ -141,3 +141,40 @@ def test_judged_hides_verdicts_only_in_a_smoke_run(monkeypatch: pytest.MonkeyPat
     assert _common.judged(" [goal >=3x met]") == " [goal >=3x met]"
     monkeypatch.setattr(_common, "SMOKE", True)
     assert _common.judged(" [goal >=3x met]") == ""
+
+
+def test_phone_bench_callers_speak_and_read_the_bridge_wire() -> None:
+    """bench_phone's lean callers send the question the simulator understands, read the
+    codec's own media messages, and count a gap only where the playout ran dry."""
+    import bench_phone
+
+    from adk_realtime.sansio.audio import ulaw_decode
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer
+    from adk_realtime.sansio.telephony.twilio import TwilioMediaStream
+
+    frames = [bench_phone.media_payload(m) for m in bench_phone.question_messages()]
+    recognizer = SpeechRecognizer(8000)
+    recognizer.feed(ulaw_decode(b"".join(f for f in frames if f is not None)) + bytes(8000))
+    assert recognizer.text == bench_phone.QUESTION
+
+    stream = TwilioMediaStream()
+    stream.receive_data(bench_phone.Caller(0, [], "", 0.0).start_message(), 0.0)
+    stream.send_audio(bytes(range(160)))
+    media, *_ = stream.data_to_send()
+    assert bench_phone.media_payload(media) == bytes(range(160))
+    assert bench_phone.media_payload('{"event":"mark","mark":{"name":"x"}}') is None
+
+    caller = bench_phone.Caller(0, [], "", 0.0)
+    caller.measuring = True
+    for k in range(10):  # a steady spurt: 5 frames at once, then one every 20 ms
+        caller.received(media, 1.0 + max(0, k - 4) * 0.02)
+    assert caller.gaps == [] and max(caller.jitter) < 1e-6
+    caller.received(media, 1.0 + 5 * 0.02 + 0.2)  # 200 ms late: the buffer had run dry
+    assert len(caller.gaps) == 1 and caller.answers == 1
+
+
+def test_phone_bench_compares_the_same_bridge_with_and_without_g711() -> None:
+    import bench_phone
+
+    assert bench_phone.make_model("ours", 1).accepts_g711
+    assert not bench_phone.make_model("transcoding", 1).accepts_g711

@@ -237,6 +237,46 @@ async def test_the_digit_reaches_the_model_as_a_user_message() -> None:
     assert all(item["role"] == "user" for item in said)
 
 
+async def test_the_carrier_is_read_while_the_model_connects_and_its_audio_kept() -> None:
+    """A slow model connection holds nothing up: DTMF is handled at once, and the caller's
+    audio of that time reaches the model, in order, once it is connected."""
+    appended = bytearray()
+    connected, heard_it = anyio.Event(), anyio.Event()
+    said = bytes(range(256)) * 5
+
+    async def provider(peer: Peer) -> None:
+        await peer.send({"type": "session.created", "session": {}})
+        while True:
+            message = await peer.recv()
+            if message["type"] == "input_audio_buffer.append":
+                appended.extend(base64.b64decode(message["audio"]))
+                if said in appended:
+                    heard_it.set()
+
+    class SlowModel(ScriptedModel):
+        @property
+        def accepts_g711(self) -> bool:
+            return True
+
+        @asynccontextmanager
+        async def _connect(self, config: RealtimeConfig, options: Any) -> AsyncIterator[Any]:
+            await connected.wait()  # the provider answers late
+            async with super()._connect(config, options) as session:
+                yield session
+
+    model = SlowModel(provider)
+    handler = Handler()
+    async with bridged(model, RealtimeAgent("phone", model), event_handler=handler) as call:
+        await call.caller.say(said)  # (while the model is not there)
+        await call.caller.dtmf("4")
+        await handler.wait_for(lambda: handler.dtmf == ["4"])
+        connected.set()
+        await heard_it.wait()
+        await call.caller.stop()
+        await call.summary()
+    assert bytes(appended) == bytes(call.caller.sent_audio[: len(appended)])
+
+
 # ---------------------------------------------------------------- a call that never starts
 
 

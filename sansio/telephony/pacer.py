@@ -32,10 +32,10 @@ with μ-law silence, a mark placed at its end).
 every message not yet taken, and queues the codec's ``clear`` as the only
 message: nothing of what was queued reaches the carrier after the clear.
 
-The sans-IO contract: no clock, no task. The driver calls :meth:`handle_timer` with the
-time at :meth:`get_timer` (and after :meth:`push`/:meth:`end_response`), sends
-every message :meth:`data_to_send` gives, in order, one WebSocket text message
-each. The queue is bounded: audio beyond ``max_queued_ms`` is dropped and
+The sans-IO contract: no clock, no task. Commands (:meth:`push`,
+:meth:`end_response`, :meth:`interrupt`) are the input; the driver calls
+:meth:`handle_timer` at :meth:`get_timer` (and after a command) and sends what
+:meth:`data_to_send` returns, in order, one WebSocket text message each. The queue is bounded: audio beyond ``max_queued_ms`` is dropped and
 counted in :attr:`overflow_ms`.
 """
 
@@ -193,12 +193,12 @@ class OutboundPacer:
     # -- the driver's side -------------------------------------------------
 
     def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` can next release a frame; ``None`` while no whole frame (or
-        ended response's rest) waits."""
+        """When :meth:`handle_timer` can next release a frame; ``None`` while no whole
+        frame (or ended response's rest) waits."""
         return self.playout_end - self._lead if self._releasable() else None
 
     def handle_timer(self, now: float) -> None:
-        """Release every frame due at ``now`` to the codec; collect their messages with
+        """Release every frame due at ``now`` to the codec; their messages wait in
         :meth:`data_to_send`."""
         if self.stream.stopped:
             self._segments.clear()
@@ -210,8 +210,7 @@ class OutboundPacer:
         self._out.extend(self.stream.data_to_send())
 
     def data_to_send(self) -> list[str]:
-        """The messages for the carrier released so far, in order (send each as one text
-        message)."""
+        """The messages for the carrier, in order; send each as one text message."""
         out = list(self._out)
         self._out.clear()
         return out

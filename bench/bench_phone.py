@@ -1,0 +1,479 @@
+"""Phone calls at load: N Twilio callers through ``bridge_call`` to the simulator (OpenAI).
+
+Three processes share the machine:
+
+* the simulator (``run_simulator``, ``pace=0.5``: the model speaks twice as fast as real
+  time, as real providers stream ahead of playback; 100 ms of audio per delta);
+* the bridge server, the process measured: a WebSocket server running
+  ``bridge_call(ws, TwilioMediaStream(), model, agent)`` per connection, the agent the
+  phone demo's (a weather tool);
+* this one: N lean Twilio callers. Each sends ``connected`` and ``start``, then one
+  20 ms μ-law ``media`` frame every 20 ms (the callers are served in four groups 5 ms
+  apart, so they do not all send at once), asks "What is the weather in Paris?" (a
+  random 0-1 s after the start, then 0.6 s after each answer finished playing), plays
+  what it receives on a playout clock and sends each mark back when its audio has played.
+
+At the callers: inter-frame jitter, ``|arrival interval - 20 ms|`` of frames in steady
+state (inside a talk spurt, after its first ``max_ahead_ms / 20`` frames, which the bridge
+sends at once by design); playout gaps, a frame arriving after the one before it finished
+playing inside a talk spurt (what a caller would hear as a drop-out); the answers heard
+(the first one of a caller is decoded to text: the bench does the real work). Bridge CPU:
+its utime + stime (``/proc``) over the window, per call and second of call.
+
+Compared at the same N, alternating: *ours* (``audio/pcmu`` both ways, the carrier's
+bytes passed through) and *transcoding*: the same bridge given a model that does not
+take G.711 (``accepts_g711`` false), so the session is PCM16 at 24 kHz both ways and the
+bridge does what the neighbours' examples do: μ-law -> PCM, 8 -> 24 kHz in; 24 -> 8 kHz,
+PCM -> μ-law out (and the provider's messages carry six times the bytes).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+QUESTION = "What is the weather in Paris?"
+ANSWER = "Here is the weather: sunny."
+FRAME_S = 0.02
+LEAD_FRAMES = 5  # BridgeOptions.max_ahead_ms (100) / 20: sent at once when a spurt starts
+GROUPS = 4  # callers are served in this many groups, FRAME_S / GROUPS apart
+SID = "MZ00000000000000000000000000000000"
+
+
+# ------------------------------------------------------------------ the two servers
+
+
+async def serve_simulator() -> None:
+    from adk_realtime.drivers.simulator import run_simulator
+    from adk_realtime.sansio.sim.hub import SimulatorHub
+
+    async with run_simulator("127.0.0.1", 0, hub=SimulatorHub(pace=0.5, chunk_ms=100)) as sim:
+        print(f"PORT {sim.port}", flush=True)
+        import anyio
+
+        await anyio.sleep_forever()
+
+
+def make_model(kind: str, sim_port: int) -> Any:
+    """The model of a variant: ``ours`` takes G.711; ``transcoding`` says it does not."""
+    from adk_realtime.openai import OpenAIRealtimeModel
+
+    class TranscodingModel(OpenAIRealtimeModel):
+        @property
+        def accepts_g711(self) -> bool:
+            return False
+
+    cls = OpenAIRealtimeModel if kind == "ours" else TranscodingModel
+    return cls("sk-bench", base_url=f"ws://127.0.0.1:{sim_port}/v1")
+
+
+async def serve_bridge(kind: str, sim_port: int) -> None:
+    import logging
+
+    import anyio
+
+    logging.basicConfig(level=logging.WARNING)  # to the log the bench reads
+
+    from adk_realtime.agent import RealtimeAgent
+    from adk_realtime.call_bridge import bridge_call
+    from adk_realtime.drivers.websocket import serve
+    from adk_realtime.sansio.config import VadConfig
+    from adk_realtime.sansio.telephony.twilio import TwilioMediaStream
+    from adk_realtime.tools import function_tool
+
+    @function_tool
+    def weather(city: str) -> str:
+        """Current weather for a city."""
+        return "sunny"
+
+    model = make_model(kind, sim_port)
+    agent = RealtimeAgent(
+        "phone", model, instruction="Answer the phone.", tools=[weather], vad=VadConfig.server()
+    )
+
+    async def handler(ws: Any) -> None:
+        await bridge_call(ws, TwilioMediaStream(), model, agent)
+
+    async with serve(handler, "127.0.0.1", 0, send_queue_size=256) as server:
+        print(f"PORT {server.port}", flush=True)
+        if os.environ.get("BENCH_PHONE_LOG"):
+            await trace_loop()
+        await anyio.sleep_forever()
+
+
+async def trace_loop() -> None:
+    """Diagnostics (BENCH_PHONE_LOG=1): the bridge's event-loop lag, every 2 s, to the log."""
+    import anyio
+
+    lags: list[float] = []
+    next_report = anyio.current_time() + 2
+    while True:
+        due = anyio.current_time() + 0.01
+        await anyio.sleep(0.01)
+        lags.append((anyio.current_time() - due) * 1000)
+        if anyio.current_time() >= next_report:
+            next_report += 2
+            print(
+                f"bridge loop lag p50 {c.percentile(lags, 50):.1f} p99 {c.percentile(lags, 99):.1f} "
+                f"max {max(lags):.1f} ms",
+                file=sys.stderr,
+                flush=True,
+            )
+            lags.clear()
+
+
+def start_server(args: list[str], log: Any) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=log, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        proc.wait()
+        log.seek(0)
+        raise RuntimeError(f"{args[0]} did not start: {line!r}\n{log.read()[-2000:]}")
+    return proc, int(line.split()[1])
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds (Linux); 0.0 if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+# ------------------------------------------------------------------ the callers
+
+
+def media_message(frame: bytes) -> str:
+    payload = base64.b64encode(frame).decode()
+    return (
+        '{"event":"media","streamSid":"' + SID + '","media":{"track":"inbound",'
+        '"chunk":"1","timestamp":"0","payload":"' + payload + '"}}'
+    )
+
+
+def question_messages() -> list[str]:
+    from adk_realtime.sansio.audio import Resampler, ulaw_encode
+    from adk_realtime.sansio.sim.speech import synthesize_speech
+
+    resampler = Resampler(16000, 8000)
+    pcm = synthesize_speech(QUESTION, 16000)
+    ulaw = ulaw_encode(resampler.process(pcm) + resampler.flush())
+    ulaw += b"\xff" * (-len(ulaw) % 160)
+    return [media_message(ulaw[i : i + 160]) for i in range(0, len(ulaw), 160)]
+
+
+MEDIA_PREFIX = '{"event":"media"'
+PAYLOAD_KEY = '"payload":"'
+
+
+def media_payload(message: str) -> bytes | None:
+    """The audio of one of the bridge's Twilio ``media`` messages, or None for another event."""
+    if not message.startswith(MEDIA_PREFIX):
+        return None
+    start = message.index(PAYLOAD_KEY) + len(PAYLOAD_KEY)
+    return base64.b64decode(message[start : message.index('"', start)])
+
+
+class Caller:
+    """One lean Twilio caller (see the module docstring)."""
+
+    def __init__(self, index: int, question: list[str], silence: str, now: float) -> None:
+        self.index = index
+        self.question = question
+        self.silence = silence
+        self.ws: Any = None
+        self.speaking: deque[str] = deque()
+        self.ask_at = now + 1.0 + random.random()  # after the model connected
+        self.asked_at = 0.0
+        self.play_end = 0.0
+        self.last_arrival = -1.0
+        self.spurt = 0  # frames into the current talk spurt
+        self.marks: deque[tuple[float, str]] = deque()
+        self.jitter: list[float] = []
+        self.slack: list[float] = []  # ms a frame arrived before its playout (< 0: a gap)
+        self.gaps: list[float] = []
+        self.frames = 0
+        self.answers = 0  # talk spurts heard: one per answer
+        self.first_answer = bytearray()
+        self.measuring = False
+
+    def start_message(self) -> str:
+        return json.dumps(
+            {
+                "event": "start",
+                "sequenceNumber": "1",
+                "start": {
+                    "accountSid": "AC0",
+                    "streamSid": SID,
+                    "callSid": f"CA{self.index:032d}",
+                    "tracks": ["inbound"],
+                    "customParameters": {"caller": "+15550100000"},
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+                "streamSid": SID,
+            }
+        )
+
+    def tick(self, now: float) -> list[str]:
+        """The messages due at ``now``: one microphone frame, and the marks whose audio played."""
+        out = []
+        if not self.speaking and now >= self.ask_at:
+            self.speaking.extend(self.question)
+            self.asked_at = now
+            self.ask_at = now + 15.0  # ask again then if no answer comes
+        out.append(self.speaking.popleft() if self.speaking else self.silence)
+        while self.marks and self.marks[0][0] <= now:
+            name = self.marks.popleft()[1]
+            out.append('{"event":"mark","streamSid":"' + SID + '","mark":{"name":"' + name + '"}}')
+        return out
+
+    def received(self, message: str, now: float) -> None:
+        payload = media_payload(message)
+        if payload is not None:
+            self.frames += 1
+            in_spurt = self.last_arrival >= 0 and now - self.last_arrival < 0.5
+            if in_spurt:
+                self.spurt += 1
+                if self.measuring and self.spurt >= LEAD_FRAMES:
+                    self.jitter.append(abs(now - self.last_arrival - FRAME_S) * 1000)
+                if self.measuring:
+                    self.slack.append((self.play_end - now) * 1000)
+                    if now > self.play_end + 1e-4:
+                        self.gaps.append((now - self.play_end) * 1000)
+            else:
+                self.spurt = 0
+                self.answers += 1
+            if self.answers == 1:
+                self.first_answer += payload
+            self.last_arrival = now
+            self.play_end = max(now, self.play_end) + FRAME_S
+            # The caller asks again 0.6 s after the answer has played to its end.
+            self.ask_at = self.play_end + 0.6
+        elif message.startswith('{"event":"mark"'):
+            name = json.loads(message)["mark"]["name"]
+            self.marks.append((self.play_end, name))  # sent back once its audio played
+
+
+async def run_callers(
+    port: int, n: int, warmup: float, window: float, bridge_pid: int, sim_pid: int
+) -> dict[str, Any]:
+    import anyio
+
+    from adk_realtime.drivers.websocket import connect
+
+    question = question_messages()
+    silence = media_message(b"\xff" * 160)
+    now = anyio.current_time()
+    callers = [Caller(i, question, silence, now) for i in range(n)]
+    lags: list[float] = []
+    errors = 0
+    first_errors: list[str] = []
+
+    async def listen(caller: Caller) -> None:
+        nonlocal errors
+        try:
+            async for message in caller.ws:
+                caller.received(message, anyio.current_time())
+        except Exception as exc:
+            errors += 1
+            first_errors.append(f"listen: {exc!r}")
+
+    async with anyio.create_task_group() as tg:
+        for caller in callers:
+            caller.ws = await connect(f"ws://127.0.0.1:{port}/", task_group=tg)
+            await caller.ws.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')
+            await caller.ws.send(caller.start_message())
+            tg.start_soon(listen, caller)
+        t0 = anyio.current_time()
+        for caller in callers:
+            caller.ask_at = t0 + (0.3 if c.SMOKE else 1.0) + random.random() * 0.5
+        measure_from = t0 + warmup
+        stop_at = measure_from + window
+        cpu0 = cpu1 = sim0 = sim1 = own0 = own1 = 0.0
+        tick = 0
+        measuring = False
+        while True:
+            due = t0 + tick * FRAME_S / GROUPS
+            now = anyio.current_time()
+            if due > now:
+                await anyio.sleep(due - now)
+                now = anyio.current_time()
+            elif measuring:
+                lags.append((now - due) * 1000)
+            if not measuring and now >= measure_from:
+                measuring = True
+                cpu0, wall0 = proc_cpu(bridge_pid), now
+                sim0, own0 = proc_cpu(sim_pid), time.process_time()
+                for caller in callers:
+                    caller.measuring = True
+            if now >= stop_at:
+                cpu1, wall1 = proc_cpu(bridge_pid), now
+                sim1, own1 = proc_cpu(sim_pid), time.process_time()
+                break
+            group = tick % GROUPS
+            for caller in callers[group::GROUPS]:
+                for message in caller.tick(now):
+                    try:
+                        await caller.ws.send(message)
+                    except Exception as exc:
+                        errors += 1
+                        first_errors.append(f"send: {exc!r}")
+            tick += 1
+        for caller in callers:
+            await caller.ws.aclose()
+        tg.cancel_scope.cancel()
+
+    jitter = [j for caller in callers for j in caller.jitter]
+    slack = [s for caller in callers for s in caller.slack]
+    gaps = [g for caller in callers for g in caller.gaps]
+    from adk_realtime.sansio.audio import ulaw_decode
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer
+
+    recognizer = SpeechRecognizer(8000)
+    recognizer.feed(ulaw_decode(bytes(callers[0].first_answer)) + bytes(8000))
+    seconds = wall1 - wall0
+    return {
+        "n": n,
+        "window_s": seconds,
+        "cpu_ms_per_call_s": (cpu1 - cpu0) / seconds / n * 1000,
+        "bridge_cpu_pct": (cpu1 - cpu0) / seconds * 100,
+        "sim_cpu_pct": (sim1 - sim0) / seconds * 100,
+        "callers_cpu_pct": (own1 - own0) / seconds * 100,
+        "jitter_p50": c.percentile(jitter, 50),
+        "jitter_p99": c.percentile(jitter, 99),
+        "jitter_max": max(jitter, default=0.0),
+        "jitter_n": len(jitter),
+        "slack_min": min(slack, default=0.0),
+        "slack_p1": c.percentile(slack, 1),
+        "gaps": len(gaps),
+        "gap_ms": sum(gaps),
+        "answers": sum(caller.answers for caller in callers),
+        "first_answer": recognizer.text,
+        "caller_lag_p99": c.percentile(lags, 99),
+        "errors": errors,
+        "error_kinds": sorted(set(first_errors))[:5],
+    }
+
+
+def one_run(kind: str, n: int, warmup: float, window: float) -> dict[str, Any]:
+    """A fresh simulator and bridge process; N callers from here."""
+    import anyio
+
+    with tempfile.TemporaryFile("w+") as log:
+        sim, sim_port = start_server(["--serve-sim"], log)
+        try:
+            bridge, port = start_server(["--serve-bridge", kind, str(sim_port)], log)
+            try:
+                result = anyio.run(run_callers, port, n, warmup, window, bridge.pid, sim.pid)
+            finally:
+                bridge.terminate()
+                bridge.wait(timeout=10)
+        finally:
+            sim.terminate()
+            sim.wait(timeout=10)
+        log.seek(0)
+        text = log.read()
+        result["tracebacks"] = text.count("Traceback")
+        result["warnings"] = text.count("WARNING")
+        if os.environ.get("BENCH_PHONE_LOG"):
+            c.note(text[-3000:])
+    result["kind"] = kind
+    c.note(
+        f"{kind} N={n}: bridge {result['cpu_ms_per_call_s']:.1f} ms CPU per call-second "
+        f"({result['bridge_cpu_pct']:.0f}% of a core; simulator {result['sim_cpu_pct']:.0f}%, "
+        f"callers {result['callers_cpu_pct']:.0f}%); caller jitter p50 "
+        f"{result['jitter_p50']:.2f} p99 {result['jitter_p99']:.2f} max "
+        f"{result['jitter_max']:.1f} ms over {result['jitter_n']} frames; frames arrived "
+        f"{result['slack_p1']:.0f} ms (p1) and at least {result['slack_min']:.0f} ms before "
+        f"their playout; gaps {result['gaps']} "
+        f"({result['gap_ms']:.0f} ms); answers heard {result['answers']}, the first decodes "
+        f"to {result['first_answer']!r}; caller loop lag p99 {result['caller_lag_p99']:.1f} ms; "
+        f"errors {result['errors']} {result['error_kinds']}, tracebacks {result['tracebacks']}"
+    )
+    return result
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-sim":
+        import anyio
+
+        anyio.run(serve_simulator)
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-bridge":
+        import anyio
+
+        profile = os.environ.get("BENCH_PHONE_PROFILE")  # diagnostics: a cProfile dump
+        if profile:
+            import cProfile
+            import signal
+
+            profiler = cProfile.Profile()
+
+            def dump(*_: object) -> None:
+                profiler.disable()
+                profiler.dump_stats(profile)
+                os._exit(0)
+
+            signal.signal(signal.SIGTERM, dump)
+            profiler.enable()
+        anyio.run(serve_bridge, sys.argv[2], int(sys.argv[3]))
+        return 0
+    args = c.parse_args(__doc__.splitlines()[0])
+    c.note(f"machine: {c.machine()}; {c.load_note()}")
+    if args.smoke:
+        compare_n, levels, warmup, window, rounds = 2, (), 3.0, 1.5, 1
+    else:
+        compare_n, levels, warmup, window, rounds = 20, (50, 100), 4.0, 10.0, 2
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "transcoding": []}
+    for _ in range(rounds):
+        for kind in ("ours", "transcoding"):
+            runs[kind].append(one_run(kind, compare_n, warmup, window))
+    loads = [one_run("ours", n, warmup + 2.0, window * 1.5) for n in levels]
+    c.note(f"after: {c.load_note()}")
+
+    def best(kind: str) -> float:
+        return min(r["cpu_ms_per_call_s"] for r in runs[kind])
+
+    ours, transcoding = best("ours"), best("transcoding")
+    heard = {r["first_answer"] for rows in runs.values() for r in rows}
+    same = "every caller's first answer decoded right" if heard == {ANSWER} else f"heard {heard}"
+    parts = [
+        f"bridge CPU per call ours {ours:.1f} ms/s vs transcoding {transcoding:.1f} ms/s "
+        f"({c.ratio(transcoding, ours)}) at N={compare_n}, best of {rounds} ({same})"
+    ]
+    for load in loads:
+        parts.append(
+            f"{load['n']} calls: caller jitter p50 {load['jitter_p50']:.1f} ms p99 "
+            f"{load['jitter_p99']:.1f} ms, gaps {load['gaps']} ({load['gap_ms']:.0f} ms over "
+            f"{load['jitter_n'] * 20 / 1000:.0f} s of audio), min slack {load['slack_min']:.0f} ms, "
+            f"bridge {load['bridge_cpu_pct']:.0f}% + simulator {load['sim_cpu_pct']:.0f}% + "
+            f"callers {load['callers_cpu_pct']:.0f}% of a core"
+        )
+    if not loads:
+        first = runs["ours"][0]
+        parts.append(f"{compare_n} calls, first answer heard as {first['first_answer']!r}")
+    c.summary("phone", "; ".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
