@@ -442,7 +442,7 @@ def main() -> int:
     if args.smoke:
         compare_n, levels, warmup, window, rounds = 2, (), 3.0, 1.5, 1
     else:
-        compare_n, levels, warmup, window, rounds = 20, (50, 100), 4.0, 10.0, 2
+        compare_n, levels, warmup, window, rounds = 20, (30, 50, 100), 4.0, 10.0, 2
     runs: dict[str, list[dict[str, Any]]] = {"ours": [], "transcoding": []}
     for _ in range(rounds):
         for kind in ("ours", "transcoding"):

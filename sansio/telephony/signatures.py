@@ -224,7 +224,7 @@ def _check_fresh(timestamp: int, now: float, tolerance: float, header: str) -> N
         raise ConfigError("tolerance", "must be a number of seconds")
     if not (tolerance > 0 and math.isfinite(tolerance)):
         raise ConfigError("tolerance", "must be a positive, finite number of seconds")
-    # Whole seconds, as the SDKs compare: int(time.time()) against the header.
+    # Whole seconds, as the SDKs compare the current unix second with the header.
     age = math.floor(now) - timestamp
     if age > tolerance:
         raise SignatureError(
