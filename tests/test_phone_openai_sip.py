@@ -20,6 +20,7 @@ import pytest
 import standardwebhooks
 
 from adk_realtime import RealtimeAgent
+from adk_realtime.call_bridge import CallInfo
 from adk_realtime.drivers.http_client import http_request
 from adk_realtime.drivers.simulator import SimulatorServer, run_simulator
 from adk_realtime.openai import OpenAIRealtimeModel
@@ -121,10 +122,11 @@ async def test_a_signed_webhook_accepts_the_call_and_a_runner_answers_on_it(
             ctx = calls.contexts[0]
             assert ctx.runner is not None
             await ctx.runner.wait_connected()
-        call_info = ctx.state["call"]
-        info = call_info if isinstance(call_info, dict) else vars(call_info)
-        assert info["carrier"] == "openai-sip" and info["call_id"] == call_id
-        assert info["caller"] == CALLER and info["called"] == "+18005550100"
+        info = ctx.state["call"]
+        assert isinstance(info, CallInfo)  # the bridge's own record of a call
+        assert info.carrier == "openai-sip" and info.call_id == call_id
+        assert info.caller == CALLER and info.called == "+18005550100"
+        assert CALLER not in repr(info)
         accepted = sim.hub.calls.actions("accept")
         assert [(a.call_id, a.status) for a in accepted] == [(call_id, 200)]
         assert accepted[0].body["instructions"] == "You answer the phone."
@@ -137,7 +139,9 @@ async def test_a_signed_webhook_accepts_the_call_and_a_runner_answers_on_it(
         await sim.hang_up(call_id)
         with anyio.fail_after(10):
             await handler.disconnected.wait()
-        assert handler.reasons == ["closed"]
+        # A normal end either way: OpenAI's close (1000) reached the runner, or the server
+        # closed the runner first when the call ended; never an error.
+        assert handler.reasons in (["closed"], ["connection closed (1000): call ended"])
     assert server.active_calls == 0 and server.calls_served == 1
 
 
