@@ -44,6 +44,11 @@ sysdeps:
 	    (apt-get install -y -q libopus0 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q libopus0 >/dev/null)) ; \
 	  else echo "libopus not found: install it (Debian: apt-get install libopus0, macOS: brew install opus)"; fi; \
 	fi
+	@# baresip is the independent SIP phone the SIP tests call the agent with (skipped without it)
+	@if ! command -v baresip >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing baresip-core (apt-get)"; \
+	  (apt-get install -y -q --no-install-recommends baresip-core >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends baresip-core >/dev/null)) || echo "baresip not installed: the SIP test with a real phone will be skipped"; \
+	fi
 
 install: sysdeps $(VENV)/.dev-stamp
 
