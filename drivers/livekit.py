@@ -379,30 +379,125 @@ def make_token(api_key: str, api_secret: str, room: str, identity: str = "adk-ag
 
 
 class RoomAgent:
-    """A connected room: the agent's published voice (``speaker``) and the input bridge.
+    """An agent attached to a room: its published voice (``speaker``) and the input bridge.
 
     Only the first remote audio track is heard; later ones are counted in
-    ``ignored_tracks`` (and logged).
+    ``ignored_tracks`` (and logged). ``caller`` is the identity of the participant heard;
+    ``caller_left`` is set when that participant leaves the room.
     """
 
     def __init__(
-        self, room: rtc.Room, source: rtc.AudioSource, speaker: RoomSpeaker, runner: RoomRunner
+        self,
+        room: rtc.Room,
+        source: rtc.AudioSource,
+        speaker: RoomSpeaker,
+        runner: RoomRunner,
+        *,
+        owns_connection: bool = True,
     ) -> None:
         self.room = room
         self.source = source
         self.speaker = speaker
+        self.track: rtc.LocalAudioTrack | None = None
         self.bridge: BridgeHandle | None = None
         self.bridged = asyncio.Event()
+        self.caller: str | None = None
+        self.caller_left = asyncio.Event()
         self.ignored_tracks = 0
         self._runner = runner
+        self._owns_connection = owns_connection
+        self._closed = False
+
+    def hear(self, track: rtc.Track, participant_identity: str, publication_sid: str) -> bool:
+        """Bridge ``track`` into the runner if nobody is heard yet; else count it. Returns
+        whether this track is the one heard."""
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
+            return False
+        if self.bridge is None:
+            self.bridge = bridge_input(track, self._runner)
+            self.caller = participant_identity
+            self.bridged.set()
+            return True
+        self.ignored_tracks += 1
+        log.info(
+            "not listening to audio track %s of %s: the agent hears one caller",
+            publication_sid,
+            participant_identity,
+        )
+        return False
 
     async def aclose(self) -> None:
-        """Leave: stop hearing, detach the voice from the runner, disconnect."""
+        """Leave: stop hearing, detach the voice from the runner, and disconnect when this
+        agent made the connection (:func:`join_room`; a room passed to
+        :func:`attach_room` stays connected: its owner disconnects it)."""
+        if self._closed:
+            return
+        self._closed = True
         if self.bridge is not None:
             await self.bridge.stop()
         self._runner.remove_audio_output(self.speaker)
         await self.speaker.aclose()
-        await self.room.disconnect()
+        if self._owns_connection:
+            await self.room.disconnect()
+
+
+async def attach_room(
+    room: rtc.Room,
+    runner: RoomRunner,
+    *,
+    sample_rate: int = 48000,
+    track_name: str = "agent-voice",
+    owns_connection: bool = False,
+) -> RoomAgent:
+    """Publish the agent's voice in a connected ``room`` and bridge the first remote
+    participant's audio track into ``runner`` (one already subscribed, or the first to be).
+
+    For rooms someone else connects (a LiveKit Agents job's ``ctx.room``); the voice is a
+    :class:`RoomSpeaker` added to the runner as an audio output. ``aclose()`` on the
+    returned :class:`RoomAgent` undoes it and leaves the connection to its owner.
+    """
+    source = rtc.AudioSource(sample_rate, 1)
+    speaker = RoomSpeaker(source)
+    agent = RoomAgent(room, source, speaker, runner, owns_connection=owns_connection)
+
+    def on_track(
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        agent.hear(track, participant.identity, publication.sid)
+
+    def on_left(participant: rtc.RemoteParticipant) -> None:
+        if agent.caller is not None and participant.identity == agent.caller:
+            agent.caller_left.set()
+
+    room.on("track_subscribed", on_track)
+    room.on("participant_disconnected", on_left)
+    _hear_tracks_already_there(room, agent)
+    track = rtc.LocalAudioTrack.create_audio_track(track_name, source)
+    agent.track = track
+    options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+    await room.local_participant.publish_track(track, options)
+    runner.add_audio_output(speaker)
+    return agent
+
+
+def _hear_tracks_already_there(room: rtc.Room, agent: RoomAgent) -> None:
+    """A room connected before :func:`attach_room` may have subscribed to tracks already:
+    their ``track_subscribed`` went by before anyone listened."""
+    participants = getattr(room, "remote_participants", None)
+    if not isinstance(participants, dict):
+        return
+    for participant in list(participants.values()):
+        publications = getattr(participant, "track_publications", None)
+        if not isinstance(publications, dict):
+            continue
+        for publication in list(publications.values()):
+            track = getattr(publication, "track", None)
+            if isinstance(track, rtc.Track) and agent.hear(
+                track, participant.identity, publication.sid
+            ):
+                return
 
 
 async def join_room(
@@ -418,35 +513,14 @@ async def join_room(
 
     The voice is a :class:`RoomSpeaker` added to the runner as an audio output once the
     track is published; the runner's event handler is left as it is. ``aclose()`` on the
-    returned :class:`RoomAgent` undoes all of it.
+    returned :class:`RoomAgent` undoes all of it, disconnecting too.
     """
     room = rtc.Room()
-    source = rtc.AudioSource(sample_rate, 1)
-    speaker = RoomSpeaker(source)
-    agent = RoomAgent(room, source, speaker, runner)
-
-    def on_track(
-        track: rtc.Track,
-        publication: rtc.RemoteTrackPublication,
-        participant: rtc.RemoteParticipant,
-    ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO:
-            return
-        if agent.bridge is None:
-            agent.bridge = bridge_input(track, runner)
-            agent.bridged.set()
-            return
-        agent.ignored_tracks += 1
-        log.info(
-            "not listening to audio track %s of %s: the agent hears one caller",
-            publication.sid,
-            participant.identity,
-        )
-
-    room.on("track_subscribed", on_track)
     await room.connect(url, token)
-    track = rtc.LocalAudioTrack.create_audio_track(track_name, source)
-    options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-    await room.local_participant.publish_track(track, options)
-    runner.add_audio_output(speaker)
-    return agent
+    try:
+        return await attach_room(
+            room, runner, sample_rate=sample_rate, track_name=track_name, owns_connection=True
+        )
+    except BaseException:
+        await room.disconnect()
+        raise

@@ -134,6 +134,8 @@ adk_realtime.RealtimeSession.resumption_handle adk_realtime.RealtimeSession.note
 adk_realtime.History.to_json adk_realtime.History.from_json adk_realtime.HistoryLimits
 adk_realtime.HistoryMessage adk_realtime.HistoryFunctionCall adk_realtime.HistoryFunctionOutput
 adk_realtime.SessionResumed adk_realtime.GoAway adk_realtime.SessionOptions
+adk_realtime.livekit_agents.RealtimeJob adk_realtime.livekit_agents.realtime_server
+adk_realtime.livekit_agents.SessionLoad
 """.split()
 
 
