@@ -59,8 +59,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy -p adk_realtime
 
+# Tests run on every core (pytest-xdist); PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
 pytest: install
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 fuzz-smoke: install
 	$(BIN)/python fuzz/run_all.py --smoke
@@ -72,7 +76,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p adk_realtime
-	$(BIN)/python -m pytest
+	$(PYTEST)
 	$(BIN)/python fuzz/run_all.py --smoke
 	$(BIN)/python bench/run_all.py --smoke
 
