@@ -181,6 +181,7 @@ class RealtimeSession:
         self.resumptions = 0
         self.rollovers = 0
         self._link_messages = 0  # messages read on the current link (a dead one reads none)
+        self._send_lock = anyio.Lock(fast_acquire=True)  # (no checkpoint when uncontended)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -380,11 +381,13 @@ class RealtimeSession:
         await self._send_queued()
 
     async def _send_queued(self) -> None:
-        # What the last command queued; no await between the command and here,
-        # so no other task's messages are mixed in.
-        generation = self._generation
-        for message in self.protocol.data_to_send():
-            await self._send_wire(message, generation)
+        # One sender at a time from data_to_send() to the link: the wire order is the
+        # order the protocol handed the messages out (Gemini's transparent resumption
+        # numbers them so), even when commands come from several tasks at once.
+        async with self._send_lock:
+            generation = self._generation
+            for message in self.protocol.data_to_send():
+                await self._send_wire(message, generation)
 
     async def send_raw(self, message: str) -> None:
         """Send one wire message as-is (escape hatch for provider features not modelled).
@@ -393,7 +396,8 @@ class RealtimeSession:
         nothing) for a message over ``capabilities.max_message_size``.
         """
         check_size(message, self._caps.max_message_size, "send_raw's message")
-        await self._send_wire(message, self._generation, recorded=False)
+        async with self._send_lock:
+            await self._send_wire(message, self._generation, recorded=False)
 
     async def close(self) -> None:
         """Close the session; ``next_event()`` returns ``None`` afterwards."""
