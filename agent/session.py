@@ -384,10 +384,12 @@ class RealtimeSession:
         # One sender at a time from data_to_send() to the link: the wire order is the
         # order the protocol handed the messages out (Gemini's transparent resumption
         # numbers them so), even when commands come from several tasks at once.
+        # Until nothing is left: what the pump queued meanwhile goes too (see _pump).
         async with self._send_lock:
-            generation = self._generation
-            for message in self.protocol.data_to_send():
-                await self._send_wire(message, generation)
+            while messages := self.protocol.data_to_send():
+                generation = self._generation
+                for message in messages:
+                    await self._send_wire(message, generation)
 
     async def send_raw(self, message: str) -> None:
         """Send one wire message as-is (escape hatch for provider features not modelled).
@@ -699,6 +701,10 @@ class RealtimeSession:
                 if not put_nowait(event):  # no event-loop trip while the queue has room
                     await self._events.put(event)  # the app is behind: wait (TCP pushes back)
                 event = next_event()
+            if self._link is link and not self._send_lock.locked():
+                # What receiving made the protocol send (e.g. the answer to a tool call a
+                # resumption carried over); a task sending now takes it along instead.
+                await self._send_queued()
             if replace:
                 with anyio.move_on_after(2):
                     await link.aclose(1000, "resuming after goAway")

@@ -307,3 +307,47 @@ def test_decoded_events_are_unchanged_by_the_record() -> None:
     started(p, RealtimeConfig())
     events = decode(p, json.dumps({"type": "input_audio_buffer.committed", "item_id": "item_u"}))
     assert events == [ev.AudioCommitted("item_u", None)]
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_an_output_made_while_the_link_was_down_goes_once_after_its_call(dialect: str) -> None:
+    # Issue 14 (c): the tool's answer is ready after the old connection died and before
+    # the new one starts; the session drops its held copies (the record has them), so the
+    # new session gets the call, then the output, then one response.create.
+    p = proto(dialect)
+    config = RealtimeConfig()
+    started(p, config)
+    srv(p, "response.created", response={"id": "resp_1"})
+    call = output_item("item_fc", "function_call", call_id="call_1", name="get_weather")
+    srv(p, "response.output_item.added", item={**call, "arguments": ""})
+    srv(
+        p,
+        "response.function_call_arguments.done",
+        item_id="item_fc",
+        call_id="call_1",
+        name="get_weather",
+        arguments='{"city":"Paris"}',
+    )
+    srv(p, "response.done", response={"id": "resp_1", "status": "completed"})
+    # (the link is gone: these are held by the session, then dropped by the rollover)
+    encode(p, ev.ItemCreate(tool_response=ev.ToolResponse("call_1", '{"sky":"sunny"}')))
+    encode(p, ev.ResponseCreate())
+    messages = started(p, config)
+    sent = [json.loads(m) for m in messages]
+    assert [m["type"] for m in sent] == [
+        "session.update",
+        "conversation.item.create",
+        "conversation.item.create",
+        "response.create",
+    ]
+    call_item, output = sent[1]["item"], sent[2]["item"]
+    assert (call_item["type"], call_item["call_id"]) == ("function_call", "call_1")
+    assert output["type"] == "function_call_output"
+    assert (output["call_id"], output["output"]) == ("call_1", '{"sky":"sunny"}')
+    for message in messages:
+        validate_client(dialect, message)
+    assert p.pending_calls == {}
+    # A second switch before the server said anything carries it once again, not twice.
+    again = [json.loads(m) for m in started(p, config)]
+    outputs = [m for m in again if m.get("item", {}).get("type") == "function_call_output"]
+    assert len(outputs) == 1

@@ -71,10 +71,19 @@ class ClientMessageLog:
             _, old = self._kept.popleft()
             self._bytes -= len(old)
 
+    @property
+    def next_index(self) -> int:
+        """The index the next message handed out gets, on this connection."""
+        return self._next_index
+
     def restart(self) -> list[str]:
         """A new connection begins: the messages it must send again (oldest first), and
         numbering starts over."""
-        replay = [message for _, message in self._kept]
+        return [message for _, message in self.restart_numbered()]
+
+    def restart_numbered(self) -> list[tuple[int, str]]:
+        """:meth:`restart`, each message with its index on the connection that ended."""
+        replay = list(self._kept)
         self._kept.clear()
         self._bytes = 0
         self._next_index = 0
