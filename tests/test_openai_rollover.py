@@ -18,7 +18,7 @@ from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import AudioFormat, RealtimeConfig, VadConfig, VadMode
 from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.history import HistoryFunctionCall, HistoryMessage
-from adk_realtime.sansio.openai.conversation import InputAudioLog
+from adk_realtime.sansio.openai.conversation import InputAudioLog, TurnAudio
 from adk_realtime.sansio.openai.protocol import OpenAIProtocol
 from tests.codec_io import audio, decode, encode, queued, started
 from tests.oracles_openai import validate_client
@@ -351,3 +351,48 @@ def test_an_output_made_while_the_link_was_down_goes_once_after_its_call(dialect
     again = [json.loads(m) for m in started(p, config)]
     outputs = [m for m in again if m.get("item", {}).get("type") == "function_call_output"]
     assert len(outputs) == 1
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_a_spoken_turn_without_a_transcript_is_replayed_as_its_audio(dialect: str) -> None:
+    p = proto(dialect)
+    config = RealtimeConfig()  # input transcription off
+    started(p, config)
+    audio(p, pcm(300, 1) + pcm(500, 2))
+    srv(p, "input_audio_buffer.speech_started", audio_start_ms=300, item_id="item_u1")
+    srv(p, "input_audio_buffer.speech_stopped", audio_end_ms=700, item_id="item_u1")
+    srv(p, "input_audio_buffer.committed", item_id="item_u1")
+    messages = started(p, config)
+    for message in messages:
+        validate_client(dialect, message)
+    sent = [json.loads(m) for m in messages]
+    items = [m["item"] for m in sent if m["type"] == "conversation.item.create"]
+    assert [(i["id"], i["role"]) for i in items] == [("item_u1", "user")]
+    (part,) = items[0]["content"]
+    assert part["type"] == "input_audio"
+    # exactly the committed turn: up to audio_end_ms; what follows is still uncommitted
+    assert base64.b64decode(part["audio"]) == pcm(300, 1) + pcm(400, 2)
+    assert appended(sent) == pcm(100, 2)
+    # with a transcript it goes as text, as before
+    q = proto(dialect)
+    started(q, RealtimeConfig(input_transcription=True))
+    audio(q, pcm(800, 3))
+    user_turn(q, "item_u2", "Hello there", end_ms=800)
+    items = [
+        json.loads(m)["item"]
+        for m in started(q, RealtimeConfig(input_transcription=True))
+        if '"conversation.item.create"' in m
+    ]
+    assert items[0]["content"] == [{"type": "input_text", "text": "Hello there"}]
+
+
+def test_turn_audio_is_bounded_oldest_first() -> None:
+    kept = TurnAudio(max_bytes=1000)
+    kept.keep("a", bytes(400))
+    kept.keep("b", bytes(400))
+    kept.keep("c", bytes(400))  # over the bound: the oldest goes
+    assert kept.get("a") is None and kept.get("b") is not None and kept.get("c") is not None
+    kept.keep("d", bytes(1001))  # over the bound alone: not kept
+    assert kept.get("d") is None and kept.get("c") is not None
+    kept.set_format(AudioFormat.g711_ulaw())  # another format: the old audio cannot go
+    assert kept.get("b") is None and kept.get("c") is None

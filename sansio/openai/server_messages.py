@@ -89,7 +89,7 @@ from adk_realtime.sansio.json_fields import (
     req_str,
 )
 from adk_realtime.sansio.openai import wire as wire
-from adk_realtime.sansio.openai.conversation import InputAudioLog
+from adk_realtime.sansio.openai.conversation import InputAudioLog, TurnAudio
 from adk_realtime.sansio.openai.wire import usage_of
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -177,6 +177,7 @@ class ServerMessageHandlers:
     _calls: dict[str, _Call]
     _record: ConversationRecord
     _input: InputAudioLog
+    _turn_audio: TurnAudio
     _expires_at: float | None
     _vad_end_ms: int | None
     _response_wanted: bool
@@ -415,6 +416,7 @@ class ServerMessageHandlers:
                 self._response_wanted = True
         if item_id:
             self._message(item_id, "user", spoken=True)
+            self._turn_audio.keep(item_id, self._input.take_committed())
         self._push(event)
 
     def _on_cleared(self, msg: _Msg, etype: str) -> None:
