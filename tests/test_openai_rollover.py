@@ -396,3 +396,38 @@ def test_turn_audio_is_bounded_oldest_first() -> None:
     assert kept.get("d") is None and kept.get("c") is not None
     kept.set_format(AudioFormat.g711_ulaw())  # another format: the old audio cannot go
     assert kept.get("b") is None and kept.get("c") is None
+
+
+def test_a_rollover_sends_silence_again_only_up_to_a_tail() -> None:
+    # Server VAD heard no speech in 5 s since the last commit: only the last second goes.
+    p = proto()
+    config = RealtimeConfig()
+    started(p, config)
+    audio(p, pcm(4000, 1) + pcm(1000, 2))
+    sent = [json.loads(m) for m in started(p, config)]
+    assert appended(sent) == pcm(1000, 2)
+    assert p.input_audio_skipped_ms == 4000
+    assert p.next_event() is None  # skipping silence is no loss: no error
+    # Speech heard from 3000 ms: the replay starts a second before it, and a second
+    # switch before the new server reports anything keeps the same start.
+    q = proto()
+    started(q, config)
+    audio(q, pcm(2000, 1) + pcm(1000, 2) + pcm(2000, 3))
+    srv(q, "input_audio_buffer.speech_started", audio_start_ms=3000, item_id="item_u")
+    assert appended([json.loads(m) for m in started(q, config)]) == pcm(1000, 2) + pcm(2000, 3)
+    assert appended([json.loads(m) for m in started(q, config)]) == pcm(1000, 2) + pcm(2000, 3)
+    assert q.input_audio_skipped_ms == 2000
+    # A commit point ends the speech: the audio after it is judged afresh.
+    srv(q, "input_audio_buffer.speech_stopped", audio_end_ms=3000, item_id="item_u")
+    srv(q, "input_audio_buffer.committed", item_id="item_u")
+    audio(q, pcm(1500, 4))
+    assert appended([json.loads(m) for m in started(q, config)]) == pcm(1000, 4)
+
+
+def test_without_server_vad_everything_uncommitted_goes_again() -> None:
+    p = proto()
+    config = RealtimeConfig(vad=VadConfig(mode=VadMode.NONE))
+    started(p, config)
+    audio(p, pcm(4000, 1))
+    assert appended([json.loads(m) for m in started(p, config)]) == pcm(4000, 1)
+    assert p.input_audio_skipped_ms == 0

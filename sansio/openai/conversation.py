@@ -87,6 +87,11 @@ __all__ = [
 DEFAULT_MAX_REPLAY_MS = 30_000
 """Uncommitted input audio kept for a replay, by default."""
 
+SILENCE_TAIL_MS = 1000
+"""With server VAD, the input audio a rollover sends again starts this long before the
+speech the server heard start, or before the end when it heard none: the rest is
+silence (the tail covers speech the VAD had not reported yet)."""
+
 MAX_TURN_AUDIO_BYTES = 2 * 2**20
 """The audio of committed user turns kept to replay them while they have no transcript,
 in all (about 43 s of PCM16 at 24 kHz; the oldest turns' audio goes first)."""
@@ -248,8 +253,11 @@ class InputAudioLog:
         "_end",
         "_max_units",
         "_skip",
+        "_skipped",
+        "_speech_from",
         "_start",
         "_upb",
+        "server_vad",
     )
 
     def __init__(self, max_replay_ms: int, fmt: AudioFormat = wire.PCM16_24K) -> None:
@@ -264,11 +272,20 @@ class InputAudioLog:
         self._committed = 0  # the commit point: audio before it is in a user turn
         self._dropped = 0  # units that left the log before a commit covered them
         self._committed_audio: list[bytes] = []  # what the last commit point took
+        self._speech_from: int | None = None  # server VAD heard speech start there
+        self._skipped = 0  # ms of silence a restart did not send again
+        self.server_vad = True
+        """The server's VAD decides the turns (else the client commits all it sent)."""
 
     @property
     def uncommitted_ms(self) -> int:
         """Milliseconds of audio kept for a replay."""
         return (self._end - self._start) // _UNITS_PER_MS
+
+    @property
+    def skipped_ms(self) -> int:
+        """Milliseconds of silence restarts did not send again (see :meth:`restart`)."""
+        return self._skipped
 
     @property
     def dropped_ms(self) -> int:
@@ -297,11 +314,19 @@ class InputAudioLog:
         if point > self._committed:
             self._committed = point
             self._committed_audio = self._drop_before(point, counted=False)
+            self._speech_from = None
+
+    def speech_started(self, audio_start_ms: int) -> None:
+        """Server VAD heard speech begin at ``audio_start_ms`` on this connection: the
+        audio from there on is the user's next turn."""
+        if self._speech_from is None:
+            self._speech_from = max(0, audio_start_ms) * _UNITS_PER_MS
 
     def commit_all(self) -> None:
         """A client ``AudioCommit``: everything appended so far is in a user turn."""
         self._committed = self._end
         self._committed_audio = self._drop_before(self._end, counted=False)
+        self._speech_from = None
 
     def clear(self) -> None:
         """The buffer was cleared: what it held is in no turn, on purpose."""
@@ -317,9 +342,25 @@ class InputAudioLog:
     def restart(self) -> tuple[bytes, int]:
         """A new connection: ``(audio to append again, ms lost)``. The audio is the start
         of the new connection's timeline; ms lost is the uncommitted audio that had
-        left the log (it could not be replayed)."""
+        left the log (it could not be replayed).
+
+        With server VAD, audio more than ``SILENCE_TAIL_MS`` before the speech it heard
+        start (or, when it heard none, before the end) is silence by the server's own
+        judgement: it is not sent again (counted in :attr:`skipped_ms`, whole ms)."""
         lost = max(0, self._start - self._committed) // _UNITS_PER_MS
         data = b"".join(self._chunks)[self._skip :]
+        if self.server_vad:
+            speech = self._end if self._speech_from is None else self._speech_from
+            silent_ms = max(0, speech - SILENCE_TAIL_MS * _UNITS_PER_MS - self._start)
+            silent_ms //= _UNITS_PER_MS
+            skip = min(silent_ms * _UNITS_PER_MS // self._upb, len(data))
+            skip -= skip % (_UNITS_PER_MS // self._upb)  # whole ms
+            self._skipped += skip * self._upb // _UNITS_PER_MS
+            data = data[skip:]
+            if self._speech_from is not None:  # where it is on the new timeline
+                self._speech_from = max(0, self._speech_from - self._start - skip * self._upb)
+        else:
+            self._speech_from = None
         self._chunks.clear()
         self._skip = 0
         self._start = self._committed = 0

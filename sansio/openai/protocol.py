@@ -304,6 +304,12 @@ class OpenAIProtocol(ServerMessageHandlers):
         return self._input.dropped_ms
 
     @property
+    def input_audio_skipped_ms(self) -> int:
+        """Milliseconds of input audio rollovers did not send again because server VAD had
+        judged them silence (see ``InputAudioLog.restart``), so far."""
+        return self._input.skipped_ms
+
+    @property
     def pending_calls(self) -> Mapping[str, PendingCall]:
         """Function calls not yet answered, by ``call_id`` (a snapshot)."""
         return {
@@ -455,6 +461,7 @@ class OpenAIProtocol(ServerMessageHandlers):
         if config.vad is not None:
             vad = config.vad
             self._auto_response = vad.mode is not VadMode.NONE and vad.create_response is not False
+            self._input.server_vad = vad.mode is not VadMode.NONE
         self._sent_tools = bool(config.tools)
         self._sent_transcription = config.input_transcription
 

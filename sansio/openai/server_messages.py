@@ -394,9 +394,10 @@ class ServerMessageHandlers:
     # -- input buffer, output buffer, limits, errors -----------------------
 
     def _on_speech_started(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            SpeechStarted(opt_int(msg, "audio_start_ms", etype), opt_str(msg, "item_id", etype))
-        )
+        start_ms = opt_int(msg, "audio_start_ms", etype)
+        event = SpeechStarted(start_ms, opt_str(msg, "item_id", etype))
+        self._input.speech_started(start_ms)  # (a rollover re-sends from about there)
+        self._push(event)
 
     def _on_speech_stopped(self, msg: _Msg, etype: str) -> None:
         audio_end_ms = opt_int(msg, "audio_end_ms", etype)
