@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 An OpenAI Realtime session cannot be resumed: when its connection ends (or the
 session hits its maximum duration) the conversation continues on a fresh
-session that ``OpenAIProtocol.start()`` fills from the conversation record. Two
+session that ``OpenAIProtocol.start()`` fills from the conversation record. The
 pure pieces live here.
 
 Replay (:func:`replay_messages`)
@@ -12,9 +12,10 @@ Replay (:func:`replay_messages`)
     id, in the dialect's shapes: user and system text as ``input_text``;
     assistant text as ``output_text`` (GA) or ``text`` (beta), a spoken
     assistant turn as its transcript (audio cannot be replayed); function calls
-    as ``function_call`` and outputs as ``function_call_output`` items. A message
-    without text (speech without a transcript, an assistant cut before a word
-    was heard) is not replayed. No message exceeds the provider's limit: a text
+    as ``function_call`` and outputs as ``function_call_output`` items. A user
+    message without text (speech without a transcript) goes as its audio, an
+    ``input_audio`` part, while :class:`TurnAudio` holds it; other messages
+    without text (an assistant cut before a word was heard) are not replayed. No message exceeds the provider's limit: a text
     too long for one message goes as several items of the same role (the first
     keeps the id, the others get the server's), and a call or an output too long
     for one raises ``MessageTooLargeToSend`` (nothing is queued).
@@ -43,6 +44,11 @@ Uncommitted input audio (:class:`InputAudioLog`)
 
     On a new connection the uncommitted audio is appended again
     (:meth:`~InputAudioLog.restart`) and becomes the start of the new timeline.
+    With server VAD only from ``SILENCE_TAIL_MS`` before the speech the server
+    reported starting (``speech_started``), or before the end when it reported
+    none: the rest is silence by the server's own judgement, and re-sending it
+    on every rollover would cost up to ``max_replay_ms`` each time
+    (``skipped_ms`` counts it; it is not an error).
     Audio older than ``max_replay_ms`` leaves the log (counted in ``dropped_ms``);
     if a connection ends before a commit covered it, it cannot be replayed and
     :meth:`~InputAudioLog.restart` reports how much.
