@@ -534,16 +534,18 @@ class GeminiProtocol:
         """
         if not responses:
             raise LocalProtocolError("send_tool_responses needs at least one ToolResponse")
-        carried = [
-            r for r in responses if isinstance(r, ToolResponse) and r.call_id in self._carried
-        ]
-        rest = [r for r in responses if r not in carried]
+        carried: list[ToolResponse] = []
+        rest: list[ToolResponse] = []
+        for r in responses:
+            held = isinstance(r, ToolResponse) and r.call_id in self._carried
+            (carried if held else rest).append(r)
+        for response in carried:  # (checked before anything changes)
+            check_text(response.output, "ToolResponse.output")
         message = self._tool_response_message(rest) if rest else None
         for response in carried:
-            output = check_text(response.output, "ToolResponse.output")
             self._pending.pop(response.call_id, None)
-            self._conversation.output(response.call_id, output)
-            self._out.extend(self._carried.answer(response.call_id, output))
+            self._conversation.output(response.call_id, response.output)
+            self._out.extend(self._carried.answer(response.call_id, response.output))
         if message is not None:
             self._out.append(message)
 
