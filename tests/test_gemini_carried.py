@@ -98,7 +98,10 @@ def test_an_answer_made_after_the_switch_is_injected_once() -> None:
     assert resumed(p) == []
 
 
-def test_an_answer_sent_before_the_switch_goes_again_as_injection_not_as_tool_response() -> None:
+def test_an_answer_the_old_server_took_is_not_carried_without_transparent_resumption() -> None:
+    # (Nobody can tell whether the state behind the handle holds it; as any message after
+    # the last handle on the public API, it stays as it was: the handoff case, where the
+    # runner answers and then reconnects on purpose.)
     p = GeminiProtocol(MODEL)
     started(p, TOOLS)
     decode(p, SETUP_COMPLETE)
@@ -106,13 +109,32 @@ def test_an_answer_sent_before_the_switch_goes_again_as_injection_not_as_tool_re
     decode(p, tool_call("fc-1", "get_weather", city="Paris"))
     (response,) = answer(p, "fc-1", "sunny")
     assert kinds([response]) == ["toolResponse"]
-    # The link died before the server gave a handle covering the answer.
+    assert resumed(p) == []
+
+
+def test_transparent_an_unconfirmed_answer_goes_again_once_as_injection() -> None:
+    p = GeminiProtocol(MODEL, transparent_resumption=True)
+    started(p, TOOLS)
+    decode(p, SETUP_COMPLETE)
+    p.send_audio(bytes(640))  # message 1: the question, consumed
+    p.data_to_send()
+    decode(p, update("h1", index=1))
+    decode(p, tool_call("fc-1", "get_weather", city="Paris"))
+    (response,) = answer(p, "fc-1", "sunny")  # message 2: not consumed
+    p.data_to_send()
+    assert kinds([response]) == ["toolResponse"]
+    # The link dies before a handle covers the answer: it goes as injection, not as a
+    # toolResponse for a call the resumed state does not hold.
     out = resumed(p)
     assert kinds(out) == ["clientContent"]
     assert '"functionResponse"' in out[0] and '"sunny"' in out[0]
-    # A switch again before any handle: carried again, once more (the state has none).
-    out = resumed(p)
-    assert kinds(out) == ["clientContent"]
+    # A switch again before any handle: the injection the log sends again is left out
+    # and made anew, so it goes once.
+    again = resumed(p)
+    assert again == out
+    # A handle after it settles the call.
+    decode(p, update("h2", index=1))
+    assert resumed(p) == []
 
 
 def test_transparent_a_call_asked_again_is_the_carried_call() -> None:

@@ -70,6 +70,7 @@ class CarriedCalls:
 
     def __init__(self) -> None:
         self._calls: dict[str, _Call] = {}
+        self._injected: dict[str, str] = {}  # injection message -> the call it answers
 
     def __contains__(self, call_id: object) -> bool:
         call = self._calls.get(call_id) if isinstance(call_id, str) else None
@@ -95,18 +96,28 @@ class CarriedCalls:
         """A new resumption handle: its state holds every call of this connection and
         every carried call answered on it; the others stay carried."""
         self._calls = {k: c for k, c in self._calls.items() if c.carried and not c.sent}
+        self._injected.clear()
 
     def resume(self, replay: list[tuple[int, str]], transparent: bool) -> list[str]:
         """A connection resumes from the latest handle: ``replay`` is what the log sends
         again (numbered on the old connection). Returns the messages to send after
         ``setupComplete``: the replay without answers to carried calls, then the
         injected answers ready now."""
+        # Answers (ours or injected) the old connection's server may not have taken.
+        unconfirmed = {i for _, m in replay for i in _answered_ids(m, self._injected)}
+        for call_id, call in list(self._calls.items()):
+            if not call.carried and call.output is not None and call_id not in unconfirmed:
+                # Answered, and the server took it, or (no transparent resumption) nobody
+                # can tell: as any message after the last handle, it stays as it was.
+                del self._calls[call_id]
+        wire_ids = set(self._calls) | {c.alias for c in self._calls.values() if c.alias}
+        out = [_without_answers(message, wire_ids, self._injected) for _, message in replay]
+        messages = [m for m in out if m]
+        self._injected.clear()
         for call in self._calls.values():
             call.carried, call.alias, call.sent = True, None, False
             call.reask = transparent and any(index < call.mark for index, _ in replay)
             call.mark = -1  # (an index of the old connection)
-        out = [self._without_carried_answers(message) for _, message in replay]
-        messages = [m for m in out if m]
         for call in self._calls.values():
             if not call.reask and call.output is not None:
                 messages.extend(self._inject(call))
@@ -116,6 +127,7 @@ class CarriedCalls:
         """A new conversation (no handle): the record's replay holds the calls and the
         answers known; later answers go as usual."""
         self._calls.clear()
+        self._injected.clear()
 
     def answer(self, call_id: str, output: str) -> list[str]:
         """The app answered carried call ``call_id``: the messages that deliver it now
@@ -171,15 +183,31 @@ class CarriedCalls:
             HistoryFunctionCall(f"{call.call_id}-call", call.call_id, call.name, call.arguments),
             HistoryFunctionOutput(f"{call.call_id}-out", call.call_id, call.output or ""),
         )
-        return replay_messages(items, MAX_MESSAGE_SIZE)
+        messages = replay_messages(items, MAX_MESSAGE_SIZE)
+        for message in messages:
+            self._injected[message] = call.call_id
+        return messages
 
-    def _without_carried_answers(self, message: str) -> str:
-        """``message`` without the answers to carried calls ("" if nothing is left)."""
-        if not message.startswith(_TOOL_RESPONSE):
-            return message
-        body = json.loads(message)
-        responses = body["toolResponse"]["functionResponses"]
-        kept = [r for r in responses if r.get("id") not in self]
-        if len(kept) == len(responses):
-            return message
-        return dumps({"toolResponse": {"functionResponses": kept}}) if kept else ""
+
+def _answered_ids(message: str, injected: dict[str, str]) -> list[str]:
+    """The call ids ``message`` answers (a ``toolResponse``, or an injection of ours)."""
+    if message in injected:
+        return [injected[message]]
+    if not message.startswith(_TOOL_RESPONSE):
+        return []
+    responses = json.loads(message)["toolResponse"]["functionResponses"]
+    return [r["id"] for r in responses if isinstance(r.get("id"), str)]
+
+
+def _without_answers(message: str, call_ids: set[str], injected: dict[str, str]) -> str:
+    """``message`` without the answers to ``call_ids`` ("" if nothing is left); an
+    injection of ours goes again as a new one, so the old copy goes."""
+    if message in injected:
+        return ""
+    if not message.startswith(_TOOL_RESPONSE):
+        return message
+    responses = json.loads(message)["toolResponse"]["functionResponses"]
+    kept = [r for r in responses if r.get("id") not in call_ids]
+    if len(kept) == len(responses):
+        return message
+    return dumps({"toolResponse": {"functionResponses": kept}}) if kept else ""
