@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from adk_realtime.sansio import events as ev
+from adk_realtime.sansio.gemini.carried import MAX_FOLLOWED, CarriedCalls
 from adk_realtime.sansio.gemini.protocol import GeminiProtocol
 from adk_realtime.sansio.history import HistoryFunctionCall, HistoryFunctionOutput
 from adk_realtime.sansio.sim.hub import SimulatorHub
@@ -218,3 +219,12 @@ def test_the_simulator_answers_from_the_injected_call_once() -> None:
     text = "".join(e.delta for e in events if isinstance(e, ev.TranscriptDelta | ev.TextDelta))
     assert "sunny" in text
     assert not [e for e in events if isinstance(e, ev.FunctionCallDone)]
+
+
+def test_the_calls_followed_are_bounded() -> None:
+    calls = CarriedCalls()
+    for n in range(MAX_FOLLOWED + 10):
+        calls.issued(f"fc-{n}", "f", "{}", 0)
+    calls.resume([], transparent=False)
+    assert "fc-0" not in calls and f"fc-{MAX_FOLLOWED + 9}" in calls
+    assert sum(f"fc-{n}" in calls for n in range(MAX_FOLLOWED + 10)) == MAX_FOLLOWED

@@ -22,10 +22,19 @@ calls not settled are *carried* to the new connection, each in one of two modes:
   as the history replay writes them (:func:`conversation.replay_messages`): the
   model answers from them.
 
+Which calls are carried: every call still waiting for the app's answer, and a
+call answered on the old connection only when transparent resumption shows the
+answer was not consumed (its ``toolResponse`` is among the messages sent again).
+Without transparent resumption nobody can tell whether the old server took an
+answer, so it is left as any message after the last handle (the runner's Gemini
+handoff, which answers and then reconnects on purpose, relies on that).
 ``toolResponse`` messages for carried calls among the messages sent again are
-left out (they answer a call the resumed state does not hold). A call carried
-once stays carried until a handle after its answer settles it, so a second
-switch before that carries it again. Pure: no clock, no I/O.
+left out (they answer a call the resumed state does not hold), and so is an
+injection of ours, which goes again anew. A call carried once stays carried
+until a handle after its answer settles it, so a second switch before that
+carries it again. Bounded: at most ``MAX_FOLLOWED`` calls are followed (the
+oldest go first: a server that gives no handle for that long resumes from far
+back anyway). Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -40,7 +49,10 @@ from adk_realtime.sansio.gemini.wire import MAX_MESSAGE_SIZE, tool_output
 from adk_realtime.sansio.history import HistoryFunctionCall, HistoryFunctionOutput
 from adk_realtime.sansio.json_fields import dumps
 
-__all__ = ["CarriedCalls"]
+__all__ = ["MAX_FOLLOWED", "CarriedCalls"]
+
+MAX_FOLLOWED = 128
+"""Calls followed until a handle settles them, at most."""
 
 _TOOL_RESPONSE = '{"toolResponse"'
 
@@ -79,6 +91,8 @@ class CarriedCalls:
     def issued(self, call_id: str, name: str, arguments: str, mark: int) -> None:
         """The server asked for a call on this connection."""
         self._calls[call_id] = _Call(call_id, name, arguments, mark)
+        while len(self._calls) > MAX_FOLLOWED:
+            del self._calls[next(iter(self._calls))]
 
     def note_output(self, call_id: str, output: str) -> None:
         """The app answered call ``call_id`` of this connection with a ``toolResponse``
