@@ -553,8 +553,10 @@ class ConversationRecord:
                 return False
         if old is not None and not _same_slot(old.item, item):
             # Another kind of item (or a call or output for another call): the old one
-            # leaves, with what depends on it, and this one is new.
-            self.delete(item.item_id)
+            # leaves, with what depends on it, and this one is new. No eviction before
+            # it is in: evicting now could take the call this output answers.
+            for gone in self._group(old.item):
+                self._remove(gone)
             old = None
         entry = _Entry(item)
         if old is not None:
