@@ -136,7 +136,10 @@ class GeminiRealtimeModel(RealtimeModel):
     def input_sample_rate(self) -> int:
         return INPUT_AUDIO_FORMAT.sample_rate
 
-    def _protocol(self, resume_handle: str | None = None) -> GeminiProtocol:
+    def _protocol(
+        self, resume_handle: str | None = None, options: SessionOptions | None = None
+    ) -> GeminiProtocol:
+        limits = None if options is None else options.history_limits
         if isinstance(self.backend, _Vertex):
             return GeminiProtocol(
                 self.model_id,
@@ -144,11 +147,13 @@ class GeminiRealtimeModel(RealtimeModel):
                 vertex_location=self.backend.location,
                 resume_handle=resume_handle,
                 transparent_resumption=self.transparent_resumption,
+                history_limits=limits,
             )
         return GeminiProtocol(
             self.model_id,
             resume_handle=resume_handle,
             transparent_resumption=self.transparent_resumption,
+            history_limits=limits,
         )
 
     def connect(
@@ -192,7 +197,7 @@ class GeminiRealtimeModel(RealtimeModel):
                 yield link
 
         session = RealtimeSession(
-            self._protocol(resume_handle),
+            self._protocol(resume_handle, options),
             config,
             factory,
             provider=self.provider,

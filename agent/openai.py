@@ -19,6 +19,7 @@ from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.history import History
 from adk_realtime.sansio.openai import wire as openai_wire
+from adk_realtime.sansio.openai.conversation import DEFAULT_MAX_REPLAY_MS
 from adk_realtime.sansio.openai.protocol import OpenAIProtocol, dialect_for_model
 from adk_realtime.session import (
     Link,
@@ -116,8 +117,16 @@ class OpenAIRealtimeModel(RealtimeModel):
         WebRTC carries Opus."""
         return self.transport == "websocket"
 
-    def _protocol(self) -> OpenAIProtocol:
-        return OpenAIProtocol(self.model_id, dialect=self.dialect, transport=self.transport)
+    def _protocol(self, options: SessionOptions | None = None) -> OpenAIProtocol:
+        opts = options or SessionOptions()
+        replay_ms = DEFAULT_MAX_REPLAY_MS if opts.max_replay_ms is None else opts.max_replay_ms
+        return OpenAIProtocol(
+            self.model_id,
+            dialect=self.dialect,
+            transport=self.transport,
+            history_limits=opts.history_limits,
+            max_replay_ms=replay_ms,
+        )
 
     @property
     def url(self) -> str:
@@ -161,7 +170,7 @@ class OpenAIRealtimeModel(RealtimeModel):
     async def _connect(
         self, config: RealtimeConfig, options: SessionOptions | None, history: History | None
     ) -> AsyncIterator[RealtimeSession]:
-        protocol = self._protocol()
+        protocol = self._protocol(options)
         if self.transport == "webrtc":
             # lazily: webrtc_link needs this module (a cycle) and the optional webrtc extra
             from adk_realtime.webrtc_link import webrtc_link_factory

@@ -181,6 +181,7 @@ class RealtimeSession:
         self.resumptions = 0
         self.rollovers = 0
         self._link_messages = 0  # messages read on the current link (a dead one reads none)
+        self._send_lock = anyio.Lock(fast_acquire=True)  # (no checkpoint when uncontended)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -380,11 +381,15 @@ class RealtimeSession:
         await self._send_queued()
 
     async def _send_queued(self) -> None:
-        # What the last command queued; no await between the command and here,
-        # so no other task's messages are mixed in.
-        generation = self._generation
-        for message in self.protocol.data_to_send():
-            await self._send_wire(message, generation)
+        # One sender at a time from data_to_send() to the link: the wire order is the
+        # order the protocol handed the messages out (Gemini's transparent resumption
+        # numbers them so), even when commands come from several tasks at once.
+        # Until nothing is left: what the pump queued meanwhile goes too (see _pump).
+        async with self._send_lock:
+            while messages := self.protocol.data_to_send():
+                generation = self._generation
+                for message in messages:
+                    await self._send_wire(message, generation)
 
     async def send_raw(self, message: str) -> None:
         """Send one wire message as-is (escape hatch for provider features not modelled).
@@ -393,7 +398,8 @@ class RealtimeSession:
         nothing) for a message over ``capabilities.max_message_size``.
         """
         check_size(message, self._caps.max_message_size, "send_raw's message")
-        await self._send_wire(message, self._generation, recorded=False)
+        async with self._send_lock:
+            await self._send_wire(message, self._generation, recorded=False)
 
     async def close(self) -> None:
         """Close the session; ``next_event()`` returns ``None`` afterwards."""
@@ -695,6 +701,10 @@ class RealtimeSession:
                 if not put_nowait(event):  # no event-loop trip while the queue has room
                     await self._events.put(event)  # the app is behind: wait (TCP pushes back)
                 event = next_event()
+            if self._link is link and not self._send_lock.locked():
+                # What receiving made the protocol send (e.g. the answer to a tool call a
+                # resumption carried over); a task sending now takes it along instead.
+                await self._send_queued()
             if replace:
                 with anyio.move_on_after(2):
                     await link.aclose(1000, "resuming after goAway")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adk_realtime.sansio.errors import ConfigError
+from adk_realtime.sansio.history import HistoryLimits
 
 # How long to wait for the provider's first answer (Gemini setupComplete).
 SETUP_TIMEOUT = 15.0
@@ -38,6 +39,12 @@ class SessionOptions:
     the first failure, doubled after each one up to ``reconnect_backoff_max`` (the first
     attempt after a drop is immediate).
 
+    ``history_limits``: the bounds of the conversation record (:class:`HistoryLimits`:
+    items and characters; the oldest items leave first); ``None``: the default
+    (500 items, 200 000 characters). ``max_replay_ms``: OpenAI, at most this many
+    milliseconds of input audio no turn holds yet are kept to be sent again on a
+    rollover (``None``: 30 000); 0 keeps none.
+
     ``setup_timeout``: seconds to wait for the provider's setup acknowledgement.
 
     ``keepalive_interval``: seconds between WebSocket pings (``None``: no pings);
@@ -61,6 +68,8 @@ class SessionOptions:
     setup_timeout: float = SETUP_TIMEOUT
     keepalive_interval: float | None = KEEPALIVE_INTERVAL
     keepalive_timeout: float = KEEPALIVE_TIMEOUT
+    history_limits: HistoryLimits | None = None
+    max_replay_ms: int | None = None
 
     def __post_init__(self) -> None:
         interval = self.keepalive_interval
@@ -75,6 +84,16 @@ class SessionOptions:
         attempts = self.reconnect_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
             raise ConfigError("reconnect_attempts", f"must be an int >= 0, got {attempts!r}")
+        limits = self.history_limits
+        if limits is not None and not isinstance(limits, HistoryLimits):
+            raise ConfigError(
+                "history_limits", f"must be HistoryLimits or None, got {limits!r:.80}"
+            )
+        replay = self.max_replay_ms
+        if replay is not None and (
+            isinstance(replay, bool) or not isinstance(replay, int) or replay < 0
+        ):
+            raise ConfigError("max_replay_ms", f"must be an int >= 0 or None, got {replay!r:.80}")
         if not (_is_number(self.keepalive_timeout) and self.keepalive_timeout > 0):
             raise ConfigError(
                 "keepalive_timeout",

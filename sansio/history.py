@@ -19,7 +19,17 @@ Items
     what the listener heard), :class:`HistoryFunctionCall` and
     :class:`HistoryFunctionOutput`. A message with empty text is kept (it says
     that someone spoke, or that the assistant was cut before a word was heard)
-    but is not replayed to a provider.
+    but is not replayed from a saved history.
+
+Spoken user turns without a transcript
+    The record keeps text only, so a user turn heard without input transcription
+    is an empty ``spoken`` message. Within one OpenAI conversation the protocol
+    also keeps the audio each server commit point took, by item id
+    (``openai.conversation.TurnAudio``: at most ``MAX_TURN_AUDIO_BYTES``, 2 MiB,
+    in all; the oldest turns' audio leaves first; a format change lets it all
+    go), and a rollover replays such a turn as an ``input_audio`` part of a user
+    ``message`` item. Once the transcript is in the record the text goes
+    instead. A saved :class:`History` carries no audio: JSON v1 is unchanged.
 
 Consistency (checked by :class:`History` itself, so every snapshot and every
 history built by hand or loaded from JSON holds it): item ids are unique and
@@ -543,8 +553,10 @@ class ConversationRecord:
                 return False
         if old is not None and not _same_slot(old.item, item):
             # Another kind of item (or a call or output for another call): the old one
-            # leaves, with what depends on it, and this one is new.
-            self.delete(item.item_id)
+            # leaves, with what depends on it, and this one is new. No eviction before
+            # it is in: evicting now could take the call this output answers.
+            for gone in self._group(old.item):
+                self._remove(gone)
             old = None
         entry = _Entry(item)
         if old is not None:

@@ -428,3 +428,14 @@ def test_only_assistant_messages_are_cut() -> None:
     record.put(CALL)
     record.cut(CALL.item_id, 0, 1000)
     assert record.get("u").text == "one two three"  # type: ignore[union-attr]
+
+
+def test_an_output_replacing_an_item_never_outlives_its_call() -> None:
+    # (found by the property test) the replaced item's removal must not evict the call
+    # the output answers before the output is in
+    record = ConversationRecord(HistoryLimits(max_items=1, max_chars=1))
+    record.put(HistoryFunctionCall("i1", "c1", "fn", ""))  # (over max_chars alone)
+    record.put(HistoryMessage("i0", "user", ""), before="i1")
+    assert record.put(HistoryFunctionOutput("i0", "c1", ""))
+    history = record.snapshot()  # consistent: raises otherwise
+    assert [item.item_id for item in history] == ["i1", "i0"]

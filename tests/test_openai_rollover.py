@@ -18,7 +18,7 @@ from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import AudioFormat, RealtimeConfig, VadConfig, VadMode
 from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.history import HistoryFunctionCall, HistoryMessage
-from adk_realtime.sansio.openai.conversation import InputAudioLog
+from adk_realtime.sansio.openai.conversation import InputAudioLog, TurnAudio
 from adk_realtime.sansio.openai.protocol import OpenAIProtocol
 from tests.codec_io import audio, decode, encode, queued, started
 from tests.oracles_openai import validate_client
@@ -307,3 +307,127 @@ def test_decoded_events_are_unchanged_by_the_record() -> None:
     started(p, RealtimeConfig())
     events = decode(p, json.dumps({"type": "input_audio_buffer.committed", "item_id": "item_u"}))
     assert events == [ev.AudioCommitted("item_u", None)]
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_an_output_made_while_the_link_was_down_goes_once_after_its_call(dialect: str) -> None:
+    # Issue 14 (c): the tool's answer is ready after the old connection died and before
+    # the new one starts; the session drops its held copies (the record has them), so the
+    # new session gets the call, then the output, then one response.create.
+    p = proto(dialect)
+    config = RealtimeConfig()
+    started(p, config)
+    srv(p, "response.created", response={"id": "resp_1"})
+    call = output_item("item_fc", "function_call", call_id="call_1", name="get_weather")
+    srv(p, "response.output_item.added", item={**call, "arguments": ""})
+    srv(
+        p,
+        "response.function_call_arguments.done",
+        item_id="item_fc",
+        call_id="call_1",
+        name="get_weather",
+        arguments='{"city":"Paris"}',
+    )
+    srv(p, "response.done", response={"id": "resp_1", "status": "completed"})
+    # (the link is gone: these are held by the session, then dropped by the rollover)
+    encode(p, ev.ItemCreate(tool_response=ev.ToolResponse("call_1", '{"sky":"sunny"}')))
+    encode(p, ev.ResponseCreate())
+    messages = started(p, config)
+    sent = [json.loads(m) for m in messages]
+    assert [m["type"] for m in sent] == [
+        "session.update",
+        "conversation.item.create",
+        "conversation.item.create",
+        "response.create",
+    ]
+    call_item, output = sent[1]["item"], sent[2]["item"]
+    assert (call_item["type"], call_item["call_id"]) == ("function_call", "call_1")
+    assert output["type"] == "function_call_output"
+    assert (output["call_id"], output["output"]) == ("call_1", '{"sky":"sunny"}')
+    for message in messages:
+        validate_client(dialect, message)
+    assert p.pending_calls == {}
+    # A second switch before the server said anything carries it once again, not twice.
+    again = [json.loads(m) for m in started(p, config)]
+    outputs = [m for m in again if m.get("item", {}).get("type") == "function_call_output"]
+    assert len(outputs) == 1
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_a_spoken_turn_without_a_transcript_is_replayed_as_its_audio(dialect: str) -> None:
+    p = proto(dialect)
+    config = RealtimeConfig()  # input transcription off
+    started(p, config)
+    audio(p, pcm(300, 1) + pcm(500, 2))
+    srv(p, "input_audio_buffer.speech_started", audio_start_ms=300, item_id="item_u1")
+    srv(p, "input_audio_buffer.speech_stopped", audio_end_ms=700, item_id="item_u1")
+    srv(p, "input_audio_buffer.committed", item_id="item_u1")
+    messages = started(p, config)
+    for message in messages:
+        validate_client(dialect, message)
+    sent = [json.loads(m) for m in messages]
+    items = [m["item"] for m in sent if m["type"] == "conversation.item.create"]
+    assert [(i["id"], i["role"]) for i in items] == [("item_u1", "user")]
+    (part,) = items[0]["content"]
+    assert part["type"] == "input_audio"
+    # exactly the committed turn: up to audio_end_ms; what follows is still uncommitted
+    assert base64.b64decode(part["audio"]) == pcm(300, 1) + pcm(400, 2)
+    assert appended(sent) == pcm(100, 2)
+    # with a transcript it goes as text, as before
+    q = proto(dialect)
+    started(q, RealtimeConfig(input_transcription=True))
+    audio(q, pcm(800, 3))
+    user_turn(q, "item_u2", "Hello there", end_ms=800)
+    items = [
+        json.loads(m)["item"]
+        for m in started(q, RealtimeConfig(input_transcription=True))
+        if '"conversation.item.create"' in m
+    ]
+    assert items[0]["content"] == [{"type": "input_text", "text": "Hello there"}]
+
+
+def test_turn_audio_is_bounded_oldest_first() -> None:
+    kept = TurnAudio(max_bytes=1000)
+    kept.keep("a", bytes(400))
+    kept.keep("b", bytes(400))
+    kept.keep("c", bytes(400))  # over the bound: the oldest goes
+    assert kept.get("a") is None and kept.get("b") is not None and kept.get("c") is not None
+    kept.keep("d", bytes(1001))  # over the bound alone: not kept
+    assert kept.get("d") is None and kept.get("c") is not None
+    kept.set_format(AudioFormat.g711_ulaw())  # another format: the old audio cannot go
+    assert kept.get("b") is None and kept.get("c") is None
+
+
+def test_a_rollover_sends_silence_again_only_up_to_a_tail() -> None:
+    # Server VAD heard no speech in 5 s since the last commit: only the last second goes.
+    p = proto()
+    config = RealtimeConfig()
+    started(p, config)
+    audio(p, pcm(4000, 1) + pcm(1000, 2))
+    sent = [json.loads(m) for m in started(p, config)]
+    assert appended(sent) == pcm(1000, 2)
+    assert p.input_audio_skipped_ms == 4000
+    assert p.next_event() is None  # skipping silence is no loss: no error
+    # Speech heard from 3000 ms: the replay starts a second before it, and a second
+    # switch before the new server reports anything keeps the same start.
+    q = proto()
+    started(q, config)
+    audio(q, pcm(2000, 1) + pcm(1000, 2) + pcm(2000, 3))
+    srv(q, "input_audio_buffer.speech_started", audio_start_ms=3000, item_id="item_u")
+    assert appended([json.loads(m) for m in started(q, config)]) == pcm(1000, 2) + pcm(2000, 3)
+    assert appended([json.loads(m) for m in started(q, config)]) == pcm(1000, 2) + pcm(2000, 3)
+    assert q.input_audio_skipped_ms == 2000
+    # A commit point ends the speech: the audio after it is judged afresh.
+    srv(q, "input_audio_buffer.speech_stopped", audio_end_ms=3000, item_id="item_u")
+    srv(q, "input_audio_buffer.committed", item_id="item_u")
+    audio(q, pcm(1500, 4))
+    assert appended([json.loads(m) for m in started(q, config)]) == pcm(1000, 4)
+
+
+def test_without_server_vad_everything_uncommitted_goes_again() -> None:
+    p = proto()
+    config = RealtimeConfig(vad=VadConfig(mode=VadMode.NONE))
+    started(p, config)
+    audio(p, pcm(4000, 1))
+    assert appended([json.loads(m) for m in started(p, config)]) == pcm(4000, 1)
+    assert p.input_audio_skipped_ms == 0

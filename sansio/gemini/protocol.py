@@ -75,16 +75,16 @@ is here.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
+from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
+from adk_realtime.sansio.gemini.carried import CarriedCalls
 from adk_realtime.sansio.gemini.conversation import GeminiConversation, replay_messages
 from adk_realtime.sansio.gemini.replay import DEFAULT_MAX_REPLAY_BYTES, ClientMessageLog
 from adk_realtime.sansio.gemini.wire import (
@@ -102,18 +102,16 @@ from adk_realtime.sansio.gemini.wire import (
     ToolCancellation,
     TurnEnded,
     UsageReport,
-    function_declaration,
     load_message,
     normalize_model,
     parse_message,
-    realtime_input_config,
+    setup_object,
     tool_output,
 )
 from adk_realtime.sansio.history import History, HistoryLimits
 from adk_realtime.sansio.json_fields import (
     check_size,
     check_text,
-    deep_merge,
     dumps,
     queue_audio_messages,
 )
@@ -244,6 +242,7 @@ class GeminiProtocol:
         # _pending): their answers go out without an id, as the server expects.
         self._made_up_ids: set[str] = set()
         self._made_up_count = 0
+        self._carried = CarriedCalls()  # calls no resumption handle holds yet (carried.py)
         self._events: deque[ServerEvent] = deque()
         self._out: list[str] = []
         # The conversation record, and the history a new conversation gets once
@@ -350,7 +349,13 @@ class GeminiProtocol:
         """
         if not isinstance(config, RealtimeConfig):
             raise ConfigError("config", f"expected RealtimeConfig, got {type(config).__name__}")
-        setup = self._setup_object(config, self.resumption_handle)
+        setup = setup_object(
+            config,
+            self.model,
+            self.resumption_handle,
+            transparent=self.transparent_resumption,
+            compression=self._compression,
+        )
         history: list[str] = []
         if self.resumption_handle is None:
             history = replay_messages(self._conversation.record.snapshot(), MAX_MESSAGE_SIZE)
@@ -362,9 +367,11 @@ class GeminiProtocol:
             raise ConfigError("extra", f"not JSON-serialisable: {exc}") from None
         check_size(text, MAX_MESSAGE_SIZE, "the setup (instruction, tools)")
         # What the last connection's server did not take: a resumed state lacks it.
-        unconsumed = self._log.restart()
+        unconsumed = self._log.restart_numbered()
         if self.resumption_handle is not None:
-            history = unconsumed
+            history = self._carried.resume(unconsumed, self.transparent_resumption)
+        else:
+            self._carried.fresh()
         ric = setup.get("realtimeInputConfig")
         aad = ric.get("automaticActivityDetection") if isinstance(ric, dict) else None
         self.manual_activity = isinstance(aad, dict) and aad.get("disabled") is True
@@ -409,56 +416,6 @@ class GeminiProtocol:
             )
         self._conversation.record.cut(item_id, audio_end_ms, self._received.ms(item_id))
 
-    def _setup_object(
-        self, config: RealtimeConfig, resumption_handle: str | None
-    ) -> dict[str, Any]:
-        """The ``setup`` object (a fresh dict) for ``config``; changes no state."""
-        for name in ("input_audio_format", "output_audio_format"):
-            fmt = getattr(config, name)
-            if fmt is not None and fmt.encoding is not AudioEncoding.PCM16:
-                raise ConfigError(
-                    name,
-                    "Gemini Live speaks PCM16 only (16 kHz in, 24 kHz out); "
-                    "G.711 is an OpenAI format (adk_realtime.sansio.audio converts it)",
-                )
-        audio = config.wants_audio
-        generation: dict[str, Any] = {"responseModalities": ["AUDIO" if audio else "TEXT"]}
-        if audio and config.voice:
-            generation["speechConfig"] = {
-                "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": config.voice}}
-            }
-        if config.temperature is not None:
-            generation["temperature"] = config.temperature
-        if config.max_output_tokens is not None:
-            generation["maxOutputTokens"] = config.max_output_tokens
-        setup: dict[str, Any] = {"model": self.model, "generationConfig": generation}
-        if config.instruction:
-            setup["systemInstruction"] = {"parts": [{"text": config.instruction}]}
-        # tool_choice "none" is honoured by not offering the tools; Gemini Live
-        # has no setting for "required" or a forced tool.
-        if config.tools and config.tool_choice != "none":
-            setup["tools"] = [
-                {"functionDeclarations": [function_declaration(t) for t in config.tools]}
-            ]
-        realtime = realtime_input_config(config)
-        if realtime:
-            setup["realtimeInputConfig"] = realtime
-        if config.input_transcription:
-            setup["inputAudioTranscription"] = {}
-        if config.output_transcription and audio:
-            setup["outputAudioTranscription"] = {}
-        resumption: dict[str, Any] = (
-            {} if resumption_handle is None else {"handle": resumption_handle}
-        )
-        if self.transparent_resumption:
-            resumption["transparent"] = True
-        setup["sessionResumption"] = resumption
-        if self._compression is not None:
-            setup["contextWindowCompression"] = json.loads(json.dumps(self._compression))
-        if config.extra:
-            deep_merge(setup, config.extra)
-        return setup
-
     def update_session(self, config: RealtimeConfig) -> None:
         """Refused: Gemini cannot change a live session (``capabilities.live_session_update``
         is False). Reconnect and :meth:`start` with the new config instead; the setup
@@ -502,6 +459,10 @@ class GeminiProtocol:
                 self.activity_open = False
                 self._out.append(_ACTIVITY_END)
             # else: no audio since the last commit, nothing to end
+        elif isinstance(event, ev.ItemCreate) and event.tool_response is not None:
+            if event.text is not None:
+                raise LocalProtocolError("an item carries text or a tool response, not both")
+            self.send_tool_responses([event.tool_response])
         elif isinstance(event, ev.ItemCreate):
             self._out.append(self._item_message(event))
         elif isinstance(event, ev.ResponseCreate):
@@ -568,13 +529,27 @@ class GeminiProtocol:
 
         An empty ``name`` is taken from the pending call. Answered calls stop
         being pending. Raises ``LocalProtocolError`` (and queues nothing) if a
-        call was cancelled by the server, or is unknown and has no name.
+        call was cancelled by the server, or is unknown and has no name. The answer
+        to a call a resumption carried over goes as ``carried.py`` says.
         """
-        self._out.append(self._tool_response_message(responses))
-
-    def _tool_response_message(self, responses: Sequence[ToolResponse]) -> str:
         if not responses:
             raise LocalProtocolError("send_tool_responses needs at least one ToolResponse")
+        carried: list[ToolResponse] = []
+        rest: list[ToolResponse] = []
+        for r in responses:
+            held = isinstance(r, ToolResponse) and r.call_id in self._carried
+            (carried if held else rest).append(r)
+        for response in carried:  # (checked before anything changes)
+            check_text(response.output, "ToolResponse.output")
+        message = self._tool_response_message(rest) if rest else None
+        for response in carried:
+            self._pending.pop(response.call_id, None)
+            self._conversation.output(response.call_id, response.output)
+            self._out.extend(self._carried.answer(response.call_id, response.output))
+        if message is not None:
+            self._out.append(message)
+
+    def _tool_response_message(self, responses: Sequence[ToolResponse]) -> str:
         items: list[dict[str, Any]] = []
         for response in responses:
             if not isinstance(response, ToolResponse):
@@ -600,13 +575,10 @@ class GeminiProtocol:
             self._pending.pop(response.call_id, None)
             self._made_up_ids.discard(response.call_id)
             self._conversation.output(response.call_id, response.output)
+            self._carried.note_output(response.call_id, response.output)
         return message
 
     def _item_message(self, item: ev.ItemCreate) -> str:
-        if item.tool_response is not None:
-            if item.text is not None:
-                raise LocalProtocolError("an item carries text or a tool response, not both")
-            return self._tool_response_message([item.tool_response])
         if item.text is None:
             raise LocalProtocolError("ItemCreate needs text or a tool_response")
         if item.role == "system":
@@ -683,6 +655,7 @@ class GeminiProtocol:
                     self.resumable = resumable
                     if resumable and handle:
                         self.resumption_handle = handle
+                        self._carried.settled()
                     events.append(ev.SessionResumptionUpdate(handle, resumable))
                 case ev.SessionCreated():
                     # The history of a new conversation goes first (see start()).
@@ -731,6 +704,7 @@ class GeminiProtocol:
             self._output_transcript.clear()
         status = "cancelled" if interrupted or self._interrupted else "completed"
         self._conversation.close_user()
+        self._out.extend(self._carried.turn_ended())  # (a carried call not asked again)
         events.append(ev.TurnComplete())
         events.append(ev.ResponseDone(self._item_id, status, self._usage))
         self._turn_open = False
@@ -742,7 +716,13 @@ class GeminiProtocol:
         recorded: list[tuple[str, FunctionCall]] = []
         for call in calls:
             call_id = call.call_id
-            if not call_id:
+            again = self._carried.reasked(call.name, call.arguments, call_id) if call_id else None
+            if again is not None:  # a carried call asked again: the app has it already
+                self._out.extend(again[1])
+                continue
+            if call_id:
+                self._carried.issued(call_id, call.name, call.arguments, self._log.next_index)
+            else:
                 self._made_up_count += 1
                 call_id = f"{self._item_id}-call-{self._made_up_count}"
                 self._made_up_ids.add(call_id)
@@ -761,6 +741,7 @@ class GeminiProtocol:
             self._pending.pop(call_id, None)
             self._made_up_ids.discard(call_id)
             self._cancelled[call_id] = None
+        self._carried.forget(call_ids)
         while len(self._cancelled) > _MAX_CANCELLED:
             del self._cancelled[next(iter(self._cancelled))]
         self._conversation.cancelled(call_ids)

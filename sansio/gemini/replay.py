@@ -12,11 +12,14 @@ are sent again (after ``setupComplete``), so input audio in flight at a
 server confirmed no index yet resumes from a handle of an earlier connection,
 whose state holds none of its messages: all of them go again.
 
-Two limits, documented where they bite: the log is bounded (``max_bytes``; the
-oldest messages go first and are counted in ``dropped``), and it assumes the
-messages reach the connection in the order ``data_to_send()`` returned them —
-true for one sender; commands sent from several tasks at once that each queue
-more than one message can interleave and shift the count.
+Two conditions, documented where they bite: the log is bounded (``max_bytes``;
+the oldest messages go first and are counted in ``dropped``), and the messages
+must reach the connection in the order ``data_to_send()`` returned them. The
+session's send path guarantees that: one task at a time goes from
+``data_to_send()`` to the link, so commands sent from several tasks at once do
+not interleave (tests/test_send_order.py). A message sent around the protocol
+(``session.send_raw``) is not numbered and shifts the count: do not use it with
+transparent resumption.
 """
 
 from __future__ import annotations
@@ -68,10 +71,19 @@ class ClientMessageLog:
             _, old = self._kept.popleft()
             self._bytes -= len(old)
 
+    @property
+    def next_index(self) -> int:
+        """The index the next message handed out gets, on this connection."""
+        return self._next_index
+
     def restart(self) -> list[str]:
         """A new connection begins: the messages it must send again (oldest first), and
         numbering starts over."""
-        replay = [message for _, message in self._kept]
+        return [message for _, message in self.restart_numbered()]
+
+    def restart_numbered(self) -> list[tuple[int, str]]:
+        """:meth:`restart`, each message with its index on the connection that ended."""
+        replay = list(self._kept)
         self._kept.clear()
         self._bytes = 0
         self._next_index = 0

@@ -87,6 +87,7 @@ from adk_realtime.sansio.openai import wire as wire
 from adk_realtime.sansio.openai.conversation import (
     DEFAULT_MAX_REPLAY_MS,
     InputAudioLog,
+    TurnAudio,
     normalize_ids,
     replay_messages,
 )
@@ -187,6 +188,7 @@ class OpenAIProtocol(ServerMessageHandlers):
         # asks for it again).
         self._record = ConversationRecord(history_limits)
         self._input = InputAudioLog(max_replay_ms, self._input_format)
+        self._turn_audio = TurnAudio()  # committed user turns' audio, for the replay
         self._started = False
         self._replayed_ids: set[str] = set()
         self._response_wanted = False
@@ -302,6 +304,12 @@ class OpenAIProtocol(ServerMessageHandlers):
         return self._input.dropped_ms
 
     @property
+    def input_audio_skipped_ms(self) -> int:
+        """Milliseconds of input audio rollovers did not send again because server VAD had
+        judged them silence (see ``InputAudioLog.restart``), so far."""
+        return self._input.skipped_ms
+
+    @property
     def pending_calls(self) -> Mapping[str, PendingCall]:
         """Function calls not yet answered, by ``call_id`` (a snapshot)."""
         return {
@@ -355,7 +363,8 @@ class OpenAIProtocol(ServerMessageHandlers):
         rollover = self._started
         unfinished = [c.item_id for c in self._calls.values() if not c.done and c.item_id]
         items = [i for i in self._record.snapshot() if i.item_id not in unfinished]
-        replay = replay_messages(items, self._dialect, wire.MAX_MESSAGE_SIZE)
+        limit = wire.MAX_MESSAGE_SIZE
+        replay = replay_messages(items, self._dialect, limit, self._turn_audio.get)
         # Nothing below raises.
         for item_id in unfinished:
             self._record.delete(item_id)
@@ -445,12 +454,14 @@ class OpenAIProtocol(ServerMessageHandlers):
                 wire.bytes_per_ms(self._input_format) * wire.MAX_AUDIO_MS_PER_MESSAGE
             )
             self._input.set_format(self._input_format)
+            self._turn_audio.set_format(self._input_format)
         if config.output_audio_format is not None:
             self._output_format = wire.wire_format(config.output_audio_format)
             self._received.bytes_per_ms = wire.bytes_per_ms(self._output_format)
         if config.vad is not None:
             vad = config.vad
             self._auto_response = vad.mode is not VadMode.NONE and vad.create_response is not False
+            self._input.server_vad = vad.mode is not VadMode.NONE
         self._sent_tools = bool(config.tools)
         self._sent_transcription = config.input_transcription
 

@@ -89,7 +89,7 @@ from adk_realtime.sansio.json_fields import (
     req_str,
 )
 from adk_realtime.sansio.openai import wire as wire
-from adk_realtime.sansio.openai.conversation import InputAudioLog
+from adk_realtime.sansio.openai.conversation import InputAudioLog, TurnAudio
 from adk_realtime.sansio.openai.wire import usage_of
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -177,6 +177,7 @@ class ServerMessageHandlers:
     _calls: dict[str, _Call]
     _record: ConversationRecord
     _input: InputAudioLog
+    _turn_audio: TurnAudio
     _expires_at: float | None
     _vad_end_ms: int | None
     _response_wanted: bool
@@ -393,9 +394,10 @@ class ServerMessageHandlers:
     # -- input buffer, output buffer, limits, errors -----------------------
 
     def _on_speech_started(self, msg: _Msg, etype: str) -> None:
-        self._push(
-            SpeechStarted(opt_int(msg, "audio_start_ms", etype), opt_str(msg, "item_id", etype))
-        )
+        start_ms = opt_int(msg, "audio_start_ms", etype)
+        event = SpeechStarted(start_ms, opt_str(msg, "item_id", etype))
+        self._input.speech_started(start_ms)  # (a rollover re-sends from about there)
+        self._push(event)
 
     def _on_speech_stopped(self, msg: _Msg, etype: str) -> None:
         audio_end_ms = opt_int(msg, "audio_end_ms", etype)
@@ -415,6 +417,7 @@ class ServerMessageHandlers:
                 self._response_wanted = True
         if item_id:
             self._message(item_id, "user", spoken=True)
+            self._turn_audio.keep(item_id, self._input.take_committed())
         self._push(event)
 
     def _on_cleared(self, msg: _Msg, etype: str) -> None:

@@ -24,6 +24,7 @@ what the server sends with :mod:`adk_realtime.sansio.json_fields`.
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -287,6 +288,13 @@ def message_item(text: str, role: str, dialect: Dialect) -> dict[str, Any]:
         "role": role,
         "content": [{"type": part_type, "text": text}],
     }
+
+
+def input_audio_item(audio: bytes, item_id: str) -> dict[str, Any]:
+    """A user ``message`` item carrying ``audio`` (the session's input format) as one
+    ``input_audio`` content part, with id ``item_id`` (same in both dialects)."""
+    part = {"type": "input_audio", "audio": base64.b64encode(audio).decode("ascii")}
+    return {"type": "message", "id": item_id, "role": "user", "content": [part]}
 
 
 def function_output_item(call_id: str, output: str) -> dict[str, Any]:

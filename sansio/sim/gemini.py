@@ -431,11 +431,7 @@ class GeminiSimSession(SimSessionBase):
             if body.get("turnComplete"):
                 self._history_phase = False
             return
-        parsed = []
-        for n, turn in enumerate(turns):
-            t = _dict(turn, f"client_content.turns[{n}]")
-            said = _text_of(t.get("parts") or [])
-            parsed.append(Turn("assistant" if t.get("role") == "model" else "user", text=said))
+        parsed = _history_turns(turns)  # (text, functionCall and functionResponse parts)
         self._interrupt()
         self._remember(*parsed)
         if body.get("turnComplete"):
