@@ -424,6 +424,8 @@ class _Call:
         self.bad_messages = 0
         self.carrier_errors = 0
         self._hold: anyio.Event | None = None  # set while the runner acts on a speech start
+        # The events on which the runner may barge in (the input hold starts at them).
+        self._barge_in_events: tuple[type, ...] = (ev.SpeechStarted, ev.Interrupted)
         self._model_gone = False  # the runner's session ended: nothing more to send it
         self._early_audio: collections.deque[bytes] = collections.deque(maxlen=_EARLY_AUDIO)
         self._model_done = anyio.Event()
@@ -471,6 +473,11 @@ class _Call:
             output = ulaw
         else:
             output = config.output_audio_format or AudioFormat.pcm16(model.output_sample_rate)
+            if model.provider == "gemini":
+                # Gemini reports no speech start: the caller's transcribed speech is how the
+                # runner sees a barge-in on an answer generated whole but still playing.
+                config = config.replace(input_transcription=True)
+                self._barge_in_events = (*self._barge_in_events, ev.InputTranscriptDelta)
         user_sink: AgentEventSink | None = kwargs.pop("agent_event_sink", None)
         self.runner = RealtimeRunner(
             model,
@@ -651,7 +658,7 @@ class _Call:
             if isinstance(event, RealtimeEvent):
                 if self.dtmf_text is not None:
                     self.dtmf_text.observe(event.event)
-                if isinstance(event.event, ev.SpeechStarted | ev.Interrupted):
+                if isinstance(event.event, self._barge_in_events):
                     if self._hold is None:
                         self._hold = anyio.Event()
                 elif self._hold is not None:
