@@ -473,9 +473,9 @@ class _Call:
             output = ulaw
         else:
             output = config.output_audio_format or AudioFormat.pcm16(model.output_sample_rate)
-            if model.provider == "gemini":
-                # Gemini reports no speech start: the caller's transcribed speech is how the
-                # runner sees a barge-in on an answer generated whole but still playing.
+            if not model.reports_speech_start:
+                # (Gemini) the caller's transcribed speech is how the runner sees a
+                # barge-in on an answer generated whole but still playing.
                 config = config.replace(input_transcription=True)
                 self._barge_in_events = (*self._barge_in_events, ev.InputTranscriptDelta)
         user_sink: AgentEventSink | None = kwargs.pop("agent_event_sink", None)
