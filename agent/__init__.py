@@ -77,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "CarrierSocket": "adk_realtime.call_bridge",
     "CallStartError": "adk_realtime.call_bridge",
     "CallStartTimeout": "adk_realtime.call_bridge",
+    "CallControl": "adk_realtime.call_control",
+    "transfer_call_tool": "adk_realtime.call_control",
 }
 
 # Every unified server/client event class is importable from the top too
@@ -110,6 +112,10 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         CallSummary as CallSummary,
         CarrierSocket as CarrierSocket,
         bridge_call as bridge_call,
+    )
+    from adk_realtime.call_control import (
+        CallControl as CallControl,
+        transfer_call_tool as transfer_call_tool,
     )
     from adk_realtime.gemini import (
         GeminiLiveBackend as GeminiLiveBackend,

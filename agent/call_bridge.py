@@ -47,10 +47,11 @@ until the runner has acted on it (the speaker's ``interrupt()``, the next
 provider event, or ``_INPUT_HOLD_LIMIT`` seconds) the carrier reader waits;
 what it then reads is a mark the clear has already set aside.
 
-DTMF: each digit goes to ``EventHandler.on_dtmf`` and, with
-``BridgeOptions.dtmf_as_text``, to the model as the user message "The caller
-pressed 5." (with a response request). Digits may be a PIN: no log and no repr
-shows them. A carrier message the codec cannot decode is logged and skipped
+DTMF: each digit goes to ``EventHandler.on_dtmf`` at once and, with
+``BridgeOptions.dtmf_as_text``, to the model as a user message "The caller pressed
+7319." (with a response request), buffered by :class:`~adk_realtime.dtmf_text.DtmfText`:
+sent after ``dtmf_pause`` seconds without a digit (or at ``#``) and never while a
+response is going. Digits may be a PIN: no log and no repr shows them. A carrier message the codec cannot decode is logged and skipped
 (counted in ``CallSummary.bad_messages``); never a crash.
 """
 
@@ -70,6 +71,7 @@ from adk_realtime.agent import RealtimeAgent
 from adk_realtime.agent_events import AgentEvent, RealtimeEvent
 from adk_realtime.carrier_speaker import CarrierSpeaker
 from adk_realtime.drivers._errors import single_error
+from adk_realtime.dtmf_text import DtmfText
 from adk_realtime.models import RealtimeModel
 from adk_realtime.runner import AgentEventSink, EventHandler, RealtimeRunner, RunContext
 from adk_realtime.sansio import events as ev
@@ -164,7 +166,8 @@ class BridgeOptions:
 
     ``mark_every_frames``: a mark every so many 20 ms frames (5: the caller's heard
     position is known to 100 ms). ``dtmf_as_text``: also tell the model "The caller
-    pressed 5." and ask for a response. ``greeting``: a user message sent as soon as
+    pressed 5." and ask for a response; digits pressed within ``dtmf_pause`` seconds of
+    each other (or up to ``#``) go as one message, held while a response is going. ``greeting``: a user message sent as soon as
     the model is connected, so it speaks first (e.g. "Greet the caller."); ``None``:
     the caller speaks first.
 
@@ -180,6 +183,7 @@ class BridgeOptions:
     max_ahead_ms: int = DEFAULT_MAX_AHEAD_MS
     mark_every_frames: int = 5
     dtmf_as_text: bool = False
+    dtmf_pause: float = 1.0
     greeting: str | None = None
     start_timeout: float = 10.0
     drain_timeout: float = 5.0
@@ -201,7 +205,7 @@ class BridgeOptions:
             raise ConfigError(
                 "max_queued_ms", f"must be an int of at least 20, got {self.max_queued_ms!r}"
             )
-        for name in ("start_timeout", "drain_timeout", "close_timeout"):
+        for name in ("start_timeout", "drain_timeout", "close_timeout", "dtmf_pause"):
             value = getattr(self, name)
             if not _positive_number(value):
                 raise ConfigError(name, f"must be a number of seconds > 0, got {value!r}")
@@ -420,6 +424,8 @@ class _Call:
         self.bad_messages = 0
         self.carrier_errors = 0
         self._hold: anyio.Event | None = None  # set while the runner acts on a speech start
+        # The events on which the runner may barge in (the input hold starts at them).
+        self._barge_in_events: tuple[type, ...] = (ev.SpeechStarted, ev.Interrupted)
         self._model_gone = False  # the runner's session ended: nothing more to send it
         self._early_audio: collections.deque[bytes] = collections.deque(maxlen=_EARLY_AUDIO)
         self._model_done = anyio.Event()
@@ -467,6 +473,11 @@ class _Call:
             output = ulaw
         else:
             output = config.output_audio_format or AudioFormat.pcm16(model.output_sample_rate)
+            if not model.reports_speech_start:
+                # (Gemini) the caller's transcribed speech is how the runner sees a
+                # barge-in on an answer generated whole but still playing.
+                config = config.replace(input_transcription=True)
+                self._barge_in_events = (*self._barge_in_events, ev.InputTranscriptDelta)
         user_sink: AgentEventSink | None = kwargs.pop("agent_event_sink", None)
         self.runner = RealtimeRunner(
             model,
@@ -486,6 +497,11 @@ class _Call:
             max_queued_ms=self.options.max_queued_ms,
         )
         self.runner.add_audio_output(self.speaker)
+        self.dtmf_text = (
+            DtmfText(self.runner.send_text, self.options.dtmf_pause)
+            if self.options.dtmf_as_text
+            else None
+        )
 
     # -- the call -----------------------------------------------------------------
 
@@ -498,6 +514,8 @@ class _Call:
                 tg.start_soon(self._speak)
                 if self.options.greeting is not None:
                     tg.start_soon(self._greet, self.options.greeting)
+                if self.dtmf_text is not None:
+                    tg.start_soon(self.dtmf_text.run)
         except BaseExceptionGroup as group:
             raise single_error(group) from None
         finally:
@@ -630,18 +648,17 @@ class _Call:
     async def _on_dtmf(self, digit: str) -> None:
         self.dtmf.append(digit)
         await maybe_await(self.runner.handler.on_dtmf(digit))
-        if self.options.dtmf_as_text and not self._model_gone:
-            try:
-                await self.runner.send_text(f"The caller pressed {digit}.")
-            except ConnectionClosed:
-                self._model_gone = True
+        if self.dtmf_text is not None and not self._model_gone:
+            self.dtmf_text.add(digit)
 
     # -- the input hold (see the module docstring) --------------------------------------
 
     def _sink(self, user_sink: AgentEventSink | None) -> AgentEventSink:
         def sink(event: AgentEvent) -> Awaitable[None] | None:
             if isinstance(event, RealtimeEvent):
-                if isinstance(event.event, ev.SpeechStarted | ev.Interrupted):
+                if self.dtmf_text is not None:
+                    self.dtmf_text.observe(event.event)
+                if isinstance(event.event, self._barge_in_events):
                     if self._hold is None:
                         self._hold = anyio.Event()
                 elif self._hold is not None:

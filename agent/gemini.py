@@ -102,6 +102,7 @@ class GeminiRealtimeModel(RealtimeModel):
 
     provider = "gemini"
     default_voice = gemini_wire.DEFAULT_VOICE
+    reports_speech_start = False  # Gemini interrupts by itself and says `interrupted` only
 
     def __init__(
         self,

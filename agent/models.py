@@ -56,6 +56,13 @@ class RealtimeModel(abc.ABC):
         in and out): a telephone bridge then passes the carrier's bytes through untouched."""
         return False
 
+    @property
+    def reports_speech_start(self) -> bool:
+        """Whether the provider says when the user starts speaking (``SpeechStarted``).
+        Without it (Gemini) a telephone bridge turns input transcription on: the user's
+        transcribed speech over audio still playing is how a barge-in is seen."""
+        return True
+
 
 def redact(text: str, *secrets: str | None) -> str:
     """Remove every secret from ``text`` (server messages sometimes echo credentials)."""

@@ -15,8 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from adk_realtime.agent import RealtimeAgent
 from adk_realtime.call_bridge import CallInfo
+from adk_realtime.call_control import CALL_CONTROL_STATE, CallControl
+from adk_realtime.drivers._errors import single_error
 from adk_realtime.drivers.http_client import http_request
 from adk_realtime.openai import OpenAIRealtimeModel
 from adk_realtime.runner import EventHandler, RealtimeRunner, RunContext
@@ -93,12 +97,15 @@ async def run_openai_sip_call(
     runner_kwargs: Mapping[str, Any] | None = None,
 ) -> None:
     """Accept ``call`` with the agent's session, then run a `RealtimeRunner` attached to
-    it until the call ends (OpenAI closes the socket). Raises what the accept or the
-    run raised (`AuthError`, `HttpStatusError`, `HttpConnectError`, ...)."""
+    it until the call ends (OpenAI closes the socket, or a tool transferred or hung up
+    the call through ``state["call_control"]``, a `CallControl`). Raises what the accept
+    or the run raised (`AuthError`, `HttpStatusError`, `HttpConnectError`, ...)."""
     info = call_info(call)
     kwargs = dict(runner_kwargs or {})
     context: RunContext = kwargs.pop("context", None) or RunContext()
     context.state["call"] = info
+    control = CallControl(call.call_id, settings)
+    context.state[CALL_CONTROL_STATE] = control
     chosen = await _agent_for(agent, info)
     config = await chosen.build_config(context, base=kwargs.pop("config", None) or RealtimeConfig())
     exchange = accept_call_request(
@@ -115,7 +122,18 @@ async def run_openai_sip_call(
         url=call_websocket_url(call.call_id, settings.websocket_base),
     )
     runner = RealtimeRunner(model, chosen, event_handler=event_handler, context=context, **kwargs)
-    await runner.run()
+
+    async def close_when_handed_off() -> None:
+        await control.ended.wait()
+        await runner.close()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(close_when_handed_off)
+            await runner.run()
+            tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise single_error(group) from None
 
 
 async def reject_openai_sip_call(

@@ -82,6 +82,12 @@ OPENAI_SIP_PATH = "/openai/sip"
 
 log = logging.getLogger("adk_realtime.phone")
 
+SIP_NEEDS_TASKS = (
+    "OpenAI SIP calls need a task group to run in: serve with serve_phone(), or run "
+    "PhoneServer.asgi_app under an ASGI server with the lifespan protocol on (uvicorn "
+    "--lifespan on); when mounted, enter PhoneServer.running_calls() in the app's lifespan"
+)
+
 _STREAMS: dict[Carrier, type[CarrierMediaStream]] = {
     "twilio": TwilioMediaStream,
     "telnyx": TelnyxMediaStream,
@@ -130,7 +136,8 @@ class PhoneServer:
     is accepted over REST (``openai_base_url``, the REST base, default
     ``https://api.openai.com/v1``; the WebSocket base is the same with ``ws(s)://``) with
     the agent's session and a runner attached to it by call id until it ends; at
-    ``max_calls`` it is rejected (486). Needs `serve_phone` (which holds the tasks).
+    ``max_calls`` it is rejected (486). The calls run in :meth:`running_calls`
+    (`serve_phone` and :attr:`asgi_app`'s lifespan enter it).
     """
 
     def __init__(
@@ -327,8 +334,8 @@ class PhoneServer:
             log.warning("refused %s (400): %s", label, exc)
             return HttpReply.text(400, "Bad Request")
         if self._sip_tasks is None:
-            log.warning("refused %s (503): OpenAI SIP calls run under serve_phone only", label)
-            return HttpReply.text(503, "Service Unavailable")
+            log.warning("refused %s (503): no task group to run the call in", label)
+            return HttpReply.text(503, SIP_NEEDS_TASKS)
         if call.call_id in self._sip_seen:
             log.info("%s: a redelivered webhook for a call already taken", label)
             return HttpReply.text(200, "OK")
@@ -372,20 +379,37 @@ class PhoneServer:
         except RealtimeError as exc:
             log.warning("openai-sip call could not be rejected: %s", exc)
 
+    @asynccontextmanager
+    async def running_calls(self) -> AsyncIterator[None]:
+        """Hold the task group OpenAI SIP calls run in (they outlive their webhook's
+        answer); leaving it ends them. `serve_phone` and :attr:`asgi_app`'s lifespan enter
+        it; an app that mounts :attr:`asgi_app` where sub-apps get no lifespan (Starlette's
+        ``Mount``) enters it from its own lifespan."""
+        async with anyio.create_task_group() as calls:
+            self._sip_tasks = calls
+            try:
+                yield
+            finally:
+                self._sip_tasks = None
+                calls.cancel_scope.cancel()
+
     # -- front ends ---------------------------------------------------------------------
 
     @functools.cached_property
     def asgi_app(self) -> AsgiApp:
         """This server as an ASGI 3 application (http, websocket and lifespan scopes).
 
-        Raises `ConfigError` without a ``public_url``: an ASGI server's address is not
-        known here, and signatures are never checked over a Host header."""
+        Its lifespan runs :meth:`running_calls`: OpenAI SIP calls need it (without a
+        lifespan their webhook is answered 503, saying so). Raises `ConfigError` without
+        a ``public_url``: an ASGI server's address is not known here, and signatures are
+        never checked over a Host header."""
         self.routes  # noqa: B018  (raises without a public_url)
         return asgi_app(
             self.handle_media,
             reject=self.check_upgrade,
             http_handler=self.handle_http,
             max_request_body=self.max_body_size,
+            lifespan=self.running_calls,
         )
 
     # -- inside -------------------------------------------------------------------------

@@ -487,6 +487,10 @@ class RealtimeRunner:
                 await self._first_output(anyio.current_time())
             await maybe_await(handler.on_text(event.delta, event.item_id))
         elif isinstance(event, ev.InputTranscriptDelta):
+            if not self._response_active and session.capabilities.server_handles_barge_in:
+                # The user talks over audio still playing after the turn ended: nothing is
+                # left for the server to interrupt (Gemini says nothing); this is the barge-in.
+                await self._barge_in(session, reason="transcript")
             self._input_transcript_items.add(event.item_id)
             await maybe_await(handler.on_input_transcript(event.delta, event.item_id))
         elif isinstance(event, ev.InputTranscriptDone):
@@ -569,7 +573,7 @@ class RealtimeRunner:
     async def _barge_in(self, session: RealtimeSession, *, reason: str) -> None:
         vad = session.config.vad
         caps = session.capabilities
-        if reason == "speech" and vad is not None and vad.interrupt_response is False:
+        if reason != "app" and vad is not None and vad.interrupt_response is False:
             return  # the app asked for no barge-in
         if reason == "speech" and caps.server_handles_barge_in:
             return  # the server decides and says so with `interrupted` (surfaced once, there)

@@ -17,7 +17,11 @@ Starlette/FastAPI app, with no framework installed:
   ``receive``, ``aclose``, ``request_target``: the methods the handler uses on our
   own server's connections). Its return closes the socket with 1000, an exception
   with 1011;
-* ``lifespan``: startup and shutdown are acknowledged.
+* ``lifespan``: startup and shutdown are acknowledged; with ``lifespan=`` (a function
+  returning an async context manager) that context is entered at ``lifespan.startup``
+  and left at ``lifespan.shutdown`` in the lifespan task, so the application can hold
+  a task group for work that outlives one request (``startup.failed`` if entering it
+  raised).
 
 Targets are given without the ``root_path`` a mount adds, query included. The ASGI
 server owns the sockets, framing and limits; this module only translates messages.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 import anyio
@@ -37,7 +42,7 @@ from adk_realtime.drivers.websocket_server import HttpHandler
 from adk_realtime.sansio.errors import ConnectionClosed
 from adk_realtime.sansio.http_server import DEFAULT_MAX_REQUEST_BODY, HttpReply, HttpRequest
 
-__all__ = ["AsgiApp", "AsgiHandler", "AsgiWebSocket", "asgi_app"]
+__all__ = ["AsgiApp", "AsgiHandler", "AsgiWebSocket", "Lifespan", "asgi_app"]
 
 log = logging.getLogger("adk_realtime.drivers.asgi")
 
@@ -46,6 +51,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Lifespan = Callable[[], AbstractAsyncContextManager[object]]
 
 
 def _headers(scope: Scope) -> tuple[tuple[str, str], ...]:
@@ -137,9 +143,11 @@ def asgi_app(
     reject: RejectCallback | None = None,
     http_handler: HttpHandler | None = None,
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
+    lifespan: Lifespan | None = None,
 ) -> AsgiApp:
     """An ASGI 3 application serving ``handler``, ``reject`` and ``http_handler`` (see the
-    module docstring). Without ``http_handler`` a plain request is answered 404."""
+    module docstring). Without ``http_handler`` a plain request is answered 404.
+    ``lifespan`` is entered at the server's startup and left at its shutdown."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
@@ -148,19 +156,31 @@ def asgi_app(
         elif kind == "websocket":
             await _serve_websocket(scope, receive, send, handler, reject)
         elif kind == "lifespan":
-            await _serve_lifespan(receive, send)
+            await _serve_lifespan(receive, send, lifespan)
 
     return app
 
 
-async def _serve_lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message.get("type") == "lifespan.startup":
+async def _serve_lifespan(receive: Receive, send: Send, lifespan: Lifespan | None) -> None:
+    if (await receive()).get("type") != "lifespan.startup":
+        return
+    try:
+        async with AsyncExitStack() as stack:
+            try:
+                if lifespan is not None:
+                    await stack.enter_async_context(lifespan())
+            except Exception as exc:
+                log.exception("the application's lifespan failed to start")
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
             await send({"type": "lifespan.startup.complete"})
-        elif message.get("type") == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+            while (await receive()).get("type") != "lifespan.shutdown":
+                pass
+    except Exception as exc:
+        log.exception("the application's lifespan failed to stop")
+        await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+        return
+    await send({"type": "lifespan.shutdown.complete"})
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

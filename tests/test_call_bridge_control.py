@@ -210,6 +210,7 @@ async def test_dtmf_and_the_call_reach_the_agent_and_secrets_stay_hidden(
 
 async def test_the_digit_reaches_the_model_as_a_user_message() -> None:
     said: list[dict[str, Any]] = []
+    both_said = anyio.Event()
 
     async def provider(peer: Peer) -> None:
         await peer.send({"type": "session.created", "session": {}})
@@ -217,6 +218,8 @@ async def test_the_digit_reaches_the_model_as_a_user_message() -> None:
             message = await peer.recv()
             if message["type"] == "conversation.item.create":
                 said.append(message["item"])
+                if len(said) == 2:
+                    both_said.set()
 
     model = ScriptedModel(provider)
     handler = Handler()
@@ -228,6 +231,9 @@ async def test_the_digit_reaches_the_model_as_a_user_message() -> None:
         await handler.wait_for(lambda: handler.dtmf == ["#"])
         await call.caller.dtmf("9")
         await handler.wait_for(lambda: handler.dtmf == ["#", "9"])
+        # "#" ends an entry at once; "9" goes after the inter-digit pause (dtmf_pause).
+        with anyio.fail_after(10):
+            await both_said.wait()
         await call.caller.stop()
         await call.summary()
     assert [item["content"][0]["text"] for item in said] == [

@@ -730,3 +730,20 @@ def test_interrupted_turn_ends_cancelled(case: str) -> None:
     ) == [ev.Interrupted()]
     done = decode(proto, server(case, server_content=types.LiveServerContent(turn_complete=True)))
     assert done[-1] == ev.ResponseDone("turn-1", "cancelled", None)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_output_after_interrupted_is_a_new_turn_with_its_own_id(case: str) -> None:
+    """Gemini answers the interrupting speech with no turnComplete for the cut turn: the
+    reply gets a new id (the runner drops late audio of the interrupted id)."""
+    proto = connected()
+    decode(proto, server(case, server_content=audio_content()))
+    decode(proto, server(case, server_content=types.LiveServerContent(interrupted=True)))
+    events = decode(proto, server(case, server_content=audio_content()))
+    assert events[:2] == [
+        ev.ResponseDone("turn-1", "cancelled", None),
+        ev.ResponseCreated("turn-2"),
+    ]
+    assert isinstance(events[2], ev.AudioDelta) and events[2].item_id == "turn-2"
+    done = decode(proto, server(case, server_content=types.LiveServerContent(turn_complete=True)))
+    assert done[-1] == ev.ResponseDone("turn-2", "completed", None)

@@ -17,8 +17,9 @@ on, so handles arrive) and, optionally, ``contextWindowCompression``.
 Gemini cannot change a live session: to reconfigure, reconnect and send a new
 setup carrying :attr:`GeminiProtocol.resumption_handle`.
 
-Model turns. Gemini has no response ids; each model turn gets a deterministic
-id ``turn-N`` used as both ``item_id`` and ``response_id``:
+Model turns. Gemini has no response ids; each model turn gets a deterministic id
+``turn-N`` used as both ``item_id`` and ``response_id`` (after ``interrupted`` the
+next model output is a new turn: Gemini sends no ``turnComplete`` for the old one):
 
 =====================  =============  =====================================
 server says            turn state     events
@@ -29,16 +30,16 @@ audio/text/outputTr.   closed -> open ResponseCreated, then the deltas
 toolCall               closed -> open ResponseCreated, FunctionCallDone...
 (same)                 open           the deltas / FunctionCallDone...
 interrupted            open (marked)  Interrupted
+audio/text/toolCall    marked -> new  ResponseDone(cancelled), ResponseCreated...
 generationComplete     unchanged      GenerationComplete
 turnComplete           any -> closed  [ResponseCreated], [Input]TranscriptDone
                                       (unless ``finished`` sent it), TurnComplete,
                                       ResponseDone(status, usage)
 =====================  =============  =====================================
 
-``ResponseDone.status`` is ``cancelled`` when the turn was interrupted, else
-``completed``; its ``usage`` is the latest ``usageMetadata`` seen since the
-previous turn ended (Gemini reports usage per turn; a later snapshot replaces
-an earlier one rather than adding to it, as streamed usage is cumulative).
+``ResponseDone.status`` is ``cancelled`` for an interrupted turn, else ``completed``;
+its ``usage`` is the latest ``usageMetadata`` since the previous turn ended (Gemini
+reports usage per turn, cumulatively: a later snapshot replaces an earlier one).
 
 User activity. With server VAD (the default) audio just streams and
 ``AudioCommit`` becomes ``audioStreamEnd``. With ``VadMode.NONE`` the client
@@ -63,14 +64,12 @@ The conversation record (``history``) is kept by
 :mod:`adk_realtime.sansio.gemini.conversation`, which also builds the history a
 setup without a resumption handle replays once ``setupComplete`` arrives.
 
-Decoding accepts camelCase and snake_case keys, text or binary frames, and
-audio in standard or URL-safe base64. A bad message raises
-:class:`~adk_realtime.sansio.errors.DecodeError` naming the field, and leaves
-the state as it was: each message is fully parsed before any state changes
-or any event is queued.
-The stateless half (setup building, field readers, base64 and duration
-parsing) lives in :mod:`adk_realtime.sansio.gemini.wire`; every state change
-is here.
+Decoding accepts camelCase and snake_case keys, text or binary frames, and audio in
+standard or URL-safe base64. A bad message raises
+:class:`~adk_realtime.sansio.errors.DecodeError` naming the field, and leaves the state
+as it was: each message is fully parsed before any state changes or any event is queued.
+The stateless half (setup building, field readers, base64 and duration parsing) lives
+in :mod:`adk_realtime.sansio.gemini.wire`; every state change is here.
 """
 
 from __future__ import annotations
@@ -684,31 +683,35 @@ class GeminiProtocol:
             self._conversation.model_output(self._item_id, op.text, heard)
             self._output_transcript.append(op.text)
             self._events.append(ev.TranscriptDelta(op.text, self._item_id, self._item_id))
-        if op.finished and self._output_transcript:
-            text = "".join(self._output_transcript)
-            self._events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
-            self._output_transcript.clear()
+        if op.finished:
+            self._flush_output_transcript(self._events)
 
     def _on_turn_ended(self) -> None:
         events = self._events
         interrupted = self._interrupted
-        self._open_turn(events)
+        if not self._turn_open:  # (an interrupted turn ends here as itself)
+            self._open_turn(events)
         # Servers seldom send ``finished``: the turn's end closes the transcripts
         # (and keeps the buffers from growing across turns).
         if self._input_transcript:
             events.append(ev.InputTranscriptDone("".join(self._input_transcript)))
             self._input_transcript.clear()
-        if self._output_transcript:
-            text = "".join(self._output_transcript)
-            events.append(ev.TranscriptDone(text, self._item_id, self._item_id))
-            self._output_transcript.clear()
+        self._flush_output_transcript(events)
         status = "cancelled" if interrupted or self._interrupted else "completed"
         self._conversation.close_user()
         self._out.extend(self._carried.turn_ended())  # (a carried call not asked again)
         events.append(ev.TurnComplete())
+        self._close_turn(events, status)
+
+    def _flush_output_transcript(self, events: deque[ServerEvent]) -> None:
+        if self._output_transcript:
+            text, item = "".join(self._output_transcript), self._item_id
+            events.append(ev.TranscriptDone(text, item, item))
+            self._output_transcript.clear()
+
+    def _close_turn(self, events: deque[ServerEvent], status: str) -> None:
         events.append(ev.ResponseDone(self._item_id, status, self._usage))
-        self._turn_open = False
-        self._interrupted = False
+        self._turn_open = self._interrupted = False
         self._usage = None
 
     def _on_tool_calls(self, calls: tuple[FunctionCall, ...]) -> None:
@@ -748,6 +751,9 @@ class GeminiProtocol:
         self._events.append(ev.ToolCallCancelled(call_ids))
 
     def _open_turn(self, events: deque[ServerEvent]) -> None:
+        if self._turn_open and self._interrupted:  # Gemini's reply to the speech that
+            self._flush_output_transcript(events)  # interrupted: no turnComplete came for
+            self._close_turn(events, "cancelled")  # the old turn, the reply gets its own id
         if self._turn_open:
             return
         self._turn += 1
