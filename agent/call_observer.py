@@ -76,6 +76,9 @@ class CallObserver(Protocol):
     def call_refused(self, carrier: str, reason: RefusalReason) -> None:
         """A new call was refused by load: the server drains, or is at ``max_calls``."""
 
+    def draining(self) -> None:
+        """The server stopped taking new calls (it is shutting down)."""
+
     def session_opened(self, info: CallInfo) -> None:
         """The call's provider session is connected."""
 
@@ -111,6 +114,9 @@ class NullObserver:
         pass
 
     def call_refused(self, carrier: str, reason: RefusalReason) -> None:
+        pass
+
+    def draining(self) -> None:
         pass
 
     def session_opened(self, info: CallInfo) -> None:
@@ -157,6 +163,9 @@ class ObserverFanOut(NullObserver):
 
     def call_refused(self, carrier: str, reason: RefusalReason) -> None:
         self._each("call_refused", carrier, reason)
+
+    def draining(self) -> None:
+        self._each("draining")
 
     def session_opened(self, info: CallInfo) -> None:
         self._each("session_opened", info)

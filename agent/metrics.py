@@ -8,6 +8,7 @@ Figures (all prefixed ``adk_realtime_``)::
 
     active_calls                      gauge      calls being bridged now
     active_provider_sessions          gauge      their provider sessions connected now
+    draining                          gauge      processes draining (shutting down)
     calls_total{carrier,outcome}      counter    ended calls by outcome, and refusals
                                                  (refused_draining, refused_full)
     time_to_first_audio_seconds       histogram  caller stops speaking -> model's first audio
@@ -90,6 +91,9 @@ class PrometheusMetrics(NullObserver):
         self.active_sessions = gauge(
             "adk_realtime_active_provider_sessions", "Provider sessions of calls connected now."
         )
+        self.draining_gauge = gauge(
+            "adk_realtime_draining", "Server processes draining (taking no new call)."
+        )
         self.calls = counter(
             "adk_realtime_calls", "Calls ended, by outcome, and refused.", ("carrier", "outcome")
         )
@@ -123,6 +127,9 @@ class PrometheusMetrics(NullObserver):
 
     def call_refused(self, carrier: str, reason: RefusalReason) -> None:
         self.calls.labels(_label(carrier), f"refused_{reason}").inc()
+
+    def draining(self) -> None:
+        self.draining_gauge.set(1)
 
     def session_opened(self, info: CallInfo) -> None:
         self.active_sessions.inc()

@@ -40,7 +40,7 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -293,6 +293,12 @@ class PhoneServer:
     def load(self) -> CallLoad:
         return CallLoad(self.active_calls, self.max_calls, self.draining)
 
+    def listen(self, sock: socket.socket) -> AbstractAsyncContextManager[WebSocketServerHandle]:
+        """`serve_phone` on ``sock``, a socket already bound and listening (what a worker
+        process of :mod:`adk_realtime.serving` does)."""
+        host = sock.getsockname()[0]
+        return serve_phone(self, host, sock.getsockname()[1], sock=sock)
+
     # -- draining ---------------------------------------------------------------------
 
     def start_drain(self) -> None:
@@ -302,6 +308,7 @@ class PhoneServer:
         if not self.draining:
             self.draining = True
             log.info("draining: no new calls (%d up)", self.active_calls)
+            self.observer.draining()
 
     async def wait_idle(self) -> None:
         """Return once no call is up (at once if none is)."""
