@@ -33,7 +33,7 @@ from adk_realtime.agent_events import (
 )
 from adk_realtime.sansio import events as ev
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: call_bridge imports this module (a cycle)
     from adk_realtime.call_bridge import CallInfo
 
 __all__ = [

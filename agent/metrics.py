@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from adk_realtime.call_observer import NullObserver, RefusalReason
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: call_bridge imports this module (a cycle)
     from adk_realtime.call_bridge import CallInfo
 
 __all__ = ["METRICS_MISSING", "PrometheusMetrics", "prometheus_available"]

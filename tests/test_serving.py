@@ -8,11 +8,13 @@ supervisor is killed in ``finally`` if a test leaves it running.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -208,3 +210,55 @@ async def test_sigterm_with_ten_active_calls_refuses_new_ones_and_finishes_them(
     assert [r.heard_ms >= whole_ms for r in results] == [True] * 10
     assert not any(r.server_hung_up for r in results)
     assert any(r.transcript == WEATHER_ANSWER for r in results)  # and it is the answer
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_phone_serve_cli_drains_on_sigterm_and_exits_0(workers: str) -> None:
+    """``adk-realtime phone serve --workers N`` as the README's Deploying section runs it."""
+    from urllib.request import urlopen
+
+    command = [sys.executable, "-m", "adk_realtime.cli", "phone", "serve", "--port", "0"]
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    proc = subprocess.Popen(
+        [*command, "--workers", workers, "--drain-seconds", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        port = 0
+        for line in proc.stdout:
+            if line.startswith("phone server listening on "):
+                port = int(re.findall(r":(\d+)", line)[0])
+            if line.startswith("  try it: "):
+                break
+        assert port
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:  # the workers start after the port is bound: connections wait for them
+            try:
+                with urlopen(f"{base}/readyz", timeout=10) as ready:
+                    assert ready.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        result = anyio.run(
+            functools.partial(
+                call,
+                f"{base}/twilio/voice",
+                question=DEMO_QUESTION,
+                quiet_ms=800,
+                answer_timeout=20,
+            )
+        )
+        assert result.heard_ms > 2000
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
