@@ -77,6 +77,10 @@ _EXPORTS: dict[str, str] = {
     "CarrierSocket": "adk_realtime.call_bridge",
     "CallStartError": "adk_realtime.call_bridge",
     "CallStartTimeout": "adk_realtime.call_bridge",
+    # serving
+    "CallObserver": "adk_realtime.call_observer",
+    "NullObserver": "adk_realtime.call_observer",
+    "WorkerInfo": "adk_realtime.serving",
 }
 
 # Every unified server/client event class is importable from the top too
@@ -110,6 +114,10 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         CallSummary as CallSummary,
         CarrierSocket as CarrierSocket,
         bridge_call as bridge_call,
+    )
+    from adk_realtime.call_observer import (
+        CallObserver as CallObserver,
+        NullObserver as NullObserver,
     )
     from adk_realtime.gemini import (
         GeminiLiveBackend as GeminiLiveBackend,
@@ -209,6 +217,7 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         HistoryLimits as HistoryLimits,
         HistoryMessage as HistoryMessage,
     )
+    from adk_realtime.serving import WorkerInfo as WorkerInfo
     from adk_realtime.session import (
         RealtimeSession as RealtimeSession,
         SessionOptions as SessionOptions,
