@@ -262,3 +262,31 @@ def test_phone_serve_cli_drains_on_sigterm_and_exits_0(workers: str) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
+
+
+def children(pid: int) -> set[int]:
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc for the workers")
+async def test_a_crashed_worker_is_restarted_and_the_server_still_drains_to_0(
+    anyio_backend: str,
+) -> None:
+    async with supervisor(anyio_backend) as (process, base):
+        with anyio.fail_after(60):
+            while len(before := children(process.pid)) < 2:
+                await anyio.sleep(0.05)
+            victim = min(before)
+            os.kill(victim, signal.SIGKILL)
+            while True:  # the supervisor starts a new worker in the dead one's place
+                now = children(process.pid)
+                if victim not in now and len(now) == 2:
+                    break
+                await anyio.sleep(0.05)
+            results: list[CallResult] = []
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(place, base, WORKER_QUESTION, results)
+            assert all(r.heard_ms > 0 for r in results)
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
