@@ -292,9 +292,13 @@ class _Supervisor:
     async def keep(self, index: int, stop: anyio.CancelScope) -> None:
         """Run worker ``index``; restart it when it dies before the drain."""
         crashes: list[float] = []
-        while True:
+        while not self.draining:  # (a drain may begin while a restart waits)
             process = await self.spawn(index)
             status = await process.wait()
+            if self.draining and status == -signal.SIGTERM:
+                # Our drain signal came before the worker set its handler, which it does
+                # before it listens: it never took a call, so it drained.
+                status = 0
             self.statuses[index] = status
             self._forget(process.pid)
             if self.draining:
