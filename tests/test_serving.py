@@ -123,7 +123,7 @@ async def wait_until(base: str, condition: object) -> Samples:
         await anyio.sleep(0.05)
 
 
-async def place(base: str, question: str, results: list[CallResult]) -> None:
+async def place(base: str, question: str, results: list[CallResult], quiet_ms: int = 800) -> None:
     results.append(
         await call(
             f"{base}/twilio/voice",
@@ -131,7 +131,7 @@ async def place(base: str, question: str, results: list[CallResult]) -> None:
             auth_token=TWILIO_TOKEN,
             caller=CALLER,
             called=CALLED,
-            quiet_ms=800,
+            quiet_ms=quiet_ms,
             answer_timeout=20.0,
         )
     )
@@ -190,7 +190,9 @@ async def test_sigterm_with_ten_active_calls_refuses_new_ones_and_finishes_them(
         with anyio.fail_after(120):
             async with anyio.create_task_group() as tg:
                 for _ in range(10):
-                    tg.start_soon(place, base, DEMO_QUESTION, results)
+                    # Patient callers: on a loaded machine a late frame must not look
+                    # like the end of the answer (the caller hangs up after quiet_ms).
+                    tg.start_soon(place, base, DEMO_QUESTION, results, 3000)
                 await wait_until(base, lambda s: value(s, "adk_realtime_active_calls") == 10)
                 process.send_signal(signal.SIGTERM)
                 await wait_until(
@@ -207,7 +209,7 @@ async def test_sigterm_with_ten_active_calls_refuses_new_ones_and_finishes_them(
     # loaded machine may delay a frame, which can garble the tone-coded transcript, so
     # the audio is counted, not decoded; the two-worker test decodes what is said).
     whole_ms = len(spoken_ulaw(WEATHER_ANSWER)) // 160 * 20
-    assert [r.heard_ms >= whole_ms for r in results] == [True] * 10
+    assert [r.heard_ms for r in results if r.heard_ms < whole_ms] == []
     assert not any(r.server_hung_up for r in results)
 
 
