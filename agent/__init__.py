@@ -79,6 +79,10 @@ _EXPORTS: dict[str, str] = {
     "CallStartTimeout": "adk_realtime.call_bridge",
     "CallControl": "adk_realtime.call_control",
     "transfer_call_tool": "adk_realtime.call_control",
+    # serving
+    "CallObserver": "adk_realtime.call_observer",
+    "NullObserver": "adk_realtime.call_observer",
+    "WorkerInfo": "adk_realtime.serving",
 }
 
 # Every unified server/client event class is importable from the top too
@@ -116,6 +120,10 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
     from adk_realtime.call_control import (
         CallControl as CallControl,
         transfer_call_tool as transfer_call_tool,
+    )
+    from adk_realtime.call_observer import (
+        CallObserver as CallObserver,
+        NullObserver as NullObserver,
     )
     from adk_realtime.gemini import (
         GeminiLiveBackend as GeminiLiveBackend,
@@ -215,6 +223,7 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         HistoryLimits as HistoryLimits,
         HistoryMessage as HistoryMessage,
     )
+    from adk_realtime.serving import WorkerInfo as WorkerInfo
     from adk_realtime.session import (
         RealtimeSession as RealtimeSession,
         SessionOptions as SessionOptions,

@@ -69,6 +69,7 @@ import anyio
 
 from adk_realtime.agent import RealtimeAgent
 from adk_realtime.agent_events import AgentEvent, RealtimeEvent
+from adk_realtime.call_observer import CallObserver, CallWatch
 from adk_realtime.carrier_speaker import CarrierSpeaker
 from adk_realtime.drivers._errors import single_error
 from adk_realtime.dtmf_text import DtmfText
@@ -87,6 +88,7 @@ from adk_realtime.sansio.telephony.events import (
 )
 from adk_realtime.sansio.telephony.media_stream import CarrierMediaStream
 from adk_realtime.sansio.telephony.pacer import DEFAULT_MAX_AHEAD_MS, DEFAULT_MAX_QUEUED_MS
+from adk_realtime.session import RealtimeSession
 from adk_realtime.tools import maybe_await
 
 __all__ = [
@@ -126,6 +128,8 @@ class CallInfo:
     numbers where the carrier tells them (Telnyx's ``from``/``to``) or the custom
     parameters named by ``BridgeOptions.caller_parameter``/``called_parameter`` (Twilio
     sends none on the stream: add ``<Parameter name="caller" value="{{From}}"/>``).
+    ``worker`` names the worker process running the call (``"<index>-<pid>"``, see
+    :mod:`adk_realtime.serving`), None outside one.
     ``repr`` never shows the numbers nor the custom parameters.
     """
 
@@ -135,6 +139,7 @@ class CallInfo:
     caller: str | None = None
     called: str | None = None
     custom_parameters: Mapping[str, str] = field(default_factory=dict)
+    worker: str | None = None
 
     def __repr__(self) -> str:
         def shown(value: str | None) -> str:
@@ -143,7 +148,8 @@ class CallInfo:
         return (
             f"CallInfo(carrier={self.carrier!r}, call_id={self.call_id!r}, "
             f"stream_id={self.stream_id!r}, caller={shown(self.caller)}, "
-            f"called={shown(self.called)}, custom_parameters=<{len(self.custom_parameters)} hidden>)"
+            f"called={shown(self.called)}, custom_parameters=<{len(self.custom_parameters)} hidden>, "
+            f"worker={self.worker!r})"
         )
 
     __str__ = __repr__
@@ -300,6 +306,8 @@ async def bridge_call(
     options: BridgeOptions | None = None,
     event_handler: EventHandler | None = None,
     runner_kwargs: Mapping[str, Any] | None = None,
+    worker: str | None = None,
+    observer: CallObserver | None = None,
 ) -> CallSummary:
     """Run one phone call: ``socket`` carries the carrier's media stream, ``stream`` is a
     fresh codec of that carrier (``TwilioMediaStream()``, ``TelnyxMediaStream()``,
@@ -311,6 +319,8 @@ async def bridge_call(
     formats of a ``config`` are the bridge's to set). Returns a :class:`CallSummary` once
     the call ended; raises :class:`CallStartTimeout` or :class:`CallStartError` when it
     never started, ``ConfigError`` for bad arguments. The socket is closed in every case.
+    ``worker`` goes to ``CallInfo.worker``; ``observer`` (a
+    :class:`~adk_realtime.call_observer.CallObserver`) hears how the call goes.
     """
     try:
         options = options if options is not None else BridgeOptions()
@@ -326,10 +336,15 @@ async def bridge_call(
     except BaseException:
         await _close_quietly(socket, 1011, "bridge misconfigured")
         raise
-    call = _Call(socket, stream, model, options, event_handler)
-    await call.wait_for_start()
+    call = _Call(socket, stream, model, options, event_handler, observer)
     try:
-        info = call_info(stream, options)
+        await call.wait_for_start()
+    except BaseException:
+        if observer is not None:
+            observer.call_ended(None, stream.carrier.lower(), "not_started")
+        raise
+    try:
+        info = call_info(stream, options, worker=worker)
         problem = _format_problem(stream)
         if problem is not None:
             raise CallStartError(problem)
@@ -338,11 +353,15 @@ async def bridge_call(
     except BaseException as exc:
         code = 1003 if isinstance(exc, CallStartError) else 1011
         await _close_quietly(socket, code, "unsupported stream" if code == 1003 else "")
+        if observer is not None:
+            observer.call_ended(None, stream.carrier.lower(), "not_started")
         raise
     return await call.run()
 
 
-def call_info(stream: CarrierMediaStream, options: BridgeOptions | None = None) -> CallInfo:
+def call_info(
+    stream: CarrierMediaStream, options: BridgeOptions | None = None, *, worker: str | None = None
+) -> CallInfo:
     """The :class:`CallInfo` of a started stream (``ConfigError`` before ``start``)."""
     started = stream.started
     if started is None:
@@ -358,6 +377,7 @@ def call_info(stream: CarrierMediaStream, options: BridgeOptions | None = None) 
         caller=caller,
         called=called,
         custom_parameters=params,
+        worker=worker,
     )
 
 
@@ -410,8 +430,12 @@ class _Call:
         model: RealtimeModel,
         options: BridgeOptions,
         handler: EventHandler | None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.socket = socket
+        self.observer = observer
+        self.watch: CallWatch | None = None
+        self._session: RealtimeSession | None = None
         self.stream = stream
         self.model = model
         self.options = options
@@ -463,6 +487,8 @@ class _Call:
     def build(self, info: CallInfo, agent: RealtimeAgent, kwargs: dict[str, Any]) -> None:
         """Make the runner and the speaker for the call."""
         self.info = info
+        if self.observer is not None:
+            self.watch = CallWatch(self.observer, info)
         context = kwargs.pop("context", None) or RunContext()
         context.state["call"] = info
         config = kwargs.pop("config", None) or RealtimeConfig()
@@ -506,20 +532,29 @@ class _Call:
     # -- the call -----------------------------------------------------------------
 
     async def run(self) -> CallSummary:
+        outcome = "ended_by_drain"  # cancelled from outside: the server's drain deadline
+        if self.observer is not None:
+            self.observer.call_started(self.info)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 tg.start_soon(self._run_model)
                 tg.start_soon(self._read_carrier)
                 tg.start_soon(self._speak)
+                if self.watch is not None:
+                    tg.start_soon(self._watch_session, self.watch)
                 if self.options.greeting is not None:
                     tg.start_soon(self._greet, self.options.greeting)
                 if self.dtmf_text is not None:
                     tg.start_soon(self.dtmf_text.run)
+            outcome = self.ended_by or "carrier_closed"
         except BaseExceptionGroup as group:
+            outcome = "bridge_error"
             raise single_error(group) from None
         finally:
             await _close_quietly(self.socket, 1011 if self.ended_by == "model_error" else 1000, "")
+            if self.observer is not None:
+                self._observe_end(self.observer, outcome)
         summary = self._summary()
         log.info(
             "call %s ended (%s) after %.1f s", summary.call_id, summary.ended_by, summary.duration_s
@@ -537,6 +572,8 @@ class _Call:
                 self._end("agent_ended")
         self._model_done.set()
         self._model_gone = True
+        if self.watch is not None:
+            self.watch.closed()
         if self.ended_by in ("agent_ended", "model_error"):
             # The runner ended first: let the caller hear what was already said.
             self.speaker.finish(drain=True)
@@ -573,6 +610,38 @@ class _Call:
             await self._stop_model()
         finally:
             self._speaker_done.set()
+
+    async def _watch_session(self, watch: CallWatch) -> None:
+        try:
+            self._session = await self.runner.wait_connected()
+        except ConnectionClosed:
+            return  # the model never came (the runner's task reports it)
+        if not self._model_gone:
+            watch.opened()
+
+    def _observe_end(self, observer: CallObserver, outcome: str) -> None:
+        """Tell the observer how the call went (once, as it ends)."""
+        info = self.info
+        if self.watch is not None:
+            self.watch.closed()
+        if outcome == "model_error":
+            observer.error(info, "model_error")
+        for kind, count in (
+            ("carrier_error", self.carrier_errors),
+            ("bad_message", self.bad_messages),
+        ):
+            for _ in range(count):
+                observer.error(info, kind)
+        session = self._session  # the runner forgets it once it ends
+        if session is not None:
+            if session.rollovers:
+                observer.rollover(info, "rollover", session.rollovers)
+            if session.resumptions:
+                observer.rollover(info, "resumption", session.resumptions)
+        overflow_ms = self.speaker.pacer.overflow_ms
+        if overflow_ms:
+            observer.audio_dropped(info, overflow_ms // 20, overflow_ms * 8)  # μ-law 8 bytes/ms
+        observer.call_ended(info, info.carrier, outcome)
 
     async def _greet(self, text: str) -> None:
         try:
@@ -654,7 +723,11 @@ class _Call:
     # -- the input hold (see the module docstring) --------------------------------------
 
     def _sink(self, user_sink: AgentEventSink | None) -> AgentEventSink:
+        watch = self.watch
+
         def sink(event: AgentEvent) -> Awaitable[None] | None:
+            if watch is not None:
+                watch.see(event)
             if isinstance(event, RealtimeEvent):
                 if self.dtmf_text is not None:
                     self.dtmf_text.observe(event.event)

@@ -12,6 +12,10 @@ Offline, in two shells::
 
     adk-realtime phone serve --port 8080
     adk-realtime phone call http://127.0.0.1:8080/twilio/voice
+
+``phone serve`` drains on SIGTERM or Ctrl-C (no new call; the active ones get up to
+``--drain-seconds``); ``--workers N`` runs N worker processes on the one port
+(:mod:`adk_realtime.serving`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import base64
 import binascii
 import contextlib
 import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,8 +46,10 @@ from adk_realtime.sansio import events as ev
 
 if TYPE_CHECKING:  # the phone modules load when a phone command runs
     from adk_realtime.phone_caller import CarrierName
+    from adk_realtime.phone_server import PhoneServer  # lazy: loads when serving
+    from adk_realtime.serving import WorkerInfo
 
-__all__ = ["add_phone_commands", "run_phone"]
+__all__ = ["add_phone_commands", "phone_worker", "run_phone"]
 
 _ENV = {
     "twilio": "TWILIO_AUTH_TOKEN",
@@ -96,7 +103,22 @@ def add_phone_commands(sub: Any) -> None:
         default=os.environ.get(_ENV["plivo"]),
         help=f"verify Plivo's signatures with this token (default: ${_ENV['plivo']})",
     )
-    serve.add_argument("--max-calls", type=int, help="calls at once; more are answered busy")
+    serve.add_argument(
+        "--max-calls", type=int, help="calls at once (per worker); more are answered busy"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (%(default)s: this process serves)",
+    )
+    serve.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        help="on SIGTERM/Ctrl-C, how long active calls may go on before they are ended "
+        "(%(default)s)",
+    )
     call = commands.add_parser("call", help="a simulated caller: dial a phone server as a carrier")
     call.add_argument("url", help="the webhook (http://HOST:PORT/twilio/voice) or a ws:// stream")
     call.add_argument("--question", default=DEMO_QUESTION, help="what the caller says")
@@ -204,24 +226,45 @@ async def open_phone_model(
         )
 
 
-async def run_serve(args: argparse.Namespace) -> int:
-    from adk_realtime.phone_server import PhoneServer, serve_phone
-
-    console = Console(False)
+def _check_serve_args(args: argparse.Namespace) -> None:
     if args.max_calls is not None and args.max_calls < 1:
         raise SystemExit("--max-calls must be at least 1")
+    if args.workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    if not 0 < args.drain_seconds < 86400:
+        raise SystemExit("--drain-seconds must be more than 0")
+
+
+def _phone_server(
+    args: argparse.Namespace, model: RealtimeModel, console: Console, worker: WorkerInfo | None
+) -> PhoneServer:
+    from adk_realtime.phone_server import PhoneServer  # lazy: loads when serving
+
+    return PhoneServer(
+        model,
+        build_assistant(model),
+        public_url=args.public_url,
+        twilio_auth_token=args.twilio_auth_token or None,
+        telnyx_public_key=args.telnyx_public_key or None,
+        plivo_auth_token=args.plivo_auth_token or None,
+        max_calls=args.max_calls,
+        event_handler=CallConsole(console),
+        stream_key=worker.stream_key if worker is not None else None,
+        worker_id=worker.id if worker is not None else None,
+    )
+
+
+async def run_serve(args: argparse.Namespace) -> int:
+    from adk_realtime.phone_server import serve_phone
+
+    _check_serve_args(args)
+    if args.workers > 1:
+        return await _run_workers(args)
+    console = Console(False)
     async with contextlib.AsyncExitStack() as stack:
+        signals = stack.enter_context(anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT))
         model = await stack.enter_async_context(open_phone_model(args, console))
-        server = PhoneServer(
-            model,
-            build_assistant(model),
-            public_url=args.public_url,
-            twilio_auth_token=args.twilio_auth_token or None,
-            telnyx_public_key=args.telnyx_public_key or None,
-            plivo_auth_token=args.plivo_auth_token or None,
-            max_calls=args.max_calls,
-            event_handler=CallConsole(console),
-        )
+        server = _phone_server(args, model, console, None)
         try:
             where = await stack.enter_async_context(serve_phone(server, args.host, args.port))
         except OSError as exc:
@@ -251,8 +294,78 @@ async def run_serve(args: argparse.Namespace) -> int:
             )
         first = next(iter(urls.webhooks.values()))
         print(f"  try it: adk-realtime phone call {first}", flush=True)
-        await anyio.sleep_forever()
+        async for _signum in signals:
+            break
+        print(f"draining: no new calls; {server.active_calls} active", flush=True)
+        await server.drain(args.drain_seconds)  # a second signal waits in the receiver
     return 0
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """The options a worker rebuilds its server from (secrets travel in the environment,
+    never on a command line that ``ps`` shows)."""
+    argv = ["--provider", args.provider, "--host", args.host, "--port", str(args.port)]
+    for option, value in (
+        ("--base-url", args.base_url),
+        ("--model", args.model),
+        ("--public-url", args.public_url),
+        ("--max-calls", args.max_calls),
+    ):
+        if value is not None:
+            argv += [option, str(value)]
+    return argv
+
+
+async def _run_workers(args: argparse.Namespace) -> int:
+    from adk_realtime.serving import bind_listening_socket, supervise  # lazy: with --workers
+
+    env = dict(os.environ)
+    for name, value in (
+        (_ENV["twilio"], args.twilio_auth_token),
+        (_ENV["telnyx_public"], args.telnyx_public_key),
+        (_ENV["plivo"], args.plivo_auth_token),
+    ):
+        env.pop(name, None)
+        if value:
+            env[name] = value
+    try:
+        sock = bind_listening_socket(args.host, args.port)
+    except OSError as exc:
+        raise SystemExit(cannot_serve(args.host, args.port, exc)) from None
+    port = sock.getsockname()[1]
+    argv = _worker_argv(args)
+    argv[argv.index("--port") + 1] = str(port)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    print(
+        f"phone server listening on {args.host}:{port} with {args.workers} workers",
+        flush=True,
+    )
+    print(
+        f"  health: http://{shown}:{port}/healthz (ready: /readyz, metrics: /metrics)", flush=True
+    )
+    print(f"  try it: adk-realtime phone call http://{shown}:{port}/twilio/voice", flush=True)
+    try:
+        return await supervise(
+            "adk_realtime.cli_phone:phone_worker",
+            workers=args.workers,
+            drain_seconds=args.drain_seconds,
+            app_args=argv,
+            env=env,
+            sock=sock,
+        )
+    finally:
+        sock.close()
+
+
+@asynccontextmanager
+async def phone_worker(worker: WorkerInfo) -> AsyncIterator[PhoneServer]:
+    """One worker of ``phone serve --workers N`` (started by :mod:`adk_realtime.serving`)."""
+    parser = argparse.ArgumentParser(prog="adk-realtime")
+    add_phone_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["phone", "serve", *worker.argv])
+    console = Console(False)
+    async with open_phone_model(args, console) as model:
+        yield _phone_server(args, model, console, worker)
 
 
 # ------------------------------------------------------------------ call

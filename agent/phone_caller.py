@@ -91,7 +91,8 @@ class CallResult:
     audio decoded by the simulator's speech decoder. ``heard_ms``/``dropped_ms``: audio played, and dropped
     unplayed by a ``clear`` (barge-in); ``marks_returned``: marks sent back.
     ``server_hung_up``: the server closed the stream before the caller hung up (with
-    ``close_code``).
+    ``close_code``). ``gaps_ms``: each silence the caller heard between two frames of
+    answer, in ms (a pause between answers, or audio that came late: an underrun).
     """
 
     transcript: str
@@ -107,6 +108,7 @@ class CallResult:
     close_code: int | None = None
     sample_rate: int = _RATE
     wav: Path | None = None
+    gaps_ms: list[int] = field(default_factory=list, repr=False)
 
     @property
     def answered(self) -> bool:
@@ -297,6 +299,7 @@ class _Line:
         self.ears = SpeechRecognizer(_RATE)
         self.dropped_ms = 0
         self.last_heard_ms = 0  # stream time of the latest frame of answer played
+        self.gaps_ms: list[int] = []
         self.talking = True  # the question is queued
         self.spoke_until_ms = 0  # stream time the caller's latest utterance ended
         self.send_lock = anyio.Lock()
@@ -381,6 +384,8 @@ class _Line:
                 if isinstance(event, FramePlayed):
                     # What the ear gets is a timeline: the silence between answers counts.
                     gap_ms = event.at_ms - self.last_heard_ms if self.heard else 0
+                    if gap_ms > 0:
+                        self.gaps_ms.append(gap_ms)
                     pcm = bytes(gap_ms * _RATE // 1000 * 2) + ulaw_decode(event.payload)
                     self.heard += pcm
                     self.ears.feed(pcm)
@@ -401,6 +406,7 @@ class _Line:
             stream_url=stream_url,
             server_hung_up=self.server_close is not None,
             close_code=self.server_close,
+            gaps_ms=self.gaps_ms,
         )
 
 

@@ -67,7 +67,7 @@ class SipSettings:
         return f"SipSettings(base_url={self.base_url!r}, model={self.model!r})"
 
 
-def call_info(call: IncomingCall) -> CallInfo:
+def call_info(call: IncomingCall, worker: str | None = None) -> CallInfo:
     """Who calls, for ``RunContext.state["call"]``: carrier ``"openai-sip"``, the call id
     as the stream id, caller/called from the SIP From/To."""
     return CallInfo(
@@ -76,6 +76,7 @@ def call_info(call: IncomingCall) -> CallInfo:
         stream_id=call.call_id,
         caller=call.caller,
         called=call.callee,
+        worker=worker,
     )
 
 
@@ -95,12 +96,13 @@ async def run_openai_sip_call(
     *,
     event_handler: EventHandler | None = None,
     runner_kwargs: Mapping[str, Any] | None = None,
+    worker: str | None = None,
 ) -> None:
     """Accept ``call`` with the agent's session, then run a `RealtimeRunner` attached to
     it until the call ends (OpenAI closes the socket, or a tool transferred or hung up
     the call through ``state["call_control"]``, a `CallControl`). Raises what the accept
     or the run raised (`AuthError`, `HttpStatusError`, `HttpConnectError`, ...)."""
-    info = call_info(call)
+    info = call_info(call, worker)
     kwargs = dict(runner_kwargs or {})
     context: RunContext = kwargs.pop("context", None) or RunContext()
     context.state["call"] = info

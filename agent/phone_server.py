@@ -22,6 +22,12 @@ joined to one runner by :func:`adk_realtime.call_bridge.bridge_call`.
     async with serve_phone(server, "0.0.0.0", 8080):
         await anyio.sleep_forever()
 
+Serving: ``GET /healthz`` (alive), ``GET /readyz`` (503 while draining or at
+``max_calls``), ``GET /metrics`` (Prometheus, when ``prometheus_client`` is installed;
+else 404 saying so). :meth:`PhoneServer.drain` stops taking calls, lets the active ones
+finish up to a deadline and ends the rest; :mod:`adk_realtime.serving` runs it as worker
+processes that drain on SIGTERM.
+
 Refusals are logged (``adk_realtime.phone``: the route and the reason, never a
 secret, a token, a caller's number or a query) and answered without detail.
 """
@@ -31,14 +37,16 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
 
+from adk_realtime.call_observer import CallObserver, NullObserver, ObserverFanOut
 from adk_realtime.drivers.asgi import AsgiApp, asgi_app
 from adk_realtime.drivers.websocket_server import WebSocketServerHandle, serve
 from adk_realtime.sansio.errors import ConfigError, RealtimeError
@@ -58,6 +66,7 @@ from adk_realtime.sansio.telephony.routing import (
     CarrierRoutes,
     PhoneUrls,
     Routed,
+    Shed,
 )
 from adk_realtime.sansio.telephony.signatures import (
     Headers,
@@ -75,10 +84,21 @@ if TYPE_CHECKING:  # the bridge is imported when the first call comes
     from adk_realtime.phone_openai_sip import SipSettings
     from adk_realtime.runner import EventHandler
 
-__all__ = ["OPENAI_SIP_PATH", "BridgeCall", "MediaSocket", "PhoneServer", "serve_phone"]
+__all__ = [
+    "METRICS_PATH",
+    "OPENAI_SIP_PATH",
+    "BridgeCall",
+    "MediaSocket",
+    "PhoneServer",
+    "serve_phone",
+]
 
 OPENAI_SIP_PATH = "/openai/sip"
 """Where OpenAI's SIP connector POSTs its ``realtime.call.incoming`` webhook."""
+METRICS_PATH = "/metrics"
+"""Prometheus's scrape target (see :mod:`adk_realtime.metrics`)."""
+# After the drain deadline, how long the calls ended then may take to close their sockets.
+_END_GRACE = 5.0
 
 log = logging.getLogger("adk_realtime.phone")
 
@@ -136,8 +156,15 @@ class PhoneServer:
     is accepted over REST (``openai_base_url``, the REST base, default
     ``https://api.openai.com/v1``; the WebSocket base is the same with ``ws(s)://``) with
     the agent's session and a runner attached to it by call id until it ends; at
-    ``max_calls`` it is rejected (486). The calls run in :meth:`running_calls`
-    (`serve_phone` and :attr:`asgi_app`'s lifespan enter it).
+    ``max_calls`` it is rejected (486; 503 while draining). The calls run in
+    :meth:`running_calls` (`serve_phone` and :attr:`asgi_app`'s lifespan enter it).
+
+    Serving: ``worker_id`` names the worker process (it reaches ``CallInfo.worker``).
+    ``observers`` (:class:`~adk_realtime.call_observer.CallObserver`) hear how each call
+    goes; with ``metrics`` (default) and ``prometheus_client`` installed a
+    :class:`~adk_realtime.metrics.PrometheusMetrics` is one of them and ``/metrics``
+    serves it (:attr:`metrics`). A custom ``bridge`` gets no observer: only refusals are
+    counted then.
     """
 
     def __init__(
@@ -162,8 +189,28 @@ class PhoneServer:
         openai_webhook_secret: str | None = None,
         openai_api_key: str | None = None,
         openai_base_url: str = DEFAULT_API_URL,
+        worker_id: str | None = None,
+        observers: Iterable[CallObserver] = (),
+        metrics: bool = True,
     ) -> None:
         self._sip: SipSettings | None = None
+        if worker_id is not None and not (isinstance(worker_id, str) and worker_id.isprintable()):
+            raise ConfigError("worker_id", f"must be a printable string or None, got {worker_id!r}")
+        self.worker_id = worker_id
+        self.metrics: Any = None
+        """The :class:`~adk_realtime.metrics.PrometheusMetrics`, or None."""
+        chosen = list(observers)
+        if metrics:
+            from adk_realtime.metrics import PrometheusMetrics, prometheus_available  # lazy
+
+            if prometheus_available():
+                self.metrics = PrometheusMetrics()
+                chosen.append(self.metrics)
+        self.observer: CallObserver = ObserverFanOut(chosen) if chosen else NullObserver()
+        self.draining = False
+        """True once :meth:`start_drain` was called: no new call is taken."""
+        self._call_scopes: set[anyio.CancelScope] = set()
+        self._idle: anyio.Event | None = None
         if openai_webhook_secret is not None:
             openai_webhook_signature(openai_webhook_secret, "check", 0, b"")  # ConfigError if bad
             if not isinstance(openai_api_key, str) or not openai_api_key:
@@ -250,18 +297,75 @@ class PhoneServer:
 
     @property
     def load(self) -> CallLoad:
-        return CallLoad(self.active_calls, self.max_calls)
+        return CallLoad(self.active_calls, self.max_calls, self.draining)
+
+    def listen(self, sock: socket.socket) -> AbstractAsyncContextManager[WebSocketServerHandle]:
+        """`serve_phone` on ``sock``, a socket already bound and listening (what a worker
+        process of :mod:`adk_realtime.serving` does)."""
+        host = sock.getsockname()[0]
+        return serve_phone(self, host, sock.getsockname()[1], sock=sock)
+
+    # -- draining ---------------------------------------------------------------------
+
+    def start_drain(self) -> None:
+        """Take no new call from now on: webhooks get the carrier's busy refusal, OpenAI
+        SIP calls are rejected (503), ``/readyz`` answers 503. Active calls go on; then
+        await :meth:`wait_idle` (or :meth:`drain`, which does it all)."""
+        if not self.draining:
+            self.draining = True
+            log.info("draining: no new calls (%d up)", self.active_calls)
+            self.observer.draining()
+
+    async def wait_idle(self) -> None:
+        """Return once no call is up (at once if none is)."""
+        while self.active_calls > 0:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+
+    def end_calls(self) -> int:
+        """End every active call now (each carrier socket is closed with 1000); returns
+        how many were told to end. Await :meth:`wait_idle` for them to be gone."""
+        for scope in self._call_scopes:
+            scope.cancel()
+        return len(self._call_scopes)
+
+    async def drain(self, deadline: float) -> int:
+        """Drain: :meth:`start_drain`, let the active calls finish for up to ``deadline``
+        seconds, then end those still up and wait (a few seconds at most) for them to
+        close. Returns how many calls were ended at the deadline. Then leave
+        `serve_phone`."""
+        self.start_drain()
+        with anyio.move_on_after(deadline):
+            await self.wait_idle()
+        ended = 0
+        if self.active_calls:
+            ended = self.end_calls()
+            log.warning("drain deadline: ending %d calls still up", ended)
+            with anyio.move_on_after(_END_GRACE):
+                await self.wait_idle()
+        return ended
+
+    def _call_done(self) -> None:
+        self.active_calls -= 1
+        self.calls_served += 1
+        if self.active_calls == 0 and self._idle is not None:
+            self._idle.set()
 
     # -- the three entry points both front ends call --------------------------------
 
     def handle_http(self, request: HttpRequest) -> HttpReply:
         """The answer to a plain request (a webhook, the health check, anything else)."""
-        if self._sip is not None and self.routes.route_of(request.target) == OPENAI_SIP_PATH:
+        route = self.routes.route_of(request.target)
+        if self._sip is not None and route == OPENAI_SIP_PATH:
             return self._openai_sip_webhook(request)
+        if route == METRICS_PATH and request.method in ("GET", "HEAD"):
+            return self._metrics_reply()
         routed = self.routes.answer(
             request, self._clock(), self.load, secrets.token_bytes(TOKEN_NONCE_BYTES)
         )
         self._log(routed)
+        if routed.shed is not None and routed.carrier is not None:
+            self._refused(routed.carrier, routed.shed)
         assert routed.reply is not None
         return routed.reply
 
@@ -270,6 +374,8 @@ class PhoneServer:
         ``(status, body)`` refuses it (403 forged or replayed, 404, 503 full)."""
         routed = self.routes.check_upgrade(target, headers, self._clock(), self.load)
         self._log(routed)
+        if routed.shed is not None and routed.carrier is not None:
+            self._refused(routed.carrier, routed.shed)
         if routed.reply is None:
             return None
         return routed.reply.status, routed.reply.body.decode("utf-8", "replace")
@@ -282,29 +388,37 @@ class PhoneServer:
             return
         if self.max_calls is not None and self.active_calls >= self.max_calls:
             # Two upgrades passed check_upgrade together; only one fits.
+            self._refused(carrier, "full")
             await socket.aclose(1013, "the server is at its call limit; try again later")
             return
         stream = _STREAMS[carrier]()  # the bridge sets its mark interval from the options
+        extra: dict[str, Any] = {}
+        if self._bridge is None:  # ours takes these; a custom bridge keeps its signature
+            extra = {"worker": self.worker_id, "observer": self.observer}
         bridge = self._bridge or _default_bridge()
         self.active_calls += 1
         log.info("%s call started (%d up)", carrier, self.active_calls)
+        scope = anyio.CancelScope()
+        self._call_scopes.add(scope)
         try:
-            summary = await bridge(
-                socket,
-                stream,
-                self.model,
-                self.agent,
-                options=self.options,
-                event_handler=self.event_handler,
-                runner_kwargs=self.runner_kwargs,
-            )
-            if getattr(summary, "ended_by", None) == "model_error":
-                log.warning("%s call ended, the model failed: %s", carrier, summary.error)
+            with scope:
+                summary = await bridge(
+                    socket,
+                    stream,
+                    self.model,
+                    self.agent,
+                    options=self.options,
+                    event_handler=self.event_handler,
+                    runner_kwargs=self.runner_kwargs,
+                    **extra,
+                )
+                if getattr(summary, "ended_by", None) == "model_error":
+                    log.warning("%s call ended, the model failed: %s", carrier, summary.error)
         except RealtimeError as exc:  # no start in time, a stream it cannot speak, a hang-up
             log.warning("%s call did not go through: %s", carrier, exc)
         finally:
-            self.active_calls -= 1
-            self.calls_served += 1
+            self._call_scopes.discard(scope)
+            self._call_done()
             log.info("%s call ended (%d up)", carrier, self.active_calls)
 
     @property
@@ -342,40 +456,53 @@ class PhoneServer:
         self._sip_seen[call.call_id] = None
         while len(self._sip_seen) > 4096:
             del self._sip_seen[next(iter(self._sip_seen))]
-        if self.max_calls is not None and self.active_calls >= self.max_calls:
-            log.info("%s: at max_calls, rejecting the call (486)", label)
-            self._sip_tasks.start_soon(self._reject_sip_call, call)
+        shed = self.load.shed
+        if shed is not None:
+            status = 503 if shed == "draining" else 486
+            log.info("%s: %s, rejecting the call (%d)", label, shed, status)
+            self._refused("openai-sip", shed)
+            self._sip_tasks.start_soon(self._reject_sip_call, call, status)
         else:
             self.active_calls += 1  # counted now: the next webhook sees it
             self._sip_tasks.start_soon(self._run_sip_call, call)
         return HttpReply.text(200, "OK")
 
     async def _run_sip_call(self, call: IncomingCall) -> None:
-        from adk_realtime.phone_openai_sip import run_openai_sip_call
+        from adk_realtime.phone_openai_sip import call_info, run_openai_sip_call
 
         assert self._sip is not None
         log.info("%s call started (%d up)", "openai-sip", self.active_calls)
+        info = call_info(call, self.worker_id)
+        self.observer.call_started(info)
+        scope = anyio.CancelScope()
+        self._call_scopes.add(scope)
+        outcome = "ended_by_drain"  # unless it ends on its own
         try:
-            await run_openai_sip_call(
-                call,
-                self._sip,
-                self.agent,
-                event_handler=self.event_handler,
-                runner_kwargs=self.runner_kwargs,
-            )
+            with scope:
+                await run_openai_sip_call(
+                    call,
+                    self._sip,
+                    self.agent,
+                    event_handler=self.event_handler,
+                    runner_kwargs=self.runner_kwargs,
+                    worker=self.worker_id,
+                )
+                outcome = "ended"
         except (RealtimeError, TypeError) as exc:
+            outcome = "failed"
             log.warning("openai-sip call did not go through: %s", exc)
         finally:
-            self.active_calls -= 1
-            self.calls_served += 1
+            self._call_scopes.discard(scope)
+            self._call_done()
+            self.observer.call_ended(info, "openai-sip", outcome)
             log.info("openai-sip call ended (%d up)", self.active_calls)
 
-    async def _reject_sip_call(self, call: IncomingCall) -> None:
+    async def _reject_sip_call(self, call: IncomingCall, status: int = 486) -> None:
         from adk_realtime.phone_openai_sip import reject_openai_sip_call
 
         assert self._sip is not None
         try:
-            await reject_openai_sip_call(call, self._sip)
+            await reject_openai_sip_call(call, self._sip, status)
         except RealtimeError as exc:
             log.warning("openai-sip call could not be rejected: %s", exc)
 
@@ -420,6 +547,17 @@ class PhoneServer:
             (c for c in self.routes.carriers if route.split("/")[1:3] == [c, "media"]), None
         )
 
+    def _refused(self, carrier: str, shed: Shed) -> None:
+        self.observer.call_refused(carrier, shed)
+
+    def _metrics_reply(self) -> HttpReply:
+        if self.metrics is None:
+            from adk_realtime.metrics import METRICS_MISSING  # lazy: loads no prometheus
+
+            return HttpReply.text(404, METRICS_MISSING)
+        body, content_type = self.metrics.render()
+        return HttpReply(200, body, content_type)
+
     def _log(self, routed: Routed) -> None:
         if routed.refusal is not None and routed.reply is not None:
             status = routed.reply.status
@@ -448,12 +586,16 @@ async def serve_phone(
     server: PhoneServer,
     host: str = "127.0.0.1",
     port: int = 8080,
+    *,
+    sock: socket.socket | None = None,
     **serve_options: Any,
 ) -> AsyncIterator[WebSocketServerHandle]:
     """Run ``server`` on our own anyio server (asyncio or trio) at ``host:port`` (0: any
     free port); yields where it listens. ``serve_options`` go to
     :func:`~adk_realtime.drivers.websocket_server.serve` (``ssl_context``,
-    ``ping_interval``...). Leaving the block stops listening and ends every call."""
+    ``ping_interval``...). ``sock``: a socket already bound and listening (worker
+    processes share one) instead of binding ``host:port``. Leaving the block stops
+    listening and ends every call (to end them gracefully first: :meth:`PhoneServer.drain`)."""
     # Listen first: a port in use is an OSError, not wrapped in the task group's group.
     async with (
         serve(
@@ -463,6 +605,7 @@ async def serve_phone(
             reject=server.check_upgrade,
             http_handler=server.handle_http,
             max_request_body=server.max_body_size,
+            sock=sock,
             **serve_options,
         ) as handle,
         anyio.create_task_group() as calls,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 import anyio
 import anyio.abc
+from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
 
 from adk_realtime.drivers.websocket import (
@@ -88,6 +90,7 @@ async def serve(
     receive_queue_size: int = 64,
     http_handler: HttpHandler | None = None,
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
+    sock: socket.socket | None = None,
 ) -> AsyncIterator[WebSocketServerHandle]:
     """Listen on ``host:port`` (0: any free port) and run ``handler(ws)`` per connection.
 
@@ -97,9 +100,14 @@ async def serve(
     answers requests that are not upgrades, whose body is read up to
     ``max_request_body`` bytes (413 beyond); it raising is answered with 500.
     ``handshake_timeout`` bounds the reading of a request. Leaving the ``async
-    with`` stops listening and cancels every handler.
+    with`` stops listening and cancels every handler. ``sock``: a TCP socket already
+    bound and listening (shared by worker processes) to accept on instead of binding
+    ``host:port``; it is closed on the way out.
     """
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    if sock is not None:
+        listener = MultiListener([await anyio.abc.SocketListener.from_socket(sock)])
+    else:
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)
     handle = WebSocketServerHandle(host, bound, ssl_context is not None)
 

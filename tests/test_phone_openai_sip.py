@@ -185,6 +185,27 @@ async def test_at_max_calls_the_call_is_rejected_busy(anyio_backend: str) -> Non
         await sim.hang_up(first)
 
 
+async def test_while_draining_the_call_is_rejected_503_and_the_active_one_finishes(
+    anyio_backend: str,
+) -> None:
+    async with setup() as (sim, server, calls):
+        first, body = sim.ring(now=0)
+        assert (await deliver(server, body, signed(body))).status == 200
+        with anyio.fail_after(10):
+            await calls.ready.wait()
+        server.start_drain()
+        second, body = sim.ring(now=0)
+        assert (await deliver(server, body, signed(body))).status == 200
+        with anyio.fail_after(10):
+            await sim.wait_call_requests(2)
+        assert sim.hub.calls.calls[second].reject_status == 503
+        assert server.active_calls == 1
+        await sim.hang_up(first)
+        with anyio.fail_after(10):
+            await server.wait_idle()
+        assert server.calls_served == 1
+
+
 def test_sip_settings_are_checked_and_the_key_is_never_shown() -> None:
     model = OpenAIRealtimeModel(KEY, "gpt-realtime")
     agent = RealtimeAgent("operator", model)

@@ -16,7 +16,8 @@ Routes (``public_url``'s path, e.g. ``/phone``, may prefix them)::
     POST /telnyx/voice    telnyx-signature-ed25519 over timestamp|body     -> TeXML
     POST /plivo/answer    X-Plivo-Signature-V3 over URL, form and nonce     -> Plivo XML
     WS   /<carrier>/media[/<token>]                                        -> the call's stream
-    GET  /healthz                                                           -> 200, JSON
+    GET  /healthz                                                           -> 200, JSON (alive)
+    GET  /readyz                          200 ready; 503 draining or full   -> JSON
 
 A carrier is verified when its secret is given (``twilio_auth_token``,
 ``telnyx_public_key``, ``plivo_auth_token``). Then: a forged, stale, replayed or
@@ -36,7 +37,12 @@ Which carriers are served: ``carriers`` if given; else the ones whose secret is
 set; else (no secret at all: a development server) all three, unverified. A
 carrier not served is a 404. When the call ``load`` is full a webhook answers with
 the carrier's busy refusal (``<Reject reason="busy">``, Plivo's ``<Hangup>``) and
-an upgrade with 503. Caller data reaches the stream as parameters, so the agent
+an upgrade with 503. While the server drains (``load.draining``: it is shutting
+down) a webhook gets the same busy refusal and ``/readyz`` answers 503, so a load
+balancer sends the next call elsewhere; an upgrade carrying a verified carrier's token
+still opens (its webhook was answered before the drain began: that call was already
+taken), an unverified one is 503. ``/readyz`` is also 503 at ``max_calls``: a full
+process is not ready for one more call, though alive (``/healthz`` stays 200). Caller data reaches the stream as parameters, so the agent
 knows who calls: the webhook's ``From`` and ``To`` under the names the call bridge
 reads (``caller_parameter``, ``called_parameter``: ``caller`` and ``called``) and the
 call's id (``CallSid``; ``CallUUID`` for Plivo, whose values keep their letters and
@@ -89,17 +95,22 @@ from adk_realtime.sansio.telephony.signatures import (
 __all__ = [
     "CARRIERS",
     "HEALTH_PATH",
+    "READY_PATH",
     "TOKEN_NONCE_BYTES",
     "CallLoad",
     "Carrier",
     "CarrierRoutes",
     "PhoneUrls",
     "Routed",
+    "Shed",
 ]
 
 Carrier = Literal["twilio", "telnyx", "plivo"]
+Shed = Literal["draining", "full"]
+"""Why a call was refused by load: the server is shutting down, or at ``max_calls``."""
 CARRIERS: tuple[Carrier, ...] = ("twilio", "telnyx", "plivo")
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
 TOKEN_NONCE_BYTES = 12
 """Fresh random bytes a webhook answer needs (`CarrierRoutes.answer`'s ``nonce``)."""
 
@@ -117,14 +128,23 @@ _BASE64_KEY = re.compile(r"[A-Za-z0-9+/]{43}=")  # 32 bytes in standard base64
 
 @dataclass(frozen=True, slots=True)
 class CallLoad:
-    """How many calls are up (``active``) and how many may be (``limit``, None: any)."""
+    """How many calls are up (``active``), how many may be (``limit``, None: any), and
+    whether the server is draining (shutting down: it takes no new call)."""
 
     active: int = 0
     limit: int | None = None
+    draining: bool = False
 
     @property
     def full(self) -> bool:
         return self.limit is not None and self.active >= self.limit
+
+    @property
+    def shed(self) -> Shed | None:
+        """Why a new call is refused now (``"draining"`` first), or None: one is taken."""
+        if self.draining:
+            return "draining"
+        return "full" if self.full else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +154,15 @@ class Routed:
     ``reply`` is the answer (None for an upgrade that may go on: accept it and run the
     call on ``carrier``'s stream). ``route`` names the request for a log line
     (``"POST /twilio/voice"``: no query, no token); ``refusal`` says why it was refused
-    (a signature's fault, never a secret, a number or a URL), else None.
+    (a signature's fault, never a secret, a number or a URL), else None. ``shed`` is set
+    when a call was refused by load (draining, or at ``max_calls``).
     """
 
     reply: HttpReply | None
     route: str
     carrier: Carrier | None = None
     refusal: str | None = None
+    shed: Shed | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +336,17 @@ class CarrierRoutes:
             health = {"status": "ok", "active_calls": load.active, "max_calls": load.limit}
             body = json.dumps(health).encode()
             return Routed(HttpReply(200, body, "application/json"), label)
+        if route == READY_PATH:
+            if request.method not in ("GET", "HEAD"):
+                return Routed(_not_allowed("GET, HEAD"), label)
+            shed = load.shed
+            ready = {
+                "status": shed or "ready",
+                "active_calls": load.active,
+                "max_calls": load.limit,
+            }
+            body = json.dumps(ready).encode()
+            return Routed(HttpReply(503 if shed else 200, body, "application/json"), label)
         for carrier in self.carriers:
             if route == _WEBHOOK_PATHS[carrier]:
                 if request.method != "POST":
@@ -345,8 +378,9 @@ class CarrierRoutes:
             if carrier in self.verified:
                 return Routed(_FORBIDDEN, label, carrier, str(exc))
             return Routed(HttpReply.text(400, "Bad Request"), label, carrier, str(exc))
-        if load.full:
-            return Routed(_markup(_BUSY[carrier]()), label, carrier)
+        shed = load.shed
+        if shed is not None:
+            return Routed(_markup(_BUSY[carrier]()), label, carrier, shed=shed)
         params = dict(form)
         media = self._media_url(carrier, now, nonce)
         call_id = "CallUUID" if carrier == "plivo" else "CallSid"
@@ -509,9 +543,11 @@ class CarrierRoutes:
             except SignatureError as exc:
                 return Routed(_FORBIDDEN, label, carrier, str(exc))
             self._spent.add(spent, float(int.from_bytes(spent[:4], "big")), now)
-        if load.full:
+        if load.full or (load.draining and carrier not in self.verified):
+            shed = load.shed
+            reason = "draining" if shed == "draining" else "at max_calls"
             return Routed(
-                HttpReply.text(503, "Service Unavailable"), label, carrier, "at max_calls"
+                HttpReply.text(503, "Service Unavailable"), label, carrier, reason, shed=shed
             )
         return Routed(None, label, carrier)
 
