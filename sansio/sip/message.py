@@ -76,11 +76,13 @@ _MANDATORY_IN_REQUESTS = ("Via", "From", "To", "Call-ID", "CSeq")
 class SipParseError(DecodeError):
     """A datagram is not a SIP message we can accept. ``message``: what could be
     parsed (enough to answer 400: a request with Via, From, To, Call-ID and CSeq), or
-    ``None`` (drop the datagram)."""
+    ``None`` (drop the datagram); ``status``: the response to answer with (400, or 505
+    for a SIP version other than 2.0)."""
 
-    def __init__(self, why: str, message: SipMessage | None = None) -> None:
+    def __init__(self, why: str, message: SipMessage | None = None, status: int = 400) -> None:
         super().__init__(why)
         self.message = message
+        self.status = status
 
 
 def canonical_name(name: str) -> str:
@@ -119,13 +121,14 @@ class SipMessage:
                 return value
         return None
 
-    def get_all(self, name: str) -> list[str]:
-        """Every value of header ``name``, comma-separated lists split (:func:`split_values`)."""
+    def get_all(self, name: str, *, strict: bool = False) -> list[str]:
+        """Every value of header ``name``, comma-separated lists split (:func:`split_values`;
+        ``strict``: an empty element is a :class:`SipParseError`)."""
         wanted = canonical_name(name).lower()
         values: list[str] = []
         for key, value in self.headers:
             if key.lower() == wanted:
-                values += split_values(value)
+                values += split_values(value, strict=strict)
         return values
 
     def serialize(self) -> bytes:
@@ -143,9 +146,10 @@ class SipMessage:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + self.body
 
 
-def split_values(value: str) -> list[str]:
+def split_values(value: str, *, strict: bool = False) -> list[str]:
     """Split a header value at the commas that separate list elements (not those in
-    quotes or inside ``<...>``); elements are stripped, empty ones dropped."""
+    quotes or inside ``<...>``); elements are stripped, empty ones dropped (``strict``:
+    refused with :class:`SipParseError`)."""
     parts: list[str] = []
     current: list[str] = []
     quoted = escaped = False
@@ -167,6 +171,8 @@ def split_values(value: str) -> list[str]:
             continue
         current.append(char)
     parts.append("".join(current).strip())
+    if strict and not all(parts):
+        raise SipParseError(f"an empty element in the list {value[:64]!r}")
     return [part for part in parts if part]
 
 
@@ -178,8 +184,8 @@ def _start_line(line: str) -> SipMessage:
             raise SipParseError(f"the method {method[:32]!r} is not a token")
         if (major, minor) != ("2", "0"):
             raise SipParseError(f"SIP version {major}.{minor} is not 2.0")
-        if ":" not in uri:
-            raise SipParseError(f"the request URI {uri[:64]!r} has no scheme")
+        if ":" not in uri or uri.startswith("<"):
+            raise SipParseError(f"the request URI {uri[:64]!r} is not a bare URI with a scheme")
         return SipMessage(method=method, uri=uri)
     status = _STATUS_LINE.match(line)
     if status is not None:
@@ -226,8 +232,23 @@ def parse_message(data: bytes | bytearray | memoryview) -> SipMessage:
     except UnicodeDecodeError:
         raise SipParseError("the start line and headers are not UTF-8") from None
     lines = text.replace("\r\n", "\n").split("\n")
-    message = _start_line(lines[0])
+    try:
+        message = _start_line(lines[0])
+    except SipParseError as exc:
+        # A request line we refuse may still be answerable: read the headers for the 400.
+        parts = lines[0].split(" ")
+        if len(parts) < 3 or not parts[-1].upper().startswith("SIP/"):
+            raise
+        try:
+            headers = _header_lines(lines[1:])
+        except SipParseError:
+            raise exc from None
+        shaped = SipMessage(method=parts[0] or "?", uri=parts[1], headers=headers)
+        status = 505 if "version" in str(exc) else 400
+        raise SipParseError(str(exc), _answerable(shaped), status) from None
     message.headers = _header_lines(lines[1:])
+    if len([1 for name, _v in message.headers if name == "Content-Length"]) > 1:
+        raise SipParseError("more than one Content-Length", _answerable(message))
     message.body = body
     length = message.get("Content-Length")
     if length is not None:
@@ -242,7 +263,10 @@ def parse_message(data: bytes | bytearray | memoryview) -> SipMessage:
             )
         message.body = body[: int(length)]
     if message.is_request:
-        _check_mandatory(message)
+        try:
+            _check_mandatory(message)
+        except SipParseError as exc:
+            raise SipParseError(str(exc), _answerable(message), exc.status) from None
     else:
         _check_cseq(message)
     return message
@@ -253,12 +277,11 @@ def _answerable(message: SipMessage) -> SipMessage | None:
     copies, each readable), else None."""
     if not message.is_request or message.method == "ACK":
         return None
+    for name in _MANDATORY_IN_REQUESTS:
+        if message.get(name) is None:
+            return None
     try:
-        for name in _MANDATORY_IN_REQUESTS:
-            if message.get(name) is None:
-                return None
         parse_via(message.get_all("Via")[0])
-        parse_cseq(message.get("CSeq") or "")
     except (SipParseError, IndexError):
         return None
     return message
@@ -278,8 +301,12 @@ def _check_mandatory(message: SipMessage) -> None:
             f"CSeq method {method[:16]!r} differs from the request's {(message.method or '')[:16]!r}",
             _answerable(message),
         )
+    for via in message.get_all("Via", strict=True):
+        parse_via(via)
     forwards = message.get("Max-Forwards")
-    if forwards is not None and (not forwards.isdigit() or len(forwards) > 3):
+    if forwards is not None and (
+        not forwards.isdigit() or len(forwards) > 9 or int(forwards) > 255
+    ):
         raise SipParseError(f"Max-Forwards {forwards[:16]!r} is not 0-255", _answerable(message))
     for name in ("From", "To"):
         parse_name_addr(message.get(name) or "")
@@ -359,6 +386,8 @@ def parse_via(value: str) -> Via:
     if match is None:
         raise SipParseError(f"Via {value[:64]!r} is not 'SIP/2.0/<transport> <host>'")
     transport, sent_by, rest = match.groups()
+    if rest and any(not part.strip() for part in rest.split(";")[1:]):
+        raise SipParseError(f"Via {value[:64]!r} has an empty parameter")
     host, port = split_host_port(sent_by)
     return Via(transport.upper(), host, port, parse_params(rest or ""))
 

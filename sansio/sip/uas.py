@@ -75,7 +75,7 @@ REASONS = {
     480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
     482: "Loop Detected", 486: "Busy Here", 487: "Request Terminated",
     488: "Not Acceptable Here", 491: "Request Pending", 500: "Server Internal Error",
-    503: "Service Unavailable", 603: "Decline",
+    503: "Service Unavailable", 505: "Version Not Supported", 603: "Decline",
 }  # fmt: skip
 _SCHEMES = ("sip", "sips", "tel")
 _RPORT = re.compile(r";\s*rport(?=\s*(;|$))", re.IGNORECASE)
@@ -173,7 +173,7 @@ class SipUas:
             message = parse_message(data)
         except SipParseError as exc:
             if exc.message is not None:
-                self._reply_bare(exc.message, addr, 400, _reason(str(exc)))
+                self._reply_bare(exc.message, addr, exc.status, _reason(str(exc)))
             else:
                 self.dropped += 1
                 self._events.append(MessageDropped(addr, str(exc)[:200]))
