@@ -47,6 +47,7 @@ class UasDriver:
         self.uas = uas
         self.sock = sock
         self._wake = anyio.Event()
+        self._sending = anyio.Lock()  # one writer at a time: calls' tasks flush too
 
     async def run(self, on_event: Callable[[SipEvent], None]) -> None:
         """Read, time and write until cancelled; ``on_event`` gets each event (it may
@@ -59,12 +60,12 @@ class UasDriver:
 
     async def flush(self) -> None:
         """Send what the machine queued (call after a command) and re-arm its timer."""
-        now = anyio.current_time()
-        for data, addr in self.uas.datagrams_to_send(now):
-            try:
-                await self.sock.sendto(data, addr[0], addr[1])
-            except OSError:
-                pass  # an unreachable peer: the retransmission timers decide its fate
+        async with self._sending:
+            for data, addr in self.uas.datagrams_to_send(anyio.current_time()):
+                try:
+                    await self.sock.sendto(data, addr[0], addr[1])
+                except (OSError, anyio.ClosedResourceError):
+                    pass  # an unreachable peer: the retransmission timers decide its fate
         self._wake.set()
 
     async def _after(self, on_event: Callable[[SipEvent], None]) -> None:

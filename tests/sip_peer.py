@@ -76,7 +76,7 @@ class Baresip:
 
     async def start(self) -> None:
         assert BARESIP is not None
-        self.log = open(self.dir / "baresip.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.log = open(self.dir / "baresip.log", "wb")
         self.proc = subprocess.Popen(
             [BARESIP, "-4", "-f", str(self.dir)],
             stdin=subprocess.DEVNULL,

@@ -4,8 +4,7 @@ from the RFC's examples, bodies shortened where they do not matter); properties.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from adk_realtime.sansio.sip.message import (
     SipMessage,
