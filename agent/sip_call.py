@@ -28,7 +28,7 @@ import anyio.abc
 
 from adk_realtime.sansio.audio import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from adk_realtime.sansio.errors import ConnectionClosed, DecodeError, LocalProtocolError
-from adk_realtime.sansio.sip.rtp_session import AudioFrame, DtmfDigit, RtpMediaSession
+from adk_realtime.sansio.sip.rtp_session import DtmfDigit, RtpAudioFrame, RtpMediaSession
 from adk_realtime.sansio.telephony.media_stream import FRAME_MS
 from adk_realtime.sansio.telephony.simulated_carrier import FramePlayed, SimulatedTwilio
 from adk_realtime.sansio.telephony.twilio import TwilioMediaStream
@@ -150,7 +150,7 @@ class SipCallMedia:
             if self.carrier.stopped:
                 continue
             try:
-                if isinstance(event, AudioFrame):
+                if isinstance(event, RtpAudioFrame):
                     payload = event.payload
                     self.carrier.say(ulaw_encode(alaw_decode(payload)) if self.alaw else payload)
                 elif isinstance(event, DtmfDigit):

@@ -38,11 +38,17 @@ import anyio.abc
 from adk_realtime.drivers.sip import UasDriver, bind_udp_port
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.sip.digest import DigestAuth
-from adk_realtime.sansio.sip.events import CallEnded, CallUpdated, IncomingCall, SipCall, SipEvent
+from adk_realtime.sansio.sip.events import (
+    CallEnded,
+    CallUpdated,
+    IncomingSipCall,
+    SipCall,
+    SipEvent,
+)
 from adk_realtime.sansio.sip.rtp_session import RtpMediaSession
 from adk_realtime.sansio.sip.sdp_audio import (
     AudioPlan,
-    SdpError,
+    SdpAudioError,
     build_answer,
     negotiate,
     parse_audio_offer,
@@ -149,7 +155,7 @@ class SipServer:
     def _on_event(self, event: SipEvent) -> None:
         assert self.uas is not None and self._tg is not None
         now = anyio.current_time()
-        if isinstance(event, IncomingCall):
+        if isinstance(event, IncomingSipCall):
             plan = _plan(event.call.offer)
             if plan is None:
                 log.info("sip: call %s refused: no codec we speak (488)", event.call.call_id)
@@ -244,7 +250,7 @@ class SipServer:
 def _plan(offer: bytes) -> AudioPlan | None:
     try:
         return negotiate(parse_audio_offer(offer))
-    except SdpError:
+    except SdpAudioError:
         return None
 
 

@@ -7,9 +7,9 @@ import struct
 import pytest
 
 from adk_realtime.sansio.errors import ConfigError
-from adk_realtime.sansio.sip.rtp_session import AudioFrame, DtmfDigit, RtpMediaSession
+from adk_realtime.sansio.sip.rtp_session import DtmfDigit, RtpAudioFrame, RtpMediaSession
 from adk_realtime.sansio.sip.sdp_audio import (
-    SdpError,
+    SdpAudioError,
     build_answer,
     negotiate,
     parse_audio_offer,
@@ -80,7 +80,7 @@ def test_hold_directions_and_media_level_connection() -> None:
     "sdp", [b"", b"v=0\r\n", b"m=audio x RTP/AVP 0\r\n", b"\xff\xfe", b"m=audio 4 RTP/AVP 0\r\n"]
 )
 def test_bad_offers_raise_sdp_error(sdp: bytes) -> None:
-    with pytest.raises(SdpError):
+    with pytest.raises(SdpAudioError):
         parse_audio_offer(sdp)
 
 
@@ -139,7 +139,7 @@ def test_jitter_buffer_reorders_drops_late_and_counts_losses() -> None:
     s.receive_datagram(rtp(10, 0, b"a" * 160), PEER, 0.0)
     s.receive_datagram(rtp(12, 320, b"c" * 160), PEER, 0.02)
     s.receive_datagram(rtp(11, 160, b"b" * 160), PEER, 0.03)
-    assert [e.payload[:1] for e in drain(s) if isinstance(e, AudioFrame)] == [b"a", b"b", b"c"]
+    assert [e.payload[:1] for e in drain(s) if isinstance(e, RtpAudioFrame)] == [b"a", b"b", b"c"]
     s.receive_datagram(rtp(11, 160, b"b" * 160), PEER, 0.04)  # late duplicate
     s.receive_datagram(rtp(14, 640, b"e" * 160), PEER, 0.05)
     assert drain(s) == []
@@ -147,7 +147,7 @@ def test_jitter_buffer_reorders_drops_late_and_counts_losses() -> None:
     assert due is not None
     s.handle_timer(due)
     frames = drain(s)
-    assert [(f.lost, f.payload[:1]) for f in frames if isinstance(f, AudioFrame)] == [
+    assert [(f.lost, f.payload[:1]) for f in frames if isinstance(f, RtpAudioFrame)] == [
         (True, b"\xff"),
         (False, b"e"),
     ]

@@ -11,7 +11,7 @@ from adk_realtime.sansio.sip.events import (
     CallEnded,
     CallEstablished,
     CallUpdated,
-    IncomingCall,
+    IncomingSipCall,
     MessageDropped,
     SipCall,
 )
@@ -71,7 +71,7 @@ def incoming(uas: SipUas, *, call_id: str = "c1", branch: str = "z9hG4bK-1") -> 
     uas.receive_datagram(request("INVITE", body=SDP, call_id=call_id, branch=branch), PEER, 0.0)
     assert [m.status for m in sent(uas)] == [100]
     (event,) = events(uas)
-    assert isinstance(event, IncomingCall)
+    assert isinstance(event, IncomingSipCall)
     return event.call
 
 
@@ -274,7 +274,7 @@ def test_digest_challenge_then_accepted_md5_and_sha256() -> None:
         )
         uas.receive_datagram(again, PEER, 101.0)
         assert [m.status for m in sent(uas)] == [100]
-        assert isinstance(events(uas)[0], IncomingCall)
+        assert isinstance(events(uas)[0], IncomingSipCall)
         wrong = authorization.replace(response, "0" * len(response))
         uas.receive_datagram(
             request(

@@ -15,7 +15,7 @@ __all__ = [
     "CallEnded",
     "CallEstablished",
     "CallUpdated",
-    "IncomingCall",
+    "IncomingSipCall",
     "MessageDropped",
     "SipCall",
     "SipEvent",
@@ -52,7 +52,7 @@ class SipCall:
 
 
 @dataclass(frozen=True, slots=True)
-class IncomingCall:
+class IncomingSipCall:
     """A new INVITE (100 Trying was sent): answer with ``ringing``/``answer``/``reject``."""
 
     call: SipCall
@@ -90,4 +90,4 @@ class MessageDropped:
     reason: str
 
 
-SipEvent = IncomingCall | CallEstablished | CallUpdated | CallEnded | MessageDropped
+SipEvent = IncomingSipCall | CallEstablished | CallUpdated | CallEnded | MessageDropped

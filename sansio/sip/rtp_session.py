@@ -10,7 +10,7 @@ missing packet).
 Receive: packets of the agreed payload type go through a small jitter buffer
 (:class:`~adk_realtime.sansio.webrtc.jitter.JitterBuffer`: reordered within
 ``window`` packets, late and duplicate ones dropped, gaps declared lost after
-``max_delay``); each comes out as :class:`AudioFrame` (a lost one as a frame of
+``max_delay``); each comes out as :class:`RtpAudioFrame` (a lost one as a frame of
 silence with ``lost=True``, so the listener's timeline keeps its length). RFC 4733
 ``telephone-event`` packets become one :class:`DtmfDigit` per key press: at the first
 packet with the end bit, the three redundant end packets (same RTP timestamp) being
@@ -40,7 +40,7 @@ from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.webrtc.jitter import JitterBuffer, JitterFrame
 from adk_realtime.sansio.webrtc.rtp import RtpError, is_rtcp, parse_rtp, write_rtp_header
 
-__all__ = ["FRAME_SAMPLES", "AudioFrame", "DtmfDigit", "RtpMediaSession", "RtpSessionEvent"]
+__all__ = ["FRAME_SAMPLES", "DtmfDigit", "RtpAudioFrame", "RtpMediaSession", "RtpSessionEvent"]
 
 Address = tuple[str, int]
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz: one G.711 packet
@@ -49,7 +49,7 @@ _SILENCE = {0: 0xFF, 8: 0xD5}  # the G.711 code of a zero sample, μ-law and A-l
 
 
 @dataclass(frozen=True, slots=True)
-class AudioFrame:
+class RtpAudioFrame:
     """20 ms of the caller's audio in the agreed codec; ``lost``: concealed as silence."""
 
     payload: bytes = field(repr=False)
@@ -65,7 +65,7 @@ class DtmfDigit:
     duration_ms: int = 0
 
 
-RtpSessionEvent = AudioFrame | DtmfDigit
+RtpSessionEvent = RtpAudioFrame | DtmfDigit
 
 
 class RtpMediaSession:
@@ -162,7 +162,7 @@ class RtpMediaSession:
         return out
 
     def next_event(self) -> RtpSessionEvent | None:
-        """The next :class:`AudioFrame` or :class:`DtmfDigit`, or None."""
+        """The next :class:`RtpAudioFrame` or :class:`DtmfDigit`, or None."""
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
@@ -212,10 +212,10 @@ class RtpMediaSession:
     def _drain_jitter(self) -> None:
         while (item := self._jitter.next_event()) is not None:
             if isinstance(item, JitterFrame):
-                self._events.append(AudioFrame(item.payload))
+                self._events.append(RtpAudioFrame(item.payload))
             else:
                 self.stats["lost"] += 1
-                self._events.append(AudioFrame(self._silence, lost=True))
+                self._events.append(RtpAudioFrame(self._silence, lost=True))
         self.stats["late"] = self._jitter.stats["late"] + self._jitter.stats["duplicate"]
 
     def _dtmf(self, payload: bytes, timestamp: int) -> None:

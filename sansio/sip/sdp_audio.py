@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 
 from adk_realtime.sansio.errors import DecodeError
 
-__all__ = ["AudioOffer", "AudioPlan", "SdpError", "build_answer", "negotiate", "parse_audio_offer"]
+__all__ = [
+    "AudioOffer",
+    "AudioPlan",
+    "SdpAudioError",
+    "build_answer",
+    "negotiate",
+    "parse_audio_offer",
+]
 
 _STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
@@ -28,7 +35,7 @@ _ANSWER_DIRECTION = {
 }
 
 
-class SdpError(DecodeError):
+class SdpAudioError(DecodeError):
     """The SDP is malformed or has no audio stream; the message says how."""
 
 
@@ -69,18 +76,18 @@ def _text(sdp: bytes | str) -> str:
     try:
         return bytes(sdp).decode("utf-8")
     except UnicodeDecodeError:
-        raise SdpError("the SDP is not UTF-8") from None
+        raise SdpAudioError("the SDP is not UTF-8") from None
 
 
 def _connection(value: str) -> str:
     parts = value.split()
     if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
-        raise SdpError(f"c={value[:48]!r} is not 'IN IP4 <address>'")
+        raise SdpAudioError(f"c={value[:48]!r} is not 'IN IP4 <address>'")
     return parts[2].split("/")[0]
 
 
 def parse_audio_offer(sdp: bytes | str) -> AudioOffer:
-    """The first ``m=audio`` stream of ``sdp``; :class:`SdpError` when there is none or
+    """The first ``m=audio`` stream of ``sdp``; :class:`SdpAudioError` when there is none or
     the lines it needs are malformed."""
     session_address: str | None = None
     media: dict[str, object] | None = None
@@ -96,9 +103,9 @@ def parse_audio_offer(sdp: bytes | str) -> AudioOffer:
             parts = value.split()
             if parts and parts[0] == "audio":
                 if len(parts) < 4 or not parts[1].split("/")[0].isdigit():
-                    raise SdpError(f"m={value[:64]!r} is malformed")
+                    raise SdpAudioError(f"m={value[:64]!r} is malformed")
                 if not all(p.isdigit() and int(p) < 128 for p in parts[3:]):
-                    raise SdpError(f"m={value[:64]!r} has a bad payload type")
+                    raise SdpAudioError(f"m={value[:64]!r} has a bad payload type")
                 port = int(parts[1].split("/")[0])
                 fmts = tuple(int(p) for p in parts[3:])
                 media = {
@@ -119,10 +126,10 @@ def parse_audio_offer(sdp: bytes | str) -> AudioOffer:
             if media is None and value in _DIRECTIONS:
                 direction = value
     if media is None:
-        raise SdpError("the SDP has no m=audio line")
+        raise SdpAudioError("the SDP has no m=audio line")
     address = media.get("address", session_address)
     if not isinstance(address, str):
-        raise SdpError("the SDP has no connection address for its audio")
+        raise SdpAudioError("the SDP has no connection address for its audio")
     payload_types = media["fmts"]
     rtpmap = media["rtpmap"]
     ptime = media.get("ptime")

@@ -6,7 +6,7 @@ The driver feeds every datagram of the SIP socket to ``receive_datagram(data, ad
 now)``, sends every ``(data, addr)`` of ``datagrams_to_send(now)``, drains
 ``next_event()`` and calls ``handle_timer(now)`` when ``get_timer()`` is due.
 
-* INVITE (new dialog): 100 Trying at once, then :class:`IncomingCall`. The
+* INVITE (new dialog): 100 Trying at once, then :class:`IncomingSipCall`. The
   application calls ``ringing(call)`` (180), ``answer(call, sdp, now)`` (200 with the
   SDP answer) or ``reject(call, code, now)``. At ``max_calls`` live calls the INVITE
   is refused with ``busy_code`` (486 Busy Here or 503) without an event.
@@ -51,7 +51,7 @@ from adk_realtime.sansio.sip.events import (
     CallEndReason,
     CallEstablished,
     CallUpdated,
-    IncomingCall,
+    IncomingSipCall,
     MessageDropped,
     SipCall,
     SipEvent,
@@ -362,7 +362,7 @@ class SipUas:
         self.calls[call_id] = call
         self._pending_invite[call_id] = txn
         self._respond(txn, 100)
-        self._events.append(IncomingCall(call))
+        self._events.append(IncomingSipCall(call))
 
     def _on_reinvite(self, txn: _ServerTxn, to_tag: str, now: float) -> None:
         call_id = txn.request.get("Call-ID") or ""
