@@ -20,6 +20,7 @@ import pytest
 
 from adk_realtime.cli_common import DEMO_QUESTION, build_assistant
 from adk_realtime.drivers.simulator import SimulatorServer, run_simulator
+from adk_realtime.gemini import GeminiLiveBackend, GeminiRealtimeModel
 from adk_realtime.openai import OpenAIRealtimeModel
 from adk_realtime.phone_caller import spoken_ulaw
 from adk_realtime.runner import EventHandler
@@ -85,10 +86,16 @@ def received_recording(peer: Baresip) -> Path:
 
 @asynccontextmanager
 async def agent_line(
-    tmp_path: Path, **server_kw: Any
+    tmp_path: Path, provider: str = "openai", **server_kw: Any
 ) -> AsyncIterator[tuple[SipServer, SipAddress, SimulatorServer, Agents]]:
     async with run_simulator(hub=SimulatorHub(pace=0)) as sim:
-        model = OpenAIRealtimeModel("sk-simulator", "gpt-realtime", base_url=sim.openai_base_url)
+        model: Any
+        if provider == "gemini":  # PCM16: the bridge transcodes both ways
+            model = GeminiRealtimeModel(GeminiLiveBackend.Public("k", base_url=sim.gemini_base_url))
+        else:  # μ-law passes through
+            model = OpenAIRealtimeModel(
+                "sk-simulator", "gpt-realtime", base_url=sim.openai_base_url
+            )
         agents = Agents(model)
         server = SipServer(model, agents, port=0, **server_kw)
         async with serve_sip(server) as where:
@@ -119,11 +126,20 @@ async def wait_for_answer(server: SipServer, timeout: float = 40.0) -> None:
             await anyio.sleep(0.1)
 
 
+@pytest.mark.parametrize(
+    ("anyio_backend", "provider"),
+    [("asyncio", "openai"), ("trio", "openai"), ("asyncio", "gemini")],
+)
 async def test_baresip_asks_and_hears_the_answer_presses_a_key_and_hangs_up(
-    anyio_backend: str, tmp_path: Path
+    anyio_backend: str, provider: str, tmp_path: Path
 ) -> None:
     handler = Digits()
-    async with agent_line(tmp_path, event_handler=handler) as (server, where, sim, agents):
+    async with agent_line(tmp_path, provider, event_handler=handler) as (
+        server,
+        where,
+        sim,
+        agents,
+    ):
         async with baresip(tmp_path / "peer", question_wav(tmp_path / "q.wav")) as peer:
             await peer.command("dial", f"sip:agent@127.0.0.1:{where.port}")
             await peer.wait_event("CALL_ESTABLISHED", 10)
@@ -226,3 +242,25 @@ async def test_two_concurrent_calls_are_both_answered(anyio_backend: str, tmp_pa
         for peer in (first, second):
             assert "sunny" in transcript(received_recording(peer))
     assert len(server.summaries) == 2
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_hold_and_resume_by_reinvite_pause_and_resume_our_rtp(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    async with agent_line(tmp_path) as (server, where, _sim, _agents):
+        async with baresip(tmp_path / "peer", question_wav(tmp_path / "q.wav")) as peer:
+            await peer.command("dial", f"sip:agent@127.0.0.1:{where.port}")
+            await peer.wait_event("CALL_ESTABLISHED", 10)
+            (media,) = server.media.values()
+            assert not media.on_hold
+            await peer.command("hold")
+            with anyio.fail_after(5):
+                while not media.on_hold:
+                    await anyio.sleep(0.05)
+            await peer.command("resume")
+            with anyio.fail_after(5):
+                while media.on_hold:
+                    await anyio.sleep(0.05)
+            await peer.command("hangup")
+            await peer.wait_event("CALL_CLOSED", 5)
