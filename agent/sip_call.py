@@ -110,10 +110,14 @@ class SipCallMedia:
     def on_hold(self, held: bool) -> None:
         self.rtp.sending = not held
 
+    def start(self, now: float) -> None:
+        """Open the stream towards the bridge (``connected``, ``start``) and start the clock."""
+        self.carrier.start(now)
+        self._pump()
+
     async def run(self) -> None:
         """Move audio until :meth:`aclose` (the bridge's end)."""
-        self.carrier.start(anyio.current_time())
-        self._pump()
+        self.start(anyio.current_time())
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._read_rtp)
             tg.start_soon(self._clock)
@@ -122,8 +126,7 @@ class SipCallMedia:
 
     async def _read_rtp(self) -> None:
         async for data, addr in self.sock:
-            self.rtp.receive_datagram(data, (addr[0], addr[1]), anyio.current_time())
-            self._rtp_events()
+            self.receive_rtp(data, (addr[0], addr[1]), anyio.current_time())
 
     async def _clock(self) -> None:
         while not self.closed.is_set():
@@ -133,17 +136,26 @@ class SipCallMedia:
                 return
             await anyio.sleep(max(0.0, due - anyio.current_time()))
             now = anyio.current_time()
-            rtp_due = self.rtp.get_timer()
-            if rtp_due is not None and rtp_due <= now:
-                self.rtp.handle_timer(now)
-                self._rtp_events()
-            self.carrier.handle_timer(now)
-            self._pump()
-            for data, addr in self.rtp.datagrams_to_send(now):
+            for data, addr in self.tick(now):
                 try:
                     await self.sock.sendto(data, addr[0], addr[1])
                 except OSError:
                     pass  # the caller's port is gone; its BYE or our timers end the call
+
+    def tick(self, now: float) -> list[tuple[bytes, tuple[str, int]]]:
+        """Run the 20 ms clock up to ``now``; returns the RTP datagrams to send."""
+        rtp_due = self.rtp.get_timer()
+        if rtp_due is not None and rtp_due <= now:
+            self.rtp.handle_timer(now)
+            self._rtp_events()
+        self.carrier.handle_timer(now)
+        self._pump()
+        return self.rtp.datagrams_to_send(now)
+
+    def receive_rtp(self, data: bytes, addr: tuple[str, int], now: float) -> None:
+        """One datagram of the call's RTP socket."""
+        self.rtp.receive_datagram(data, addr, now)
+        self._rtp_events()
 
     def _rtp_events(self) -> None:
         while (event := self.rtp.next_event()) is not None:
