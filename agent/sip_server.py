@@ -125,9 +125,28 @@ class SipServer:
         self._driver: UasDriver | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._answer_count: dict[str, int] = {}  # SDP versions of our answers, per call
+        self.calls_served = 0
+        """Calls bridged to their end."""
+        self.draining = False
+        """Set by :meth:`drain`: new calls are refused with 503."""
+        self._call_ended = anyio.Event()
 
     def __repr__(self) -> str:
         return f"<SipServer {self.host}:{self.port} calls={len(self.media)}>"
+
+    @property
+    def active_calls(self) -> int:
+        """Calls being bridged now."""
+        return len(self.media)
+
+    async def drain(self, timeout: float = 30.0) -> bool:
+        """Refuse new calls (503) and wait, at most ``timeout`` seconds, for the calls in
+        progress to end; True when none is left."""
+        self.draining = True
+        with anyio.move_on_after(timeout):
+            while self.media:
+                await self._call_ended.wait()
+        return not self.media
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[SipAddress] = anyio.TASK_STATUS_IGNORED
@@ -156,6 +175,9 @@ class SipServer:
         assert self.uas is not None and self._tg is not None
         now = anyio.current_time()
         if isinstance(event, IncomingSipCall):
+            if self.draining:
+                self.uas.reject(event.call, 503, now)
+                return
             plan = _plan(event.call.offer)
             if plan is None:
                 log.info("sip: call %s refused: no codec we speak (488)", event.call.call_id)
@@ -236,12 +258,15 @@ class SipServer:
                         runner_kwargs=self.runner_kwargs,
                     )
                     self.summaries.append(summary)
+                    self.calls_served += 1
                     await media.aclose()
             except Exception:
                 log.exception("sip: call %s failed", call.call_id)
             finally:
                 self.media.pop(call.call_id, None)
                 self._answer_count.pop(call.call_id, None)
+                self._call_ended.set()
+                self._call_ended = anyio.Event()
                 with anyio.CancelScope(shield=True):
                     uas.hangup(call, anyio.current_time())  # nothing if the caller hung up
                     await driver.flush()

@@ -215,6 +215,9 @@ async def test_a_codecless_offer_gets_488_and_garbage_does_not_stop_the_next_cal
             await peer.wait_event("CALL_ESTABLISHED", 10)
             await peer.command("hangup")
             await peer.wait_event("CALL_CLOSED", 5)
+        with anyio.fail_after(5):
+            assert await server.drain(timeout=4)  # nothing left; new calls now get 503
+        assert server.calls_served == 1 and server.active_calls == 0
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
