@@ -275,6 +275,11 @@ def test_digest_challenge_then_accepted_md5_and_sha256() -> None:
         uas.receive_datagram(again, PEER, 101.0)
         assert [m.status for m in sent(uas)] == [100]
         assert isinstance(events(uas)[0], IncomingSipCall)
+        late = request("INVITE", call_id="c8", branch="z9hG4bK-8", body=SDP,
+                       extra=[("Authorization", authorization)])  # fmt: skip
+        uas.receive_datagram(late, PEER, 100.0 + 400)  # the nonce has expired
+        (stale,) = sent(uas)
+        assert stale.status == 401 and "stale=true" in (stale.get("WWW-Authenticate") or "")
         wrong = authorization.replace(response, "0" * len(response))
         uas.receive_datagram(
             request(
@@ -317,3 +322,7 @@ def test_config_errors_name_the_field() -> None:
         SipUas(US, busy_code=404)
     with pytest.raises(ConfigError, match="max_calls"):
         SipUas(US, max_calls=-1)
+    with pytest.raises(ConfigError, match="algorithm"):
+        DigestAuth({}, realm="r", nonce_key=b"k", algorithm="SHA-1")
+    with pytest.raises(ConfigError, match="nonce_key"):
+        DigestAuth({}, realm="r", nonce_key=b"")

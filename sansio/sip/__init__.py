@@ -4,6 +4,6 @@
 2617/7616 digest authentication of the caller), ``uas`` (the user agent server: the
 transactions, dialogs and timers of answering calls, over datagrams), ``sdp_audio``
 (the audio offer/answer: PCMU, PCMA, telephone-event) and ``rtp_session`` (one call's
-G.711 RTP: pacing numbers, a jitter buffer, RFC 4733 DTMF, symmetric RTP).
-``bridge_stream`` lets the call bridge carry a SIP call as it carries a carrier's.
+G.711 RTP: stable numbering, a jitter buffer, RFC 4733 DTMF, symmetric RTP). The
+agent layer's ``sip_server`` and ``sip_call`` join them to the call bridge.
 """

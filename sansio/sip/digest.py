@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.sip.message import parse_params, split_values
 
 __all__ = ["DigestAuth", "digest_response"]
@@ -58,6 +59,16 @@ class DigestAuth:
     nonce_key: bytes
     algorithm: str = "SHA-256"
     nonce_lifetime: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in _HASHES:
+            raise ConfigError("algorithm", f"must be 'MD5' or 'SHA-256', got {self.algorithm!r}")
+        if not isinstance(self.nonce_key, bytes) or not self.nonce_key:
+            raise ConfigError("nonce_key", "must be non-empty bytes (a secret of the server)")
+        if not self.realm or '"' in self.realm:
+            raise ConfigError(
+                "realm", f"must be a non-empty name without quotes, got {self.realm!r}"
+            )
 
     def nonce(self, now: float) -> str:
         issued = str(int(now))
