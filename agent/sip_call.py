@@ -73,6 +73,7 @@ class SipCallMedia:
         self.closed = anyio.Event()
         self._to_bridge, self._from_media = anyio.create_memory_object_stream[str](math.inf)
         self._ticks = 0
+        self._hung_up = False  # the caller hung up (possibly before the stream started)
 
     # -- the bridge's socket ----------------------------------------------------------
 
@@ -98,7 +99,9 @@ class SipCallMedia:
     # -- the call -----------------------------------------------------------------------
 
     def hang_up(self) -> None:
-        """The caller hung up: the bridge reads ``stop``."""
+        """The caller hung up: the bridge reads ``stop`` (at once, or right after the
+        ``start`` when the stream has not started yet)."""
+        self._hung_up = True
         self.carrier.hang_up()
         self._pump()
 
@@ -113,6 +116,8 @@ class SipCallMedia:
     def start(self, now: float) -> None:
         """Open the stream towards the bridge (``connected``, ``start``) and start the clock."""
         self.carrier.start(now)
+        if self._hung_up:
+            self.carrier.hang_up()
         self._pump()
 
     async def run(self) -> None:

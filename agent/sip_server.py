@@ -243,23 +243,26 @@ class SipServer:
                 uas.answer(call, build_answer(plan, self.public_host, port), anyio.current_time())
             except LocalProtocolError:
                 return  # cancelled while we bound the socket
-            await driver.flush()
+            # Registered before anything is awaited: a BYE from now on finds the call.
             self.media[call.call_id] = media
+            await driver.flush()
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(media.run)
-                    summary = await bridge_call(
-                        media,
-                        SipMediaStream(),
-                        self.model,
-                        self.agent,
-                        options=self.options,
-                        event_handler=self.event_handler,
-                        runner_kwargs=self.runner_kwargs,
-                    )
+                    try:
+                        summary = await bridge_call(
+                            media,
+                            SipMediaStream(),
+                            self.model,
+                            self.agent,
+                            options=self.options,
+                            event_handler=self.event_handler,
+                            runner_kwargs=self.runner_kwargs,
+                        )
+                    finally:
+                        await media.aclose()  # (bridge_call closes it too) media.run ends
                     self.summaries.append(summary)
                     self.calls_served += 1
-                    await media.aclose()
             except Exception:
                 log.exception("sip: call %s failed", call.call_id)
             finally:

@@ -114,3 +114,11 @@ async def test_an_alaw_call_is_converted_both_ways(anyio_backend: str) -> None:
     await to_media(media, stream)
     (packet,) = media.tick(0.04)
     assert parse_rtp(packet[0]).payload_type == 8
+
+
+async def test_a_bye_before_the_stream_started_still_stops_the_bridge(anyio_backend: str) -> None:
+    media, stream = make(), SipMediaStream()
+    media.hang_up()  # the caller's BYE came while the call was being set up
+    media.start(0.0)
+    await bridge_side(media, stream)
+    assert stream.started is not None and stream.stopped
