@@ -83,6 +83,9 @@ _EXPORTS: dict[str, str] = {
     "CallObserver": "adk_realtime.call_observer",
     "NullObserver": "adk_realtime.call_observer",
     "WorkerInfo": "adk_realtime.serving",
+    # SIP calls
+    "SipServer": "adk_realtime.sip_server",
+    "serve_sip": "adk_realtime.sip_server",
 }
 
 # Every unified server/client event class is importable from the top too
@@ -228,6 +231,7 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         RealtimeSession as RealtimeSession,
         SessionOptions as SessionOptions,
     )
+    from adk_realtime.sip_server import SipServer as SipServer, serve_sip as serve_sip
     from adk_realtime.tool_runner import ToolTimeoutError as ToolTimeoutError
     from adk_realtime.tools import (
         FunctionTool as FunctionTool,

@@ -9,6 +9,8 @@
   microphone and speaker (``audio`` extra) or ``--input``/``--output`` WAV files.
 * ``adk-realtime phone serve|call`` — the assistant on the telephone (Twilio, Telnyx,
   Plivo) and a simulated caller: see :mod:`adk_realtime.cli_phone`.
+* ``adk-realtime sip serve`` — the assistant answering SIP calls directly: see
+  :mod:`adk_realtime.cli_sip`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from adk_realtime.cli_common import (
     get_weather as get_weather,
 )
 from adk_realtime.cli_phone import add_phone_commands, run_phone
+from adk_realtime.cli_sip import add_sip_commands, run_sip
 from adk_realtime.models import RealtimeModel
 from adk_realtime.runner import AudioInterrupted, EventHandler, RealtimeRunner
 from adk_realtime.sansio import events as ev
@@ -470,8 +473,10 @@ def main(argv: list[str] | None = None) -> int:
         "--json", action="store_true", help="machine-readable events, one JSON object a line"
     )
     add_phone_commands(sub)
+    add_sip_commands(sub)
     args = parser.parse_args(argv)
     runners = {"demo": run_demo, "sim": run_sim, "talk": run_talk, "phone": run_phone}
+    runners["sip"] = run_sip
     try:
         return anyio.run(runners[args.command], args)
     except BaseException as exc:  # sorted out below: a clear line instead of a traceback

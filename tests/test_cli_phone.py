@@ -190,3 +190,35 @@ def test_serve_and_call_hold_a_phone_call_with_the_simulator(tmp_path: Path) -> 
         out, err = server.communicate(timeout=20)
     assert "[tool] get_weather(" in out
     assert TOKEN not in out + err
+
+
+def test_sip_serve_answers_an_options_ping_on_the_port_it_prints() -> None:
+    from adk_realtime.sansio.sip.message import SipMessage, parse_message
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adk_realtime.cli", "sip", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        port = 0
+        for line in proc.stdout:
+            if line.startswith("  call: sip:agent@127.0.0.1:"):
+                port = int(line.rsplit(":", 1)[1])
+                break
+        assert port, proc.stderr.read()  # type: ignore[union-attr]
+        ping = SipMessage(method="OPTIONS", uri=f"sip:agent@127.0.0.1:{port}", headers=[
+            ("Via", "SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-cli"), ("From", "<sip:t@h>;tag=1"),
+            ("To", "<sip:agent@h>"), ("Call-ID", "cli-ping"), ("CSeq", "1 OPTIONS"),
+        ])  # fmt: skip
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.settimeout(10)
+            probe.sendto(ping.serialize(), ("127.0.0.1", port))
+            data, _addr = probe.recvfrom(65535)
+        assert parse_message(data).status == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)

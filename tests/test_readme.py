@@ -182,6 +182,10 @@ def test_the_prose_claims_about_config_and_handlers_hold() -> None:
             "--telnyx-public-key --plivo-auth-token --max-calls".split(),
         ),
         (
+            "sip serve",
+            "--port --host --public-host --provider --base-url --model --max-calls --allow".split(),
+        ),
+        (
             "phone call",
             "--question --wav --carrier --twilio-auth-token --plivo-auth-token "
             "--telnyx-private-key --dtmf --interrupt-with --timeout --json".split(),
