@@ -44,6 +44,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import anyio
@@ -629,7 +630,9 @@ class ClientOptions(TypedDict, total=False):
     CAs, verification on); ``max_message_size`` (16 MiB); ``ping_interval``
     (20 s, ``None``: no keepalive), ``pong_timeout`` (20 s), ``close_timeout``
     (5 s); ``connect_timeout`` for TCP, TLS and handshake together (10 s);
-    ``send_queue_size`` and ``receive_queue_size`` in messages (64 each).
+    ``send_queue_size`` and ``receive_queue_size`` in messages (64 each);
+    ``asyncio_fast_path`` (``None``: on unless ``ADK_REALTIME_ASYNCIO_FAST_PATH=0``)
+    reads ``ws://`` on asyncio in the transport's callback (``drivers/_asyncio_ws.py``).
     """
 
     headers: Sequence[tuple[str, str]]
@@ -642,6 +645,7 @@ class ClientOptions(TypedDict, total=False):
     connect_timeout: float
     send_queue_size: int
     receive_queue_size: int
+    asyncio_fast_path: bool | None
 
 
 async def _open_client(
@@ -657,9 +661,11 @@ async def _open_client(
     connect_timeout: float = 10.0,
     send_queue_size: int = 64,
     receive_queue_size: int = 64,
+    asyncio_fast_path: bool | None = None,
 ) -> WebSocketConnection:
     """Connect and handshake; the defaults of every :class:`ClientOptions` live here."""
     where = parse_websocket_url(url)
+    fast = None if where.secure else _asyncio_fast_path(asyncio_fast_path)
     proto = WebSocketClient(
         where.host_header,
         where.target,
@@ -685,6 +691,8 @@ async def _open_client(
                         tls_hostname=where.host,
                         tls_standard_compatible=False,
                     )
+                elif fast is not None:
+                    stream = await fast.open_stream(where.host, where.port)
                 else:
                     stream = await anyio.connect_tcp(where.host, where.port)
             except ssl.SSLCertVerificationError as exc:
@@ -702,7 +710,8 @@ async def _open_client(
                 ) from exc
             except OSError as exc:
                 raise ConnectError(f"{where.label}: could not connect ({exc})") from exc
-            conn = WebSocketConnection(
+            conn_class = fast.AsyncioWebSocketConnection if fast else WebSocketConnection
+            conn = conn_class(
                 stream,
                 proto,
                 send_queue_size=send_queue_size,
@@ -767,6 +776,14 @@ async def open_websocket(
                 await conn.aclose(1011 if failed else 1000)
     if body_error is not None:
         raise body_error
+
+
+def _asyncio_fast_path(requested: bool | None) -> ModuleType | None:
+    """The fast path's module when it applies (asyncio, not refused), else ``None``."""
+    # lazily: _asyncio_ws subclasses WebSocketConnection from this module (a cycle)
+    from adk_realtime.drivers import _asyncio_ws
+
+    return _asyncio_ws if _asyncio_ws.fast_path_enabled(requested) else None
 
 
 # serve() lives in websocket_server, which imports this module; it is loaded on
