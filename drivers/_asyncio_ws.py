@@ -2,8 +2,8 @@
 in the transport's callback, with no reader task.
 
 :func:`adk_realtime.drivers.websocket.connect` and ``open_websocket`` choose it by
-themselves for ``ws://`` when the running loop is asyncio (or uvloop); trio, and
-``wss://``, keep the anyio path. Opt out per connection with
+themselves when anyio's ``connect_tcp`` gave a plain TCP socket on asyncio (or uvloop),
+i.e. for ``ws://``; trio and ``wss://`` keep the anyio path. Opt out per connection with
 ``asyncio_fast_path=False`` or for the process with ``ADK_REALTIME_ASYNCIO_FAST_PATH=0``.
 
 Why: on the anyio path every read is a task wake-up of the reader, an epoll
@@ -33,12 +33,12 @@ from adk_realtime.drivers.websocket import _READ_SIZE, WebSocketConnection
 from adk_realtime.sansio.errors import ProtocolError
 from adk_realtime.sansio.websocket.connection import WebSocketClient, WebSocketServer
 
-__all__ = ["AsyncioWebSocketConnection", "ProtocolStream", "fast_path_enabled", "open_stream"]
+__all__ = ["AsyncioWebSocketConnection", "ProtocolStream", "fast_path_enabled", "take_over"]
 
 log = logging.getLogger("adk_realtime.drivers.websocket")
 
 FAST_PATH_ENV = "ADK_REALTIME_ASYNCIO_FAST_PATH"
-_HAPPY_EYEBALLS_DELAY = 0.25  # what anyio.connect_tcp uses: both address families raced
+_ANYIO_ASYNCIO = "anyio._backends._asyncio"  # where anyio's asyncio SocketStream lives
 
 
 def fast_path_enabled(requested: bool | None) -> bool:
@@ -193,12 +193,25 @@ class ProtocolStream(asyncio.BufferedProtocol, anyio.abc.ByteStream):
         await asyncio.shield(self._lost)  # the socket is closed once connection_lost ran
 
 
-async def open_stream(host: str, port: int) -> ProtocolStream:
-    """A TCP connection to ``host:port`` (``OSError`` if it fails)."""
-    loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_connection(
-        ProtocolStream, host, port, happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY
-    )
+def take_over(stream: anyio.abc.ByteStream, requested: bool | None) -> ProtocolStream | None:
+    """``stream``'s transport with a :class:`ProtocolStream` as its protocol, when ``stream``
+    is anyio's plain TCP stream on asyncio that has read nothing yet; else ``None`` (TLS,
+    trio, a stream a test made, or the fast path refused): keep ``stream``.
+
+    anyio's connect stays the one way to connect (address families, errors); only its
+    reading is replaced, before anything was read, so no byte is left behind.
+    """
+    if not fast_path_enabled(requested) or type(stream).__module__ != _ANYIO_ASYNCIO:
+        return None
+    transport = getattr(stream, "_transport", None)
+    old = getattr(stream, "_protocol", None)
+    if transport is None or not hasattr(transport, "set_protocol") or transport.is_closing():
+        return None
+    if getattr(old, "read_queue", True) or getattr(old, "is_at_eof", True):
+        return None  # something was read already (or anyio changed): stay on the anyio path
+    protocol = ProtocolStream()
+    protocol.connection_made(transport)
+    transport.set_protocol(protocol)
     return protocol
 
 

@@ -44,7 +44,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import anyio
@@ -631,8 +630,7 @@ class ClientOptions(TypedDict, total=False):
     (20 s, ``None``: no keepalive), ``pong_timeout`` (20 s), ``close_timeout``
     (5 s); ``connect_timeout`` for TCP, TLS and handshake together (10 s);
     ``send_queue_size`` and ``receive_queue_size`` in messages (64 each);
-    ``asyncio_fast_path`` (``None``: on unless ``ADK_REALTIME_ASYNCIO_FAST_PATH=0``)
-    reads ``ws://`` on asyncio in the transport's callback (``drivers/_asyncio_ws.py``).
+    ``asyncio_fast_path`` (``None``: on unless ``ADK_REALTIME_ASYNCIO_FAST_PATH=0``): see _asyncio_ws.
     """
 
     headers: Sequence[tuple[str, str]]
@@ -665,7 +663,6 @@ async def _open_client(
 ) -> WebSocketConnection:
     """Connect and handshake; the defaults of every :class:`ClientOptions` live here."""
     where = parse_websocket_url(url)
-    fast = None if where.secure else _asyncio_fast_path(asyncio_fast_path)
     proto = WebSocketClient(
         where.host_header,
         where.target,
@@ -691,8 +688,6 @@ async def _open_client(
                         tls_hostname=where.host,
                         tls_standard_compatible=False,
                     )
-                elif fast is not None:
-                    stream = await fast.open_stream(where.host, where.port)
                 else:
                     stream = await anyio.connect_tcp(where.host, where.port)
             except ssl.SSLCertVerificationError as exc:
@@ -710,7 +705,7 @@ async def _open_client(
                 ) from exc
             except OSError as exc:
                 raise ConnectError(f"{where.label}: could not connect ({exc})") from exc
-            conn_class = fast.AsyncioWebSocketConnection if fast else WebSocketConnection
+            conn_class, stream = _connection_class(stream, asyncio_fast_path)
             conn = conn_class(
                 stream,
                 proto,
@@ -778,12 +773,17 @@ async def open_websocket(
         raise body_error
 
 
-def _asyncio_fast_path(requested: bool | None) -> ModuleType | None:
-    """The fast path's module when it applies (asyncio, not refused), else ``None``."""
+def _connection_class(
+    stream: anyio.abc.ByteStream, requested: bool | None
+) -> tuple[type[WebSocketConnection], anyio.abc.ByteStream]:
+    """The asyncio fast path when it applies to ``stream`` (a plain asyncio TCP socket)."""
     # lazily: _asyncio_ws subclasses WebSocketConnection from this module (a cycle)
     from adk_realtime.drivers import _asyncio_ws
 
-    return _asyncio_ws if _asyncio_ws.fast_path_enabled(requested) else None
+    fast = _asyncio_ws.take_over(stream, requested)
+    if fast is None:
+        return WebSocketConnection, stream
+    return _asyncio_ws.AsyncioWebSocketConnection, fast
 
 
 # serve() lives in websocket_server, which imports this module; it is loaded on
