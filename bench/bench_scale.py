@@ -104,7 +104,7 @@ async def serve_lean(port: int) -> None:
 
     created, reply = record_reply()
     updated = created.replace('"session.created"', '"session.updated"', 1)
-    ids = sorted(set(re.findall(r"(?:item|resp)_[A-Za-z0-9]+", "".join(reply))))
+    ids = sorted(set(re.findall(r"\"((?:item|resp)_[A-Za-z0-9]{8,})\"", "".join(reply))))
     with_ids = [(m, [i for i in ids if i in m]) for m in reply]
     counter = iter(range(1 << 62))
 
