@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import numpy as np
 
-from adk_realtime._clock import loop_clock
+from adk_realtime._loop import loop_clock
 from adk_realtime.agent import TRANSFER_TOOL_NAME, CallbackContext, RealtimeAgent
 from adk_realtime.agent_events import (
     AgentEnded as AgentEnded,

@@ -67,7 +67,7 @@ import anyio.lowlevel
 import numpy as np
 from anyio.abc import TaskStatus
 
-from adk_realtime._clock import loop_clock
+from adk_realtime._loop import loop_clock
 from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
