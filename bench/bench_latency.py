@@ -253,6 +253,9 @@ def _extra_args(parser: Any) -> None:
         default="ours,session,sdk,bare,ours-trio",
         help="comma-separated subset of: ours, session, sdk, bare, ours-trio (profiling)",
     )
+    parser.add_argument(
+        "--uvloop", action="store_true", help="every asyncio client on uvloop (the fast extra)"
+    )
 
 
 def main() -> int:
@@ -261,6 +264,11 @@ def main() -> int:
         return 0
     args = c.parse_args(__doc__.splitlines()[0], _extra_args)
     kinds = [k for k in args.clients.split(",") if k]
+    if args.uvloop:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        c.note("asyncio clients on uvloop")
     c.note(f"before: {c.load_note()}")
     n, warm, secs, passes = (5, 0.1, 0.6, 2) if args.smoke else (100, 1.0, 8.0, 4)
     proc, port = start_server()

@@ -25,6 +25,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 import anyio
 import anyio.abc
@@ -79,8 +80,7 @@ class ProtocolStream(asyncio.BufferedProtocol, anyio.abc.ByteStream):
     # -- asyncio.BufferedProtocol ----------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # (uvloop's is not a subclass)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view

@@ -200,3 +200,19 @@ async def test_a_large_message_and_many_small_ones_round_trip(fast: bool) -> Non
                 for i in range(500):
                     await ws.send(f"{i}")
                 assert [await ws.receive() for _ in range(500)] == [f"{i}" for i in range(500)]
+
+
+def test_the_fast_path_runs_on_uvloop(server: ThreadedServer) -> None:
+    """uvloop (the ``fast`` extra): its transports take the fast path too."""
+    pytest.importorskip("uvloop")
+
+    async def main() -> tuple[type, list[str | bytes], int | None]:
+        async with open_websocket(url(server, "/close")) as ws:
+            with anyio.fail_after(5):
+                got = [await ws.receive() for _ in range(3)]
+                with pytest.raises(ConnectionClosed):
+                    await ws.receive()
+            return type(ws), got, ws.close_code
+
+    kind, got, code = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+    assert (kind, got, code) == (AsyncioWebSocketConnection, ["m0", "m1", "m2"], 4001)
