@@ -262,8 +262,7 @@ class AsyncioWebSocketConnection(WebSocketConnection):
             try:
                 await waiter
             finally:
-                if not waiter.done():
-                    waiter.cancel()
+                if waiter in self._waiters:  # cancelled while waiting
                     self._waiters.remove(waiter)
 
     async def _reader(self) -> None:
