@@ -217,8 +217,16 @@ async def _run_peer(one: Any, n: int, warm: float, measure: float, rec: Recorder
     tasks = []
     for _ in range(n):
         ready = asyncio.Event()
-        tasks.append(asyncio.create_task(one(ready, stop)))
-        await ready.wait()
+        task = asyncio.create_task(one(ready, stop))
+        tasks.append(task)
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():  # it failed to connect: say so instead of waiting for ever
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            task.result()
+            raise RuntimeError("a session ended before it was ready")
     await rec.window(warm, measure)
     stop.set()
     for t in tasks:
