@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import numpy as np
 
+from adk_realtime._loop import loop_clock
 from adk_realtime.agent import TRANSFER_TOOL_NAME, CallbackContext, RealtimeAgent
 from adk_realtime.agent_events import (
     AgentEnded as AgentEnded,
@@ -263,6 +264,7 @@ class RealtimeRunner:
         self._audio_since_response = False
         self._audio_produced = False  # the voice may be locked from the first audio on
         self._turn_started: float | None = None
+        self._now: Callable[[], float] = anyio.current_time  # run() picks the loop's clock
         self._pending_usage: ev.Usage | None = None
         self._input_transcript_items: set[str] = set()
         # Items the user interrupted: their late deltas are not played (a short memory).
@@ -382,6 +384,7 @@ class RealtimeRunner:
         config = await self._config_for(self.active_agent)
         reason = "closed"
         started = ended = False
+        self._now = loop_clock()  # anyio.current_time's clock, without a look-up per event
         try:
             async with self.model.connect(
                 config,
@@ -468,7 +471,7 @@ class RealtimeRunner:
         if isinstance(event, ev.AudioDelta):  # the hot path first
             if self._silenced and event.item_id in self._silenced:
                 return  # in flight when the user barged in: already flushed, never play it
-            now = anyio.current_time()
+            now = self._now()
             self.playback.on_audio(event.item_id, len(event.delta), now)
             self._audio_since_response = self._audio_produced = True
             if self._turn_started is not None:  # (the hot path: no coroutine otherwise)

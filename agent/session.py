@@ -67,6 +67,7 @@ import anyio.lowlevel
 import numpy as np
 from anyio.abc import TaskStatus
 
+from adk_realtime._loop import loop_clock
 from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
@@ -179,6 +180,7 @@ class RealtimeSession:
         self._nowait_streak = 0
         self._reconnect_requested = False
         self.resumptions = 0
+        self._now: Callable[[], float] = anyio.current_time  # _run() picks the loop's clock
         self.rollovers = 0
         self._link_messages = 0  # messages read on the current link (a dead one reads none)
         self._send_lock = anyio.Lock(fast_acquire=True)  # (no checkpoint when uncontended)
@@ -485,6 +487,7 @@ class RealtimeSession:
 
     # The supervisor: runs in the task group of model.connect().
     async def _run(self, *, task_status: TaskStatus[None]) -> None:
+        self._now = loop_clock()  # anyio.current_time's clock, without a look-up per message
         started = False
         handle: str | None = None
         error: BaseException | None = None
@@ -629,7 +632,7 @@ class RealtimeSession:
             return data
         protocol = self.protocol
         try:
-            protocol.receive_data(data, anyio.current_time())
+            protocol.receive_data(data, self._now())
         except DecodeError as exc:
             log.warning("session %s: undecodable message: %s", self.provider, exc)
             return ev.Error(code="decode_error", message=str(exc))

@@ -118,13 +118,15 @@ class Recorder:
     async def window(self, warm: float, measure: float) -> None:
         """Open the window after ``warm`` seconds, for ``measure`` seconds; then let the
         events stamped inside it arrive."""
+        import anyio  # the window runs under asyncio or trio
+
         self.start = time.monotonic() + warm
         self.stop = self.start + measure
-        await asyncio.sleep(warm)
+        await anyio.sleep(warm)
         cpu0 = time.process_time()
-        await asyncio.sleep(measure)
+        await anyio.sleep(measure)
         self.cpu = time.process_time() - cpu0
-        await asyncio.sleep(0.2)
+        await anyio.sleep(0.2)
 
 
 async def run_ours(port: int, n: int, warm: float, measure: float, rec: Recorder) -> None:
@@ -215,8 +217,16 @@ async def _run_peer(one: Any, n: int, warm: float, measure: float, rec: Recorder
     tasks = []
     for _ in range(n):
         ready = asyncio.Event()
-        tasks.append(asyncio.create_task(one(ready, stop)))
-        await ready.wait()
+        task = asyncio.create_task(one(ready, stop))
+        tasks.append(task)
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():  # it failed to connect: say so instead of waiting for ever
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            task.result()
+            raise RuntimeError("a session ended before it was ready")
     await rec.window(warm, measure)
     stop.set()
     for t in tasks:
@@ -224,21 +234,49 @@ async def _run_peer(one: Any, n: int, warm: float, measure: float, rec: Recorder
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def run_ours_trio(port: int, n: int, warm: float, measure: float, rec: Recorder) -> None:
+    """``ours`` under trio (the anyio path; the asyncio fast path does not apply)."""
+    await run_ours(port, n, warm, measure, rec)
+
+
 CLIENTS = {"ours": run_ours, "session": run_session, "sdk": run_sdk, "bare": run_bare}
+TRIO_CLIENTS = {"ours-trio": run_ours_trio}
 
 
 def measure(kind: str, port: int, n: int, warm: float, secs: float) -> Recorder:
     """Run one client kind against the server; its delays and window CPU are in the result."""
+    import anyio
+
     rec = Recorder()
-    asyncio.run(CLIENTS[kind](port, n, warm, secs, rec))
+    if kind in TRIO_CLIENTS:
+        anyio.run(TRIO_CLIENTS[kind], port, n, warm, secs, rec, backend="trio")
+    else:
+        asyncio.run(CLIENTS[kind](port, n, warm, secs, rec))
     return rec
+
+
+def _extra_args(parser: Any) -> None:
+    parser.add_argument(
+        "--clients",
+        default="ours,session,sdk,bare,ours-trio",
+        help="comma-separated subset of: ours, session, sdk, bare, ours-trio (profiling)",
+    )
+    parser.add_argument(
+        "--uvloop", action="store_true", help="every asyncio client on uvloop (the fast extra)"
+    )
 
 
 def main() -> int:
     if "--serve" in sys.argv:
         asyncio.run(serve(0))
         return 0
-    args = c.parse_args(__doc__.splitlines()[0])
+    args = c.parse_args(__doc__.splitlines()[0], _extra_args)
+    kinds = [k for k in args.clients.split(",") if k]
+    if args.uvloop:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        c.note("asyncio clients on uvloop")
     c.note(f"before: {c.load_note()}")
     n, warm, secs, passes = (5, 0.1, 0.6, 2) if args.smoke else (100, 1.0, 8.0, 4)
     proc, port = start_server()
@@ -246,11 +284,11 @@ def main() -> int:
     # machine's load during the run does not land on one client only. Figures are
     # pooled over the passes; the best pass (lowest p99) shows what the code does
     # when it is not starved of CPU by other processes.
-    results: dict[str, Recorder] = {kind: Recorder() for kind in CLIENTS}
-    pass_p99: dict[str, list[float]] = {kind: [] for kind in CLIENTS}
+    results: dict[str, Recorder] = {kind: Recorder() for kind in kinds}
+    pass_p99: dict[str, list[float]] = {kind: [] for kind in kinds}
     try:
         for i in range(passes):
-            order = list(CLIENTS) if i % 2 == 0 else list(reversed(CLIENTS))
+            order = kinds if i % 2 == 0 else list(reversed(kinds))
             for kind in order:
                 rec = measure(kind, port, n, warm, secs / passes)
                 results[kind].delays += rec.delays
@@ -281,16 +319,31 @@ def main() -> int:
             + f" ms; client CPU {100 * rec.cpu / secs:.0f}% of a core = {per_event:.0f} us "
             "per event"
         )
+    if not {"ours", "session", "sdk", "bare"} <= set(stats):
+        c.summary(
+            "latency",
+            "partial run (--clients): "
+            + ", ".join(f"{k} p99 {v[1]:.2f} ms {v[2]:.0f} us/event" for k, v in stats.items()),
+        )
+        return 0
     o, ss, s, b = stats["ours"], stats["session"], stats["sdk"], stats["bare"]
-    goal = ("met" if o[1] < 1.0 else "MISSED") if n >= 100 else "not judged below 100 sessions"
-    goal = c.judged(f" [goal p99 <1 ms {goal}]")
+    # The issue's goal, as ratios against the bare client measured in this run.
+    cpu_ratio = o[2] / b[2] if b[2] else float("inf")
+    met = cpu_ratio <= 1.1 and o[1] <= b[1] + 0.5
+    goal = ("met" if met else "MISSED") if n >= 100 else "not judged below 100 sessions"
+    goal = c.judged(f" [goal CPU <=1.1x bare and p99 <= bare+0.5 ms: {goal}]")
+    trio = ""
+    if "ours-trio" in stats:
+        t = stats["ours-trio"]
+        trio = f"; ours under trio p99 {t[1]:.2f} (best {t[3]:.2f}) ms {t[2]:.0f} us/event"
     c.summary(
         "latency",
         f"{n} sessions x 50 ev/s, server write->on_audio p50 {o[0]:.2f} ms p99 {o[1]:.2f} ms "
-        f"(best pass {o[3]:.2f}), {o[2]:.0f} us CPU/event{goal}; session "
+        f"(best pass {o[3]:.2f}), {o[2]:.0f} us CPU/event = {cpu_ratio:.2f}x bare{goal}; session "
         f"iterator p99 {ss[1]:.2f} (best {ss[3]:.2f}) ms {ss[2]:.0f} us/event; openai SDK recv "
         f"p50 {s[0]:.2f} p99 {s[1]:.2f} (best {s[3]:.2f}) ms {s[2]:.0f} us/event; bare "
-        f"websockets p50 {b[0]:.2f} p99 {b[1]:.2f} (best {b[3]:.2f}) ms {b[2]:.0f} us/event",
+        f"websockets p50 {b[0]:.2f} p99 {b[1]:.2f} (best {b[3]:.2f}) ms {b[2]:.0f} us/event"
+        f"{trio}",
     )
 
     def draw(plt: Any) -> None:

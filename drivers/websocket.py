@@ -629,7 +629,8 @@ class ClientOptions(TypedDict, total=False):
     CAs, verification on); ``max_message_size`` (16 MiB); ``ping_interval``
     (20 s, ``None``: no keepalive), ``pong_timeout`` (20 s), ``close_timeout``
     (5 s); ``connect_timeout`` for TCP, TLS and handshake together (10 s);
-    ``send_queue_size`` and ``receive_queue_size`` in messages (64 each).
+    ``send_queue_size`` and ``receive_queue_size`` in messages (64 each);
+    ``asyncio_fast_path`` (``None``: on unless ``ADK_REALTIME_ASYNCIO_FAST_PATH=0``): see _asyncio_ws.
     """
 
     headers: Sequence[tuple[str, str]]
@@ -642,6 +643,7 @@ class ClientOptions(TypedDict, total=False):
     connect_timeout: float
     send_queue_size: int
     receive_queue_size: int
+    asyncio_fast_path: bool | None
 
 
 async def _open_client(
@@ -657,6 +659,7 @@ async def _open_client(
     connect_timeout: float = 10.0,
     send_queue_size: int = 64,
     receive_queue_size: int = 64,
+    asyncio_fast_path: bool | None = None,
 ) -> WebSocketConnection:
     """Connect and handshake; the defaults of every :class:`ClientOptions` live here."""
     where = parse_websocket_url(url)
@@ -702,7 +705,8 @@ async def _open_client(
                 ) from exc
             except OSError as exc:
                 raise ConnectError(f"{where.label}: could not connect ({exc})") from exc
-            conn = WebSocketConnection(
+            conn_class, stream = _connection_class(stream, asyncio_fast_path)
+            conn = conn_class(
                 stream,
                 proto,
                 send_queue_size=send_queue_size,
@@ -767,6 +771,19 @@ async def open_websocket(
                 await conn.aclose(1011 if failed else 1000)
     if body_error is not None:
         raise body_error
+
+
+def _connection_class(
+    stream: anyio.abc.ByteStream, requested: bool | None
+) -> tuple[type[WebSocketConnection], anyio.abc.ByteStream]:
+    """The asyncio fast path when it applies to ``stream`` (a plain asyncio TCP socket)."""
+    # lazily: _asyncio_ws subclasses WebSocketConnection from this module (a cycle)
+    from adk_realtime.drivers import _asyncio_ws
+
+    fast = _asyncio_ws.take_over(stream, requested)
+    if fast is None:
+        return WebSocketConnection, stream
+    return _asyncio_ws.AsyncioWebSocketConnection, fast
 
 
 # serve() lives in websocket_server, which imports this module; it is loaded on

@@ -83,6 +83,7 @@ from adk_realtime.sansio.websocket.events import (
     redact_target,
     secret_parts,
 )
+from adk_realtime.sansio.websocket.fast_frames import FrameSplitter
 
 __all__ = [
     "Accepted",
@@ -182,6 +183,7 @@ class _WebSocketBase:
         if close_timeout <= 0:
             raise ConfigError("close_timeout", f"must be > 0, got {close_timeout!r}")
         self._ws = WSConnection(connection_type)
+        self._splitter = FrameSplitter(self._ws, max_message_size)
         self._state = initial
         self._max_message_size = max_message_size
         self._ping_interval = ping_interval
@@ -257,9 +259,9 @@ class _WebSocketBase:
         if not data:
             self._on_eof(now)
             return
-        self._feed(data, now)
+        self._splitter.feed(self, data, now)  # the hot path; wsproto gets the rest
 
-    def _feed(self, data: bytes, now: float) -> None:
+    def _feed_wsproto(self, data: bytes, now: float) -> None:
         view = memoryview(data)
         for start in range(0, len(view), _FEED_SLICE):
             if self._closed():
@@ -728,7 +730,7 @@ class WebSocketServer(_WebSocketBase):
         self._opened(now)
         if pipelined:
             try:
-                self._feed(pipelined, now)
+                self._feed_wsproto(pipelined, now)
             except ProtocolError:
                 pass  # the connection failed: its close frame and Closed are queued
 

@@ -1,0 +1,95 @@
+"""The client's frame splitter (``sansio/websocket/fast_frames.py``) changes nothing a
+caller can see: the same byte stream, cut anywhere, gives the same events, the same bytes
+to send and the same errors with the splitter as with wsproto alone."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import struct
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from adk_realtime.sansio.errors import ProtocolError
+from adk_realtime.sansio.websocket.connection import Message, WebSocketClient
+from adk_realtime.sansio.websocket.fast_frames import CARRY_LIMIT
+from tests.test_websocket_sansio import frame, open_client, parse_frames
+
+LIMIT = 4096
+
+
+def without_splitter(client: WebSocketClient) -> WebSocketClient:
+    client._splitter._wsproto_idle = lambda: False  # type: ignore[method-assign]
+    return client
+
+
+def run(client: WebSocketClient, cuts: list[bytes]) -> list[object]:
+    """Everything the caller sees: events, bytes to send, errors (by type and text)."""
+    seen: list[object] = []
+    for piece in cuts:
+        try:
+            client.receive_data(piece, 1.0)
+        except ProtocolError as exc:
+            # (where a decoder met a bad byte depends on how the bytes were cut, either way)
+            seen.append((type(exc).__name__, re.sub(r"position \d+", "position N", str(exc))))
+        seen.append(parse_frames(client.data_to_send()))  # (our frames are masked at random)
+        while (event := client.next_event()) is not None:
+            seen.append(event)
+    seen.append(client.state)
+    return seen
+
+
+def cut(data: bytes, points: list[int]) -> list[bytes]:
+    marks = sorted({p % (len(data) + 1) for p in points} | {0, len(data)})
+    return [data[a:b] for a, b in itertools.pairwise(marks) if b > a]
+
+
+TEXT, BINARY, CONT, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
+
+frames = st.one_of(
+    st.text(max_size=300).map(lambda t: frame(TEXT, t.encode("utf-8", "surrogatepass"))),
+    st.binary(max_size=3000).map(lambda b: frame(BINARY, b)),
+    st.binary(max_size=40).map(lambda b: frame(TEXT, b)),  # often invalid UTF-8
+    st.binary(max_size=20).map(lambda b: frame(PING, b)),
+    st.binary(max_size=20).map(lambda b: frame(PONG, b)),
+    st.tuples(st.binary(max_size=50), st.binary(max_size=50)).map(
+        lambda p: frame(BINARY, p[0], fin=False) + frame(PING, b"x") + frame(CONT, p[1])
+    ),
+    st.binary(max_size=30).map(lambda b: frame(CONT, b)),  # a stray continuation
+    st.binary(max_size=30).map(lambda b: frame(TEXT, b, mask=True)),  # masked: not allowed
+    st.sampled_from([b"\xc1\x01a", b"\x83\x00", bytes([0x81, 0x7F]) + b"\xff" * 8]),  # odd bits
+    st.just(frame(BINARY, bytes(LIMIT + 1))),  # over the message limit
+    st.just(frame(CLOSE, struct.pack("!H", 1000) + b"bye")),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(frames, max_size=12), st.lists(st.integers(0, 10**6), max_size=8))
+def test_any_stream_cut_anywhere_looks_the_same_with_and_without_the_splitter(
+    parts: list[bytes], points: list[int]
+) -> None:
+    data = b"".join(parts)
+    fast = run(open_client(max_message_size=LIMIT), cut(data, points))
+    plain = run(without_splitter(open_client(max_message_size=LIMIT)), cut(data, points))
+    assert fast == plain
+
+
+def test_text_frames_become_messages_without_wsproto() -> None:
+    client = open_client()
+    data = b"".join(frame(TEXT, f'{{"n":{i}}}'.encode()) for i in range(50))
+    client._ws.receive_data = None  # type: ignore[assignment,method-assign]  # must not be used
+    client.receive_data(data[:777], 1.0)  # a frame cut in two: the rest comes next
+    client.receive_data(data[777:], 1.0)
+    got = [e.data for e in iter(client.next_event, None) if isinstance(e, Message)]
+    assert got == [f'{{"n":{i}}}' for i in range(50)]
+
+
+def test_a_frame_larger_than_the_carry_limit_is_streamed_by_wsproto() -> None:
+    client = open_client()
+    payload = os.urandom(CARRY_LIMIT + 10)
+    data = frame(BINARY, payload) + frame(TEXT, b"after")
+    for start in range(0, len(data), 65536):
+        client.receive_data(data[start : start + 65536], 1.0)
+    got = [e.data for e in iter(client.next_event, None) if isinstance(e, Message)]
+    assert got == [payload, "after"]
