@@ -201,6 +201,7 @@ class WebSocketConnection:
         self._finishing = False
         self._scope: anyio.CancelScope | None = None
         self._dropping = False  # drop() was called: nothing more may be sent
+        self._stalled = False  # stall() was called: nothing more is read
         self._dropped = False  # the write side is shut: read and discard until the peer's EOF
 
     def __repr__(self) -> str:
@@ -347,6 +348,11 @@ class WebSocketConnection:
         if not self._done.is_set():
             await self._abort("dropped; the peer did not close")
 
+    def stall(self) -> None:
+        """Fault injection (the simulator's half-dead server): read nothing more, so nothing
+        the peer sends, pings included, is answered; the socket stays open until closed."""
+        self._stalled = True
+
     async def _shut_write(self) -> None:
         async with self._write_lock:  # after any write under way
             self._dropped = True
@@ -413,6 +419,8 @@ class WebSocketConnection:
             if self._close_info is not None:
                 break
             data = await self._read_chunk()
+            if self._stalled:
+                await anyio.sleep_forever()  # half-dead: what came is never read, nor answered
             if self._dropped and data:
                 continue  # dropped: the peer's bytes go nowhere until its end of stream
             try:
