@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,13 +77,16 @@ class RecordedMessage:
 
     @property
     def type(self) -> str:
-        """OpenAI: the event ``type``; Gemini: the message's one top-level key; "" if neither."""
+        """OpenAI: the event ``type``; Gemini: the message's one top-level key, camelCase
+        (``toolResponse``); "" if neither."""
         obj = self.json()
         if not isinstance(obj, dict):
             return ""
         if self.provider.startswith("openai"):
             return str(obj.get("type", ""))
-        return next(iter(obj), "") if len(obj) == 1 else ""
+        key = next(iter(obj), "") if len(obj) == 1 else ""
+        head, *rest = key.split("_")  # the SDK sends some keys in snake_case: tool_response
+        return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 @dataclass(slots=True)
@@ -92,12 +96,16 @@ class ClientRecord:
     messages: list[RecordedMessage] = field(default_factory=list)
     limit: int = 200_000
     dropped: int = 0
+    listeners: list[Callable[[RecordedMessage], None]] = field(default_factory=list, repr=False)
 
     def add(self, message: RecordedMessage) -> None:
+        """Keep ``message`` and tell every listener (a test waiting for it)."""
         if len(self.messages) >= self.limit:
             self.dropped += 1
             return
         self.messages.append(message)
+        for listener in self.listeners:
+            listener(message)
 
     def of_type(self, kind: str, session: int | None = None) -> list[Any]:
         """The parsed messages of type ``kind`` (see :attr:`RecordedMessage.type`)."""
