@@ -314,8 +314,8 @@ async def run_sim(args: argparse.Namespace) -> int:
     director = None
     if args.scenario:
         # lazy: only a scenario run needs the loader
-        from adk_realtime.scenario_file import ScenarioFileError, load_scenario
         from adk_realtime.sansio.sim.scenario_session import ScenarioDirector
+        from adk_realtime.scenario_file import ScenarioFileError, load_scenario
 
         try:
             director = ScenarioDirector(load_scenario(args.scenario))

@@ -5,7 +5,6 @@ the official types."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio
@@ -72,7 +71,8 @@ async def test_agents_sdk_realtime_runner_holds_a_scripted_tool_turn_and_an_inte
     assert "It is sunny in Paris." in transcript
     record = realtime_simulator.record
     outputs = [
-        m["item"] for m in record.of_type("conversation.item.create")
+        m["item"]
+        for m in record.of_type("conversation.item.create")
         if m["item"]["type"] == "function_call_output"
     ]
     assert len(outputs) == 1 and outputs[0]["output"] == "sunny"  # the tool output, once
