@@ -5,6 +5,8 @@ clock (cue points, delays, usage, errors, interruptions, the record); the file l
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,17 +127,15 @@ def test_the_shipped_schema_accepts_the_examples(name: str) -> None:
         ({"pace": -1}, "pace"),
         ({"chunk_ms": 0}, "chunk_ms"),
         ([], "(scenario)"),
+        ({"turns": [{"say": "\ud800"}]}, "turns[0].say"),
     ],
 )
 def test_bad_scenarios_name_the_field_and_the_schema_refuses_them_too(raw: Any, field: str) -> None:
     with pytest.raises(ScenarioError) as info:
         parse_scenario(raw)
     assert info.value.field == field and isinstance(info.value, ConfigError)
-    if field not in (
-        "turns[0].fault.at",
-        "turns[0].fault.code",
-        "turns[0].answer",
-    ):  # cross-field rules
+    cross_field = ("turns[0].fault.at", "turns[0].fault.code", "turns[0].answer", "turns[0].say")
+    if field not in cross_field:  # rules a JSON Schema cannot state
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(raw, scenario_schema())
 
@@ -424,3 +424,65 @@ def test_gemini_error_turn_and_go_away() -> None:
     assert failing.out[-1][1] == SimSessionClosed(
         1011, "Resource has been exhausted (e.g. check quota)."
     )
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+
+
+def test_sim_with_a_bad_scenario_file_says_where_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("turns:\n  - say: hi\n    fault: {kind: drop, at: soon}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "adk_realtime.cli", "sim", "--port", "0", "--scenario", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"adk-realtime sim: --scenario: {bad}:3: turns[0].fault.at: must be one of "
+        "response_start, before_first_audio, mid_response, during_tool_call, got 'soon'"
+    ]
+
+
+def test_sim_plays_a_scenario_file(tmp_path: Path) -> None:
+    import anyio
+
+    from adk_realtime.drivers.websocket import open_websocket
+
+    script = tmp_path / "s.json"
+    script.write_text(
+        json.dumps(
+            {"pace": 0, "turns": [{"say": "Scripted hello.", "usage": {"output_tokens": 3}}]}
+        )
+    )
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "adk_realtime.cli", "sim", "--port", "0", "--scenario", str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+    async def talk(port: int) -> dict[str, Any]:
+        with anyio.fail_after(30):
+            return await _talk(port)
+
+    async def _talk(port: int) -> dict[str, Any]:
+        async with open_websocket(f"ws://127.0.0.1:{port}/v1/realtime?model=gpt-realtime") as ws:
+            await ws.send(json.dumps(HELLO))
+            await ws.send(json.dumps({"type": "response.create"}))
+            transcript = ""
+            while True:
+                event = json.loads(await ws.receive())
+                if event["type"] == "response.output_audio_transcript.delta":
+                    transcript += event["delta"]
+                if event["type"] == "response.done":
+                    return {"transcript": transcript, "usage": event["response"]["usage"]}
+
+    try:
+        assert sim.stdout is not None
+        port = int(sim.stdout.readline().rsplit(":", 1)[1])
+        result = anyio.run(talk, port)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=30)
+    assert result["transcript"] == "Scripted hello." and result["usage"]["output_tokens"] == 3

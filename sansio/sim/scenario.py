@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.sim.brain import CallTool, Reply, Say, SimulatorBrain, ToolSpec, Turn
+from adk_realtime.sansio.sim.core import is_unicode
 
 __all__ = [
     "FAULT_KINDS",
@@ -300,6 +301,9 @@ def parse_scenario(raw: Any) -> Scenario:
     Raises :class:`ScenarioError` naming the first bad field (``turns[1].fault.kind``).
     """
     m = _mapping(raw, "(scenario)")
+    bad = _lone_surrogate(m, "")
+    if bad is not None:
+        raise _fail(bad, "holds a lone UTF-16 surrogate (not a Unicode character)")
     _only(m, "", ("turns", "pace", "chunk_ms", "latency_ms", "jitter_ms", "seed", "after"))
     turns_raw = m.get("turns", [])
     if not isinstance(turns_raw, list):
@@ -322,6 +326,28 @@ def parse_scenario(raw: Any) -> Scenario:
         seed=seed,
         after=_choice(m, "after", "", ("default", "silence"), "default"),  # type: ignore[arg-type]
     )
+
+
+def _lone_surrogate(node: Any, path: str, depth: int = 0) -> str | None:
+    """The path of the first string (or key) under ``node`` with no UTF-8 form, or None."""
+    if isinstance(node, str):
+        return None if is_unicode(node) else (path or "(scenario)")
+    if depth > 100:
+        return None
+    if isinstance(node, Mapping):
+        for key, child in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and not is_unicode(key):
+                return path or "(scenario)"
+            found = _lone_surrogate(child, where, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for n, child in enumerate(node):
+            found = _lone_surrogate(child, f"{path}[{n}]", depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 # --- the stepper -----------------------------------------------------------------------------
