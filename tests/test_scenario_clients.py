@@ -5,6 +5,10 @@ the official types."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -150,3 +154,41 @@ async def test_genai_live_client_holds_a_scripted_tool_turn_and_an_interruption(
         # own stricter oracle (made for our lowerCamelCase output) does not accept
         types.LiveClientMessage.model_validate_json(message.raw)
     assert record.messages[0].type == "setup"
+
+
+def test_the_readme_testing_section_runs_as_written_through_the_entry_point(
+    tmp_path: Path,
+) -> None:
+    """The section's test modules run in a fresh pytest, which finds the fixture through the
+    ``pytest11`` entry point alone (no conftest, no ``-p``)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Testing your app against the simulator", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    for n, code in enumerate(blocks):
+        (tmp_path / f"test_readme_{n}.py").write_text(code)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "3 passed" in proc.stdout
+
+
+def test_the_plugin_is_inert_until_a_test_asks_for_it() -> None:
+    """Loading the entry point imports no I/O library and starts nothing."""
+    code = (
+        "import sys; import adk_realtime.testing as t; "
+        "heavy = [m for m in ('anyio', 'adk_realtime.drivers', 'adk_realtime.sansio', 'openai', "
+        "'google.genai', 'trustme', 'ssl') if m in sys.modules]; "
+        "print(heavy); sim = t.RealtimeSimulator(); print(sim.sessions)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split("\n")[:2] == ["[]", "0"], proc.stderr
+    from importlib.metadata import entry_points
+
+    (point,) = [p for p in entry_points(group="pytest11") if p.name == "adk_realtime"]
+    assert point.value == "adk_realtime.testing"
