@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["client_message_problem"]
@@ -51,23 +52,33 @@ def _undeclared(value: Any, path: str) -> str | None:
     return None
 
 
-def client_message_problem(provider: str, raw: str) -> str | None:
-    """Why ``raw`` (a client message to ``provider``: "openai", "openai-beta" or "gemini") is
-    not valid by the official types, or None when it is."""
-    # lazy: pydantic comes with the official SDKs
-    import pydantic
-
+def client_message_problem(dialect: str, raw: str) -> str | None:
+    """Why ``raw`` (a client message in ``dialect``: "openai", "openai-beta" or "gemini", as
+    the record names them) is not valid by the official types, or None when it is."""
     try:
         obj = json.loads(raw)
     except ValueError as exc:
         return f"not JSON: {exc}"
-    if provider.startswith("openai"):
-        try:
-            model = _openai_adapter(provider == "openai-beta").validate_python(obj, strict=True)
-        except pydantic.ValidationError as exc:
-            return f"rejected by the openai SDK types: {exc}"
-        return _undeclared(model, str(obj.get("type", "event")))
+    check = _CHECKS.get(dialect)
+    if check is None:
+        return f"no official types known for {dialect!r}"
+    return check(obj)
+
+
+def _openai_problem(obj: Any, *, beta: bool) -> str | None:
+    # lazy: pydantic comes with the official SDKs
+    import pydantic
+
+    try:
+        model = _openai_adapter(beta).validate_python(obj, strict=True)
+    except pydantic.ValidationError as exc:
+        return f"rejected by the openai SDK types: {exc}"
+    return _undeclared(model, str(obj.get("type", "event")) if isinstance(obj, dict) else "event")
+
+
+def _gemini_problem(obj: Any) -> str | None:
     # lazy: the official SDK is only needed when a record is validated
+    import pydantic
     from google.genai import types
 
     if not isinstance(obj, dict) or len(obj) != 1:
@@ -87,3 +98,10 @@ def client_message_problem(provider: str, raw: str) -> str | None:
     except pydantic.ValidationError as exc:
         return f"rejected by the google-genai types: {exc}"
     return None
+
+
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "openai": functools.partial(_openai_problem, beta=False),
+    "openai-beta": functools.partial(_openai_problem, beta=True),
+    "gemini": _gemini_problem,
+}
