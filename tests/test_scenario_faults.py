@@ -102,7 +102,7 @@ async def test_stall_is_noticed_within_the_keepalive_limit(
             pytest.fail(f"audio came through a stalled connection: {seen[-1]!r}")
         noticed_after = anyio.current_time() - started
     assert (info.value.code, info.value.reason) == (1011, "pong timeout")
-    assert noticed_after <= 1.0 + 1.5  # interval + timeout, and slack for a shared machine
+    assert noticed_after <= 1.0 + 2.0  # interval + timeout, and slack for a shared machine
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
