@@ -5,6 +5,7 @@ the official types."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -35,7 +36,7 @@ SCRIPT: dict[str, Any] = {
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.anyio
 async def test_agents_sdk_realtime_runner_holds_a_scripted_tool_turn_and_an_interruption(
-    anyio_backend: str, realtime_simulator: RealtimeSimulator
+    anyio_backend: str, realtime_simulator: RealtimeSimulator, tmp_path: Path
 ) -> None:
     from agents import function_tool
     from agents.realtime import RealtimeAgent, RealtimeRunner
@@ -85,6 +86,10 @@ async def test_agents_sdk_realtime_runner_holds_a_scripted_tool_turn_and_an_inte
     realtime_simulator.validate_record()
     for message in record.messages:
         oracles_openai.validate_ga_client(message.raw)
+    lines = realtime_simulator.write_record(tmp_path / "record.jsonl").read_text().splitlines()
+    assert [json.loads(line)["message"]["type"] for line in lines] == [
+        m.type for m in record.messages
+    ]
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
