@@ -314,6 +314,16 @@ async def run_sim(args: argparse.Namespace) -> int:
     from adk_realtime.sansio.sim.hub import SimulatorHub
 
     ctx = sim_tls_context(args.tls_cert, args.tls_key)
+    director = None
+    if args.scenario:
+        # lazy: only a scenario run needs the loader
+        from adk_realtime.sansio.sim.scenario_session import ScenarioDirector
+        from adk_realtime.scenario_file import ScenarioFileError, load_scenario
+
+        try:
+            director = ScenarioDirector(load_scenario(args.scenario))
+        except ScenarioFileError as exc:
+            raise SystemExit(f"--scenario: {exc}") from None
     try:
         hub = SimulatorHub(
             api_key=args.api_key,
@@ -327,7 +337,7 @@ async def run_sim(args: argparse.Namespace) -> int:
     async with contextlib.AsyncExitStack() as stack:
         try:
             server = await stack.enter_async_context(
-                run_simulator(args.host, args.port, ssl_context=ctx, hub=hub)
+                run_simulator(args.host, args.port, ssl_context=ctx, hub=hub, director=director)
             )
         except OSError as exc:
             raise SystemExit(cannot_serve(args.host, args.port, exc)) from None
@@ -423,6 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     sim.add_argument(
         "--port", type=int, default=8765, help="port to listen on (%(default)s; 0: any free one)"
+    )
+    sim.add_argument(
+        "--scenario",
+        help="play this scenario file (YAML or JSON; see the README's testing section)",
     )
     sim.add_argument("--tls-cert", help="serve wss:// with this certificate (PEM)")
     sim.add_argument("--tls-key", help="the certificate's private key (PEM)")

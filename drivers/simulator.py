@@ -37,6 +37,7 @@ from adk_realtime.drivers.websocket import WebSocketConnection, serve
 from adk_realtime.sansio.errors import ConfigError, ConnectionClosed
 from adk_realtime.sansio.http_server import HttpReply, HttpRequest
 from adk_realtime.sansio.sim.hub import SimSession, SimSessionClosed, SimulatorHub
+from adk_realtime.sansio.sim.scenario_session import ScenarioDirector, ScenarioSession, SimStall
 from adk_realtime.sansio.websocket.connection import Headers
 
 __all__ = ["SimulatorServer", "run_simulator"]
@@ -134,7 +135,7 @@ class SimulatorServer:
 
 async def _serve_session(
     ws: WebSocketConnection,
-    session: SimSession,
+    session: SimSession | ScenarioSession,
     clock: Callable[[], float],
     pokes: dict[SimSession, Callable[[], Awaitable[None]]],
 ) -> None:
@@ -142,15 +143,22 @@ async def _serve_session(
     send_lock = anyio.Lock()  # the outbox is FIFO: whoever takes from it sends before the next
     timer_changed = anyio.Event()
     ended: SimSessionClosed | None = None  # the session's own close, once it asked for one
+    stalled = False  # the half-dead fault: neither read nor write again
     peer_gone = False
+    key = session.inner if isinstance(session, ScenarioSession) else session
 
     async def flush() -> None:
-        nonlocal ended
+        nonlocal ended, stalled
         async with send_lock:
             for message in session.data_to_send():
-                await ws.send(message)
+                if not stalled:
+                    await ws.send(message)
         while (event := session.next_event()) is not None:
-            ended = event
+            if isinstance(event, SimStall):
+                stalled = True
+                ws.stall()
+            else:
+                ended = event
 
     def lost() -> None:
         nonlocal peer_gone
@@ -163,12 +171,12 @@ async def _serve_session(
             await flush()
         timer_changed.set()
 
-    pokes[session] = poke
+    pokes[key] = poke
 
     async def timers(cancel: anyio.CancelScope) -> None:
         nonlocal timer_changed
         try:
-            while ended is None:
+            while ended is None and not stalled:
                 deadline = session.get_timer()
                 changed = timer_changed = anyio.Event()
                 if deadline is None:
@@ -183,6 +191,8 @@ async def _serve_session(
                 await flush()
         except ConnectionClosed:
             lost()
+        if stalled:
+            await anyio.sleep_forever()  # half-dead: the reader holds the socket open, unread
         cancel.cancel()  # the session asked to close (or the peer left): stop reading
 
     async with anyio.create_task_group() as tg:
@@ -193,12 +203,14 @@ async def _serve_session(
                 session.receive_data(frame, clock())
                 await flush()
                 timer_changed.set()
-                if ended is not None:
+                if ended is not None or stalled:
                     break
+            if stalled:  # keep the socket open, unread, until the server stops
+                await anyio.sleep_forever()
         except ConnectionClosed:
             pass  # the peer went away
         finally:
-            pokes.pop(session, None)
+            pokes.pop(key, None)
             if ended is None and not peer_gone:
                 lost()
             tg.cancel_scope.cancel()
@@ -225,6 +237,7 @@ async def run_simulator(
     drop_after: float | None = None,
     drops: int = 1,
     record_input: bool = False,
+    director: ScenarioDirector | None = None,
 ) -> AsyncIterator[SimulatorServer]:
     """Listen on ``host:port`` (0: a free port) and serve simulated sessions until exit.
 
@@ -233,7 +246,9 @@ async def run_simulator(
     monotonic time the sessions are driven with, ``wall_clock`` the unix time (OpenAI's
     ``expires_at``). ``session_max_seconds``, ``drop_after``, ``drops`` and ``record_input``
     make the default hub with them (see :class:`SimulatorHub`); with your own ``hub``, give
-    them to it instead. Leaving the block stops listening and closes every session (1001).
+    them to it instead. ``director`` plays a scenario (``sansio/sim/scenario_session.py``): it
+    is bound to the hub and wraps every session (a stall fault keeps the socket open, unread,
+    until the block exits). Leaving the block stops listening and closes every session (1001).
     """
     faults = (session_max_seconds, drop_after, drops, record_input) != (None, None, 1, False)
     if hub is not None and faults:
@@ -246,6 +261,8 @@ async def run_simulator(
             drops=drops,
             record_input=record_input,
         )
+    if director is not None:
+        director.bind(hub.settings)
     state: SimulatorServer | None = None
 
     def reject(target: str, headers: Headers) -> tuple[int, str] | None:
@@ -270,8 +287,9 @@ async def run_simulator(
         state.active_sessions += 1
         state.sessions_served += 1
         state._sessions.add(session)
+        served = director.attach(session, clock()) if director is not None else session
         try:
-            await _serve_session(ws, session, clock, state._pokes)
+            await _serve_session(ws, served, clock, state._pokes)
         finally:
             state._session_ended()
             state._sessions.discard(session)

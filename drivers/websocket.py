@@ -8,19 +8,10 @@ moves bytes, reads the clock and runs tasks. Client::
         async for message in ws:      # str or bytes; ends on a normal close
             ...
 
-or, when you own a task group (the connection's tasks run in it)::
-
-    ws = await connect(url, task_group=tg)
-    ...
-    await ws.aclose()
-
-``connect`` needs a task group because trio (and structured concurrency in
-general) has no detached background tasks; ``open_websocket`` brings its own.
-
-Server (:mod:`adk_realtime.drivers.websocket_server`, re-exported here)::
-
-    async with serve(handler, "127.0.0.1", 0) as server:   # server.url, server.port
-        ...                                                 # handler(ws) per connection
+or ``ws = await connect(url, task_group=tg)`` ... ``await ws.aclose()`` when you own a
+task group: trio has no detached tasks, so the connection's run in yours.
+Server: ``async with serve(handler, "127.0.0.1", 0) as server:`` runs ``handler(ws)`` per
+connection (:mod:`adk_realtime.drivers.websocket_server`, re-exported here).
 
 Per open connection three tasks run: the *reader* (socket -> ``receive_data``
 -> flush -> messages into a bounded inbox; when the inbox holds
@@ -201,6 +192,7 @@ class WebSocketConnection:
         self._finishing = False
         self._scope: anyio.CancelScope | None = None
         self._dropping = False  # drop() was called: nothing more may be sent
+        self._stalled = False  # stall() was called: nothing more is read
         self._dropped = False  # the write side is shut: read and discard until the peer's EOF
 
     def __repr__(self) -> str:
@@ -347,6 +339,11 @@ class WebSocketConnection:
         if not self._done.is_set():
             await self._abort("dropped; the peer did not close")
 
+    def stall(self) -> None:
+        """Fault injection (the simulator's half-dead server): read nothing more, so nothing
+        the peer sends, pings included, is answered; the socket stays open until closed."""
+        self._stalled = True
+
     async def _shut_write(self) -> None:
         async with self._write_lock:  # after any write under way
             self._dropped = True
@@ -413,6 +410,8 @@ class WebSocketConnection:
             if self._close_info is not None:
                 break
             data = await self._read_chunk()
+            if self._stalled:
+                await anyio.sleep_forever()  # half-dead: what came is never read, nor answered
             if self._dropped and data:
                 continue  # dropped: the peer's bytes go nowhere until its end of stream
             try:

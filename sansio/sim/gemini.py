@@ -521,6 +521,15 @@ class GeminiSimSession(SimSessionBase):
                 self._resumption_update()
             self._send({"serverContent": {"turnComplete": True}, "usageMetadata": self._usage(gen)})
 
+    def barge_in(self, now: float) -> None:
+        """A scripted interruption: the user starts speaking now, whatever the activity
+        handling: ``interrupted`` (and pending tool calls cancelled); then send and re-arm."""
+        if self._ended:
+            return
+        interrupts, self.interrupts = self.interrupts, True
+        self._interrupt()
+        self.interrupts = interrupts
+
     def _interrupt(self) -> None:
         """The user started a new turn: stop generating, cancel pending tool calls."""
         if not self.interrupts:

@@ -347,6 +347,25 @@ class OpenAISimSession(SimSessionBase):
             elif self.webrtc:
                 self._clear_playback(now)
 
+    def barge_in(self, now: float) -> None:
+        """A scripted interruption: the user starts speaking now. Queues ``speech_started`` and
+        cancels the response in progress (as server VAD with ``interrupt_response``); then
+        send :meth:`data_to_send` and re-arm the timer."""
+        if self._ended:
+            return
+        self._speech_item = self._new_id("item_")
+        where = {"audio_start_ms": int(self._input.end_ms), "item_id": self._speech_item}
+        self._emit("input_audio_buffer.speech_started", **where)
+        self._cancel("turn_detected", now)
+
+    def speech_end(self, now: float) -> None:
+        """The scripted interruption's speech stops: with server VAD, ``speech_stopped``, the
+        buffer committed and (``create_response``) a response; then send and re-arm."""
+        if self._ended or self._speech_item is None or self.cfg["turn_detection"] is None:
+            return
+        self._speech_stopped(int(self._input.end_ms), now)
+        self._pump(now)
+
     def _speech_stopped(self, ms: int, now: float) -> None:
         item_id = self._speech_item or self._new_id("item_")
         self._speech_item = None
