@@ -560,9 +560,7 @@ class RealtimeRunner:
     def _account_usage(self, usage: ev.Usage | None) -> None:
         if usage is None:
             return
-        self.metrics.input_tokens += usage.input_tokens
-        self.metrics.output_tokens += usage.output_tokens
-        self.metrics.total_tokens += usage.total_tokens
+        self.metrics.add_usage(usage)
 
     # -------------------------------------------------------------- barge-in
 
