@@ -77,6 +77,11 @@ _EXPORTS: dict[str, str] = {
     "CarrierSocket": "adk_realtime.call_bridge",
     "CallStartError": "adk_realtime.call_bridge",
     "CallStartTimeout": "adk_realtime.call_bridge",
+    # MCP tools (the mcp extra) and OpenTelemetry (the otel extra)
+    "MCPServerStdio": "adk_realtime.mcp",
+    "MCPServerHTTP": "adk_realtime.mcp",
+    "MCPServerError": "adk_realtime.mcp",
+    "OpenTelemetryObserver": "adk_realtime.otel",
 }
 
 # Every unified server/client event class is importable from the top too
@@ -209,6 +214,12 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         HistoryLimits as HistoryLimits,
         HistoryMessage as HistoryMessage,
     )
+    from adk_realtime.mcp import (
+        MCPServerError as MCPServerError,
+        MCPServerHTTP as MCPServerHTTP,
+        MCPServerStdio as MCPServerStdio,
+    )
+    from adk_realtime.otel import OpenTelemetryObserver as OpenTelemetryObserver
     from adk_realtime.session import (
         RealtimeSession as RealtimeSession,
         SessionOptions as SessionOptions,

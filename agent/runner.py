@@ -61,6 +61,7 @@ from adk_realtime.agent_events import (
     ToolCallTimedOut as ToolCallTimedOut,
     TurnMetrics as TurnMetrics,
 )
+from adk_realtime.mcp import MCPServer, check_no_clash, connected_tools
 from adk_realtime.models import RealtimeModel
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
 from adk_realtime.runner_builder import RealtimeRunnerBuilder as RealtimeRunnerBuilder
@@ -215,6 +216,7 @@ class RealtimeRunner:
         tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
         history: History | None = None,
         resume_handle: str | None = None,
+        mcp_servers: Sequence[MCPServer] = (),
     ) -> None:
         if history is not None and not isinstance(history, History):
             raise ConfigError(
@@ -274,6 +276,7 @@ class RealtimeRunner:
         self._resume_handle = resume_handle
         self._final_history: History | None = None
         self._final_handle: str | None = None
+        self.mcp_servers = list(mcp_servers)  # connected while run() runs (adk_realtime.mcp)
 
     @staticmethod
     def builder() -> RealtimeRunnerBuilder:
@@ -377,8 +380,29 @@ class RealtimeRunner:
 
         A normal close by the provider (code 1000, or 1005: no code) ends the run quietly; any other
         loss raises :class:`ConnectionClosed` (after ``on_error`` and
-        ``on_disconnect`` were called).
+        ``on_disconnect`` were called). The ``mcp_servers`` are connected first and
+        closed at the end (one that cannot be reached raises ``MCPServerError``).
         """
+        if not self.mcp_servers:
+            await self._run_session()
+            return
+        try:
+            async with connected_tools(self.mcp_servers) as mcp_tools:
+                try:
+                    check_no_clash(mcp_tools, self.extra_tools, self.root_agent)
+                    self.extra_tools.extend(mcp_tools)
+                    await self._run_session()
+                finally:
+                    self.extra_tools = [t for t in self.extra_tools if t not in mcp_tools]
+        except Exception as exc:
+            if not self._connected.is_set():  # the session never started: say why
+                self._failure = f"error: {type(exc).__name__}: {exc}"
+                self._connected.set()
+                self._finished.set()
+                await maybe_await(self.handler.on_error(exc))
+            raise
+
+    async def _run_session(self) -> None:
         config = await self._config_for(self.active_agent)
         reason = "closed"
         started = ended = False
