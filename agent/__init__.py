@@ -120,12 +120,18 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         GeminiLiveBackend as GeminiLiveBackend,
         GeminiRealtimeModel as GeminiRealtimeModel,
     )
+    from adk_realtime.mcp import (
+        MCPServerError as MCPServerError,
+        MCPServerHTTP as MCPServerHTTP,
+        MCPServerStdio as MCPServerStdio,
+    )
     from adk_realtime.models import (
         RealtimeModel as RealtimeModel,
     )
     from adk_realtime.openai import (
         OpenAIRealtimeModel as OpenAIRealtimeModel,
     )
+    from adk_realtime.otel import OpenTelemetryObserver as OpenTelemetryObserver
     from adk_realtime.playback import PlaybackTracker as PlaybackTracker
     from adk_realtime.runner import (
         AgentEnded as AgentEnded,
@@ -214,12 +220,6 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         HistoryLimits as HistoryLimits,
         HistoryMessage as HistoryMessage,
     )
-    from adk_realtime.mcp import (
-        MCPServerError as MCPServerError,
-        MCPServerHTTP as MCPServerHTTP,
-        MCPServerStdio as MCPServerStdio,
-    )
-    from adk_realtime.otel import OpenTelemetryObserver as OpenTelemetryObserver
     from adk_realtime.session import (
         RealtimeSession as RealtimeSession,
         SessionOptions as SessionOptions,

@@ -63,6 +63,7 @@ from adk_realtime.agent_events import (
 )
 from adk_realtime.mcp import MCPServer, check_no_clash, connected_tools
 from adk_realtime.models import RealtimeModel
+from adk_realtime.observers import RunListeners, RunObserver
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
 from adk_realtime.runner_builder import RealtimeRunnerBuilder as RealtimeRunnerBuilder
 from adk_realtime.sansio import events as ev
@@ -217,6 +218,7 @@ class RealtimeRunner:
         history: History | None = None,
         resume_handle: str | None = None,
         mcp_servers: Sequence[MCPServer] = (),
+        observers: Sequence[RunObserver] = (),
     ) -> None:
         if history is not None and not isinstance(history, History):
             raise ConfigError(
@@ -277,6 +279,8 @@ class RealtimeRunner:
         self._final_history: History | None = None
         self._final_handle: str | None = None
         self.mcp_servers = list(mcp_servers)  # connected while run() runs (adk_realtime.mcp)
+        self.observers = list(observers)  # told about each run (adk_realtime.observers)
+        self._listeners: RunListeners | None = None
 
     @staticmethod
     def builder() -> RealtimeRunnerBuilder:
@@ -403,6 +407,8 @@ class RealtimeRunner:
             raise
 
     async def _run_session(self) -> None:
+        self._listeners = RunListeners(self.observers, self) if self.observers else None
+        error: BaseException | None = None
         config = await self._config_for(self.active_agent)
         reason = "closed"
         started = ended = False
@@ -435,10 +441,11 @@ class RealtimeRunner:
                 if started and not ended:
                     await self._agent_callback(self.active_agent, "after", "end")
                 return
+            error = exc
             await maybe_await(self.handler.on_error(exc))
             raise
         except Exception as exc:  # connect failed (refused, TLS, auth...) or the pump failed
-            reason = f"error: {type(exc).__name__}: {exc}"
+            reason, error = f"error: {type(exc).__name__}: {exc}", exc
             self._failure = reason
             await maybe_await(self.handler.on_error(exc))
             raise
@@ -452,6 +459,8 @@ class RealtimeRunner:
             self._session = None
             self._connected.set()
             self._finished.set()
+            if self._listeners is not None:
+                self._listeners.run_ended(reason, error)
             with anyio.CancelScope(shield=True):
                 await maybe_await(self.handler.on_disconnect(reason))
 
@@ -467,6 +476,8 @@ class RealtimeRunner:
         return config
 
     async def _emit(self, event: AgentEvent) -> None:
+        if self._listeners is not None:
+            self._listeners.on_event(event)
         if self._sink is not None:
             waiting = self._sink(event)
             if waiting is not None:
@@ -485,6 +496,8 @@ class RealtimeRunner:
     async def _dispatch(self, session: RealtimeSession, event: ev.ServerEvent) -> None:
         handler = self.handler
         agent = self.active_agent
+        if self._listeners is not None:
+            self._listeners.on_event(RealtimeEvent(event))
         if self._sink is not None:
             waiting = self._sink(RealtimeEvent(event))
             if waiting is not None:

@@ -138,7 +138,11 @@ async def test_the_model_calls_a_stdio_mcp_tool_and_answers_from_it(
     await converse(runner, handler, "What is the forecast in Paris?", "sunny in Paris")
     assert seen == ["get_forecast({'city': 'Paris'})"]
     (done,) = [e for e in events if isinstance(e, ToolCallCompleted)]
-    assert (done.name, done.output, done.error) == ("get_forecast", "sunny in Paris, 21 degrees", False)
+    assert (done.name, done.output, done.error) == (
+        "get_forecast",
+        "sunny in Paris, 21 degrees",
+        False,
+    )
     assert not handler.errors
     assert [t.name for t in runner.extra_tools] == []  # the MCP tools left with the server
 
