@@ -39,11 +39,11 @@ import anyio.abc
 from adk_realtime.sansio.errors import ConfigError, RealtimeError
 from adk_realtime.tools import Tool, ToolContext, _inline_definitions, check_tool_timeout
 
-if TYPE_CHECKING:  # the mcp package is optional (the mcp extra); agent.py: types only
+if TYPE_CHECKING:  # mcp: the optional extra; agent.py: types only (a cycle at run time)
     from mcp import Client
     from mcp.types import CallToolResult, Tool as MCPToolSpec
 
-    from adk_realtime.agent import RealtimeAgent
+    from adk_realtime.agent import RealtimeAgent  # types only: a cycle at run time
 
 log = logging.getLogger("adk_realtime.mcp")
 
