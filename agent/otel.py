@@ -114,10 +114,10 @@ def opentelemetry_observers(**options: Any) -> list[OpenTelemetryObserver]:
 
 def provider_of(model: object) -> tuple[str, str]:
     """``(gen_ai.provider.name, gen_ai.system)`` of one of our models."""
-    kind = type(model).__name__
-    if kind.startswith("OpenAI"):
+    kind = getattr(model, "provider", "")  # "openai" or "gemini" on our models
+    if kind == "openai":
         return "openai", "openai"
-    if kind.startswith("Gemini"):
+    if kind == "gemini":
         backend = getattr(model, "backend", None)
         if getattr(backend, "project", None):
             return "gcp.vertex_ai", "vertex_ai"
