@@ -97,6 +97,16 @@ class MCPServer:
     def _client_for(self, stack: AsyncExitStack) -> Client:
         raise NotImplementedError
 
+    def _secrets(self) -> list[str]:
+        """Strings an error message must not show (header and environment values)."""
+        return []
+
+    def _redact(self, text: str) -> str:
+        for secret in sorted(self._secrets(), key=len, reverse=True):
+            if len(secret) >= 4:  # (a tiny value would blank out common words)
+                text = text.replace(secret, "***")
+        return text
+
     # -------------------------------------------------------------- lifetime
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
@@ -115,9 +125,9 @@ class MCPServer:
                 await stop.wait()
         except Exception as exc:
             cause = _only_error(exc)
-            why = f"{type(cause).__name__}: {cause}"
+            why = self._redact(f"{type(cause).__name__}: {cause}")
             if not started:
-                raise MCPServerError(self.name, f"cannot connect ({why})") from exc
+                raise MCPServerError(self.name, f"cannot connect ({why})") from None
             log.warning("MCP server %s stopped: %s", self.name, why)
             self._gone = f"it stopped ({why})"
         finally:
@@ -156,7 +166,8 @@ class MCPServer:
             try:
                 return await client.call_tool(name, arguments)
             except Exception as exc:  # the connection failed or the server refused the call
-                raise MCPServerError(self.name, f"{name!r}: {type(exc).__name__}: {exc}") from exc
+                why = self._redact(f"{type(exc).__name__}: {exc}")
+                raise MCPServerError(self.name, f"{name!r}: {why}") from None
             finally:
                 self._calls.discard(scope)
         raise MCPServerError(self.name, f"the call to {name!r} got no answer: {self._gone}")
@@ -200,6 +211,9 @@ class MCPServerStdio(MCPServer):
         env = f", env=<{len(self._env)} variables>" if self._env else ""
         return f"MCPServerStdio({self.name!r}, command={self.command!r}{env})"
 
+    def _secrets(self) -> list[str]:
+        return list(self._env.values())
+
     def _client_for(self, stack: AsyncExitStack) -> Client:
         from mcp import Client, StdioServerParameters  # lazily: the optional mcp extra
 
@@ -242,6 +256,14 @@ class MCPServerHTTP(MCPServer):
         headers = f", headers=<{', '.join(self._headers)}>" if self._headers else ""
         return f"MCPServerHTTP({_safe_url(self.url)!r}{headers})"
 
+    def _secrets(self) -> list[str]:
+        parts = urlsplit(self.url)
+        hidden = [parts.query, parts.fragment, parts.password or "", parts.username or ""]
+        return [*self._headers.values(), *hidden]
+
+    def _redact(self, text: str) -> str:
+        return super()._redact(text.replace(self.url, _safe_url(self.url)))
+
     def _client_for(self, stack: AsyncExitStack) -> Client:
         # Lazily (the optional mcp extra); httpx2 is the HTTP client mcp itself uses.
         import httpx2
@@ -272,7 +294,7 @@ class MCPTool:
     def __init__(self, server: MCPServer, spec: MCPToolSpec) -> None:
         self.server = server
         self.mcp_name = spec.name
-        self.name = server.tool_prefix + _BAD_NAME_CHARS.sub("_", spec.name)[:64]
+        self.name = (server.tool_prefix + _BAD_NAME_CHARS.sub("_", spec.name))[:64]
         self.description = spec.description or spec.title or ""
         self.timeout = server.timeout
         schema = dict(spec.input_schema or {})

@@ -171,12 +171,15 @@ async def test_an_http_mcp_server_refusing_us_fails_the_run_clearly(
     runner = RealtimeRunner(
         agent=RealtimeAgent("a", model_for("openai", simulator)),
         event_handler=handler,
-        mcp_servers=[MCPServerHTTP(url, headers={"Authorization": "Bearer wrong"})],
+        mcp_servers=[
+            MCPServerHTTP(url + "?key=qs-secret-999", headers={"Authorization": "Bearer wrong"})
+        ],
     )
-    with anyio.fail_after(20), pytest.raises(MCPServerError, match="cannot connect"):
+    with anyio.fail_after(20), pytest.raises(MCPServerError, match="cannot connect") as info:
         await runner.run()
-    assert handler.errors and isinstance(handler.errors[0], MCPServerError)
-    assert "wrong" not in str(handler.errors[0])
+    assert handler.errors and handler.errors[0] is info.value
+    shown = str(info.value)
+    assert "wrong" not in shown and "qs-secret-999" not in shown and info.value.__cause__ is None
     with pytest.raises(Exception, match="MCPServerError"):
         await runner.wait_connected()
 
@@ -258,3 +261,16 @@ def test_bad_server_settings_are_config_errors(make: Any, field: str) -> None:
     with pytest.raises(ConfigError) as info:
         make()
     assert info.value.field == field
+
+
+def test_the_builder_takes_mcp_servers() -> None:
+    from adk_realtime import OpenAIRealtimeModel
+
+    server = stdio_server()
+    runner = (
+        RealtimeRunner.builder()
+        .model(OpenAIRealtimeModel("sk-test", "gpt-realtime"))
+        .mcp_server(server)
+        .build()
+    )
+    assert runner.mcp_servers == [server]
