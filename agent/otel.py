@@ -112,17 +112,18 @@ def opentelemetry_observers(**options: Any) -> list[OpenTelemetryObserver]:
         return []
 
 
+# The GenAI conventions' labels (gen_ai.provider.name, gen_ai.system) for a model's
+# ``provider``: names only, no behaviour depends on them.
+_LABELS = {"openai": ("openai", "openai"), "gemini": ("gcp.gemini", "gemini")}
+_VERTEX_LABELS = ("gcp.vertex_ai", "vertex_ai")  # a Gemini backend with a cloud project
+
+
 def provider_of(model: object) -> tuple[str, str]:
     """``(gen_ai.provider.name, gen_ai.system)`` of one of our models."""
-    kind = getattr(model, "provider", "")  # "openai" or "gemini" on our models
-    if kind == "openai":
-        return "openai", "openai"
-    if kind == "gemini":
-        backend = getattr(model, "backend", None)
-        if getattr(backend, "project", None):
-            return "gcp.vertex_ai", "vertex_ai"
-        return "gcp.gemini", "gemini"
-    return "unknown", "unknown"
+    labels = _LABELS.get(str(getattr(model, "provider", "")), ("unknown", "unknown"))
+    if getattr(getattr(model, "backend", None), "project", None):
+        return _VERTEX_LABELS
+    return labels
 
 
 class RunTrace:
