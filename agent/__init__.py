@@ -86,6 +86,11 @@ _EXPORTS: dict[str, str] = {
     # SIP calls
     "SipServer": "adk_realtime.sip_server",
     "serve_sip": "adk_realtime.sip_server",
+    # MCP tools (the mcp extra) and OpenTelemetry (the otel extra)
+    "MCPServerStdio": "adk_realtime.mcp",
+    "MCPServerHTTP": "adk_realtime.mcp",
+    "MCPServerError": "adk_realtime.mcp",
+    "OpenTelemetryObserver": "adk_realtime.otel",
 }
 
 # Every unified server/client event class is importable from the top too
@@ -132,12 +137,18 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         GeminiLiveBackend as GeminiLiveBackend,
         GeminiRealtimeModel as GeminiRealtimeModel,
     )
+    from adk_realtime.mcp import (
+        MCPServerError as MCPServerError,
+        MCPServerHTTP as MCPServerHTTP,
+        MCPServerStdio as MCPServerStdio,
+    )
     from adk_realtime.models import (
         RealtimeModel as RealtimeModel,
     )
     from adk_realtime.openai import (
         OpenAIRealtimeModel as OpenAIRealtimeModel,
     )
+    from adk_realtime.otel import OpenTelemetryObserver as OpenTelemetryObserver
     from adk_realtime.playback import PlaybackTracker as PlaybackTracker
     from adk_realtime.runner import (
         AgentEnded as AgentEnded,

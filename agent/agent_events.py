@@ -9,7 +9,7 @@ cancelled (Gemini) ends without ``ToolCallCompleted``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from adk_realtime.sansio import events as ev
 
@@ -112,6 +112,15 @@ class RunnerMetrics:
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    # The token splits (see ``ev.Usage``): parts of input_tokens / output_tokens.
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    cached_input_tokens: int = 0
+    cached_text_tokens: int = 0
+    cached_audio_tokens: int = 0
+    output_text_tokens: int = 0
+    output_audio_tokens: int = 0
     tool_calls: int = 0
     tool_timeouts: int = 0  # tool calls answered with a timeout error
     interruptions: int = 0
@@ -120,11 +129,18 @@ class RunnerMetrics:
     """Model-audio agent events ``agent.run(ctx)`` dropped because its consumer fell
     behind (the event handler still got them); no other agent event is ever dropped."""
 
+    def add_usage(self, usage: ev.Usage) -> None:
+        """Count one response's tokens in."""
+        for name in _USAGE_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(usage, name))
+
     @property
     def dropped_agent_events(self) -> int:
         """Agent events dropped: only audio ever is (:attr:`dropped_audio_events`)."""
         return self.dropped_audio_events
 
+
+_USAGE_FIELDS = tuple(f.name for f in fields(ev.Usage))
 
 __all__ = [
     "AgentEnded",

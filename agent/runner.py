@@ -62,7 +62,9 @@ from adk_realtime.agent_events import (
     ToolCallTimedOut as ToolCallTimedOut,
     TurnMetrics as TurnMetrics,
 )
+from adk_realtime.mcp import MCPServer, check_no_clash, connected_tools
 from adk_realtime.models import RealtimeModel
+from adk_realtime.observers import RunListeners, RunObserver
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
 from adk_realtime.runner_builder import RealtimeRunnerBuilder as RealtimeRunnerBuilder
 from adk_realtime.sansio import events as ev
@@ -216,6 +218,8 @@ class RealtimeRunner:
         tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
         history: History | None = None,
         resume_handle: str | None = None,
+        mcp_servers: Sequence[MCPServer] = (),
+        observers: Sequence[RunObserver] = (),
     ) -> None:
         if history is not None and not isinstance(history, History):
             raise ConfigError(
@@ -276,6 +280,9 @@ class RealtimeRunner:
         self._resume_handle = resume_handle
         self._final_history: History | None = None
         self._final_handle: str | None = None
+        self.mcp_servers = list(mcp_servers)  # connected while run() runs (adk_realtime.mcp)
+        self.observers = list(observers)  # told about each run (adk_realtime.observers)
+        self._listeners: RunListeners | None = None
 
     @staticmethod
     def builder() -> RealtimeRunnerBuilder:
@@ -379,8 +386,31 @@ class RealtimeRunner:
 
         A normal close by the provider (code 1000, or 1005: no code) ends the run quietly; any other
         loss raises :class:`ConnectionClosed` (after ``on_error`` and
-        ``on_disconnect`` were called).
+        ``on_disconnect`` were called). The ``mcp_servers`` are connected first and
+        closed at the end (one that cannot be reached raises ``MCPServerError``).
         """
+        if not self.mcp_servers:
+            await self._run_session()
+            return
+        try:
+            async with connected_tools(self.mcp_servers) as mcp_tools:
+                try:
+                    check_no_clash(mcp_tools, self.extra_tools, self.root_agent)
+                    self.extra_tools.extend(mcp_tools)
+                    await self._run_session()
+                finally:
+                    self.extra_tools = [t for t in self.extra_tools if t not in mcp_tools]
+        except Exception as exc:
+            if not self._connected.is_set():  # the session never started: say why
+                self._failure = f"error: {type(exc).__name__}: {exc}"
+                self._connected.set()
+                self._finished.set()
+                await maybe_await(self.handler.on_error(exc))
+            raise
+
+    async def _run_session(self) -> None:
+        self._listeners = RunListeners(self.observers, self) if self.observers else None
+        error: BaseException | None = None
         config = await self._config_for(self.active_agent)
         reason = "closed"
         started = ended = False
@@ -414,10 +444,11 @@ class RealtimeRunner:
                 if started and not ended:
                     await self._agent_callback(self.active_agent, "after", "end")
                 return
+            error = exc
             await maybe_await(self.handler.on_error(exc))
             raise
         except Exception as exc:  # connect failed (refused, TLS, auth...) or the pump failed
-            reason = f"error: {type(exc).__name__}: {exc}"
+            reason, error = f"error: {type(exc).__name__}: {exc}", exc
             self._failure = reason
             await maybe_await(self.handler.on_error(exc))
             raise
@@ -431,6 +462,8 @@ class RealtimeRunner:
             self._session = None
             self._connected.set()
             self._finished.set()
+            if self._listeners is not None:
+                self._listeners.run_ended(reason, error)
             with anyio.CancelScope(shield=True):
                 await maybe_await(self.handler.on_disconnect(reason))
 
@@ -446,6 +479,8 @@ class RealtimeRunner:
         return config
 
     async def _emit(self, event: AgentEvent) -> None:
+        if self._listeners is not None:
+            self._listeners.on_event(event)
         if self._sink is not None:
             waiting = self._sink(event)
             if waiting is not None:
@@ -464,6 +499,8 @@ class RealtimeRunner:
     async def _dispatch(self, session: RealtimeSession, event: ev.ServerEvent) -> None:
         handler = self.handler
         agent = self.active_agent
+        if self._listeners is not None:
+            self._listeners.on_event(RealtimeEvent(event))
         if self._sink is not None:
             waiting = self._sink(RealtimeEvent(event))
             if waiting is not None:
@@ -567,9 +604,7 @@ class RealtimeRunner:
     def _account_usage(self, usage: ev.Usage | None) -> None:
         if usage is None:
             return
-        self.metrics.input_tokens += usage.input_tokens
-        self.metrics.output_tokens += usage.output_tokens
-        self.metrics.total_tokens += usage.total_tokens
+        self.metrics.add_usage(usage)
 
     # -------------------------------------------------------------- barge-in
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from adk_realtime.agent import RealtimeAgent
+from adk_realtime.mcp import MCPServer
 from adk_realtime.models import RealtimeModel
 from adk_realtime.sansio.config import RealtimeConfig
 from adk_realtime.sansio.history import History
@@ -54,6 +55,11 @@ class RealtimeRunnerBuilder:
     def tool_timeout(self, seconds: float) -> RealtimeRunnerBuilder:
         """Seconds a tool call may take unless the tool sets its own ``timeout``."""
         self._kw["tool_timeout"] = seconds
+        return self
+
+    def mcp_server(self, server: MCPServer) -> RealtimeRunnerBuilder:
+        """Give the model the tools of an MCP server (see :mod:`adk_realtime.mcp`)."""
+        self._kw.setdefault("mcp_servers", []).append(server)
         return self
 
     def build(self) -> RealtimeRunner:

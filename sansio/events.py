@@ -137,11 +137,27 @@ class ResponseCreated:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token usage of one response (or one Gemini turn)."""
+    """Token usage of one response (or one Gemini turn).
+
+    The totals come first (positional ``Usage(input, output, total)`` still works); the
+    splits by modality follow, 0 where the provider reports none. ``cached_*`` count
+    input tokens served from the provider's cache (a part of ``input_tokens``).
+    OpenAI: ``usage.input_token_details`` / ``output_token_details``; Gemini:
+    ``usageMetadata.promptTokensDetails`` / ``responseTokensDetails`` by modality and
+    ``cachedContentTokenCount`` (``cacheTokensDetails`` by modality).
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    cached_input_tokens: int = 0
+    cached_text_tokens: int = 0
+    cached_audio_tokens: int = 0
+    output_text_tokens: int = 0
+    output_audio_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -763,3 +763,32 @@ def test_blocking_example_without_a_key_says_how_to_give_one() -> None:
     result = run_example(str(BLOCKING))
     assert result.returncode != 0
     assert "OPENAI_API_KEY" in result.stderr and "--api-key" in result.stderr
+
+
+# ---------------------------------------------------------------- MCP (last: apart from the paced runs)
+
+# Each spawns an MCP server process: run after the others, so they add no load to the
+# real-time (paced) examples above.
+MCP_RUNS: dict[str, list[str]] = {
+    "mcp-openai": ["realtime_mcp.py", "--sim-pace", "0"],
+    "mcp-gemini": ["realtime_mcp.py", "--sim-api", "gemini", "--sim-pace", "0"],
+}
+
+
+@pytest.fixture(scope="module")
+def launched_mcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
+    runs = Launched(tmp_path_factory.mktemp("examples-mcp"), MCP_RUNS)
+    yield runs
+    runs.stop()
+
+
+@pytest.mark.parametrize("run", ["mcp-openai", "mcp-gemini"])
+def test_the_model_calls_a_tool_of_the_examples_own_mcp_server(
+    launched_mcp: Launched, run: str
+) -> None:
+    result = launched_mcp.result(run)
+    assert tool_calls(result) == [("get_forecast", {"city": "Lisbon"})]
+    assert result.kind("assistant") == ["Here is the forecast: Lisbon: sunny, 24 degrees."]
+    assert result.kind("info")[-1] == "MCP tools: get_forecast"
+    (usage,) = result.kind("usage")
+    assert usage.startswith("input ") and "audio 0" not in usage.split("output", 1)[1]

@@ -239,7 +239,17 @@ def test_real_server_messages_decode(wire: dict[str, Any], expected: Any, dialec
         assert event.session["expires_at"] == 1756324625
     if isinstance(event, ev.ResponseDone):
         assert (event.response_id, event.status) == ("resp_1", "completed")
-        assert event.usage == ev.Usage(132, 121, 253)
+        assert event.usage == ev.Usage(
+            132,
+            121,
+            253,
+            input_text_tokens=119,
+            input_audio_tokens=13,
+            cached_input_tokens=64,
+            cached_text_tokens=64,
+            output_text_tokens=30,
+            output_audio_tokens=91,
+        )
     if isinstance(event, ev.RateLimitsUpdated):
         assert [r["name"] for r in event.rate_limits] == ["requests", "tokens"]
 

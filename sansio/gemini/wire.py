@@ -601,7 +601,46 @@ def _parse_usage(body: dict[str, Any], where: str) -> Usage:
     total = lax_int(
         proto_get(body, "totalTokenCount", "total_token_count"), _W, f"{where}.totalTokenCount"
     )
-    return Usage(prompt, output, total or prompt + output)
+    cached = lax_int(
+        proto_get(body, "cachedContentTokenCount", "cached_content_token_count"),
+        _W,
+        f"{where}.cachedContentTokenCount",
+    )
+    prompt_by = _tokens_by_modality(body, "promptTokensDetails", "prompt_tokens_details", where)
+    cache_by = _tokens_by_modality(body, "cacheTokensDetails", "cache_tokens_details", where)
+    out_by = _tokens_by_modality(body, "responseTokensDetails", "response_tokens_details", where)
+    return Usage(
+        prompt,
+        output,
+        total or prompt + output,
+        input_text_tokens=prompt_by.get("TEXT", 0),
+        input_audio_tokens=prompt_by.get("AUDIO", 0),
+        # Video frames are images to the model (and billed alike).
+        input_image_tokens=prompt_by.get("IMAGE", 0) + prompt_by.get("VIDEO", 0),
+        cached_input_tokens=cached,
+        cached_text_tokens=cache_by.get("TEXT", 0),
+        cached_audio_tokens=cache_by.get("AUDIO", 0),
+        output_text_tokens=out_by.get("TEXT", 0),
+        output_audio_tokens=out_by.get("AUDIO", 0),
+    )
+
+
+def _tokens_by_modality(body: dict[str, Any], camel: str, snake: str, where: str) -> dict[str, int]:
+    """A list of ``ModalityTokenCount`` (``{"modality": "AUDIO", "tokenCount": 12}``) as
+    modality -> tokens; a modality we do not know counts in the totals only."""
+    at = f"{where}.{camel}"
+    counts: dict[str, int] = {}
+    for index, entry in enumerate(expect_list(proto_get(body, camel, snake), _W, at)):
+        entry = expect_dict(entry, _W, f"{at}[{index}]")
+        modality = entry.get("modality")
+        if modality is None:
+            continue
+        modality = expect_str(modality, _W, f"{at}[{index}].modality")
+        tokens = lax_int(
+            proto_get(entry, "tokenCount", "token_count"), _W, f"{at}[{index}].tokenCount"
+        )
+        counts[modality] = counts.get(modality, 0) + tokens
+    return counts
 
 
 def _message_index(value: object, key: str) -> int | None:

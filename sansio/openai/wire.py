@@ -315,14 +315,36 @@ def usage_of(response: JsonObject, etype: str) -> Usage | None:
     if type(usage) is not dict:
         fail(etype, "response.usage", "an object", usage)
     where = etype + " response.usage"
-    # The *_token_details objects are left in ResponseDone.raw.
     input_tokens = opt_int(usage, "input_tokens", where)
     output_tokens = opt_int(usage, "output_tokens", where)
     total = usage.get("total_tokens")
+    inputs = _token_details(usage, "input_token_details", where)
+    outputs = _token_details(usage, "output_token_details", where)
+    in_where, out_where = where + ".input_token_details", where + ".output_token_details"
+    cached = _token_details(inputs, "cached_tokens_details", in_where)
+    cached_where = in_where + ".cached_tokens_details"
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=input_tokens + output_tokens
         if total is None
         else opt_int(usage, "total_tokens", where),
+        input_text_tokens=opt_int(inputs, "text_tokens", in_where),
+        input_audio_tokens=opt_int(inputs, "audio_tokens", in_where),
+        input_image_tokens=opt_int(inputs, "image_tokens", in_where),
+        cached_input_tokens=opt_int(inputs, "cached_tokens", in_where),
+        cached_text_tokens=opt_int(cached, "text_tokens", cached_where),
+        cached_audio_tokens=opt_int(cached, "audio_tokens", cached_where),
+        output_text_tokens=opt_int(outputs, "text_tokens", out_where),
+        output_audio_tokens=opt_int(outputs, "audio_tokens", out_where),
     )
+
+
+def _token_details(obj: JsonObject, key: str, where: str) -> JsonObject:
+    """``obj[key]``, a ``*_token_details`` object (empty when absent or null)."""
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        fail(where, key, "an object", value)
+    return value
