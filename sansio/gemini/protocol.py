@@ -86,6 +86,7 @@ from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfi
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
 from adk_realtime.sansio.gemini.conversation import GeminiConversation, replay_messages
+from adk_realtime.sansio.gemini.options import apply_gemini_options
 from adk_realtime.sansio.gemini.replay import DEFAULT_MAX_REPLAY_BYTES, ClientMessageLog
 from adk_realtime.sansio.gemini.wire import (
     MAX_AUDIO_MS_PER_MESSAGE,
@@ -455,6 +456,7 @@ class GeminiProtocol:
         setup["sessionResumption"] = resumption
         if self._compression is not None:
             setup["contextWindowCompression"] = json.loads(json.dumps(self._compression))
+        apply_gemini_options(setup, config)  # typed options before extra
         if config.extra:
             deep_merge(setup, config.extra)
         return setup
