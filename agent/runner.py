@@ -330,6 +330,18 @@ class RealtimeRunner:
         if respond:
             await session.create_response()
 
+    async def send_image(self, data: bytes, mime_type: str, *, respond: bool = False) -> None:
+        """Show the model an image (a user message); ``respond=True`` asks for an answer now."""
+        session = self._session or await self.wait_connected()
+        await session.send_image(data, mime_type)
+        if respond:
+            await session.create_response()
+
+    async def send_video_frame(self, data: bytes, mime_type: str) -> None:
+        """One camera frame (Gemini), rate-limited (``RealtimeSession.send_video_frame``)."""
+        session = self._session or await self.wait_connected()
+        await session.send_video_frame(data, mime_type)
+
     async def commit_audio(self, *, respond: bool = True) -> None:
         """Manual turn taking: end the user's audio turn and ask for a response."""
         session = self._session or await self.wait_connected()

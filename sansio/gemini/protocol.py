@@ -75,19 +75,19 @@ is here.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
+from adk_realtime.sansio.config import AudioFormat, RealtimeConfig
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
 from adk_realtime.sansio.gemini.conversation import GeminiConversation, replay_messages
-from adk_realtime.sansio.gemini.options import apply_gemini_options
+from adk_realtime.sansio.gemini.media import GeminiMediaCommands
 from adk_realtime.sansio.gemini.replay import DEFAULT_MAX_REPLAY_BYTES, ClientMessageLog
+from adk_realtime.sansio.gemini.setup import setup_object
 from adk_realtime.sansio.gemini.wire import (
     MAX_AUDIO_MS_PER_MESSAGE,
     MAX_MESSAGE_SIZE,
@@ -103,21 +103,19 @@ from adk_realtime.sansio.gemini.wire import (
     ToolCancellation,
     TurnEnded,
     UsageReport,
-    function_declaration,
     load_message,
     normalize_model,
     parse_message,
-    realtime_input_config,
     tool_output,
 )
 from adk_realtime.sansio.history import History, HistoryLimits
 from adk_realtime.sansio.json_fields import (
     check_size,
     check_text,
-    deep_merge,
     dumps,
     queue_audio_messages,
 )
+from adk_realtime.sansio.media import DEFAULT_MAX_VIDEO_FPS, FrameRateLimiter
 from adk_realtime.sansio.protocol import ProviderCapabilities
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -162,7 +160,7 @@ _AUDIO_HEAD = '{"realtimeInput":{"audio":{"data":"'
 _AUDIO_TAIL = '","mimeType":"' + INPUT_MIME_TYPE + '"}}}'
 
 
-class GeminiProtocol:
+class GeminiProtocol(GeminiMediaCommands):
     """Gemini Live codec and conversation state; see the module docstring.
 
     Driving loop: call :meth:`start` first on every connection (the setup
@@ -185,6 +183,7 @@ class GeminiProtocol:
         transparent_resumption: bool | None = None,
         max_replay_bytes: int = DEFAULT_MAX_REPLAY_BYTES,
         history_limits: HistoryLimits | None = None,
+        max_video_fps: float = DEFAULT_MAX_VIDEO_FPS,
     ) -> None:
         self.model = normalize_model(model, vertex_project, vertex_location)
         self.vertex = vertex_project is not None
@@ -218,12 +217,12 @@ class GeminiProtocol:
             raise ConfigError("transparent_resumption", "must be a bool or None")
         self.transparent_resumption = transparent_resumption
         self._log = ClientMessageLog(max_replay_bytes)
+        self._video: FrameRateLimiter[str] = FrameRateLimiter(max_video_fps)  # input: frames
         self._capabilities = (
             replace(CAPABILITIES, replays_unconfirmed=True)
             if transparent_resumption
             else CAPABILITIES
         )
-        # Input side.
         self.manual_activity = False  # VadMode.NONE: we send activityStart/End
         self.activity_open = False
         self._client_turn_open = False  # clientContent sent without turnComplete
@@ -324,11 +323,14 @@ class GeminiProtocol:
         return out
 
     def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` is due: never, this protocol keeps no timers."""
-        return None
+        """When :meth:`handle_timer` is due: when a video frame that waits may go, else never."""
+        return self._video.due
 
     def handle_timer(self, now: float) -> None:
-        """Nothing to do: this protocol keeps no timers."""
+        """Queue the waiting video frame if its time has come (send :meth:`data_to_send`)."""
+        frame = self._video.take_due(now)
+        if frame is not None:
+            self._out.append(frame)
 
     # ----------------------------------------------------------------- setup
 
@@ -351,7 +353,13 @@ class GeminiProtocol:
         """
         if not isinstance(config, RealtimeConfig):
             raise ConfigError("config", f"expected RealtimeConfig, got {type(config).__name__}")
-        setup = self._setup_object(config, self.resumption_handle)
+        setup = setup_object(
+            config,
+            self.model,
+            self.resumption_handle,
+            self.transparent_resumption,
+            self._compression,
+        )
         history: list[str] = []
         if self.resumption_handle is None:
             history = replay_messages(self._conversation.record.snapshot(), MAX_MESSAGE_SIZE)
@@ -409,57 +417,6 @@ class GeminiProtocol:
                 f"audio_end_ms must be a non-negative int, got {audio_end_ms!r}"
             )
         self._conversation.record.cut(item_id, audio_end_ms, self._received.ms(item_id))
-
-    def _setup_object(
-        self, config: RealtimeConfig, resumption_handle: str | None
-    ) -> dict[str, Any]:
-        """The ``setup`` object (a fresh dict) for ``config``; changes no state."""
-        for name in ("input_audio_format", "output_audio_format"):
-            fmt = getattr(config, name)
-            if fmt is not None and fmt.encoding is not AudioEncoding.PCM16:
-                raise ConfigError(
-                    name,
-                    "Gemini Live speaks PCM16 only (16 kHz in, 24 kHz out); "
-                    "G.711 is an OpenAI format (adk_realtime.sansio.audio converts it)",
-                )
-        audio = config.wants_audio
-        generation: dict[str, Any] = {"responseModalities": ["AUDIO" if audio else "TEXT"]}
-        if audio and config.voice:
-            generation["speechConfig"] = {
-                "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": config.voice}}
-            }
-        if config.temperature is not None:
-            generation["temperature"] = config.temperature
-        if config.max_output_tokens is not None:
-            generation["maxOutputTokens"] = config.max_output_tokens
-        setup: dict[str, Any] = {"model": self.model, "generationConfig": generation}
-        if config.instruction:
-            setup["systemInstruction"] = {"parts": [{"text": config.instruction}]}
-        # tool_choice "none" is honoured by not offering the tools; Gemini Live
-        # has no setting for "required" or a forced tool.
-        if config.tools and config.tool_choice != "none":
-            setup["tools"] = [
-                {"functionDeclarations": [function_declaration(t) for t in config.tools]}
-            ]
-        realtime = realtime_input_config(config)
-        if realtime:
-            setup["realtimeInputConfig"] = realtime
-        if config.input_transcription:
-            setup["inputAudioTranscription"] = {}
-        if config.output_transcription and audio:
-            setup["outputAudioTranscription"] = {}
-        resumption: dict[str, Any] = (
-            {} if resumption_handle is None else {"handle": resumption_handle}
-        )
-        if self.transparent_resumption:
-            resumption["transparent"] = True
-        setup["sessionResumption"] = resumption
-        if self._compression is not None:
-            setup["contextWindowCompression"] = json.loads(json.dumps(self._compression))
-        apply_gemini_options(setup, config)  # typed options before extra
-        if config.extra:
-            deep_merge(setup, config.extra)
-        return setup
 
     def update_session(self, config: RealtimeConfig) -> None:
         """Refused: Gemini cannot change a live session (``capabilities.live_session_update``
@@ -634,7 +591,7 @@ class GeminiProtocol:
     def receive_data(self, data: str | bytes | bytearray | memoryview, now: float) -> None:
         """Decode one received frame (text or binary); its events wait in :meth:`next_event`.
 
-        ``now`` is unused (this protocol keeps no timers). Raises ``DecodeError``
+        ``now`` is unused (decoding needs no clock). Raises ``DecodeError``
         naming the bad field; nothing is queued, the state is unchanged and the
         session may carry on with the next message.
         """

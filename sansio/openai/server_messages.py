@@ -487,6 +487,8 @@ def item_from_server(item_id: str, item: _Msg) -> HistoryItem | None:
         if type(part) is dict:
             spoken = spoken or part.get("type") in ("input_audio", "audio", "output_audio")
             texts.append(_text_of(part.get("text")) or _text_of(part.get("transcript")))
+    if not spoken and not any(texts) and content:
+        return None  # an image only (send_image): the record keeps text, not images
     return HistoryMessage(
         item_id, role if role in ("user", "system") else "assistant", "".join(texts), spoken
     )

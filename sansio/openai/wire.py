@@ -309,6 +309,15 @@ def message_item(text: str, role: str, dialect: Dialect) -> dict[str, Any]:
     }
 
 
+def image_item(image_url: str) -> dict[str, Any]:
+    """A user ``message`` item holding one ``input_image`` (``image_url``: a data URL); GA only."""
+    return {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_image", "image_url": image_url}],
+    }
+
+
 def function_output_item(call_id: str, output: str) -> dict[str, Any]:
     """A ``function_call_output`` item answering ``call_id`` (same in both dialects)."""
     return {"type": "function_call_output", "call_id": call_id, "output": output}
