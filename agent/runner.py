@@ -63,6 +63,14 @@ from adk_realtime.agent_events import (
 )
 from adk_realtime.models import RealtimeModel
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
+from adk_realtime.recording import (
+    CallRecorder,
+    Recording,
+    RecordingReport,
+    check_recording,
+    finish_recorder,
+    start_recorder,
+)
 from adk_realtime.runner_builder import RealtimeRunnerBuilder as RealtimeRunnerBuilder
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, keyword_hints
@@ -215,6 +223,7 @@ class RealtimeRunner:
         tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
         history: History | None = None,
         resume_handle: str | None = None,
+        recording: Recording | None = None,
     ) -> None:
         if history is not None and not isinstance(history, History):
             raise ConfigError(
@@ -274,6 +283,10 @@ class RealtimeRunner:
         self._resume_handle = resume_handle
         self._final_history: History | None = None
         self._final_handle: str | None = None
+        # Call recording (recording.py): the recorder of the current run, its last report.
+        self.recording = check_recording(recording)
+        self.recorder: CallRecorder | None = None
+        self.recording_report: RecordingReport | None = None
 
     @staticmethod
     def builder() -> RealtimeRunnerBuilder:
@@ -312,6 +325,10 @@ class RealtimeRunner:
 
     async def send_audio(self, pcm: bytes | np.ndarray, sample_rate: int | None = None) -> None:
         session = self._session or await self.wait_connected()
+        if self.recorder is not None:
+            self.recorder.user_audio(
+                pcm, sample_rate or session.protocol.input_audio_format.sample_rate
+            )
         await session.send_audio(pcm, sample_rate)
 
     async def send_encoded_audio(
@@ -320,6 +337,8 @@ class RealtimeRunner:
         """Send G.711 user audio (a carrier's payload): unchanged when the session takes
         that encoding, else decoded and resampled (``RealtimeSession.send_encoded_audio``)."""
         session = self._session or await self.wait_connected()
+        if self.recorder is not None:
+            self.recorder.user_audio(data, 8000, encoding)
         await session.send_encoded_audio(data, encoding)
 
     async def send_text(self, text: str, *, respond: bool = True) -> None:
@@ -404,6 +423,7 @@ class RealtimeRunner:
                 self._session = session
                 if self._own_playback:
                     self.playback.bytes_per_ms = session.output_bytes_per_ms
+                self.recorder = await start_recorder(self, session)
                 self._connected.set()
                 await self._agent_callback(self.active_agent, "before", "start")
                 started = True
@@ -441,6 +461,7 @@ class RealtimeRunner:
             self._connected.set()
             self._finished.set()
             with anyio.CancelScope(shield=True):
+                self.recording_report = await finish_recorder(self) or self.recording_report
                 await maybe_await(self.handler.on_disconnect(reason))
 
     async def _config_for(self, agent: RealtimeAgent | None) -> RealtimeConfig:
@@ -616,6 +637,8 @@ class RealtimeRunner:
         if item_id:
             self._silenced.append(item_id)
         event = AudioInterrupted(item_id, played_ms or 0, truncated)
+        if self.recorder is not None and item_id:
+            self.recorder.heard(item_id, event.played_ms)  # the agent's side ends there
         await self._emit(event)
         for output in self._audio_outputs:
             output.interrupt()
