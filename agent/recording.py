@@ -135,6 +135,7 @@ class CallRecorder:
         self._room = threading.BoundedSemaphore(recording.max_queued_chunks)
         self.dropped_chunks = 0
         self.dropped_ms = 0.0
+        self.failed_ops = 0  # chunks the writer could not record (logged once)
         self._frames = 0  # the file's length in frames (writer thread)
         self._report: RecordingReport | None = None
         self._writer = threading.Thread(target=self._run, name="call-recorder", daemon=True)
@@ -212,7 +213,12 @@ class CallRecorder:
             while (op := self._queue.get()) is not None:
                 if op[0] != "cut":
                     self._room.release()
-                self._apply(op)
+                try:
+                    self._apply(op)
+                except Exception:  # bad audio (the session refuses it too): skip it
+                    self.failed_ops += 1
+                    if self.failed_ops == 1:
+                        log.exception("call recording %s: could not record a chunk", self.path)
         finally:
             self._file.seek(0)
             self._file.write(_wav_header(self.recording.sample_rate, self._frames))

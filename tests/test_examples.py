@@ -106,10 +106,6 @@ RUNS: dict[str, list[str]] = {
     "handoff-gemini": ["realtime_handoff.py", "--sim-api", "gemini", "--sim-pace", "0"],
     "livekit-selftest": ["livekit_agent.py", "--selftest"],
     "recording-openai": ["realtime_recording.py", "--sim-pace", "0", "--output", "{tmp}/call.wav"],
-    "recording-gemini": [
-        "realtime_recording.py",
-        *("--sim-api", "gemini", "--sim-pace", "0", "--output", "{tmp}/call-gemini.wav"),
-    ],
     # Every session ends after 2.4 s and the first connection drops after 0.9 s.
     "long-call-openai": ["realtime_long_call.py", *LONG_CALL, "{tmp}/history-openai.json"],
     "long-call-gemini": [
@@ -327,16 +323,15 @@ def test_a_phone_call_through_the_phone_server_to_the_weather_agent(
     assert rate == 8000 and ears.text == heard
 
 
-@pytest.mark.parametrize("provider", ["openai", "gemini"])
-def test_a_recorded_call_has_the_user_left_and_the_agent_right(
-    launched: Launched, provider: str
-) -> None:
-    result = launched.result(f"recording-{provider}")
+def test_a_recorded_call_has_the_user_left_and_the_agent_right(launched: Launched) -> None:
+    # One run (OpenAI's API): every run here starts at once, and the Gemini side of
+    # recording is covered by tests/test_recording.py.
+    result = launched.result("recording-openai")
     assert result.kind("assistant") == [
         "Hello! I am the offline simulator. How can I help?",
         "I see an image.",  # the picture the user showed (send_image)
     ]
-    path = launched.tmp / ("call.wav" if provider == "openai" else "call-gemini.wav")
+    path = launched.tmp / "call.wav"
     (report,) = result.kind("recording")
     assert report.startswith(f"{path}: ") and report.endswith(", 0 chunk(s) dropped")
     with wave.open(str(path)) as wav:

@@ -199,3 +199,17 @@ def test_g711_sides_and_a_late_chunk_of_a_cut_item(tmp_path: Path) -> None:
     left, right = channels(report.path)
     assert np.count_nonzero(left) > 200
     assert 0 < np.count_nonzero(right) <= 240  # 10 ms at 24 kHz at most
+
+
+def test_a_chunk_the_writer_cannot_record_is_skipped_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = iter([0.0, 0.0, 0.0]).__next__
+    recorder = CallRecorder(Recording(tmp_path / "x.wav"), AudioFormat.pcm16(), 0.0, clock=clock)
+    with caplog.at_level(logging.ERROR, logger="adk_realtime.recording"):
+        recorder.user_audio(b"\x01\x00" * 441, 44100)  # a rate the session refuses too
+        recorder.user_audio(b"\x01\x00" * 240, 24000)
+        report = recorder.close()
+    assert recorder.failed_ops == 1 and "could not record a chunk" in caplog.text
+    left, _ = channels(report.path)
+    assert np.count_nonzero(left) == 240
