@@ -7,9 +7,10 @@ Both sides share one timeline, the runner's clock from the moment the session
 connected, at ``Recording.sample_rate`` (24 kHz by default), 16-bit PCM: silence
 where nobody spoke. User audio is what ``runner.send_audio`` /
 ``send_encoded_audio`` was given, laid where it was sent (a burst faster than real
-time is laid end to end). Agent audio is what the runner played: an assistant item
-starts where its first chunk came (or, if later, where the previous item or the
-user audio sent so far ended) and plays in real time, the same assumption the runner's
+time is laid end to end, and so is a chunk up to 250 ms late: jitter, not a pause).
+Agent audio is what the runner played: an assistant item starts where its first
+chunk came (or, if later, where the previous item or the user audio sent so far
+ended) and plays in real time, the same assumption the runner's
 :class:`~adk_realtime.playback.PlaybackTracker` makes; after a barge-in the
 agent's side ends where the listener stopped hearing (the ``played_ms`` of the
 ``AudioInterrupted`` event, from ``runner.audio_played`` when the app reports it).
@@ -56,6 +57,9 @@ _HEADER = 44  # bytes of the canonical PCM WAV header
 _FRAME = 4  # bytes per stereo frame: two int16 samples
 _USER, _AGENT = 0, 1  # channels
 _MAX_ITEMS = 64  # assistant items whose start is remembered (for a late cut)
+# User audio sent up to this late still follows the previous chunk (a busy event loop,
+# network jitter); a longer pause is silence on the timeline.
+_JITTER_MS = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +303,9 @@ class _Timeline:
         self, now: float, rate: int, encoding: AudioEncoding, data: bytes
     ) -> tuple[int, np.ndarray]:
         samples = self._pcm(_USER, data, rate, encoding)
-        start = max(self.user_end, self._frame(now))
+        start = self._frame(now)
+        if start <= self.user_end + self.rate * _JITTER_MS // 1000:
+            start = self.user_end  # a chunk sent a little late follows on: no gap
         self.user_end = start + samples.size
         return start, samples
 
