@@ -7,7 +7,7 @@ Both sides share one timeline, the runner's clock from the moment the session
 connected, at ``Recording.sample_rate`` (24 kHz by default), 16-bit PCM: silence
 where nobody spoke. User audio is what ``runner.send_audio`` /
 ``send_encoded_audio`` was given, laid where it was sent (a burst faster than real
-time is laid end to end, and so is a chunk up to 250 ms late: jitter, not a pause).
+time is laid end to end, and so is a chunk up to 500 ms late: jitter, not a pause).
 Agent audio is what the runner played: an assistant item starts where its first
 chunk came (or, if later, where the previous item or the user audio sent so far
 ended) and plays in real time, the same assumption the runner's
@@ -59,7 +59,7 @@ _USER, _AGENT = 0, 1  # channels
 _MAX_ITEMS = 64  # assistant items whose start is remembered (for a late cut)
 # User audio sent up to this late still follows the previous chunk (a busy event loop,
 # network jitter); a longer pause is silence on the timeline.
-_JITTER_MS = 250
+_JITTER_MS = 500
 
 
 @dataclass(frozen=True, slots=True)
