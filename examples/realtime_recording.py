@@ -81,7 +81,10 @@ async def main(args: argparse.Namespace) -> int:
 
                     say("user", f"(speaking) {args.say}")
                     speech = synthesize_speech(args.say, RATE) + bytes(RATE * 2)  # then 1 s quiet
-                    await stream_audio(runner.send_audio, speech, RATE)
+                    if args.sim_pace == 0:  # all at once: laid end to end on the timeline
+                        await runner.send_audio(speech, RATE)
+                    else:  # like a microphone, in real time
+                        await stream_audio(runner.send_audio, speech, RATE)
                 else:  # a real model needs a real voice: type the greeting instead
                     say("user", args.say)
                     await runner.send_text(args.say)
