@@ -33,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "AuthError": "adk_realtime.sansio.errors",
     "ConnectionClosed": "adk_realtime.sansio.errors",
     "MessageTooLargeToSend": "adk_realtime.sansio.errors",
+    "OpenAIOptions": "adk_realtime.sansio.provider_options",
+    "GeminiOptions": "adk_realtime.sansio.provider_options",
+    "ContextCompression": "adk_realtime.sansio.provider_options",
     # session and models
     "RealtimeSession": "adk_realtime.session",
     "SessionOptions": "adk_realtime.session",
@@ -52,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "EventHandler": "adk_realtime.runner",
     "RunContext": "adk_realtime.runner",
     "PlaybackTracker": "adk_realtime.playback",
+    "Recording": "adk_realtime.recording",
+    "RecordingReport": "adk_realtime.recording",
     "RunnerMetrics": "adk_realtime.runner",
     "AgentEvent": "adk_realtime.runner",
     "RealtimeEvent": "adk_realtime.runner",
@@ -150,6 +155,10 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
     )
     from adk_realtime.otel import OpenTelemetryObserver as OpenTelemetryObserver
     from adk_realtime.playback import PlaybackTracker as PlaybackTracker
+    from adk_realtime.recording import (
+        Recording as Recording,
+        RecordingReport as RecordingReport,
+    )
     from adk_realtime.runner import (
         AgentEnded as AgentEnded,
         AgentEvent as AgentEvent,
@@ -236,6 +245,11 @@ if TYPE_CHECKING:  # explicit imports so type checkers see the real types
         HistoryItem as HistoryItem,
         HistoryLimits as HistoryLimits,
         HistoryMessage as HistoryMessage,
+    )
+    from adk_realtime.sansio.provider_options import (
+        ContextCompression as ContextCompression,
+        GeminiOptions as GeminiOptions,
+        OpenAIOptions as OpenAIOptions,
     )
     from adk_realtime.serving import WorkerInfo as WorkerInfo
     from adk_realtime.session import (

@@ -42,7 +42,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import numpy as np
@@ -62,10 +62,19 @@ from adk_realtime.agent_events import (
     ToolCallTimedOut as ToolCallTimedOut,
     TurnMetrics as TurnMetrics,
 )
+from adk_realtime.handlers import AudioOutput as AudioOutput, EventHandler as EventHandler
 from adk_realtime.mcp import MCPServer, check_no_clash, connected_tools
 from adk_realtime.models import RealtimeModel
 from adk_realtime.observers import RunListeners, RunObserver
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
+from adk_realtime.recording import (
+    CallRecorder,
+    Recording,
+    RecordingReport,
+    check_recording,
+    finish_recorder,
+    start_recorder,
+)
 from adk_realtime.runner_builder import RealtimeRunnerBuilder as RealtimeRunnerBuilder
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, keyword_hints
@@ -84,73 +93,6 @@ if TYPE_CHECKING:  # send_encoded_audio only passes it on to the session
     from adk_realtime.sansio.config import AudioEncoding
 
 log = logging.getLogger("adk_realtime.runner")
-
-# ----------------------------------------------------------------- handler
-
-
-class EventHandler:
-    """Receives a running conversation's events. Override what you need;
-    each method may be a plain function or a coroutine."""
-
-    def on_audio(self, audio: bytes, item_id: str) -> Any:
-        """Model audio: PCM16 mono 24 kHz (or G.711 if the session asked for it)."""
-
-    def on_text(self, text: str, item_id: str) -> Any:
-        """Model text (text modality)."""
-
-    def on_transcript(self, text: str, item_id: str) -> Any:
-        """Transcript of the model's speech, as it streams."""
-
-    def on_input_transcript(self, text: str, item_id: str) -> Any:
-        """Transcript of the user's speech."""
-
-    def on_speech_started(self, audio_start_ms: int) -> Any:
-        """The provider's VAD heard the user start speaking."""
-
-    def on_speech_stopped(self, audio_end_ms: int) -> Any:
-        """The provider's VAD heard the user stop."""
-
-    def on_tool_call(self, name: str, arguments: str, call_id: str) -> Any:
-        """The model called a tool (the runner executes it)."""
-
-    def on_response_done(self, event: ev.ResponseDone) -> Any:
-        """A response (or Gemini turn) finished."""
-
-    def on_interrupted(self, event: AudioInterrupted) -> Any:
-        """The user barged in: flush the speaker buffer."""
-
-    def on_handoff(self, from_agent: str, to_agent: str) -> Any:
-        """The conversation moved to another agent."""
-
-    def on_error(self, error: ev.Error | BaseException) -> Any:
-        """The provider reported an error, or the connection failed."""
-
-    def on_disconnect(self, reason: str) -> Any:
-        """The session ended (closed by us or by the provider)."""
-
-    def on_dtmf(self, digit: str) -> Any:
-        """The caller pressed a telephone key (``0-9 * # A-D``; a phone call's bridge)."""
-
-
-# ----------------------------------------------------------------- audio outputs
-
-
-class AudioOutput(Protocol):
-    """Where model audio plays besides the handler (a LiveKit room: ``livekit.RoomSpeaker``).
-
-    The runner calls it on its event pump just before the handler's matching callback, so
-    the user's handler is never wrapped; return at once (queue the work).
-    """
-
-    def play(self, audio: bytes, item_id: str) -> None:
-        """Model audio, as ``EventHandler.on_audio`` gets it."""
-
-    def end_of_response(self) -> None:
-        """A response ended: play out what is buffered."""
-
-    def interrupt(self) -> None:
-        """The user barged in: drop what was not played yet."""
-
 
 # ----------------------------------------------------------------- context
 
@@ -220,6 +162,7 @@ class RealtimeRunner:
         resume_handle: str | None = None,
         mcp_servers: Sequence[MCPServer] = (),
         observers: Sequence[RunObserver] = (),
+        recording: Recording | None = None,
     ) -> None:
         if history is not None and not isinstance(history, History):
             raise ConfigError(
@@ -283,6 +226,10 @@ class RealtimeRunner:
         self.mcp_servers = list(mcp_servers)  # connected while run() runs (adk_realtime.mcp)
         self.observers = list(observers)  # told about each run (adk_realtime.observers)
         self._listeners: RunListeners | None = None
+        # Call recording (recording.py): the recorder of the current run, its last report.
+        self.recording = check_recording(recording)
+        self.recorder: CallRecorder | None = None
+        self.recording_report: RecordingReport | None = None
 
     @staticmethod
     def builder() -> RealtimeRunnerBuilder:
@@ -321,6 +268,10 @@ class RealtimeRunner:
 
     async def send_audio(self, pcm: bytes | np.ndarray, sample_rate: int | None = None) -> None:
         session = self._session or await self.wait_connected()
+        if self.recorder is not None:
+            self.recorder.user_audio(
+                pcm, sample_rate or session.protocol.input_audio_format.sample_rate
+            )
         await session.send_audio(pcm, sample_rate)
 
     async def send_encoded_audio(
@@ -329,6 +280,8 @@ class RealtimeRunner:
         """Send G.711 user audio (a carrier's payload): unchanged when the session takes
         that encoding, else decoded and resampled (``RealtimeSession.send_encoded_audio``)."""
         session = self._session or await self.wait_connected()
+        if self.recorder is not None:
+            self.recorder.user_audio(data, 8000, encoding)
         await session.send_encoded_audio(data, encoding)
 
     async def send_text(self, text: str, *, respond: bool = True) -> None:
@@ -338,6 +291,18 @@ class RealtimeRunner:
         await session.send_text(text)
         if respond:
             await session.create_response()
+
+    async def send_image(self, data: bytes, mime_type: str, *, respond: bool = False) -> None:
+        """Show the model an image (a user message); ``respond=True`` asks for an answer now."""
+        session = self._session or await self.wait_connected()
+        await session.send_image(data, mime_type)
+        if respond:
+            await session.create_response()
+
+    async def send_video_frame(self, data: bytes, mime_type: str) -> None:
+        """One camera frame (Gemini), rate-limited (``RealtimeSession.send_video_frame``)."""
+        session = self._session or await self.wait_connected()
+        await session.send_video_frame(data, mime_type)
 
     async def commit_audio(self, *, respond: bool = True) -> None:
         """Manual turn taking: end the user's audio turn and ask for a response."""
@@ -425,6 +390,7 @@ class RealtimeRunner:
                 self._session = session
                 if self._own_playback:
                     self.playback.bytes_per_ms = session.output_bytes_per_ms
+                self.recorder = await start_recorder(self, session)
                 self._connected.set()
                 await self._agent_callback(self.active_agent, "before", "start")
                 started = True
@@ -465,6 +431,7 @@ class RealtimeRunner:
             if self._listeners is not None:
                 self._listeners.run_ended(reason, error)
             with anyio.CancelScope(shield=True):
+                self.recording_report = await finish_recorder(self) or self.recording_report
                 await maybe_await(self.handler.on_disconnect(reason))
 
     async def _config_for(self, agent: RealtimeAgent | None) -> RealtimeConfig:
@@ -646,6 +613,8 @@ class RealtimeRunner:
         if item_id:
             self._silenced.append(item_id)
         event = AudioInterrupted(item_id, played_ms or 0, truncated)
+        if self.recorder is not None and item_id:
+            self.recorder.heard(item_id, event.played_ms)  # the agent's side ends there
         await self._emit(event)
         for output in self._audio_outputs:
             output.interrupt()

@@ -311,6 +311,18 @@ class RealtimeSession:
         """Add a user text message to the conversation (call ``create_response`` to get an answer)."""
         await self.send_event(ev.ItemCreate(text=text))
 
+    async def send_image(self, data: bytes, mime_type: str) -> None:
+        """Add a user message holding an image (JPEG/PNG; Gemini also WebP/HEIC): the model
+        sees it from its next response (``create_response`` asks for one now)."""
+        self.protocol.send_image(data, mime_type)
+        await self._send_queued()
+
+    async def send_video_frame(self, data: bytes, mime_type: str) -> None:
+        """One camera frame (Gemini; OpenAI refuses): at most ``max_video_fps`` go, a frame
+        too soon waits for the next one after its time and is replaced by it."""
+        self.protocol.send_video_frame(data, mime_type, anyio.current_time())
+        await self._send_queued()
+
     async def commit_audio(self) -> None:
         """End the user's audio turn (manual turn taking, VAD off)."""
         await self.send_event(ev.AudioCommit())

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from adk_realtime.sansio.errors import ConfigError
+from adk_realtime.sansio.provider_options import GeminiOptions, OpenAIOptions
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -308,6 +309,8 @@ class RealtimeConfig:
     temperature: float | None = None
     max_output_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    openai: OpenAIOptions | None = None
+    gemini: GeminiOptions | None = None
 
     def __post_init__(self) -> None:
         for name in ("instruction", "voice", "input_transcription_model", "tool_choice"):
@@ -376,6 +379,7 @@ class RealtimeConfig:
             raise ConfigError("vad", f"expected VadConfig, got {type(self.vad).__name__}")
         if not isinstance(self.extra, dict):
             raise ConfigError("extra", "must be a dict")
+        _check_provider_options(self)
 
     # Builder-style copies, matching the reference's ``with_*`` methods.
     @classmethod
@@ -422,3 +426,17 @@ class RealtimeConfig:
     @property
     def wants_audio(self) -> bool:
         return self.modalities is None or "audio" in self.modalities
+
+
+def _check_provider_options(config: RealtimeConfig) -> None:
+    # The typed provider-only options (sansio/provider_options.py); each provider
+    # reads its own and ignores the other's.
+    for name, kind in (("openai", OpenAIOptions), ("gemini", GeminiOptions)):
+        value = getattr(config, name)
+        if value is not None and not isinstance(value, kind):
+            raise ConfigError(name, f"expected {kind.__name__}, got {type(value).__name__}")
+    if config.openai is not None and not config.input_transcription:
+        for name in ("transcription_language", "transcription_prompt"):
+            value = getattr(config.openai, name)
+            if value is not None:
+                raise ConfigError(f"openai.{name}", f"{value!r} needs input_transcription=True")

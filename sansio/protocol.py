@@ -223,3 +223,17 @@ class RealtimeProtocol(Protocol):
     def interrupt(self) -> None:
         """Queue what stops the model talking now, if the provider has such a message."""
         ...
+
+    def send_image(self, data: bytes | bytearray | memoryview, mime_type: str) -> None:
+        """Queue a user message holding one image; the model sees it from its next
+        response on (``ResponseCreate`` asks for one now). ``LocalProtocolError`` for an
+        image the provider cannot take (empty, its type not listed, bytes of another type)."""
+        ...
+
+    def send_video_frame(
+        self, data: bytes | bytearray | memoryview, mime_type: str, now: float
+    ) -> None:
+        """Queue one video frame, rate-limited by the provider's policy (Gemini: at most
+        ``max_video_fps``, a frame too soon waits for :meth:`handle_timer`, replacing the
+        one waiting); ``LocalProtocolError`` where the provider takes no video (OpenAI)."""
+        ...

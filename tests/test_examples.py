@@ -105,6 +105,7 @@ RUNS: dict[str, list[str]] = {
     "handoff-openai": ["realtime_handoff.py", "--sim-pace", "0"],
     "handoff-gemini": ["realtime_handoff.py", "--sim-api", "gemini", "--sim-pace", "0"],
     "livekit-selftest": ["livekit_agent.py", "--selftest"],
+    "recording-openai": ["realtime_recording.py", "--sim-pace", "0", "--output", "{tmp}/call.wav"],
     # Every session ends after 2.4 s and the first connection drops after 0.9 s.
     "long-call-openai": ["realtime_long_call.py", *LONG_CALL, "{tmp}/history-openai.json"],
     "long-call-gemini": [
@@ -322,6 +323,32 @@ def test_a_phone_call_through_the_phone_server_to_the_weather_agent(
     assert rate == 8000 and ears.text == heard
 
 
+def test_a_recorded_call_has_the_user_left_and_the_agent_right(launched: Launched) -> None:
+    # One run (OpenAI's API): every run here starts at once, and the Gemini side of
+    # recording is covered by tests/test_recording.py.
+    result = launched.result("recording-openai")
+    assert result.kind("assistant") == [
+        "Hello! I am the offline simulator. How can I help?",
+        "I see an image.",  # the picture the user showed (send_image)
+    ]
+    path = launched.tmp / "call.wav"
+    (report,) = result.kind("recording")
+    assert report.startswith(f"{path}: ") and report.endswith(", 0 chunk(s) dropped")
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 24000)
+        frames = wav.readframes(wav.getnframes())
+    sides = []
+    for channel in (0, 1):  # decoded here, independently of the example
+        ears = SpeechRecognizer(24000)
+        ears.feed(
+            b"".join(
+                frames[i + 2 * channel : i + 2 * channel + 2] for i in range(0, len(frames), 4)
+            )
+        )
+        sides.append(ears.text)
+    assert sides == ["Hello", "Hello! I am the offline simulator. How can I help? I see an image."]
+
+
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
 def test_a_long_call_crosses_a_drop_and_three_caps_and_its_saved_history_seeds_a_new_one(
     launched: Launched, provider: str
@@ -342,7 +369,7 @@ def test_a_long_call_crosses_a_drop_and_three_caps_and_its_saved_history_seeds_a
 
 
 FOUR = ["realtime_basic.py", "realtime_vad.py", "realtime_tools.py", "realtime_handoff.py"]
-PROVIDER_EXAMPLES = [*FOUR, "realtime_long_call.py", "realtime_phone.py"]
+PROVIDER_EXAMPLES = [*FOUR, "realtime_long_call.py", "realtime_phone.py", "realtime_recording.py"]
 
 
 @pytest.mark.parametrize("example", PROVIDER_EXAMPLES)

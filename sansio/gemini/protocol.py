@@ -85,7 +85,9 @@ from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolEr
 from adk_realtime.sansio.events import ClientEvent, ServerEvent, ToolResponse, Usage
 from adk_realtime.sansio.gemini.carried import CarriedCalls
 from adk_realtime.sansio.gemini.conversation import GeminiConversation, replay_messages
+from adk_realtime.sansio.gemini.media import GeminiMediaCommands
 from adk_realtime.sansio.gemini.replay import DEFAULT_MAX_REPLAY_BYTES, ClientMessageLog
+from adk_realtime.sansio.gemini.setup import setup_object
 from adk_realtime.sansio.gemini.wire import (
     MAX_AUDIO_MS_PER_MESSAGE,
     MAX_MESSAGE_SIZE,
@@ -104,7 +106,6 @@ from adk_realtime.sansio.gemini.wire import (
     load_message,
     normalize_model,
     parse_message,
-    setup_object,
     tool_output,
 )
 from adk_realtime.sansio.history import History, HistoryLimits
@@ -114,6 +115,7 @@ from adk_realtime.sansio.json_fields import (
     dumps,
     queue_audio_messages,
 )
+from adk_realtime.sansio.media import DEFAULT_MAX_VIDEO_FPS, FrameRateLimiter
 from adk_realtime.sansio.protocol import ProviderCapabilities
 from adk_realtime.sansio.received_audio import ReceivedAudio
 
@@ -158,7 +160,7 @@ _AUDIO_HEAD = '{"realtimeInput":{"audio":{"data":"'
 _AUDIO_TAIL = '","mimeType":"' + INPUT_MIME_TYPE + '"}}}'
 
 
-class GeminiProtocol:
+class GeminiProtocol(GeminiMediaCommands):
     """Gemini Live codec and conversation state; see the module docstring.
 
     Driving loop: call :meth:`start` first on every connection (the setup
@@ -181,6 +183,7 @@ class GeminiProtocol:
         transparent_resumption: bool | None = None,
         max_replay_bytes: int = DEFAULT_MAX_REPLAY_BYTES,
         history_limits: HistoryLimits | None = None,
+        max_video_fps: float = DEFAULT_MAX_VIDEO_FPS,
     ) -> None:
         self.model = normalize_model(model, vertex_project, vertex_location)
         self.vertex = vertex_project is not None
@@ -214,12 +217,12 @@ class GeminiProtocol:
             raise ConfigError("transparent_resumption", "must be a bool or None")
         self.transparent_resumption = transparent_resumption
         self._log = ClientMessageLog(max_replay_bytes)
+        self._video: FrameRateLimiter[str] = FrameRateLimiter(max_video_fps)  # input: frames
         self._capabilities = (
             replace(CAPABILITIES, replays_unconfirmed=True)
             if transparent_resumption
             else CAPABILITIES
         )
-        # Input side.
         self.manual_activity = False  # VadMode.NONE: we send activityStart/End
         self.activity_open = False
         self._client_turn_open = False  # clientContent sent without turnComplete
@@ -321,11 +324,14 @@ class GeminiProtocol:
         return out
 
     def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` is due: never, this protocol keeps no timers."""
-        return None
+        """When :meth:`handle_timer` is due: when a video frame that waits may go, else never."""
+        return self._video.due
 
     def handle_timer(self, now: float) -> None:
-        """Nothing to do: this protocol keeps no timers."""
+        """Queue the waiting video frame if its time has come (send :meth:`data_to_send`)."""
+        frame = self._video.take_due(now)
+        if frame is not None:
+            self._out.append(frame)
 
     # ----------------------------------------------------------------- setup
 
@@ -603,7 +609,7 @@ class GeminiProtocol:
     def receive_data(self, data: str | bytes | bytearray | memoryview, now: float) -> None:
         """Decode one received frame (text or binary); its events wait in :meth:`next_event`.
 
-        ``now`` is unused (this protocol keeps no timers). Raises ``DecodeError``
+        ``now`` is unused (decoding needs no clock). Raises ``DecodeError``
         naming the bad field; nothing is queued, the state is unchanged and the
         session may carry on with the next message.
         """

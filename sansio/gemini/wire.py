@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from adk_realtime.sansio import events as ev
-from adk_realtime.sansio.config import AudioEncoding, RealtimeConfig, VadMode
+from adk_realtime.sansio.config import RealtimeConfig, VadMode
 from adk_realtime.sansio.errors import ConfigError, DecodeError, LocalProtocolError
 from adk_realtime.sansio.events import ServerEvent, Usage
 from adk_realtime.sansio.json_fields import (
-    deep_merge,
     expect_dict,
     expect_list,
     expect_str,
@@ -67,7 +66,6 @@ __all__ = [
     "parse_message",
     "public_endpoint_url",
     "realtime_input_config",
-    "setup_object",
     "tool_output",
     "vertex_endpoint_url",
     "vertex_host",
@@ -652,57 +650,3 @@ def _message_index(value: object, key: str) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     fail(_W, f"{key}.lastConsumedClientMessageIndex", "a non-negative integer", value)
-
-
-def setup_object(
-    config: RealtimeConfig,
-    model: str,
-    resumption_handle: str | None,
-    *,
-    transparent: bool,
-    compression: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The ``setup`` object (a fresh dict) for ``config``: ``model`` (normalised), resuming
-    from ``resumption_handle``, ``transparent`` resumption, the context window
-    ``compression``. Raises ``ConfigError`` for a config Gemini cannot take."""
-    for name in ("input_audio_format", "output_audio_format"):
-        fmt = getattr(config, name)
-        if fmt is not None and fmt.encoding is not AudioEncoding.PCM16:
-            raise ConfigError(
-                name,
-                "Gemini Live speaks PCM16 only (16 kHz in, 24 kHz out); "
-                "G.711 is an OpenAI format (adk_realtime.sansio.audio converts it)",
-            )
-    audio = config.wants_audio
-    generation: dict[str, Any] = {"responseModalities": ["AUDIO" if audio else "TEXT"]}
-    if audio and config.voice:
-        generation["speechConfig"] = {
-            "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": config.voice}}
-        }
-    if config.temperature is not None:
-        generation["temperature"] = config.temperature
-    if config.max_output_tokens is not None:
-        generation["maxOutputTokens"] = config.max_output_tokens
-    setup: dict[str, Any] = {"model": model, "generationConfig": generation}
-    if config.instruction:
-        setup["systemInstruction"] = {"parts": [{"text": config.instruction}]}
-    # tool_choice "none" is honoured by not offering the tools; Gemini Live
-    # has no setting for "required" or a forced tool.
-    if config.tools and config.tool_choice != "none":
-        setup["tools"] = [{"functionDeclarations": [function_declaration(t) for t in config.tools]}]
-    realtime = realtime_input_config(config)
-    if realtime:
-        setup["realtimeInputConfig"] = realtime
-    if config.input_transcription:
-        setup["inputAudioTranscription"] = {}
-    if config.output_transcription and audio:
-        setup["outputAudioTranscription"] = {}
-    resumption: dict[str, Any] = {} if resumption_handle is None else {"handle": resumption_handle}
-    if transparent:
-        resumption["transparent"] = True
-    setup["sessionResumption"] = resumption
-    if compression is not None:
-        setup["contextWindowCompression"] = json.loads(json.dumps(compression))
-    if config.extra:
-        deep_merge(setup, config.extra)
-    return setup

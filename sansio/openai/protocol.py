@@ -83,6 +83,7 @@ from adk_realtime.sansio.json_fields import (
     fail,
     queue_audio_messages,
 )
+from adk_realtime.sansio.media import OPENAI_IMAGE_TYPES, check_image, data_url
 from adk_realtime.sansio.openai import wire as wire
 from adk_realtime.sansio.openai.conversation import (
     DEFAULT_MAX_REPLAY_MS,
@@ -517,6 +518,33 @@ class OpenAIProtocol(ServerMessageHandlers):
                 self._out.append(truncate)
         else:
             raise LocalProtocolError(f"OpenAIProtocol cannot encode {type(event).__name__}")
+
+    def send_image(self, data: bytes | bytearray | memoryview, mime_type: str) -> None:
+        """Queue ``conversation.item.create`` with a user message holding the image
+        (``input_image``, a data URL). The model sees it from its next response on:
+        send ``ResponseCreate`` for an answer now, or let the user's next turn ask.
+
+        GA only: the beta SDK types declare no ``input_image`` (``LocalProtocolError``).
+        Raises ``LocalProtocolError`` (queuing nothing) for an empty image, a type other
+        than JPEG or PNG, or bytes that are not that type; ``MessageTooLargeToSend`` over
+        the message limit. Images are not kept in :attr:`history`.
+        """
+        if self._dialect == "beta":
+            raise LocalProtocolError(
+                "the beta Realtime API takes no images (no input_image content): "
+                "use a GA model such as gpt-realtime"
+            )
+        image = check_image(data, mime_type, OPENAI_IMAGE_TYPES, "OpenAI Realtime")
+        item = wire.image_item(data_url(image, mime_type))
+        message = _dumps({"type": "conversation.item.create", "item": item})
+        self._out.append(check_size(message, wire.MAX_MESSAGE_SIZE, "the image"))
+
+    def send_video_frame(
+        self, data: bytes | bytearray | memoryview, mime_type: str, now: float
+    ) -> None:
+        """Refused (``LocalProtocolError``): OpenAI Realtime takes no video; send a still
+        now and then with :meth:`send_image` instead."""
+        raise LocalProtocolError("OpenAI Realtime takes no video: send stills with send_image")
 
     def interrupt(self) -> None:
         """Queue what stops the model talking: ``response.cancel`` and, over WebRTC,

@@ -484,12 +484,15 @@ def item_from_server(item_id: str, item: _Msg) -> HistoryItem | None:
         return None
     role = item.get("role")
     texts: list[str] = []
-    spoken = False
+    spoken = image = False
     content = item.get("content")
     for part in content if type(content) is list else ():
         if type(part) is dict:
             spoken = spoken or part.get("type") in ("input_audio", "audio", "output_audio")
+            image = image or part.get("type") == "input_image"
             texts.append(_text_of(part.get("text")) or _text_of(part.get("transcript")))
+    if image and not any(texts):
+        return None  # an image only (send_image): the record keeps text, not images
     return HistoryMessage(
         item_id, role if role in ("user", "system") else "assistant", "".join(texts), spoken
     )

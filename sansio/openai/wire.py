@@ -215,10 +215,11 @@ def _ga_session(
     if config.vad is not None:
         audio_in["turn_detection"] = turn_detection(config.vad, "ga")
     if config.input_transcription:
-        model = config.input_transcription_model or DEFAULT_TRANSCRIPTION_MODEL
-        audio_in["transcription"] = {"model": model}
+        audio_in["transcription"] = _transcription(config)
     elif clear_transcription:
         audio_in["transcription"] = None
+    if config.openai is not None and config.openai.noise_reduction is not None:
+        audio_in["noise_reduction"] = _noise_reduction(config.openai.noise_reduction)
     audio_out: dict[str, Any] = {}
     if config.output_audio_format is not None:
         audio_out["format"] = dict(_GA_FORMAT[config.output_audio_format.encoding])
@@ -258,10 +259,12 @@ def _beta_session(
     if config.vad is not None:
         session["turn_detection"] = turn_detection(config.vad, "beta")
     if config.input_transcription:
-        model = config.input_transcription_model or DEFAULT_TRANSCRIPTION_MODEL
-        session["input_audio_transcription"] = {"model": model}
+        session["input_audio_transcription"] = _transcription(config)
     elif clear_transcription:
         session["input_audio_transcription"] = None
+    if config.openai is not None and config.openai.noise_reduction is not None:
+        noise = _noise_reduction(config.openai.noise_reduction)
+        session["input_audio_noise_reduction"] = noise
     if config.tools or clear_tools:
         session["tools"] = _tools(config)
     if config.tool_choice is not None:
@@ -271,6 +274,23 @@ def _beta_session(
     if config.max_output_tokens is not None:
         session["max_response_output_tokens"] = config.max_output_tokens
     return session
+
+
+def _transcription(config: RealtimeConfig) -> dict[str, Any]:
+    # Same object in both dialects (GA audio.input.transcription, beta
+    # input_audio_transcription): model, and the typed language/prompt hints.
+    out: dict[str, Any] = {"model": config.input_transcription_model or DEFAULT_TRANSCRIPTION_MODEL}
+    options = config.openai
+    if options is not None and options.transcription_language is not None:
+        out["language"] = options.transcription_language
+    if options is not None and options.transcription_prompt is not None:
+        out["prompt"] = options.transcription_prompt
+    return out
+
+
+def _noise_reduction(kind: str) -> dict[str, Any] | None:
+    # GA audio.input.noise_reduction / beta input_audio_noise_reduction; null is off.
+    return None if kind == "off" else {"type": kind}
 
 
 def message_item(text: str, role: str, dialect: Dialect) -> dict[str, Any]:
@@ -295,6 +315,15 @@ def input_audio_item(audio: bytes, item_id: str) -> dict[str, Any]:
     ``input_audio`` content part, with id ``item_id`` (same in both dialects)."""
     part = {"type": "input_audio", "audio": base64.b64encode(audio).decode("ascii")}
     return {"type": "message", "id": item_id, "role": "user", "content": [part]}
+
+
+def image_item(image_url: str) -> dict[str, Any]:
+    """A user ``message`` item holding one ``input_image`` (``image_url``: a data URL); GA only."""
+    return {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_image", "image_url": image_url}],
+    }
 
 
 def function_output_item(call_id: str, output: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ class Turn:
     name: str = ""
     call_id: str = ""
     arguments: str = ""
+    images: int = 0  # images the user showed in this turn (send_image)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,8 @@ class SimulatorBrain:
        parallel calls (:class:`CallTools`), one per clause;
     3. "what did I say" / "repeat": quote the previous user turn;
     4. a phrase of ``replies`` (case-insensitive substring) gives its canned answer;
-    5. nothing was understood: say so; otherwise echo: "You said: <text>".
+    5. an image without words: "I see an image."; nothing was understood: say so;
+       otherwise echo: "You said: <text>".
 
     Before rule 2, a question about the conversation itself is answered from it alone:
     "what city did I ask about" / "which city ...": "You asked about <Place>." where Place is the
@@ -166,6 +168,8 @@ class SimulatorBrain:
         for phrase, answer in self.replies.items():
             if re.search(rf"\b{re.escape(phrase.lower())}\b", low):
                 return Say(answer)
+        if not text and last_user >= 0 and history[last_user].images:
+            return Say("I see an image.")
         if not text:
             return Say("Sorry, I could not make out what you said.")
         return Say(f"You said: {text}")

@@ -225,6 +225,7 @@ class SimStats:
     responses_cancelled: int = 0
     tool_calls: int = 0
     errors: int = 0
+    video_frames: int = 0
 
     def add(self, other: SimStats) -> None:
         for name in self.__slots__:

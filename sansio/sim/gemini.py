@@ -349,6 +349,8 @@ class GeminiSimSession(SimSessionBase):
                     1007, "Invalid value at 'realtime_input.media_chunks': expected a list."
                 )
             blobs.extend(chunks)
+        if "video" in body:
+            self._video_frame(_dict(body["video"], "realtime_input.video"))
         decoded = [self._audio_blob(_dict(b, "realtime_input.audio")) for b in blobs]
         for rate, audio in decoded:
             if audio is not None:
@@ -372,6 +374,14 @@ class GeminiSimSession(SimSessionBase):
         if isinstance(text, str) and text:
             self._interrupt()
             self._user_turn(text, now)
+
+    def _video_frame(self, blob: dict[str, Any]) -> None:
+        mime = blob.get("mimeType")
+        if not isinstance(mime, str) or not mime.startswith("image/"):
+            raise _Reject(1007, "Invalid value at 'realtime_input.video.mime_type'.")
+        if b64decode_any(blob.get("data", "")) is None:
+            raise _Reject(1007, "Invalid value at 'realtime_input.video.data': not base64.")
+        self.stats.video_frames += 1
 
     def _audio_blob(self, blob: dict[str, Any]) -> tuple[int, bytes | None]:
         mime = blob.get("mimeType", "")
@@ -629,6 +639,16 @@ def _flag(body: dict[str, Any], key: str, where: str) -> bool:
     return value
 
 
+def _images_in(parts: Any) -> int:
+    """How many ``inlineData`` image parts a turn holds."""
+    if not isinstance(parts, list):
+        return 0
+    blobs = [p.get("inlineData") for p in parts if isinstance(p, dict)]
+    return sum(
+        isinstance(b, dict) and str(b.get("mimeType", "")).startswith("image/") for b in blobs
+    )
+
+
 def _history_turns(contents: list[Any]) -> list[Turn]:
     """``clientContent.turns`` of seeded history: text, ``functionCall`` and
     ``functionResponse`` parts as the brain's turns, in order."""
@@ -656,8 +676,9 @@ def _history_turns(contents: list[Any]) -> list[Turn]:
                     out.append(Turn("assistant" if role == "model" else "user", text=said))
                     said = ""
                 out.append(turn)
-        if said or not parts:
-            out.append(Turn("assistant" if role == "model" else "user", text=said))
+        images = _images_in(parts) if role == "user" else 0
+        if said or images or not parts:
+            out.append(Turn("assistant" if role == "model" else "user", text=said, images=images))
     return out
 
 

@@ -43,6 +43,7 @@ class SimItem:
     arguments: str = ""
     status: str = "completed"
     audio_ms: float = 0.0
+    images: int = 0  # input_image parts (the brain may say it sees them)
 
 
 def item_wire(item: SimItem, beta: bool) -> dict[str, Any]:
@@ -61,6 +62,8 @@ def item_wire(item: SimItem, beta: bool) -> dict[str, Any]:
         part = {"output_audio": "audio", "output_text": "text"}.get(part, part)
     if not part or (item.role == "assistant" and item.status == "in_progress"):
         out["content"] = []
+    elif part == "input_image":  # echoed without the (large) image_url
+        out["content"] = [{"type": "input_image"}]
     elif part in ("input_audio", "audio", "output_audio"):
         transcript = item.text if item.show_transcript else None
         out["content"] = [{"type": part, "transcript": transcript}]
@@ -80,7 +83,7 @@ def item_turns(items: Sequence[SimItem]) -> list[Turn]:
             name = names.get(i.call_id, "")
             out.append(Turn("function_result", text=i.text, name=name, call_id=i.call_id))
         elif i.role in ("user", "assistant", "system"):
-            out.append(Turn(i.role, text=i.text))  # type: ignore[arg-type]
+            out.append(Turn(i.role, text=i.text, images=i.images))  # type: ignore[arg-type]
     return out
 
 
@@ -153,7 +156,15 @@ def _read_content(item: SimItem, c: dict[str, Any], n: int, in_format: AudioEnco
             item.audio_ms += samples.size * 1000 / rate
         else:
             item.text += text(c.get("transcript"), f"{where}.transcript", optional=True)
-    elif ctype != "input_image":
+    elif ctype == "input_image":
+        url = text(c.get("image_url"), f"{where}.image_url")
+        head, _, data = url.partition(";base64,")
+        if not head.startswith(("data:image/jpeg", "data:image/png")) or not data:
+            msg = "Invalid 'image_url'. Expected a base64-encoded data URL of a PNG or JPEG image."
+            raise ClientError(msg, "invalid_value", f"{where}.image_url")
+        item.images += 1
+        item.part = item.part or "input_image"
+    else:
         raise ClientError(
             f"Invalid content type at '{where}.type'.", "invalid_value", f"{where}.type"
         )
