@@ -5,12 +5,14 @@ over stdio, with the ``mcp`` package's own server API. Run normally, the example
 starts that server as a process (``MCPServerStdio``), the runner lists its tools
 when it starts, and the model calls one during the conversation; the runner
 closes the server when the conversation ends. ``--mcp-url`` uses a server over
-streamable HTTP instead (``MCPServerHTTP``). At the end the token usage is
-printed in full (text, audio, cached).
+streamable HTTP instead (``MCPServerHTTP``). ``--record FILE`` records the call
+to a stereo WAV (user left, agent right). At the end the token usage is printed in
+full (text, audio, cached).
 
     python examples/realtime_mcp.py                      # offline simulator
     python examples/realtime_mcp.py --provider openai    # needs OPENAI_API_KEY
     python examples/realtime_mcp.py --mcp-url http://127.0.0.1:8000/mcp
+    python examples/realtime_mcp.py --record call.wav     # and keep the call
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ def serve_mcp() -> None:
 async def main(args: argparse.Namespace) -> int:
     from _common import ConsoleHandler, converse, open_model, say, tool_result_printer, voice_for
 
-    from adk_realtime import MCPServerHTTP, MCPServerStdio, RealtimeAgent, RealtimeRunner
+    from adk_realtime import (
+        MCPServerHTTP,
+        MCPServerStdio,
+        RealtimeAgent,
+        RealtimeRunner,
+        Recording,
+    )
 
     server = (
         MCPServerHTTP(args.mcp_url)
@@ -56,7 +64,11 @@ async def main(args: argparse.Namespace) -> int:
         )
         handler = ConsoleHandler()
         runner = RealtimeRunner(
-            agent=agent, event_handler=handler, agent_event_sink=handler.sink, mcp_servers=[server]
+            agent=agent,
+            event_handler=handler,
+            agent_event_sink=handler.sink,
+            mcp_servers=[server],
+            recording=Recording(args.record) if args.record else None,
         )
         await converse(runner, handler, args.question or DEFAULT_QUESTIONS, args.timeout)
         say("info", f"MCP tools: {', '.join(tool.name for tool in server.tools)}")
@@ -67,6 +79,9 @@ async def main(args: argparse.Namespace) -> int:
             f"cached {m.cached_input_tokens}); output {m.output_tokens} "
             f"(text {m.output_text_tokens}, audio {m.output_audio_tokens})",
         )
+    report = runner.recording_report
+    if report is not None:
+        say("recording", f"{report.path}: {report.duration_ms} ms, {report.dropped_chunks} dropped")
     return 0
 
 
@@ -79,4 +94,5 @@ if __name__ == "__main__":
     p = parser(__doc__.split("\n\n")[0] if __doc__ else "")
     p.add_argument("--question", action="append", help="a question (repeat for several turns)")
     p.add_argument("--mcp-url", help="an MCP server over streamable HTTP (default: stdio)")
+    p.add_argument("--record", help="record the call to this stereo WAV")
     sys.exit(run(main, p.parse_args()))

@@ -797,7 +797,7 @@ def test_blocking_example_without_a_key_says_how_to_give_one() -> None:
 # Each spawns an MCP server process: run after the others, so they add no load to the
 # real-time (paced) examples above.
 MCP_RUNS: dict[str, list[str]] = {
-    "mcp-openai": ["realtime_mcp.py", "--sim-pace", "0"],
+    "mcp-openai": ["realtime_mcp.py", "--sim-pace", "0", "--record", "{tmp}/mcp.wav"],
     "mcp-gemini": ["realtime_mcp.py", "--sim-api", "gemini", "--sim-pace", "0"],
 }
 
@@ -819,3 +819,13 @@ def test_the_model_calls_a_tool_of_the_examples_own_mcp_server(
     assert result.kind("info")[-1] == "MCP tools: get_forecast"
     (usage,) = result.kind("usage")
     assert usage.startswith("input ") and "audio 0" not in usage.split("output", 1)[1]
+    if run == "mcp-openai":  # recorded too: the agent's spoken answer is on the right
+        path = launched_mcp.tmp / "mcp.wav"
+        (report,) = result.kind("recording")
+        assert report.startswith(f"{path}: ") and report.endswith(" 0 dropped")
+        with wave.open(str(path)) as wav:
+            assert wav.getnchannels() == 2
+            frames = wav.readframes(wav.getnframes())
+        ears = SpeechRecognizer(wav.getframerate())
+        ears.feed(b"".join(frames[i + 2 : i + 4] for i in range(0, len(frames), 4)))
+        assert ears.text == "Here is the forecast: Lisbon: sunny, 24 degrees."

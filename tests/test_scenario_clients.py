@@ -169,7 +169,7 @@ def test_the_readme_testing_section_runs_as_written_through_the_entry_point(
     """The section's test modules run in a fresh pytest, which finds the fixture through the
     ``pytest11`` entry point alone (no conftest, no ``-p``)."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Testing your app against the simulator", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("## Test your voice app offline", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len(blocks) == 3
     for n, code in enumerate(blocks):

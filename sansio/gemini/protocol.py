@@ -187,27 +187,10 @@ class GeminiProtocol(GeminiMediaCommands):
     ) -> None:
         self.model = normalize_model(model, vertex_project, vertex_location)
         self.vertex = vertex_project is not None
-        if context_window_compression is True:
-            self._compression: dict[str, Any] | None = {"slidingWindow": {}}
-        elif context_window_compression is False:
-            self._compression = None
-        elif isinstance(context_window_compression, Mapping):
-            self._compression = dict(context_window_compression)
-        else:
-            raise ConfigError("context_window_compression", "must be a bool or a dict")
-        field = "resumption_handle"
-        if resume_handle is not None:
-            # The handle of a conversation to resume, maybe saved by another process.
-            if resumption_handle is not None and resumption_handle != resume_handle:
-                raise ConfigError("resume_handle", "differs from resumption_handle")
-            field, resumption_handle = "resume_handle", resume_handle
-        if resumption_handle is not None and (
-            not isinstance(resumption_handle, str) or not resumption_handle
-        ):
-            raise ConfigError(field, f"must be a non-empty string, got {resumption_handle!r}")
+        self._compression = _compression(context_window_compression)
         # Resumption: the latest usable handle (the next start() resumes from it),
         # and whether resuming now is possible.
-        self.resumption_handle: str | None = resumption_handle
+        self.resumption_handle: str | None = _first_handle(resumption_handle, resume_handle)
         self.resumable = False
         # Transparent resumption (Vertex only, as the API offers it): what a resumed
         # connection sends again (see replay.py).
@@ -785,3 +768,29 @@ __all__ = [
     "GeminiProtocol",
     "normalize_model",
 ]
+
+
+def _compression(setting: bool | Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``contextWindowCompression`` object a setting asks for (None: off)."""
+    if setting is True:
+        return {"slidingWindow": {}}
+    if setting is False:
+        return None
+    if isinstance(setting, Mapping):
+        return dict(setting)
+    raise ConfigError("context_window_compression", "must be a bool or a dict")
+
+
+def _first_handle(resumption_handle: str | None, resume_handle: str | None) -> str | None:
+    """The handle the first start() resumes from; ``resume_handle`` names one maybe
+    saved by another process (an alias that must agree with ``resumption_handle``)."""
+    field = "resumption_handle"
+    if resume_handle is not None:
+        if resumption_handle is not None and resumption_handle != resume_handle:
+            raise ConfigError("resume_handle", "differs from resumption_handle")
+        field, resumption_handle = "resume_handle", resume_handle
+    if resumption_handle is not None and (
+        not isinstance(resumption_handle, str) or not resumption_handle
+    ):
+        raise ConfigError(field, f"must be a non-empty string, got {resumption_handle!r}")
+    return resumption_handle
