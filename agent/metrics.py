@@ -8,6 +8,7 @@ Figures (all prefixed ``adk_realtime_``)::
 
     active_calls                      gauge      calls being bridged now
     active_provider_sessions          gauge      their provider sessions connected now
+    serving_processes                 gauge      server processes up (workers)
     draining                          gauge      processes draining (shutting down)
     calls_total{carrier,outcome}      counter    ended calls by outcome, and refusals
                                                  (refused_draining, refused_full)
@@ -91,6 +92,10 @@ class PrometheusMetrics(NullObserver):
         self.active_sessions = gauge(
             "adk_realtime_active_provider_sessions", "Provider sessions of calls connected now."
         )
+        self.processes_gauge = gauge(
+            "adk_realtime_serving_processes", "Server processes up (each worker counts 1)."
+        )
+        self.processes_gauge.set(1)
         self.draining_gauge = gauge(
             "adk_realtime_draining", "Server processes draining (taking no new call)."
         )

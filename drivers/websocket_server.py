@@ -57,6 +57,7 @@ HttpHandler = Callable[[HttpRequest], HttpReply | Awaitable[HttpReply]]
 """``http_handler(request)``: the answer to one plain (not upgrade) request."""
 
 _READ_SIZE = 65536
+_LEAVE_GRACE = 2.0  # seconds a leaving server gives the requests it accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,9 @@ async def serve(
     answers requests that are not upgrades, whose body is read up to
     ``max_request_body`` bytes (413 beyond); it raising is answered with 500.
     ``handshake_timeout`` bounds the reading of a request. Leaving the ``async
-    with`` stops listening and cancels every handler. ``sock``: a TCP socket already
+    with`` stops listening, gives the requests already accepted up to 2 s to be
+    answered (a worker leaving after its drain still answers a scrape it took), and
+    cancels every handler. ``sock``: a TCP socket already
     bound and listening (shared by worker processes) to accept on instead of binding
     ``host:port``; it is closed on the way out.
     """
@@ -111,7 +114,20 @@ async def serve(
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)
     handle = WebSocketServerHandle(host, bound, ssl_context is not None)
 
+    # Connections still reading or answering their first (plain HTTP) request: leaving
+    # lets them finish (a scrape or a webhook that a draining worker had accepted).
+    first_requests = _Pending()
+
     async def one_connection(stream: anyio.abc.ByteStream) -> None:
+        first_requests.add()
+        in_first_request = True
+
+        def first_request_over() -> None:
+            nonlocal in_first_request
+            if in_first_request:
+                in_first_request = False
+                first_requests.remove()
+
         try:
             if ssl_context is not None:
                 with anyio.fail_after(handshake_timeout):
@@ -130,6 +146,7 @@ async def serve(
                 if upgrade is None:
                     return  # a plain request, answered
                 await _feed_upgrade(stream, proto, upgrade)
+            first_request_over()
             conn = WebSocketConnection(
                 stream,
                 proto,
@@ -147,6 +164,7 @@ async def serve(
         except Exception:
             log.exception("WebSocket server connection failed")
         finally:
+            first_request_over()
             with anyio.CancelScope(shield=True):
                 await anyio.aclose_forcefully(stream)
 
@@ -163,20 +181,46 @@ async def serve(
     body_error: BaseException | None = None
     try:
         async with anyio.create_task_group() as tg:
-            for sock_listener in listener.listeners:
-                assert isinstance(sock_listener, anyio.abc.SocketListener)
-                tg.start_soon(accept_loop, sock_listener, tg)
-            try:
-                yield handle
-            except BaseException as exc:  # re-raised below, outside the task group
-                body_error = exc
-            finally:
-                tg.cancel_scope.cancel()
+            async with anyio.create_task_group() as accepting:
+                for sock_listener in listener.listeners:
+                    assert isinstance(sock_listener, anyio.abc.SocketListener)
+                    accepting.start_soon(accept_loop, sock_listener, tg)
+                try:
+                    yield handle
+                except BaseException as exc:  # re-raised below, outside the task groups
+                    body_error = exc
+                finally:
+                    accepting.cancel_scope.cancel()
+            if body_error is None:  # leaving normally: answer what was accepted
+                with anyio.move_on_after(min(handshake_timeout, _LEAVE_GRACE)):
+                    await first_requests.wait_none()
+            tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await listener.aclose()
     if body_error is not None:
         raise body_error
+
+
+class _Pending:
+    """How many connections are in their first request, and a wait for none to be."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._none: anyio.Event | None = None
+
+    def add(self) -> None:
+        self.count += 1
+
+    def remove(self) -> None:
+        self.count -= 1
+        if self.count == 0 and self._none is not None:
+            self._none.set()
+
+    async def wait_none(self) -> None:
+        while self.count:
+            self._none = anyio.Event()
+            await self._none.wait()
 
 
 async def _read_request(

@@ -41,6 +41,7 @@ from tests.carrier_peer import (
     heard_text,
     ulaw_speech,
 )
+from tests.loop_lag import watch_loop_lag
 
 pytestmark = pytest.mark.anyio
 
@@ -286,9 +287,7 @@ async def test_barge_in_clears_at_once_and_truncates_where_the_caller_stopped_he
             "confirmed_ms": confirmed_ms,
             "heard_ms": c.caller.heard_ms(cleared_at),
         }
-        assert 0 <= cleared_at - speech_at <= 0.020, name
-        assert abs(interrupted.played_ms - confirmed_ms) <= 20, name
-        assert confirmed_ms > 0
+        assert confirmed_ms > 0  # (the latency and the truncation: checked below)
         assert forecast.startswith(heard_text(record.heard(0, answer_frames)))
         after = record.received(answer_frames)
         summary = c.summary[0]
@@ -310,8 +309,14 @@ async def test_barge_in_clears_at_once_and_truncates_where_the_caller_stopped_he
             assert heard_text(record.heard(answer_frames)) == "You said: Stop."
 
     openai_hub, gemini_hub = RecordingHub(pace=0), RecordingHub(pace=1.0)
-    async with run_simulator(hub=openai_hub) as fast, run_simulator(hub=gemini_hub) as live:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(one, "openai", openai_model(fast.openai_base_url), openai_hub)
-            tg.start_soon(one, "gemini", gemini_model(live.port), gemini_hub)
-    print("barge-in figures:", json.dumps(figures))
+    async with watch_loop_lag() as lag:
+        async with run_simulator(hub=openai_hub) as fast, run_simulator(hub=gemini_hub) as live:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one, "openai", openai_model(fast.openai_base_url), openai_hub)
+                tg.start_soon(one, "gemini", gemini_model(live.port), gemini_hub)
+    print("barge-in figures:", json.dumps(figures), f"loop lag worst {lag.worst * 1000:.1f} ms")
+    # One frame, plus what the loop itself was late by (a loaded machine delays every
+    # task alike; on a quiet one that is ~0 and the bound is one frame).
+    for name, figure in figures.items():
+        assert 0 <= figure["clear_latency_ms"] <= 20 + lag.worst * 1000, name
+        assert abs(figure["played_ms"] - figure["confirmed_ms"]) <= 20 + lag.frames(), name

@@ -186,3 +186,36 @@ def test_brain_calls_the_tool_whose_keyword_is_said_and_quotes_its_result() -> N
     assert brain.reply(history, tools).text == "Here is the weather: sunny."  # type: ignore[union-attr]
     assert brain.reply([Turn("user", "hello")], []).text.startswith("Hello!")  # type: ignore[union-attr]
     assert brain.reply([Turn("user", "banana")], []).text == "You said: banana"  # type: ignore[union-attr]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=10),
+    pauses=st.lists(
+        st.tuples(st.floats(0, 1), st.integers(1, 19)),  # where, and how many 20 ms frames
+        max_size=4,
+    ),
+)
+def test_speech_paused_by_late_frames_still_decodes(
+    text: str, pauses: list[tuple[float, int]]
+) -> None:
+    """A phone that gets a frame late plays silence until it comes (an underrun): the
+    utterance is paused, not changed, and the ear still understands it."""
+    frame = 160 * 2  # 20 ms at 8 kHz
+    pcm = ulaw_decode(ulaw_encode(synthesize_speech(text, 8000)))
+    cuts = sorted({int(where * (len(pcm) // frame)) * frame for where, _ in pauses})
+    heard, start = b"", 0
+    for cut, (_, frames) in zip(cuts, pauses, strict=False):
+        heard += pcm[start:cut] + silence(frames * 20, 8000)
+        start = cut
+    heard += pcm[start:]
+    assert decode(heard, 8000) == text
+
+
+def test_a_start_marker_paused_before_its_data_is_one_marker() -> None:
+    pcm = synthesize_speech("ok", 8000)
+    marker_middle = round((0.040 + 0.032) * 8000) * 2  # inside the 64 ms start marker
+    paused = pcm[:marker_middle] + silence(100, 8000) + pcm[marker_middle:]
+    assert decode(paused, 8000) == "ok"
+    twice = synthesize_speech("ok", 8000) + synthesize_speech("no", 8000)
+    assert decode(twice, 8000) == "ok no"  # real utterances still separate

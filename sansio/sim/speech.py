@@ -185,6 +185,7 @@ class SpeechRecognizer:
         self._gap = 0  # hops since the last accepted symbol's run ended
         self._last_symbol = -1  # last accepted tone, for merging runs split by a short gap
         self._in_message = False
+        self._data_seen = False  # a data symbol since the start marker
         self._prev = 0
         self._high: int | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -241,7 +242,11 @@ class SpeechRecognizer:
         self._pending = buf[n_frames * self._hop :].copy()
 
     # Run-length segmentation: a label lasting >= _MIN_RUN hops is a symbol; a run of the same
-    # tone as the last symbol, after a gap shorter than _BREAK_HOPS, is that same symbol.
+    # tone as the last symbol, after a gap shorter than _BREAK_HOPS, is that same symbol. Inside
+    # an utterance it is the same symbol after any shorter-than-idle gap too: neighbouring
+    # symbols never share a tone, so a repeat is the audio having paused (a late frame a
+    # phone's playout filled with silence), and a marker repeated before any data is the
+    # start marker resumed.
     def _hop_label(self, label: int) -> None:
         if label == self._run_label:
             self._run_len += 1
@@ -249,8 +254,11 @@ class SpeechRecognizer:
             self._run_label = label
             self._run_len = 1
         if label >= 0 and self._run_len == _MIN_RUN:
-            if label == self._last_symbol and self._gap < _BREAK_HOPS:
-                pass  # the same symbol, interrupted by a glitch
+            if label == self._last_symbol and (
+                self._gap < _BREAK_HOPS
+                or (self._in_message and (label != _MARK or not self._data_seen))
+            ):
+                pass  # the same symbol, interrupted by a glitch or a pause
             else:
                 self._symbol(label)
             self._last_symbol = label
@@ -266,11 +274,13 @@ class SpeechRecognizer:
                 self._end_message()
             else:
                 self._in_message = True
+                self._data_seen = False
                 self._prev = 0
                 self._high = None
             return
         if not self._in_message:
             return  # data without a start marker: not ours
+        self._data_seen = True
         nibble = (tone - self._prev - 1) % _N_DATA
         self._prev = tone
         if nibble > 15:
