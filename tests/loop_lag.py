@@ -26,9 +26,10 @@ class LoopLag:
     worst: float = 0.0
     total: float = 0.0
 
-    def frames(self, frame_ms: int = 20) -> int:
-        """The worst lateness in whole frames, rounded up, as ms."""
-        return math.ceil(self.worst * 1000 / frame_ms) * frame_ms
+    def frames(self, frame_ms: int = 20, hops: int = 1) -> int:
+        """The worst lateness in whole frames, rounded up, as ms; ``hops``: how many
+        wake-ups a message waits for on its way (each can be that late)."""
+        return math.ceil(hops * self.worst * 1000 / frame_ms) * frame_ms
 
 
 @asynccontextmanager

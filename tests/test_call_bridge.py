@@ -149,6 +149,9 @@ class Call:
     done: anyio.Event
 
 
+MARK_HOPS = 3  # wake-ups between the caller echoing a mark and the runner counting it
+
+
 @asynccontextmanager
 async def call(
     model: RealtimeModel,
@@ -319,4 +322,5 @@ async def test_barge_in_clears_at_once_and_truncates_where_the_caller_stopped_he
     # task alike; on a quiet one that is ~0 and the bound is one frame).
     for name, figure in figures.items():
         assert 0 <= figure["clear_latency_ms"] <= 20 + lag.worst * 1000, name
-        assert abs(figure["played_ms"] - figure["confirmed_ms"]) <= 20 + lag.frames(), name
+        slack = 20 + lag.frames(hops=MARK_HOPS)  # marks on their way when the runner acted
+        assert abs(figure["played_ms"] - figure["confirmed_ms"]) <= slack, name

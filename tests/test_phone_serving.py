@@ -66,7 +66,7 @@ async def phone(**settings: Any) -> AsyncIterator[tuple[PhoneServer, str]]:
 
 
 async def dial(base: str, **options: Any) -> CallResult:
-    options = {"question": DEMO_QUESTION, "quiet_ms": 800, "answer_timeout": 20.0} | options
+    options = {"question": DEMO_QUESTION, "quiet_ms": PATIENT_MS, "answer_timeout": 20.0} | options
     return await call(
         f"{base}/twilio/voice", auth_token=TOKEN, caller=CALLER, called=CALLED, **options
     )
@@ -84,6 +84,9 @@ async def wait_for_calls(server: PhoneServer, count: int) -> None:
         await anyio.sleep(0.01)
 
 
+# Callers hang up after this much silence: patient enough that a loaded machine's stall
+# in the middle of an answer does not look like its end.
+PATIENT_MS = 2000
 BLOCKED_LOOP_MS = 1000  # a stall this long is a bug, not scheduling noise
 
 
@@ -97,12 +100,12 @@ async def test_at_capacity_new_calls_get_each_carriers_refusal_and_active_calls_
     carriers = {"carriers": ["twilio", "telnyx", "plivo"], "twilio_auth_token": None}
     async with phone(max_calls=2, **carriers) as (server, base):
         with anyio.fail_after(60):
-            alone = await call(f"{base}/twilio/voice", question=DEMO_QUESTION, quiet_ms=800)
+            alone = await call(f"{base}/twilio/voice", question=DEMO_QUESTION, quiet_ms=PATIENT_MS)
             results: list[CallResult] = []
 
             async def one() -> None:
                 results.append(
-                    await call(f"{base}/twilio/voice", question=DEMO_QUESTION, quiet_ms=800)
+                    await call(f"{base}/twilio/voice", question=DEMO_QUESTION, quiet_ms=PATIENT_MS)
                 )
 
             async with anyio.create_task_group() as tg:

@@ -258,7 +258,8 @@ async def test_paced_audio_arrives_in_real_time(anyio_backend: str) -> None:
     assert len(times) >= 5
     span, real_time = times[-1] - times[0], 0.1 * (len(times) - 1)
     # Never early; late only by scheduling: a little, plus what the loop was late by.
-    assert real_time - 0.01 <= span < real_time + 0.5 + lag.total
+    # (A first delta read late shortens the span by as much.)
+    assert real_time - 0.01 - lag.worst <= span < real_time + 0.5 + lag.total
 
 
 @pytest.mark.anyio
