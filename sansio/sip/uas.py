@@ -9,7 +9,8 @@ now)``, sends every ``(data, addr)`` of ``datagrams_to_send(now)``, drains
 * INVITE (new dialog): 100 Trying at once, then :class:`IncomingSipCall`. The
   application calls ``ringing(call)`` (180), ``answer(call, sdp, now)`` (200 with the
   SDP answer) or ``reject(call, code, now)``. At ``max_calls`` live calls the INVITE
-  is refused with ``busy_code`` (486 Busy Here or 503) without an event.
+  is refused with ``busy_code`` (486 Busy Here or 503) and :class:`CallRefused` tells
+  it (no call is made of it).
 * The 200 is resent at T1, 2*T1... capped at T2 until the ACK comes (RFC 3261
   13.3.1.4); after 64*T1 without one the call ends (``no_ack``) and a BYE is sent.
   A non-2xx final answer is resent the same way (timer G) until its ACK, for at most
@@ -50,6 +51,7 @@ from adk_realtime.sansio.sip.events import (
     CallEnded,
     CallEndReason,
     CallEstablished,
+    CallRefused,
     CallUpdated,
     IncomingSipCall,
     MessageDropped,
@@ -344,6 +346,7 @@ class SipUas:
                 return
         if self.max_calls is not None and self.live_calls >= self.max_calls:
             self._final(txn, self.busy_code, now, extra=[("Retry-After", "30")])
+            self._events.append(CallRefused(call_id, txn.addr, self.busy_code))
             return
         contact = request.get_all("Contact")
         call = SipCall(
