@@ -84,13 +84,17 @@ class Baresip:
             stderr=subprocess.STDOUT,
             cwd=self.dir,
         )
+        # Connect only once it is ready: connecting to a port nobody listens on yet can
+        # self-connect (source port == destination port), which steals the port from it.
+        log = self.dir / "baresip.log"
         with anyio.fail_after(10):
-            while True:
-                try:
-                    self.stream = await anyio.connect_tcp("127.0.0.1", self.ctrl_port)
-                    return
-                except OSError:
-                    await anyio.sleep(0.05)
+            while b"baresip is ready" not in log.read_bytes():
+                if self.proc.poll() is not None:
+                    raise AssertionError("baresip exited:\n" + log.read_text(errors="replace"))
+                await anyio.sleep(0.02)
+        if b"ctrl_tcp: failed" in log.read_bytes():  # its port was taken meanwhile
+            raise AssertionError("baresip could not listen:\n" + log.read_text(errors="replace"))
+        self.stream = await anyio.connect_tcp("127.0.0.1", self.ctrl_port)
 
     async def command(self, command: str, params: str = "") -> None:
         assert self.stream is not None
