@@ -30,13 +30,19 @@ def add_sip_commands(sub: Any) -> None:
     sip = sub.add_parser(
         "sip",
         help="answer SIP calls with the demo agent",
-        description="Answer SIP calls (UDP) with the demo agent.",
+        description="Answer SIP calls (UDP or TCP) with the demo agent.",
     )
     commands = sip.add_subparsers(dest="sip_command", required=True)
     serve = commands.add_parser("serve", help="listen for SIP calls: sip:agent@HOST:PORT")
     serve.add_argument("--host", default="127.0.0.1", help="IP address to listen on (%(default)s)")
     serve.add_argument(
-        "--port", type=int, default=5060, help="UDP port (%(default)s; 0: any free one)"
+        "--port", type=int, default=5060, help="SIP port (%(default)s; 0: any free one)"
+    )
+    serve.add_argument(
+        "--transport",
+        choices=["udp", "tcp"],
+        default="udp",
+        help="SIP signalling over udp (default) or tcp (RTP is UDP either way)",
     )
     serve.add_argument(
         "--public-host",
@@ -97,6 +103,7 @@ async def run_sip(args: argparse.Namespace) -> int:
             build_assistant(model),
             host=args.host,
             port=args.port,
+            transport=args.transport,
             public_host=args.public_host,
             max_calls=args.max_calls,
             allowed_sources=args.allow,
@@ -108,11 +115,12 @@ async def run_sip(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise SystemExit(cannot_serve(args.host, args.port, exc)) from None
         print(
-            f"SIP server listening on {args.host}:{where.port} (UDP); agent on "
+            f"SIP server listening on {args.host}:{where.port} ({args.transport.upper()}); agent on "
             f"{model.provider} {model.model_id}",
             flush=True,
         )
-        print(f"  call: sip:agent@{where.host}:{where.port}", flush=True)
+        tcp = ";transport=tcp" if args.transport == "tcp" else ""
+        print(f"  call: sip:agent@{where.host}:{where.port}{tcp}", flush=True)
         if args.metrics_port is not None:
             await _serve_http(stack, server, args.host, args.metrics_port)
         async for _signum in signals:

@@ -3,7 +3,8 @@ a voice agent, on OpenAI or Gemini.
 
 :class:`SipServer` holds a model and an agent (or a factory of one per call, given the
 call's :class:`~adk_realtime.call_bridge.CallInfo` with ``carrier="sip"``), and
-``async with serve_sip(server) as where:`` runs it on UDP:
+``async with serve_sip(server) as where:`` runs it on UDP (or TCP: ``transport="tcp"``;
+RTP is UDP either way):
 
 * signalling: :class:`~adk_realtime.sansio.sip.uas.SipUas` on one socket
   (:class:`~adk_realtime.drivers.sip.UasDriver`): transactions, retransmissions,
@@ -46,7 +47,7 @@ import anyio
 import anyio.abc
 
 from adk_realtime.call_observer import CallObserver, NullObserver, ObserverFanOut
-from adk_realtime.drivers.sip import UasDriver, bind_udp_port
+from adk_realtime.drivers.sip import TcpUasDriver, UasDriver, bind_tcp_listener, bind_udp_port
 from adk_realtime.sansio.errors import ConfigError, LocalProtocolError
 from adk_realtime.sansio.http_server import HttpReply, HttpRequest
 from adk_realtime.sansio.sip.digest import DigestAuth
@@ -84,16 +85,19 @@ log = logging.getLogger("adk_realtime.sip")
 
 @dataclass(frozen=True, slots=True)
 class SipAddress:
-    """Where the server listens: call ``sip:agent@{host}:{port}``."""
+    """Where the server listens: call ``sip:agent@{host}:{port}`` (with
+    ``;transport=tcp`` when ``transport`` is ``"tcp"``)."""
 
     host: str
     port: int
+    transport: str = "udp"
 
 
 class SipServer:
     """SIP calls to a voice agent (see the module docstring).
 
     ``host``/``port``: where to listen (an IP literal; port 0: any free one);
+    ``transport``: ``"udp"`` (default) or ``"tcp"`` for the signalling;
     ``public_host``: the address written in Contact and SDP (default ``host``; set it
     when listening on ``0.0.0.0``); ``max_calls``, ``busy_code``, ``digest``,
     ``allowed_sources``: as :class:`~adk_realtime.sansio.sip.uas.SipUas`; ``options``,
@@ -111,6 +115,7 @@ class SipServer:
         *,
         host: str = "127.0.0.1",
         port: int = 5060,
+        transport: str = "udp",
         public_host: str | None = None,
         user: str = "agent",
         max_calls: int | None = None,
@@ -126,6 +131,9 @@ class SipServer:
     ) -> None:
         if type(port) is not int or not 0 <= port < 65536:
             raise ConfigError("port", f"must be an int 0-65535, got {port!r}")
+        if transport not in ("udp", "tcp"):
+            raise ConfigError("transport", f"must be 'udp' or 'tcp', got {transport!r}")
+        self.transport = transport
         if worker_id is not None and not (isinstance(worker_id, str) and worker_id.isprintable()):
             raise ConfigError("worker_id", f"must be a printable string or None, got {worker_id!r}")
         chosen = list(observers)
@@ -192,9 +200,24 @@ class SipServer:
         self, *, task_status: anyio.abc.TaskStatus[SipAddress] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until cancelled; ``task_status.started`` gets the bound address."""
-        sock = await bind_udp_port(self.host, self.port)
-        port = sock.extra(anyio.abc.SocketAttribute.local_port)
-        self.uas = SipUas(
+        endpoint: anyio.abc.SocketListener | anyio.abc.UDPSocket
+        if self.transport == "tcp":
+            endpoint = await bind_tcp_listener(self.host, self.port)
+        else:
+            endpoint = await bind_udp_port(self.host, self.port)
+        port = endpoint.extra(anyio.abc.SocketAttribute.local_port)
+        self.uas = self._make_uas(port)
+        if isinstance(endpoint, anyio.abc.UDPSocket):
+            self._driver = UasDriver(self.uas, endpoint)
+        else:
+            self._driver = TcpUasDriver(self.uas, endpoint)
+        async with endpoint, anyio.create_task_group() as tg:
+            self._tg = tg
+            task_status.started(SipAddress(self.public_host, port, self.transport))
+            await self._driver.run(self._on_event)
+
+    def _make_uas(self, port: int) -> SipUas:
+        return SipUas(
             (self.public_host, port),
             user=self.user,
             max_calls=self.max_calls,
@@ -202,12 +225,8 @@ class SipServer:
             seed=secrets.token_bytes(16),
             digest=self.digest,
             allowed_sources=self.allowed_sources,
+            transport=self.transport.upper(),
         )
-        self._driver = UasDriver(self.uas, sock)
-        async with sock, anyio.create_task_group() as tg:
-            self._tg = tg
-            task_status.started(SipAddress(self.public_host, port))
-            await self._driver.run(self._on_event)
 
     # -- signalling events --------------------------------------------------------------
 

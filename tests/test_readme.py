@@ -184,7 +184,7 @@ def test_the_prose_claims_about_config_and_handlers_hold() -> None:
         (
             "sip serve",
             "--port --host --public-host --provider --base-url --model --max-calls --allow "
-            "--metrics-port --drain-seconds".split(),
+            "--metrics-port --drain-seconds --transport".split(),
         ),
         (
             "phone call",

@@ -258,3 +258,40 @@ async def test_draining_refuses_the_next_invite_and_counts_it(
     assert figure(figures, calls, carrier="sip", outcome="no_codec") == 1
     assert figure(figures, calls, carrier="sip", outcome="refused_draining") == 1
     assert figure(figures, "adk_realtime_draining") == 1
+
+
+@needs_baresip
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_baresip_calls_over_tcp_hears_the_answer_and_gets_our_bye(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    context = RunContext()
+    async with agent_line(tmp_path, transport="tcp", runner_kwargs={"context": context}) as (
+        server,
+        where,
+        sim,
+        _agents,
+    ):
+        assert where.transport == "tcp"
+        async with baresip(tmp_path / "peer", question_wav(tmp_path / "q.wav")) as peer:
+            await peer.command("dial", f"sip:agent@127.0.0.1:{where.port};transport=tcp")
+            await peer.wait_event("CALL_ESTABLISHED", 10)
+            assert server._driver is not None
+            assert len(server._driver.connections) == 1  # type: ignore[attr-defined]
+            await wait_for_answer(server)
+            assert server.uas is not None
+            (call,) = server.uas.calls.values()
+            await context.close()  # the agent hangs up: our BYE goes on the connection
+            closed = await peer.wait_event("CALL_CLOSED", 10)
+            with anyio.fail_after(2):
+                await sim.wait_idle()
+            await wait_until(lambda: call.end_reason is not None)
+        heard = transcript(received_recording(peer))
+    assert "sunny" in heard and "Paris" in heard
+    assert closed["param"] == "Connection reset by peer"
+    assert call.end_reason == "hung_up"
+    (summary,) = server.summaries
+    assert summary.ended_by == "agent_ended"
+    log = (tmp_path / "peer" / "baresip.log").read_text(errors="replace")
+    assert "Call established: sip:agent@127.0.0.1" in log and ";transport=tcp" in log
