@@ -52,7 +52,8 @@ CallOutcome = str
 """How a call ended: ``CallSummary.ended_by`` (``carrier_stop``, ``carrier_closed``,
 ``agent_ended``, ``model_error``), ``not_started`` (no carrier ``start``, a stream that
 could not be bridged), ``ended_by_drain`` (still up at the drain deadline), or for an
-OpenAI SIP call ``ended``/``failed``."""
+OpenAI SIP call ``ended``/``failed``; a direct SIP call (``carrier="sip"``) may also end
+``no_codec`` (answered 488) or ``cancelled`` (CANCEL before our answer)."""
 
 RefusalReason = Literal["draining", "full"]
 

@@ -2,7 +2,8 @@
 
 ``parse_message`` may raise only SipParseError and ``parse_audio_offer`` only
 SdpAudioError; ``SipUas.receive_datagram`` and ``RtpMediaSession.receive_datagram``
-raise nothing at all (bad input is answered 400, dropped or counted). Half the inputs
+raise nothing at all (bad input is answered 400, dropped or counted); the TCP stream
+framer raises nothing and what it frames goes to a TCP UAS. Half the inputs
 are spliced into a valid INVITE, so the fuzzer reaches the header readers and the
 dialog logic; a run may also answer the call it started, to reach the in-dialog paths.
 """
@@ -13,6 +14,7 @@ import atheris
 
 with atheris.instrument_imports():
     from adk_realtime.sansio.sip.events import IncomingSipCall
+    from adk_realtime.sansio.sip.framing import FramedMessage, SipStreamFramer
     from adk_realtime.sansio.sip.message import SipParseError, parse_message
     from adk_realtime.sansio.sip.rtp_session import RtpMediaSession
     from adk_realtime.sansio.sip.sdp_audio import SdpAudioError, parse_audio_offer
@@ -61,6 +63,15 @@ def TestOneInput(data: bytes) -> None:
     uas.datagrams_to_send(0.1)
     while uas.get_timer() is not None:
         uas.handle_timer(uas.get_timer() or 0.0)
+    framer = SipStreamFramer()
+    tcp = SipUas(("192.0.2.9", 5060), transport="TCP")
+    framer.receive_data(message[: len(message) // 2], 0.0)
+    framer.receive_data(message[len(message) // 2 :] + raw, 0.0)
+    while (framed := framer.next_event()) is not None:
+        if isinstance(framed, FramedMessage):
+            tcp.receive_datagram(framed.data, PEER, 0.0)
+    while (due := tcp.get_timer()) is not None:
+        tcp.handle_timer(due)
     rtp = RtpMediaSession(payload_type=0, telephone_event=101, remote=PEER, ssrc=1)
     rtp.receive_datagram(raw, PEER, 0.0)
     rtp.handle_timer(1.0)

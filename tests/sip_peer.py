@@ -37,18 +37,30 @@ class Baresip:
     def __init__(self, workdir: Path, microphone: Path, *, codecs: str = "g711.so") -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.sip_port = free_port(socket.SOCK_STREAM)  # baresip listens on UDP and TCP
-        self.ctrl_port = free_port(socket.SOCK_STREAM)
         self.records = self.dir / "records"
         self.records.mkdir(exist_ok=True)
-        modules = " ".join(f"module {m}" for m in codecs.split()) if codecs else ""
+        self.microphone = microphone
+        self.codecs = codecs
+        self._configure()
+        (self.dir / "accounts").write_text("<sip:caller@127.0.0.1>;regint=0;answermode=manual\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stream: anyio.abc.SocketStream | None = None
+        self.events: list[dict[str, Any]] = []
+        self._buffer = b""
+        self._token = 0
+
+    def _configure(self) -> None:
+        """Pick its ports (free now) and write its config."""
+        self.sip_port = free_port(socket.SOCK_STREAM)  # baresip listens on UDP and TCP
+        self.ctrl_port = free_port(socket.SOCK_STREAM)
+        modules = " ".join(f"module {m}" for m in self.codecs.split()) if self.codecs else ""
         (self.dir / "config").write_text(
             "\n".join(
                 [
                     "module_path /usr/lib/baresip/modules",
                     f"sip_listen 127.0.0.1:{self.sip_port}",
                     "net_interface 127.0.0.1",
-                    f"audio_source aufile,{microphone}",
+                    f"audio_source aufile,{self.microphone}",
                     "audio_player aubridge,nil-X",
                     "audio_alert aubridge,nil-Y",
                     "ausrc_srate 8000",
@@ -67,14 +79,21 @@ class Baresip:
                 ]
             )
         )
-        (self.dir / "accounts").write_text("<sip:caller@127.0.0.1>;regint=0;answermode=manual\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.stream: anyio.abc.SocketStream | None = None
-        self.events: list[dict[str, Any]] = []
-        self._buffer = b""
-        self._token = 0
 
     async def start(self) -> None:
+        """Start it; a port taken between picking and binding (its SIP TLS port is
+        ``sip_port + 1``, never checked) makes it fail: then again on other ports."""
+        for attempt in range(3):
+            if attempt:
+                self._configure()
+            if await self._launch():
+                # Connect only once it listens: connecting to a port nobody listens on
+                # can self-connect (source port == destination port) and steal it.
+                self.stream = await anyio.connect_tcp("127.0.0.1", self.ctrl_port)
+                return
+        raise AssertionError("baresip did not start:\n" + self._log_text())
+
+    async def _launch(self) -> bool:
         assert BARESIP is not None
         self.log = open(self.dir / "baresip.log", "wb")
         self.proc = subprocess.Popen(
@@ -85,12 +104,22 @@ class Baresip:
             cwd=self.dir,
         )
         with anyio.fail_after(10):
-            while True:
-                try:
-                    self.stream = await anyio.connect_tcp("127.0.0.1", self.ctrl_port)
-                    return
-                except OSError:
-                    await anyio.sleep(0.05)
+            while b"baresip is ready" not in (self.dir / "baresip.log").read_bytes():
+                if self.proc.poll() is not None:
+                    break
+                await anyio.sleep(0.02)
+        if self.proc.poll() is None and b"Address already in use" not in self._log_bytes():
+            return True
+        self.proc.kill()
+        self.proc.wait(timeout=5)
+        self.log.close()
+        return False
+
+    def _log_bytes(self) -> bytes:
+        return (self.dir / "baresip.log").read_bytes()
+
+    def _log_text(self) -> str:
+        return self._log_bytes().decode(errors="replace")
 
     async def command(self, command: str, params: str = "") -> None:
         assert self.stream is not None

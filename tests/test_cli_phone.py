@@ -222,3 +222,46 @@ def test_sip_serve_answers_an_options_ping_on_the_port_it_prints() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+METRICS_ARGS = ("--metrics-port", "0", "--max-calls", "3", "--drain-seconds", "5")
+
+
+def test_sip_serve_metrics_port_serves_metrics_and_readiness_and_sigterm_drains() -> None:
+    import json
+    import signal
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adk_realtime.cli", "sip", "serve", "--port", "0", *METRICS_ARGS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        health = ""
+        for line in proc.stdout:
+            if line.startswith("  health: "):
+                health = line.split()[1]
+                break
+        assert health.startswith("http://127.0.0.1:"), proc.stderr.read()  # type: ignore[union-attr]
+        base = health.rsplit("/", 1)[0]
+        with urlopen(base + "/readyz", timeout=10) as reply:
+            ready = json.loads(reply.read())
+        assert ready == {"status": "ready", "active_calls": 0, "max_calls": 3}
+        with urlopen(base + "/metrics", timeout=10) as reply:
+            assert b"adk_realtime_active_calls 0.0" in reply.read()
+        with pytest.raises(HTTPError) as missing:
+            urlopen(base + "/nothing", timeout=10)
+        assert missing.value.code == 404
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "draining: no new calls; 0 active" in out and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

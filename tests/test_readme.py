@@ -183,7 +183,8 @@ def test_the_prose_claims_about_config_and_handlers_hold() -> None:
         ),
         (
             "sip serve",
-            "--port --host --public-host --provider --base-url --model --max-calls --allow".split(),
+            "--port --host --public-host --provider --base-url --model --max-calls --allow "
+            "--metrics-port --drain-seconds --transport".split(),
         ),
         (
             "phone call",

@@ -10,6 +10,7 @@ from adk_realtime.sansio.sip.digest import DigestAuth, digest_response
 from adk_realtime.sansio.sip.events import (
     CallEnded,
     CallEstablished,
+    CallRefused,
     CallUpdated,
     IncomingSipCall,
     MessageDropped,
@@ -237,7 +238,10 @@ def test_at_capacity_the_next_invite_is_busy() -> None:
     incoming(uas)
     uas.receive_datagram(request("INVITE", call_id="c2", branch="z9hG4bK-2", body=SDP), PEER, 0.0)
     (busy,) = sent(uas)
-    assert busy.status == 503 and events(uas) == []
+    assert busy.status == 503 and events(uas) == [CallRefused("c2", PEER, 503)]
+    # its retransmission is absorbed: answered again, not refused (nor told) twice
+    uas.receive_datagram(request("INVITE", call_id="c2", branch="z9hG4bK-2", body=SDP), PEER, 0.1)
+    assert [m.status for m in sent(uas)] == [503] and events(uas) == []
 
 
 def test_reject_with_488_and_the_ack_absorbed() -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "CallEndReason",
     "CallEnded",
     "CallEstablished",
+    "CallRefused",
     "CallUpdated",
     "IncomingSipCall",
     "MessageDropped",
@@ -83,6 +84,16 @@ class CallEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class CallRefused:
+    """A new INVITE was refused at ``max_calls`` with ``status`` (486 or 503) before
+    any call was made of it (no :class:`SipCall`): for the application to count."""
+
+    call_id: str
+    addr: Address
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageDropped:
     """A datagram from ``addr`` was not a SIP message we could answer; ``reason`` says why."""
 
@@ -90,4 +101,6 @@ class MessageDropped:
     reason: str
 
 
-SipEvent = IncomingSipCall | CallEstablished | CallUpdated | CallEnded | MessageDropped
+SipEvent = (
+    IncomingSipCall | CallEstablished | CallUpdated | CallEnded | CallRefused | MessageDropped
+)

@@ -9,7 +9,8 @@ now)``, sends every ``(data, addr)`` of ``datagrams_to_send(now)``, drains
 * INVITE (new dialog): 100 Trying at once, then :class:`IncomingSipCall`. The
   application calls ``ringing(call)`` (180), ``answer(call, sdp, now)`` (200 with the
   SDP answer) or ``reject(call, code, now)``. At ``max_calls`` live calls the INVITE
-  is refused with ``busy_code`` (486 Busy Here or 503) without an event.
+  is refused with ``busy_code`` (486 Busy Here or 503) and :class:`CallRefused` tells
+  it (no call is made of it).
 * The 200 is resent at T1, 2*T1... capped at T2 until the ACK comes (RFC 3261
   13.3.1.4); after 64*T1 without one the call ends (``no_ack``) and a BYE is sent.
   A non-2xx final answer is resent the same way (timer G) until its ACK, for at most
@@ -29,6 +30,14 @@ now)``, sends every ``(data, addr)`` of ``datagrams_to_send(now)``, drains
   :class:`MessageDropped`; a request parseable enough to answer gets 400 (the reason
   phrase says what is wrong); an unknown method 405, an unknown URI scheme 416, a
   ``Require``d extension 420, a non-SDP body 415. ``receive_datagram`` never raises.
+
+Over TCP (``transport="TCP"``) the driver frames the stream
+(:class:`~adk_realtime.sansio.sip.framing.SipStreamFramer`) and feeds each message as a
+datagram from the connection's peer, sending each ``(data, addr)`` on that peer's
+connection; the machine writes ``TCP`` in its own Via and ``;transport=tcp`` in its
+Contact, and leaves the retransmissions of non-2xx answers (timer G) and of its BYE
+(timer E) to the reliable transport (RFC 3261 17.2.1, 17.1.2.2); its 200 is still resent
+until the ACK (13.3.1.4), and every timeout stays.
 
 Signalling is symmetric: responses go to the address the request came from (RFC
 3581 ``rport`` and ``received`` are added to the top Via), and our BYE goes to where
@@ -50,6 +59,7 @@ from adk_realtime.sansio.sip.events import (
     CallEnded,
     CallEndReason,
     CallEstablished,
+    CallRefused,
     CallUpdated,
     IncomingSipCall,
     MessageDropped,
@@ -115,7 +125,7 @@ class SipUas:
     at most (None: no limit); ``busy_code``: 486 or 503 beyond it. ``t1``/``t2``: RFC
     3261 timers in seconds. ``seed``: mixed into our tags and branches (pass a few random
     bytes; the machine draws none). ``digest``, ``allowed_sources``: optional caller
-    checks.
+    checks. ``transport``: ``"UDP"`` or ``"TCP"`` (see the module docstring).
     """
 
     def __init__(
@@ -131,6 +141,7 @@ class SipUas:
         digest: DigestAuth | None = None,
         allowed_sources: Collection[str] | None = None,
         server_name: str = "adk-realtime",
+        transport: str = "UDP",
     ) -> None:
         if not (isinstance(local_addr, tuple) and len(local_addr) == 2):
             raise ConfigError("local_addr", f"must be a (host, port) tuple, got {local_addr!r}")
@@ -140,6 +151,10 @@ class SipUas:
             raise ConfigError("busy_code", f"must be 486 or 503, got {busy_code!r}")
         if not (isinstance(t1, int | float) and isinstance(t2, int | float) and 0 < t1 <= t2):
             raise ConfigError("t1", f"t1 and t2 must be seconds with 0 < t1 <= t2, got {t1!r}")
+        if transport not in ("UDP", "TCP"):
+            raise ConfigError("transport", f"must be 'UDP' or 'TCP', got {transport!r}")
+        self.transport = transport
+        self.reliable = transport == "TCP"
         self.local_addr = local_addr
         self.user = user
         self.max_calls = max_calls
@@ -344,6 +359,7 @@ class SipUas:
                 return
         if self.max_calls is not None and self.live_calls >= self.max_calls:
             self._final(txn, self.busy_code, now, extra=[("Retry-After", "30")])
+            self._events.append(CallRefused(call_id, txn.addr, self.busy_code))
             return
         contact = request.get_all("Contact")
         call = SipCall(
@@ -474,7 +490,7 @@ class SipUas:
         )
         self._respond(txn, status, to_tag=tag, extra=extra)
         self._txns[_key(txn.request)] = txn  # (kept, or put back: it absorbs retransmissions)
-        txn.resend_at = now + self.t1
+        txn.resend_at = None if self.reliable else now + self.t1
         txn.interval = self.t1
         txn.expires_at = now + 64 * self.t1  # timer H
 
@@ -548,7 +564,7 @@ class SipUas:
             method="BYE",
             uri=call.remote_target,
             headers=[
-                ("Via", f"SIP/2.0/UDP {host}:{port};branch={branch};rport"),
+                ("Via", f"SIP/2.0/{self.transport} {host}:{port};branch={branch};rport"),
                 ("Max-Forwards", "70"),
                 ("From", call.to_header),
                 ("To", call.from_header),
@@ -559,8 +575,10 @@ class SipUas:
         )
         data = bye.serialize()
         self._out.append((data, call.remote_addr))
+        # Over TCP only timer F runs: the first "resend" is the give-up time.
+        first = now + (64 * self.t1 if self.reliable else self.t1)
         self._bye[call.call_id] = _Resend(
-            data, call.remote_addr, now + self.t1, self.t1, now + 64 * self.t1, call.local_cseq
+            data, call.remote_addr, first, self.t1, now + 64 * self.t1, call.local_cseq
         )
 
     def _resend(self, item: _Resend, now: float) -> None:
@@ -570,7 +588,8 @@ class SipUas:
 
     def _contact(self) -> str:
         host, port = self.local_addr
-        return f"<sip:{self.user}@{host}:{port}>"
+        transport = ";transport=tcp" if self.reliable else ""
+        return f"<sip:{self.user}@{host}:{port}{transport}>"
 
     def _token(self, kind: str, text: str) -> str:
         """A tag or branch: unique per call by the serial, unguessable by the seed."""
