@@ -407,13 +407,16 @@ class RealtimeSession:
 
     async def send_raw(self, message: str) -> None:
         """Send one wire message as-is (escape hatch for provider features not modelled).
-
-        Raises :class:`~adk_realtime.sansio.errors.MessageTooLargeToSend` (sending
-        nothing) for a message over ``capabilities.max_message_size``.
-        """
-        check_size(message, self._caps.max_message_size, "send_raw's message")
-        async with self._send_lock:
-            await self._send_wire(message, self._generation, recorded=False)
+        Gemini's transparent resumption sends it again if the server had not taken it; a
+        rollover does not. :class:`~adk_realtime.sansio.errors.MessageTooLargeToSend`
+        (sending nothing) for a message over ``capabilities.max_message_size``."""
+        if self._caps.resumption and self._caps.replays_unconfirmed:
+            self.protocol.send_raw(message)  # numbered with the rest, as the server counts
+            await self._send_queued()
+        else:
+            check_size(message, self._caps.max_message_size, "send_raw's message")
+            async with self._send_lock:
+                await self._send_wire(message, self._generation, recorded=False)
 
     async def close(self) -> None:
         """Close the session; ``next_event()`` returns ``None`` afterwards."""

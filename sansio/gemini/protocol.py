@@ -87,7 +87,7 @@ from adk_realtime.sansio.gemini.carried import CarriedCalls
 from adk_realtime.sansio.gemini.conversation import GeminiConversation, replay_messages
 from adk_realtime.sansio.gemini.media import GeminiMediaCommands
 from adk_realtime.sansio.gemini.replay import DEFAULT_MAX_REPLAY_BYTES, ClientMessageLog
-from adk_realtime.sansio.gemini.setup import setup_object
+from adk_realtime.sansio.gemini.setup import compression_setting, first_handle, setup_object
 from adk_realtime.sansio.gemini.wire import (
     MAX_AUDIO_MS_PER_MESSAGE,
     MAX_MESSAGE_SIZE,
@@ -114,6 +114,7 @@ from adk_realtime.sansio.json_fields import (
     check_text,
     dumps,
     queue_audio_messages,
+    raw_text,
 )
 from adk_realtime.sansio.media import DEFAULT_MAX_VIDEO_FPS, FrameRateLimiter
 from adk_realtime.sansio.protocol import ProviderCapabilities
@@ -187,10 +188,10 @@ class GeminiProtocol(GeminiMediaCommands):
     ) -> None:
         self.model = normalize_model(model, vertex_project, vertex_location)
         self.vertex = vertex_project is not None
-        self._compression = _compression(context_window_compression)
+        self._compression = compression_setting(context_window_compression)
         # Resumption: the latest usable handle (the next start() resumes from it),
         # and whether resuming now is possible.
-        self.resumption_handle: str | None = _first_handle(resumption_handle, resume_handle)
+        self.resumption_handle: str | None = first_handle(resumption_handle, resume_handle)
         self.resumable = False
         # Transparent resumption (Vertex only, as the API offers it): what a resumed
         # connection sends again (see replay.py).
@@ -468,6 +469,14 @@ class GeminiProtocol(GeminiMediaCommands):
             self.update_session(event.config)
         else:
             raise LocalProtocolError(f"cannot encode {type(event).__name__} for Gemini Live")
+
+    def send_raw(self, message: str) -> None:
+        """Queue ``message`` as-is (a client message this protocol does not model). It is
+        numbered with the others: with transparent resumption the server's indices stay
+        right, and a resumption sends it again if the server had not taken it. Not in the
+        record (a new conversation without a handle does not get it).
+        ``MessageTooLargeToSend`` (queuing nothing) over ``max_message_size``."""
+        self._out.append(check_size(raw_text(message), MAX_MESSAGE_SIZE, "send_raw's message"))
 
     def interrupt(self) -> None:
         """Queue what stops the model talking: with VAD off, ``activityStart`` (the user's
@@ -768,29 +777,3 @@ __all__ = [
     "GeminiProtocol",
     "normalize_model",
 ]
-
-
-def _compression(setting: bool | Mapping[str, Any]) -> dict[str, Any] | None:
-    """The ``contextWindowCompression`` object a setting asks for (None: off)."""
-    if setting is True:
-        return {"slidingWindow": {}}
-    if setting is False:
-        return None
-    if isinstance(setting, Mapping):
-        return dict(setting)
-    raise ConfigError("context_window_compression", "must be a bool or a dict")
-
-
-def _first_handle(resumption_handle: str | None, resume_handle: str | None) -> str | None:
-    """The handle the first start() resumes from; ``resume_handle`` names one maybe
-    saved by another process (an alias that must agree with ``resumption_handle``)."""
-    field = "resumption_handle"
-    if resume_handle is not None:
-        if resumption_handle is not None and resumption_handle != resume_handle:
-            raise ConfigError("resume_handle", "differs from resumption_handle")
-        field, resumption_handle = "resume_handle", resume_handle
-    if resumption_handle is not None and (
-        not isinstance(resumption_handle, str) or not resumption_handle
-    ):
-        raise ConfigError(field, f"must be a non-empty string, got {resumption_handle!r}")
-    return resumption_handle
