@@ -108,7 +108,7 @@ from adk_realtime.sansio.gemini.wire import (
     parse_message,
     tool_output,
 )
-from adk_realtime.sansio.history import History, HistoryLimits
+from adk_realtime.sansio.history import History, HistoryFunctionCall, HistoryLimits
 from adk_realtime.sansio.json_fields import (
     check_size,
     check_text,
@@ -296,6 +296,18 @@ class GeminiProtocol(GeminiMediaCommands):
         """
         return self._received.ms(item_id)
 
+    def _new_conversation_history(self) -> tuple[list[str], list[HistoryFunctionCall]]:
+        """The record as ``clientContent`` for a setup without a handle, and the calls
+        left out of it: those the app is still running. The new server never asked them
+        (a ``toolResponse`` would answer nothing), so each is carried and its answer goes
+        later with the call (``carried.py``'s injection), which the model answers from."""
+        items = self._conversation.record.snapshot().items
+        running = [
+            i for i in items if isinstance(i, HistoryFunctionCall) and i.call_id in self._pending
+        ]
+        rest = [i for i in items if not (isinstance(i, HistoryFunctionCall) and i in running)]
+        return replay_messages(rest, MAX_MESSAGE_SIZE), running
+
     # ------------------------------------------------------ output and timers
 
     def data_to_send(self) -> list[str]:
@@ -346,8 +358,9 @@ class GeminiProtocol(GeminiMediaCommands):
             compression=self._compression,
         )
         history: list[str] = []
+        running: list[HistoryFunctionCall] = []
         if self.resumption_handle is None:
-            history = replay_messages(self._conversation.record.snapshot(), MAX_MESSAGE_SIZE)
+            history, running = self._new_conversation_history()
             if history:
                 setup["historyConfig"] = {"initialHistoryInClientContent": True}
         try:
@@ -360,7 +373,7 @@ class GeminiProtocol(GeminiMediaCommands):
         if self.resumption_handle is not None:
             history = self._carried.resume(unconsumed, self.transparent_resumption)
         else:
-            self._carried.fresh()
+            self._carried.fresh(running)
         ric = setup.get("realtimeInputConfig")
         aad = ric.get("automaticActivityDetection") if isinstance(ric, dict) else None
         self.manual_activity = isinstance(aad, dict) and aad.get("disabled") is True
