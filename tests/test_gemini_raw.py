@@ -66,6 +66,19 @@ def test_a_raw_message_is_numbered_with_the_others(consumed: int, replayed: int)
     assert resume(protocol) == sent[len(sent) - replayed :]
 
 
+def test_what_a_start_queued_for_a_setup_complete_that_never_came_goes_next_time() -> None:
+    protocol = started()
+    protocol.send_raw(RAW)
+    protocol.send_event(ev.ItemCreate(text="then a question"))
+    sent = protocol.data_to_send()
+    protocol.receive_data(update(0), 0.0)
+    protocol.start(RealtimeConfig())  # resuming from h1; the connection ends before setupComplete
+    protocol.data_to_send()  # its setup
+    protocol.send_event(ev.ItemCreate(text="said meanwhile"))
+    meanwhile = protocol.data_to_send()
+    assert resume(protocol) == sent + meanwhile  # oldest first, each once
+
+
 def test_without_transparent_resumption_nothing_is_sent_again() -> None:
     protocol = started(transparent=False)
     protocol.send_raw(RAW)
@@ -149,3 +162,46 @@ async def test_a_raw_message_the_server_did_not_take_goes_again_after_the_drop(
     assert first.sent[1:] == [RAW, first.sent[2]]
     assert second.sent[1:] == first.sent[1:]  # the server took neither: both go again
     assert json.loads(second.sent[0])["setup"]["sessionResumption"]["handle"] == "h1"
+
+
+@pytest.mark.parametrize("acknowledged", [True, False])
+async def test_a_resumed_link_gone_before_it_said_anything_resumes_again(
+    anyio_backend: str, acknowledged: bool
+) -> None:
+    """Under load a resumed connection can reach its end (the cap, a drop) before the
+    session reads a message from it: its server never said whether the conversation is
+    resumable, and the handle it resumed from is still good, so the session resumes from
+    that handle again instead of ending the call (the long-call example under load)."""
+    setup_complete = json.dumps({"setupComplete": {}})
+    first = ScriptedLink([setup_complete, update(0)])
+    gone = ScriptedLink([setup_complete] if acknowledged else [])
+    gone.drop()  # ends as soon as the setup is acknowledged, or before
+    third = ScriptedLink([setup_complete])
+    links = iter([first, gone, third])
+
+    @asynccontextmanager
+    async def factory(_handle: str | None) -> AsyncIterator[Link]:
+        yield next(links)
+
+    protocol = GeminiProtocol("gemini-live-2.5-flash-preview", transparent_resumption=True)
+    options = SessionOptions(reconnect_backoff=0.01)
+    session = RealtimeSession(
+        protocol, RealtimeConfig(), factory, provider="gemini", options=options
+    )
+    resumed = 0
+    async with open_session(session):
+        with anyio.fail_after(10):
+            while protocol.resumption_handle is None:
+                await session.next_event()
+            await session.send_text("a question")
+            first.drop()
+            while resumed < (2 if acknowledged else 1):  # (a link never set up resumes nothing)
+                event = await session.next_event()
+                assert event is not None
+                resumed += isinstance(event, ev.SessionResumed)
+            await session.send_text("another")
+    for link in (gone, third):
+        assert json.loads(link.sent[0])["setup"]["sessionResumption"]["handle"] == "h1"
+    # The unconfirmed question went again, once, whether or not the gone link got it.
+    assert third.sent[1:].count(first.sent[1]) == 1 and third.sent[1] == first.sent[1]
+    assert json.loads(third.sent[-1])["clientContent"]["turns"][0]["parts"][0]["text"] == "another"

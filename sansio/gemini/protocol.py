@@ -368,8 +368,9 @@ class GeminiProtocol(GeminiMediaCommands):
         except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError("extra", f"not JSON-serialisable: {exc}") from None
         check_size(text, MAX_MESSAGE_SIZE, "the setup (instruction, tools)")
-        # What the last connection's server did not take: a resumed state lacks it.
-        unconsumed = self._log.restart_numbered()
+        # What the last connection's server did not take: a resumed state lacks it. First
+        # what the last start queued for a setupComplete that never came (older still).
+        unconsumed = [(-1, m) for m in self._history_due] + self._log.restart_numbered()
         if self.resumption_handle is not None:
             history = self._carried.resume(unconsumed, self.transparent_resumption)
         else:
