@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from adk_realtime.mcp import MCPServer
 from adk_realtime.sansio.config import (
     RealtimeConfig,
     VadConfig,
@@ -115,6 +116,7 @@ class RealtimeAgent:
         on_speech_started: SpeechCallback | None = None,
         on_speech_stopped: SpeechCallback | None = None,
         require_model: bool = True,
+        mcp_servers: Sequence[MCPServer] = (),
     ) -> None:
         if not name or not all(c.isalnum() or c in "_-" for c in name):
             raise ConfigError("name", f"agent names use letters, digits, '_' and '-', got {name!r}")
@@ -145,6 +147,12 @@ class RealtimeAgent:
         self.global_instruction = global_instruction
         self.tools: list[Tool] = [_as_tool(t, name) for t in tools]
         self._sub_agents = list(sub_agents)
+        if isinstance(mcp_servers, MCPServer | str):
+            raise ConfigError(
+                "mcp_servers", f"agent {name!r}: must be a list of MCP servers, got {mcp_servers!r}"
+            )
+        # Their tools are this agent's (connected by the runner: adk_realtime.mcp).
+        self.mcp_servers: list[MCPServer] = list(mcp_servers)
         self.before_agent_callback = before_agent_callback
         self.after_agent_callback = after_agent_callback
         self.before_tool_callback = before_tool_callback
@@ -174,6 +182,15 @@ class RealtimeAgent:
             raise ConfigError("sub_agents", f"duplicate sub-agent names: {', '.join(sub_dupes)}")
         if self.modalities is not None:
             RealtimeConfig(modalities=self.modalities)  # validates
+        for server in self.mcp_servers:
+            if not isinstance(server, MCPServer):
+                raise ConfigError(
+                    "mcp_servers",
+                    f"agent {self._name!r}: an MCP server is an MCPServerStdio or "
+                    f"MCPServerHTTP, got {server!r}",
+                )
+        if len({id(server) for server in self.mcp_servers}) != len(self.mcp_servers):
+            raise ConfigError("mcp_servers", f"agent {self._name!r} names a server twice")
 
     def __repr__(self) -> str:
         return f"RealtimeAgent({self._name!r}, tools={[t.name for t in self.tools]}, sub_agents={[a.name for a in self._sub_agents]})"
@@ -289,6 +306,7 @@ class RealtimeAgentBuilder:
         self._kw: dict[str, Any] = {}
         self._tools: list[Tool | Callable[..., Any]] = []
         self._subs: list[RealtimeAgent] = []
+        self._mcp: list[MCPServer] = []
 
     def model(self, model: RealtimeModel) -> RealtimeAgentBuilder:
         self._kw["model"] = model
@@ -316,6 +334,11 @@ class RealtimeAgentBuilder:
 
     def sub_agent(self, agent: RealtimeAgent) -> RealtimeAgentBuilder:
         self._subs.append(agent)
+        return self
+
+    def mcp_server(self, server: MCPServer) -> RealtimeAgentBuilder:
+        """Give this agent the tools of an MCP server (see :mod:`adk_realtime.mcp`)."""
+        self._mcp.append(server)
         return self
 
     def before_agent_callback(self, fn: AgentCallback) -> RealtimeAgentBuilder:
@@ -372,7 +395,9 @@ class RealtimeAgentBuilder:
 
     def build(self) -> RealtimeAgent:
         """Check and build; a missing model or duplicate tool names raise ``ConfigError``."""
-        return RealtimeAgent(self._name, tools=self._tools, sub_agents=self._subs, **self._kw)
+        return RealtimeAgent(
+            self._name, tools=self._tools, sub_agents=self._subs, mcp_servers=self._mcp, **self._kw
+        )
 
     if not TYPE_CHECKING:  # at run time only: type checkers keep flagging unknown methods
 

@@ -1,23 +1,29 @@
 """MCP tools: the tools of Model Context Protocol servers become the agent's tools.
 
-``RealtimeRunner(..., mcp_servers=[MCPServerStdio("python", ["server.py"]),
-MCPServerHTTP("http://127.0.0.1:8000/mcp", headers={"Authorization": ...})])``.
+``RealtimeAgent("a", model, mcp_servers=[MCPServerStdio("python", ["server.py"])])``
+gives that agent the server's tools; ``RealtimeRunner(..., mcp_servers=[
+MCPServerHTTP("http://127.0.0.1:8000/mcp", headers={"Authorization": ...})])`` gives
+them to every agent of the run.
 
 Theory of operation
 -------------------
-When the runner starts, it connects every server (each in a *keeper* task of its
-own, so a server that fails later cannot tear down the conversation), lists its
-tools and adds them to the runner's tools, for every agent; when the run ends the
-servers are closed (a stdio server's process ends with them). A server that
-cannot be reached fails ``run()`` with :class:`MCPServerError` before the model is
-connected.
+When the runner starts, it connects every server of the run, the runner's and
+those of every agent under the root agent, each server once however many agents
+name it (each in a *keeper* task of its own, so a server that fails later cannot
+tear down the conversation), and lists its tools. A runner's server's tools are
+the runner's tools, for every agent; an agent's server's tools are that agent's
+tools, offered while it is the active agent (after a handoff to it too). When the
+run ends the servers are closed (a stdio server's process ends with them). The
+connections belong to the run (:class:`MCPConnection`): two runners sharing an
+agent, one per call, each connect its servers. A server that cannot be reached
+fails ``run()`` with :class:`MCPServerError` before the model is connected.
 
 A call to an MCP tool goes through the same tool runner as a local tool: the
 agent's ``before_tool``/``after_tool`` callbacks, the time limit (the server's
 ``timeout``, else the runner's ``tool_timeout``) and the error rules. The model
 gets the text contents joined (the MCP spec has a server put a structured result
-in a text block too), or the structured result as JSON when it sends no text; an error result (``isError``) or an MCP error becomes the
-model's error output. A server that dies during a call ends the call at once
+in a text block too), or the structured result as JSON when it sends no text; an
+error result (``isError``) or an MCP error becomes the model's error output. A server that dies during a call ends the call at once
 with an error output (no wait for the time limit).
 
 The ``mcp`` package (the ``mcp`` extra) is imported only when a server connects.
@@ -63,8 +69,9 @@ class MCPToolError(RealtimeError):
 
 
 class MCPServer:
-    """What the runner needs of an MCP server; :class:`MCPServerStdio` and
-    :class:`MCPServerHTTP` are the two transports.
+    """How to reach an MCP server (a description: each run connects it itself, see
+    :class:`MCPConnection`); :class:`MCPServerStdio` and :class:`MCPServerHTTP` are the
+    two transports.
 
     ``name``: how logs and errors name the server. ``tool_prefix``: put before each
     tool's name (``"files_"``), to keep two servers' tools apart. ``allowed_tools``: only
@@ -88,11 +95,7 @@ class MCPServer:
         self.tool_prefix = tool_prefix
         self.allowed_tools = None if allowed_tools is None else frozenset(allowed_tools)
         self.timeout = check_tool_timeout(timeout, "timeout")
-        self.tools: list[MCPTool] = []
-        self._client: Client | None = None
-        self._stop: anyio.Event | None = None  # made in the keeper task (needs a loop)
-        self._calls: set[anyio.CancelScope] = set()  # cancelled when the server goes away
-        self._gone = ""  # why the server is no longer connected
+        self.tools: list[MCPTool] = []  # as last listed (by the latest run that connected)
 
     def _client_for(self, stack: AsyncExitStack) -> Client:
         raise NotImplementedError
@@ -106,71 +109,6 @@ class MCPServer:
             if len(secret) >= 4:  # (a tiny value would blank out common words)
                 text = text.replace(secret, "***")
         return text
-
-    # -------------------------------------------------------------- lifetime
-
-    async def serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """The keeper task: connect, list the tools, hold the connection until
-        :meth:`stop`. Fails ``task_status`` when the server cannot be reached."""
-        stop = self._stop = anyio.Event()
-        self._gone, self.tools = "", []
-        started = False
-        try:
-            async with AsyncExitStack() as stack:
-                client = await stack.enter_async_context(self._client_for(stack))
-                self.tools = await self._list_tools(client)
-                self._client = client
-                task_status.started()
-                started = True
-                await stop.wait()
-        except Exception as exc:
-            cause = _only_error(exc)
-            why = self._redact(f"{type(cause).__name__}: {cause}")
-            if not started:
-                raise MCPServerError(self.name, f"cannot connect ({why})") from None
-            log.warning("MCP server %s stopped: %s", self.name, why)
-            self._gone = f"it stopped ({why})"
-        finally:
-            self._client = None
-            self._gone = self._gone or "it was closed"
-            for scope in self._calls:
-                scope.cancel()
-
-    def stop(self) -> None:
-        """Close the connection (the keeper task ends)."""
-        if self._stop is not None:
-            self._stop.set()
-
-    async def _list_tools(self, client: Client) -> list[MCPTool]:
-        tools: list[MCPTool] = []
-        cursor: str | None = None
-        while True:
-            page = await client.list_tools(cursor=cursor)
-            for spec in page.tools:
-                if self.allowed_tools is None or spec.name in self.allowed_tools:
-                    tools.append(MCPTool(self, spec))
-            cursor = page.next_cursor
-            if not cursor:
-                return tools
-
-    # -------------------------------------------------------------- calls
-
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
-        """Call ``name`` (its MCP name); :class:`MCPServerError` if the server is gone
-        or goes away during the call."""
-        client = self._client
-        if client is None:
-            raise MCPServerError(self.name, f"not connected: {self._gone or 'not started'}")
-        with anyio.CancelScope() as scope:
-            self._calls.add(scope)
-            try:
-                return await client.call_tool(name, arguments)
-            except Exception as exc:  # the connection failed or the server refused the call
-                why = self._redact(f"{type(exc).__name__}: {exc}")
-                raise MCPServerError(self.name, f"{name!r}: {why}") from None
-            finally:
-                self._calls.discard(scope)
-        raise MCPServerError(self.name, f"the call to {name!r} got no answer: {self._gone}")
 
 
 class MCPServerStdio(MCPServer):
@@ -288,11 +226,90 @@ def _safe_url(url: object) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+class MCPConnection:
+    """One run's connection to an MCP server: each runner connects its servers itself,
+    so runners that share an agent (one per phone call) never share a connection."""
+
+    def __init__(self, server: MCPServer) -> None:
+        self.server = server
+        self.tools: list[MCPTool] = []
+        self._client: Client | None = None
+        self._stop: anyio.Event | None = None  # made in the keeper task (needs a loop)
+        self._calls: set[anyio.CancelScope] = set()  # cancelled when the server goes away
+        self._gone = ""  # why the server is no longer connected
+
+    def __repr__(self) -> str:
+        return f"MCPConnection({self.server!r})"
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """The keeper task: connect, list the tools, hold the connection until
+        :meth:`stop`. Fails ``task_status`` when the server cannot be reached."""
+        server = self.server
+        stop = self._stop = anyio.Event()
+        started = False
+        try:
+            async with AsyncExitStack() as stack:
+                client = await stack.enter_async_context(server._client_for(stack))
+                self.tools = server.tools = await self._list_tools(client)
+                self._client = client
+                task_status.started()
+                started = True
+                await stop.wait()
+        except Exception as exc:
+            cause = _only_error(exc)
+            why = server._redact(f"{type(cause).__name__}: {cause}")
+            if not started:
+                raise MCPServerError(server.name, f"cannot connect ({why})") from None
+            log.warning("MCP server %s stopped: %s", server.name, why)
+            self._gone = f"it stopped ({why})"
+        finally:
+            self._client = None
+            self._gone = self._gone or "it was closed"
+            for scope in self._calls:
+                scope.cancel()
+
+    def stop(self) -> None:
+        """Close the connection (the keeper task ends)."""
+        if self._stop is not None:
+            self._stop.set()
+
+    async def _list_tools(self, client: Client) -> list[MCPTool]:
+        allowed = self.server.allowed_tools
+        tools: list[MCPTool] = []
+        cursor: str | None = None
+        while True:
+            page = await client.list_tools(cursor=cursor)
+            for spec in page.tools:
+                if allowed is None or spec.name in allowed:
+                    tools.append(MCPTool(self, spec))
+            cursor = page.next_cursor
+            if not cursor:
+                return tools
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
+        """Call ``name`` (its MCP name); :class:`MCPServerError` if the server is gone
+        or goes away during the call."""
+        server, client = self.server, self._client
+        if client is None:
+            raise MCPServerError(server.name, f"not connected: {self._gone or 'not started'}")
+        with anyio.CancelScope() as scope:
+            self._calls.add(scope)
+            try:
+                return await client.call_tool(name, arguments)
+            except Exception as exc:  # the connection failed or the server refused the call
+                why = server._redact(f"{type(exc).__name__}: {exc}")
+                raise MCPServerError(server.name, f"{name!r}: {why}") from None
+            finally:
+                self._calls.discard(scope)
+        raise MCPServerError(server.name, f"the call to {name!r} got no answer: {self._gone}")
+
+
 class MCPTool:
     """One tool of an MCP server, as the runner sees a tool (:class:`~adk_realtime.tools.Tool`)."""
 
-    def __init__(self, server: MCPServer, spec: MCPToolSpec) -> None:
-        self.server = server
+    def __init__(self, connection: MCPConnection, spec: MCPToolSpec) -> None:
+        server = self.server = connection.server
+        self._connection = connection
         self.mcp_name = spec.name
         self.name = (server.tool_prefix + _BAD_NAME_CHARS.sub("_", spec.name))[:64]
         self.description = spec.description or spec.title or ""
@@ -312,7 +329,7 @@ class MCPTool:
         return self._parameters
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
-        result = await self.server.call_tool(self.mcp_name, arguments)
+        result = await self._connection.call_tool(self.mcp_name, arguments)
         if result.is_error:
             raise MCPToolError(_result_text(result) or f"tool {self.mcp_name!r} failed")
         if result.structured_content is not None and not any(
@@ -338,22 +355,68 @@ def _result_text(result: CallToolResult) -> str:
     return "\n".join(parts)
 
 
+class RunTools:
+    """The MCP tools of one run: ``shared`` (the runner's servers: every agent has them)
+    and, by agent, the tools of the agent's own servers (:meth:`of`)."""
+
+    def __init__(self) -> None:
+        self.shared: list[MCPTool] = []
+        self._by_agent: dict[int, list[MCPTool]] = {}  # id(agent) -> its servers' tools
+
+    def of(self, agent: RealtimeAgent | None) -> list[MCPTool]:
+        """The tools of ``agent``'s own MCP servers (not the runner's)."""
+        return self._by_agent.get(id(agent), []) if agent is not None else []
+
+
+NO_RUN_TOOLS = RunTools()  # a runner between runs: no MCP tools
+
+
+def _agents(root: RealtimeAgent | None) -> list[RealtimeAgent]:
+    """``root`` and every agent below it, each once."""
+    found: dict[int, RealtimeAgent] = {}
+    waiting = [root] if root is not None else []
+    while waiting:
+        agent = waiting.pop()
+        if id(agent) not in found:
+            found[id(agent)] = agent
+            waiting.extend(reversed(agent.sub_agents))
+    return list(found.values())
+
+
+def uses_mcp(servers: Sequence[MCPServer], root: RealtimeAgent | None) -> bool:
+    """Whether a run with these runner servers and this agent tree connects any server."""
+    return bool(servers) or any(agent.mcp_servers for agent in _agents(root))
+
+
 @asynccontextmanager
-async def connected_tools(servers: Sequence[MCPServer]) -> AsyncIterator[list[MCPTool]]:
-    """Connect ``servers`` (raises :class:`MCPServerError` if one cannot be reached),
-    give their tools, and close them all on exit."""
+async def connected_tools(
+    servers: Sequence[MCPServer], root: RealtimeAgent | None, local_tools: Sequence[Tool]
+) -> AsyncIterator[RunTools]:
+    """Connect the runner's ``servers`` and those of every agent under ``root``, each
+    server once (raises :class:`MCPServerError` if one cannot be reached, ``ConfigError``
+    on a tool name clash: see :func:`check_names`), give their tools, and close them all
+    on exit. ``local_tools``: the runner's own tools (every agent has them)."""
+    agents = _agents(root)
+    unique: dict[int, MCPServer] = {}
+    for server in [*servers, *(s for agent in agents for s in agent.mcp_servers)]:
+        unique.setdefault(id(server), server)
+    connections = {key: MCPConnection(server) for key, server in unique.items()}
     try:
         async with anyio.create_task_group() as keepers:
             try:
-                tools: list[MCPTool] = []
-                for server in servers:
-                    await keepers.start(server.serve)
-                    tools.extend(server.tools)
-                check_unique_names(tools)
-                yield tools
+                for connection in connections.values():
+                    await keepers.start(connection.serve)
+                run = RunTools()
+                runner_keys = list(dict.fromkeys(id(server) for server in servers))
+                run.shared = [t for key in runner_keys for t in connections[key].tools]
+                for agent in agents:
+                    own = [id(s) for s in agent.mcp_servers if id(s) not in runner_keys]
+                    run._by_agent[id(agent)] = [t for key in own for t in connections[key].tools]
+                check_names(run, agents, local_tools)
+                yield run
             finally:
-                for server in servers:
-                    server.stop()
+                for connection in connections.values():
+                    connection.stop()
     except BaseExceptionGroup as group:
         # The keepers never fail after starting: a group holds what the body raised
         # (the run's own error), which the caller expects as it is.
@@ -367,44 +430,46 @@ def _only_error(error: BaseException) -> BaseException:
     return error
 
 
-def check_unique_names(tools: Sequence[MCPTool]) -> None:
-    """Raise ``ConfigError`` if two MCP tools share a name."""
-    seen: set[str] = set()
-    for tool in tools:
-        if tool.name in seen:
-            raise ConfigError(
-                "mcp_servers", f"two tools are named {tool.name!r} (give a server a tool_prefix)"
-            )
-        seen.add(tool.name)
-
-
-def check_no_clash(
-    mcp_tools: Sequence[MCPTool], tools: Sequence[Tool], agent: RealtimeAgent | None
+def check_names(
+    run: RunTools, agents: Sequence[RealtimeAgent], local_tools: Sequence[Tool]
 ) -> None:
-    """Raise ``ConfigError`` if an MCP tool has the name of another tool of the runner or
-    of an agent (the model could not tell them apart)."""
-    taken = {tool.name for tool in tools}
-    agents = [agent] if agent is not None else []
-    while agents:
-        current = agents.pop()
-        taken.update(tool.name for tool in current.tools)
-        agents.extend(current.sub_agents)
-    for tool in mcp_tools:
-        if tool.name in taken:
-            raise ConfigError(
-                "mcp_servers",
-                f"tool {tool.name!r} of {tool.server.name} has the name of another tool "
-                "(give the server a tool_prefix)",
-            )
+    """Raise ``ConfigError`` if an MCP tool an agent is given has the name of another
+    tool that agent has (a local tool, the handoff tool, or another MCP tool): the
+    model could not tell them apart. Clashes among local tools are not checked here."""
+    everyone: list[RealtimeAgent | None] = [*agents] if agents else [None]
+    for agent in everyone:
+        taken = {tool.name for tool in local_tools}
+        if agent is not None:
+            taken.update(tool.name for tool in agent.tools)
+            transfer = agent.transfer_tool()
+            if transfer is not None:
+                taken.add(transfer.name)
+        mcp_names: set[str] = set()
+        for tool in [*run.shared, *run.of(agent)]:
+            if tool.name in mcp_names:
+                raise ConfigError(
+                    "mcp_servers",
+                    f"two tools are named {tool.name!r} (give a server a tool_prefix)",
+                )
+            if tool.name in taken:
+                raise ConfigError(
+                    "mcp_servers",
+                    f"tool {tool.name!r} of {tool.server.name} has the name of another tool "
+                    "(give the server a tool_prefix)",
+                )
+            mcp_names.add(tool.name)
 
 
 __all__ = [
+    "MCPConnection",
     "MCPServer",
     "MCPServerError",
     "MCPServerHTTP",
     "MCPServerStdio",
     "MCPTool",
     "MCPToolError",
-    "check_no_clash",
+    "RunTools",
+    "check_names",
     "connected_tools",
+    "uses_mcp",
 ]

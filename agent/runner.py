@@ -63,7 +63,7 @@ from adk_realtime.agent_events import (
     TurnMetrics as TurnMetrics,
 )
 from adk_realtime.handlers import AudioOutput as AudioOutput, EventHandler as EventHandler
-from adk_realtime.mcp import MCPServer, check_no_clash, connected_tools
+from adk_realtime.mcp import NO_RUN_TOOLS, MCPServer, connected_tools, uses_mcp
 from adk_realtime.models import RealtimeModel
 from adk_realtime.observers import RunListeners, RunObserver
 from adk_realtime.playback import PlaybackTracker as PlaybackTracker
@@ -224,6 +224,7 @@ class RealtimeRunner:
         self._final_history: History | None = None
         self._final_handle: str | None = None
         self.mcp_servers = list(mcp_servers)  # connected while run() runs (adk_realtime.mcp)
+        self._mcp = NO_RUN_TOOLS  # the MCP tools of the current run (the agents' by agent)
         self.observers = list(observers)  # told about each run (adk_realtime.observers)
         self._listeners: RunListeners | None = None
         # Call recording (recording.py): the recorder of the current run, its last report.
@@ -351,20 +352,22 @@ class RealtimeRunner:
 
         A normal close by the provider (code 1000, or 1005: no code) ends the run quietly; any other
         loss raises :class:`ConnectionClosed` (after ``on_error`` and
-        ``on_disconnect`` were called). The ``mcp_servers`` are connected first and
-        closed at the end (one that cannot be reached raises ``MCPServerError``).
+        ``on_disconnect`` were called). The ``mcp_servers`` (the runner's and its agents')
+        are connected first and closed at the end (one that cannot be reached raises
+        ``MCPServerError``).
         """
-        if not self.mcp_servers:
+        if not uses_mcp(self.mcp_servers, self.root_agent):
             await self._run_session()
             return
         try:
-            async with connected_tools(self.mcp_servers) as mcp_tools:
+            async with connected_tools(self.mcp_servers, self.root_agent, self.extra_tools) as mcp:
                 try:
-                    check_no_clash(mcp_tools, self.extra_tools, self.root_agent)
-                    self.extra_tools.extend(mcp_tools)
+                    self._mcp = mcp
+                    self.extra_tools.extend(mcp.shared)
                     await self._run_session()
                 finally:
-                    self.extra_tools = [t for t in self.extra_tools if t not in mcp_tools]
+                    self._mcp = NO_RUN_TOOLS
+                    self.extra_tools = [t for t in self.extra_tools if t not in mcp.shared]
         except Exception as exc:
             if not self._connected.is_set():  # the session never started: say why
                 self._failure = f"error: {type(exc).__name__}: {exc}"
@@ -439,10 +442,9 @@ class RealtimeRunner:
         if agent is not None:
             self.context.agent_name = agent.name
             config = await agent.build_config(self.context, base=config)
-        if self.extra_tools:
-            config = config.replace(
-                tools=(*config.tools, *(tool_definition(t) for t in self.extra_tools))
-            )
+        more = [*self._mcp.of(agent), *self.extra_tools]  # the agent's MCP tools, the runner's
+        if more:
+            config = config.replace(tools=(*config.tools, *(tool_definition(t) for t in more)))
         return config
 
     async def _emit(self, event: AgentEvent) -> None:
@@ -625,7 +627,7 @@ class RealtimeRunner:
     def _find_tool(self, name: str) -> Tool | None:
         agent = self.active_agent
         if agent is not None:
-            for tool in agent.tools:
+            for tool in (*agent.tools, *self._mcp.of(agent)):
                 if tool.name == name:
                     return tool
         for tool in self.extra_tools:

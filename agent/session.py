@@ -406,14 +406,16 @@ class RealtimeSession:
                     await self._send_wire(message, generation)
 
     async def send_raw(self, message: str) -> None:
-        """Send one wire message as-is (escape hatch for provider features not modelled).
-
-        Raises :class:`~adk_realtime.sansio.errors.MessageTooLargeToSend` (sending
-        nothing) for a message over ``capabilities.max_message_size``.
-        """
-        check_size(message, self._caps.max_message_size, "send_raw's message")
-        async with self._send_lock:
-            await self._send_wire(message, self._generation, recorded=False)
+        """Send one wire message as-is (escape hatch for provider features not modelled);
+        Gemini's transparent resumption sends it again if the server had not taken it.
+        ``MessageTooLargeToSend`` (sending nothing) over ``capabilities.max_message_size``."""
+        if self._caps.resumption and self._caps.replays_unconfirmed:
+            self.protocol.send_raw(message)  # numbered with the rest, as the server counts
+            await self._send_queued()
+        else:
+            check_size(message, self._caps.max_message_size, "send_raw's message")
+            async with self._send_lock:
+                await self._send_wire(message, self._generation, recorded=False)
 
     async def close(self) -> None:
         """Close the session; ``next_event()`` returns ``None`` afterwards."""
@@ -507,6 +509,7 @@ class RealtimeSession:
         try:
             while True:
                 self._reconnect_requested = self._rollover_requested = False
+                self._link_messages = 0
                 ready_at: float | None = None
                 error = None
                 try:
@@ -524,7 +527,6 @@ class RealtimeSession:
                         if self._generation > 1 and self._can_roll_over():
                             self.rollovers += 1
                         ready_at = anyio.current_time()
-                        self._link_messages = 0
                         if not await self._serve_link(link):
                             break
                         failures = 0  # it ended the way it should (goAway: resume, roll over)
@@ -591,10 +593,10 @@ class RealtimeSession:
         return self._can_roll_over() and exc.code not in (1000, 1005)
 
     def _can_resume(self) -> bool:
-        return (
+        return (  # (a link gone before the pump read anything resumes from the same handle)
             self._caps.resumption
             and self._options.resume
-            and self.protocol.resumable
+            and (self.protocol.resumable or self._link_messages == 0)
             and self.protocol.resumption_handle is not None
         )
 

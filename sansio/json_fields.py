@@ -71,6 +71,7 @@ __all__ = [
     "opt_str_or_none",
     "proto_get",
     "queue_audio_messages",
+    "raw_text",
     "req_dict",
     "req_str",
 ]
@@ -300,6 +301,13 @@ def check_size(message: str, limit: int, what: str) -> str:
     size = len(message) if message.isascii() else len(message.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise MessageTooLargeToSend(what, size, limit)
+    return message
+
+
+def raw_text(message: object) -> str:
+    """``message`` if it is text (a raw wire message), else ``LocalProtocolError``."""
+    if not isinstance(message, str):
+        raise LocalProtocolError(f"a raw message is JSON text, got {type(message).__name__}")
     return message
 
 

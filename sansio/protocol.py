@@ -224,6 +224,11 @@ class RealtimeProtocol(Protocol):
         """Queue what stops the model talking now, if the provider has such a message."""
         ...
 
+    def send_raw(self, message: str) -> None:
+        """Queue one wire message as-is (``LocalProtocolError`` if it is not text,
+        ``MessageTooLargeToSend`` over ``capabilities.max_message_size``)."""
+        ...
+
     def send_image(self, data: bytes | bytearray | memoryview, mime_type: str) -> None:
         """Queue a user message holding one image; the model sees it from its next
         response on (``ResponseCreate`` asks for one now). ``LocalProtocolError`` for an

@@ -32,7 +32,9 @@ handoff, which answers and then reconnects on purpose, relies on that).
 left out (they answer a call the resumed state does not hold), and so is an
 injection of ours, which goes again anew. A call carried once stays carried
 until a handle after its answer settles it, so a second switch before that
-carries it again. Bounded: at most ``MAX_FOLLOWED`` calls are followed (the
+carries it again. A setup without a handle (a new conversation, seeded from the
+record) carries the calls still waiting for the app's answer too (:meth:`~CarriedCalls.fresh`):
+the replay leaves them out and each answer is injected with its call. Bounded: at most ``MAX_FOLLOWED`` calls are followed (the
 oldest go first: a server that gives no handle for that long resumes from far
 back anyway). Pure: no clock, no I/O.
 """
@@ -137,11 +139,16 @@ class CarriedCalls:
                 messages.extend(self._inject(call))
         return messages
 
-    def fresh(self) -> None:
+    def fresh(self, running: Iterable[HistoryFunctionCall] = ()) -> None:
         """A new conversation (no handle): the record's replay holds the calls and the
-        answers known; later answers go as usual."""
+        answers known, but not the ``running`` calls (still waiting for the app's answer):
+        those are carried, each answer injected with its call once the app gives it."""
         self._calls.clear()
         self._injected.clear()
+        for call in running:
+            self._calls[call.call_id] = _Call(
+                call.call_id, call.name, call.arguments, mark=-1, carried=True
+            )
 
     def answer(self, call_id: str, output: str) -> list[str]:
         """The app answered carried call ``call_id``: the messages that deliver it now

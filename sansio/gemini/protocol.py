@@ -87,7 +87,7 @@ from adk_realtime.sansio.gemini.carried import CarriedCalls
 from adk_realtime.sansio.gemini.conversation import GeminiConversation, replay_messages
 from adk_realtime.sansio.gemini.media import GeminiMediaCommands
 from adk_realtime.sansio.gemini.replay import DEFAULT_MAX_REPLAY_BYTES, ClientMessageLog
-from adk_realtime.sansio.gemini.setup import setup_object
+from adk_realtime.sansio.gemini.setup import compression_setting, first_handle, setup_object
 from adk_realtime.sansio.gemini.wire import (
     MAX_AUDIO_MS_PER_MESSAGE,
     MAX_MESSAGE_SIZE,
@@ -108,12 +108,13 @@ from adk_realtime.sansio.gemini.wire import (
     parse_message,
     tool_output,
 )
-from adk_realtime.sansio.history import History, HistoryLimits
+from adk_realtime.sansio.history import History, HistoryFunctionCall, HistoryLimits
 from adk_realtime.sansio.json_fields import (
     check_size,
     check_text,
     dumps,
     queue_audio_messages,
+    raw_text,
 )
 from adk_realtime.sansio.media import DEFAULT_MAX_VIDEO_FPS, FrameRateLimiter
 from adk_realtime.sansio.protocol import ProviderCapabilities
@@ -187,10 +188,10 @@ class GeminiProtocol(GeminiMediaCommands):
     ) -> None:
         self.model = normalize_model(model, vertex_project, vertex_location)
         self.vertex = vertex_project is not None
-        self._compression = _compression(context_window_compression)
+        self._compression = compression_setting(context_window_compression)
         # Resumption: the latest usable handle (the next start() resumes from it),
         # and whether resuming now is possible.
-        self.resumption_handle: str | None = _first_handle(resumption_handle, resume_handle)
+        self.resumption_handle: str | None = first_handle(resumption_handle, resume_handle)
         self.resumable = False
         # Transparent resumption (Vertex only, as the API offers it): what a resumed
         # connection sends again (see replay.py).
@@ -295,6 +296,18 @@ class GeminiProtocol(GeminiMediaCommands):
         """
         return self._received.ms(item_id)
 
+    def _new_conversation_history(self) -> tuple[list[str], list[HistoryFunctionCall]]:
+        """The record as ``clientContent`` for a setup without a handle, and the calls
+        left out of it: those the app is still running. The new server never asked them
+        (a ``toolResponse`` would answer nothing), so each is carried and its answer goes
+        later with the call (``carried.py``'s injection), which the model answers from."""
+        items = self._conversation.record.snapshot().items
+        running = [
+            i for i in items if isinstance(i, HistoryFunctionCall) and i.call_id in self._pending
+        ]
+        rest = [i for i in items if not (isinstance(i, HistoryFunctionCall) and i in running)]
+        return replay_messages(rest, MAX_MESSAGE_SIZE), running
+
     # ------------------------------------------------------ output and timers
 
     def data_to_send(self) -> list[str]:
@@ -345,8 +358,9 @@ class GeminiProtocol(GeminiMediaCommands):
             compression=self._compression,
         )
         history: list[str] = []
+        running: list[HistoryFunctionCall] = []
         if self.resumption_handle is None:
-            history = replay_messages(self._conversation.record.snapshot(), MAX_MESSAGE_SIZE)
+            history, running = self._new_conversation_history()
             if history:
                 setup["historyConfig"] = {"initialHistoryInClientContent": True}
         try:
@@ -354,12 +368,13 @@ class GeminiProtocol(GeminiMediaCommands):
         except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError("extra", f"not JSON-serialisable: {exc}") from None
         check_size(text, MAX_MESSAGE_SIZE, "the setup (instruction, tools)")
-        # What the last connection's server did not take: a resumed state lacks it.
-        unconsumed = self._log.restart_numbered()
+        # What the last connection's server did not take: a resumed state lacks it. First
+        # what the last start queued for a setupComplete that never came (older still).
+        unconsumed = [(-1, m) for m in self._history_due] + self._log.restart_numbered()
         if self.resumption_handle is not None:
             history = self._carried.resume(unconsumed, self.transparent_resumption)
         else:
-            self._carried.fresh()
+            self._carried.fresh(running)
         ric = setup.get("realtimeInputConfig")
         aad = ric.get("automaticActivityDetection") if isinstance(ric, dict) else None
         self.manual_activity = isinstance(aad, dict) and aad.get("disabled") is True
@@ -468,6 +483,14 @@ class GeminiProtocol(GeminiMediaCommands):
             self.update_session(event.config)
         else:
             raise LocalProtocolError(f"cannot encode {type(event).__name__} for Gemini Live")
+
+    def send_raw(self, message: str) -> None:
+        """Queue ``message`` as-is (a client message this protocol does not model). It is
+        numbered with the others: with transparent resumption the server's indices stay
+        right, and a resumption sends it again if the server had not taken it. Not in the
+        record (a new conversation without a handle does not get it).
+        ``MessageTooLargeToSend`` (queuing nothing) over ``max_message_size``."""
+        self._out.append(check_size(raw_text(message), MAX_MESSAGE_SIZE, "send_raw's message"))
 
     def interrupt(self) -> None:
         """Queue what stops the model talking: with VAD off, ``activityStart`` (the user's
@@ -768,29 +791,3 @@ __all__ = [
     "GeminiProtocol",
     "normalize_model",
 ]
-
-
-def _compression(setting: bool | Mapping[str, Any]) -> dict[str, Any] | None:
-    """The ``contextWindowCompression`` object a setting asks for (None: off)."""
-    if setting is True:
-        return {"slidingWindow": {}}
-    if setting is False:
-        return None
-    if isinstance(setting, Mapping):
-        return dict(setting)
-    raise ConfigError("context_window_compression", "must be a bool or a dict")
-
-
-def _first_handle(resumption_handle: str | None, resume_handle: str | None) -> str | None:
-    """The handle the first start() resumes from; ``resume_handle`` names one maybe
-    saved by another process (an alias that must agree with ``resumption_handle``)."""
-    field = "resumption_handle"
-    if resume_handle is not None:
-        if resumption_handle is not None and resumption_handle != resume_handle:
-            raise ConfigError("resume_handle", "differs from resumption_handle")
-        field, resumption_handle = "resume_handle", resume_handle
-    if resumption_handle is not None and (
-        not isinstance(resumption_handle, str) or not resumption_handle
-    ):
-        raise ConfigError(field, f"must be a non-empty string, got {resumption_handle!r}")
-    return resumption_handle

@@ -17,9 +17,10 @@ the oldest messages go first and are counted in ``dropped``), and the messages
 must reach the connection in the order ``data_to_send()`` returned them. The
 session's send path guarantees that: one task at a time goes from
 ``data_to_send()`` to the link, so commands sent from several tasks at once do
-not interleave (tests/test_send_order.py). A message sent around the protocol
-(``session.send_raw``) is not numbered and shifts the count: do not use it with
-transparent resumption.
+not interleave (tests/test_send_order.py). A raw message goes through the protocol too
+(``GeminiProtocol.send_raw``, which ``session.send_raw`` uses here), so it is
+numbered and sent again like the rest; one written to the link around the
+protocol would shift the count.
 """
 
 from __future__ import annotations

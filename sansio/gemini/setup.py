@@ -10,6 +10,7 @@ handle, compression). The typed :class:`~adk_realtime.sansio.provider_options.Ge
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from adk_realtime.sansio.config import AudioEncoding, RealtimeConfig
@@ -17,7 +18,7 @@ from adk_realtime.sansio.errors import ConfigError
 from adk_realtime.sansio.gemini.wire import function_declaration, realtime_input_config
 from adk_realtime.sansio.json_fields import deep_merge
 
-__all__ = ["apply_gemini_options", "setup_object"]
+__all__ = ["apply_gemini_options", "compression_setting", "first_handle", "setup_object"]
 
 
 def setup_object(
@@ -103,3 +104,29 @@ def apply_gemini_options(setup: dict[str, Any], config: RealtimeConfig) -> None:
         if compression.trigger_tokens is not None:
             out["triggerTokens"] = compression.trigger_tokens
         setup["contextWindowCompression"] = out
+
+
+def compression_setting(setting: bool | Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``contextWindowCompression`` object a setting asks for (None: off)."""
+    if setting is True:
+        return {"slidingWindow": {}}
+    if setting is False:
+        return None
+    if isinstance(setting, Mapping):
+        return dict(setting)
+    raise ConfigError("context_window_compression", "must be a bool or a dict")
+
+
+def first_handle(resumption_handle: str | None, resume_handle: str | None) -> str | None:
+    """The handle the first start() resumes from; ``resume_handle`` names one maybe
+    saved by another process (an alias that must agree with ``resumption_handle``)."""
+    field = "resumption_handle"
+    if resume_handle is not None:
+        if resumption_handle is not None and resumption_handle != resume_handle:
+            raise ConfigError("resume_handle", "differs from resumption_handle")
+        field, resumption_handle = "resume_handle", resume_handle
+    if resumption_handle is not None and (
+        not isinstance(resumption_handle, str) or not resumption_handle
+    ):
+        raise ConfigError(field, f"must be a non-empty string, got {resumption_handle!r}")
+    return resumption_handle

@@ -82,6 +82,7 @@ from adk_realtime.sansio.json_fields import (
     dumps as _dumps,
     fail,
     queue_audio_messages,
+    raw_text,
 )
 from adk_realtime.sansio.media import OPENAI_IMAGE_TYPES, check_image, data_url
 from adk_realtime.sansio.openai import wire as wire
@@ -545,6 +546,13 @@ class OpenAIProtocol(ServerMessageHandlers):
         """Refused (``LocalProtocolError``): OpenAI Realtime takes no video; send a still
         now and then with :meth:`send_image` instead."""
         raise LocalProtocolError("OpenAI Realtime takes no video: send stills with send_image")
+
+    def send_raw(self, message: str) -> None:
+        """Queue ``message`` as-is (a server event this protocol does not model). It is
+        not in the record: a rollover's :meth:`start` does not send it again (the
+        session sends raw messages around the protocol for that reason).
+        ``MessageTooLargeToSend`` (queuing nothing) over ``max_message_size``."""
+        self._out.append(check_size(raw_text(message), wire.MAX_MESSAGE_SIZE, "send_raw's message"))
 
     def interrupt(self) -> None:
         """Queue what stops the model talking: ``response.cancel`` and, over WebRTC,
