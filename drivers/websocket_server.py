@@ -30,6 +30,7 @@ import anyio.abc
 from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
 
+from adk_realtime.drivers._asyncio_ws_server import AsyncioServerConnection, take_over_accepted
 from adk_realtime.drivers.websocket import (
     _TRANSPORT_ERRORS,
     RejectCallback,
@@ -91,6 +92,7 @@ async def serve(
     http_handler: HttpHandler | None = None,
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
     sock: socket.socket | None = None,
+    asyncio_fast_path: bool | None = None,
 ) -> AsyncIterator[WebSocketServerHandle]:
     """Listen on ``host:port`` (0: any free port) and run ``handler(ws)`` per connection.
 
@@ -102,7 +104,9 @@ async def serve(
     ``handshake_timeout`` bounds the reading of a request. Leaving the ``async
     with`` stops listening and cancels every handler. ``sock``: a TCP socket already
     bound and listening (shared by worker processes) to accept on instead of binding
-    ``host:port``; it is closed on the way out.
+    ``host:port``; it is closed on the way out. ``asyncio_fast_path`` (``None``: on unless
+    ``ADK_REALTIME_ASYNCIO_FAST_PATH=0``): plain TCP connections on asyncio are read in the
+    transport's callback and sent to at once (``_asyncio_ws_server``).
     """
     if sock is not None:
         listener = MultiListener([await anyio.abc.SocketListener.from_socket(sock)])
@@ -112,6 +116,10 @@ async def serve(
     handle = WebSocketServerHandle(host, bound, ssl_context is not None)
 
     async def one_connection(stream: anyio.abc.ByteStream) -> None:
+        conn_class: type[WebSocketConnection] = WebSocketConnection
+        fast = None if ssl_context is not None else take_over_accepted(stream, asyncio_fast_path)
+        if fast is not None:
+            stream, conn_class = fast, AsyncioServerConnection
         try:
             if ssl_context is not None:
                 with anyio.fail_after(handshake_timeout):
@@ -130,7 +138,7 @@ async def serve(
                 if upgrade is None:
                     return  # a plain request, answered
                 await _feed_upgrade(stream, proto, upgrade)
-            conn = WebSocketConnection(
+            conn = conn_class(
                 stream,
                 proto,
                 send_queue_size=send_queue_size,
