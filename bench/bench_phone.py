@@ -33,6 +33,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,6 +148,19 @@ def start_server(args: list[str], log: Any) -> tuple[subprocess.Popen[str], int]
         log.seek(0)
         raise RuntimeError(f"{args[0]} did not start: {line!r}\n{log.read()[-2000:]}")
     return proc, int(line.split()[1])
+
+
+def start_py_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """Diagnostics (``BENCH_PHONE_PYSPY=FILE.svg``, or ``.txt`` for collapsed stacks): py-spy
+    records ``pid`` at 200 Hz (``PY_SPY``: the py-spy executable if not on ``PATH``)."""
+    out = os.environ.get("BENCH_PHONE_PYSPY")
+    if not out:
+        return None
+    exe = shutil.which("py-spy") or os.environ.get("PY_SPY", "py-spy")
+    cmd = [exe, "record", "--pid", str(pid), "--rate", "200", "--duration", str(int(seconds))]
+    if out.endswith(".txt"):
+        cmd += ["--format", "raw", "--function"]
+    return subprocess.Popen([*cmd, "--output", out, "--nonblocking"], stdout=subprocess.DEVNULL)
 
 
 def proc_cpu(pid: int) -> float:
@@ -382,9 +396,12 @@ def one_run(kind: str, n: int, warmup: float, window: float) -> dict[str, Any]:
         sim, sim_port = start_server(["--serve-sim"], log)
         try:
             bridge, port = start_server(["--serve-bridge", kind, str(sim_port)], log)
+            spy = start_py_spy(bridge.pid, warmup + window)
             try:
                 result = anyio.run(run_callers, port, n, warmup, window, bridge.pid, sim.pid)
             finally:
+                if spy is not None:
+                    spy.wait(timeout=60)
                 bridge.terminate()
                 bridge.wait(timeout=10)
         finally:
@@ -412,6 +429,18 @@ def one_run(kind: str, n: int, warmup: float, window: float) -> dict[str, Any]:
     return result
 
 
+def load_line(load: dict[str, Any]) -> str:
+    """One load level for the SUMMARY line."""
+    return (
+        f"{load['n']} calls: caller jitter p50 {load['jitter_p50']:.1f} ms p99 "
+        f"{load['jitter_p99']:.1f} ms, gaps {load['gaps']} ({load['gap_ms']:.0f} ms over "
+        f"{load['jitter_n'] * 20 / 1000:.0f} s of audio), min slack {load['slack_min']:.0f} ms, "
+        f"bridge {load['cpu_ms_per_call_s']:.1f} ms CPU per call-second: "
+        f"bridge {load['bridge_cpu_pct']:.0f}% + simulator {load['sim_cpu_pct']:.0f}% + "
+        f"callers {load['callers_cpu_pct']:.0f}% of a core"
+    )
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-sim":
         import anyio
@@ -437,8 +466,20 @@ def main() -> int:
             profiler.enable()
         anyio.run(serve_bridge, sys.argv[2], int(sys.argv[3]))
         return 0
-    args = c.parse_args(__doc__.splitlines()[0])
+
+    def options(parser: Any) -> None:
+        parser.add_argument(
+            "--calls", type=int, metavar="N", help="only one run: ours at N calls (diagnostics)"
+        )
+        parser.add_argument("--kind", default="ours", choices=("ours", "transcoding"))
+
+    args = c.parse_args(__doc__.splitlines()[0], options)
     c.note(f"machine: {c.machine()}; {c.load_note()}")
+    if args.calls:
+        single = one_run(args.kind, args.calls, 4.0, 10.0)
+        c.note(f"after: {c.load_note()}")
+        c.summary("phone", f"partial run (--calls): {load_line(single)}")
+        return 0
     if args.smoke:
         compare_n, levels, warmup, window, rounds = 2, (), 3.0, 1.5, 1
     else:
@@ -460,14 +501,7 @@ def main() -> int:
         f"bridge CPU per call ours {ours:.1f} ms/s vs transcoding {transcoding:.1f} ms/s "
         f"({c.ratio(transcoding, ours)}) at N={compare_n}, best of {rounds} ({same})"
     ]
-    for load in loads:
-        parts.append(
-            f"{load['n']} calls: caller jitter p50 {load['jitter_p50']:.1f} ms p99 "
-            f"{load['jitter_p99']:.1f} ms, gaps {load['gaps']} ({load['gap_ms']:.0f} ms over "
-            f"{load['jitter_n'] * 20 / 1000:.0f} s of audio), min slack {load['slack_min']:.0f} ms, "
-            f"bridge {load['bridge_cpu_pct']:.0f}% + simulator {load['sim_cpu_pct']:.0f}% + "
-            f"callers {load['callers_cpu_pct']:.0f}% of a core"
-        )
+    parts.extend(load_line(load) for load in loads)
     if not loads:
         first = runs["ours"][0]
         parts.append(f"{compare_n} calls, first answer heard as {first['first_answer']!r}")

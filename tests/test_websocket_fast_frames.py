@@ -127,9 +127,11 @@ masked_frames = st.one_of(
     st.binary(max_size=20).map(lambda b: frame(PING, b, mask=True)),
     st.binary(max_size=20).map(lambda b: frame(PONG, b, mask=True)),
     st.tuples(st.binary(max_size=50), st.binary(max_size=50)).map(
-        lambda p: frame(BINARY, p[0], fin=False, mask=True)
-        + frame(PING, b"x", mask=True)
-        + frame(CONT, p[1], mask=True)
+        lambda p: (
+            frame(BINARY, p[0], fin=False, mask=True)
+            + frame(PING, b"x", mask=True)
+            + frame(CONT, p[1], mask=True)
+        )
     ),
     st.binary(max_size=30).map(lambda b: frame(CONT, b, mask=True)),  # a stray continuation
     st.binary(max_size=30).map(lambda b: frame(TEXT, b)),  # unmasked: not allowed from a client
@@ -160,3 +162,39 @@ def test_a_servers_masked_text_frames_become_messages_without_wsproto() -> None:
     server.receive_data(data[1001:], 1.0)
     got = [e.data for e in iter(server.next_event, None) if isinstance(e, Message)]
     assert got == [*texts, bytes(range(256)) * 3]
+
+
+# -- sending: our frames are wsproto's, byte for byte (a server's) or once unmasked -----
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.binary(max_size=200),
+        st.sampled_from([125, 126, 127, 65535, 65536, 70000]).map(lambda n: bytes(n)),
+        st.sampled_from([125, 126, 65535, 65536]).map(lambda n: "é" * (n // 2) + "x" * (n % 2)),
+    )
+)
+def test_sent_frames_are_those_wsproto_would_send(data: str | bytes) -> None:
+    server = open_server()
+    server.send_message(data)
+    ours = server.data_to_send()
+    server_without_splitter(server)._splitter.encode = lambda data: None  # type: ignore[method-assign]
+    server.send_message(data)
+    assert ours == server.data_to_send()  # a server's frames are not masked: the same bytes
+    client = open_client()
+    client.send_message(data)
+    sent = client.data_to_send()
+    assert sent[1] & 0x80  # masked, as a client must
+    assert parse_frames(sent) == [(TEXT if isinstance(data, str) else BINARY, _bytes(data))]
+
+
+def _bytes(data: str | bytes) -> bytes:
+    return data.encode() if isinstance(data, str) else data
+
+
+def test_a_memoryview_is_sent_as_its_bytes() -> None:
+    server = open_server()
+    server.send_message(memoryview(b"abc"))
+    assert server.data_to_send() == b"\x82\x03abc"

@@ -24,6 +24,7 @@ streams it.
 from __future__ import annotations
 
 import codecs
+import os
 from typing import TYPE_CHECKING
 
 from wsproto import WSConnection
@@ -39,6 +40,23 @@ CARRY_LIMIT = 256 * 1024  # a cut frame up to this size waits here for its rest
 _TEXT, _BINARY, _CLOSE = 0x1, 0x2, 0x8
 # Frames flow (ours and wsproto's OPEN, or our close sent and the peer's answer awaited).
 _SPLIT_STATES = frozenset({"open", "closing"})
+
+
+def _frame(payload: bytes, opcode: int, masked: bool) -> bytes:
+    """One final frame of ``payload`` (RFC 6455 5.2); ``masked`` (a client's) with a fresh
+    random key, as wsproto draws it (5.3: from a strong source of entropy)."""
+    size = len(payload)
+    bit = 0x80 if masked else 0
+    if size < 126:
+        head = bytes((0x80 | opcode, bit | size))
+    elif size < 65536:
+        head = bytes((0x80 | opcode, bit | 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, bit | 127)) + size.to_bytes(8, "big")
+    if not masked:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + _unmask(payload, key)
 
 
 def _unmask(payload: bytes | memoryview, mask: bytes) -> bytes:
@@ -80,6 +98,20 @@ class FrameSplitter:
         if getattr(proto, "extensions", True):
             return False  # an extension (permessage-deflate) transforms payloads: wsproto's job
         return frames.header is None and not len(frames.buffer) and messages.opcode is None
+
+    def encode(self, data: str | bytes | bytearray | memoryview) -> bytes | None:
+        """``data`` (already checked: text is valid Unicode) as one final data frame, or
+        ``None`` when wsproto must frame it (an extension, or a state this does not know).
+        Call only while the connection is open."""
+        proto = getattr(self._ws.connection, "_proto", None)
+        client = getattr(proto, "client", None)
+        if type(client) is not bool or getattr(proto, "extensions", True):
+            return None
+        if getattr(proto, "_outbound_opcode", True) is not None:
+            return None  # a fragmented message of wsproto's under way (or wsproto changed)
+        if isinstance(data, str):
+            return _frame(data.encode("utf-8"), _TEXT, client)
+        return _frame(bytes(data), _BINARY, client)
 
     def feed(self, conn: _WebSocketBase, data: bytes, now: float) -> None:
         """``conn.receive_data``'s work: messages taken here, the rest fed to wsproto."""
