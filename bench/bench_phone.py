@@ -146,10 +146,10 @@ async def trace_loop() -> None:
 
 
 def start_server(
-    args: list[str], log: Any, pass_fds: tuple[int, ...] = ()
+    args: list[str], log: Any, pass_fds: tuple[int, ...] = (), python: str = sys.executable
 ) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, *args],
+        [python, __file__, *args],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
@@ -418,71 +418,111 @@ def one_run(
 ) -> dict[str, Any]:
     """A fresh simulator, ``workers`` bridge processes on one port and ``caller_procs``
     processes of callers; this process only starts them and reads their CPU (``/proc``)."""
+    return run_sides(kind, n, warmup, window, workers, caller_procs, [sys.executable])[0]
+
+
+def run_sides(
+    kind: str,
+    n: int,
+    warmup: float,
+    window: float,
+    workers: int,
+    caller_procs: int,
+    pythons: list[str],
+) -> list[dict[str, Any]]:
+    """:func:`one_run` for one bridge side per Python in ``pythons`` (each its own port,
+    workers and ``n`` callers), all at once against one simulator: ``--against PYTHON``
+    runs another checkout's bridge next to ours, under the same load at the same time."""
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "log", "w+") as log:
         sim, sim_port = start_server(["--serve-sim"], log)
-        bridges: list[subprocess.Popen[str]] = []
-        callers: list[subprocess.Popen[bytes]] = []
-        sock = bind_socket()
+        procs: list[subprocess.Popen[Any]] = [sim]
+        socks = [bind_socket() for _ in pythons]
+        sides: list[dict[str, Any]] = []
         try:
-            for _ in range(workers):
+            for python, sock in zip(pythons, socks, strict=True):
                 args = ["--serve-bridge", kind, str(sim_port), str(sock.fileno())]
-                bridge, port = start_server(args, log, pass_fds=(sock.fileno(),))
-                bridges.append(bridge)
-            spy = start_py_spy(bridges[0].pid, warmup + window)
-            start_at = time.time() + 1.0 + n * 0.03  # every caller connected by then
+                bridges = [
+                    start_server(args, log, pass_fds=(sock.fileno(),), python=python)[0]
+                    for _ in range(workers)
+                ]
+                procs.extend(bridges)
+                sides.append({"python": python, "bridges": bridges, "port": sock.getsockname()[1]})
+            spy = start_py_spy(sides[-1]["bridges"][0].pid, warmup + window)
+            start_at = time.time() + 1.0 + n * len(pythons) * 0.03  # all connected by then
             shares = [n // caller_procs + (i < n % caller_procs) for i in range(caller_procs)]
             env = {**os.environ, "BENCH_PHONE_SMOKE": "1" if c.SMOKE else "0"}
-            for i, share in enumerate(shares):
-                first, out = sum(shares[:i]), str(Path(tmp) / f"callers{i}.json")
-                args = [str(port), str(first), str(share), str(start_at), str(warmup), str(window)]
-                cmd = [sys.executable, __file__, "--callers", *args, out]
-                callers.append(subprocess.Popen(cmd, stderr=log, env=env))
-            pids = {"bridge": [b.pid for b in bridges], "sim": [sim.pid]}
-            pids["callers"] = [p.pid for p in callers]
+            for k, side in enumerate(sides):
+                side["outs"], side["callers"] = [], []
+                for i, share in enumerate(shares):
+                    out = str(Path(tmp) / f"callers{k}-{i}.json")
+                    args = [side["port"], sum(shares[:i]), share, start_at, warmup, window, out]
+                    cmd = [sys.executable, __file__, "--callers", *map(str, args)]
+                    side["callers"].append(subprocess.Popen(cmd, stderr=log, env=env))
+                    side["outs"].append(out)
+                procs.extend(side["callers"])
+
+            def cpu_now() -> dict[str, float]:
+                out = {"sim": proc_cpu(sim.pid)}
+                for k, side in enumerate(sides):
+                    out[f"bridge{k}"] = sum(proc_cpu(b.pid) for b in side["bridges"])
+                    out[f"callers{k}"] = sum(proc_cpu(p.pid) for p in side["callers"])
+                return out
+
             sleep_until(start_at + warmup)
-            cpu0 = {k: sum(proc_cpu(pid) for pid in v) for k, v in pids.items()}
-            wall0 = time.monotonic()
+            cpu0, wall0 = cpu_now(), time.monotonic()
             sleep_until(start_at + warmup + window)
-            cpu1 = {k: sum(proc_cpu(pid) for pid in v) for k, v in pids.items()}
-            seconds = time.monotonic() - wall0
-            for proc in callers:
-                proc.wait(timeout=60 + n)
+            cpu1, seconds = cpu_now(), time.monotonic() - wall0
+            for side in sides:
+                for proc in side["callers"]:
+                    proc.wait(timeout=60 + n)
             if spy is not None:
                 spy.wait(timeout=60)
-            parts = [
-                json.loads((Path(tmp) / f"callers{i}.json").read_text()) for i in range(len(shares))
-            ]
+            for side in sides:
+                side["parts"] = [json.loads(Path(out).read_text()) for out in side["outs"]]
         finally:
-            for proc in [*callers, *bridges, sim]:
+            for proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
                     proc.wait(timeout=10)
-            sock.close()
+            for sock in socks:
+                sock.close()
         log.seek(0)
         text = log.read()
     cpu = {k: (cpu1[k] - cpu0[k]) / seconds for k in cpu0}
-    result = summarize(parts, n, seconds)
-    result.update(
-        kind=kind,
-        workers=workers,
-        caller_procs=caller_procs,
-        cpu_ms_per_call_s=cpu["bridge"] / n * 1000,
-        us_per_message=cpu["bridge"] * seconds / max(1, result["messages"]) * 1e6,
-        bridge_cpu_pct=cpu["bridge"] * 100,
-        sim_cpu_pct=cpu["sim"] * 100,
-        callers_cpu_pct=cpu["callers"] * 100,
-        per_worker=sorted(
-            sum(1 for line in text.splitlines() if line.startswith(f"CALL {b.pid} "))
-            for b in bridges
-        ),
-        tracebacks=text.count("Traceback"),
-        warnings=text.count("WARNING"),
-    )
+    results = []
+    for k, side in enumerate(sides):
+        result = summarize(side["parts"], n, seconds)
+        result.update(
+            kind=kind,
+            python=side["python"],
+            workers=workers,
+            caller_procs=caller_procs,
+            cpu_ms_per_call_s=cpu[f"bridge{k}"] / n * 1000,
+            us_per_message=cpu[f"bridge{k}"] * seconds / max(1, result["messages"]) * 1e6,
+            bridge_cpu_pct=cpu[f"bridge{k}"] * 100,
+            sim_cpu_pct=cpu["sim"] * 100,
+            callers_cpu_pct=cpu[f"callers{k}"] * 100,
+            per_worker=sorted(
+                sum(1 for line in text.splitlines() if line.startswith(f"CALL {b.pid} "))
+                for b in side["bridges"]
+            ),
+            tracebacks=text.count("Traceback"),
+            warnings=text.count("WARNING"),
+        )
+        results.append(result)
+        note_run(result)
     if os.environ.get("BENCH_PHONE_LOG"):
         c.note(text[-3000:])
+    return results
+
+
+def note_run(result: dict[str, Any]) -> None:
+    """The detail line of one run (one side)."""
+    who = "" if result["python"] == sys.executable else f" [bridge on {result['python']}]"
     c.note(
-        f"{kind} N={n} ({workers} bridge worker(s), calls {result['per_worker']}; "
-        f"{caller_procs} caller process(es)): bridge {result['cpu_ms_per_call_s']:.1f} ms CPU "
+        f"{result['kind']} N={result['n']}{who} ({result['workers']} bridge worker(s), calls "
+        f"{result['per_worker']}; {result['caller_procs']} caller process(es)): bridge "
+        f"{result['cpu_ms_per_call_s']:.1f} ms CPU "
         f"per call-second, {result['us_per_message']:.0f} us per carrier message "
         f"({result['bridge_cpu_pct']:.0f}% of a core; simulator {result['sim_cpu_pct']:.0f}%, "
         f"callers {result['callers_cpu_pct']:.0f}%); caller jitter p50 "
@@ -494,7 +534,6 @@ def one_run(
         f"to {result['first_answer']!r}; caller loop lag p99 {result['caller_lag_p99']:.1f} ms; "
         f"errors {result['errors']} {result['error_kinds']}, tracebacks {result['tracebacks']}"
     )
-    return result
 
 
 def summarize(parts: list[dict[str, Any]], n: int, seconds: float) -> dict[str, Any]:
@@ -585,13 +624,33 @@ def main() -> int:
         parser.add_argument(
             "--levels", default="30,50,100", help="the load runs' call counts (30,50,100)"
         )
+        parser.add_argument(
+            "--against",
+            metavar="PYTHON",
+            help="with --calls: also run the bridge on this interpreter (another checkout's "
+            "venv) at the same time, N callers each: before/after under the same load",
+        )
 
     args = c.parse_args(__doc__.splitlines()[0], options)
     c.note(f"machine: {c.machine()}; {c.load_note()}")
     if args.calls:
-        single = one_run(args.kind, args.calls, 4.0, 10.0, args.workers, args.caller_procs)
+        pythons = [args.against, sys.executable] if args.against else [sys.executable]
+        sides = run_sides(
+            args.kind, args.calls, 4.0, 10.0, args.workers, args.caller_procs, pythons
+        )
         c.note(f"after: {c.load_note()}")
-        c.summary("phone", f"partial run (--calls): {load_line(single)}")
+        if args.against:
+            before, after = sides
+            c.summary(
+                "phone",
+                f"partial run (--calls --against): {args.calls} calls on each side at once, "
+                f"bridge CPU per call-second {before['cpu_ms_per_call_s']:.1f} ms there vs "
+                f"{after['cpu_ms_per_call_s']:.1f} ms here, "
+                f"{before['us_per_message']:.0f} vs {after['us_per_message']:.0f} us per carrier "
+                f"message ({c.ratio(before['us_per_message'], after['us_per_message'])})",
+            )
+            return 0
+        c.summary("phone", f"partial run (--calls): {load_line(sides[0])}")
         return 0
     if args.smoke:
         compare_n, levels, warmup, window, rounds = 2, [2], 3.0, 1.5, 1
