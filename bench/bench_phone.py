@@ -1,24 +1,32 @@
 """Phone calls at load: N Twilio callers through ``bridge_call`` to the simulator (OpenAI).
 
-Three processes share the machine:
+Processes (this one only starts them, then reads their CPU from ``/proc`` over one
+wall-clock window):
 
 * the simulator (``run_simulator``, ``pace=0.5``: the model speaks twice as fast as real
   time, as real providers stream ahead of playback; 100 ms of audio per delta);
-* the bridge server, the process measured: a WebSocket server running
-  ``bridge_call(ws, TwilioMediaStream(), model, agent)`` per connection, the agent the
-  phone demo's (a weather tool);
-* this one: N lean Twilio callers. Each sends ``connected`` and ``start``, then one
-  20 ms μ-law ``media`` frame every 20 ms (the callers are served in four groups 5 ms
-  apart, so they do not all send at once), asks "What is the weather in Paris?" (a
-  random 0-1 s after the start, then 0.6 s after each answer finished playing), plays
-  what it receives on a playout clock and sends each mark back when its audio has played.
+* the bridge, the processes measured: ``--workers`` processes (1 for the comparison at
+  N=20, 2 for the load levels) accepting on one listening socket bound here and inherited,
+  as the serving supervisor's workers do, each running ``bridge_call(ws,
+  TwilioMediaStream(), model, agent)`` per connection, the agent the phone demo's (a
+  weather tool);
+* the callers, in ``--caller-procs`` processes of their own (so the load side does not
+  share a loop, or a core's worth of CPU, with anything): each caller sends ``connected``
+  and ``start``, then one 20 ms μ-law ``media`` frame every 20 ms (the callers of a process
+  are served in four groups 5 ms apart), asks "What is the weather in Paris?" (0.3-1.5 s
+  after the common start, then 0.6 s after each answer finished playing), plays what it
+  receives on a playout clock and sends each mark back when its audio has played.
 
 At the callers: inter-frame jitter, ``|arrival interval - 20 ms|`` of frames in steady
 state (inside a talk spurt, after its first ``max_ahead_ms / 20`` frames, which the bridge
 sends at once by design); playout gaps, a frame arriving after the one before it finished
 playing inside a talk spurt (what a caller would hear as a drop-out); the answers heard
 (the first one of a caller is decoded to text: the bench does the real work). Bridge CPU:
-its utime + stime (``/proc``) over the window, per call and second of call.
+its utime + stime (``/proc``) over the window, per call and second of call, and per carrier
+message (the callers' messages both ways in the window: a figure that stays comparable when
+a starved run moved less audio). ``--calls N --against PYTHON`` runs another checkout's
+bridge (its venv's interpreter) next to ours, N callers each, at the same time: a
+before/after under the very same load.
 
 Compared at the same N, alternating: *ours* (``audio/pcmu`` both ways, the carrier's
 bytes passed through) and *transcoding*: the same bridge given a model that does not
@@ -568,16 +576,42 @@ def summarize(parts: list[dict[str, Any]], n: int, seconds: float) -> dict[str, 
 
 def load_line(load: dict[str, Any]) -> str:
     """One load level for the SUMMARY line."""
-    return (
+    where = (
         f"{load['n']} calls on {load['workers']} bridge process(es) "
         f"(calls {'/'.join(str(k) for k in load['per_worker'])}), "
-        f"{load['caller_procs']} caller process(es): caller jitter p50 {load['jitter_p50']:.1f} ms p99 "
-        f"{load['jitter_p99']:.1f} ms, gaps {load['gaps']} ({load['gap_ms']:.0f} ms over "
-        f"{load['jitter_n'] * 20 / 1000:.0f} s of audio), min slack {load['slack_min']:.0f} ms, "
+        f"{load['caller_procs']} caller process(es)"
+    )
+    cpu = (
         f"bridge {load['cpu_ms_per_call_s']:.1f} ms CPU per call-second "
         f"({load['us_per_message']:.0f} us per carrier message); CPU: "
         f"bridge {load['bridge_cpu_pct']:.0f}% + simulator {load['sim_cpu_pct']:.0f}% + "
         f"callers {load['callers_cpu_pct']:.0f}% of a core"
+    )
+    if not load["jitter_n"]:  # nothing to judge: say so rather than print zeros
+        return (
+            f"{where}: NO answer audio measured in the window ({load['answers']} answers "
+            f"heard; callers' loop lag p99 {load['caller_lag_p99']:.0f} ms), {cpu}"
+        )
+    return (
+        f"{where}: caller jitter p50 {load['jitter_p50']:.1f} ms p99 "
+        f"{load['jitter_p99']:.1f} ms, gaps {load['gaps']} ({load['gap_ms']:.0f} ms over "
+        f"{load['jitter_n'] * 20 / 1000:.0f} s of audio), min slack {load['slack_min']:.0f} ms, "
+        f"{cpu}"
+    )
+
+
+def budget_line(rows: list[dict[str, Any]]) -> str:
+    """CPU per call-second of every process a call needs here, from the best ``ours`` run
+    (bridge, simulator and callers together), and the cores 100 calls would take."""
+    row = min(rows, key=lambda r: r["cpu_ms_per_call_s"])
+    n = row["n"]
+    sim, callers = row["sim_cpu_pct"] * 10 / n, row["callers_cpu_pct"] * 10 / n
+    total = row["cpu_ms_per_call_s"] + sim + callers
+    return (
+        f"a call costs bridge {row['cpu_ms_per_call_s']:.1f} + simulator {sim:.1f} + callers "
+        f"{callers:.1f} = {total:.1f} ms CPU per call-second here, so 100 calls need "
+        f"{total / 10:.1f} cores ({os.cpu_count()} on this machine, shared) and the bridge "
+        f"alone carries ~{1000 / row['cpu_ms_per_call_s']:.0f} calls per core"
     )
 
 
@@ -674,13 +708,14 @@ def main() -> int:
         return min(r["us_per_message"] for r in runs[kind])
 
     ours, transcoding = best("ours"), best("transcoding")
-    heard = {r["first_answer"] for rows in [*runs.values(), loads] for r in rows}
+    heard = {r["first_answer"] for rows in runs.values() for r in rows}
     same = "every caller's first answer decoded right" if heard == {ANSWER} else f"heard {heard}"
     parts = [
-        f"bridge CPU per call ours {ours:.1f} ms/s ({best_us('ours'):.0f} us per carrier "
-        f"message) vs transcoding {transcoding:.1f} ms/s ({best_us('transcoding'):.0f} us) "
-        f"({c.ratio(transcoding, ours)}) at N={compare_n}, 1 bridge process, best of {rounds} "
-        f"({same})"
+        f"bridge CPU per call ours {ours:.1f} ms/s vs transcoding {transcoding:.1f} ms/s; per "
+        f"carrier message {best_us('ours'):.0f} vs {best_us('transcoding'):.0f} us "
+        f"({c.ratio(best_us('transcoding'), best_us('ours'))}) at N={compare_n}, 1 bridge "
+        f"process, best of {rounds} ({same})",
+        budget_line(runs["ours"]),
     ]
     parts.extend(load_line(load) for load in loads)
     c.summary("phone", "; ".join(parts))
