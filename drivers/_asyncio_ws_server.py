@@ -91,3 +91,18 @@ class AsyncioServerConnection(AsyncioWebSocketConnection):
             self._on_data(b"")  # the transport is gone: the machine learns it as an EOF
             raise self._closed_error()
         await stream.drain()
+
+    def stall(self) -> None:
+        """Fault injection (the simulator's half-dead server): read nothing more, so nothing
+        the peer sends, pings included, is answered; the socket stays open until closed."""
+        self._stalled = True
+        self._stream.pause_reading()  # the bytes wait in the kernel, as on the anyio path
+
+    def _on_data(self, data: bytes) -> None:
+        if self._stalled:
+            return  # half-dead: what came is never read, nor answered
+        super()._on_data(data)
+
+    def _resume(self) -> None:
+        if not self._stalled:  # a half-dead connection never reads again
+            super()._resume()

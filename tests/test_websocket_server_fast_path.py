@@ -149,3 +149,24 @@ async def test_a_send_after_the_peer_left_is_connection_closed(fast: bool) -> No
         with anyio.fail_after(10):
             await done.wait()
     assert outcome and outcome[0] in (1000, 1006)
+
+
+async def test_a_stalled_server_answers_no_ping(fast: bool) -> None:
+    """``stall()`` (the simulator's half-dead fault): nothing more is read, so the client's
+    pings go unanswered and its keepalive ends the connection."""
+    stalled = anyio.Event()
+
+    async def handler(ws: WebSocketConnection) -> None:
+        assert await ws.receive() == "hello"
+        ws.stall()
+        stalled.set()
+        await anyio.sleep_forever()
+
+    async with serve(handler, asyncio_fast_path=fast) as srv:
+        async with open_websocket(srv.url, ping_interval=0.2, pong_timeout=0.3) as ws:
+            await ws.send("hello")
+            with anyio.fail_after(10):
+                await stalled.wait()
+                with pytest.raises(ConnectionClosed) as info:
+                    await ws.receive()
+    assert (info.value.code, info.value.reason) == (1011, "pong timeout")
