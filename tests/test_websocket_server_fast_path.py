@@ -170,3 +170,27 @@ async def test_a_stalled_server_answers_no_ping(fast: bool) -> None:
                 with pytest.raises(ConnectionClosed) as info:
                     await ws.receive()
     assert (info.value.code, info.value.reason) == (1011, "pong timeout")
+
+
+def test_the_server_fast_path_runs_on_uvloop() -> None:
+    """uvloop (the ``fast`` extra): accepted transports take the fast path too."""
+    pytest.importorskip("uvloop")
+
+    async def main() -> tuple[list[type], list[str | bytes]]:
+        kinds: list[type] = []
+
+        async def echo(ws: WebSocketConnection) -> None:
+            kinds.append(type(ws))
+            async for message in ws:
+                await ws.send(message)
+
+        async with serve(echo) as srv:
+            async with open_websocket(srv.url) as ws:
+                with anyio.fail_after(10):
+                    for i in range(20):
+                        await ws.send(f"m{i}")
+                    got = [await ws.receive() for _ in range(20)]
+        return kinds, got
+
+    kinds, got = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+    assert (kinds, got) == ([AsyncioServerConnection], [f"m{i}" for i in range(20)])
