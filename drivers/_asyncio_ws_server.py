@@ -16,13 +16,17 @@ frames and marks). On the anyio path each one is a hop through the send queue to
 writer task and a lock; here :meth:`AsyncioServerConnection.send` has the machine
 frame the message and writes it to the transport at once, and waits only when the
 transport pushes back (the kernel's buffer is full: the peer does not read), where the
-writer would have waited too. Ordering holds because every write is synchronous: a
+writer would have waited too. It stays a checkpoint, as anyio's operations are: it
+yields to the loop once before writing, so a task sending in a loop neither starves the
+others nor misses its cancellation (a cancelled send sends nothing; the simulator's
+Gemini handoff relies on this). Ordering holds because every write is synchronous: a
 message is on the transport before ``send`` returns, and a close or drop (which still
 goes through the writer) is queued only after sends are refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 import anyio.abc
@@ -77,6 +81,7 @@ class AsyncioServerConnection(AsyncioWebSocketConnection):
         open)."""
         if not isinstance(message, str | bytes | bytearray | memoryview):
             raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
+        await asyncio.sleep(0)  # the checkpoint (see the module docstring)
         if self._close_info is not None or self._close_requested is not None or self._dropping:
             raise self._closed_error()
         proto = self._proto

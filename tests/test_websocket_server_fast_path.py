@@ -194,3 +194,38 @@ def test_the_server_fast_path_runs_on_uvloop() -> None:
 
     kinds, got = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
     assert (kinds, got) == ([AsyncioServerConnection], [f"m{i}" for i in range(20)])
+
+
+async def test_a_send_is_a_checkpoint(fast: bool) -> None:
+    """As on the anyio path: a task sending in a loop lets others run, and a send in a
+    cancelled scope is cancelled before anything is sent."""
+    ran: list[int] = []
+
+    async def handler(ws: WebSocketConnection) -> None:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await anyio.sleep(0)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker)
+            await anyio.sleep(0)
+            before = ticks
+            for _ in range(50):
+                await ws.send("tick")
+            ran.append(ticks - before)
+            tg.cancel_scope.cancel()
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send("cancelled")
+        await ws.send("after")
+
+    async with serve(handler, asyncio_fast_path=fast) as srv:
+        async with open_websocket(srv.url) as ws:
+            with anyio.fail_after(10):
+                got = [await ws.receive() for _ in range(51)]
+    assert got == ["tick"] * 50 + ["after"]
+    assert ran and ran[0] >= 25  # the other task ran while this one sent
