@@ -19,12 +19,14 @@ runner takes it as unheard rather than estimating real-time playback.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
+from adk_realtime._loop import loop_clock, loop_event_class
 from adk_realtime.sansio import audio as _audio
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat
 from adk_realtime.sansio.telephony.media_stream import CarrierMediaStream
@@ -83,7 +85,7 @@ class CarrierSpeaker:
         self._reported: dict[str, int] = {}
         # Items cut by a barge-in: a late delta of theirs is never played.
         self._silenced: collections.deque[str] = collections.deque(maxlen=_TRACKED_ITEMS)
-        self._wake: anyio.Event | None = None
+        self._wake: Any = None  # the loop's native event (asyncio.Event or trio.Event)
         self._finishing = False
         self._drain = False
         self.interruptions = 0
@@ -146,8 +148,13 @@ class CarrierSpeaker:
 
         Raises ``ConnectionClosed`` when the carrier's socket is gone."""
         pacer = self.pacer
+        # Once per call, not per frame: the loop's clock and events (anyio looks the
+        # backend up on every call), and on asyncio a timer handle instead of a cancel
+        # scope for the wait until the next frame is due (~50 waits per call-second).
+        clock, new_event = loop_clock(), loop_event_class()
+        loop = _running_asyncio_loop()
         while True:
-            now = anyio.current_time()
+            now = clock()
             pacer.handle_timer(now)
             messages = pacer.data_to_send()
             if messages:
@@ -163,10 +170,16 @@ class CarrierSpeaker:
                 return
             wake = self._wake
             if wake is None or wake.is_set():
-                wake = self._wake = anyio.Event()
+                wake = self._wake = new_event()
             due = pacer.get_timer()
             if due is None:
                 await wake.wait()
+            elif loop is not None:
+                timer = loop.call_at(due, wake.set)  # the pacer's clock is the loop's
+                try:
+                    await wake.wait()
+                finally:
+                    timer.cancel()
             else:
                 with anyio.move_on_after(due - now):
                     await wake.wait()
@@ -213,3 +226,11 @@ class CarrierSpeaker:
         if self._resampler is not None:
             whole = self._resampler.process(whole)
         return _audio.ulaw_encode(whole)
+
+
+def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, or ``None`` under trio."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

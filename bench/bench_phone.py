@@ -1,24 +1,32 @@
 """Phone calls at load: N Twilio callers through ``bridge_call`` to the simulator (OpenAI).
 
-Three processes share the machine:
+Processes (this one only starts them, then reads their CPU from ``/proc`` over one
+wall-clock window):
 
 * the simulator (``run_simulator``, ``pace=0.5``: the model speaks twice as fast as real
   time, as real providers stream ahead of playback; 100 ms of audio per delta);
-* the bridge server, the process measured: a WebSocket server running
-  ``bridge_call(ws, TwilioMediaStream(), model, agent)`` per connection, the agent the
-  phone demo's (a weather tool);
-* this one: N lean Twilio callers. Each sends ``connected`` and ``start``, then one
-  20 ms μ-law ``media`` frame every 20 ms (the callers are served in four groups 5 ms
-  apart, so they do not all send at once), asks "What is the weather in Paris?" (a
-  random 0-1 s after the start, then 0.6 s after each answer finished playing), plays
-  what it receives on a playout clock and sends each mark back when its audio has played.
+* the bridge, the processes measured: ``--workers`` processes (1 for the comparison at
+  N=20, 2 for the load levels) accepting on one listening socket bound here and inherited,
+  as the serving supervisor's workers do, each running ``bridge_call(ws,
+  TwilioMediaStream(), model, agent)`` per connection, the agent the phone demo's (a
+  weather tool);
+* the callers, in ``--caller-procs`` processes of their own (so the load side does not
+  share a loop, or a core's worth of CPU, with anything): each caller sends ``connected``
+  and ``start``, then one 20 ms μ-law ``media`` frame every 20 ms (the callers of a process
+  are served in four groups 5 ms apart), asks "What is the weather in Paris?" (0.3-1.5 s
+  after the common start, then 0.6 s after each answer finished playing), plays what it
+  receives on a playout clock and sends each mark back when its audio has played.
 
 At the callers: inter-frame jitter, ``|arrival interval - 20 ms|`` of frames in steady
 state (inside a talk spurt, after its first ``max_ahead_ms / 20`` frames, which the bridge
 sends at once by design); playout gaps, a frame arriving after the one before it finished
 playing inside a talk spurt (what a caller would hear as a drop-out); the answers heard
 (the first one of a caller is decoded to text: the bench does the real work). Bridge CPU:
-its utime + stime (``/proc``) over the window, per call and second of call.
+its utime + stime (``/proc``) over the window, per call and second of call, and per carrier
+message (the callers' messages both ways in the window: a figure that stays comparable when
+a starved run moved less audio). ``--calls N --against PYTHON`` runs another checkout's
+bridge (its venv's interpreter) next to ours, N callers each, at the same time: a
+before/after under the very same load.
 
 Compared at the same N, alternating: *ours* (``audio/pcmu`` both ways, the carrier's
 bytes passed through) and *transcoding*: the same bridge given a model that does not
@@ -33,6 +41,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,8 +89,11 @@ def make_model(kind: str, sim_port: int) -> Any:
     return cls("sk-bench", base_url=f"ws://127.0.0.1:{sim_port}/v1")
 
 
-async def serve_bridge(kind: str, sim_port: int) -> None:
+async def serve_bridge(kind: str, sim_port: int, fd: int) -> None:
+    """One bridge worker: accepts on the listening socket ``fd`` the bench bound (as the
+    serving supervisor's workers do), so N of them share one port."""
     import logging
+    import socket
 
     import anyio
 
@@ -104,10 +116,16 @@ async def serve_bridge(kind: str, sim_port: int) -> None:
         "phone", model, instruction="Answer the phone.", tools=[weather], vad=VadConfig.server()
     )
 
+    calls = 0
+
     async def handler(ws: Any) -> None:
+        nonlocal calls
+        calls += 1
+        print(f"CALL {os.getpid()} {calls}", file=sys.stderr, flush=True)  # calls per worker
         await bridge_call(ws, TwilioMediaStream(), model, agent)
 
-    async with serve(handler, "127.0.0.1", 0, send_queue_size=256) as server:
+    sock = socket.socket(fileno=fd)
+    async with serve(handler, sock=sock, send_queue_size=256) as server:
         print(f"PORT {server.port}", flush=True)
         if os.environ.get("BENCH_PHONE_LOG"):
             await trace_loop()
@@ -135,9 +153,15 @@ async def trace_loop() -> None:
             lags.clear()
 
 
-def start_server(args: list[str], log: Any) -> tuple[subprocess.Popen[str], int]:
+def start_server(
+    args: list[str], log: Any, pass_fds: tuple[int, ...] = (), python: str = sys.executable
+) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=log, text=True
+        [python, __file__, *args],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        pass_fds=pass_fds,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -147,6 +171,19 @@ def start_server(args: list[str], log: Any) -> tuple[subprocess.Popen[str], int]
         log.seek(0)
         raise RuntimeError(f"{args[0]} did not start: {line!r}\n{log.read()[-2000:]}")
     return proc, int(line.split()[1])
+
+
+def start_py_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """Diagnostics (``BENCH_PHONE_PYSPY=FILE.svg``, or ``.txt`` for collapsed stacks): py-spy
+    records ``pid`` at 200 Hz (``PY_SPY``: the py-spy executable if not on ``PATH``)."""
+    out = os.environ.get("BENCH_PHONE_PYSPY")
+    if not out:
+        return None
+    exe = shutil.which("py-spy") or os.environ.get("PY_SPY", "py-spy")
+    cmd = [exe, "record", "--pid", str(pid), "--rate", "200", "--duration", str(int(seconds))]
+    if out.endswith(".txt"):
+        cmd += ["--format", "raw", "--function"]
+    return subprocess.Popen([*cmd, "--output", out, "--nonblocking"], stdout=subprocess.DEVNULL)
 
 
 def proc_cpu(pid: int) -> float:
@@ -274,8 +311,11 @@ class Caller:
 
 
 async def run_callers(
-    port: int, n: int, warmup: float, window: float, bridge_pid: int, sim_pid: int
+    port: int, first: int, n: int, start_at: float, warmup: float, window: float
 ) -> dict[str, Any]:
+    """``n`` callers (numbered from ``first``) for one caller process: connect, then from
+    ``start_at`` (wall clock, the same for every caller process) talk for ``warmup`` +
+    ``window`` seconds, measuring in the window. Returns the raw figures."""
     import anyio
 
     from adk_realtime.drivers.websocket import connect
@@ -283,16 +323,18 @@ async def run_callers(
     question = question_messages()
     silence = media_message(b"\xff" * 160)
     now = anyio.current_time()
-    callers = [Caller(i, question, silence, now) for i in range(n)]
+    callers = [Caller(first + i, question, silence, now) for i in range(n)]
     lags: list[float] = []
     errors = 0
     first_errors: list[str] = []
+    sent = received = 0
 
     async def listen(caller: Caller) -> None:
-        nonlocal errors
+        nonlocal errors, received
         try:
             async for message in caller.ws:
                 caller.received(message, anyio.current_time())
+                received += caller.measuring
         except Exception as exc:
             errors += 1
             first_errors.append(f"listen: {exc!r}")
@@ -303,12 +345,11 @@ async def run_callers(
             await caller.ws.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')
             await caller.ws.send(caller.start_message())
             tg.start_soon(listen, caller)
-        t0 = anyio.current_time()
+        t0 = anyio.current_time() + max(0.0, start_at - time.time())
         for caller in callers:
             caller.ask_at = t0 + (0.3 if c.SMOKE else 1.0) + random.random() * 0.5
         measure_from = t0 + warmup
         stop_at = measure_from + window
-        cpu0 = cpu1 = sim0 = sim1 = own0 = own1 = 0.0
         tick = 0
         measuring = False
         while True:
@@ -321,84 +362,176 @@ async def run_callers(
                 lags.append((now - due) * 1000)
             if not measuring and now >= measure_from:
                 measuring = True
-                cpu0, wall0 = proc_cpu(bridge_pid), now
-                sim0, own0 = proc_cpu(sim_pid), time.process_time()
                 for caller in callers:
                     caller.measuring = True
             if now >= stop_at:
-                cpu1, wall1 = proc_cpu(bridge_pid), now
-                sim1, own1 = proc_cpu(sim_pid), time.process_time()
                 break
             group = tick % GROUPS
             for caller in callers[group::GROUPS]:
                 for message in caller.tick(now):
                     try:
                         await caller.ws.send(message)
+                        sent += measuring
                     except Exception as exc:
                         errors += 1
                         first_errors.append(f"send: {exc!r}")
             tick += 1
         for caller in callers:
+            caller.measuring = False
+        for caller in callers:
             await caller.ws.aclose()
         tg.cancel_scope.cancel()
 
-    jitter = [j for caller in callers for j in caller.jitter]
-    slack = [s for caller in callers for s in caller.slack]
-    gaps = [g for caller in callers for g in caller.gaps]
-    from adk_realtime.sansio.audio import ulaw_decode
-    from adk_realtime.sansio.sim.speech import SpeechRecognizer
-
-    recognizer = SpeechRecognizer(8000)
-    recognizer.feed(ulaw_decode(bytes(callers[0].first_answer)) + bytes(8000))
-    seconds = wall1 - wall0
     return {
-        "n": n,
-        "window_s": seconds,
-        "cpu_ms_per_call_s": (cpu1 - cpu0) / seconds / n * 1000,
-        "bridge_cpu_pct": (cpu1 - cpu0) / seconds * 100,
-        "sim_cpu_pct": (sim1 - sim0) / seconds * 100,
-        "callers_cpu_pct": (own1 - own0) / seconds * 100,
-        "jitter_p50": c.percentile(jitter, 50),
-        "jitter_p99": c.percentile(jitter, 99),
-        "jitter_max": max(jitter, default=0.0),
-        "jitter_n": len(jitter),
-        "slack_min": min(slack, default=0.0),
-        "slack_p1": c.percentile(slack, 1),
-        "gaps": len(gaps),
-        "gap_ms": sum(gaps),
+        "jitter": [j for caller in callers for j in caller.jitter],
+        "slack": [s for caller in callers for s in caller.slack],
+        "gaps": [g for caller in callers for g in caller.gaps],
         "answers": sum(caller.answers for caller in callers),
-        "first_answer": recognizer.text,
-        "caller_lag_p99": c.percentile(lags, 99),
+        "first_answer": bytes(callers[0].first_answer).hex() if callers else "",
+        "lags": lags,
+        "messages": sent + received,
         "errors": errors,
         "error_kinds": sorted(set(first_errors))[:5],
     }
 
 
-def one_run(kind: str, n: int, warmup: float, window: float) -> dict[str, Any]:
-    """A fresh simulator and bridge process; N callers from here."""
+def caller_process(argv: list[str]) -> None:
+    """``--callers PORT FIRST N START_AT WARMUP WINDOW OUT``: one caller process."""
     import anyio
 
-    with tempfile.TemporaryFile("w+") as log:
+    port, first, n = (int(a) for a in argv[:3])
+    start_at, warmup, window = (float(a) for a in argv[3:6])
+    c.SMOKE = os.environ.get("BENCH_PHONE_SMOKE") == "1"
+    result = anyio.run(run_callers, port, first, n, start_at, warmup, window)
+    Path(argv[6]).write_text(json.dumps(result))
+
+
+def bind_socket() -> Any:
+    """The listening socket the bridge workers share (bound once, inherited)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    return sock
+
+
+def sleep_until(wall: float) -> None:
+    time.sleep(max(0.0, wall - time.time()))
+
+
+def one_run(
+    kind: str, n: int, warmup: float, window: float, workers: int = 1, caller_procs: int = 1
+) -> dict[str, Any]:
+    """A fresh simulator, ``workers`` bridge processes on one port and ``caller_procs``
+    processes of callers; this process only starts them and reads their CPU (``/proc``)."""
+    return run_sides(kind, n, warmup, window, workers, caller_procs, [sys.executable])[0]
+
+
+def run_sides(
+    kind: str,
+    n: int,
+    warmup: float,
+    window: float,
+    workers: int,
+    caller_procs: int,
+    pythons: list[str],
+) -> list[dict[str, Any]]:
+    """:func:`one_run` for one bridge side per Python in ``pythons`` (each its own port,
+    workers and ``n`` callers), all at once against one simulator: ``--against PYTHON``
+    runs another checkout's bridge next to ours, under the same load at the same time."""
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "log", "w+") as log:
         sim, sim_port = start_server(["--serve-sim"], log)
+        procs: list[subprocess.Popen[Any]] = [sim]
+        socks = [bind_socket() for _ in pythons]
+        sides: list[dict[str, Any]] = []
         try:
-            bridge, port = start_server(["--serve-bridge", kind, str(sim_port)], log)
-            try:
-                result = anyio.run(run_callers, port, n, warmup, window, bridge.pid, sim.pid)
-            finally:
-                bridge.terminate()
-                bridge.wait(timeout=10)
+            for python, sock in zip(pythons, socks, strict=True):
+                args = ["--serve-bridge", kind, str(sim_port), str(sock.fileno())]
+                bridges = [
+                    start_server(args, log, pass_fds=(sock.fileno(),), python=python)[0]
+                    for _ in range(workers)
+                ]
+                procs.extend(bridges)
+                sides.append({"python": python, "bridges": bridges, "port": sock.getsockname()[1]})
+            spy = start_py_spy(sides[-1]["bridges"][0].pid, warmup + window)
+            start_at = time.time() + 1.0 + n * len(pythons) * 0.03  # all connected by then
+            shares = [n // caller_procs + (i < n % caller_procs) for i in range(caller_procs)]
+            env = {**os.environ, "BENCH_PHONE_SMOKE": "1" if c.SMOKE else "0"}
+            for k, side in enumerate(sides):
+                side["outs"], side["callers"] = [], []
+                for i, share in enumerate(shares):
+                    out = str(Path(tmp) / f"callers{k}-{i}.json")
+                    args = [side["port"], sum(shares[:i]), share, start_at, warmup, window, out]
+                    cmd = [sys.executable, __file__, "--callers", *map(str, args)]
+                    side["callers"].append(subprocess.Popen(cmd, stderr=log, env=env))
+                    side["outs"].append(out)
+                procs.extend(side["callers"])
+
+            def cpu_now() -> dict[str, float]:
+                out = {"sim": proc_cpu(sim.pid)}
+                for k, side in enumerate(sides):
+                    out[f"bridge{k}"] = sum(proc_cpu(b.pid) for b in side["bridges"])
+                    out[f"callers{k}"] = sum(proc_cpu(p.pid) for p in side["callers"])
+                return out
+
+            sleep_until(start_at + warmup)
+            cpu0, wall0 = cpu_now(), time.monotonic()
+            sleep_until(start_at + warmup + window)
+            cpu1, seconds = cpu_now(), time.monotonic() - wall0
+            for side in sides:
+                for proc in side["callers"]:
+                    proc.wait(timeout=60 + n)
+            if spy is not None:
+                spy.wait(timeout=60)
+            for side in sides:
+                side["parts"] = [json.loads(Path(out).read_text()) for out in side["outs"]]
         finally:
-            sim.terminate()
-            sim.wait(timeout=10)
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=10)
+            for sock in socks:
+                sock.close()
         log.seek(0)
         text = log.read()
-        result["tracebacks"] = text.count("Traceback")
-        result["warnings"] = text.count("WARNING")
-        if os.environ.get("BENCH_PHONE_LOG"):
-            c.note(text[-3000:])
-    result["kind"] = kind
+    cpu = {k: (cpu1[k] - cpu0[k]) / seconds for k in cpu0}
+    results = []
+    for k, side in enumerate(sides):
+        result = summarize(side["parts"], n, seconds)
+        result.update(
+            kind=kind,
+            python=side["python"],
+            workers=workers,
+            caller_procs=caller_procs,
+            cpu_ms_per_call_s=cpu[f"bridge{k}"] / n * 1000,
+            us_per_message=cpu[f"bridge{k}"] * seconds / max(1, result["messages"]) * 1e6,
+            bridge_cpu_pct=cpu[f"bridge{k}"] * 100,
+            sim_cpu_pct=cpu["sim"] * 100,
+            callers_cpu_pct=cpu[f"callers{k}"] * 100,
+            per_worker=sorted(
+                sum(1 for line in text.splitlines() if line.startswith(f"CALL {b.pid} "))
+                for b in side["bridges"]
+            ),
+            tracebacks=text.count("Traceback"),
+            warnings=text.count("WARNING"),
+        )
+        results.append(result)
+        note_run(result)
+    if os.environ.get("BENCH_PHONE_LOG"):
+        c.note(text[-3000:])
+    return results
+
+
+def note_run(result: dict[str, Any]) -> None:
+    """The detail line of one run (one side)."""
+    who = "" if result["python"] == sys.executable else f" [bridge on {result['python']}]"
     c.note(
-        f"{kind} N={n}: bridge {result['cpu_ms_per_call_s']:.1f} ms CPU per call-second "
+        f"{result['kind']} N={result['n']}{who} ({result['workers']} bridge worker(s), calls "
+        f"{result['per_worker']}; {result['caller_procs']} caller process(es)): bridge "
+        f"{result['cpu_ms_per_call_s']:.1f} ms CPU "
+        f"per call-second, {result['us_per_message']:.0f} us per carrier message "
         f"({result['bridge_cpu_pct']:.0f}% of a core; simulator {result['sim_cpu_pct']:.0f}%, "
         f"callers {result['callers_cpu_pct']:.0f}%); caller jitter p50 "
         f"{result['jitter_p50']:.2f} p99 {result['jitter_p99']:.2f} max "
@@ -409,7 +542,77 @@ def one_run(kind: str, n: int, warmup: float, window: float) -> dict[str, Any]:
         f"to {result['first_answer']!r}; caller loop lag p99 {result['caller_lag_p99']:.1f} ms; "
         f"errors {result['errors']} {result['error_kinds']}, tracebacks {result['tracebacks']}"
     )
-    return result
+
+
+def summarize(parts: list[dict[str, Any]], n: int, seconds: float) -> dict[str, Any]:
+    """The callers' figures of every caller process, together."""
+    from adk_realtime.sansio.audio import ulaw_decode
+    from adk_realtime.sansio.sim.speech import SpeechRecognizer
+
+    jitter = [j for part in parts for j in part["jitter"]]
+    slack = [s for part in parts for s in part["slack"]]
+    gaps = [g for part in parts for g in part["gaps"]]
+    recognizer = SpeechRecognizer(8000)
+    recognizer.feed(ulaw_decode(bytes.fromhex(parts[0]["first_answer"])) + bytes(8000))
+    return {
+        "n": n,
+        "window_s": seconds,
+        "jitter_p50": c.percentile(jitter, 50),
+        "jitter_p99": c.percentile(jitter, 99),
+        "jitter_max": max(jitter, default=0.0),
+        "jitter_n": len(jitter),
+        "slack_min": min(slack, default=0.0),
+        "slack_p1": c.percentile(slack, 1),
+        "gaps": len(gaps),
+        "gap_ms": sum(gaps),
+        "answers": sum(part["answers"] for part in parts),
+        "first_answer": recognizer.text,
+        "caller_lag_p99": max(c.percentile(part["lags"], 99) for part in parts),
+        "messages": sum(part["messages"] for part in parts),
+        "errors": sum(part["errors"] for part in parts),
+        "error_kinds": sorted({k for part in parts for k in part["error_kinds"]})[:5],
+    }
+
+
+def load_line(load: dict[str, Any]) -> str:
+    """One load level for the SUMMARY line."""
+    where = (
+        f"{load['n']} calls on {load['workers']} bridge process(es) "
+        f"(calls {'/'.join(str(k) for k in load['per_worker'])}), "
+        f"{load['caller_procs']} caller process(es)"
+    )
+    cpu = (
+        f"bridge {load['cpu_ms_per_call_s']:.1f} ms CPU per call-second "
+        f"({load['us_per_message']:.0f} us per carrier message); CPU: "
+        f"bridge {load['bridge_cpu_pct']:.0f}% + simulator {load['sim_cpu_pct']:.0f}% + "
+        f"callers {load['callers_cpu_pct']:.0f}% of a core"
+    )
+    if not load["jitter_n"]:  # nothing to judge: say so rather than print zeros
+        return (
+            f"{where}: NO answer audio measured in the window ({load['answers']} answers "
+            f"heard; callers' loop lag p99 {load['caller_lag_p99']:.0f} ms), {cpu}"
+        )
+    return (
+        f"{where}: caller jitter p50 {load['jitter_p50']:.1f} ms p99 "
+        f"{load['jitter_p99']:.1f} ms, gaps {load['gaps']} ({load['gap_ms']:.0f} ms over "
+        f"{load['jitter_n'] * 20 / 1000:.0f} s of audio), min slack {load['slack_min']:.0f} ms, "
+        f"{cpu}"
+    )
+
+
+def budget_line(rows: list[dict[str, Any]]) -> str:
+    """CPU per call-second of every process a call needs here, from the best ``ours`` run
+    (bridge, simulator and callers together), and the cores 100 calls would take."""
+    row = min(rows, key=lambda r: r["cpu_ms_per_call_s"])
+    n = row["n"]
+    sim, callers = row["sim_cpu_pct"] * 10 / n, row["callers_cpu_pct"] * 10 / n
+    total = row["cpu_ms_per_call_s"] + sim + callers
+    return (
+        f"a call costs bridge {row['cpu_ms_per_call_s']:.1f} + simulator {sim:.1f} + callers "
+        f"{callers:.1f} = {total:.1f} ms CPU per call-second here, so 100 calls need "
+        f"{total / 10:.1f} cores ({os.cpu_count()} on this machine, shared) and the bridge "
+        f"alone carries ~{1000 / row['cpu_ms_per_call_s']:.0f} calls per core"
+    )
 
 
 def main() -> int:
@@ -435,42 +638,86 @@ def main() -> int:
 
             signal.signal(signal.SIGTERM, dump)
             profiler.enable()
-        anyio.run(serve_bridge, sys.argv[2], int(sys.argv[3]))
+        anyio.run(serve_bridge, sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         return 0
-    args = c.parse_args(__doc__.splitlines()[0])
+    if len(sys.argv) > 1 and sys.argv[1] == "--callers":
+        caller_process(sys.argv[2:])
+        return 0
+
+    def options(parser: Any) -> None:
+        parser.add_argument(
+            "--calls", type=int, metavar="N", help="only one run: ours at N calls (diagnostics)"
+        )
+        parser.add_argument("--kind", default="ours", choices=("ours", "transcoding"))
+        parser.add_argument(
+            "--workers", type=int, default=2, help="bridge processes for the load runs (2)"
+        )
+        parser.add_argument(
+            "--caller-procs", type=int, default=2, help="caller processes for the load runs (2)"
+        )
+        parser.add_argument(
+            "--levels", default="30,50,100", help="the load runs' call counts (30,50,100)"
+        )
+        parser.add_argument(
+            "--against",
+            metavar="PYTHON",
+            help="with --calls: also run the bridge on this interpreter (another checkout's "
+            "venv) at the same time, N callers each: before/after under the same load",
+        )
+
+    args = c.parse_args(__doc__.splitlines()[0], options)
     c.note(f"machine: {c.machine()}; {c.load_note()}")
+    if args.calls:
+        pythons = [args.against, sys.executable] if args.against else [sys.executable]
+        sides = run_sides(
+            args.kind, args.calls, 4.0, 10.0, args.workers, args.caller_procs, pythons
+        )
+        c.note(f"after: {c.load_note()}")
+        if args.against:
+            before, after = sides
+            c.summary(
+                "phone",
+                f"partial run (--calls --against): {args.calls} calls on each side at once, "
+                f"bridge CPU per call-second {before['cpu_ms_per_call_s']:.1f} ms there vs "
+                f"{after['cpu_ms_per_call_s']:.1f} ms here, "
+                f"{before['us_per_message']:.0f} vs {after['us_per_message']:.0f} us per carrier "
+                f"message ({c.ratio(before['us_per_message'], after['us_per_message'])})",
+            )
+            return 0
+        c.summary("phone", f"partial run (--calls): {load_line(sides[0])}")
+        return 0
     if args.smoke:
-        compare_n, levels, warmup, window, rounds = 2, (), 3.0, 1.5, 1
+        compare_n, levels, warmup, window, rounds = 2, [2], 3.0, 1.5, 1
     else:
-        compare_n, levels, warmup, window, rounds = 20, (30, 50, 100), 4.0, 10.0, 2
+        compare_n, warmup, window, rounds = 20, 4.0, 10.0, 2
+        levels = [int(n) for n in args.levels.split(",") if n]
     runs: dict[str, list[dict[str, Any]]] = {"ours": [], "transcoding": []}
     for _ in range(rounds):
         for kind in ("ours", "transcoding"):
             runs[kind].append(one_run(kind, compare_n, warmup, window))
-    loads = [one_run("ours", n, warmup + 2.0, window * 1.5) for n in levels]
+    loads = [
+        one_run("ours", n, warmup + 2.0, window * 1.5, args.workers, args.caller_procs)
+        for n in levels
+    ]
     c.note(f"after: {c.load_note()}")
 
     def best(kind: str) -> float:
         return min(r["cpu_ms_per_call_s"] for r in runs[kind])
 
+    def best_us(kind: str) -> float:
+        return min(r["us_per_message"] for r in runs[kind])
+
     ours, transcoding = best("ours"), best("transcoding")
     heard = {r["first_answer"] for rows in runs.values() for r in rows}
     same = "every caller's first answer decoded right" if heard == {ANSWER} else f"heard {heard}"
     parts = [
-        f"bridge CPU per call ours {ours:.1f} ms/s vs transcoding {transcoding:.1f} ms/s "
-        f"({c.ratio(transcoding, ours)}) at N={compare_n}, best of {rounds} ({same})"
+        f"bridge CPU per call ours {ours:.1f} ms/s vs transcoding {transcoding:.1f} ms/s; per "
+        f"carrier message {best_us('ours'):.0f} vs {best_us('transcoding'):.0f} us "
+        f"({c.ratio(best_us('transcoding'), best_us('ours'))}) at N={compare_n}, 1 bridge "
+        f"process, best of {rounds} ({same})",
+        budget_line(runs["ours"]),
     ]
-    for load in loads:
-        parts.append(
-            f"{load['n']} calls: caller jitter p50 {load['jitter_p50']:.1f} ms p99 "
-            f"{load['jitter_p99']:.1f} ms, gaps {load['gaps']} ({load['gap_ms']:.0f} ms over "
-            f"{load['jitter_n'] * 20 / 1000:.0f} s of audio), min slack {load['slack_min']:.0f} ms, "
-            f"bridge {load['bridge_cpu_pct']:.0f}% + simulator {load['sim_cpu_pct']:.0f}% + "
-            f"callers {load['callers_cpu_pct']:.0f}% of a core"
-        )
-    if not loads:
-        first = runs["ours"][0]
-        parts.append(f"{compare_n} calls, first answer heard as {first['first_answer']!r}")
+    parts.extend(load_line(load) for load in loads)
     c.summary("phone", "; ".join(parts))
     return 0
 

@@ -123,6 +123,11 @@ class ProtocolStream(asyncio.BufferedProtocol, anyio.abc.ByteStream):
         if self._readable is not None and not self._readable.done():
             self._readable.set_result(None)
 
+    def deliver_buffered(self, data: bytes) -> None:
+        """Bytes the transport read before this protocol took it over (an accepted socket:
+        see ``_asyncio_ws_server``); they come first, as if read now."""
+        self._deliver(data)
+
     def attach(self, on_data: Callable[[bytes], None]) -> None:
         """From now on every chunk read (``b""``: end of stream) goes to ``on_data``."""
         self._on_data = on_data
@@ -166,6 +171,15 @@ class ProtocolStream(asyncio.BufferedProtocol, anyio.abc.ByteStream):
     async def send(self, data: bytes) -> None:
         if not self.write(data):
             raise anyio.BrokenResourceError
+        while self._write_paused and not self._lost.done():
+            self._drained = self._loop.create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
+
+    async def drain(self) -> None:
+        """Wait while the transport pushes back (after :meth:`write`), or until it is lost."""
         while self._write_paused and not self._lost.done():
             self._drained = self._loop.create_future()
             try:

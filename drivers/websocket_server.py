@@ -30,6 +30,7 @@ import anyio.abc
 from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
 
+from adk_realtime.drivers._asyncio_ws_server import AsyncioServerConnection, take_over_accepted
 from adk_realtime.drivers.websocket import (
     _TRANSPORT_ERRORS,
     RejectCallback,
@@ -92,6 +93,7 @@ async def serve(
     http_handler: HttpHandler | None = None,
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
     sock: socket.socket | None = None,
+    asyncio_fast_path: bool | None = None,
 ) -> AsyncIterator[WebSocketServerHandle]:
     """Listen on ``host:port`` (0: any free port) and run ``handler(ws)`` per connection.
 
@@ -105,7 +107,9 @@ async def serve(
     answered (a worker leaving after its drain still answers a scrape it took), and
     cancels every handler. ``sock``: a TCP socket already
     bound and listening (shared by worker processes) to accept on instead of binding
-    ``host:port``; it is closed on the way out.
+    ``host:port``; it is closed on the way out. ``asyncio_fast_path`` (``None``: on unless
+    ``ADK_REALTIME_ASYNCIO_FAST_PATH=0``): plain TCP connections on asyncio are read in the
+    transport's callback and sent to at once (``_asyncio_ws_server``).
     """
     if sock is not None:
         listener = MultiListener([await anyio.abc.SocketListener.from_socket(sock)])
@@ -128,7 +132,11 @@ async def serve(
                 in_first_request = False
                 first_requests.remove()
 
+        conn_class: type[WebSocketConnection] = WebSocketConnection
         try:
+            fast = None if ssl_context else take_over_accepted(stream, asyncio_fast_path)
+            if fast is not None:
+                stream, conn_class = fast, AsyncioServerConnection
             if ssl_context is not None:
                 with anyio.fail_after(handshake_timeout):
                     stream = await TLSStream.wrap(
@@ -147,7 +155,7 @@ async def serve(
                     return  # a plain request, answered
                 await _feed_upgrade(stream, proto, upgrade)
             first_request_over()
-            conn = WebSocketConnection(
+            conn = conn_class(
                 stream,
                 proto,
                 send_queue_size=send_queue_size,

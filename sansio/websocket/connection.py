@@ -292,15 +292,16 @@ class _WebSocketBase:
                 f"cannot send a message while the WebSocket is {self._state.value}; "
                 "send only between Accepted/accept() and close()"
             )
-        event: wse.Event
         if isinstance(data, str):
             check_text_message(data)
-            event = wse.TextMessage(data=data)
-        elif isinstance(data, bytes | bytearray | memoryview):
-            event = wse.BytesMessage(data=bytes(data) if isinstance(data, memoryview) else data)
-        else:
+        elif not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"a message is str or bytes, not {type(data).__name__}")
-        self._out.append(self._ws.send(event))
+        frame = self._splitter.encode(data)  # the hot path; None: wsproto frames it
+        if frame is None:
+            data = bytes(data) if isinstance(data, memoryview) else data
+            event = wse.TextMessage(data) if isinstance(data, str) else wse.BytesMessage(data)
+            frame = self._ws.send(event)
+        self._out.append(frame)
 
     def ping(self, now: float) -> None:
         """Send a ping now and expect its pong within ``pong_timeout``.
