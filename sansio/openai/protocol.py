@@ -322,6 +322,11 @@ class OpenAIProtocol(ServerMessageHandlers):
     # Output and timers
     # ------------------------------------------------------------------
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` has messages (a check that takes none of them)."""
+        return bool(self._out)
+
     def data_to_send(self) -> list[str]:
         """The messages queued by commands since the last call, in order; send each as one
         WebSocket text message (or data channel message)."""
