@@ -63,7 +63,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-import anyio.lowlevel
 import numpy as np
 from anyio.abc import TaskStatus
 
@@ -178,7 +177,6 @@ class RealtimeSession:
         self._closed = False
         self._terminal: QueueEnd | None = None
         self._done = anyio.Event()
-        self._nowait_streak = 0
         self._reconnect_requested = False
         self.resumptions = 0
         self._now: Callable[[], float] = anyio.current_time  # _run() picks the loop's clock
@@ -200,14 +198,8 @@ class RealtimeSession:
         if self._terminal is not None:
             self._finish(self._terminal)
             return None
-        # An event already queued is returned without a trip through the event
-        # loop; every 16th in a row still checkpoints so other tasks get to run.
-        self._nowait_streak += 1
-        if self._nowait_streak >= 16:
-            self._nowait_streak = 0
-            await anyio.lowlevel.checkpoint()
         try:
-            item = await self._events.get()
+            item = await self._events.get()  # (no loop trip when one is ready: see EventQueue)
         except anyio.EndOfStream:
             return None
         if isinstance(item, QueueEnd):
