@@ -19,7 +19,7 @@ streams it.
 from __future__ import annotations
 
 import codecs
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wsproto import WSConnection
 
@@ -53,17 +53,28 @@ class FrameSplitter:
         self._ws = ws
         self._max = max_message_size
         self._carry = b""
+        self._decoders: tuple[Any, Any] | None = None  # wsproto's, once found (see below)
 
     def _wsproto_idle(self) -> bool:
         """wsproto holds no partial frame and no unfinished message (a client, no extensions)."""
+        decoders = self._decoders or self._find_decoders()
+        if decoders is None:
+            return False
+        frames, messages = decoders
+        return frames.header is None and not len(frames.buffer) and messages.opcode is None
+
+    def _find_decoders(self) -> tuple[Any, Any] | None:
+        """wsproto's frame and message decoders (made once per connection: kept from the
+        first time they are there), or ``None`` where this splitter must not parse."""
         proto = getattr(self._ws.connection, "_proto", None)
         frames = getattr(proto, "_frame_decoder", None)
         messages = getattr(proto, "_message_decoder", None)
         if frames is None or messages is None or not getattr(proto, "client", False):
-            return False  # not a client, or a wsproto this was not written for
+            return None  # not a client, or a wsproto this was not written for
         if getattr(proto, "extensions", True):
-            return False  # an extension (permessage-deflate) transforms payloads: wsproto's job
-        return frames.header is None and not len(frames.buffer) and messages.opcode is None
+            return None  # an extension (permessage-deflate) transforms payloads: wsproto's job
+        self._decoders = (frames, messages)
+        return self._decoders
 
     def feed(self, conn: _WebSocketBase, data: bytes, now: float) -> None:
         """``conn.receive_data``'s work: messages taken here, the rest fed to wsproto."""
