@@ -484,7 +484,8 @@ class RealtimeRunner:
                 await self._first_output(now)
             for output in self._audio_outputs:
                 output.play(event.delta, event.item_id)
-            await maybe_await(handler.on_audio(event.delta, event.item_id))
+            if (played := handler.on_audio(event.delta, event.item_id)) is not None:
+                await maybe_await(played)  # (a sync handler costs no coroutine per chunk)
             if agent is not None and agent.on_audio is not None:
                 await maybe_await(agent.on_audio(event.delta, event.item_id))
         elif isinstance(event, ev.TranscriptDelta):

@@ -63,7 +63,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-import anyio.lowlevel
 import numpy as np
 from anyio.abc import TaskStatus
 
@@ -82,6 +81,7 @@ from adk_realtime.session_options import (
     SessionOptions as SessionOptions,
 )
 from adk_realtime.session_queue import EventQueue, QueueEnd
+from adk_realtime.session_sink import LIFECYCLE, Decoded, read_path_decoder
 
 log = logging.getLogger("adk_realtime.session")
 
@@ -177,7 +177,6 @@ class RealtimeSession:
         self._closed = False
         self._terminal: QueueEnd | None = None
         self._done = anyio.Event()
-        self._nowait_streak = 0
         self._reconnect_requested = False
         self.resumptions = 0
         self._now: Callable[[], float] = anyio.current_time  # _run() picks the loop's clock
@@ -199,14 +198,8 @@ class RealtimeSession:
         if self._terminal is not None:
             self._finish(self._terminal)
             return None
-        # An event already queued is returned without a trip through the event
-        # loop; every 16th in a row still checkpoints so other tasks get to run.
-        self._nowait_streak += 1
-        if self._nowait_streak >= 16:
-            self._nowait_streak = 0
-            await anyio.lowlevel.checkpoint()
         try:
-            item = await self._events.get()
+            item = await self._events.get()  # (no loop trip when one is ready: see EventQueue)
         except anyio.EndOfStream:
             return None
         if isinstance(item, QueueEnd):
@@ -638,12 +631,12 @@ class RealtimeSession:
             for message in self.protocol.data_to_send():
                 await link.send(message)
 
-    def _receive(self, data: str | bytes | ev.AudioDelta) -> ev.ServerEvent | None:
+    def _receive(self, data: str | bytes | ev.AudioDelta | Decoded) -> ev.ServerEvent | None:
         """Feed one received message to the protocol. Returns the event to deliver first:
-        out-of-band audio (WebRTC, already decoded) or the Error of an undecodable
-        message; then the protocol's own events follow from ``next_event()``."""
-        if isinstance(data, ev.AudioDelta):
-            return data
+        out-of-band audio (WebRTC, already decoded), the Error of an undecodable message or
+        the one the read path left (session_sink); then the protocol's own from ``next_event()``."""
+        if isinstance(data, ev.AudioDelta | Decoded):
+            return data.take() if isinstance(data, Decoded) else data
         protocol = self.protocol
         try:
             protocol.receive_data(data, self._now())
@@ -702,31 +695,39 @@ class RealtimeSession:
         """Read until the link ends. True means "reconnect (resume or roll over)"."""
         put_nowait = self._events.put_nowait
         next_event = self.protocol.next_event
-        lifecycle = _LIFECYCLE
-        while True:
-            event = self._receive(await link.receive())
-            self._link_messages += 1
-            replace = False
-            while event is not None:
-                if type(event) in lifecycle:
-                    self._note_lifecycle(event)
-                elif isinstance(event, ev.GoAway) and (self._can_resume() or self._can_roll_over()):
-                    # Hold commands *before* the app sees GoAway, so nothing it
-                    # sends in reaction goes to the connection that is ending.
-                    self._link = None
-                    replace = True
-                if not put_nowait(event):  # no event-loop trip while the queue has room
-                    await self._events.put(event)  # the app is behind: wait (TCP pushes back)
-                event = next_event()
-            if self._link is link and not self._send_lock.locked():
-                # What receiving made the protocol send (e.g. the answer to a tool call a
-                # resumption carried over); a task sending now takes it along instead.
-                await self._send_queued()
-            if replace:
-                with anyio.move_on_after(2):
-                    await link.aclose(1000, "resuming after goAway")
-                    await self._drain(link)
-                return True
+        decoder = read_path_decoder(self, link)  # decodes in the link's read callback if it can
+        try:
+            while True:
+                decoder.open = True  # (only while the pump holds nothing: the order holds)
+                data = await link.receive()
+                decoder.open = False
+                event = self._receive(data)
+                self._link_messages += 1
+                replace = False
+                while event is not None:
+                    if type(event) in LIFECYCLE:
+                        self._note_lifecycle(event)
+                    elif isinstance(event, ev.GoAway) and (
+                        self._can_resume() or self._can_roll_over()
+                    ):
+                        # Hold commands *before* the app sees GoAway, so nothing it
+                        # sends in reaction goes to the connection that is ending.
+                        self._link = None
+                        replace = True
+                    if not put_nowait(event):  # no event-loop trip while the queue has room
+                        await self._events.put(event)  # the app is behind: wait (TCP pushes)
+                    event = next_event()
+                if self._link is link and not self._send_lock.locked():
+                    # What receiving made the protocol send (e.g. the answer to a tool call a
+                    # resumption carried over); a task sending now takes it along instead.
+                    await self._send_queued()
+                if replace:
+                    with anyio.move_on_after(2):
+                        await link.aclose(1000, "resuming after goAway")
+                        await self._drain(link)
+                    return True
+        finally:
+            decoder.remove()
 
     async def _drain(self, link: Link) -> None:
         """Read what the provider sent before its close answer: a last resumption update
@@ -740,9 +741,6 @@ class RealtimeSession:
             while event is not None:
                 await self._events.put(event)
                 event = self.protocol.next_event()
-
-
-_LIFECYCLE = frozenset({ev.ResponseCreated, ev.ResponseDone, ev.SessionCreated, ev.SessionUpdated})
 
 
 def _to_pcm16_bytes(pcm: bytes | bytearray | memoryview | np.ndarray) -> bytes:
@@ -768,7 +766,7 @@ async def open_session(session: RealtimeSession) -> AsyncIterator[RealtimeSessio
     """
     try:
         async with anyio.create_task_group() as tg:
-            await tg.start(_supervise, session)
+            await tg.start(session._run)  # (the supervisor)
             try:
                 yield session
             finally:
@@ -781,10 +779,6 @@ async def open_session(session: RealtimeSession) -> AsyncIterator[RealtimeSessio
         session._events.close()
     except BaseExceptionGroup as group:
         raise single_error(group) from None
-
-
-async def _supervise(session: RealtimeSession, *, task_status: TaskStatus[None]) -> None:
-    await session._run(task_status=task_status)
 
 
 __all__ = [

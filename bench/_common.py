@@ -190,3 +190,33 @@ def repo_root() -> Path:
 
 def python() -> str:
     return sys.executable
+
+
+def read_port_line(proc: Any, timeout: float = 30.0) -> int | None:
+    """The port from a server process's first stdout line ``PORT n``, waiting at most
+    ``timeout`` s (a server that never prints must not hang the benchmark); ``None`` if it
+    printed something else, exited or timed out."""
+    import select
+
+    stdout = proc.stdout
+    ready, _, _ = select.select([stdout], [], [], timeout)
+    if not ready:
+        return None
+    line = stdout.readline()
+    if not line.startswith("PORT "):
+        return None
+    return int(line.split()[1])
+
+
+def stop_process(proc: Any, timeout: float = 10.0) -> None:
+    """``terminate()``, then ``kill()`` if it is still there after ``timeout`` s."""
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)

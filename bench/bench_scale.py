@@ -29,7 +29,10 @@ Memory: N idle sessions (connected, ``session.created`` read, nothing
 streaming) in a fresh process: (RSS after - RSS before) / N, after one warm-up
 session so imports and first-use caches are not counted. Goal <= 256 KiB.
 
-Goals: >= 500 sustained sessions; <= 256 KiB RSS per idle session.
+Goals (issue 16): >= 200 sustained sessions on one client core, <= 30 us client CPU per
+message; <= 256 KiB RSS per idle session. Every wait is bounded: a level whose sessions do
+not open (CONNECT_TIMEOUT per batch of 50) ends with its error, a child process that does
+not finish is killed, and the level's client exits without waiting for closes.
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ CHUNK = bytes(960)  # 20 ms of 24 kHz PCM16 silence
 TEXT = "please keep talking to me about the weather in the mountains today"
 TICK = 0.010
 UNUSABLE_P99_MS = 250.0
+CONNECT_TIMEOUT = 60.0  # per batch of 50 handshakes
+CLOSE_TIMEOUT = 15.0  # for all sessions of a level to end after the window
+
+
+class SessionsNotOpen(RuntimeError):
+    """Some sessions of a level did not open (the level ends with this error)."""
 
 
 # ------------------------------------------------------------------ simulator process
@@ -165,8 +174,7 @@ def with_simulator(body: Any) -> tuple[Any, str]:
             result = body(port, [p.pid for p in procs])
         finally:
             for proc in procs:
-                proc.terminate()
-                proc.wait(timeout=10)
+                c.stop_process(proc)
         log.seek(0)
         return result, log.read()
 
@@ -177,13 +185,13 @@ def start_simulator(log: Any, port: int) -> tuple[subprocess.Popen[str], int]:
         [sys.executable, __file__, flag, str(port)], stdout=subprocess.PIPE, stderr=log, text=True
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
+    bound = c.read_port_line(proc, timeout=60)
+    if bound is None:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=10)
         log.seek(0)
-        raise RuntimeError(f"simulator did not start: {line!r}\n{log.read()[-2000:]}")
-    return proc, int(line.split()[1])
+        raise RuntimeError(f"server did not start within 60 s\n{log.read()[-2000:]}")
+    return proc, bound
 
 
 def proc_cpu(pids: list[int]) -> float:
@@ -326,13 +334,26 @@ async def open_all(
         for ready in batch:
             tasks.append(asyncio.create_task(body(peer, ready, stop, counters)))
         waiters = [asyncio.create_task(r.wait()) for r in batch]
-        _, pending = await asyncio.wait(waiters, timeout=60)
-        for w in pending:
+        # Every wait is bounded: a batch that does not open in CONNECT_TIMEOUT ends the level
+        # with an error; a session that failed ends it at once (it need not wait for the rest).
+        pending: set[asyncio.Task[Any]] = set(waiters)
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while pending and time.monotonic() < deadline:
+            _, pending = await asyncio.wait(
+                pending | set(tasks[-len(batch) :]),
+                timeout=deadline - time.monotonic(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            pending = {w for w in pending if w in waiters}
+            if any(t.done() for t in tasks):
+                break
+        for w in waiters:
             w.cancel()
-        failed = [t for t in tasks if t.done() and t.exception() is not None]
-        if failed or pending:
-            exc = failed[0].exception() if failed else None
-            raise RuntimeError(f"{len(pending)} sessions did not open; first error: {exc!r}")
+        failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+        if failed or not all(r.is_set() for r in batch):
+            opened = sum(r.is_set() for r in batch) + start
+            first = failed[0].exception() if failed else f"none within {CONNECT_TIMEOUT:.0f} s"
+            raise SessionsNotOpen(f"{opened} of {n} sessions opened; first error: {first!r}")
     return tasks
 
 
@@ -358,7 +379,7 @@ async def load(
     stop.set()
     for t in tasks:
         t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.wait([*tasks, tick], timeout=CLOSE_TIMEOUT)  # bounded (child_main exits)
     tick.cancel()
     wall = wall1 - wall0
     msgs = counters.sent + counters.audio_events + counters.other_events
@@ -412,7 +433,7 @@ async def idle(kind: str, port: int, n: int) -> dict[str, Any]:
     async def open_some(count: int) -> None:
         events = [asyncio.Event() for _ in range(count)]
         tasks.extend(asyncio.create_task(hold(e, stop)) for e in events)
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 60)
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), CONNECT_TIMEOUT)
 
     await open_some(1)  # warm-up: imports, first-use caches
     await asyncio.sleep(0.2)
@@ -424,21 +445,36 @@ async def idle(kind: str, port: int, n: int) -> dict[str, Any]:
     gc.collect()
     after = c.rss_bytes()
     stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
     return {"kind": kind, "n": n, "rss_per_session": (after - before) / n}
 
 
 def child_main(argv: list[str]) -> int:
+    """One level in this process: prints ``RESULT {...}`` or ``ERROR ...`` and exits."""
     mode = argv[0]
     if mode == "load":
-        kind, port, n, warm, secs = argv[1], int(argv[2]), int(argv[3]), float(argv[4]), argv[5]
+        kind, port, n = argv[1], int(argv[2]), int(argv[3])
+        warm, secs = float(argv[4]), float(argv[5])
         sim_pids, go_at = [int(p) for p in argv[6].split(",")], float(argv[7])
-        result = asyncio.run(load(kind, port, n, warm, float(secs), sim_pids, go_at))
+        asyncio.run(_report(load(kind, port, n, warm, secs, sim_pids, go_at)))
     else:
         kind, port, n = argv[1], int(argv[2]), int(argv[3])
-        result = asyncio.run(idle(kind, port, n))
+        asyncio.run(_report(idle(kind, port, n)))
+    return 1  # (not reached)
+
+
+async def _report(body: Any) -> None:
+    """Run ``body``, print its result or error, and leave the process at once: asyncio.run
+    would wait for every session still closing, and an unbounded close must not hang a level."""
+    try:
+        result = await body
+    except Exception as exc:
+        print(f"ERROR {type(exc).__name__}: {exc}", flush=True)
+        sys.stderr.flush()
+        os._exit(1)
     print("RESULT " + json.dumps(result), flush=True)
-    return 0
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_child(args: list[str], timeout: float) -> dict[str, Any] | None:
@@ -455,7 +491,8 @@ def run_child(args: list[str], timeout: float) -> dict[str, Any] | None:
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    c.note(f"child {args} failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+    why = next((ln for ln in proc.stdout.splitlines() if ln.startswith("ERROR ")), "")
+    c.note(f"child {args} failed (exit {proc.returncode}) {why}: {proc.stderr[-1500:]}")
     return None
 
 

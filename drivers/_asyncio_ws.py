@@ -25,16 +25,36 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import anyio
 import anyio.abc
 
 from adk_realtime.drivers.websocket import _READ_SIZE, WebSocketConnection
 from adk_realtime.sansio.errors import ProtocolError
-from adk_realtime.sansio.websocket.connection import WebSocketClient, WebSocketServer
+from adk_realtime.sansio.websocket.connection import (
+    Closed,
+    Message,
+    WebSocketClient,
+    WebSocketServer,
+)
 
-__all__ = ["AsyncioWebSocketConnection", "ProtocolStream", "fast_path_enabled", "take_over"]
+__all__ = [
+    "AsyncioWebSocketConnection",
+    "MessageSink",
+    "ProtocolStream",
+    "fast_path_enabled",
+    "take_over",
+]
+
+MessageSink = Callable[[str | bytes], Any]
+"""``sink(message)`` inside the read callback: ``None`` when it took the message, else the
+object ``receive()`` returns in its place (the message itself, or anything the owner of the
+sink understands)."""
+
+# One read buffer per thread's loop: the read callback copies each chunk out of it at once
+# (buffer_updated), and callbacks never interleave, so connections need not own 64 KiB each.
+_READ_BUFFERS: dict[asyncio.AbstractEventLoop, memoryview] = {}
 
 log = logging.getLogger("adk_realtime.drivers.websocket")
 
@@ -64,9 +84,8 @@ class ProtocolStream(asyncio.BufferedProtocol, anyio.abc.ByteStream):
     """
 
     def __init__(self) -> None:
-        self._buffer = bytearray(_READ_SIZE)
-        self._view = memoryview(self._buffer)
         self._loop = asyncio.get_running_loop()
+        self._view = _READ_BUFFERS.get(self._loop) or _loop_buffer(self._loop)
         self.transport: asyncio.Transport | None = None
         self._on_data: Callable[[bytes], None] | None = None
         self._chunks: deque[bytes] = deque()  # before attach()
@@ -207,6 +226,13 @@ class ProtocolStream(asyncio.BufferedProtocol, anyio.abc.ByteStream):
         await asyncio.shield(self._lost)  # the socket is closed once connection_lost ran
 
 
+def _loop_buffer(loop: asyncio.AbstractEventLoop) -> memoryview:
+    for old in [known for known in _READ_BUFFERS if known.is_closed()]:
+        del _READ_BUFFERS[old]  # (a closed loop reads nothing more)
+    view = _READ_BUFFERS[loop] = memoryview(bytearray(_READ_SIZE))
+    return view
+
+
 def take_over(stream: anyio.abc.ByteStream, requested: bool | None) -> ProtocolStream | None:
     """``stream``'s transport with a :class:`ProtocolStream` as its protocol, when ``stream``
     is anyio's plain TCP stream on asyncio that has read nothing yet; else ``None`` (TLS,
@@ -259,6 +285,14 @@ class AsyncioWebSocketConnection(WebSocketConnection):
         self._loop = asyncio.get_running_loop()
         self._waiters: list[asyncio.Future[None]] = []
         self._ended: asyncio.Future[None] | None = None
+        self._sink: MessageSink | None = None
+
+    def set_message_sink(self, sink: MessageSink | None) -> None:
+        """Offer each message to ``sink`` in the read callback, before the inbox (``None``:
+        stop). It is offered a message only while the inbox is empty, so the order holds:
+        once the sink hands one back, later messages queue behind it until ``receive()``
+        has taken them all. The owner of the sink decodes there, saving a task hop."""
+        self._sink = sink
 
     async def receive(self) -> str | bytes:
         """The next whole message; raises :class:`ConnectionClosed` once closed."""
@@ -310,6 +344,29 @@ class AsyncioWebSocketConnection(WebSocketConnection):
                 self._ended.set_exception(exc)
             else:
                 raise
+
+    def _pump_events(self) -> None:
+        """As the base class does; a message goes to the sink first when one is set."""
+        sink = self._sink
+        if sink is None:
+            super()._pump_events()
+            return
+        proto, inbox = self._proto, self._inbox
+        grew = False
+        while (event := proto.next_event()) is not None:
+            if isinstance(event, Message):
+                data: Any = event.data
+                if not inbox and (data := sink(data)) is None:
+                    continue  # taken
+                inbox.append(data)
+                grew = True
+            elif isinstance(event, Closed):
+                self._close_info = (event.code, event.reason)
+                grew = True
+        if grew:
+            self._wake("_changed")
+        if proto.get_timer() != self._timer_seen:
+            super()._wake("_timer_wake")
 
     def _after_input(self) -> None:
         if self._close_requested is not None:

@@ -177,6 +177,11 @@ class RealtimeProtocol(Protocol):
         """The messages queued by commands since the last call; send them in order."""
         ...
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return messages (it takes none of them)."""
+        ...
+
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` is due, or ``None``."""
         ...

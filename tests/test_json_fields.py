@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import pytest
 
+from adk_realtime.sansio import json_fields
 from adk_realtime.sansio.errors import DecodeError
 from adk_realtime.sansio.json_fields import (
     FieldError,
@@ -88,3 +90,32 @@ def test_dumps_is_compact_ascii_and_refuses_nan() -> None:
     for bad in (math.nan, math.inf, -math.inf):
         with pytest.raises(ValueError):
             dumps({"x": bad})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type":"response.output_audio.delta","delta":"AAAA"}',
+        ' {"a": 1} ',  # whitespace around: json.loads' own path
+        "[1, 2.5, null, true]",
+        '"just a string"',
+        b'{"bytes": "too"}',
+        bytearray(b'{"bytearray": 1}'),
+        '{"a":"\\u00e9\\ud83d\\ude00"}',
+    ],
+)
+def test_loads_gives_what_json_loads_gives(text: Any) -> None:
+    assert json_fields.loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a":1} x', '{"a":1', "", "   ", "\ufeff{}", '{"a":NaNx}', "[" * 100000, '{"a":1}{"b":2}'],
+)
+def test_loads_raises_what_json_loads_raises(text: str) -> None:
+    with pytest.raises(Exception) as ours:
+        json_fields.loads(text)
+    with pytest.raises(Exception) as theirs:
+        json.loads(text)
+    assert type(ours.value) is type(theirs.value)
+    assert str(ours.value) == str(theirs.value)

@@ -310,6 +310,10 @@ class GeminiProtocol(GeminiMediaCommands):
 
     # ------------------------------------------------------ output and timers
 
+    @property
+    def has_data_to_send(self) -> bool:  # (a look at data_to_send() that takes nothing)
+        return bool(self._out)
+
     def data_to_send(self) -> list[str]:
         """The messages queued by commands since the last call; send each as one text frame,
         in this order (transparent resumption numbers them so)."""

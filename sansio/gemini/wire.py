@@ -40,6 +40,7 @@ from adk_realtime.sansio.json_fields import (
     invalid,
     lax_bool,
     lax_int,
+    loads as json_loads,
     proto_get,
 )
 
@@ -386,7 +387,7 @@ def load_message(data: str | bytes | bytearray | memoryview) -> dict[str, Any]:
     if not isinstance(data, str):
         raise DecodeError(f"message must be str or bytes, got {type(data).__name__}")
     try:
-        msg = json.loads(data)
+        msg = json_loads(data)  # (json.loads, faster)
     except (ValueError, RecursionError) as exc:
         raise DecodeError(f"message is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(msg, dict):

@@ -193,8 +193,11 @@ class ServerMessageHandlers:
             fail(etype, "delta", "a base64 string", delta)
         if type(item_id) is not str:
             fail(etype, "item_id", "a string", item_id)
-        response_id = opt_str(msg, "response_id", etype)
-        content_index = opt_int(msg, "content_index", etype)
+        # (the checks of opt_str / opt_int, inline for the usual values: the hot path)
+        if type(response_id := msg.get("response_id")) is not str:
+            response_id = opt_str(msg, "response_id", etype)
+        if type(content_index := msg.get("content_index")) is not int:
+            content_index = opt_int(msg, "content_index", etype)
         try:
             audio = binascii.a2b_base64(delta, strict_mode=True)
         except (binascii.Error, ValueError):

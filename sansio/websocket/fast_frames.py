@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wsproto import WSConnection
 
@@ -85,19 +85,30 @@ class FrameSplitter:
         self._max = max_message_size
         self._carry = b""
         self._masked = False  # frames from a client are masked (learnt from wsproto)
+        self._decoders: tuple[Any, Any] | None = None  # wsproto's, once found (see below)
 
     def _wsproto_idle(self) -> bool:
         """wsproto holds no partial frame and no unfinished message (no extensions)."""
+        decoders = self._decoders or self._find_decoders()
+        if decoders is None:
+            return False
+        frames, messages = decoders
+        return frames.header is None and not len(frames.buffer) and messages.opcode is None
+
+    def _find_decoders(self) -> tuple[Any, Any] | None:
+        """wsproto's frame and message decoders (made once per connection: kept from the
+        first time they are there), or ``None`` where this splitter must not parse."""
         proto = getattr(self._ws.connection, "_proto", None)
         frames = getattr(proto, "_frame_decoder", None)
         messages = getattr(proto, "_message_decoder", None)
         client = getattr(proto, "client", None)
         if frames is None or messages is None or type(client) is not bool:
-            return False  # a wsproto this was not written for
+            return None  # a wsproto this was not written for
         self._masked = not client  # a server reads masked frames
         if getattr(proto, "extensions", True):
-            return False  # an extension (permessage-deflate) transforms payloads: wsproto's job
-        return frames.header is None and not len(frames.buffer) and messages.opcode is None
+            return None  # an extension (permessage-deflate) transforms payloads: wsproto's job
+        self._decoders = (frames, messages)
+        return self._decoders
 
     def encode(self, data: str | bytes | bytearray | memoryview) -> bytes | None:
         """``data`` (already checked: text is valid Unicode) as one final data frame, or
