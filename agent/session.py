@@ -38,18 +38,15 @@ new ``response.create`` when a response was cut. Failed attempts are retried
 (``reconnect_attempts``, exponential ``reconnect_backoff``). Commands sent meanwhile
 are held as for a resumption; where the protocol's ``start()`` re-sends what it
 recorded (``capabilities.replays_unconfirmed``), held copies of such messages are
-dropped so each goes exactly once. The app sees one ``SessionResumed`` per switch.
+dropped so each goes exactly once, and commands given while the new link waits for
+its setup's acknowledgement stay in the protocol, to go after the replay in the order
+it numbers them. The app sees one ``SessionResumed`` per switch.
 
-No message larger than the provider accepts is ever sent: the protocol splits
-audio and refuses other commands over ``capabilities.max_message_size`` with
-``MessageTooLargeToSend`` (``send_raw`` checks too), before anything is queued.
-
-The event queue is bounded too: when the app stops reading, the supervisor
-stops reading the socket, and TCP pushes back on the provider.
-
-Termination: ``next_event()`` returns ``None`` (and ``async for`` ends) after
-``close()``; an unexpected close raises :class:`ConnectionClosed` with the
-peer's code and reason.
+No message is larger than the provider accepts (``capabilities.max_message_size``:
+audio is split, other commands refused with ``MessageTooLargeToSend``). The event
+queue is bounded: when the app stops reading, the supervisor stops reading the
+socket, and TCP pushes back. ``next_event()`` returns ``None`` after ``close()``; an
+unexpected close raises :class:`ConnectionClosed` with the peer's code and reason.
 """
 
 from __future__ import annotations
@@ -134,10 +131,8 @@ class LinkStats:
 class RealtimeSession:
     """A live conversation. Get one from ``async with model.connect(config) as session``.
 
-    Commands (``send_audio``, ``send_text``, ...) may be called from any task;
-    events are read with ``await session.next_event()`` or ``async for event in
-    session``.
-    """
+    Commands (``send_audio``, ``send_text``, ...) may be called from any task; events
+    are read with ``await session.next_event()`` or ``async for event in session``."""
 
     def __init__(
         self,
@@ -178,11 +173,11 @@ class RealtimeSession:
         self._terminal: QueueEnd | None = None
         self._done = anyio.Event()
         self._reconnect_requested = False
-        self.resumptions = 0
+        self.resumptions = self.rollovers = 0
         self._now: Callable[[], float] = anyio.current_time  # _run() picks the loop's clock
-        self.rollovers = 0
         self._link_messages = 0  # messages read on the current link (a dead one reads none)
         self._send_lock = anyio.Lock(fast_acquire=True)  # (no checkpoint when uncontended)
+        self._starting_replay, self._left_in_protocol = False, 0  # (see _start_link)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -392,6 +387,11 @@ class RealtimeSession:
         # order the protocol handed the messages out (Gemini's transparent resumption
         # numbers them so), even when commands come from several tasks at once.
         # Until nothing is left: what the pump queued meanwhile goes too (see _pump).
+        while self._starting_replay and not self._closed:
+            if self._left_in_protocol < self._options.max_held_messages:
+                self._left_in_protocol += 1
+                return  # sent after the setup's replay (_start_link), in the log's order
+            await self._held_drained.wait()  # as the hold buffer does when full
         async with self._send_lock:
             while messages := self.protocol.data_to_send():
                 generation = self._generation
@@ -609,6 +609,10 @@ class RealtimeSession:
         self._response_open = False
         self._quiet.set()
         self.protocol.start(self.config)
+        # Where the protocol numbers what it hands out and replays it after the setup's
+        # acknowledgement, commands wait in it until then (the wire order is the numbering).
+        replays_after_ack = self._caps.replays_unconfirmed and self._caps.setup_acknowledgement
+        self._starting_replay, self._left_in_protocol = replays_after_ack, 0
         for message in self.protocol.data_to_send():
             await link.send(message)
         if self._caps.setup_acknowledgement:
@@ -627,9 +631,12 @@ class RealtimeSession:
                         event = self.protocol.next_event()
                     if got_setup:
                         break
-            # What the acknowledgement let the protocol send (e.g. a seeded history).
-            for message in self.protocol.data_to_send():
-                await link.send(message)
+            # What the acknowledgement let the protocol send (a seeded history, the
+            # replay), then what commands queued meanwhile.
+            async with self._send_lock:
+                self._starting_replay = False
+                for message in self.protocol.data_to_send():
+                    await link.send(message)
 
     def _receive(self, data: str | bytes | ev.AudioDelta | Decoded) -> ev.ServerEvent | None:
         """Feed one received message to the protocol. Returns the event to deliver first:

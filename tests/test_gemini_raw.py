@@ -205,3 +205,66 @@ async def test_a_resumed_link_gone_before_it_said_anything_resumes_again(
     # The unconfirmed question went again, once, whether or not the gone link got it.
     assert third.sent[1:].count(first.sent[1]) == 1 and third.sent[1] == first.sent[1]
     assert json.loads(third.sent[-1])["clientContent"]["turns"][0]["parts"][0]["text"] == "another"
+
+
+class GatedLink(ScriptedLink):
+    """A ScriptedLink whose first reply (the ``setupComplete``) waits for ``release``."""
+
+    def __init__(self, inbox: list[str]) -> None:
+        super().__init__(inbox)
+        self.release = anyio.Event()
+        self.setup_sent = anyio.Event()
+
+    async def send(self, message: str) -> None:
+        await super().send(message)
+        self.setup_sent.set()
+
+    async def receive(self) -> str:
+        await self.release.wait()
+        return await super().receive()
+
+
+@pytest.mark.parametrize(("consumed", "again"), [(1, ["said during the setup"]), (2, [])])
+async def test_what_is_said_while_a_resumed_link_waits_for_its_setup_is_numbered_as_sent(
+    anyio_backend: str, consumed: int, again: list[str]
+) -> None:
+    """The replay goes first on a resumed link; what the app says while the link waits
+    for ``setupComplete`` goes after it and is numbered after it, so the server's
+    ``lastConsumedClientMessageIndex`` and the log agree at the next resumption (they
+    disagreed under load: one message sent twice, another lost)."""
+    setup_complete = json.dumps({"setupComplete": {}})
+    first = ScriptedLink([setup_complete, update(0)])
+    second = GatedLink([setup_complete, update(consumed, "h2")])
+    third = ScriptedLink([setup_complete])
+    links = iter([first, second, third])
+
+    @asynccontextmanager
+    async def factory(_handle: str | None) -> AsyncIterator[Link]:
+        yield next(links)
+
+    protocol = GeminiProtocol("gemini-live-2.5-flash-preview", transparent_resumption=True)
+    session = RealtimeSession(
+        protocol, RealtimeConfig(), factory, provider="gemini", options=SessionOptions()
+    )
+    async with open_session(session):
+        with anyio.fail_after(10):
+            while protocol.resumption_handle is None:
+                await session.next_event()
+            await session.send_text("said before the drop")
+            first.drop()
+            await second.setup_sent.wait()
+            await session.send_text("said during the setup")
+            second.release.set()
+            while not isinstance(await session.next_event(), ev.SessionResumed):
+                pass
+            while protocol.resumption_handle != "h2":
+                await session.next_event()
+            second.drop()
+            while not isinstance(await session.next_event(), ev.SessionResumed):
+                pass
+
+    def said(message: str) -> str:
+        return str(json.loads(message)["clientContent"]["turns"][0]["parts"][0]["text"])
+
+    assert [said(m) for m in second.sent[1:]] == ["said before the drop", "said during the setup"]
+    assert [said(m) for m in third.sent[1:]] == again

@@ -124,9 +124,20 @@ LATE_FLUSHED_ECHO = [
     ("deliver", 3, False),
 ]
 
+# A user's mark echoed after the clear (on its way before the carrier saw it), when a
+# mark of the same name was placed after the clear: the echo is the older mark's.
+REUSED_NAME_ECHO = [
+    ("mark", 0, True),
+    ("clear", 0, False),
+    ("audio", 160, False),
+    ("mark", 0, False),
+    ("deliver", 1, False),
+]
+
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(carrier="twilio", mark_every=1, ops=LATE_FLUSHED_ECHO)
+@example(carrier="plivo", mark_every=1, ops=REUSED_NAME_ECHO)
 @given(
     carrier=st.sampled_from(sorted(WIRES)),
     mark_every=st.integers(1, 8),

@@ -395,7 +395,7 @@ class GeminiProtocol(GeminiMediaCommands):
         self._conversation.close_user()
         self._history_due = history
         self._started = True
-        self._out.append(text)
+        self._out.insert(0, text)  # (commands not handed out yet go after it)
 
     def seed(self, history: History) -> None:
         """Make ``history`` the start of the conversation; :meth:`start` replays it (on a
@@ -673,8 +673,9 @@ class GeminiProtocol(GeminiMediaCommands):
                         self._carried.settled()
                     events.append(ev.SessionResumptionUpdate(handle, resumable))
                 case ev.SessionCreated():
-                    # The history of a new conversation goes first (see start()).
-                    self._out.extend(self._history_due)
+                    # The history (or the replay) goes first, before commands queued
+                    # meanwhile: the wire order is the order the log numbers (see start()).
+                    self._out[:0] = self._history_due
                     self._history_due = []
                     events.append(op)
                 case _:

@@ -189,11 +189,17 @@ class PlaybackLedger:
     def mark_echoed(self, name: str) -> tuple[int | None, bool]:
         """The carrier sent back mark ``name``: returns ``(position_ms, heard)``.
 
-        A waiting mark (the first of that name) settles itself and every mark
-        placed before it, and moves ``heard_ms`` to its position (``heard`` is
-        true). A mark that was waiting at a clear gives its position and false;
-        an unknown name gives ``(None, False)``. Neither changes ``heard_ms``.
+        A mark that was waiting at a clear gives its position and false (it is
+        looked for first: echoes come back in the order the marks went out, and
+        those went out before the clear, so a name a user gave twice means the
+        older mark). A waiting mark (the first of that name) settles itself and
+        every mark placed before it, and moves ``heard_ms`` to its position
+        (``heard`` is true). An unknown name gives ``(None, False)``.
         """
+        for index, (cleared_name, position) in enumerate(self._cleared):
+            if cleared_name == name:
+                del self._cleared[index]
+                return position, False
         for index, (pending_name, position) in enumerate(self._pending):
             if pending_name == name:
                 for _ in range(index + 1):
@@ -201,11 +207,12 @@ class PlaybackLedger:
                 # max(): a user's mark may repeat a name at an earlier position.
                 self._heard = max(self._heard, position)
                 return position, True
-        for index, (cleared_name, position) in enumerate(self._cleared):
-            if cleared_name == name:
-                del self._cleared[index]
-                return position, False
         return None, False
+
+    def clear_confirmed(self) -> None:
+        """The carrier confirmed a clear (Plivo's ``clearedAudio``): the marks it
+        dropped will never come back, so none of the cleared list is waited for."""
+        self._cleared.clear()
 
     def clear(self) -> None:
         """The carrier is told to drop unplayed audio: cut the timeline at ``heard_ms``.

@@ -140,6 +140,7 @@ class PlivoAudioStream(CarrierMediaStream):
         self._mark_echoed(read_str(msg, "name", "Plivo playedStream", "name"))
 
     def _on_cleared_audio(self, msg: JsonObject) -> None:
+        self.ledger.clear_confirmed()
         self._push(PlaybackCleared())
 
     def _on_stop(self, msg: JsonObject) -> None:
