@@ -134,22 +134,30 @@ class ScriptedLink:
         self.ended.set()
 
 
+def transparent_session(
+    links: list[ScriptedLink], options: SessionOptions | None = None
+) -> tuple[GeminiProtocol, RealtimeSession]:
+    """A Gemini session with transparent resumption whose connections are ``links``."""
+    remaining = iter(links)
+
+    @asynccontextmanager
+    async def factory(_handle: str | None) -> AsyncIterator[Link]:
+        yield next(remaining)
+
+    protocol = GeminiProtocol("gemini-live-2.5-flash-preview", transparent_resumption=True)
+    session = RealtimeSession(
+        protocol, RealtimeConfig(), factory, provider="gemini", options=options or SessionOptions()
+    )
+    return protocol, session
+
+
 async def test_a_raw_message_the_server_did_not_take_goes_again_after_the_drop(
     anyio_backend: str,
 ) -> None:
     setup_complete = json.dumps({"setupComplete": {}})
     first = ScriptedLink([setup_complete, update(0)])
     second = ScriptedLink([setup_complete])
-    links = iter([first, second])
-
-    @asynccontextmanager
-    async def factory(_handle: str | None) -> AsyncIterator[Link]:
-        yield next(links)
-
-    protocol = GeminiProtocol("gemini-live-2.5-flash-preview", transparent_resumption=True)
-    session = RealtimeSession(
-        protocol, RealtimeConfig(), factory, provider="gemini", options=SessionOptions()
-    )
+    protocol, session = transparent_session([first, second])
     async with open_session(session):
         with anyio.fail_after(10):
             while protocol.resumption_handle is None:  # the update with the handle came
@@ -177,17 +185,8 @@ async def test_a_resumed_link_gone_before_it_said_anything_resumes_again(
     gone = ScriptedLink([setup_complete] if acknowledged else [])
     gone.drop()  # ends as soon as the setup is acknowledged, or before
     third = ScriptedLink([setup_complete])
-    links = iter([first, gone, third])
-
-    @asynccontextmanager
-    async def factory(_handle: str | None) -> AsyncIterator[Link]:
-        yield next(links)
-
-    protocol = GeminiProtocol("gemini-live-2.5-flash-preview", transparent_resumption=True)
     options = SessionOptions(reconnect_backoff=0.01)
-    session = RealtimeSession(
-        protocol, RealtimeConfig(), factory, provider="gemini", options=options
-    )
+    protocol, session = transparent_session([first, gone, third], options)
     resumed = 0
     async with open_session(session):
         with anyio.fail_after(10):
@@ -236,16 +235,7 @@ async def test_what_is_said_while_a_resumed_link_waits_for_its_setup_is_numbered
     first = ScriptedLink([setup_complete, update(0)])
     second = GatedLink([setup_complete, update(consumed, "h2")])
     third = ScriptedLink([setup_complete])
-    links = iter([first, second, third])
-
-    @asynccontextmanager
-    async def factory(_handle: str | None) -> AsyncIterator[Link]:
-        yield next(links)
-
-    protocol = GeminiProtocol("gemini-live-2.5-flash-preview", transparent_resumption=True)
-    session = RealtimeSession(
-        protocol, RealtimeConfig(), factory, provider="gemini", options=SessionOptions()
-    )
+    protocol, session = transparent_session([first, second, third])
     async with open_session(session):
         with anyio.fail_after(10):
             while protocol.resumption_handle is None:
