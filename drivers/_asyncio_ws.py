@@ -190,12 +190,7 @@ class ProtocolStream(asyncio.BufferedProtocol, anyio.abc.ByteStream):
     async def send(self, data: bytes) -> None:
         if not self.write(data):
             raise anyio.BrokenResourceError
-        while self._write_paused and not self._lost.done():
-            self._drained = self._loop.create_future()
-            try:
-                await self._drained
-            finally:
-                self._drained = None
+        await self.drain()
 
     async def drain(self) -> None:
         """Wait while the transport pushes back (after :meth:`write`), or until it is lost."""
