@@ -75,6 +75,7 @@ from adk_realtime.recording import (
     finish_recorder,
     start_recorder,
 )
+from adk_realtime.runner_audio import AudioDispatch
 from adk_realtime.runner_builder import RealtimeRunnerBuilder as RealtimeRunnerBuilder
 from adk_realtime.sansio import events as ev
 from adk_realtime.sansio.config import RealtimeConfig, keyword_hints
@@ -133,7 +134,7 @@ AgentEventSink = Callable[[AgentEvent], Awaitable[None] | None]
 runner awaits before going on (back-pressure, as ``agent.run(ctx)``'s buffer does)."""
 
 
-class RealtimeRunner:
+class RealtimeRunner(AudioDispatch):
     """Runs a conversation. ``await runner.run()`` until it ends; other tasks send input.
 
     ``tool_timeout``: seconds a tool call may take unless the tool sets its own
@@ -399,10 +400,12 @@ class RealtimeRunner:
                 started = True
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
+                    session.offer_events_to(self._audio_now)  # (runner_audio)
                     try:
                         async for event in session:
                             await self._dispatch(session, event)
                     finally:
+                        session.offer_events_to(None)
                         tg.cancel_scope.cancel()
                 ended = True
                 await self._agent_callback(self.active_agent, "after", "end")
@@ -474,20 +477,9 @@ class RealtimeRunner:
             waiting = self._sink(RealtimeEvent(event))
             if waiting is not None:
                 await waiting
-        if isinstance(event, ev.AudioDelta):  # the hot path first
-            if self._silenced and event.item_id in self._silenced:
-                return  # in flight when the user barged in: already flushed, never play it
-            now = self._now()
-            self.playback.on_audio(event.item_id, len(event.delta), now)
-            self._audio_since_response = self._audio_produced = True
-            if self._turn_started is not None:  # (the hot path: no coroutine otherwise)
-                await self._first_output(now)
-            for output in self._audio_outputs:
-                output.play(event.delta, event.item_id)
-            if (played := handler.on_audio(event.delta, event.item_id)) is not None:
-                await maybe_await(played)  # (a sync handler costs no coroutine per chunk)
-            if agent is not None and agent.on_audio is not None:
-                await maybe_await(agent.on_audio(event.delta, event.item_id))
+        if isinstance(event, ev.AudioDelta):  # the hot path first (runner_audio)
+            if (rest := self._audio(event, agent)) is not None:
+                await maybe_await(rest)  # (a sync handler costs no coroutine per chunk)
         elif isinstance(event, ev.TranscriptDelta):
             await maybe_await(handler.on_transcript(event.delta, event.item_id))
             if agent is not None and agent.on_transcript is not None:

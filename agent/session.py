@@ -13,40 +13,37 @@ A :class:`RealtimeSession` joins three things:
   message, decodes it and puts the events in a bounded queue that
   ``next_event()`` reads.
 
-What differs between providers (reconnect to reconfigure, wait for a setup
-acknowledgement, resume) is decided by ``protocol.capabilities``; the
-provider name is only a label for logs.
+What differs between providers (reconnect to reconfigure, wait for a setup ack, resume)
+is decided by ``protocol.capabilities``; the provider name is only a label for logs.
 
-Owning the link in one task is what makes transparent resumption possible:
-when Gemini says ``goAway`` (or the socket drops while the session is
-resumable), the supervisor closes the old link and opens a new one with the
-latest resumption handle, all inside its own task, while commands sent
-meanwhile wait in a bounded hold buffer (``max_held_messages``; when it is
-full the sender waits, nothing is dropped). A :class:`SessionResumed` event
-tells the app it happened. A close by which the provider refuses what we sent
-(1009 message too big, 1007, 1008...: ``REFUSAL_CLOSE_CODES``) is never
-resumed: the app gets it as :class:`ConnectionClosed`.
+Owning the link in one task is what makes transparent resumption possible: when Gemini
+says ``goAway`` (or the socket drops while the session is resumable), the supervisor
+closes the old link and opens a new one with the latest resumption handle, all inside its
+own task, while commands sent meanwhile wait in a bounded hold buffer
+(``max_held_messages``; when it is full the sender waits, nothing is dropped). A
+:class:`SessionResumed` event tells the app it happened. A close by which the provider
+refuses what we sent (1009 message too big, 1007, 1008...: ``REFUSAL_CLOSE_CODES``) is
+never resumed: the app gets it as :class:`ConnectionClosed`.
 
-Where the provider cannot resume by handle (OpenAI), the session *rolls over*
-instead (``capabilities.rollover``): ahead of the provider's ``expires_at``
-(``SessionOptions.rollover_margin``, at a moment no response is in progress when one
-comes), on the provider's session-expired notice (decoded as ``GoAway``) or when the
+Where the provider cannot resume by handle (OpenAI), the session *rolls over* instead
+(``capabilities.rollover``): ahead of the provider's ``expires_at`` (``SessionOptions.
+rollover_margin``, at a moment no response is in progress when one comes), on the provider's session-expired notice (decoded as ``GoAway``) or when the
 connection drops (any close but a normal 1000/1005 or a refusal), it opens a new
-connection and ``start()`` seeds it from the protocol's record: the session config,
-the conversation as items, the input audio the old session had not committed, and a
-new ``response.create`` when a response was cut. Failed attempts are retried
-(``reconnect_attempts``, exponential ``reconnect_backoff``). Commands sent meanwhile
-are held as for a resumption; where the protocol's ``start()`` re-sends what it
-recorded (``capabilities.replays_unconfirmed``), held copies of such messages are
-dropped so each goes exactly once, and commands given while the new link waits for
-its setup's acknowledgement stay in the protocol, to go after the replay in the order
-it numbers them. The app sees one ``SessionResumed`` per switch.
+connection and ``start()`` seeds it from the protocol's record: the session config, the
+conversation as items, the input audio the old session had not committed, and a new
+``response.create`` when a response was cut. Failed attempts are retried
+(``reconnect_attempts``, exponential ``reconnect_backoff``). Commands sent meanwhile are
+held as for a resumption; where the protocol's ``start()`` re-sends what it recorded
+(``capabilities.replays_unconfirmed``), held copies of such messages are dropped so each
+goes exactly once, and commands given while the new link waits for its setup's
+acknowledgement stay in the protocol, to go after the replay in the order it numbers them.
+The app sees one ``SessionResumed`` per switch.
 
-No message is larger than the provider accepts (``capabilities.max_message_size``:
-audio is split, other commands refused with ``MessageTooLargeToSend``). The event
-queue is bounded: when the app stops reading, the supervisor stops reading the
-socket, and TCP pushes back. ``next_event()`` returns ``None`` after ``close()``; an
-unexpected close raises :class:`ConnectionClosed` with the peer's code and reason.
+No message is larger than the provider accepts (``capabilities.max_message_size``: audio
+is split, other commands refused with ``MessageTooLargeToSend``). The event queue is
+bounded: when the app stops reading, the supervisor stops reading the socket, and TCP
+pushes back. ``next_event()`` returns ``None`` after ``close()``; an unexpected close
+raises :class:`ConnectionClosed` with the peer's code and reason.
 """
 
 from __future__ import annotations
@@ -77,7 +74,7 @@ from adk_realtime.session_options import (
     SETUP_TIMEOUT as SETUP_TIMEOUT,
     SessionOptions as SessionOptions,
 )
-from adk_realtime.session_queue import EventQueue, QueueEnd
+from adk_realtime.session_queue import EventConsumer, EventQueue, QueueEnd
 from adk_realtime.session_sink import LIFECYCLE, Decoded, read_path_decoder
 
 log = logging.getLogger("adk_realtime.session")
@@ -206,7 +203,10 @@ class RealtimeSession:
     def _finish(self, item: QueueEnd) -> None:
         if item.error is not None:
             raise item.error
-        return None
+
+    def offer_events_to(self, consumer: EventConsumer | None) -> None:
+        """The runner's synchronous audio path (``EventQueue.set_consumer``)."""
+        self._events.set_consumer(consumer)
 
     # The session is its own iterator (not an async generator): leaving
     # ``async for`` early leaves no generator for trio to finalize.

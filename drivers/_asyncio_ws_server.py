@@ -1,5 +1,5 @@
 """The asyncio fast path of the WebSocket server: what ``_asyncio_ws`` does for the client,
-for an accepted connection, plus direct sends.
+for an accepted connection.
 
 :func:`adk_realtime.drivers.websocket_server.serve` chooses it by itself for a plain TCP
 connection on asyncio (or uvloop); TLS and trio keep the anyio path. Opt out per server
@@ -10,23 +10,10 @@ Reading: as on the client, the transport's read callback feeds the sans-IO machi
 (:class:`~adk_realtime.drivers._asyncio_ws.ProtocolStream`). An accepted socket may have
 read the start of the upgrade request before the handler's task first runs: those bytes
 move to the new protocol, in order, so nothing is lost or reordered.
-
-Sending: a phone bridge sends ~100 small messages per call-second (20 ms ``media``
-frames and marks). On the anyio path each one is a hop through the send queue to the
-writer task and a lock; here :meth:`AsyncioServerConnection.send` has the machine
-frame the message and writes it to the transport at once, and waits only when the
-transport pushes back (the kernel's buffer is full: the peer does not read), where the
-writer would have waited too. It stays a checkpoint, as anyio's operations are: it
-yields to the loop once before writing, so a task sending in a loop neither starves the
-others nor misses its cancellation (a cancelled send sends nothing; the simulator's
-Gemini handoff relies on this). Ordering holds because every write is synchronous: a
-message is on the transport before ``send`` returns, and a close or drop (which still
-goes through the writer) is queued only after sends are refused.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 
 import anyio.abc
@@ -37,8 +24,6 @@ from adk_realtime.drivers._asyncio_ws import (
     ProtocolStream,
     fast_path_enabled,
 )
-from adk_realtime.sansio.errors import LocalProtocolError
-from adk_realtime.sansio.websocket.connection import WsState
 
 __all__ = ["AsyncioServerConnection", "take_over_accepted"]
 
@@ -69,33 +54,8 @@ def take_over_accepted(
 
 
 class AsyncioServerConnection(AsyncioWebSocketConnection):
-    """:class:`AsyncioWebSocketConnection` for an accepted socket, whose :meth:`send`
-    writes at once (see the module docstring). Same public API and behaviour."""
-
-    async def send(self, message: str | bytes) -> None:
-        """Send one message (``str``: text, bytes-like: binary) now.
-
-        Waits while the transport pushes back; raises :class:`ConnectionClosed` once
-        the connection is closing or closed, and :class:`LocalProtocolError` for a
-        ``str`` that is not valid Unicode (refused, nothing sent, the connection stays
-        open)."""
-        if not isinstance(message, str | bytes | bytearray | memoryview):
-            raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
-        await asyncio.sleep(0)  # the checkpoint (see the module docstring)
-        if self._close_info is not None or self._close_requested is not None or self._dropping:
-            raise self._closed_error()
-        proto = self._proto
-        try:
-            proto.send_message(message)
-        except LocalProtocolError:
-            if proto.state is WsState.OPEN:
-                raise  # a lone surrogate: this message is refused, the connection goes on
-            raise self._closed_error() from None
-        stream = self._stream
-        if not stream.write(proto.data_to_send()):
-            self._on_data(b"")  # the transport is gone: the machine learns it as an EOF
-            raise self._closed_error()
-        await stream.drain()
+    """:class:`AsyncioWebSocketConnection` for an accepted socket (sends are written at
+    once, as on the client). Same public API and behaviour, plus the simulator's stall."""
 
     def stall(self) -> None:
         """Fault injection (the simulator's half-dead server): read nothing more, so nothing

@@ -19,7 +19,8 @@ Per open connection three tasks run: the *reader* (socket -> ``receive_data``
 peer), the *writer* (drains the bounded send queue of ``send_queue_size``
 messages; a full queue makes ``send`` wait) and the *timer* (sleeps until
 ``get_timer()``, then ``handle_timer``). The first task to see ``Closed``
-flushes the last bytes, closes the socket and cancels the other two.
+flushes the last bytes, closes the socket and cancels the other two. (The asyncio
+fast path, ``_asyncio_ws``, reads in the transport's callback and writes at once.)
 
 Keepalive caveat (as in every library that pushes back): an application that
 stops reading for longer than ``pong_timeout`` also stops the pongs from being
