@@ -17,7 +17,10 @@ class EventHandler:
     each method may be a plain function or a coroutine."""
 
     def on_audio(self, audio: bytes, item_id: str) -> Any:
-        """Model audio: PCM16 mono 24 kHz (or G.711 if the session asked for it)."""
+        """Model audio: PCM16 mono 24 kHz (or G.711 if the session asked for it).
+
+        A plain function is called as soon as the chunk is read, in the runner task's
+        context, with no task switch (``adk_realtime.runner_audio``); keep it short."""
 
     def on_text(self, text: str, item_id: str) -> Any:
         """Model text (text modality)."""

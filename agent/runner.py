@@ -130,8 +130,10 @@ MAX_TURN_LATENCIES = 1024
 
 
 AgentEventSink = Callable[[AgentEvent], Awaitable[None] | None]
-"""Gets every agent event, on the task that made it; may return an awaitable, which the
-runner awaits before going on (back-pressure, as ``agent.run(ctx)``'s buffer does)."""
+"""Gets every agent event, on the task that made it (a received audio chunk's: in the
+runner task's context, perhaps from the read path, see ``runner_audio``); may return an
+awaitable, which the runner awaits before going on (back-pressure, as ``agent.run(ctx)``'s
+buffer does)."""
 
 
 class RealtimeRunner(AudioDispatch):

@@ -8,7 +8,9 @@ while the runner waits on an empty queue, i.e. exactly where the runner would ha
 next, so the order of everything the app sees holds. Whatever needs to wait (the agent
 event sink pushing back, the first output of a turn with its metrics, an async handler)
 is handed back as an awaitable that the runner awaits, in order, before its next event.
-A handler's exception is raised in the runner's task, as if it had dispatched the chunk.
+A handler's exception is raised in the runner's task, as if it had dispatched the chunk,
+and the chunk is played in a copy of the runner task's context taken when it began to
+wait (its context variables: log fields, a current span).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -51,6 +52,8 @@ class EventQueue:
     __slots__ = (
         "_closed",
         "_consumer",
+        "_consumer_context",
+        "_consuming",
         "_event",
         "_items",
         "_readable",
@@ -68,13 +71,17 @@ class EventQueue:
         self._event: Callable[[], Any] | None = None  # the loop's event class, on first wait
         self._ready_streak = 0  # gets in a row that found an item ready
         self._consumer: EventConsumer | None = None
+        self._consumer_context = contextvars.Context()
+        self._consuming = False  # (an event the consumer's own code puts is queued)
 
     def set_consumer(self, consumer: EventConsumer | None) -> None:
         """Offer each event to ``consumer`` (see :data:`EventConsumer`) while the one getter
         waits on an empty queue, instead of waking it (``None``: stop). The getter must be
         the consumer's owner, set it only around its own loop of gets: the consumer then
         runs exactly where the getter would have handled the event, in order, with no task
-        hop (the runner's synchronous audio path)."""
+        hop (the runner's synchronous audio path), in a copy of the getter's context taken
+        when it began to wait (so it sees the getter's context variables; what it sets in
+        them stays with later offers)."""
         self._consumer = consumer
 
     def put_nowait(self, item: ev.ServerEvent | QueueEnd) -> bool:
@@ -88,10 +95,12 @@ class EventQueue:
             self._consumer is not None
             and self._readable is not None
             and not self._items
+            and not self._consuming
             and not isinstance(item, QueueEnd)
         ):
+            self._consuming = True
             try:
-                taken = self._consumer(item)
+                taken = self._consumer_context.run(self._consumer, item)
             except Exception as exc:  # the getter raises it in its task
                 queued = _Deferred(None, exc)
             else:
@@ -99,6 +108,8 @@ class EventQueue:
                     return True  # handled: the getter sleeps on
                 if taken is not False:
                     queued = _Deferred(taken, None)
+            finally:
+                self._consuming = False
         self._items.append(queued)
         if self._readable is not None:
             self._readable.set()
@@ -140,6 +151,8 @@ class EventQueue:
                 raise anyio.EndOfStream
             if self._readable is None:
                 self._readable = self._new_event()
+                if self._consumer is not None:
+                    self._consumer_context = contextvars.copy_context()
             await self._readable.wait()
         item = self._items.popleft()
         if self._writable is not None:
