@@ -22,6 +22,8 @@ Clients compared at the same N:
   SDK   the official ``openai`` client: ``AsyncOpenAI(websocket_base_url=...)``,
         ``client.realtime.connect``, ``input_audio_buffer.append(audio=b64)``,
         ``conversation.item.create`` + ``response.create``, ``await conn.recv()``
+  bare  the ``websockets`` client alone, the transport floor: the same messages
+        pre-encoded, each received one told apart by a substring (no JSON, no base64)
 
 A level stops escalating once p99 lag passes 250 ms (unusable) for that client.
 
@@ -314,6 +316,47 @@ async def sdk_session(
             sender.cancel()
 
 
+async def bare_session(
+    port: int, ready: asyncio.Event, stop: asyncio.Event, counters: Counters
+) -> None:
+    """The transport floor: the ``websockets`` client sending the same pre-encoded messages
+    and telling received messages apart by a substring (no JSON, no base64)."""
+    from websockets.asyncio.client import connect
+
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": TEXT}]}
+    ask = json.dumps({"type": "conversation.item.create", "item": item})
+    respond = '{"type":"response.create"}'
+    append = json.dumps(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(CHUNK).decode()}
+    )
+    url = f"ws://127.0.0.1:{port}/v1/realtime?model=gpt-realtime"
+    async with connect(url, max_size=None, compression=None) as ws:
+        await ws.recv()  # session.created
+        ready.set()
+        await counters.go.wait()
+        await ws.send(ask)
+        await ws.send(respond)
+
+        async def send() -> None:
+            await ws.send(append)
+
+        sender = asyncio.create_task(pace(stop, send, counters))
+        try:
+            while not stop.is_set():
+                text = await ws.recv()
+                head = text[:48]  # the "type" comes first in the server's messages
+                if "response.output_audio.delta" in head:
+                    if counters.measuring:
+                        counters.audio_events += 1
+                elif "response.done" in head:
+                    await ws.send(ask)
+                    await ws.send(respond)
+                elif counters.measuring:
+                    counters.other_events += 1
+        finally:
+            sender.cancel()
+
+
 async def open_all(
     kind: str, port: int, n: int, stop: asyncio.Event, counters: Counters
 ) -> list[asyncio.Task[None]]:
@@ -323,6 +366,8 @@ async def open_all(
 
         peer: Any = OpenAIRealtimeModel("sk-bench", base_url=f"ws://127.0.0.1:{port}/v1")
         body: Any = ours_session
+    elif kind == "bare":
+        peer, body = port, bare_session
     else:
         from openai import AsyncOpenAI
 
@@ -582,11 +627,16 @@ def main() -> int:
     else:
         levels, warm, secs, idle_n = [50, 100, 200, 300, 500], 1.0, 5.0, 500
 
-    results: dict[str, list[dict[str, Any]]] = {"ours": [], "sdk": [], "ours-all": []}
+    results: dict[str, list[dict[str, Any]]] = {"ours": [], "sdk": [], "bare": [], "ours-all": []}
     failures: dict[str, str] = {}
     rss: dict[str, float] = {}
     sim_errors = 0
-    runs = [("ours", "ours", 1), ("sdk", "sdk", 1), ("ours-all", "ours", cores)]
+    runs = [
+        ("ours", "ours", 1),
+        ("sdk", "sdk", 1),
+        ("bare", "bare", 1),
+        ("ours-all", "ours", cores),
+    ]
     for label, kind, procs in runs:
         for n in levels:
             # Fresh servers per level: a level that overloaded them leaves no backlog behind.
@@ -637,11 +687,12 @@ def main() -> int:
 
     ours_n, sdk_n, all_n = best_n("ours"), best_n("sdk"), best_n("ours-all")
     parts = [
-        f"sustained (p99 lag <20 ms) on one client core ours {ours_n} sessions vs SDK {sdk_n}; "
+        f"sustained (p99 lag <20 ms) on one client core ours {ours_n} sessions vs SDK {sdk_n} "
+        f"vs bare websockets {best_n('bare')}; "
         f"ours over {cores} client processes (all cores) {all_n}"
     ]
     if args.smoke:  # a few sessions for a second: it ran, it sustained nothing worth a figure
-        parts = [f"ran {levels[0]} sessions each, ours and SDK"]
+        parts = [f"ran {levels[0]} sessions each, ours, SDK and bare"]
     if failures:
         parts[0] += " (" + ", ".join(f"{k} {v}" for k, v in failures.items()) + ")"
     if not args.smoke:
@@ -667,6 +718,11 @@ def main() -> int:
         text += c.judged(f" [goal <=30 us {'met' if per_msg['ours'] <= 30 else 'MISSED'}]")
         if "sdk" in per_msg:
             text += f" vs SDK {per_msg['sdk']:.0f} us ({c.ratio(per_msg['sdk'], per_msg['ours'])})"
+        if "bare" in per_msg:
+            text += (
+                f" vs bare websockets (no JSON) {per_msg['bare']:.0f} us "
+                f"(ours {per_msg['ours'] / per_msg['bare']:.2f}x bare)"
+            )
         parts.insert(
             1, text + f", i.e. ~{capacity:.0f} sessions per core at {nominal:.0f} msgs/s/session"
         )
