@@ -76,3 +76,14 @@ def loop_event_class() -> Callable[[], Any]:
     except ImportError:  # pragma: no cover
         return anyio.Event
     return trio.Event
+
+
+def loop_lock() -> Any:
+    """A lock native to the running loop (``async with``, ``locked()``): on asyncio its
+    own, which takes a free lock with no look-ups at all (anyio's walks the cancel scopes
+    first); elsewhere anyio's, uncontended without a checkpoint. Both are fair (FIFO)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.Lock(fast_acquire=True)
+    return asyncio.Lock()

@@ -60,7 +60,7 @@ import anyio
 import numpy as np
 from anyio.abc import TaskStatus
 
-from adk_realtime._loop import loop_clock
+from adk_realtime._loop import loop_clock, loop_lock
 from adk_realtime.drivers._errors import single_error
 from adk_realtime.sansio import audio as _audio, events as ev
 from adk_realtime.sansio.config import AudioEncoding, AudioFormat, RealtimeConfig
@@ -173,7 +173,7 @@ class RealtimeSession:
         self.resumptions = self.rollovers = 0
         self._now: Callable[[], float] = anyio.current_time  # _run() picks the loop's clock
         self._link_messages = 0  # messages read on the current link (a dead one reads none)
-        self._send_lock = anyio.Lock(fast_acquire=True)  # (no checkpoint when uncontended)
+        self._send_lock = loop_lock()  # (no checkpoint, nor look-up, when uncontended)
         self._starting_replay, self._left_in_protocol = False, 0  # (see _start_link)
 
     def __repr__(self) -> str:
