@@ -23,12 +23,12 @@ from adk_realtime.agent_events import RealtimeEvent
 from adk_realtime.sansio import events as ev
 from adk_realtime.tools import maybe_await
 
-if TYPE_CHECKING:
-    from adk_realtime.agent import RealtimeAgent
-    from adk_realtime.handlers import AudioOutput, EventHandler
-    from adk_realtime.observers import RunListeners
-    from adk_realtime.playback import PlaybackTracker
-    from adk_realtime.runner import AgentEventSink
+if TYPE_CHECKING:  # types only: the runner imports this module (a cycle at run time)
+    from adk_realtime.agent import RealtimeAgent  # (cycle: types only)
+    from adk_realtime.handlers import AudioOutput, EventHandler  # (cycle: types only)
+    from adk_realtime.observers import RunListeners  # (cycle: types only)
+    from adk_realtime.playback import PlaybackTracker  # (cycle: types only)
+    from adk_realtime.runner import AgentEventSink  # (cycle: types only)
 
 
 class AudioDispatch:
