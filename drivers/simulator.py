@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -238,8 +239,10 @@ async def run_simulator(
     drops: int = 1,
     record_input: bool = False,
     director: ScenarioDirector | None = None,
+    sock: socket.socket | None = None,
 ) -> AsyncIterator[SimulatorServer]:
-    """Listen on ``host:port`` (0: a free port) and serve simulated sessions until exit.
+    """Listen on ``host:port`` (0: a free port), or accept on ``sock`` (a listening socket
+    several simulator processes may share), and serve simulated sessions until exit.
 
     ``hub`` (default: a new :class:`SimulatorHub`) decides what the model says and how fast;
     keep it to inspect stats or to share resumption handles between servers. ``clock`` is the
@@ -316,6 +319,7 @@ async def run_simulator(
         reject=reject,
         max_message_size=max_message_size,
         http_handler=http_handler,
+        sock=sock,
     ) as handle:
         state = SimulatorServer(handle.host, handle.port, handle.secure, hub)
         yield state

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
 import ssl
 from typing import Any
 
@@ -234,6 +236,33 @@ async def test_two_hundred_concurrent_sessions_both_protocols(anyio_backend: str
         assert server.sessions_served == 200
         with anyio.fail_after(5):
             await server.wait_idle()
+
+
+@pytest.mark.anyio
+async def test_simulators_sharing_one_listening_socket_serve_every_session(
+    anyio_backend: str,
+) -> None:
+    """Load generators run several simulator processes on one port (``sock=``); here two
+    servers in one process, each with its own hub, accept from the same socket."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    hubs = [SimulatorHub(pace=0, brain=SimulatorBrain({"hi": "ok"})) for _ in range(2)]
+    finished: list[int] = []
+    try:
+        twin = socket.socket(fileno=os.dup(listener.fileno()))
+        async with (
+            run_simulator(hub=hubs[0], sock=listener) as first,
+            run_simulator(hub=hubs[1], sock=twin) as second,
+        ):
+            assert first.port == second.port == port
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as tg:
+                    for n in range(40):
+                        tg.start_soon(_one_raw_session, first.url, n, finished)
+            assert sorted(finished) == list(range(40))
+            assert first.sessions_served + second.sessions_served == 40
+    finally:
+        listener.close()
 
 
 @pytest.mark.anyio
