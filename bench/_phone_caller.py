@@ -134,7 +134,7 @@ class LeanWebSocket(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
         if self.error is None and not self.closing:
-            self.error = f"connection lost: {exc!r}"
+            self.error = f"connection lost: {exc!r}" if exc else "connection lost: EOF"
         if not self.opened.done():
             self.opened.set_exception(ConnectionError(self.error))
         if not self.finished.done():

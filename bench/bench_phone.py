@@ -68,6 +68,7 @@ FRAME_S = 0.02
 LEAD_FRAMES = 5  # BridgeOptions.max_ahead_ms (100) / 20: sent at once when a spurt starts
 GROUPS = 4  # callers are served in this many groups, FRAME_S / GROUPS apart
 SID = "MZ00000000000000000000000000000000"
+HANDSHAKE_TIMEOUT = 10.0  # a server that never answers the upgrade fails the caller
 
 
 # ------------------------------------------------------------------ the two servers
@@ -354,10 +355,12 @@ async def connect_caller(caller: Caller, port: int) -> None:
         _, caller.ws = await loop.create_connection(
             functools.partial(LeanWebSocket, caller, "127.0.0.1", port), "127.0.0.1", port
         )
-        await caller.ws.opened
+        await asyncio.wait_for(caller.ws.opened, HANDSHAKE_TIMEOUT)
     except Exception as exc:
         caller.error = (caller.ws and caller.ws.error) or f"connect: {exc!r}"
-        caller.ws = None
+        if caller.ws is not None:
+            caller.ws.abort()
+            caller.ws = None
         return
     caller.ws.send(text_frame('{"event":"connected","protocol":"Call","version":"1.0.0"}'))
     caller.ws.send(text_frame(caller.start_message()))

@@ -310,3 +310,15 @@ def test_mark_names_are_read_in_place_or_decoded() -> None:
         "silence",
         bench_phone.mark_message("a\u00e9"),
     ]
+
+
+def test_a_caller_that_cannot_connect_is_an_error_with_its_kind() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caller = bench_phone.Caller(0, [], b"", 0.0)
+    asyncio.run(bench_phone.connect_caller(caller, port))
+    assert caller.ws is None and caller.error is not None
+    assert caller.error.startswith("connect: ConnectionRefusedError")
