@@ -11,16 +11,17 @@ wall-clock window):
   TwilioMediaStream(), model, agent)`` per connection, the agent the phone demo's (a
   weather tool);
 * the callers, in ``--caller-procs`` processes of their own (1 by default; so the load
-  side does not share a loop, or a core's worth of CPU, with anything): each caller sends ``connected``
-  and ``start``, then one 20 ms μ-law ``media`` frame every 20 ms (the callers of a process
-  are served in four groups 5 ms apart), asks "What is the weather in Paris?" (0.3-1.5 s
-  after the common start, then 0.6 s after each answer finished playing), plays what it
-  receives on a playout clock and sends each mark back when its audio has played. They
-  must cost far less than the bridge they load, so a caller process is plain asyncio with
-  the lean WebSocket client of ``_phone_caller`` (the upgrade by hand, the fixed ``media``
-  messages framed and masked once, frames written straight to the socket, one timer for
-  all its callers) rather than the library's client: a caller costs about 2 ms of CPU
-  per call-second (the library's client: 6 and more), so one process serves 100.
+  side does not share a loop, or a core's worth of CPU, with anything): each caller sends
+  ``connected`` and ``start``, then one 20 ms μ-law ``media`` frame every 20 ms (the
+  callers of a process are served in four groups 5 ms apart), asks "What is the weather
+  in Paris?" (0.3-1.5 s after the common start, then 0.6 s after each answer finished
+  playing), plays what it receives on a playout clock and sends each mark back when its
+  audio has played. They must cost far less than the bridge they load, so a caller
+  process is plain asyncio with the lean WebSocket client of ``_phone_caller`` (the
+  upgrade by hand, the fixed ``media`` messages framed and masked once, frames written
+  straight to the socket, one timer for all its callers) rather than the library's
+  client: a caller costs about 2 ms of CPU per call-second (the library's client: 6 and
+  more), so one process serves 100.
 
 At the callers: inter-frame jitter, ``|arrival interval - 20 ms|`` of frames in steady
 state (inside a talk spurt, after its first ``max_ahead_ms / 20`` frames, which the bridge
@@ -256,7 +257,7 @@ def mark_name(message: str) -> str:
 
 
 def mark_message(name: str) -> str:
-    return '{"event":"mark","streamSid":"' + SID + '","mark":{"name":"' + name + '"}}'
+    return '{"event":"mark","streamSid":"' + SID + '","mark":{"name":' + json.dumps(name) + "}}"
 
 
 class Caller:
