@@ -10,12 +10,18 @@ wall-clock window):
   as the serving supervisor's workers do, each running ``bridge_call(ws,
   TwilioMediaStream(), model, agent)`` per connection, the agent the phone demo's (a
   weather tool);
-* the callers, in ``--caller-procs`` processes of their own (so the load side does not
-  share a loop, or a core's worth of CPU, with anything): each caller sends ``connected``
-  and ``start``, then one 20 ms μ-law ``media`` frame every 20 ms (the callers of a process
-  are served in four groups 5 ms apart), asks "What is the weather in Paris?" (0.3-1.5 s
-  after the common start, then 0.6 s after each answer finished playing), plays what it
-  receives on a playout clock and sends each mark back when its audio has played.
+* the callers, in ``--caller-procs`` processes of their own (1 by default; so the load
+  side does not share a loop, or a core's worth of CPU, with anything): each caller sends
+  ``connected`` and ``start``, then one 20 ms μ-law ``media`` frame every 20 ms (the
+  callers of a process are served in four groups 5 ms apart), asks "What is the weather
+  in Paris?" (0.3-1.5 s after the common start, then 0.6 s after each answer finished
+  playing), plays what it receives on a playout clock and sends each mark back when its
+  audio has played. They must cost far less than the bridge they load, so a caller
+  process is plain asyncio with the lean WebSocket client of ``_phone_caller`` (the
+  upgrade by hand, the fixed ``media`` messages framed and masked once, frames written
+  straight to the socket, one timer for all its callers) rather than the library's
+  client: a caller costs about 2 ms of CPU per call-second (the library's client: 6 and
+  more), so one process serves 100.
 
 At the callers: inter-frame jitter, ``|arrival interval - 20 ms|`` of frames in steady
 state (inside a talk spurt, after its first ``max_ahead_ms / 20`` frames, which the bridge
@@ -37,7 +43,9 @@ PCM -> μ-law out (and the provider's messages carry six times the bytes).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import json
 import os
 import random
@@ -51,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
+from _phone_caller import LeanWebSocket, text_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -60,6 +69,7 @@ FRAME_S = 0.02
 LEAD_FRAMES = 5  # BridgeOptions.max_ahead_ms (100) / 20: sent at once when a spurt starts
 GROUPS = 4  # callers are served in this many groups, FRAME_S / GROUPS apart
 SID = "MZ00000000000000000000000000000000"
+HANDSHAKE_TIMEOUT = 10.0  # a server that never answers the upgrade fails the caller
 
 
 # ------------------------------------------------------------------ the two servers
@@ -220,6 +230,8 @@ def question_messages() -> list[str]:
 
 MEDIA_PREFIX = '{"event":"media"'
 PAYLOAD_KEY = '"payload":"'
+MARK_PREFIX = '{"event":"mark"'
+MARK_KEY, NAME_KEY = '"mark":{', '"name":"'
 
 
 def media_payload(message: str) -> bytes | None:
@@ -230,15 +242,36 @@ def media_payload(message: str) -> bytes | None:
     return base64.b64decode(message[start : message.index('"', start)])
 
 
-class Caller:
-    """One lean Twilio caller (see the module docstring)."""
+def mark_name(message: str) -> str:
+    """The name of a Twilio ``mark`` message: read in place when it is written the way the
+    codec writes it (compact, no escape in the name), else from a full JSON decode."""
+    at = message.find(MARK_KEY)
+    at = message.find(NAME_KEY, at) if at >= 0 else -1
+    if at >= 0:
+        start = at + len(NAME_KEY)
+        end = message.find('"', start)
+        if end >= 0 and "\\" not in message[start:end]:
+            return message[start:end]
+    name: str = json.loads(message)["mark"]["name"]
+    return name
 
-    def __init__(self, index: int, question: list[str], silence: str, now: float) -> None:
+
+def mark_message(name: str) -> str:
+    return '{"event":"mark","streamSid":"' + SID + '","mark":{"name":' + json.dumps(name) + "}}"
+
+
+class Caller:
+    """One lean Twilio caller (see the module docstring). ``question`` (its frames) and
+    ``silence`` are complete WebSocket frames (``_phone_caller.text_frame``), framed once
+    for every caller of the process; what it receives comes as text."""
+
+    def __init__(self, index: int, question: list[bytes], silence: bytes, now: float) -> None:
         self.index = index
         self.question = question
         self.silence = silence
-        self.ws: Any = None
-        self.speaking: deque[str] = deque()
+        self.ws: Any = None  # its _phone_caller.LeanWebSocket once connected
+        self.error: str | None = None  # why it could not connect
+        self.speaking: deque[bytes] = deque()
         self.ask_at = now + 1.0 + random.random()  # after the model connected
         self.asked_at = 0.0
         self.play_end = 0.0
@@ -252,6 +285,7 @@ class Caller:
         self.answers = 0  # talk spurts heard: one per answer
         self.first_answer = bytearray()
         self.measuring = False
+        self.sent = self.received_messages = 0  # messages each way while measuring
 
     def start_message(self) -> str:
         return json.dumps(
@@ -270,20 +304,25 @@ class Caller:
             }
         )
 
-    def tick(self, now: float) -> list[str]:
-        """The messages due at ``now``: one microphone frame, and the marks whose audio played."""
-        out = []
+    def tick(self, now: float) -> bytes:
+        """The frames due at ``now``, to write at once: one microphone frame, and the marks
+        whose audio played."""
         if not self.speaking and now >= self.ask_at:
             self.speaking.extend(self.question)
             self.asked_at = now
             self.ask_at = now + 15.0  # ask again then if no answer comes
-        out.append(self.speaking.popleft() if self.speaking else self.silence)
+        frame = self.speaking.popleft() if self.speaking else self.silence
+        self.sent += self.measuring
+        if not self.marks or self.marks[0][0] > now:
+            return frame
+        frames = [frame]
         while self.marks and self.marks[0][0] <= now:
-            name = self.marks.popleft()[1]
-            out.append('{"event":"mark","streamSid":"' + SID + '","mark":{"name":"' + name + '"}}')
-        return out
+            frames.append(text_frame(mark_message(self.marks.popleft()[1])))
+            self.sent += self.measuring
+        return b"".join(frames)
 
     def received(self, message: str, now: float) -> None:
+        self.received_messages += self.measuring
         payload = media_payload(message)
         if payload is not None:
             self.frames += 1
@@ -305,9 +344,27 @@ class Caller:
             self.play_end = max(now, self.play_end) + FRAME_S
             # The caller asks again 0.6 s after the answer has played to its end.
             self.ask_at = self.play_end + 0.6
-        elif message.startswith('{"event":"mark"'):
-            name = json.loads(message)["mark"]["name"]
-            self.marks.append((self.play_end, name))  # sent back once its audio played
+        elif message.startswith(MARK_PREFIX):
+            self.marks.append((self.play_end, mark_name(message)))  # sent back once played
+
+
+async def connect_caller(caller: Caller, port: int) -> None:
+    """Connect ``caller`` and send its ``connected`` and ``start``; a failure is kept in
+    ``caller.error`` (counted)."""
+    loop = asyncio.get_running_loop()
+    try:
+        _, caller.ws = await loop.create_connection(
+            functools.partial(LeanWebSocket, caller, "127.0.0.1", port), "127.0.0.1", port
+        )
+        await asyncio.wait_for(caller.ws.opened, HANDSHAKE_TIMEOUT)
+    except Exception as exc:
+        caller.error = (caller.ws and caller.ws.error) or f"connect: {exc!r}"
+        if caller.ws is not None:
+            caller.ws.abort()
+            caller.ws = None
+        return
+    caller.ws.send(text_frame('{"event":"connected","protocol":"Call","version":"1.0.0"}'))
+    caller.ws.send(text_frame(caller.start_message()))
 
 
 async def run_callers(
@@ -315,73 +372,54 @@ async def run_callers(
 ) -> dict[str, Any]:
     """``n`` callers (numbered from ``first``) for one caller process: connect, then from
     ``start_at`` (wall clock, the same for every caller process) talk for ``warmup`` +
-    ``window`` seconds, measuring in the window. Returns the raw figures."""
-    import anyio
-
-    from adk_realtime.drivers.websocket import connect
-
-    question = question_messages()
-    silence = media_message(b"\xff" * 160)
-    now = anyio.current_time()
-    callers = [Caller(first + i, question, silence, now) for i in range(n)]
+    ``window`` seconds, measuring in the window. Returns the raw figures. One loop, one
+    timer (this function) for every caller; frames are written straight to the sockets."""
+    loop = asyncio.get_running_loop()
+    clock = loop.time
+    question = [text_frame(message) for message in question_messages()]
+    silence = text_frame(media_message(b"\xff" * 160))
+    callers = [Caller(first + i, question, silence, clock()) for i in range(n)]
     lags: list[float] = []
-    errors = 0
-    first_errors: list[str] = []
-    sent = received = 0
-
-    async def listen(caller: Caller) -> None:
-        nonlocal errors, received
-        try:
-            async for message in caller.ws:
-                caller.received(message, anyio.current_time())
-                received += caller.measuring
-        except Exception as exc:
-            errors += 1
-            first_errors.append(f"listen: {exc!r}")
-
-    async with anyio.create_task_group() as tg:
-        for caller in callers:
-            caller.ws = await connect(f"ws://127.0.0.1:{port}/", task_group=tg)
-            await caller.ws.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')
-            await caller.ws.send(caller.start_message())
-            tg.start_soon(listen, caller)
-        t0 = anyio.current_time() + max(0.0, start_at - time.time())
-        for caller in callers:
-            caller.ask_at = t0 + (0.3 if c.SMOKE else 1.0) + random.random() * 0.5
-        measure_from = t0 + warmup
-        stop_at = measure_from + window
-        tick = 0
-        measuring = False
-        while True:
-            due = t0 + tick * FRAME_S / GROUPS
-            now = anyio.current_time()
-            if due > now:
-                await anyio.sleep(due - now)
-                now = anyio.current_time()
-            elif measuring:
-                lags.append((now - due) * 1000)
-            if not measuring and now >= measure_from:
-                measuring = True
-                for caller in callers:
-                    caller.measuring = True
-            if now >= stop_at:
-                break
-            group = tick % GROUPS
-            for caller in callers[group::GROUPS]:
-                for message in caller.tick(now):
-                    try:
-                        await caller.ws.send(message)
-                        sent += measuring
-                    except Exception as exc:
-                        errors += 1
-                        first_errors.append(f"send: {exc!r}")
-            tick += 1
-        for caller in callers:
-            caller.measuring = False
-        for caller in callers:
-            await caller.ws.aclose()
-        tg.cancel_scope.cancel()
-
+    for caller in callers:
+        await connect_caller(caller, port)
+    t0 = clock() + max(0.0, start_at - time.time())
+    for caller in callers:
+        caller.ask_at = t0 + (0.3 if c.SMOKE else 1.0) + random.random() * 0.5
+    measure_from = t0 + warmup
+    stop_at = measure_from + window
+    groups = [callers[group::GROUPS] for group in range(GROUPS)]
+    tick = 0
+    measuring = False
+    while True:
+        due = t0 + tick * FRAME_S / GROUPS
+        now = clock()
+        if due > now:
+            await asyncio.sleep(due - now)
+            now = clock()
+        elif measuring:
+            lags.append((now - due) * 1000)
+        if not measuring and now >= measure_from:
+            measuring = True
+            for caller in callers:
+                caller.measuring = True
+        if now >= stop_at:
+            break
+        for caller in groups[tick % GROUPS]:
+            frames = caller.tick(now)
+            if caller.ws is not None:
+                caller.ws.send(frames)  # nothing once it closed (counted below)
+        tick += 1
+    for caller in callers:
+        caller.measuring = False
+    connected = [caller.ws for caller in callers if caller.ws is not None]
+    for ws in connected:
+        ws.close()
+    if connected:  # every server answers our close, then ends the connection
+        await asyncio.wait([ws.finished for ws in connected], timeout=10.0)
+    for ws in connected:
+        ws.abort()  # a server that did not (that is not an error of the call)
+    errors = [caller.error or caller.ws.error for caller in callers]
+    kinds = [error for error in errors if error is not None]
     return {
         "jitter": [j for caller in callers for j in caller.jitter],
         "slack": [s for caller in callers for s in caller.slack],
@@ -389,20 +427,19 @@ async def run_callers(
         "answers": sum(caller.answers for caller in callers),
         "first_answer": bytes(callers[0].first_answer).hex() if callers else "",
         "lags": lags,
-        "messages": sent + received,
-        "errors": errors,
-        "error_kinds": sorted(set(first_errors))[:5],
+        "messages": sum(caller.sent + caller.received_messages for caller in callers),
+        "errors": len(kinds),
+        "error_kinds": sorted(set(kinds))[:5],
     }
 
 
 def caller_process(argv: list[str]) -> None:
-    """``--callers PORT FIRST N START_AT WARMUP WINDOW OUT``: one caller process."""
-    import anyio
-
+    """``--callers PORT FIRST N START_AT WARMUP WINDOW OUT``: one caller process (plain
+    asyncio: see ``_phone_caller``)."""
     port, first, n = (int(a) for a in argv[:3])
     start_at, warmup, window = (float(a) for a in argv[3:6])
     c.SMOKE = os.environ.get("BENCH_PHONE_SMOKE") == "1"
-    result = anyio.run(run_callers, port, first, n, start_at, warmup, window)
+    result = asyncio.run(run_callers(port, first, n, start_at, warmup, window))
     Path(argv[6]).write_text(json.dumps(result))
 
 
@@ -653,7 +690,7 @@ def main() -> int:
             "--workers", type=int, default=2, help="bridge processes for the load runs (2)"
         )
         parser.add_argument(
-            "--caller-procs", type=int, default=2, help="caller processes for the load runs (2)"
+            "--caller-procs", type=int, default=1, help="caller processes for the load runs (1)"
         )
         parser.add_argument(
             "--levels", default="30,50,100", help="the load runs' call counts (30,50,100)"
