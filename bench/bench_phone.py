@@ -69,17 +69,23 @@ FRAME_S = 0.02
 LEAD_FRAMES = 5  # BridgeOptions.max_ahead_ms (100) / 20: sent at once when a spurt starts
 GROUPS = 4  # callers are served in this many groups, FRAME_S / GROUPS apart
 SID = "MZ00000000000000000000000000000000"
+SIM_PROCS = [2]  # simulator processes (--sim-procs): the load side must not be the limit
 HANDSHAKE_TIMEOUT = 10.0  # a server that never answers the upgrade fails the caller
 
 
 # ------------------------------------------------------------------ the two servers
 
 
-async def serve_simulator() -> None:
+async def serve_simulator(fd: int) -> None:
+    """One simulator process, accepting on the listening socket ``fd`` the bench bound (the
+    ``--sim-procs`` processes share it, as the bridge workers share theirs)."""
+    import socket
+
     from adk_realtime.drivers.simulator import run_simulator
     from adk_realtime.sansio.sim.hub import SimulatorHub
 
-    async with run_simulator("127.0.0.1", 0, hub=SimulatorHub(pace=0.5, chunk_ms=100)) as sim:
+    hub = SimulatorHub(pace=0.5, chunk_ms=100)
+    async with run_simulator(hub=hub, sock=socket.socket(fileno=fd)) as sim:
         print(f"PORT {sim.port}", flush=True)
         import anyio
 
@@ -479,12 +485,17 @@ def run_sides(
     workers and ``n`` callers), all at once against one simulator: ``--against PYTHON``
     runs another checkout's bridge next to ours, under the same load at the same time."""
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "log", "w+") as log:
-        sim, sim_port = start_server(["--serve-sim"], log)
-        procs: list[subprocess.Popen[Any]] = [sim]
-        socks = [bind_socket() for _ in pythons]
+        sim_sock = bind_socket()
+        sim_port = sim_sock.getsockname()[1]
+        sims = [
+            start_server(["--serve-sim", str(sim_sock.fileno())], log, (sim_sock.fileno(),))[0]
+            for _ in range(SIM_PROCS[0])
+        ]
+        procs: list[subprocess.Popen[Any]] = list(sims)
+        socks = [sim_sock, *(bind_socket() for _ in pythons)]
         sides: list[dict[str, Any]] = []
         try:
-            for python, sock in zip(pythons, socks, strict=True):
+            for python, sock in zip(pythons, socks[1:], strict=True):
                 args = ["--serve-bridge", kind, str(sim_port), str(sock.fileno())]
                 bridges = [
                     start_server(args, log, pass_fds=(sock.fileno(),), python=python)[0]
@@ -507,7 +518,7 @@ def run_sides(
                 procs.extend(side["callers"])
 
             def cpu_now() -> dict[str, float]:
-                out = {"sim": proc_cpu(sim.pid)}
+                out = {"sim": sum(proc_cpu(p.pid) for p in sims)}
                 for k, side in enumerate(sides):
                     out[f"bridge{k}"] = sum(proc_cpu(b.pid) for b in side["bridges"])
                     out[f"callers{k}"] = sum(proc_cpu(p.pid) for p in side["callers"])
@@ -656,7 +667,7 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-sim":
         import anyio
 
-        anyio.run(serve_simulator)
+        anyio.run(serve_simulator, int(sys.argv[2]))
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-bridge":
         import anyio
@@ -693,6 +704,12 @@ def main() -> int:
             "--caller-procs", type=int, default=1, help="caller processes for the load runs (1)"
         )
         parser.add_argument(
+            "--sim-procs",
+            type=int,
+            default=2,
+            help="simulator processes sharing one port, for every run (2)",
+        )
+        parser.add_argument(
             "--levels", default="30,50,100", help="the load runs' call counts (30,50,100)"
         )
         parser.add_argument(
@@ -703,6 +720,7 @@ def main() -> int:
         )
 
     args = c.parse_args(__doc__.splitlines()[0], options)
+    SIM_PROCS[0] = max(1, args.sim_procs)
     c.note(f"machine: {c.machine()}; {c.load_note()}")
     if args.calls:
         pythons = [args.against, sys.executable] if args.against else [sys.executable]
