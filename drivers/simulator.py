@@ -141,8 +141,10 @@ async def _serve_session(
     pokes: dict[SimSession, Callable[[], Awaitable[None]]],
 ) -> None:
     """Run one session's driving loop until either side closes."""
-    send_lock = anyio.Lock()  # the outbox is FIFO: whoever takes from it sends before the next
+    # The outbox is FIFO: whoever takes from it sends before the next (the lock is FIFO too).
+    send_lock = anyio.Lock(fast_acquire=True)
     timer_changed = anyio.Event()
+    waiting_for: float | None = None  # the deadline the timers task sleeps until
     ended: SimSessionClosed | None = None  # the session's own close, once it asked for one
     stalled = False  # the half-dead fault: neither read nor write again
     peer_gone = False
@@ -150,10 +152,12 @@ async def _serve_session(
 
     async def flush() -> None:
         nonlocal ended, stalled
-        async with send_lock:
-            for message in session.data_to_send():
-                if not stalled:
-                    await ws.send(message)
+        messages = session.data_to_send()
+        if messages:  # (most input makes no output: then no lock either)
+            async with send_lock:
+                for message in messages:
+                    if not stalled:
+                        await ws.send(message)
         while (event := session.next_event()) is not None:
             if isinstance(event, SimStall):
                 stalled = True
@@ -175,10 +179,10 @@ async def _serve_session(
     pokes[key] = poke
 
     async def timers(cancel: anyio.CancelScope) -> None:
-        nonlocal timer_changed
+        nonlocal timer_changed, waiting_for
         try:
             while ended is None and not stalled:
-                deadline = session.get_timer()
+                deadline = waiting_for = session.get_timer()
                 changed = timer_changed = anyio.Event()
                 if deadline is None:
                     await changed.wait()
@@ -203,7 +207,8 @@ async def _serve_session(
             async for frame in ws:
                 session.receive_data(frame, clock())
                 await flush()
-                timer_changed.set()
+                if ended is not None or stalled or session.get_timer() != waiting_for:
+                    timer_changed.set()  # (the timers task sleeps on when nothing moved)
                 if ended is not None or stalled:
                     break
             if stalled:  # keep the socket open, unread, until the server stops
