@@ -30,6 +30,7 @@ from adk_realtime.sansio.sim.speech import (
     EnergyVad,
     SpeechRecognizer,
     VadEvent,
+    _peak_at_most,
     synthesize_speech,
 )
 
@@ -176,6 +177,22 @@ def test_an_utterance_cut_short_ends_after_idle_silence_on_the_shortcut() -> Non
     for _ in range(10):
         ears.feed(bytes(320))
     assert not ears.in_utterance and ears.text == heard
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.sampled_from([0.0, -0.0, 1e-4, -1e-4, 0.0015, -0.0016, 0.5, float("nan")]),
+        min_size=1,
+        max_size=40,
+    ),
+    bound=st.sampled_from([0.0, 1e-4, 0.0015, 0.007]),
+)
+def test_peak_at_most_is_every_magnitude_at_most_the_bound(
+    values: list[float], bound: float
+) -> None:
+    samples = np.asarray(values)
+    assert _peak_at_most(samples, bound) == bool(np.all(np.abs(samples) <= bound))
 
 
 def test_quiet_buffers_skip_the_spectrum_and_loud_ones_do_not() -> None:

@@ -157,7 +157,11 @@ _QUIET_PEAK = math.sqrt(_FLOOR / 4.0)
 
 
 def _peak_at_most(samples: FloatArray, bound: float) -> bool:
-    """Whether every sample's magnitude is <= ``bound`` (NaN: False), cheapest test first."""
+    """Whether every sample's magnitude is <= ``bound`` (NaN: False), cheapest test first.
+
+    ``samples`` is not empty."""
+    if abs(samples[0]) > bound or abs(samples[-1]) > bound:
+        return False  # loud audio nearly always shows it at an end: no pass over the array
     if not samples.any():
         return True  # digital silence: the common case, one pass with no arithmetic
     return bool(samples.max() <= bound and -samples.min() <= bound)
