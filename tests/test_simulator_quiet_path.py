@@ -6,7 +6,8 @@ silence without a spectrum, and ``EnergyVad`` counts such frames as quiet withou
 first. Each shortcut must change nothing: here the full analysis (``_skip_quiet = False``) and
 the shortcut hear the same streams of silence, tone-coded speech (whole or cut short), low and
 loud noise, in random chunks, and must agree on the text, the VAD events and the internal state
-after every chunk; the table and base64 shortcuts are checked against the code they replaced.
+after every chunk. The table and base64 shortcuts, and the leaner spectrum and frame power
+of loud audio, are checked against the code they replaced.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from adk_realtime.sansio.sim.core import b64decode_any, pcm_to_float
 from adk_realtime.sansio.sim.hub import SimulatorBrain, SimulatorHub
 from adk_realtime.sansio.sim.openai import OpenAISimSession
 from adk_realtime.sansio.sim.speech import (
+    _FLOOR,
     _IDLE_HOPS,
+    _PURITY,
     EnergyVad,
     SpeechRecognizer,
     VadEvent,
@@ -212,6 +215,41 @@ def test_quiet_buffers_skip_the_spectrum_and_loud_ones_do_not() -> None:
     assert calls != []
 
 
+def labels_before(ears: SpeechRecognizer, buf: np.ndarray[Any, Any], n: int) -> list[int]:
+    """The window labels as ``feed_samples`` computed them before ``_labels``."""
+    frames = np.lib.stride_tricks.sliding_window_view(buf, ears._win)[:: ears._hop][:n]
+    spectrum = frames @ ears._basis
+    tone_power = (spectrum.real**2 + spectrum.imag**2) * ears._tone_scale
+    total = (frames * frames) @ ears._window * ears._power_scale
+    best = np.argmax(tone_power, axis=1)
+    best_power = tone_power[np.arange(n), best]
+    voiced = (total > _FLOOR) & (best_power >= _PURITY * total)
+    labels: list[int] = np.where(voiced, best, -1).tolist()
+    return labels
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    stream=st.lists(segments, min_size=1, max_size=4),
+    rate=st.sampled_from(RATES),
+    start=st.integers(0, 400),
+    stride=st.sampled_from([1, 1, 1, 2]),  # a caller's strided view
+    nan_at=st.none() | st.integers(0, 5000),
+)
+def test_window_labels_are_the_ones_computed_before(
+    stream: list[Segment], rate: int, start: int, stride: int, nan_at: int | None
+) -> None:
+    ears = SpeechRecognizer(rate)
+    floats = pcm_of(stream, rate).astype(np.float64) / 32768.0
+    if nan_at is not None and floats.size:
+        floats[nan_at % floats.size] = np.nan
+    buf = floats[start::stride]
+    if buf.size < ears._win:
+        return
+    n = 1 + (buf.size - ears._win) // ears._hop
+    assert ears._labels(buf, n).tolist() == labels_before(ears, buf, n)
+
+
 # --- the VAD ------------------------------------------------------------------------------------
 
 vad_settings = st.fixed_dictionaries(
@@ -277,6 +315,25 @@ def test_quiet_frames_in_bulk_do_what_one_frame_at_a_time_does(
     bulk._quiet_frames(count, bulk_events)
     assert bulk_events == one_events
     assert vad_state(bulk) == vad_state(one)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    stream=st.lists(segments, min_size=1, max_size=4),
+    rate=st.sampled_from(RATES),
+    stride=st.sampled_from([1, 1, 2]),
+)
+def test_frame_powers_are_the_means_computed_before(
+    stream: list[Segment], rate: int, stride: int
+) -> None:
+    vad = EnergyVad(rate)
+    floats = (pcm_of(stream, rate).astype(np.float64) / 32768.0)[::stride]
+    n = floats.size // vad._frame
+    if not n:
+        return
+    whole = floats[: n * vad._frame]
+    before = np.mean(whole.reshape(n, vad._frame) ** 2, axis=1)
+    assert vad._powers(whole, n).tolist() == before.tolist()
 
 
 # --- G.711 table and base64 -----------------------------------------------------------------------

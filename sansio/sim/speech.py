@@ -255,12 +255,17 @@ class SpeechRecognizer:
 
     def _labels(self, buf: FloatArray, n_frames: int) -> npt.NDArray[np.intp]:
         """The label of each of the ``n_frames`` windows of ``buf``: a tone index or -1."""
-        frames = np.lib.stride_tricks.sliding_window_view(buf, self._win)[:: self._hop][:n_frames]
+        # The view sliding_window_view(buf, win)[::hop][:n_frames] is, built directly (the
+        # windows end inside buf by the choice of n_frames).
+        step = buf.strides[0]
+        frames = np.lib.stride_tricks.as_strided(
+            buf, shape=(n_frames, self._win), strides=(self._hop * step, step), writeable=False
+        )
         spectrum = frames @ self._basis
         tone_power = (spectrum.real**2 + spectrum.imag**2) * self._tone_scale
         total = (frames * frames) @ self._window * self._power_scale
-        best = np.argmax(tone_power, axis=1)
-        best_power = tone_power[np.arange(n_frames), best]
+        best = tone_power.argmax(axis=1)
+        best_power = tone_power.max(axis=1)  # the value at ``best`` (NaN too: both find it)
         voiced = (total > _FLOOR) & (best_power >= _PURITY * total)
         labels: npt.NDArray[np.intp] = np.where(voiced, best, -1)
         return labels
@@ -423,11 +428,17 @@ class EnergyVad:
             if self._skip_quiet and _peak_at_most(whole, self._quiet_peak):
                 self._quiet_frames(n, events)
             else:
-                power = np.mean(whole.reshape(n, self._frame) ** 2, axis=1)
-                for is_loud in (power > self._level).tolist():
+                for is_loud in (self._powers(whole, n) > self._level).tolist():
                     self._next_frame(is_loud, events)
         self._pending = buf[n * self._frame :].copy()
         return events
+
+    def _powers(self, whole: FloatArray, n: int) -> FloatArray:
+        """The mean power of each of the ``n`` frames of ``whole``: np.mean's own steps (a
+        sum, then a division by the count) without its wrapper, so the very same floats."""
+        power: FloatArray = np.add.reduce(whole.reshape(n, self._frame) ** 2, axis=1)
+        power /= self._frame
+        return power
 
     def _next_frame(self, is_loud: bool, events: list[VadEvent]) -> None:
         """Count one frame, loud or quiet; a speech start or stop goes to ``events``."""
