@@ -150,6 +150,21 @@ _FLOOR = 10.0 ** (-50.0 / 10.0)  # mean power (full scale = 1) below which a win
 _MIN_RUN = 2  # hops a label must last to count as a symbol
 _BREAK_HOPS = 6  # a silent gap this long (24 ms) separates two symbols even if they share a tone
 _IDLE_HOPS = 100  # 400 ms of no tone ends an utterance that lost its stop marker
+# A window's power is sum(w x^2) * 2 / sum(w) <= 2 * peak^2 (the Hann weights are at most 1),
+# so audio whose peak is at most this is below _FLOOR everywhere, with a 2x margin that
+# rounding cannot eat: it is labelled silence without computing a spectrum.
+_QUIET_PEAK = math.sqrt(_FLOOR / 4.0)
+
+
+def _peak_at_most(samples: FloatArray, bound: float) -> bool:
+    """Whether every sample's magnitude is <= ``bound`` (NaN: False), cheapest test first.
+
+    ``samples`` is not empty."""
+    if abs(samples[0]) > bound or abs(samples[-1]) > bound:
+        return False  # loud audio nearly always shows it at an end: no pass over the array
+    if not samples.any():
+        return True  # digital silence: the common case, one pass with no arithmetic
+    return bool(samples.max() <= bound and -samples.min() <= bound)
 
 
 class SpeechRecognizer:
@@ -174,6 +189,7 @@ class SpeechRecognizer:
         self._window = window
         self._tone_scale = 4.0 / float(window.sum()) ** 2  # |X|^2 -> A^2 of a tone
         self._power_scale = 2.0 / float(window.sum())  # sum(w x^2) -> A^2 of a tone
+        self._skip_quiet = True  # label quiet audio without a spectrum (tests compare both)
         self.reset()
 
     def reset(self) -> None:
@@ -229,17 +245,30 @@ class SpeechRecognizer:
             self._pending = buf.copy()
             return
         n_frames = 1 + (buf.size - self._win) // self._hop
-        frames = np.lib.stride_tricks.sliding_window_view(buf, self._win)[:: self._hop][:n_frames]
+        analysed = buf[: (n_frames - 1) * self._hop + self._win]
+        if self._skip_quiet and _peak_at_most(analysed, _QUIET_PEAK):
+            self._quiet_hops(n_frames)  # every window is below _FLOOR: all "noise" labels
+        else:
+            for label in self._labels(buf, n_frames).tolist():
+                self._hop_label(label)
+        self._pending = buf[n_frames * self._hop :].copy()
+
+    def _labels(self, buf: FloatArray, n_frames: int) -> npt.NDArray[np.intp]:
+        """The label of each of the ``n_frames`` windows of ``buf``: a tone index or -1."""
+        # The view sliding_window_view(buf, win)[::hop][:n_frames] is, built directly (the
+        # windows end inside buf by the choice of n_frames).
+        step = buf.strides[0]
+        frames = np.lib.stride_tricks.as_strided(
+            buf, shape=(n_frames, self._win), strides=(self._hop * step, step), writeable=False
+        )
         spectrum = frames @ self._basis
         tone_power = (spectrum.real**2 + spectrum.imag**2) * self._tone_scale
         total = (frames * frames) @ self._window * self._power_scale
-        best = np.argmax(tone_power, axis=1)
-        best_power = tone_power[np.arange(n_frames), best]
+        best = tone_power.argmax(axis=1)
+        best_power = tone_power.max(axis=1)  # the value at ``best`` (NaN too: both find it)
         voiced = (total > _FLOOR) & (best_power >= _PURITY * total)
-        labels = np.where(voiced, best, -1)
-        for label in labels.tolist():
-            self._hop_label(label)
-        self._pending = buf[n_frames * self._hop :].copy()
+        labels: npt.NDArray[np.intp] = np.where(voiced, best, -1)
+        return labels
 
     # Run-length segmentation: a label lasting >= _MIN_RUN hops is a symbol; a run of the same
     # tone as the last symbol, after a gap shorter than _BREAK_HOPS, is that same symbol. Inside
@@ -267,6 +296,21 @@ class SpeechRecognizer:
             self._gap += 1
             if self._gap >= _IDLE_HOPS and self._in_message:
                 self._end_message()
+
+    def _quiet_hops(self, count: int) -> None:
+        """The state ``count`` calls of ``_hop_label(-1)`` leave, in one step."""
+        if count <= 0:
+            return
+        if self._run_label == -1:
+            self._run_len += count
+        else:
+            self._run_label = -1
+            self._run_len = count
+        # The gap only grows over quiet hops, so an utterance ends within them exactly when
+        # the gap reaches _IDLE_HOPS by their end; ending it touches neither gap nor run.
+        self._gap += count
+        if self._gap >= _IDLE_HOPS and self._in_message:
+            self._end_message()
 
     def _symbol(self, tone: int) -> None:
         if tone == _MARK:
@@ -342,6 +386,7 @@ class EnergyVad:
     ) -> None:
         self.sample_rate = sample_rate
         self._frame = max(1, sample_rate * self.FRAME_MS // 1000)
+        self._skip_quiet = True  # count quiet audio without its power (tests compare both)
         self.configure(threshold, prefix_padding_ms, silence_duration_ms)
         self._min_speech_frames = max(1, math.ceil(min_speech_ms / self.FRAME_MS))
         self._pending = np.zeros(0)
@@ -354,6 +399,9 @@ class EnergyVad:
     def configure(self, threshold: float, prefix_padding_ms: int, silence_duration_ms: int) -> None:
         """Change the settings; takes effect from the next frame."""
         self._level = threshold_to_power(threshold)
+        # A frame's mean power is at most its peak squared: audio whose peak is at most this
+        # is quiet in every frame (2x margin over rounding), with no power computed.
+        self._quiet_peak = math.sqrt(self._level / 2.0)
         self.prefix_padding_ms = max(0, int(prefix_padding_ms))
         self.silence_duration_ms = max(self.FRAME_MS, int(silence_duration_ms))
 
@@ -376,27 +424,59 @@ class EnergyVad:
         n = buf.size // self._frame
         events: list[VadEvent] = []
         if n:
-            power = np.mean(buf[: n * self._frame].reshape(n, self._frame) ** 2, axis=1)
-            loud = (power > self._level).tolist()
-            for is_loud in loud:
-                index = self._frames_seen
-                self._frames_seen += 1
-                if not self.speaking:
-                    self._loud_run = self._loud_run + 1 if is_loud else 0
-                    if self._loud_run >= self._min_speech_frames:
-                        onset = self._frame_ms(index + 1 - self._loud_run)
-                        start = max(0, onset - self.prefix_padding_ms)
-                        events.append(VadEvent("start", start))
-                        self.speaking = True
-                        self._quiet_run = 0
-                else:
-                    self._quiet_run = 0 if is_loud else self._quiet_run + 1
-                    if self._quiet_run * self.FRAME_MS >= self.silence_duration_ms:
-                        events.append(VadEvent("stop", self._frame_ms(index + 1)))
-                        self.speaking = False
-                        self._loud_run = 0
+            whole = buf[: n * self._frame]
+            if self._skip_quiet and _peak_at_most(whole, self._quiet_peak):
+                self._quiet_frames(n, events)
+            else:
+                for is_loud in (self._powers(whole, n) > self._level).tolist():
+                    self._next_frame(is_loud, events)
         self._pending = buf[n * self._frame :].copy()
         return events
+
+    def _powers(self, whole: FloatArray, n: int) -> FloatArray:
+        """The mean power of each of the ``n`` frames of ``whole``: np.mean's own steps (a
+        sum, then a division by the count) without its wrapper, so the very same floats."""
+        power: FloatArray = np.add.reduce(whole.reshape(n, self._frame) ** 2, axis=1)
+        power /= self._frame
+        return power
+
+    def _next_frame(self, is_loud: bool, events: list[VadEvent]) -> None:
+        """Count one frame, loud or quiet; a speech start or stop goes to ``events``."""
+        index = self._frames_seen
+        self._frames_seen += 1
+        if not self.speaking:
+            self._loud_run = self._loud_run + 1 if is_loud else 0
+            if self._loud_run >= self._min_speech_frames:
+                onset = self._frame_ms(index + 1 - self._loud_run)
+                start = max(0, onset - self.prefix_padding_ms)
+                events.append(VadEvent("start", start))
+                self.speaking = True
+                self._quiet_run = 0
+        else:
+            self._quiet_run = 0 if is_loud else self._quiet_run + 1
+            if self._quiet_run * self.FRAME_MS >= self.silence_duration_ms:
+                events.append(VadEvent("stop", self._frame_ms(index + 1)))
+                self.speaking = False
+                self._loud_run = 0
+
+    def _quiet_frames(self, count: int, events: list[VadEvent]) -> None:
+        """What ``count`` calls of ``_next_frame(False, events)`` do, in one step."""
+        if count <= 0:
+            return
+        first = self._frames_seen
+        self._frames_seen += count
+        if self.speaking:
+            # Speech stops on the first quiet frame whose run reaches the silence duration
+            # (at once if a shorter duration was configured mid-run).
+            run_needed = -(-self.silence_duration_ms // self.FRAME_MS)
+            to_stop = max(1, run_needed - self._quiet_run)
+            if to_stop > count:
+                self._quiet_run += count
+                return
+            self._quiet_run += to_stop
+            events.append(VadEvent("stop", self._frame_ms(first + to_stop)))
+            self.speaking = False
+        self._loud_run = 0
 
     def force_stop(self) -> VadEvent | None:
         """End speech now (client flushed or committed); returns the stop event, if speaking."""
