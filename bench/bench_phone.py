@@ -120,6 +120,7 @@ async def serve_bridge(kind: str, sim_port: int, fd: int) -> None:
     from adk_realtime.drivers.websocket import serve
     from adk_realtime.sansio.config import VadConfig
     from adk_realtime.sansio.telephony.twilio import TwilioMediaStream
+    from adk_realtime.serving import freeze_startup_heap
     from adk_realtime.tools import function_tool
 
     @function_tool
@@ -141,6 +142,7 @@ async def serve_bridge(kind: str, sim_port: int, fd: int) -> None:
         await bridge_call(ws, TwilioMediaStream(), model, agent)
 
     sock = socket.socket(fileno=fd)
+    freeze_startup_heap()  # as a serving worker does once it is ready
     async with serve(handler, sock=sock, send_queue_size=256) as server:
         print(f"PORT {server.port}", flush=True)
         if os.environ.get("BENCH_PHONE_LOG"):

@@ -294,3 +294,44 @@ async def test_a_crashed_worker_is_restarted_and_the_server_still_drains_to_0(
             assert all(r.heard_ms > 0 for r in results)
             process.send_signal(signal.SIGTERM)
             assert await process.wait() == 0
+
+
+@pytest.mark.anyio
+async def test_a_worker_freezes_its_startup_heap_then_drains_on_sigterm(anyio_backend: str) -> None:
+    """``run_worker`` leaves what the process held once ready out of the collector's passes
+    (shorter full-collection pauses for every call), then serves until SIGTERM and drains."""
+    import gc
+    import socket
+
+    from adk_realtime.serving import WorkerInfo, run_worker
+
+    frozen: list[int] = []
+    drained: list[float] = []
+
+    class Server:
+        @asynccontextmanager
+        async def listen(self, sock: socket.socket) -> AsyncIterator[None]:
+            yield
+
+        async def drain(self, seconds: float) -> int:
+            drained.append(seconds)
+            return 0
+
+    @asynccontextmanager
+    async def factory(worker: WorkerInfo) -> AsyncIterator[Server]:
+        yield Server()
+
+    def ready() -> None:
+        frozen.append(gc.get_freeze_count())
+        os.kill(os.getpid(), signal.SIGTERM)  # the supervisor's stop
+
+    gc.unfreeze()
+    sock = socket.socket()
+    try:
+        with anyio.fail_after(10):
+            status = await run_worker(factory, WorkerInfo(1, os.getpid()), sock, 3.0, ready=ready)
+    finally:
+        sock.close()
+        gc.unfreeze()  # (the test process's heap goes back to the collector)
+    assert status == 0 and drained == [3.0]
+    assert frozen and frozen[0] > 1000  # the modules and objects alive at start-up
