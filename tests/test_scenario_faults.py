@@ -168,13 +168,15 @@ async def test_latency_and_time_to_first_audio_delay_the_first_audio(
     turn = {"say": HELLO, "first_audio_ms": 400, "fault": {"kind": "latency", "latency_ms": 200}}
     sim.play({"turns": [{"say": "Quick."}, turn]})
     async with _model(sim, provider).connect(RealtimeConfig()) as session:
-        await _ask(session, "hi")
+        # From before the question: the turn may start on its first message, while the
+        # second is still being sent (a send writes at once), so that is the lower bound.
         asked = anyio.current_time()
+        await _ask(session, "hi")
         await _events_until(session, ev.AudioDelta)
         quick = anyio.current_time() - asked
         await _events_until(session, _done(provider))
-        await _ask(session, "again")
         asked = anyio.current_time()
+        await _ask(session, "again")
         await _events_until(session, ev.AudioDelta)
         slow = anyio.current_time() - asked
     assert quick < 0.5 and 0.6 <= slow < 3.0
