@@ -21,6 +21,8 @@ the same server in the same run:
           ``base64.b64decode(event.delta)``
   bare    the ``websockets`` client alone: ``await ws.recv()``, base64 of the
           stamp only (the transport floor: no JSON, no events)
+  bare+json  the same plus ``json.loads`` and base64 of the whole delta: the floor
+          of any client that reads the event
 
 Goal (issue 16), as ratios to bare in the same run: ours CPU per event <= 1.1x bare, ours
 p99 <= bare p99 + 0.5 ms (100 sessions).
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import os
 import random
 import struct
@@ -220,6 +223,29 @@ async def run_bare(port: int, n: int, warm: float, measure: float, rec: Recorder
     await _run_peer(one, n, warm, measure, rec)
 
 
+async def run_bare_json(port: int, n: int, warm: float, measure: float, rec: Recorder) -> None:
+    """The floor of a client that must read the event: bare + ``json.loads`` + base64 of
+    the whole delta (what any app does with an audio event, and nothing more)."""
+    from websockets.asyncio.client import connect
+
+    monotonic = time.monotonic
+    unpack = STAMP.unpack_from
+    loads = json.loads
+    b64decode = binascii.a2b_base64
+
+    async def one(ready: asyncio.Event, stop: asyncio.Event) -> None:
+        async with connect(
+            f"ws://127.0.0.1:{port}/v1/realtime", max_size=None, compression=None
+        ) as ws:
+            ready.set()
+            while not stop.is_set():
+                event = loads(await ws.recv())
+                if event["type"] == "response.output_audio.delta":
+                    rec.record(unpack(b64decode(event["delta"]))[0], monotonic())
+
+    await _run_peer(one, n, warm, measure, rec)
+
+
 async def _run_peer(one: Any, n: int, warm: float, measure: float, rec: Recorder) -> None:
     stop = asyncio.Event()
     tasks = []
@@ -252,7 +278,13 @@ async def run_ours_trio(port: int, n: int, warm: float, measure: float, rec: Rec
     await run_ours(port, n, warm, measure, rec)
 
 
-CLIENTS = {"ours": run_ours, "session": run_session, "sdk": run_sdk, "bare": run_bare}
+CLIENTS = {
+    "ours": run_ours,
+    "session": run_session,
+    "sdk": run_sdk,
+    "bare": run_bare,
+    "bare+json": run_bare_json,
+}
 TRIO_CLIENTS = {"ours-trio": run_ours_trio}
 
 
@@ -271,8 +303,8 @@ def measure(kind: str, port: int, n: int, warm: float, secs: float) -> Recorder:
 def _extra_args(parser: Any) -> None:
     parser.add_argument(
         "--clients",
-        default="ours,session,sdk,bare,ours-trio",
-        help="comma-separated subset of: ours, session, sdk, bare, ours-trio (profiling)",
+        default="ours,session,sdk,bare,bare+json,ours-trio",
+        help="comma-separated subset of: ours, session, sdk, bare, bare+json, ours-trio",
     )
     parser.add_argument(
         "--uvloop", action="store_true", help="every asyncio client on uvloop (the fast extra)"
@@ -344,6 +376,15 @@ def main() -> int:
     met = cpu_ratio <= 1.1 and o[1] <= b[1] + 0.5
     goal = ("met" if met else "MISSED") if n >= 100 else "not judged below 100 sessions"
     goal = c.judged(f" [goal CPU <=1.1x bare and p99 <= bare+0.5 ms: {goal}]")
+    floor = ""
+    if "bare+json" in stats:
+        j = stats["bare+json"]
+        floor = (
+            f"; bare + json.loads + base64 p99 {j[1]:.2f} ms {j[2]:.0f} us/event "
+            f"(ours {o[2] / j[2]:.2f}x)"
+            if j[2]
+            else ""
+        )
     trio = ""
     if "ours-trio" in stats:
         t = stats["ours-trio"]
@@ -355,7 +396,7 @@ def main() -> int:
         f"iterator p99 {ss[1]:.2f} (best {ss[3]:.2f}) ms {ss[2]:.0f} us/event; openai SDK recv "
         f"p50 {s[0]:.2f} p99 {s[1]:.2f} (best {s[3]:.2f}) ms {s[2]:.0f} us/event; bare "
         f"websockets p50 {b[0]:.2f} p99 {b[1]:.2f} (best {b[3]:.2f}) ms {b[2]:.0f} us/event"
-        f"{trio}",
+        f"{floor}{trio}",
     )
 
     def draw(plt: Any) -> None:
