@@ -473,12 +473,8 @@ class RealtimeRunner(AudioDispatch):
     async def _dispatch(self, session: RealtimeSession, event: ev.ServerEvent) -> None:
         handler = self.handler
         agent = self.active_agent
-        if self._listeners is not None:
-            self._listeners.on_event(RealtimeEvent(event))
-        if self._sink is not None:
-            waiting = self._sink(RealtimeEvent(event))
-            if waiting is not None:
-                await waiting
+        if (waiting := self._announce(event)) is not None:
+            await waiting
         if isinstance(event, ev.AudioDelta):  # the hot path first (runner_audio)
             if (rest := self._audio(event, agent)) is not None:
                 await maybe_await(rest)  # (a sync handler costs no coroutine per chunk)

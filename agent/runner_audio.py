@@ -49,6 +49,15 @@ class AudioDispatch:
     async def _first_output(self, now: float) -> None:
         raise NotImplementedError  # (the runner's)
 
+    def _announce(self, event: ev.ServerEvent) -> Awaitable[Any] | None:
+        """Show a server event to the observers and the agent event sink, first of all;
+        what the sink asks to await (its buffer is full), if anything."""
+        if self._listeners is not None:
+            self._listeners.on_event(RealtimeEvent(event))
+        if self._sink is not None:
+            return self._sink(RealtimeEvent(event))
+        return None
+
     def _audio(self, event: ev.AudioDelta, agent: RealtimeAgent | None) -> Awaitable[Any] | None:
         """Play one chunk; what is left to await, if anything (the sink and listeners have
         seen it already)."""
@@ -88,12 +97,8 @@ class AudioDispatch:
         if type(event) is not ev.AudioDelta:
             return False  # the runner dispatches it in its task
         agent = self.active_agent
-        if self._listeners is not None:
-            self._listeners.on_event(RealtimeEvent(event))
-        if self._sink is not None:
-            waiting = self._sink(RealtimeEvent(event))
-            if waiting is not None:
-                return self._audio_after(waiting, event, agent)
+        if (waiting := self._announce(event)) is not None:
+            return self._audio_after(waiting, event, agent)
         rest = self._audio(event, agent)
         return True if rest is None else maybe_await(rest)
 
