@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from adk_realtime.cli_common import DEMO_QUESTION
 from adk_realtime.drivers.http_client import http_request
 from adk_realtime.phone_caller import CallResult, PhoneCallError, call, spoken_ulaw
-from adk_realtime.sansio.http import HttpExchange, parse_url
+from adk_realtime.sansio.http import HttpError, HttpExchange, parse_url
 from tests.serving_app import TWILIO_TOKEN, WORKER_QUESTION
 
 pytestmark = [
@@ -116,7 +116,10 @@ async def wait_until(base: str, condition: object) -> Samples:
     while True:
         try:
             samples = await scrape(base)
-        except OSError:
+        except (OSError, HttpError):
+            # A worker exiting: refused, reset, or (HttpError) closed unanswered when the
+            # kernel handed it the connection in the instant it stopped accepting (asyncio
+            # 3.11's sock_accept loses it: "InvalidStateError" in the worker's log).
             samples = None
         if samples is not None and condition(samples):
             return samples
