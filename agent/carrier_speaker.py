@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import anyio
@@ -153,10 +153,16 @@ class CarrierSpeaker:
         # scope for the wait until the next frame is due (~50 waits per call-second).
         clock, new_event = loop_clock(), loop_event_class()
         loop = _running_asyncio_loop()
+        # A frame and its mark (or a response's first frames) in one write, where the
+        # socket can: one syscall and one checkpoint instead of one each.
+        send_many: Callable[[list[str]], Awaitable[None]] | None = getattr(sink, "send_many", None)
         while True:
             now = clock()
             pacer.handle_timer(now)
             messages = pacer.data_to_send()
+            if len(messages) > 1 and send_many is not None:
+                await send_many(messages)  # one write: no barge-in can come in between
+                continue
             if messages:
                 clears = pacer.clears
                 for message in messages:

@@ -11,17 +11,19 @@ wall-clock window):
   TwilioMediaStream(), model, agent)`` per connection, the agent the phone demo's (a
   weather tool);
 * the callers, in ``--caller-procs`` processes of their own (1 by default; so the load
-  side does not share a loop, or a core's worth of CPU, with anything): each caller sends
-  ``connected`` and ``start``, then one 20 ms μ-law ``media`` frame every 20 ms (the
-  callers of a process are served in four groups 5 ms apart), asks "What is the weather
-  in Paris?" (0.3-1.5 s after the common start, then 0.6 s after each answer finished
-  playing), plays what it receives on a playout clock and sends each mark back when its
-  audio has played. They must cost far less than the bridge they load, so a caller
-  process is plain asyncio with the lean WebSocket client of ``_phone_caller`` (the
-  upgrade by hand, the fixed ``media`` messages framed and masked once, frames written
-  straight to the socket, one timer for all its callers) rather than the library's
-  client: a caller costs about 2 ms of CPU per call-second (the library's client: 6 and
-  more), so one process serves 100.
+  side does not share a loop, or a core's worth of CPU, with anything): each caller
+  sends ``connected`` and ``start``, then one 20 ms μ-law ``media`` frame every 20 ms
+  (the callers of a process are served in four groups 5 ms apart), asks "What is the
+  weather in Paris?" (first at a random time in one turn's length after the common
+  start, so the callers' turns have independent phases; ``--herd``: all within 0.5 s,
+  and so in step every turn after; then 0.6 s after each answer finished playing), plays
+  what it receives on a playout clock and sends each mark back when its audio has
+  played. They must cost far less than the bridge they load, so a caller process is
+  plain asyncio with the lean WebSocket client of ``_phone_caller`` (the upgrade by
+  hand, the fixed ``media`` messages framed and masked once, frames written straight to
+  the socket, one timer for all its callers) rather than the library's client: a caller
+  costs about 2 ms of CPU per call-second (the library's client: 6 and more), so one
+  process serves 100.
 
 At the callers: inter-frame jitter, ``|arrival interval - 20 ms|`` of frames in steady
 state (inside a talk spurt, after its first ``max_ahead_ms / 20`` frames, which the bridge
@@ -70,6 +72,10 @@ LEAD_FRAMES = 5  # BridgeOptions.max_ahead_ms (100) / 20: sent at once when a sp
 GROUPS = 4  # callers are served in this many groups, FRAME_S / GROUPS apart
 SID = "MZ00000000000000000000000000000000"
 SIM_PROCS = [1]  # simulator processes (--sim-procs, sharing one port)
+# Callers' first questions are spread over this long: about one turn (a 2.1 s question,
+# the end of speech, the tool, a 1.9 s answer, a 0.6 s pause), so their turns keep
+# independent phases as different callers' do. --herd: 0.5 s, every caller in step.
+SPREAD_S = [5.0]
 HANDSHAKE_TIMEOUT = 10.0  # a server that never answers the upgrade fails the caller
 
 
@@ -376,7 +382,7 @@ async def connect_caller(caller: Caller, port: int) -> None:
 
 
 async def run_callers(
-    port: int, first: int, n: int, start_at: float, warmup: float, window: float
+    port: int, first: int, n: int, start_at: float, warmup: float, window: float, spread: float
 ) -> dict[str, Any]:
     """``n`` callers (numbered from ``first``) for one caller process: connect, then from
     ``start_at`` (wall clock, the same for every caller process) talk for ``warmup`` +
@@ -392,7 +398,7 @@ async def run_callers(
         await connect_caller(caller, port)
     t0 = clock() + max(0.0, start_at - time.time())
     for caller in callers:
-        caller.ask_at = t0 + (0.3 if c.SMOKE else 1.0) + random.random() * 0.5
+        caller.ask_at = t0 + (0.3 if c.SMOKE else 1.0) + random.random() * spread
     measure_from = t0 + warmup
     stop_at = measure_from + window
     groups = [callers[group::GROUPS] for group in range(GROUPS)]
@@ -442,13 +448,13 @@ async def run_callers(
 
 
 def caller_process(argv: list[str]) -> None:
-    """``--callers PORT FIRST N START_AT WARMUP WINDOW OUT``: one caller process (plain
-    asyncio: see ``_phone_caller``)."""
+    """``--callers PORT FIRST N START_AT WARMUP WINDOW SPREAD OUT``: one caller process
+    (plain asyncio: see ``_phone_caller``)."""
     port, first, n = (int(a) for a in argv[:3])
-    start_at, warmup, window = (float(a) for a in argv[3:6])
+    start_at, warmup, window, spread = (float(a) for a in argv[3:7])
     c.SMOKE = os.environ.get("BENCH_PHONE_SMOKE") == "1"
-    result = asyncio.run(run_callers(port, first, n, start_at, warmup, window))
-    Path(argv[6]).write_text(json.dumps(result))
+    result = asyncio.run(run_callers(port, first, n, start_at, warmup, window, spread))
+    Path(argv[7]).write_text(json.dumps(result))
 
 
 def bind_socket() -> Any:
@@ -513,7 +519,10 @@ def run_sides(
                 side["outs"], side["callers"] = [], []
                 for i, share in enumerate(shares):
                     out = str(Path(tmp) / f"callers{k}-{i}.json")
-                    args = [side["port"], sum(shares[:i]), share, start_at, warmup, window, out]
+                    # All asked before measuring (a smoke run's window is too short)
+                    spread = 0.5 if c.SMOKE else min(SPREAD_S[0], warmup - 1.0)
+                    args = [side["port"], sum(shares[:i]), share, start_at, warmup, window]
+                    args += [spread, out]
                     cmd = [sys.executable, __file__, "--callers", *map(str, args)]
                     side["callers"].append(subprocess.Popen(cmd, stderr=log, env=env))
                     side["outs"].append(out)
@@ -629,7 +638,8 @@ def load_line(load: dict[str, Any]) -> str:
     where = (
         f"{load['n']} calls on {load['workers']} bridge process(es) "
         f"(calls {'/'.join(str(k) for k in load['per_worker'])}), "
-        f"{load['caller_procs']} caller process(es)"
+        f"{load['caller_procs']} caller process(es), "
+        f"{'in step' if SPREAD_S[0] <= 0.5 or c.SMOKE else 'turns independent'}"
     )
     cpu = (
         f"bridge {load['cpu_ms_per_call_s']:.1f} ms CPU per call-second "
@@ -716,6 +726,12 @@ def main() -> int:
             "--levels", default="30,50,100", help="the load runs' call counts (30,50,100)"
         )
         parser.add_argument(
+            "--herd",
+            action="store_true",
+            help="every caller asks within the same 0.5 s, and so in step every turn after "
+            "(default: first questions spread over one turn, as independent callers)",
+        )
+        parser.add_argument(
             "--against",
             metavar="PYTHON",
             help="with --calls: also run the bridge on this interpreter (another checkout's "
@@ -724,11 +740,13 @@ def main() -> int:
 
     args = c.parse_args(__doc__.splitlines()[0], options)
     SIM_PROCS[0] = max(1, args.sim_procs)
+    if args.herd:
+        SPREAD_S[0] = 0.5
     c.note(f"machine: {c.machine()}; {c.load_note()}")
     if args.calls:
         pythons = [args.against, sys.executable] if args.against else [sys.executable]
         sides = run_sides(
-            args.kind, args.calls, 4.0, 10.0, args.workers, args.caller_procs, pythons
+            args.kind, args.calls, 6.0, 10.0, args.workers, args.caller_procs, pythons
         )
         c.note(f"after: {c.load_note()}")
         if args.against:

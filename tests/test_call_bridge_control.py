@@ -477,6 +477,53 @@ def sine(rate: int, seconds: float, hz: float = 440.0) -> bytes:
     return (np.sin(2 * math.pi * hz * t) * 12000).astype("<i2").tobytes()
 
 
+class SendSink:
+    """A carrier socket with ``send`` only (as an ASGI app's)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def send(self, message: str) -> None:
+        self.messages.append(message)
+
+
+class BatchSink(SendSink):
+    """One with ``send_many`` too (as ``WebSocketConnection``): each batch kept as given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    async def send_many(self, messages: list[str]) -> None:
+        self.batches.append(list(messages))
+        self.messages.extend(messages)
+
+
+async def test_the_speaker_sends_what_is_due_at_once_where_the_socket_can() -> None:
+    """The same messages reach a socket with ``send_many`` as one without; a response's
+    first frames and their mark, due together, go in one batch."""
+
+    async def speak(sink: SendSink) -> None:
+        speaker = CarrierSpeaker(
+            started("twilio"), audio_format=AudioFormat.g711_ulaw(), on_heard=lambda i, m: None
+        )
+        speaker.play(bytes(range(256)) * 10, "item")  # 320 ms: 16 frames
+        speaker.end_of_response()
+        speaker.finish(drain=True)  # returns once everything was sent and played
+        with anyio.fail_after(10):
+            await speaker.run(sink)
+
+    plain, batched = SendSink(), BatchSink()
+    await speak(plain)
+    await speak(batched)
+    assert batched.messages == plain.messages
+    kinds = [json.loads(m)["event"] for m in plain.messages]
+    assert kinds.count("media") == 16 and "mark" in kinds
+    lead = [json.loads(m)["event"] for m in batched.batches[0]]
+    assert lead == ["media"] * 5 + ["mark"]  # max_ahead_ms (100) at once, then its mark
+    assert all(len(batch) > 1 for batch in batched.batches)  # single ones go by send
+
+
 def test_model_pcm_to_the_carrier_is_resampled_as_one_stream() -> None:
     """24 kHz PCM in many small deltas (odd sizes, a sample split across two) gives the
     caller the same μ-law as one delta: no clicks at chunk edges."""

@@ -102,6 +102,58 @@ async def test_many_sends_arrive_in_order_and_a_bad_text_is_refused(fast: bool) 
     assert got == [*expected, b"\x00" * 300_000]
 
 
+async def test_send_many_sends_in_order_and_stops_at_a_refused_text(fast: bool) -> None:
+    """``send_many``: the messages in order (text and binary), as ``send`` each; a lone
+    surrogate is refused after the ones before it went, the rest are not sent, the
+    connection goes on; an empty batch sends nothing; once the peer left, ConnectionClosed."""
+    outcome: list[Any] = []
+    done = anyio.Event()
+
+    async def talker(ws: WebSocketConnection) -> None:
+        assert await ws.receive() == "go"
+        await ws.send_many([])
+        await ws.send_many(["a", b"b", bytearray(b"c"), "d" * 70_000])
+        with pytest.raises(LocalProtocolError):
+            await ws.send_many(["e", "lone \ud800", "never"])
+        await ws.send_many(iter(["f", "end"]))
+        assert await ws.receive() == "bye"
+        with anyio.fail_after(10):
+            while True:
+                try:
+                    await ws.send_many(["x" * 1000, "y"])
+                except ConnectionClosed as exc:
+                    outcome.append(exc.code)
+                    break
+                await anyio.sleep(0)
+        done.set()
+
+    async with serve(talker, asyncio_fast_path=fast) as srv:
+        async with open_websocket(srv.url) as ws:
+            await ws.send("go")
+            with anyio.fail_after(10):
+                got = [await ws.receive() for _ in range(7)]
+            await ws.send("bye")
+        with anyio.fail_after(10):
+            await done.wait()
+    assert got == ["a", b"b", b"c", "d" * 70_000, "e", "f", "end"]
+    assert outcome[0] in (1000, 1006)
+
+
+async def test_send_many_is_a_checkpoint(fast: bool) -> None:
+    """In a cancelled scope nothing of the batch is sent."""
+
+    async def handler(ws: WebSocketConnection) -> None:
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send_many(["cancelled", "too"])
+        await ws.send_many(["after"])
+
+    async with serve(handler, asyncio_fast_path=fast) as srv:
+        async with open_websocket(srv.url) as ws:
+            with anyio.fail_after(10):
+                assert await ws.receive() == "after"
+
+
 async def test_send_waits_while_the_peer_does_not_read_and_loses_nothing(fast: bool) -> None:
     total, size = 400, 64 * 1024
     sent = 0
