@@ -177,13 +177,31 @@ async def serve(
                 await anyio.aclose_forcefully(stream)
 
     async def accept_loop(sock_listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup) -> None:
+        # Wait for the socket to be readable, then accept ourselves: leaving cancels only
+        # the wait, never an accept in flight (asyncio 3.11's sock_accept, cancelled in
+        # the iteration the kernel completed a connection, lost it). One connection per
+        # wake, so worker processes sharing the socket share the connections too.
+        raw: socket.socket = sock_listener.extra(anyio.abc.SocketAttribute.raw_socket)
+        raw.setblocking(False)
         while True:
+            await anyio.wait_readable(raw)
             try:
-                stream = await sock_listener.accept()
+                client, _ = raw.accept()
+            except BlockingIOError:
+                continue  # another worker took it
             except OSError as exc:  # e.g. out of file descriptors: back off, keep serving
                 log.warning("accept() failed: %s", exc)
                 await anyio.sleep(0.1)
                 continue
+            with anyio.CancelScope(shield=True):  # the accepted socket is ours: never dropped
+                try:
+                    client.setblocking(False)
+                    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    stream = await anyio.abc.SocketStream.from_socket(client)
+                except OSError as exc:  # the peer already left: nothing to answer
+                    log.debug("an accepted connection could not be used: %s", exc)
+                    client.close()
+                    continue
             tg.start_soon(one_connection, stream)
 
     body_error: BaseException | None = None

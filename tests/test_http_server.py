@@ -230,3 +230,38 @@ async def test_without_an_http_handler_a_plain_request_is_refused_as_before(
     async with serve(echo, "127.0.0.1", 0) as server:
         status, _ = await fetch(server.port, "GET", "/healthz")
         assert status in (400, 426)
+
+
+@pytest.mark.anyio
+async def test_a_server_leaving_a_shared_socket_loses_no_connection(anyio_backend: str) -> None:
+    """Two servers accept on one listening socket (as worker processes do); one leaves while
+    requests keep coming. Every request is answered: the leaving one answers what it
+    accepted, and a connection it had not accepted stays in the queue for the other (its
+    accept wait is cancelled, never an accept in flight)."""
+    import socket
+
+    listening = socket.create_server(("127.0.0.1", 0), backlog=512)
+    port = listening.getsockname()[1]
+    answers: list[tuple[int, bytes]] = []
+    leave = anyio.Event()
+
+    async def client(i: int) -> None:
+        answers.append(await fetch(port, "GET", f"/{i}"))
+        if len(answers) == 40:
+            leave.set()  # the first server leaves in the middle of the stream
+
+    async def leaving_server() -> None:
+        async with serve(echo, http_handler=answer, sock=listening.dup()):
+            await leave.wait()
+
+    with anyio.fail_after(60):
+        async with serve(echo, http_handler=answer, sock=listening.dup()):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(leaving_server)
+                async with anyio.create_task_group() as clients:
+                    for i in range(200):
+                        clients.start_soon(client, i)
+                        await anyio.sleep(0)
+                tg.cancel_scope.cancel()
+    listening.close()
+    assert sorted(answers) == sorted((200, f"GET /{i} 0".encode()) for i in range(200))

@@ -117,9 +117,9 @@ async def wait_until(base: str, condition: object) -> Samples:
         try:
             samples = await scrape(base)
         except (OSError, HttpError):
-            # A worker exiting: refused, reset, or (HttpError) closed unanswered when the
-            # kernel handed it the connection in the instant it stopped accepting (asyncio
-            # 3.11's sock_accept loses it: "InvalidStateError" in the worker's log).
+            # A worker exiting: refused, reset, or (HttpError) closed unanswered by a
+            # process on its way out (the server's accept loop no longer loses one:
+            # test_http_server's shared-socket test).
             samples = None
         if samples is not None and condition(samples):
             return samples
