@@ -155,11 +155,6 @@ class ProtocolStream(asyncio.BufferedProtocol, anyio.abc.ByteStream):
         if self._readable is not None and not self._readable.done():
             self._readable.set_result(None)
 
-    def deliver_buffered(self, data: bytes) -> None:
-        """Bytes the transport read before this protocol took it over (an accepted socket:
-        see ``_asyncio_ws_server``); they come first, as if read now."""
-        self._deliver(data)
-
     def attach(self, on_data: Callable[[bytes], None]) -> None:
         """From now on every chunk read (``b""``: end of stream) goes to ``on_data``."""
         self._on_data = on_data

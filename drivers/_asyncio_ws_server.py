@@ -7,49 +7,37 @@ with ``serve(..., asyncio_fast_path=False)`` or for the process with
 ``ADK_REALTIME_ASYNCIO_FAST_PATH=0``.
 
 Reading: as on the client, the transport's read callback feeds the sans-IO machine
-(:class:`~adk_realtime.drivers._asyncio_ws.ProtocolStream`). An accepted socket may have
-read the start of the upgrade request before the handler's task first runs: those bytes
-move to the new protocol, in order, so nothing is lost or reordered.
+(:class:`~adk_realtime.drivers._asyncio_ws.ProtocolStream`). The server's accept loop
+hands over the accepted socket itself, and its transport is made with that protocol
+(:func:`open_accepted`), so no other reader ever saw a byte of it.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
-import anyio.abc
+import asyncio
+import socket
 
 from adk_realtime.drivers._asyncio_ws import (
-    _ANYIO_ASYNCIO,
     AsyncioWebSocketConnection,
     ProtocolStream,
     fast_path_enabled,
 )
 
-__all__ = ["AsyncioServerConnection", "take_over_accepted"]
+__all__ = ["AsyncioServerConnection", "open_accepted"]
 
 
-def take_over_accepted(
-    stream: anyio.abc.ByteStream, requested: bool | None
-) -> ProtocolStream | None:
-    """``stream``'s transport with a :class:`ProtocolStream` as its protocol, when ``stream``
-    is anyio's plain TCP stream on asyncio that nobody has read from yet (bytes the
-    transport already buffered are carried over); else ``None``: keep ``stream``."""
-    if not fast_path_enabled(requested) or type(stream).__module__ != _ANYIO_ASYNCIO:
+async def open_accepted(sock: socket.socket, requested: bool | None) -> ProtocolStream | None:
+    """A transport for the accepted ``sock`` with a :class:`ProtocolStream` as its protocol,
+    when running on asyncio (or uvloop) and the fast path is not refused; else ``None``
+    (trio, or refused): the caller wraps ``sock`` for the anyio path. Nothing was read
+    from ``sock`` yet, so the protocol sees every byte."""
+    if not fast_path_enabled(requested):
         return None
-    transport = getattr(stream, "_transport", None)
-    old = getattr(stream, "_protocol", None)
-    if transport is None or not hasattr(transport, "set_protocol") or transport.is_closing():
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # trio
         return None
-    queue = getattr(old, "read_queue", None)
-    if type(queue) is not deque or getattr(old, "exception", None) is not None:
-        return None  # anyio changed, or the connection already failed: the anyio path
-    protocol = ProtocolStream()
-    protocol.connection_made(transport)
-    transport.set_protocol(protocol)
-    while queue:
-        protocol.deliver_buffered(queue.popleft())
-    if getattr(old, "is_at_eof", False):
-        protocol.eof_received()
+    _, protocol = await loop.connect_accepted_socket(ProtocolStream, sock)
     return protocol
 
 

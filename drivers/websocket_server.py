@@ -30,7 +30,7 @@ import anyio.abc
 from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
 
-from adk_realtime.drivers._asyncio_ws_server import AsyncioServerConnection, take_over_accepted
+from adk_realtime.drivers._asyncio_ws_server import AsyncioServerConnection, open_accepted
 from adk_realtime.drivers.websocket import (
     _TRANSPORT_ERRORS,
     RejectCallback,
@@ -122,9 +122,10 @@ async def serve(
     # lets them finish (a scrape or a webhook that a draining worker had accepted).
     first_requests = _Pending()
 
-    async def one_connection(stream: anyio.abc.ByteStream) -> None:
+    async def one_connection(client: socket.socket) -> None:
         first_requests.add()
         in_first_request = True
+        stream: anyio.abc.ByteStream | None = None
 
         def first_request_over() -> None:
             nonlocal in_first_request
@@ -134,9 +135,11 @@ async def serve(
 
         conn_class: type[WebSocketConnection] = WebSocketConnection
         try:
-            fast = None if ssl_context else take_over_accepted(stream, asyncio_fast_path)
+            fast = None if ssl_context else await open_accepted(client, asyncio_fast_path)
             if fast is not None:
                 stream, conn_class = fast, AsyncioServerConnection
+            else:
+                stream = await anyio.abc.SocketStream.from_socket(client)
             if ssl_context is not None:
                 with anyio.fail_after(handshake_timeout):
                     stream = await TLSStream.wrap(
@@ -173,8 +176,11 @@ async def serve(
             log.exception("WebSocket server connection failed")
         finally:
             first_request_over()
-            with anyio.CancelScope(shield=True):
-                await anyio.aclose_forcefully(stream)
+            if stream is None:
+                client.close()  # never wrapped (cancelled, or the peer left at once)
+            else:
+                with anyio.CancelScope(shield=True):
+                    await anyio.aclose_forcefully(stream)
 
     async def accept_loop(sock_listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup) -> None:
         # Wait for the socket to be readable, then accept ourselves: leaving cancels only
@@ -193,16 +199,14 @@ async def serve(
                 log.warning("accept() failed: %s", exc)
                 await anyio.sleep(0.1)
                 continue
-            with anyio.CancelScope(shield=True):  # the accepted socket is ours: never dropped
-                try:
-                    client.setblocking(False)
-                    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    stream = await anyio.abc.SocketStream.from_socket(client)
-                except OSError as exc:  # the peer already left: nothing to answer
-                    log.debug("an accepted connection could not be used: %s", exc)
-                    client.close()
-                    continue
-            tg.start_soon(one_connection, stream)
+            try:
+                client.setblocking(False)
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:  # the peer already left: nothing to answer
+                log.debug("an accepted connection could not be used: %s", exc)
+                client.close()
+                continue
+            tg.start_soon(one_connection, client)  # it owns (and closes) the socket
 
     body_error: BaseException | None = None
     try:

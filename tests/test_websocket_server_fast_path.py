@@ -1,8 +1,8 @@
 """The asyncio fast path of the WebSocket server (``drivers/_asyncio_ws_server.py``).
 
 When it is chosen (asyncio, plain TCP, not refused) and when not (trio, TLS,
-``asyncio_fast_path=False``); that bytes the accepted socket read before the take-over are
-kept; that direct sends keep order and push back when the peer does not read; that a
+``asyncio_fast_path=False``); that a client's upgrade and first messages sent at once are
+all kept; that direct sends keep order and push back when the peer does not read; that a
 message sent after the peer went away is a ``ConnectionClosed``. (``test_websocket_driver``
 and ``test_websocket_fast_path`` also run our server on this path under asyncio, since it
 is the default there.)
@@ -54,7 +54,7 @@ async def test_the_path_is_chosen_by_loop_and_option(fast: bool, anyio_backend: 
     assert kinds == [expected_class(fast, anyio_backend)]
 
 
-async def test_bytes_read_before_the_take_over_are_kept(fast: bool) -> None:
+async def test_an_upgrade_and_messages_sent_at_once_are_all_kept(fast: bool) -> None:
     """A raw client writes its upgrade request and three messages in one go, at once."""
     got: list[str | bytes] = []
     done = anyio.Event()
