@@ -183,9 +183,10 @@ class SpeechRecognizer:
     # Windows a batch waits for (100 ms of audio): a 20 ms frame has only 5, and decoding so
     # few at a time is nearly all numpy's cost per call (measured: bench/bench_sim_ears.py).
     _BATCH_HOPS = 25
-    # ...but a batch's windows hold at most this many samples in all (28 windows at 8 kHz,
-    # 4 at 48 kHz): a bigger spectrum product makes OpenBLAS start threads, which cost a busy
-    # machine more CPU than the product itself (measured: twice the CPU at 24 kHz).
+    # ...and hold at most this many samples in all (28 windows at 8 kHz, 4 at 48 kHz): OpenBLAS
+    # runs a product of more than 65536 complex multiply-adds (windows x window x 18 tones) on
+    # threads, which on a busy machine cost more CPU than they save (measured: 32 windows at
+    # 8 kHz take 3x the CPU of 28).
     _BATCH_SAMPLES = 3600
 
     def __init__(self, sample_rate: int) -> None:
