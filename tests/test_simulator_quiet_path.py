@@ -210,8 +210,10 @@ def test_quiet_buffers_skip_the_spectrum_and_loud_ones_do_not() -> None:
     ears._labels = counting  # type: ignore[method-assign]
     ears.feed(bytes(320))  # digital silence
     ears.feed(np.full(160, 51, "<i2").tobytes())  # below the bound: 2 * peak^2 <= floor / 2
+    assert not ears.in_utterance  # reading the state decodes what was fed (it is batched)
     assert calls == []
     ears.feed(np.full(160, 52, "<i2").tobytes())
+    assert not ears.in_utterance
     assert calls != []
 
 

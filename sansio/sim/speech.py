@@ -174,7 +174,20 @@ class SpeechRecognizer:
     size); :attr:`text` is everything understood since the last :meth:`reset`, utterances
     joined by a space (an utterance still being heard is included as far as it got). Audio that
     is not tone-coded (silence, noise, a real voice) decodes to nothing.
+
+    Fed audio is queued and decoded in batches of windows, or as soon as :attr:`text`,
+    :attr:`in_utterance` or :meth:`clone` reads the state: the result is the one decoding
+    every feed at once gives, at a fraction of numpy's cost per call.
     """
+
+    # Windows a batch waits for (100 ms of audio): a 20 ms frame has only 5, and decoding so
+    # few at a time is nearly all numpy's cost per call (measured: bench/bench_sim_ears.py).
+    _BATCH_HOPS = 25
+    # ...and hold at most this many samples in all (28 windows at 8 kHz, 4 at 48 kHz): OpenBLAS
+    # runs a product of more than 65536 complex multiply-adds (windows x window x 18 tones) on
+    # threads, which on a busy machine cost more CPU than they save (measured: 32 windows at
+    # 8 kHz take 3x the CPU of 28).
+    _BATCH_SAMPLES = 3600
 
     def __init__(self, sample_rate: int) -> None:
         _check_rate(sample_rate)
@@ -190,11 +203,15 @@ class SpeechRecognizer:
         self._tone_scale = 4.0 / float(window.sum()) ** 2  # |X|^2 -> A^2 of a tone
         self._power_scale = 2.0 / float(window.sum())  # sum(w x^2) -> A^2 of a tone
         self._skip_quiet = True  # label quiet audio without a spectrum (tests compare both)
+        # Windows per batch; 0 or 1: decode every feed at once (tests compare both).
+        self._batch_hops = max(1, min(self._BATCH_HOPS, self._BATCH_SAMPLES // self._win))
         self.reset()
 
     def reset(self) -> None:
         """Forget everything heard so far (buffered samples, partial symbols, text)."""
-        self._pending = np.zeros(0)
+        self._pending = np.zeros(0)  # decoded up to here: the start of the next window
+        self._queued: list[FloatArray] = []  # fed since the last decode (our own arrays)
+        self._queued_size = 0
         self._odd = b""
         self._run_label = -1
         self._run_len = 0
@@ -211,7 +228,9 @@ class SpeechRecognizer:
     def clone(self) -> SpeechRecognizer:
         """An independent copy that continues from exactly this point (a resumed session's
         ears). The constant tables are shared; the decoding state is copied."""
+        self._decode_queued()
         twin = copy.copy(self)
+        twin._queued = []
         twin._done = list(self._done)
         twin._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         twin._decoder.setstate(self._decoder.getstate())
@@ -220,31 +239,63 @@ class SpeechRecognizer:
     @property
     def text(self) -> str:
         """The text understood so far (finished utterances and the one in progress)."""
+        self._decode_queued()
         parts = [*self._done, self._current] if self._current else self._done
         return " ".join(p for p in parts if p)
 
     @property
     def in_utterance(self) -> bool:
         """True between an utterance's start marker and its end."""
+        self._decode_queued()
         return self._in_message
 
     def feed(self, pcm: bytes | bytearray | memoryview) -> None:
-        """Decode more audio (PCM16 little-endian mono); then read :attr:`text`."""
+        """Hear more audio (PCM16 little-endian mono); then read :attr:`text`."""
         data = bytes(pcm)
         if self._odd:
             data = self._odd + data
         cut = len(data) - len(data) % 2
         self._odd = data[cut:]  # half a sample: keep it for the next call
         if cut:
-            self.feed_samples(np.frombuffer(data[:cut], dtype="<i2").astype(np.float64) / 32768.0)
+            self._queue(np.frombuffer(data[:cut], dtype="<i2").astype(np.float64) / 32768.0)
 
     def feed_samples(self, samples: FloatArray) -> None:
-        """Decode more audio given as floats in -1..1 (what :meth:`feed` does after parsing)."""
-        buf = np.concatenate((self._pending, samples)) if self._pending.size else samples
-        if buf.size < self._win:
-            self._pending = buf.copy()
+        """Hear more audio given as floats in -1..1 (what :meth:`feed` does after parsing);
+        then read :attr:`text`."""
+        self._queue(np.array(samples, dtype=np.float64))  # a copy: the caller may reuse its own
+
+    def _queue(self, samples: FloatArray) -> None:
+        """Queue ``samples`` (an array no one else changes); decode once a batch is ready."""
+        if not samples.size:
             return
-        n_frames = 1 + (buf.size - self._win) // self._hop
+        batch = max(self._batch_hops, 1)
+        queued = self._pending.size + self._queued_size
+        if self._queued and self._windows(queued + samples.size) > batch:
+            self._decode_queued()  # first what is queued: no batch grows past its size
+        self._queued.append(samples)
+        self._queued_size += samples.size
+        if self._windows(self._pending.size + self._queued_size) >= batch:
+            self._decode_queued()
+
+    def _windows(self, samples: int) -> int:
+        """How many windows ``samples`` samples from a window's start hold."""
+        return 0 if samples < self._win else 1 + (samples - self._win) // self._hop
+
+    def _decode_queued(self) -> None:
+        """Decode the queued audio: every window that fits, in one pass.
+
+        A window is a fixed slice of the stream (it starts at a multiple of the hop), whatever
+        feeds and batches the audio came in: this labels the same windows, in the same order,
+        as decoding each feed at once would, and leaves the same state."""
+        if not self._queued:
+            return
+        buf = np.concatenate((self._pending, *self._queued))
+        self._queued = []
+        self._queued_size = 0
+        if buf.size < self._win:
+            self._pending = buf
+            return
+        n_frames = self._windows(buf.size)
         analysed = buf[: (n_frames - 1) * self._hop + self._win]
         if self._skip_quiet and _peak_at_most(analysed, _QUIET_PEAK):
             self._quiet_hops(n_frames)  # every window is below _FLOOR: all "noise" labels
