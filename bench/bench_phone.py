@@ -72,10 +72,7 @@ LEAD_FRAMES = 5  # BridgeOptions.max_ahead_ms (100) / 20: sent at once when a sp
 GROUPS = 4  # callers are served in this many groups, FRAME_S / GROUPS apart
 SID = "MZ00000000000000000000000000000000"
 SIM_PROCS = [1]  # simulator processes (--sim-procs, sharing one port)
-# Callers' first questions are spread over this long: about one turn (a 2.1 s question,
-# the end of speech, the tool, a 1.9 s answer, a 0.6 s pause), so their turns keep
-# independent phases as different callers' do. --herd: 0.5 s, every caller in step.
-SPREAD_S = [5.0]
+SPREAD_S = [5.0]  # first questions over ~one turn: independent phases (--herd: 0.5 s)
 HANDSHAKE_TIMEOUT = 10.0  # a server that never answers the upgrade fails the caller
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "AsyncioWebSocketConnection",
     "MessageSink",
     "ProtocolStream",
+    "client_connection_class",
     "fast_path_enabled",
     "take_over",
 ]
@@ -258,6 +259,17 @@ def take_over(stream: anyio.abc.ByteStream, requested: bool | None) -> ProtocolS
     return protocol
 
 
+def client_connection_class(
+    stream: anyio.abc.ByteStream, requested: bool | None
+) -> tuple[type[WebSocketConnection], anyio.abc.ByteStream]:
+    """The connection class for a client ``stream`` and the stream it reads: the fast
+    path when it applies (a plain asyncio TCP socket, see :func:`take_over`)."""
+    fast = take_over(stream, requested)
+    if fast is None:
+        return WebSocketConnection, stream
+    return AsyncioWebSocketConnection, fast
+
+
 class AsyncioWebSocketConnection(WebSocketConnection):
     """:class:`WebSocketConnection` whose reading happens in the transport's callback.
 
@@ -326,20 +338,10 @@ class AsyncioWebSocketConnection(WebSocketConnection):
         if not isinstance(message, str | bytes | bytearray | memoryview):
             raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
         await asyncio.sleep(0)  # the checkpoint (see the module docstring)
-        if self._close_info is not None or self._close_requested is not None or self._dropping:
-            raise self._closed_error()
-        proto = self._proto
-        try:
-            proto.send_message(message)
-        except LocalProtocolError:
-            if proto.state is WsState.OPEN:
-                raise  # a lone surrogate: this message is refused, the connection goes on
-            raise self._closed_error() from None
-        stream = self._stream
-        if not stream.write(proto.data_to_send()):
-            self._on_data(b"")  # the transport is gone: the machine learns it as an EOF
-            raise self._closed_error()
-        await stream.drain()
+        refused = self._write_now((message,))
+        if refused is not None:
+            raise refused
+        await self._stream.drain()
 
     async def send_many(self, messages: Iterable[str | bytes]) -> None:
         """Send ``messages`` in order, as :meth:`send` each, in one write and one checkpoint.
@@ -347,11 +349,20 @@ class AsyncioWebSocketConnection(WebSocketConnection):
         Nothing runs between them, so no other send comes in between. A refused
         message (a lone surrogate) raises :class:`LocalProtocolError` after the
         messages before it were sent; it and those after it are not."""
-        batch = list(messages)
+        batch = tuple(messages)
         for message in batch:
             if not isinstance(message, str | bytes | bytearray | memoryview):
                 raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
         await asyncio.sleep(0)  # the checkpoint (see the module docstring)
+        refused = self._write_now(batch)
+        if refused is not None:
+            raise refused
+        await self._stream.drain()
+
+    def _write_now(self, batch: tuple[str | bytes, ...]) -> LocalProtocolError | None:
+        """Frame ``batch`` and give it to the transport in one write. Returns the refusal
+        of a message that is not valid Unicode (those before it were written; it and the
+        rest are not); raises :class:`ConnectionClosed` once closing or closed."""
         if self._close_info is not None or self._close_requested is not None or self._dropping:
             raise self._closed_error()
         proto = self._proto
@@ -362,15 +373,12 @@ class AsyncioWebSocketConnection(WebSocketConnection):
             except LocalProtocolError as exc:
                 if proto.state is not WsState.OPEN:
                     raise self._closed_error() from None
-                refused = exc  # a lone surrogate: the messages before it still go
+                refused = exc  # a lone surrogate: refused, the connection goes on
                 break
-        stream = self._stream
-        if not stream.write(proto.data_to_send()):
-            self._on_data(b"")
+        if not self._stream.write(proto.data_to_send()):
+            self._on_data(b"")  # the transport is gone: the machine learns it as an EOF
             raise self._closed_error()
-        if refused is not None:
-            raise refused
-        await stream.drain()
+        return refused
 
     async def _reader(self) -> None:
         """Hands reading to the transport's callback, then waits for the end of it."""

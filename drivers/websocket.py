@@ -711,7 +711,10 @@ async def _open_client(
                 ) from exc
             except OSError as exc:
                 raise ConnectError(f"{where.label}: could not connect ({exc})") from exc
-            conn_class, stream = _connection_class(stream, asyncio_fast_path)
+            # lazily: _asyncio_ws subclasses WebSocketConnection from this module (a cycle)
+            from adk_realtime.drivers._asyncio_ws import client_connection_class
+
+            conn_class, stream = client_connection_class(stream, asyncio_fast_path)
             conn = conn_class(
                 stream,
                 proto,
@@ -777,19 +780,6 @@ async def open_websocket(
                 await conn.aclose(1011 if failed else 1000)
     if body_error is not None:
         raise body_error
-
-
-def _connection_class(
-    stream: anyio.abc.ByteStream, requested: bool | None
-) -> tuple[type[WebSocketConnection], anyio.abc.ByteStream]:
-    """The asyncio fast path when it applies to ``stream`` (a plain asyncio TCP socket)."""
-    # lazily: _asyncio_ws subclasses WebSocketConnection from this module (a cycle)
-    from adk_realtime.drivers import _asyncio_ws
-
-    fast = _asyncio_ws.take_over(stream, requested)
-    if fast is None:
-        return WebSocketConnection, stream
-    return _asyncio_ws.AsyncioWebSocketConnection, fast
 
 
 # serve() lives in websocket_server, which imports this module; it is loaded on

@@ -87,7 +87,12 @@ def chunked(samples: np.ndarray[Any, Any], sizes: list[int]) -> list[np.ndarray[
 
 
 def recognizer_state(ears: SpeechRecognizer) -> tuple[Any, ...]:
+    """Everything the recognizer knows, read after its public state (which decodes what
+    is queued: the fields are then current)."""
+    public = (ears.text, ears.in_utterance)
     return (
+        *public,
+        ears._queued,
         ears._pending.tolist(),
         ears._odd,
         ears._run_label,
@@ -101,8 +106,6 @@ def recognizer_state(ears: SpeechRecognizer) -> tuple[Any, ...]:
         ears._decoder.getstate(),
         list(ears._done),
         ears._current,
-        ears.text,
-        ears.in_utterance,
     )
 
 

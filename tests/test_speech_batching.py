@@ -24,6 +24,7 @@ from adk_realtime.sansio.audio import ulaw_encode
 from adk_realtime.sansio.sim.hub import SimulatorBrain, SimulatorHub
 from adk_realtime.sansio.sim.openai import OpenAISimSession
 from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
+from tests.test_simulator_quiet_path import recognizer_state as state
 
 RATES = (8000, 16000, 24000, 48000)
 
@@ -57,28 +58,6 @@ def pcm_of(stream: list[tuple[Any, ...]], rate: int) -> np.ndarray[Any, np.dtype
             rng = np.random.default_rng(seed)
             parts.append(rng.integers(-peak, peak + 1, rate * ms // 1000).astype(np.int16))
     return np.concatenate(parts)
-
-
-def state(ears: SpeechRecognizer) -> tuple[Any, ...]:
-    """Everything the recognizer knows, read after its public state (which decodes)."""
-    public = (ears.text, ears.in_utterance)
-    return (
-        *public,
-        ears._queued,
-        ears._pending.tolist(),
-        ears._odd,
-        ears._run_label,
-        ears._run_len,
-        ears._gap,
-        ears._last_symbol,
-        ears._in_message,
-        ears._data_seen,
-        ears._prev,
-        ears._high,
-        ears._decoder.getstate(),
-        list(ears._done),
-        ears._current,
-    )
 
 
 def unbatched(rate: int) -> SpeechRecognizer:
