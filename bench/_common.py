@@ -162,6 +162,25 @@ def load_note() -> str:
     return ", ".join(parts) or "load unknown"
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) jiffies of the whole machine so far (``/proc/stat``; (0, 0) if
+    unreadable): the difference of two readings says what share of a window's CPU time
+    the hypervisor gave to other guests, which no process of ours can see otherwise."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    steal = fields[7] if len(fields) > 7 else 0
+    return steal, sum(fields[:8])
+
+
+def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share (%) of the machine's CPU time stolen between two :func:`cpu_ticks`."""
+    total = after[1] - before[1]
+    return 100.0 * (after[0] - before[0]) / total if total > 0 else 0.0
+
+
 def maybe_plot(plot_dir: str | None, name: str, draw: Callable[[Any], None]) -> None:
     """Call ``draw(pyplot)`` and save ``DIR/name.png`` when asked and matplotlib exists."""
     if not plot_dir:

@@ -360,8 +360,7 @@ class Caller:
 
 
 async def connect_caller(caller: Caller, port: int) -> None:
-    """Connect ``caller`` and send its ``connected`` and ``start``; a failure is kept in
-    ``caller.error`` (counted)."""
+    """Connect ``caller``, send ``connected`` and ``start``; a failure goes to ``error``."""
     loop = asyncio.get_running_loop()
     try:
         _, caller.ws = await loop.create_connection(
@@ -472,8 +471,7 @@ def sleep_until(wall: float) -> None:
 def one_run(
     kind: str, n: int, warmup: float, window: float, workers: int = 1, caller_procs: int = 1
 ) -> dict[str, Any]:
-    """A fresh simulator, ``workers`` bridge processes on one port and ``caller_procs``
-    processes of callers; this process only starts them and reads their CPU (``/proc``)."""
+    """One side of :func:`run_sides`: a fresh simulator, the bridge workers, the callers."""
     return run_sides(kind, n, warmup, window, workers, caller_procs, [sys.executable])[0]
 
 
@@ -512,14 +510,14 @@ def run_sides(
             start_at = time.time() + 1.0 + n * len(pythons) * 0.03  # all connected by then
             shares = [n // caller_procs + (i < n % caller_procs) for i in range(caller_procs)]
             env = {**os.environ, "BENCH_PHONE_SMOKE": "1" if c.SMOKE else "0"}
+            # All asked before measuring (a smoke run's window is too short to spread)
+            spread = 0.5 if c.SMOKE else min(SPREAD_S[0], warmup - 1.0)
             for k, side in enumerate(sides):
                 side["outs"], side["callers"] = [], []
                 for i, share in enumerate(shares):
                     out = str(Path(tmp) / f"callers{k}-{i}.json")
-                    # All asked before measuring (a smoke run's window is too short)
-                    spread = 0.5 if c.SMOKE else min(SPREAD_S[0], warmup - 1.0)
-                    args = [side["port"], sum(shares[:i]), share, start_at, warmup, window]
-                    args += [spread, out]
+                    args = [side["port"], sum(shares[:i]), share, start_at, warmup, window, spread]
+                    args.append(out)
                     cmd = [sys.executable, __file__, "--callers", *map(str, args)]
                     side["callers"].append(subprocess.Popen(cmd, stderr=log, env=env))
                     side["outs"].append(out)
@@ -533,9 +531,9 @@ def run_sides(
                 return out
 
             sleep_until(start_at + warmup)
-            cpu0, wall0 = cpu_now(), time.monotonic()
+            cpu0, wall0, ticks0 = cpu_now(), time.monotonic(), c.cpu_ticks()
             sleep_until(start_at + warmup + window)
-            cpu1, seconds = cpu_now(), time.monotonic() - wall0
+            cpu1, seconds, ticks1 = cpu_now(), time.monotonic() - wall0, c.cpu_ticks()
             for side in sides:
                 for proc in side["callers"]:
                     proc.wait(timeout=60 + n)
@@ -571,6 +569,7 @@ def run_sides(
                 for b in side["bridges"]
             ),
             tracebacks=text.count("Traceback"),
+            steal_pct=c.steal_pct(ticks0, ticks1),
             warnings=text.count("WARNING"),
         )
         results.append(result)
@@ -596,7 +595,8 @@ def note_run(result: dict[str, Any]) -> None:
         f"their playout; gaps {result['gaps']} "
         f"({result['gap_ms']:.0f} ms); answers heard {result['answers']}, the first decodes "
         f"to {result['first_answer']!r}; caller loop lag p99 {result['caller_lag_p99']:.1f} ms; "
-        f"errors {result['errors']} {result['error_kinds']}, tracebacks {result['tracebacks']}"
+        f"errors {result['errors']} {result['error_kinds']}, tracebacks {result['tracebacks']}; "
+        f"host steal {result['steal_pct']:.0f}%"
     )
 
 
@@ -642,7 +642,8 @@ def load_line(load: dict[str, Any]) -> str:
         f"bridge {load['cpu_ms_per_call_s']:.1f} ms CPU per call-second "
         f"({load['us_per_message']:.0f} us per carrier message); CPU: "
         f"bridge {load['bridge_cpu_pct']:.0f}% + simulator {load['sim_cpu_pct']:.0f}% + "
-        f"callers {load['callers_cpu_pct']:.0f}% of a core"
+        f"callers {load['callers_cpu_pct']:.0f}% of a core; host steal "
+        f"{load['steal_pct']:.0f}% of the machine's CPU time"
     )
     if not load["jitter_n"]:  # nothing to judge: say so rather than print zeros
         return (
