@@ -24,7 +24,7 @@ from adk_realtime.sansio.audio import ulaw_encode
 from adk_realtime.sansio.sim.hub import SimulatorBrain, SimulatorHub
 from adk_realtime.sansio.sim.openai import OpenAISimSession
 from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
-from tests.test_simulator_quiet_path import recognizer_state as state
+from tests.test_simulator_quiet_path import pcm_of, recognizer_state as state
 
 RATES = (8000, 16000, 24000, 48000)
 
@@ -43,21 +43,6 @@ segments = st.one_of(
         st.integers(0, 2**16),
     ),
 )
-
-
-def pcm_of(stream: list[tuple[Any, ...]], rate: int) -> np.ndarray[Any, np.dtype[np.int16]]:
-    parts = [np.zeros(0, np.int16)]
-    for seg in stream:
-        if seg[0] == "silence":
-            parts.append(np.zeros(rate * seg[1] // 1000, np.int16))
-        elif seg[0] == "speech":
-            spoken = np.frombuffer(synthesize_speech(seg[1], rate), "<i2")
-            parts.append(spoken[: round(spoken.size * seg[2])])
-        else:
-            _, ms, peak, seed = seg
-            rng = np.random.default_rng(seed)
-            parts.append(rng.integers(-peak, peak + 1, rate * ms // 1000).astype(np.int16))
-    return np.concatenate(parts)
 
 
 def unbatched(rate: int) -> SpeechRecognizer:
