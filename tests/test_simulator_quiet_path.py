@@ -418,6 +418,11 @@ def run_session(law: str, audio: bytes, *, skip_quiet: bool) -> list[Any]:
     session.receive_data(json.dumps(update), 0.0)
     session._ears._skip_quiet = skip_quiet
     session._vad._skip_quiet = skip_quiet
+    return appended_frames(session, audio)
+
+
+def appended_frames(session: OpenAISimSession, audio: bytes) -> list[dict[str, Any]]:
+    """What ``session`` says, then says as it hears ``audio`` (G.711) in 20 ms appends."""
     out = [json.loads(m) for m in session.data_to_send()]
     now = 0.0
     for at in range(0, len(audio), 160):  # 20 ms frames

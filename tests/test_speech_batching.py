@@ -11,7 +11,6 @@ whole stream in one call must hear the same text at the end.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +23,7 @@ from adk_realtime.sansio.audio import ulaw_encode
 from adk_realtime.sansio.sim.hub import SimulatorBrain, SimulatorHub
 from adk_realtime.sansio.sim.openai import OpenAISimSession
 from adk_realtime.sansio.sim.speech import SpeechRecognizer, synthesize_speech
-from tests.test_simulator_quiet_path import pcm_of, recognizer_state as state
+from tests.test_simulator_quiet_path import appended_frames, pcm_of, recognizer_state as state
 
 RATES = (8000, 16000, 24000, 48000)
 
@@ -199,15 +198,7 @@ def run_session(audio: bytes, *, batch_hops: int | None) -> list[Any]:
     session.receive_data(json.dumps(update), 0.0)
     if batch_hops is not None:
         session._ears._batch_hops = batch_hops
-    out = [json.loads(m) for m in session.data_to_send()]
-    now = 0.0
-    for at in range(0, len(audio), 160):  # 20 ms frames
-        now += 0.02
-        piece = base64.b64encode(audio[at : at + 160]).decode()
-        session.receive_data(json.dumps({"type": "input_audio_buffer.append", "audio": piece}), now)
-        session.handle_timer(now)
-        out += [json.loads(m) for m in session.data_to_send()]
-    return out
+    return appended_frames(session, audio)
 
 
 def test_a_phone_session_hears_and_answers_the_same_batched_or_not() -> None:
